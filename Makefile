@@ -1,0 +1,112 @@
+# ballast - build, test, demo.
+#
+#   make            build build/ballast and build/libballast.a
+#   make deps       install missing Debian packages (as root), else print the command
+#   make demo       deps + build + synthetic shards + the whole chain
+#   make test       deps + build + unit, CLI and real-data tests
+#   make asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
+#   make eval       precision/recall of the shipped filters on the labelled set
+#   make bench      benchmarks (not part of make test), results in BENCHMARKS.md
+#
+# Objects go to $(B)/ (build/ by default) so that sanitizer builds live beside
+# the normal one.
+
+CC      ?= cc
+B       ?= build
+PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson
+DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
+           libsqlite3-dev libpcre2-dev libcjson-dev zstd xz-utils python3
+
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wvla -Wpointer-arith -Wundef -Wwrite-strings \
+           -Wold-style-definition -Wno-unused-parameter
+ifneq ($(CI),)
+WARN    += -Werror
+endif
+SAN     ?=
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) $(SAN) -Ilib $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
+LIBS    = $(PKG_LIBS) -lm
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o)
+TOOL_OBJ  := $(TOOL_SRC:%.c=$(B)/%.o)
+TEST_OBJ  := $(TEST_SRC:%.c=$(B)/%.o) $(B)/tests/unit/main.o
+
+.PHONY: all deps demo test check asan eval bench clean nm-check
+all: $(B)/ballast $(B)/test-unit
+
+$(B)/%.o: %.c lib/ballast.h $(wildcard lib/*_int.h) $(wildcard tools/*.h) | deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libballast.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/ballast: $(TOOL_OBJ) $(B)/libballast.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJ) $(B)/libballast.a $(LIBS)
+
+# Unit tests register themselves with BL_TEST(name); the list is generated.
+$(B)/tests/unit/list.h: $(TEST_SRC)
+	@mkdir -p $(dir $@)
+	@grep -ho '^BL_TEST([a-z0-9_]*)' $(TEST_SRC) | sed 's/BL_TEST(\(.*\))/X(\1)/' > $@.tmp && mv $@.tmp $@
+
+$(B)/tests/unit/main.o: tests/unit/main.c tests/unit/test.h $(B)/tests/unit/list.h lib/ballast.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(B)/tests/unit -c $< -o $@
+
+$(B)/tests/unit/%.o: tests/unit/%.c tests/unit/test.h lib/ballast.h $(wildcard lib/*_int.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/test-unit: $(TEST_OBJ) $(B)/libballast.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) $(B)/libballast.a $(LIBS)
+
+# Every exported symbol of the library carries the bl_ prefix.
+nm-check: $(B)/libballast.a
+	@bad=$$(nm -g --defined-only $(B)/libballast.a | awk 'NF==3 {print $$3}' | grep -v '^bl_' || true); \
+	if [ -n "$$bad" ]; then echo "unprefixed exported symbols: $$bad"; exit 1; fi
+
+# ---- dependencies --------------------------------------------------------
+# deps-ok checks quietly; deps installs (as root) or says what to run.
+.PHONY: deps-ok
+deps-ok:
+	@pkg-config --exists $(PKGS) 2>/dev/null || $(MAKE) --no-print-directory deps
+
+deps:
+	@missing=""; for p in $(DEBPKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	else \
+	  echo "missing Debian packages; run:"; echo "  sudo apt-get install$$missing"; exit 1; \
+	fi
+
+# ---- test, demo ----------------------------------------------------------
+test check: deps all nm-check
+	@BALLAST=$(CURDIR)/$(B)/ballast TEST_UNIT=$(CURDIR)/$(B)/test-unit sh tests/run.sh
+
+asan:
+	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test
+
+demo: deps all
+	@sh tools/demo.sh $(CURDIR)/$(B)/ballast
+
+eval: deps all
+	@sh tests/eval/run.sh $(CURDIR)/$(B)/ballast
+
+bench: deps all
+	@sh tests/bench/run.sh $(CURDIR)/$(B)/ballast
+
+clean:
+	rm -rf build build-asan demo-out

@@ -1,0 +1,599 @@
+/*
+ * ballast.h - the public interface of libballast, and its manual.
+ *
+ * libballast measures and corrects skew in image-caption training sets kept
+ * as WebDataset tar shards.  The chain is
+ *
+ *   shard specs -> bl_reader (samples) -> bl_tagger (labels) -> index ->
+ *   report / rebalance -> manifests
+ *
+ * Conventions that hold for every function below (see STYLE.md):
+ *
+ *  - Handles are opaque: new -> configure -> open -> next -> close -> free.
+ *    *_free(NULL) is a no-op.
+ *  - Return codes: BL_OK (0) success, BL_END (1) end of stream, negative
+ *    codes in three tiers: BL_WARN (the item was delivered but has a
+ *    problem), BL_FAILED (this item failed, the stream goes on), BL_FATAL
+ *    (this stream cannot go on; earlier items stay valid).  BL_EUSAGE marks
+ *    API misuse (a NULL handle, a call out of order).
+ *  - Error detail lives on the handle: bl_X_errmsg() returns a message that
+ *    names the shard, member and byte offset where there is one, e.g.
+ *      shard 'a.tar' member 'x/1.jpg' at offset 81920: Damaged tar archive
+ *    The string is owned by the handle and valid until the next call on it.
+ *  - Returned pointers are borrowed from the handle until the next call on
+ *    the same handle unless a comment says otherwise.
+ *  - The library never prints, never exits and never aborts on bad input.
+ *    Every reader takes explicit limits; exceeding one is an item error.
+ */
+#ifndef BALLAST_H
+#define BALLAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BALLAST_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* Return codes and error kinds                                        */
+/* ------------------------------------------------------------------ */
+
+enum {
+	BL_OK = 0,
+	BL_END = 1,
+	BL_WARN = -1,   /* item delivered, but with a problem (see errmsg) */
+	BL_FAILED = -2, /* this item failed; call next again */
+	BL_FATAL = -3,  /* this stream is finished; earlier items stay valid */
+	BL_EUSAGE = -4, /* API misuse */
+	BL_ENOMEM = -5  /* allocation failed; the handle is unchanged */
+};
+
+/*
+ * What went wrong with an item.  Used to count problems by kind; each has a
+ * stable lower-case name (bl_errkind_name) used in reports and indexes.
+ */
+typedef enum bl_errkind {
+	BL_ERR_NONE = 0,
+	BL_ERR_OPEN,        /* shard cannot be opened / is not an archive */
+	BL_ERR_TRUNCATED,   /* archive damaged or cut short */
+	BL_ERR_NOT_REGULAR, /* member is a directory, link, device ... */
+	BL_ERR_DUP_KEY,     /* key seen before in the same shard, not adjacent */
+	BL_ERR_NO_CAPTION,  /* sample has no txt member */
+	BL_ERR_TOO_BIG,     /* member over the size limit (bytes not loaded) */
+	BL_ERR_BAD_UTF8,    /* caption is not valid UTF-8 */
+	BL_ERR_BAD_PATH,    /* member path empty, too long, or without a key */
+	BL_ERR_TOO_MANY,    /* too many members in one sample */
+	BL_ERR_JSON,        /* json member does not parse */
+	BL_ERR_IMAGE,       /* image cannot be probed or decoded */
+	BL_ERR_MATCH_LIMIT, /* a regex hit its match/depth limit */
+	BL_ERR_NOMEM,       /* out of memory for this item */
+	BL_ERR__COUNT
+} bl_errkind;
+
+/* Stable name of an error kind ("truncated", "no_caption", ...). Never NULL. */
+const char *bl_errkind_name(bl_errkind kind);
+
+/* ------------------------------------------------------------------ */
+/* bl_buf: growable byte buffer with a cap (lib/buf.c)                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Invariants: buf is never NULL after bl_buf_init (it points at a static
+ * empty string until the first growth); buf[len] == '\0' always; len never
+ * exceeds cap.  An append that would pass cap fails with BL_FAILED and
+ * leaves the buffer unchanged (curl's DYNBUF "toobig").
+ */
+typedef struct bl_buf {
+	char *buf;
+	size_t len;
+	size_t alloc;
+	size_t cap;
+} bl_buf;
+
+/* Initialise an empty buffer that may hold at most cap bytes (0: 1 GiB). */
+void bl_buf_init(bl_buf *b, size_t cap);
+/* Free the storage and reinitialise with the same cap. */
+void bl_buf_release(bl_buf *b);
+/* Make the buffer empty, keeping its storage. */
+void bl_buf_reset(bl_buf *b);
+/* Ensure room for extra more bytes. BL_OK, BL_FAILED (cap), BL_ENOMEM. */
+int bl_buf_grow(bl_buf *b, size_t extra);
+/* Append bytes. Returns as bl_buf_grow. */
+int bl_buf_add(bl_buf *b, const void *data, size_t len);
+int bl_buf_adds(bl_buf *b, const char *s);
+int bl_buf_addch(bl_buf *b, char c);
+/* printf-style append. Returns as bl_buf_grow. */
+int bl_buf_addf(bl_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Hand the storage to the caller (free() it); the buffer is reinitialised.
+ * Returns NULL on allocation failure for an empty buffer. */
+char *bl_buf_detach(bl_buf *b, size_t *len);
+
+/* ------------------------------------------------------------------ */
+/* Small utilities                                                     */
+/* ------------------------------------------------------------------ */
+
+/* 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates), else 0;
+ * *bad_at (may be NULL) gets the offset of the first invalid byte. */
+int bl_utf8_valid(const char *s, size_t len, size_t *bad_at);
+
+/* Deterministic PRNG (xoshiro256**), seeded with splitmix64. */
+typedef struct bl_rng {
+	uint64_t s[4];
+} bl_rng;
+void bl_rng_seed(bl_rng *r, uint64_t seed);
+/* Seed from a base seed and a stream id, e.g. (seed, shard index): the
+ * streams are independent and do not depend on thread scheduling. */
+void bl_rng_seed2(bl_rng *r, uint64_t seed, uint64_t stream);
+uint64_t bl_rng_next(bl_rng *r);
+/* Uniform double in [0, 1). */
+double bl_rng_double(bl_rng *r);
+/* Uniform integer in [0, n); n == 0 returns 0. */
+uint64_t bl_rng_below(bl_rng *r, uint64_t n);
+
+/* SHA-256 (lib/sha256.c), for digests of rule files, policies and shards. */
+typedef struct bl_sha256 {
+	uint32_t h[8];
+	uint64_t nbytes;
+	unsigned char block[64];
+	size_t fill;
+} bl_sha256;
+void bl_sha256_init(bl_sha256 *c);
+void bl_sha256_update(bl_sha256 *c, const void *data, size_t len);
+void bl_sha256_final(bl_sha256 *c, unsigned char out[32]);
+/* Lower-case hex of the digest of data into hex[65]. */
+void bl_sha256_hex(const void *data, size_t len, char hex[65]);
+void bl_sha256_final_hex(bl_sha256 *c, char hex[65]);
+
+/* ------------------------------------------------------------------ */
+/* Shard specs (lib/spec.c)                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A list of strings, owned by the list.
+ */
+typedef struct bl_strlist {
+	char **items;
+	size_t n;
+	size_t alloc;
+} bl_strlist;
+
+void bl_strlist_init(bl_strlist *l);
+void bl_strlist_release(bl_strlist *l);
+/* Append a copy of s. BL_OK or BL_ENOMEM. */
+int bl_strlist_add(bl_strlist *l, const char *s);
+
+/*
+ * Expand one shard spec as users write them and append the shard paths to
+ * out, in order:
+ *   "-"                    standard input (kept as "-")
+ *   "@list.txt"            one spec per line; blank lines and '#' comments
+ *                          skipped; "@-" reads the list from stdin
+ *   "a/{00000..00099}.tar" brace ranges, zero padding kept from the width of
+ *                          the first bound; several ranges multiply
+ *   "a/{x,y}.tar"          brace alternatives
+ *   "a/x*.tar"             glob(3) patterns, sorted; a pattern that matches
+ *                          nothing is an error
+ *   anything else          kept as written (existence is checked on open)
+ * Expansion is capped at max_items paths (0: 10 million).
+ * Returns BL_OK, or BL_FAILED with a message in err[errlen].
+ */
+int bl_spec_expand(const char *spec, bl_strlist *out, size_t max_items,
+		   char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* The shard reader (lib/shard.c)                                      */
+/* ------------------------------------------------------------------ */
+
+/* Limits on untrusted input.  Zero fields take the defaults shown. */
+typedef struct bl_limits {
+	int64_t max_member;   /* bytes loaded for one member: 64 MiB */
+	int64_t max_caption;  /* bytes of one caption: 64 KiB */
+	size_t max_path;      /* member path length: 4096 */
+	size_t max_members;   /* members in one sample: 64 */
+} bl_limits;
+
+/* Which member bytes the reader loads; the rest are skipped unread. */
+enum {
+	BL_LOAD_TEXT = 1 << 0,  /* txt and json members */
+	BL_LOAD_IMAGE = 1 << 1, /* jpg, jpeg, png, webp members */
+	BL_LOAD_OTHER = 1 << 2, /* every other member */
+	BL_LOAD_ALL = 7
+};
+
+typedef struct bl_member {
+	const char *name;          /* full member path */
+	const char *ext;           /* extension, lower-cased: "jpg", "txt.gz" */
+	int64_t offset;            /* byte offset of its tar header */
+	int64_t size;              /* size from the header */
+	const unsigned char *data; /* loaded bytes, or NULL if not loaded */
+	size_t len;                /* bytes in data */
+} bl_member;
+
+/* Problems a sample carries (bit i set: bl_errkind i occurred). */
+typedef uint32_t bl_problems;
+#define BL_PROBLEM(kind) ((bl_problems)1u << (kind))
+
+typedef struct bl_sample {
+	const char *shard;      /* the shard path as given */
+	uint64_t ordinal;       /* 0-based index of the sample in its shard */
+	const char *key;        /* WebDataset key: path up to the basename's first dot */
+	int64_t offset;         /* byte offset of the first member's header */
+	size_t nmembers;
+	const bl_member *members;
+	const bl_member *caption; /* the txt member, or NULL */
+	const bl_member *json;    /* the json member, or NULL */
+	const bl_member *image;   /* first jpg/jpeg/png/webp member, or NULL */
+	bl_problems problems;     /* BL_PROBLEM(BL_ERR_NO_CAPTION) etc. */
+} bl_sample;
+
+typedef struct bl_reader bl_reader;
+
+/* A new reader, or NULL when out of memory.  Loads BL_LOAD_TEXT by default. */
+bl_reader *bl_reader_new(void);
+/* Set limits (NULL: defaults). Only between open calls. */
+int bl_reader_set_limits(bl_reader *r, const bl_limits *lim);
+/* Choose which member bytes are loaded (BL_LOAD_* flags). */
+int bl_reader_set_load(bl_reader *r, unsigned flags);
+/*
+ * Open a shard ("-" is standard input).  Compression (gzip, zstd, xz, bzip2)
+ * is detected from the bytes, not the name.  Closes any shard still open.
+ * Returns BL_OK, or BL_FATAL with errmsg naming the shard.
+ */
+int bl_reader_open(bl_reader *r, const char *path);
+/*
+ * Deliver the next sample in *out (borrowed until the next call).
+ *   BL_OK     a sample without problems
+ *   BL_WARN   a sample with problems: (*out)->problems says which, errmsg
+ *             describes the first; the sample is valid
+ *   BL_FAILED a member or sample was rejected (not a regular file,
+ *             duplicated key, bad path); *out is NULL; errkind/errmsg say
+ *             why; call again
+ *   BL_FATAL  the shard is damaged or unreadable; every complete sample
+ *             before the damage has been delivered; the next call returns
+ *             BL_END
+ *   BL_END    no more samples
+ * A sample whose own bytes were cut by the damage is not delivered.
+ */
+int bl_reader_next(bl_reader *r, const bl_sample **out);
+/* Kind and message of the last non-OK result. */
+bl_errkind bl_reader_errkind(const bl_reader *r);
+const char *bl_reader_errmsg(const bl_reader *r);
+/* Bytes of the shard file consumed so far (compressed side), for progress. */
+int64_t bl_reader_bytes_read(const bl_reader *r);
+/* 1 if the open shard is an uncompressed regular file that supports seeks. */
+int bl_reader_seekable(const bl_reader *r);
+/* Close the shard. BL_OK. */
+int bl_reader_close(bl_reader *r);
+void bl_reader_free(bl_reader *r);
+
+/*
+ * Read the bytes of one member of an uncompressed tar given the offset of
+ * its header (as recorded by the reader), for random access by loaders.
+ * Appends the member data to out (limit lim, NULL: defaults).  Returns BL_OK,
+ * BL_FAILED with a message in err when the offset does not hold a member.
+ */
+int bl_shard_read_member_at(const char *path, int64_t offset,
+			    const bl_limits *lim, bl_buf *name, bl_buf *out,
+			    char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* The shard writer (lib/writer.c)                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Writes WebDataset tar shards with libarchive, reproducibly (fixed
+ * mtime, owner and mode, so the same members give the same bytes) and
+ * atomically (PATH.tmp, fsync, rename on close).  Compression follows the
+ * name: .tar, .tar.gz/.tgz, .tar.zst, .tar.xz.
+ */
+typedef struct bl_writer bl_writer;
+
+bl_writer *bl_writer_new(void);
+/* Start writing path (through path.tmp).  BL_OK / BL_FAILED with errmsg. */
+int bl_writer_open(bl_writer *w, const char *path);
+/* Add member "KEY.EXT" with the given bytes.  BL_OK / BL_FAILED. */
+int bl_writer_add(bl_writer *w, const char *key, const char *ext,
+		  const void *data, size_t len);
+/* Finish the archive, fsync, and rename path.tmp to path.  BL_OK /
+ * BL_FAILED (the temporary file is removed and path is untouched). */
+int bl_writer_close(bl_writer *w);
+const char *bl_writer_errmsg(const bl_writer *w);
+/* Free; a shard still open is abandoned and its temporary file removed. */
+void bl_writer_free(bl_writer *w);
+
+/* ------------------------------------------------------------------ */
+/* Synthetic samples (lib/synth.c)                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Generates img2dataset-style samples (caption, JSON, JPEG) from a small
+ * caption grammar, with a planted, documented skew: for each skew entry,
+ * captions naming people of GROUP (and GENDER) carry sexualised wording
+ * FACTOR times as often as captions naming people of that gender overall.
+ * The rate for the other groups is lowered to keep the gender's overall
+ * rate at its base rate, so the expected lift of the planted cell over
+ * its gender is exactly FACTOR.  Every sample depends only on (seed,
+ * shard, index), so shards can be generated in any order or in parallel.
+ */
+enum {
+	BL_SYN_NONE = 0,
+	/* groups */
+	BL_SYN_EAST_ASIAN = 1, BL_SYN_SOUTHEAST_ASIAN, BL_SYN_SOUTH_ASIAN,
+	BL_SYN_BLACK, BL_SYN_WHITE, BL_SYN_LATINO, BL_SYN_MIDDLE_EASTERN,
+	BL_SYN_NGROUPS,
+	/* genders */
+	BL_SYN_FEMALE = 1, BL_SYN_MALE = 2,
+	/* sexual wording */
+	BL_SYN_SUGGESTIVE = 1, BL_SYN_EXPLICIT = 2
+};
+
+#define BL_SYN_MAX_SKEWS 8
+
+typedef struct bl_synth_config {
+	uint64_t seed;
+	int image_size;          /* side of the JPEG in pixels (default 64) */
+	int jpeg_quality;        /* default 85 */
+	double noise;            /* 0..1, image detail; more = bigger JPEGs */
+	double sexual_female;    /* base rate of sexual wording, women: 0.08 */
+	double sexual_male;      /* base rate, men: 0.03 */
+	int nskews;
+	struct {
+		int group;       /* BL_SYN_EAST_ASIAN ... */
+		int gender;      /* BL_SYN_FEMALE / MALE / NONE (both) */
+		double factor;
+	} skews[BL_SYN_MAX_SKEWS];
+} bl_synth_config;
+
+/* Ground truth of one generated sample. */
+typedef struct bl_synth_truth {
+	int person;  /* 1 when the caption describes a person */
+	int gender;  /* BL_SYN_FEMALE / MALE / NONE */
+	int group;   /* BL_SYN_* group or NONE */
+	int sexual;  /* BL_SYN_SUGGESTIVE / EXPLICIT / NONE */
+	int minor;   /* 1 for a child (never combined with sexual wording) */
+	int swimwear;
+} bl_synth_truth;
+
+typedef struct bl_synth_sample {
+	const char *key;     /* "SSSSSIIII" as img2dataset names them */
+	const char *caption;
+	const char *json;
+	size_t json_len;
+	const unsigned char *jpeg;
+	size_t jpeg_len;
+	bl_synth_truth truth;
+} bl_synth_sample;
+
+typedef struct bl_synth bl_synth;
+
+/* Validate cfg (zero fields take defaults) and make a generator; NULL with
+ * a message in err when the skew cannot be planted (the factors times
+ * their groups' shares must stay below 1). */
+bl_synth *bl_synth_new(const bl_synth_config *cfg, char *err, size_t errlen);
+/* Generate sample (shard, index) into *out (borrowed until the next call).
+ * BL_OK / BL_FAILED (JPEG encoder failure, message in errmsg). */
+int bl_synth_make(bl_synth *s, uint64_t shard, uint64_t index,
+		  bl_synth_sample *out);
+const char *bl_synth_errmsg(const bl_synth *s);
+/* Names: "east_asian" ... / "female", "male" / "suggestive", "explicit";
+ * parse returns -1 for an unknown name. */
+const char *bl_synth_group_name(int group);
+int bl_synth_group_parse(const char *name);
+void bl_synth_free(bl_synth *s);
+
+/* ------------------------------------------------------------------ */
+/* Image probe and decode (lib/image.c)                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Images are untrusted bytes.  The format comes from the magic bytes, never
+ * the name.  JPEGs are decoded with libjpeg-turbo 2.1 (TurboJPEG 2.x API);
+ * PNG, GIF and WebP are recognised and sized from their header but not
+ * decoded.  Before libjpeg sees a JPEG, our own bounded marker walk reads
+ * its dimensions and counts its scans, so the limits below are enforced
+ * before any pixel memory is allocated: a file declaring 65535x65535 is
+ * refused ("65535x65535 exceeds the 67108864-pixel limit"), never decoded.
+ */
+typedef struct bl_image_limits {
+	uint64_t max_pixels;   /* width*height refused above this: 64 Mpx */
+	size_t max_bytes;      /* compressed size refused above this: 64 MiB */
+	int max_scans;         /* scans (SOS markers) before refusal: 500.
+				* libjpeg-turbo also stops at 500 on its own
+				* (TJFLAG_LIMITSCANS), so larger values do
+				* not raise that */
+} bl_image_limits;
+
+enum { BL_IMG_UNKNOWN = 0, BL_IMG_JPEG, BL_IMG_PNG, BL_IMG_WEBP, BL_IMG_GIF };
+
+typedef struct bl_image_info {
+	int format;        /* BL_IMG_* from the magic bytes, not the name */
+	int width, height; /* 0 when unknown */
+	int components;    /* 1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK; 0 unknown.
+			    * PNG: 1 gray, 2 gray+alpha, 3 RGB/palette, 4 RGBA */
+	int subsamp;       /* TJSAMP_* for JPEG, -1 unknown or no TJSAMP for
+			    * it (4:1:0, odd factors) */
+	int colorspace;    /* TJCS_* for JPEG, -1 unknown */
+	int progressive;   /* 1 if SOF2/SOF6/SOF10/SOF14 */
+	int arithmetic;    /* 1 if arithmetic coded (SOF9..SOF15) */
+	int lossless;      /* 1 if SOF3/SOF7/SOF11/SOF15 */
+	int precision;     /* sample precision in bits (8, 12, 16); PNG: bit
+			    * depth; 0 unknown */
+	int corrupt;       /* 1 if the data is damaged or not an image: the
+			    * probe or the decode check failed on it */
+	int sof;           /* JPEG: n of its SOFn marker (0 baseline,
+			    * 1 extended, 2 progressive ...); -1 otherwise */
+	int scans;         /* JPEG: number of SOS markers (scans) */
+	int unsupported;   /* 1 if valid but not decodable by libjpeg-turbo
+			    * 2.1: 12-bit, lossless, hierarchical */
+	int refused;       /* 1 if over a limit (pixels, bytes, scans): not
+			    * decoded, may well be a valid image */
+} bl_image_info;
+
+typedef struct bl_image bl_image;
+
+/*
+ * A decoder handle for one thread, with limits copied from lim (NULL or
+ * zero fields: the defaults above).  Returns NULL when out of memory.
+ * Free it with bl_image_free.
+ */
+bl_image *bl_image_new(const bl_image_limits *lim);
+/*
+ * Probe the header of an image held in memory (no pixel decode).  data is
+ * borrowed for the call only.  *info is always reset and filled with
+ * whatever could be learnt, even on failure (a 12-bit JPEG reports its
+ * size); info may be NULL.  Returns
+ *   BL_OK      a recognised image within the limits that, for JPEG, this
+ *              build can decode
+ *   BL_FAILED  with a reason in errmsg and one of info->corrupt ("empty
+ *              file", "unknown format (not JPEG, PNG, GIF or WebP)",
+ *              "truncated marker 0xC4 segment ...", "no SOS marker ..."),
+ *              info->unsupported ("12-bit JPEG: not supported by
+ *              libjpeg-turbo 2.1", "lossless JPEG (SOF3, 16-bit): ...") or
+ *              info->refused ("65535x65535 exceeds the 67108864-pixel
+ *              limit", "... bytes exceed the ...-byte limit")
+ *   BL_EUSAGE  im is NULL, or data is NULL with len > 0
+ * Damage inside the entropy-coded data is not seen here: see check.
+ */
+int bl_image_probe(bl_image *im, const unsigned char *data, size_t len,
+		   bl_image_info *info);
+/*
+ * Full decode check: probe, then for a JPEG decode every scan at 1/8 scale
+ * (DCT scaling: the entropy decoding, where damage shows, is complete; the
+ * IDCT is nearly free) and stop at the first libjpeg warning or error.
+ * Images over the limits are refused by the probe before any decode.  PNG,
+ * GIF and WebP have no decoder here: their check is the header probe and
+ * returns BL_OK when that succeeds.  info may be NULL.  Returns BL_OK,
+ * BL_FAILED with info->corrupt = 1 and the libjpeg message in errmsg
+ * ("Premature end of JPEG file", "Corrupt JPEG data: ..."), any failure of
+ * bl_image_probe, or BL_ENOMEM.  Invalidates the pixels of the last
+ * bl_image_decode_rgb.
+ */
+int bl_image_check(bl_image *im, const unsigned char *data, size_t len,
+		   bl_image_info *info);
+/*
+ * Decode a JPEG to packed RGB (3 bytes a pixel, rows top to bottom, no
+ * padding) using the smallest DCT scaling factor (1/8 .. 1) whose output
+ * has both sides >= min_w x min_h; 0 for a side means no constraint, 0,0
+ * (or a minimum larger than the image) gives the full size; never
+ * upscales.  Grayscale is expanded to RGB; CMYK and YCCK are converted
+ * here (Adobe files taken as inverted), since libjpeg-turbo 2.1 cannot.
+ * *out points into the handle's buffer, which is reused across calls (no
+ * allocation when sizes repeat): borrowed until the next call on im.
+ * *w, *h get the output size.  Returns
+ *   BL_OK      pixels in *out
+ *   BL_WARN    libjpeg warned (e.g. "Premature end of JPEG file"): pixels
+ *              are in *out but part may be grey fill; errmsg says why
+ *   BL_FAILED  nothing decoded (*out NULL, *w = *h = 0): probe failure,
+ *              a non-JPEG format, or a libjpeg error
+ *   BL_ENOMEM  no memory for the pixels; the handle is unchanged
+ *   BL_EUSAGE  im, out, w or h NULL, or a negative minimum
+ */
+int bl_image_decode_rgb(bl_image *im, const unsigned char *data, size_t len,
+			int min_w, int min_h, const unsigned char **out,
+			int *w, int *h);
+/* Reason for the last non-OK result, "" after success; owned by im, valid
+ * until the next call on it.  Never NULL (a NULL im gives a fixed text). */
+const char *bl_image_errmsg(const bl_image *im);
+/* Stable lower-case names for reports: "jpeg", "png", "webp", "gif",
+ * "unknown"; "4:2:0", "4:4:4", "4:2:2", "4:4:0", "4:1:1", "gray", "other"
+ * (any other value, including -1).  Static strings, never NULL. */
+const char *bl_image_format_name(int format);
+const char *bl_image_subsamp_name(int subsamp);
+/* Free the handle and its buffers.  NULL is a no-op. */
+void bl_image_free(bl_image *im);
+
+/* ------------------------------------------------------------------ */
+/* Labels                                                              */
+/* ------------------------------------------------------------------ */
+
+#define BL_MAX_LABELS 256
+
+/* A set of label indexes (into a bl_ruleset's label table). */
+typedef struct bl_labelset {
+	uint64_t w[BL_MAX_LABELS / 64];
+} bl_labelset;
+
+static inline void bl_labelset_clear(bl_labelset *s)
+{
+	for (size_t i = 0; i < BL_MAX_LABELS / 64; i++)
+		s->w[i] = 0;
+}
+static inline void bl_labelset_set(bl_labelset *s, int i)
+{
+	s->w[i >> 6] |= (uint64_t)1 << (i & 63);
+}
+static inline int bl_labelset_has(const bl_labelset *s, int i)
+{
+	return (int)((s->w[i >> 6] >> (i & 63)) & 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Rules and tagging (lib/rules.c, lib/tagger.c)                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A rule set: the labels declared by one or more rule files (format in
+ * filters/FORMAT.md), compiled once.  Read-only after bl_ruleset_compile,
+ * so one rule set may be shared by many threads, each with its own
+ * bl_tagger.
+ */
+typedef struct bl_ruleset bl_ruleset;
+
+bl_ruleset *bl_ruleset_new(void);
+/* Add rules from a file / every *.rules file in a directory (sorted by
+ * name) / a string (name is used in messages).  On a syntax error returns
+ * BL_FAILED and errmsg reads "file:line:col: message". */
+int bl_ruleset_load_file(bl_ruleset *rs, const char *path);
+int bl_ruleset_load_dir(bl_ruleset *rs, const char *dir);
+int bl_ruleset_load_string(bl_ruleset *rs, const char *name,
+			   const char *text, size_t len);
+/* Compile every pattern (PCRE2 with JIT) and freeze the set.  After this
+ * no more loads are accepted.  BL_OK / BL_FAILED with errmsg. */
+int bl_ruleset_compile(bl_ruleset *rs);
+const char *bl_ruleset_errmsg(const bl_ruleset *rs);
+/* Labels, indexed 0..n-1 in declaration order; the derived
+ * "safety.minor_sexual" label is always present. */
+int bl_ruleset_nlabels(const bl_ruleset *rs);
+const char *bl_ruleset_label(const bl_ruleset *rs, int i);
+/* Index of a label name, or -1. */
+int bl_ruleset_label_index(const bl_ruleset *rs, const char *name);
+/* SHA-256 hex of the rule texts as loaded (order included). */
+const char *bl_ruleset_digest(const bl_ruleset *rs);
+/* Whether any rule reads JSON fields / image facts, so callers can skip
+ * loading and probing what no rule needs. */
+int bl_ruleset_uses_json(const bl_ruleset *rs);
+int bl_ruleset_uses_image(const bl_ruleset *rs);
+void bl_ruleset_free(bl_ruleset *rs);
+
+/* What a sample offers the tagger.  Any pointer may be NULL. */
+typedef struct bl_tag_input {
+	const char *caption;
+	size_t caption_len;
+	const char *json; /* the sample's JSON text */
+	size_t json_len;
+	const bl_image_info *image; /* probe result, or NULL if not probed */
+} bl_tag_input;
+
+typedef struct bl_tagger bl_tagger;
+
+/* A tagger for one thread over a compiled rule set (which must outlive it). */
+bl_tagger *bl_tagger_new(const bl_ruleset *rs);
+/*
+ * Tag one sample: *out gets the label set.  Returns BL_OK, or BL_WARN when
+ * a pattern hit its match limit or the JSON did not parse (errkind says
+ * which; the labels that could be decided are still set).
+ */
+int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
+bl_errkind bl_tagger_errkind(const bl_tagger *t);
+const char *bl_tagger_errmsg(const bl_tagger *t);
+void bl_tagger_free(bl_tagger *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BALLAST_H */

@@ -1,0 +1,225 @@
+/*
+ * writer.c - writes WebDataset tar shards, reproducibly and atomically.
+ *
+ * Reproducible: every header carries the same mtime, owner and mode, and
+ * the gzip filter writes no timestamp, so the same members in the same
+ * order give the same bytes.  Atomic: the archive goes to PATH.tmp, which
+ * is fsynced and renamed over PATH only when everything was written (git's
+ * lockfile.h discipline); a failure or a free without close removes it.
+ */
+#include "ballast.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BL_WRITER_MTIME 1700000000 /* fixed: 2023-11-14, any constant will do */
+
+struct bl_writer {
+	struct archive *a;
+	struct archive_entry *e;
+	int fd;
+	char *path;
+	char *tmp;
+	bl_buf name;
+	bl_buf errmsg;
+};
+
+static void werr(bl_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void werr(bl_writer *w, const char *fmt, ...)
+{
+	va_list ap;
+	char tail[1024];
+	va_start(ap, fmt);
+	vsnprintf(tail, sizeof tail, fmt, ap);
+	va_end(ap);
+	bl_buf_reset(&w->errmsg);
+	bl_buf_addf(&w->errmsg, "shard '%s': %s", w->path ? w->path : "(none)", tail);
+}
+
+bl_writer *bl_writer_new(void)
+{
+	bl_writer *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->fd = -1;
+	bl_buf_init(&w->name, 8192);
+	bl_buf_init(&w->errmsg, 4096);
+	return w;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void abandon(bl_writer *w)
+{
+	if (w->a) {
+		archive_write_free(w->a); /* may flush to fd; the file goes anyway */
+		w->a = NULL;
+	}
+	if (w->fd >= 0) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	if (w->tmp) {
+		unlink(w->tmp);
+		free(w->tmp);
+		w->tmp = NULL;
+	}
+	free(w->path);
+	w->path = NULL;
+}
+
+int bl_writer_open(bl_writer *w, const char *path)
+{
+	int rc = BL_FAILED;
+	size_t n;
+
+	if (!w || !path)
+		return BL_EUSAGE;
+	abandon(w);
+	w->path = strdup(path);
+	n = strlen(path) + 5;
+	w->tmp = malloc(n);
+	if (!w->path || !w->tmp) {
+		werr(w, "out of memory");
+		goto out;
+	}
+	snprintf(w->tmp, n, "%s.tmp", path);
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		werr(w, "cannot create '%s': %s", w->tmp, strerror(errno));
+		free(w->tmp);
+		w->tmp = NULL;
+		goto out;
+	}
+	w->a = archive_write_new();
+	if (!w->e)
+		w->e = archive_entry_new();
+	if (!w->a || !w->e) {
+		werr(w, "out of memory");
+		goto out;
+	}
+	if (archive_write_set_format_ustar(w->a) != ARCHIVE_OK)
+		goto arch;
+	if (ends_with(path, ".gz") || ends_with(path, ".tgz")) {
+		if (archive_write_add_filter_gzip(w->a) != ARCHIVE_OK ||
+		    archive_write_set_filter_option(w->a, "gzip", "timestamp", NULL) < ARCHIVE_WARN)
+			goto arch;
+	} else if (ends_with(path, ".zst")) {
+		if (archive_write_add_filter_zstd(w->a) != ARCHIVE_OK)
+			goto arch;
+	} else if (ends_with(path, ".xz")) {
+		if (archive_write_add_filter_xz(w->a) != ARCHIVE_OK)
+			goto arch;
+	}
+	/* no padding of the last block beyond the tar standard */
+	archive_write_set_bytes_in_last_block(w->a, 1);
+	if (archive_write_open_fd(w->a, w->fd) != ARCHIVE_OK)
+		goto arch;
+	rc = BL_OK;
+	goto out;
+arch:
+	werr(w, "%s", archive_error_string(w->a) ? archive_error_string(w->a)
+						  : "cannot set up the archive writer");
+out:
+	if (rc != BL_OK)
+		abandon(w);
+	return rc;
+}
+
+int bl_writer_add(bl_writer *w, const char *key, const char *ext,
+		  const void *data, size_t len)
+{
+	la_ssize_t n;
+
+	if (!w || !w->a || !key || !ext)
+		return BL_EUSAGE;
+	bl_buf_reset(&w->name);
+	if (bl_buf_addf(&w->name, "%s.%s", key, ext) != BL_OK) {
+		werr(w, "member name too long");
+		return BL_FAILED;
+	}
+	archive_entry_clear(w->e);
+	archive_entry_set_pathname(w->e, w->name.buf);
+	archive_entry_set_filetype(w->e, AE_IFREG);
+	archive_entry_set_perm(w->e, 0644);
+	archive_entry_set_size(w->e, (la_int64_t)len);
+	archive_entry_set_mtime(w->e, BL_WRITER_MTIME, 0);
+	archive_entry_set_uid(w->e, 0);
+	archive_entry_set_gid(w->e, 0);
+	archive_entry_set_uname(w->e, "ballast");
+	archive_entry_set_gname(w->e, "ballast");
+	if (archive_write_header(w->a, w->e) != ARCHIVE_OK) {
+		werr(w, "member '%s': %s", w->name.buf, archive_error_string(w->a));
+		return BL_FAILED;
+	}
+	n = len ? archive_write_data(w->a, data, len) : 0;
+	if (n < 0 || (size_t)n != len) {
+		werr(w, "member '%s': %s", w->name.buf,
+		     archive_error_string(w->a) ? archive_error_string(w->a) : "short write");
+		return BL_FAILED;
+	}
+	return BL_OK;
+}
+
+int bl_writer_close(bl_writer *w)
+{
+	int rc = BL_FAILED;
+
+	if (!w || !w->a)
+		return BL_EUSAGE;
+	if (archive_write_close(w->a) != ARCHIVE_OK) {
+		werr(w, "%s", archive_error_string(w->a));
+		goto out;
+	}
+	archive_write_free(w->a);
+	w->a = NULL;
+	if (fsync(w->fd) != 0) {
+		werr(w, "fsync: %s", strerror(errno));
+		goto out;
+	}
+	if (close(w->fd) != 0) {
+		w->fd = -1;
+		werr(w, "close: %s", strerror(errno));
+		goto out;
+	}
+	w->fd = -1;
+	if (rename(w->tmp, w->path) != 0) {
+		werr(w, "cannot rename '%s': %s", w->tmp, strerror(errno));
+		goto out;
+	}
+	free(w->tmp);
+	w->tmp = NULL;
+	rc = BL_OK;
+out:
+	abandon(w);
+	return rc;
+}
+
+const char *bl_writer_errmsg(const bl_writer *w)
+{
+	return w && w->errmsg.len ? w->errmsg.buf : "no error";
+}
+
+void bl_writer_free(bl_writer *w)
+{
+	if (!w)
+		return;
+	abandon(w);
+	if (w->e)
+		archive_entry_free(w->e);
+	bl_buf_release(&w->name);
+	bl_buf_release(&w->errmsg);
+	free(w);
+}

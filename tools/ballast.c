@@ -1,0 +1,85 @@
+/*
+ * ballast.c - the command-line front end: a table of subcommands (git's
+ * git.c), each in its own tools/cmd_NAME.c.  "ballast help CMD" and
+ * "ballast CMD --help" print the same usage on stdout.
+ */
+#include "tools.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct command {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *usage;
+	const char *summary;
+} commands[] = {
+	{"ls", cmd_ls, usage_ls, "list the samples of shards, or summarise them"},
+	{"tag", cmd_tag, usage_tag, "tag captions read from stdin with rule files"},
+	{"eval", cmd_eval, usage_eval, "precision and recall of rules on a labelled set"},
+	{"probe", cmd_probe, usage_probe, "probe image files (JPEG header, decode check)"},
+	{"mkshards", cmd_mkshards, usage_mkshards, "write synthetic shards with a planted skew"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void list_commands(FILE *f)
+{
+	fputs("usage: ballast COMMAND [ARGS]\n\n"
+	      "ballast measures and corrects skew in image-caption shards.\n\n"
+	      "commands:\n", f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n'ballast help COMMAND' or 'ballast COMMAND --help' for details.\n"
+	      "exit codes: 0 all good, 1 finished but some items failed, 2 usage, 3 fatal\n", f);
+}
+
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2) {
+		list_commands(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("ballast %s\n", BALLAST_VERSION);
+		return tool_finish(EXIT_ALL_GOOD);
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+			c = find(argv[2]);
+			if (!c) {
+				fprintf(stderr, "ballast: '%s' is not a ballast command\n", argv[2]);
+				return EXIT_USAGE;
+			}
+			fputs(c->usage, stdout);
+			return tool_finish(EXIT_ALL_GOOD);
+		}
+		list_commands(stdout);
+		return tool_finish(EXIT_ALL_GOOD);
+	}
+	c = find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "ballast: '%s' is not a ballast command; see 'ballast help'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	tool_cmd = c->name;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(c->usage, stdout);
+			return tool_finish(EXIT_ALL_GOOD);
+		}
+	}
+	return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,216 @@
+/*
+ * cmd_ls.c - "ballast ls": one line per sample, or a summary of shards.
+ *
+ * The first command on the chain, and the quickest way to see what a set
+ * of shards holds and what is wrong with it.  Item errors go to stderr as
+ * they happen; the summary counts them by kind.
+ */
+#include "tools.h"
+
+#include <cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char usage_ls[] =
+	"usage: ballast ls [--summary] [--json] [--all] [-q] SHARD...\n"
+	"\n"
+	"List the samples of WebDataset shards: shard, ordinal, key, byte offset\n"
+	"and each member as ext:size.  SHARD may be a path (.tar .tar.gz .tgz\n"
+	".tar.zst .tar.xz), '-' for stdin, a glob, a brace range such as\n"
+	"'shards/{00000..00099}.tar', or @FILE with one spec per line.\n"
+	"\n"
+	"  --summary   print counts instead: shards, samples, samples without a\n"
+	"              caption, members by extension, errors by kind\n"
+	"  --json      print the summary as one JSON object\n"
+	"  --all       read every member's bytes (verifies image data too)\n"
+	"  -q          do not print item errors on stderr\n"
+	"\n"
+	"Exit status: 0 all good (samples without a caption are counted, not\n"
+	"failures), 1 some items or shards failed, 2 usage, 3 fatal.\n";
+
+#define MAX_EXTS 64
+
+struct summary {
+	uint64_t shards, shards_failed, samples, no_caption, members, bytes;
+	uint64_t errors[BL_ERR__COUNT];
+	struct {
+		char name[32];
+		uint64_t n;
+	} ext[MAX_EXTS];
+	int next;
+	uint64_t ext_other;
+};
+
+static void count_ext(struct summary *s, const char *ext)
+{
+	for (int i = 0; i < s->next; i++)
+		if (!strcmp(s->ext[i].name, ext)) {
+			s->ext[i].n++;
+			return;
+		}
+	if (s->next < MAX_EXTS && strlen(ext) < sizeof s->ext[0].name) {
+		snprintf(s->ext[s->next].name, sizeof s->ext[0].name, "%s", ext);
+		s->ext[s->next++].n = 1;
+		return;
+	}
+	s->ext_other++;
+}
+
+static int cmp_ext(const void *a, const void *b)
+{
+	return strcmp(((const char *)a), ((const char *)b));
+}
+
+static void print_summary(struct summary *s, int json)
+{
+	uint64_t nerr = 0;
+
+	qsort(s->ext, (size_t)s->next, sizeof s->ext[0], cmp_ext);
+	for (int k = 1; k < BL_ERR__COUNT; k++)
+		if (k != BL_ERR_NO_CAPTION)
+			nerr += s->errors[k];
+	if (json) {
+		cJSON *o = cJSON_CreateObject(), *e, *x;
+		char *text;
+		cJSON_AddNumberToObject(o, "shards", (double)s->shards);
+		cJSON_AddNumberToObject(o, "shards_failed", (double)s->shards_failed);
+		cJSON_AddNumberToObject(o, "samples", (double)s->samples);
+		cJSON_AddNumberToObject(o, "samples_without_caption", (double)s->no_caption);
+		cJSON_AddNumberToObject(o, "members", (double)s->members);
+		x = cJSON_AddObjectToObject(o, "extensions");
+		for (int i = 0; i < s->next; i++)
+			cJSON_AddNumberToObject(x, s->ext[i].name, (double)s->ext[i].n);
+		cJSON_AddNumberToObject(o, "errors_total", (double)nerr);
+		e = cJSON_AddObjectToObject(o, "errors");
+		for (int k = 1; k < BL_ERR__COUNT; k++)
+			if (k != BL_ERR_NO_CAPTION)
+				cJSON_AddNumberToObject(e, bl_errkind_name((bl_errkind)k),
+							(double)s->errors[k]);
+		text = cJSON_PrintUnformatted(o);
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		cJSON_Delete(o);
+		return;
+	}
+	printf("shards                   %llu", (unsigned long long)s->shards);
+	if (s->shards_failed)
+		printf(" (%llu damaged or unreadable)", (unsigned long long)s->shards_failed);
+	printf("\nsamples                  %llu\n", (unsigned long long)s->samples);
+	printf("samples without caption  %llu\n", (unsigned long long)s->no_caption);
+	printf("members                  %llu", (unsigned long long)s->members);
+	for (int i = 0; i < s->next; i++)
+		printf("%s%s %llu", i ? ", " : " (", s->ext[i].name,
+		       (unsigned long long)s->ext[i].n);
+	printf("%s\n", s->next ? ")" : "");
+	printf("errors                   %llu\n", (unsigned long long)nerr);
+	for (int k = 1; k < BL_ERR__COUNT; k++)
+		if (k != BL_ERR_NO_CAPTION && s->errors[k])
+			printf("  %-22s %llu\n", bl_errkind_name((bl_errkind)k),
+			       (unsigned long long)s->errors[k]);
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"summary", no_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'J'},
+		{"all", no_argument, NULL, 'a'},
+		{NULL, 0, NULL, 0},
+	};
+	int summary = 0, json = 0, all = 0, quiet = 0, c, rc = EXIT_FATAL;
+	bl_strlist shards;
+	bl_reader *r = NULL;
+	struct summary sum;
+	bl_buf line;
+
+	memset(&sum, 0, sizeof sum);
+	bl_strlist_init(&shards);
+	bl_buf_init(&line, 0);
+	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': summary = 1; break;
+		case 'J': json = summary = 1; break;
+		case 'a': all = 1; break;
+		case 'q': quiet = 1; break;
+		default: return tool_usage_error(usage_ls, NULL);
+		}
+	}
+	if (optind >= argc)
+		return tool_usage_error(usage_ls, "no shard given");
+	if (tool_expand_specs(argc - optind, argv + optind, &shards) != BL_OK) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	r = bl_reader_new();
+	if (!r || bl_reader_set_load(r, all ? BL_LOAD_ALL : BL_LOAD_TEXT) != BL_OK) {
+		tool_err("out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < shards.n; i++) {
+		const bl_sample *s;
+		int res;
+
+		sum.shards++;
+		if (bl_reader_open(r, shards.items[i]) != BL_OK) {
+			sum.shards_failed++;
+			sum.errors[bl_reader_errkind(r)]++;
+			if (!quiet)
+				tool_err("%s", bl_reader_errmsg(r));
+			continue;
+		}
+		while ((res = bl_reader_next(r, &s)) != BL_END) {
+			if (res == BL_FAILED || res == BL_FATAL) {
+				sum.errors[bl_reader_errkind(r)]++;
+				sum.shards_failed += res == BL_FATAL;
+				if (!quiet)
+					tool_err("%s", bl_reader_errmsg(r));
+				if (res == BL_FATAL)
+					break;
+				continue;
+			}
+			if (res < 0 && res != BL_WARN) {
+				tool_err("%s", bl_reader_errmsg(r));
+				goto out;
+			}
+			sum.samples++;
+			for (int k = 1; k < BL_ERR__COUNT; k++)
+				if (s->problems & BL_PROBLEM(k))
+					sum.errors[k]++;
+			if (s->problems & BL_PROBLEM(BL_ERR_NO_CAPTION))
+				sum.no_caption++;
+			if (res == BL_WARN && !quiet &&
+			    (s->problems & ~BL_PROBLEM(BL_ERR_NO_CAPTION)))
+				tool_err("%s", bl_reader_errmsg(r));
+			for (size_t m = 0; m < s->nmembers; m++) {
+				sum.members++;
+				count_ext(&sum, s->members[m].ext);
+			}
+			if (summary)
+				continue;
+			bl_buf_reset(&line);
+			bl_buf_addf(&line, "%s\t%llu\t%s\t%lld\t", s->shard,
+				    (unsigned long long)s->ordinal, s->key,
+				    (long long)s->offset);
+			for (size_t m = 0; m < s->nmembers; m++)
+				bl_buf_addf(&line, "%s%s:%lld", m ? "," : "",
+					    s->members[m].ext,
+					    (long long)s->members[m].size);
+			puts(line.buf);
+		}
+		bl_reader_close(r);
+	}
+	if (summary)
+		print_summary(&sum, json);
+	rc = EXIT_ALL_GOOD;
+	for (int k = 1; k < BL_ERR__COUNT; k++)
+		if (k != BL_ERR_NO_CAPTION && sum.errors[k])
+			rc = EXIT_ITEMS_FAILED;
+out:
+	bl_reader_free(r);
+	bl_strlist_release(&shards);
+	bl_buf_release(&line);
+	return tool_finish(rc);
+}

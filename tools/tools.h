@@ -1,0 +1,58 @@
+/*
+ * tools.h - what the ballast subcommands share: the command table, exit
+ * codes, and small helpers for messages and for loading rule sets.  Each
+ * subcommand lives in its own tools/cmd_NAME.c and defines cmd_NAME() and
+ * usage_NAME[]; tools/ballast.c dispatches.
+ */
+#ifndef BL_TOOLS_H
+#define BL_TOOLS_H
+
+#include "ballast.h"
+
+/* Exit codes, as documented in the README. */
+enum {
+	EXIT_ALL_GOOD = 0,
+	EXIT_ITEMS_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_FATAL = 3
+};
+
+#define TOOL_CMD(name)                                                    \
+	extern const char usage_##name[];                                 \
+	int cmd_##name(int argc, char **argv);
+
+TOOL_CMD(ls)
+TOOL_CMD(mkshards)
+TOOL_CMD(tag)
+TOOL_CMD(eval)
+TOOL_CMD(probe)
+
+/* Name of the running subcommand, for messages ("ballast ls: ..."). */
+extern const char *tool_cmd;
+
+/* "ballast CMD: message" on stderr. */
+void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the usage of the running command on stderr; returns EXIT_USAGE. */
+int tool_usage_error(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Flush and close stdout; returns rc, or EXIT_FATAL when that fails. */
+int tool_finish(int rc);
+/* 1 when stderr is a terminal (progress is shown only then). */
+int tool_progress_wanted(void);
+
+/*
+ * Directory of the shipped filters: $BALLAST_FILTERS, else filters/ next
+ * to the directory holding the binary (build/../filters), else "filters".
+ */
+const char *tool_filters_dir(void);
+/*
+ * Load the rule files named in paths (files or directories), or the
+ * shipped filters when paths is empty, and compile them.  Prints the
+ * error and returns NULL on failure.
+ */
+bl_ruleset *tool_load_rules(const bl_strlist *paths);
+
+/* Expand shard specs (argv-style) into paths; prints errors; BL_OK or not. */
+int tool_expand_specs(int n, char **specs, bl_strlist *out);
+
+#endif
