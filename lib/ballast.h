@@ -257,7 +257,9 @@ int bl_reader_open(bl_reader *r, const char *path);
  *             before the damage has been delivered; the next call returns
  *             BL_END
  *   BL_END    no more samples
- * A sample whose own bytes were cut by the damage is not delivered.
+ * The sample being assembled when damage is found is not delivered: some
+ * of its members may be lost, and a partial sample must not pass for a
+ * whole one.
  */
 int bl_reader_next(bl_reader *r, const bl_sample **out);
 /* Kind and message of the last non-OK result. */

@@ -14,7 +14,9 @@
  *
  * What counts as damage: a header that libarchive cannot read, or member
  * data cut short.  The samples before the damage are delivered; the sample
- * whose bytes were cut is not; the shard then ends with BL_FATAL.
+ * being assembled when the damage is found is not (members of it may have
+ * been lost, and a partial sample must never pass for a whole one); the
+ * shard then ends with BL_FATAL.
  * Directory members are skipped silently (tar writes them for every
  * folder); other non-regular members (links, devices, fifos) are errors.
  */
@@ -37,9 +39,8 @@
 #define DEF_MAX_PATH 4096
 #define DEF_MAX_MEMBERS 64
 #define READ_BLOCK (1 << 16)
-#define TAR_HEADER 512
 
-enum { ST_CLOSED, ST_OPEN, ST_FATAL_NEXT, ST_ENDED };
+enum { ST_CLOSED, ST_OPEN, ST_ENDED };
 
 /* One reusable member slot. */
 struct slot {
@@ -62,8 +63,12 @@ struct bl_reader {
 	int state;
 	struct archive *a;
 	char *path;
-	int64_t file_size; /* -1 if unknown or compressed */
 	int seekable;
+
+	/* bytes of the tar stream used up to the end of the last member's
+	 * data, rounded to the 512-byte block: at the end of a whole archive
+	 * at least two zero blocks follow it */
+	int64_t data_end;
 
 	/* header read ahead that belongs to the next sample */
 	struct archive_entry *pending;
@@ -77,7 +82,6 @@ struct bl_reader {
 	uint64_t ordinal;
 	bl_problems problems;
 	bl_buf problem_msg; /* message of the first problem */
-	int64_t last_end;   /* end of the last member's data (uncompressed) */
 
 	/* a key rejected as a duplicate: its members are skipped */
 	bl_buf skip_key;
@@ -86,10 +90,6 @@ struct bl_reader {
 
 	bl_errkind errkind;
 	bl_buf errmsg;
-
-	/* damage found while a sample was still to be delivered */
-	bl_errkind fatal_kind;
-	bl_buf fatal_msg;
 };
 
 /* ---- key set ---------------------------------------------------------- */
@@ -235,7 +235,6 @@ bl_reader *bl_reader_new(void)
 	bl_buf_init(&r->skip_key, DEF_MAX_PATH + 1);
 	bl_buf_init(&r->errmsg, 8192);
 	bl_buf_init(&r->problem_msg, 8192);
-	bl_buf_init(&r->fatal_msg, 8192);
 	bl_buf_init(&r->seen.arena, 0);
 	r->state = ST_CLOSED;
 	return r;
@@ -331,7 +330,6 @@ void bl_reader_free(bl_reader *r)
 	bl_buf_release(&r->skip_key);
 	bl_buf_release(&r->errmsg);
 	bl_buf_release(&r->problem_msg);
-	bl_buf_release(&r->fatal_msg);
 	keyset_release(&r->seen);
 	free(r);
 }
@@ -358,10 +356,9 @@ int bl_reader_open(bl_reader *r, const char *path)
 	bl_reader_close(r);
 	r->path = strdup(path);
 	r->ordinal = 0;
-	r->file_size = -1;
 	r->seekable = 0;
-	r->last_end = 0;
 	bl_buf_reset(&r->skip_key);
+	r->data_end = 0;
 	if (!r->path || make_slots(r) != BL_OK) {
 		r->errkind = BL_ERR_NOMEM;
 		bl_buf_reset(&r->errmsg);
@@ -391,7 +388,6 @@ int bl_reader_open(bl_reader *r, const char *path)
 		rc = archive_read_open_filename(r->a, path, READ_BLOCK);
 		if (rc == ARCHIVE_OK && S_ISREG(st.st_mode) &&
 		    archive_filter_count(r->a) <= 1) {
-			r->file_size = st.st_size;
 			r->seekable = 1;
 		}
 	}
@@ -495,15 +491,8 @@ static int sample_deliver(bl_reader *r, const bl_sample **out)
 	return BL_OK;
 }
 
-/* Is the sample under assembly complete, as far as the file size tells?
- * For a seekable uncompressed file, skipped data past the end of the
- * file is damage that the next header read reports without saying where. */
-static int sample_intact(const bl_reader *r)
-{
-	return r->file_size < 0 || r->last_end <= r->file_size;
-}
-
-/* Read the data of the current entry into slot data, up to limit. */
+/* Read the data of the current entry (size bytes, already checked against
+ * the limits) into data. */
 static int read_data(bl_reader *r, bl_buf *data, int64_t size,
 		     const char *name, int64_t offset)
 {
@@ -512,25 +501,19 @@ static int read_data(bl_reader *r, bl_buf *data, int64_t size,
 		set_err(r, BL_ERR_NOMEM, name, offset, "out of memory");
 		return BL_ENOMEM;
 	}
-	for (;;) {
-		la_ssize_t n;
-		if (bl_buf_grow(data, READ_BLOCK) != BL_OK) {
-			/* more bytes than the header said, past our cap */
-			set_err(r, BL_ERR_TOO_BIG, name, offset,
-				"member data longer than the limit");
-			return BL_FAILED;
-		}
-		n = archive_read_data(r->a, data->buf + data->len, READ_BLOCK);
-		if (n == 0)
-			break;
+	while ((int64_t)data->len < size) {
+		la_ssize_t n = archive_read_data(r->a, data->buf + data->len,
+						 (size_t)(size - (int64_t)data->len));
 		if (n < 0) {
 			set_err(r, BL_ERR_TRUNCATED, name, offset, "%s",
 				archive_msg(r->a));
 			return BL_FATAL;
 		}
+		if (n == 0)
+			break;
 		data->len += (size_t)n;
-		data->buf[data->len] = '\0';
 	}
+	data->buf[data->len] = '\0';
 	if ((int64_t)data->len != size) {
 		set_err(r, BL_ERR_TRUNCATED, name, offset,
 			"member data cut short: %zu of %lld bytes", data->len,
@@ -559,31 +542,32 @@ static int next_header(bl_reader *r, struct archive_entry **e)
 }
 
 /*
- * The shard is damaged (errkind/errmsg describe it).  Deliver the sample
- * under assembly first if its bytes are intact and report the damage on
- * the next call; otherwise drop it and report now.
+ * The shard is damaged (errkind/errmsg describe it).  The sample under
+ * assembly is dropped: its members are consecutive, so the damage may
+ * have cut members of it that we never saw.
  */
-static int damaged(bl_reader *r, const bl_sample **out)
+static int damaged(bl_reader *r)
 {
-	if (r->nmembers && sample_intact(r)) {
-		r->fatal_kind = r->errkind;
-		bl_buf_reset(&r->fatal_msg);
-		bl_buf_add(&r->fatal_msg, r->errmsg.buf, r->errmsg.len);
-		r->state = ST_FATAL_NEXT;
-		return sample_deliver(r, out);
-	}
 	r->nmembers = 0;
 	r->state = ST_ENDED;
 	return BL_FATAL;
 }
 
 /* Skip the data of the current entry; BL_OK or BL_FATAL (damage). */
+static void mark_data_end(bl_reader *r)
+{
+	int64_t end = (archive_filter_bytes(r->a, 0) + 511) & ~(int64_t)511;
+	if (end > r->data_end)
+		r->data_end = end;
+}
+
 static int skip_data(bl_reader *r, const char *name, int64_t offset)
 {
 	if (archive_read_data_skip(r->a) != ARCHIVE_OK) {
 		set_err(r, BL_ERR_TRUNCATED, name, offset, "%s", archive_msg(r->a));
 		return BL_FATAL;
 	}
+	mark_data_end(r);
 	return BL_OK;
 }
 
@@ -600,12 +584,6 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		return BL_EUSAGE;
 	case ST_ENDED:
 		return BL_END;
-	case ST_FATAL_NEXT:
-		r->errkind = r->fatal_kind;
-		bl_buf_reset(&r->errmsg);
-		bl_buf_add(&r->errmsg, r->fatal_msg.buf, r->fatal_msg.len);
-		r->state = ST_ENDED;
-		return BL_FATAL;
 	default:
 		break;
 	}
@@ -620,15 +598,25 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		struct slot *sl;
 
 		rc = next_header(r, &e);
+		if (rc == ARCHIVE_EOF && r->data_end &&
+		    archive_filter_bytes(r->a, 0) < r->data_end + 1024) {
+			/* libarchive accepts a stream that stops at a member
+			 * boundary; a tar cut there has lost members unseen */
+			set_err(r, BL_ERR_TRUNCATED, NULL, archive_filter_bytes(r->a, 0),
+				"archive ends without its end-of-archive blocks "
+				"(cut short at a member boundary?)");
+			return damaged(r);
+		}
 		if (rc == ARCHIVE_EOF) {
 			r->state = ST_ENDED;
 			return r->nmembers ? sample_deliver(r, out) : BL_END;
 		}
 		if (rc != ARCHIVE_OK) {
+			/* where the next header should have been */
 			set_err(r, BL_ERR_TRUNCATED, NULL,
-				archive_read_header_position(r->a), "%s",
+				archive_filter_bytes(r->a, 0), "%s",
 				archive_msg(r->a));
-			return damaged(r, out);
+			return damaged(r);
 		}
 		offset = archive_read_header_position(r->a);
 		path = archive_entry_pathname(e);
@@ -637,7 +625,7 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 
 		if (archive_entry_filetype(e) == AE_IFDIR) {
 			if (skip_data(r, path, offset) != BL_OK)
-				return damaged(r, out);
+				return damaged(r);
 			continue;
 		}
 		pathlen = path ? strlen(path) : 0;
@@ -658,13 +646,13 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 						  ? "member path longer than the limit"
 						  : "member path has no key.extension form";
 			if (skip_data(r, path, offset) != BL_OK)
-				return damaged(r, out);
+				return damaged(r);
 			set_err(r, BL_ERR_BAD_PATH, path, offset, "%s (skipped)", why);
 			return BL_FAILED;
 		}
 		if (archive_entry_filetype(e) != AE_IFREG) {
 			if (skip_data(r, path, offset) != BL_OK)
-				return damaged(r, out);
+				return damaged(r);
 			if (r->nmembers) {
 				add_problem(r, BL_ERR_NOT_REGULAR, path, offset,
 					    "not a regular file (skipped)");
@@ -679,7 +667,7 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		if (r->skip_key.len == keylen &&
 		    memcmp(r->skip_key.buf, path, keylen) == 0 && !r->nmembers) {
 			if (skip_data(r, path, offset) != BL_OK)
-				return damaged(r, out);
+				return damaged(r);
 			continue;
 		}
 		bl_buf_reset(&r->skip_key);
@@ -691,7 +679,7 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 				bl_buf_reset(&r->skip_key);
 				bl_buf_add(&r->skip_key, path, keylen);
 				if (skip_data(r, path, offset) != BL_OK)
-					return damaged(r, out);
+					return damaged(r);
 				set_err(r, BL_ERR_DUP_KEY, path, offset,
 					"key '%s' already seen earlier in this shard "
 					"(members skipped)", r->key.buf);
@@ -706,7 +694,7 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 
 		if (r->nmembers >= r->lim.max_members) {
 			if (skip_data(r, path, offset) != BL_OK)
-				return damaged(r, out);
+				return damaged(r);
 			add_problem(r, BL_ERR_TOO_MANY, path, offset,
 				    "more than %zu members in one sample (skipped)",
 				    r->lim.max_members);
@@ -727,8 +715,6 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		m->offset = offset;
 		m->size = size;
 		r->nmembers++;
-		if (offset + TAR_HEADER + size > r->last_end)
-			r->last_end = offset + TAR_HEADER + size;
 
 		for (size_t i = 0; i + 1 < r->nmembers; i++) {
 			if (!strcmp(r->members[i].ext, m->ext)) {
@@ -737,7 +723,7 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 					    "(first one kept)", m->ext, r->key.buf);
 				r->nmembers--;
 				if (skip_data(r, path, offset) != BL_OK)
-					return damaged(r, out);
+					return damaged(r);
 				goto next_member;
 			}
 		}
@@ -745,13 +731,13 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		cls = ext_class(m->ext);
 		if (!(r->load & class_flag(cls))) {
 			if (skip_data(r, path, offset) != BL_OK)
-				return damaged(r, out);
+				return damaged(r);
 			continue;
 		}
 		if (size > r->lim.max_member ||
 		    (!strcmp(m->ext, "txt") && size > r->lim.max_caption)) {
 			if (skip_data(r, path, offset) != BL_OK)
-				return damaged(r, out);
+				return damaged(r);
 			add_problem(r, BL_ERR_TOO_BIG, path, offset,
 				    "%lld bytes is over the %lld-byte limit (not loaded)",
 				    (long long)size,
@@ -760,16 +746,13 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 			continue;
 		}
 		rc = read_data(r, &sl->data, size, path, offset);
-		if (rc == BL_FATAL) {
-			/* this sample's own bytes are cut: it is not delivered */
-			r->nmembers = 0;
-			r->state = ST_ENDED;
-			return BL_FATAL;
-		}
+		if (rc == BL_FATAL)
+			return damaged(r);
 		if (rc != BL_OK) {
-			add_problem(r, r->errkind, path, offset, "%s", "member not loaded");
+			add_problem(r, r->errkind, NULL, -1, "%s", r->errmsg.buf);
 			continue;
 		}
+		mark_data_end(r);
 		m->data = (const unsigned char *)sl->data.buf;
 		m->len = sl->data.len;
 	next_member:;

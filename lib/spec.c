@@ -87,7 +87,7 @@ static int add_path(struct expand *x, const char *path)
 		return BL_OK;
 	}
 	memset(&g, 0, sizeof g);
-	grc = glob(path, GLOB_ERR, NULL, &g);
+	grc = glob(path, 0, NULL, &g);
 	if (grc == GLOB_NOMATCH) {
 		snprintf(x->err, x->errlen, "'%s' matches no file", path);
 		goto out;

@@ -1,0 +1,729 @@
+/*
+ * Unit tests for the shard reader (lib/shard.c), shard specs (lib/spec.c),
+ * the writer (lib/writer.c) and the synthetic generator (lib/synth.c).
+ * Tars with bad input are built here with libarchive's writer, so every
+ * bad-input case has a test that does not depend on shared data.
+ */
+#include "test.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct ent {
+	const char *name;
+	int type;        /* AE_IFREG (0 means regular), AE_IFLNK, AE_IFDIR */
+	const char *data; /* NUL-terminated unless len is set */
+	size_t len;
+};
+
+static const char *tpath(const char *name)
+{
+	static char p[4][1024];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof p[k], "%s/%s", bl_test_tmpdir(), name);
+	return p[k];
+}
+
+static int make_tar(const char *path, const struct ent *e, size_t n)
+{
+	struct archive *a = archive_write_new();
+	struct archive_entry *en = archive_entry_new();
+	int ok = 1;
+	archive_write_set_format_pax_restricted(a);
+	if (archive_write_open_filename(a, path) != ARCHIVE_OK)
+		ok = 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		size_t len = e[i].len ? e[i].len : (e[i].data ? strlen(e[i].data) : 0);
+		int type = e[i].type ? e[i].type : (int)AE_IFREG;
+		archive_entry_clear(en);
+		archive_entry_set_pathname(en, e[i].name);
+		archive_entry_set_filetype(en, (unsigned)type);
+		archive_entry_set_perm(en, 0644);
+		if (type == AE_IFLNK) {
+			archive_entry_set_symlink(en, "target");
+			len = 0;
+		}
+		archive_entry_set_size(en, type == AE_IFREG ? (la_int64_t)len : 0);
+		if (archive_write_header(a, en) != ARCHIVE_OK)
+			ok = 0;
+		if (ok && type == AE_IFREG && len &&
+		    archive_write_data(a, e[i].data, len) != (la_ssize_t)len)
+			ok = 0;
+	}
+	if (archive_write_close(a) != ARCHIVE_OK)
+		ok = 0;
+	archive_write_free(a);
+	archive_entry_free(en);
+	return ok;
+}
+
+/* Read a whole shard; record results as a compact string like
+ * "a:OK b:WARN(no_caption) FAILED(not_regular) FATAL(truncated)". */
+static int read_all(bl_reader *r, const char *path, bl_buf *log, bl_buf *lastmsg)
+{
+	const bl_sample *s;
+	int rc, n = 0;
+	bl_buf_reset(log);
+	if (bl_reader_open(r, path) != BL_OK) {
+		bl_buf_addf(log, "OPEN(%s)", bl_errkind_name(bl_reader_errkind(r)));
+		if (lastmsg) {
+			bl_buf_reset(lastmsg);
+			bl_buf_adds(lastmsg, bl_reader_errmsg(r));
+		}
+		return 0;
+	}
+	while ((rc = bl_reader_next(r, &s)) != BL_END) {
+		if (log->len)
+			bl_buf_addch(log, ' ');
+		if (rc == BL_OK) {
+			bl_buf_addf(log, "%s:OK", s->key);
+			n++;
+		} else if (rc == BL_WARN) {
+			bl_buf_addf(log, "%s:WARN(%s)", s->key,
+				    bl_errkind_name(bl_reader_errkind(r)));
+			n++;
+		} else {
+			bl_buf_addf(log, "%s(%s)", rc == BL_FAILED ? "FAILED" : "FATAL",
+				    bl_errkind_name(bl_reader_errkind(r)));
+		}
+		if (rc != BL_OK && lastmsg) {
+			bl_buf_reset(lastmsg);
+			bl_buf_adds(lastmsg, bl_reader_errmsg(r));
+		}
+		if (rc == BL_FATAL) {
+			/* after FATAL the shard is over */
+			CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+			break;
+		}
+	}
+	bl_reader_close(r);
+	return n;
+}
+
+BL_TEST(shard_groups_members_by_key)
+{
+	static const unsigned char jpg[] = {0xff, 0xd8, 0xff, 0xd9};
+	struct ent e[] = {
+		{"a.jpg", 0, (const char *)jpg, sizeof jpg},
+		{"a.txt", 0, "a caption", 0},
+		{"a.json", 0, "{\"x\":1}", 0},
+		{"dir/b.TXT", 0, "second", 0},
+		{"dir/b.seg.0.cls", 0, "7", 0},
+		{"c.txt.gz", 0, "zz", 0},
+	};
+	const char *p = tpath("group.tar");
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	REQUIRE(make_tar(p, e, sizeof e / sizeof e[0]));
+	REQUIRE(r);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+
+	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	CHECK_EQ_STR(s->key, "a");
+	CHECK_EQ_INT(s->ordinal, 0);
+	CHECK_EQ_INT(s->offset, 0);
+	CHECK_EQ_INT(s->nmembers, 3);
+	REQUIRE(s->caption && s->json && s->image);
+	CHECK_EQ_STR((const char *)s->caption->data, "a caption");
+	CHECK_EQ_INT(s->caption->len, 9);
+	CHECK_EQ_STR((const char *)s->json->data, "{\"x\":1}");
+	/* images are not loaded by default: size known, bytes skipped */
+	CHECK(s->image->data == NULL);
+	CHECK_EQ_INT(s->image->size, 4);
+	CHECK_EQ_STR(s->image->ext, "jpg");
+
+	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	CHECK_EQ_STR(s->key, "dir/b");
+	CHECK_EQ_INT(s->ordinal, 1);
+	CHECK(s->offset > 0);
+	CHECK_EQ_INT(s->nmembers, 2);
+	CHECK_EQ_STR(s->members[0].ext, "txt"); /* lower-cased */
+	CHECK_EQ_STR(s->members[1].ext, "seg.0.cls");
+	REQUIRE(s->caption);
+	CHECK_EQ_STR((const char *)s->caption->data, "second");
+
+	/* txt.gz is not a caption: the sample is delivered with a warning */
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_WARN);
+	CHECK_EQ_STR(s->key, "c");
+	CHECK(s->problems & BL_PROBLEM(BL_ERR_NO_CAPTION));
+	CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_NO_CAPTION);
+	CHECK_CONTAINS(bl_reader_errmsg(r), "has no caption");
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+
+	/* with every member loaded the image bytes are there */
+	REQUIRE(bl_reader_set_load(r, BL_LOAD_ALL) == BL_OK);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	REQUIRE(s->image && s->image->data);
+	CHECK(memcmp(s->image->data, jpg, 4) == 0);
+	bl_reader_free(r);
+	bl_reader_free(NULL);
+}
+
+BL_TEST(shard_not_regular_members)
+{
+	struct ent e[] = {
+		{"d", AE_IFDIR, NULL, 0},      /* directories: skipped silently */
+		{"d/a.txt", 0, "x", 0},
+		{"d/a.lnk", AE_IFLNK, NULL, 0}, /* inside a sample: a problem */
+		{"b.lnk", AE_IFLNK, NULL, 0},   /* alone: a failed item */
+		{"c.txt", 0, "y", 0},
+	};
+	const char *p = tpath("links.tar");
+	bl_reader *r = bl_reader_new();
+	bl_buf log, msg;
+	bl_buf_init(&log, 0);
+	bl_buf_init(&msg, 0);
+	REQUIRE(make_tar(p, e, sizeof e / sizeof e[0]));
+	CHECK_EQ_INT(read_all(r, p, &log, &msg), 2);
+	CHECK_EQ_STR(log.buf, "d/a:WARN(not_regular) FAILED(not_regular) c:OK");
+	CHECK_CONTAINS(msg.buf, "member 'b.lnk' at offset ");
+	CHECK_CONTAINS(msg.buf, "not a regular file");
+	CHECK_CONTAINS(msg.buf, "links.tar");
+	bl_reader_free(r);
+	bl_buf_release(&log);
+	bl_buf_release(&msg);
+}
+
+BL_TEST(shard_duplicate_keys)
+{
+	struct ent e[] = {
+		{"a.txt", 0, "one", 0},
+		{"b.txt", 0, "two", 0},
+		{"a.json", 0, "{}", 0},  /* a again, not adjacent */
+		{"a.jpg", 0, "zz", 0},   /* ... and its next member */
+		{"c.txt", 0, "three", 0},
+		{"c.txt", 0, "again", 0}, /* same member twice in a row */
+	};
+	const char *p = tpath("dup.tar");
+	bl_reader *r = bl_reader_new();
+	bl_buf log, msg;
+	const bl_sample *s;
+	bl_buf_init(&log, 0);
+	bl_buf_init(&msg, 0);
+	REQUIRE(make_tar(p, e, sizeof e / sizeof e[0]));
+	CHECK_EQ_INT(read_all(r, p, &log, &msg), 3);
+	CHECK_EQ_STR(log.buf, "a:OK b:OK FAILED(duplicate_key) c:WARN(duplicate_key)");
+	/* the first caption of c is the one kept */
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	for (int i = 0; i < 3; i++)
+		bl_reader_next(r, &s);
+	REQUIRE(bl_reader_next(r, &s) == BL_WARN);
+	CHECK_EQ_STR((const char *)s->caption->data, "three");
+	CHECK_EQ_INT(s->nmembers, 1);
+	bl_reader_free(r);
+	bl_buf_release(&log);
+	bl_buf_release(&msg);
+}
+
+BL_TEST(shard_dup_key_message_names_member)
+{
+	struct ent e[] = {
+		{"a.txt", 0, "one", 0},
+		{"b.txt", 0, "two", 0},
+		{"a.json", 0, "{}", 0},
+	};
+	const char *p = tpath("dup2.tar");
+	bl_reader *r = bl_reader_new();
+	bl_buf log, msg;
+	bl_buf_init(&log, 0);
+	bl_buf_init(&msg, 0);
+	REQUIRE(make_tar(p, e, 3));
+	read_all(r, p, &log, &msg);
+	CHECK_CONTAINS(msg.buf, "member 'a.json' at offset ");
+	CHECK_CONTAINS(msg.buf, "already seen");
+	bl_reader_free(r);
+	bl_buf_release(&log);
+	bl_buf_release(&msg);
+}
+
+BL_TEST(shard_limits_and_bad_text)
+{
+	struct ent e[] = {
+		{"a.txt", 0, "a caption far longer than twenty bytes", 0},
+		{"b.txt", 0, "ok", 0},
+		{"c.txt", 0, "bad \xff byte", 0},
+		{"d.jpg", 0, "0123456789abcdefghij", 0},
+		{"d.txt", 0, "fine", 0},
+		{"e.1", 0, "1", 0},
+		{"e.2", 0, "2", 0},
+		{"e.3", 0, "3", 0},
+		{"e.txt", 0, "4", 0},
+	};
+	const char *p = tpath("limits.tar");
+	bl_limits lim = {0};
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	REQUIRE(make_tar(p, e, sizeof e / sizeof e[0]));
+	lim.max_caption = 20;
+	lim.max_member = 16;
+	lim.max_members = 3;
+	REQUIRE(bl_reader_set_limits(r, &lim) == BL_OK);
+	REQUIRE(bl_reader_set_load(r, BL_LOAD_ALL) == BL_OK);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+
+	REQUIRE(bl_reader_next(r, &s) == BL_WARN);
+	CHECK_EQ_STR(s->key, "a");
+	CHECK(s->problems & BL_PROBLEM(BL_ERR_TOO_BIG));
+	CHECK(s->caption && s->caption->data == NULL);
+	CHECK_CONTAINS(bl_reader_errmsg(r), "over the 20-byte limit");
+	CHECK_CONTAINS(bl_reader_errmsg(r), "member 'a.txt'");
+
+	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	CHECK_EQ_STR(s->key, "b");
+
+	REQUIRE(bl_reader_next(r, &s) == BL_WARN);
+	CHECK_EQ_STR(s->key, "c");
+	CHECK(s->problems & BL_PROBLEM(BL_ERR_BAD_UTF8));
+	CHECK_CONTAINS(bl_reader_errmsg(r), "not valid UTF-8 at byte 4");
+
+	REQUIRE(bl_reader_next(r, &s) == BL_WARN);
+	CHECK_EQ_STR(s->key, "d");
+	CHECK(s->problems & BL_PROBLEM(BL_ERR_TOO_BIG));
+	CHECK(s->image && s->image->data == NULL && s->image->size == 20);
+	CHECK_EQ_STR((const char *)s->caption->data, "fine");
+
+	REQUIRE(bl_reader_next(r, &s) == BL_WARN);
+	CHECK_EQ_STR(s->key, "e");
+	CHECK(s->problems & BL_PROBLEM(BL_ERR_TOO_MANY));
+	CHECK_EQ_INT(s->nmembers, 3);
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+	bl_reader_free(r);
+}
+
+BL_TEST(shard_bad_paths)
+{
+	char longname[300];
+	memset(longname, 'x', sizeof longname);
+	memcpy(longname + sizeof longname - 5, ".txt", 5);
+	struct ent e[] = {
+		{"noextension", 0, "x", 0},
+		{"dir/.hidden", 0, "x", 0},
+		{longname, 0, "x", 0},
+		{"ok.txt", 0, "fine", 0},
+	};
+	const char *p = tpath("paths.tar");
+	bl_limits lim = {0};
+	bl_reader *r = bl_reader_new();
+	bl_buf log, msg;
+	bl_buf_init(&log, 0);
+	bl_buf_init(&msg, 0);
+	REQUIRE(make_tar(p, e, 4));
+	lim.max_path = 200;
+	REQUIRE(bl_reader_set_limits(r, &lim) == BL_OK);
+	CHECK_EQ_INT(read_all(r, p, &log, &msg), 1);
+	CHECK_EQ_STR(log.buf, "FAILED(bad_path) FAILED(bad_path) FAILED(bad_path) ok:OK");
+	bl_reader_free(r);
+	bl_buf_release(&log);
+	bl_buf_release(&msg);
+}
+
+BL_TEST(shard_open_errors)
+{
+	bl_reader *r = bl_reader_new();
+	bl_buf log, msg;
+	const char *junk = tpath("junk.tar"), *empty = tpath("empty.tar");
+	FILE *f;
+	bl_buf_init(&log, 0);
+	bl_buf_init(&msg, 0);
+	read_all(r, tpath("does-not-exist.tar"), &log, &msg);
+	CHECK_EQ_STR(log.buf, "OPEN(open)");
+	CHECK_CONTAINS(msg.buf, "does-not-exist.tar");
+	CHECK_CONTAINS(msg.buf, "No such file");
+	read_all(r, bl_test_tmpdir(), &log, &msg);
+	CHECK_EQ_STR(log.buf, "OPEN(open)");
+	CHECK_CONTAINS(msg.buf, "is a directory");
+	f = fopen(junk, "w");
+	REQUIRE(f);
+	for (int i = 0; i < 4000; i++)
+		fputc("not a tar archive\n"[i % 18], f);
+	fclose(f);
+	CHECK_EQ_INT(read_all(r, junk, &log, &msg), 0);
+	CHECK(strstr(log.buf, "open") || strstr(log.buf, "truncated"));
+	f = fopen(empty, "w");
+	REQUIRE(f);
+	fclose(f);
+	CHECK_EQ_INT(read_all(r, empty, &log, &msg), 0);
+	CHECK_EQ_STR(log.buf, "");
+	/* misuse */
+	const bl_sample *s;
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_EUSAGE);
+	CHECK_EQ_INT(bl_reader_next(NULL, &s), BL_EUSAGE);
+	bl_reader_free(r);
+	bl_buf_release(&log);
+	bl_buf_release(&msg);
+}
+
+/*
+ * Truncation at every cut point: the samples delivered are exactly those
+ * known to be whole before the cut (the next sample's header was read),
+ * each delivered once and intact, and the shard ends with BL_FATAL naming
+ * an offset.
+ */
+BL_TEST(shard_truncated_every_cut)
+{
+	enum { N = 6 };
+	struct ent e[2 * N];
+	char names[2 * N][32], caps[N][32];
+	static char img[1500];
+	const char *full = tpath("full.tar"), *cut = tpath("cut.tar");
+	int64_t ends[N], starts[N];
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	FILE *f;
+	char *bytes;
+	long size;
+
+	memset(img, 'i', sizeof img);
+	for (int i = 0; i < N; i++) {
+		snprintf(names[2 * i], 32, "k%d.jpg", i);
+		snprintf(names[2 * i + 1], 32, "k%d.txt", i);
+		snprintf(caps[i], 32, "caption number %d", i);
+		e[2 * i] = (struct ent){names[2 * i], 0, img, sizeof img};
+		e[2 * i + 1] = (struct ent){names[2 * i + 1], 0, caps[i], 0};
+	}
+	REQUIRE(make_tar(full, e, 2 * N));
+	/* where each sample's last byte of data ends, from the reader itself */
+	REQUIRE(bl_reader_open(r, full) == BL_OK);
+	for (int i = 0; i < N; i++) {
+		REQUIRE(bl_reader_next(r, &s) == BL_OK);
+		const bl_member *last = &s->members[s->nmembers - 1];
+		/* pax_restricted writes plain ustar headers here: 512 bytes */
+		ends[i] = last->offset + 512 + last->size;
+		starts[i] = s->offset;
+	}
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+	f = fopen(full, "rb");
+	REQUIRE(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	bytes = malloc((size_t)size);
+	REQUIRE(bytes && fread(bytes, 1, (size_t)size, f) == (size_t)size);
+	fclose(f);
+
+	for (unsigned load = BL_LOAD_TEXT; load <= BL_LOAD_ALL; load += BL_LOAD_ALL - BL_LOAD_TEXT) {
+		REQUIRE(bl_reader_set_load(r, load) == BL_OK);
+		for (long c = 1; c < ends[N - 1]; c += 97) {
+			int want = 0, got = 0, rc, fatal = 0;
+			/* a sample is delivered once the next sample's header has
+			 * been read whole: before that it may still be missing
+			 * members */
+			for (int i = 0; i + 1 < N; i++)
+				want += starts[i + 1] + 512 <= c;
+			f = fopen(cut, "wb");
+			REQUIRE(f);
+			fwrite(bytes, 1, (size_t)c, f);
+			fclose(f);
+			if (bl_reader_open(r, cut) != BL_OK) {
+				/* cut inside the first header: not even a tar yet */
+				CHECK(c < 1024);
+				CHECK_EQ_INT(want, 0);
+				continue;
+			}
+			while ((rc = bl_reader_next(r, &s)) != BL_END) {
+				if (rc == BL_FATAL) {
+					fatal = 1;
+					CHECK_CONTAINS(bl_reader_errmsg(r), "at offset");
+					CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_TRUNCATED);
+					continue;
+				}
+				if (rc != BL_OK) {
+					bl_test_failf(__FILE__, __LINE__, "cut at %ld: rc %d: %s",
+						      c, rc, bl_reader_errmsg(r));
+					break;
+				}
+				char key[16];
+				snprintf(key, sizeof key, "k%d", got);
+				CHECK_EQ_STR(s->key, key);
+				REQUIRE(s->caption && s->caption->data);
+				CHECK_EQ_STR((const char *)s->caption->data, caps[got]);
+				got++;
+			}
+			if (got != want || !fatal)
+				bl_test_failf(__FILE__, __LINE__,
+					      "cut at %ld (load %u): %d samples (want %d), fatal %d",
+					      c, load, got, want, fatal);
+		}
+	}
+	free(bytes);
+	bl_reader_free(r);
+}
+
+static void write_samples(const char *path, int n)
+{
+	bl_writer *w = bl_writer_new();
+	char key[32], cap[64];
+	REQUIRE(w);
+	REQUIRE(bl_writer_open(w, path) == BL_OK);
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "%06d", i);
+		snprintf(cap, sizeof cap, "caption %d", i);
+		REQUIRE(bl_writer_add(w, key, "txt", cap, strlen(cap)) == BL_OK);
+		REQUIRE(bl_writer_add(w, key, "json", "{}", 2) == BL_OK);
+	}
+	REQUIRE(bl_writer_close(w) == BL_OK);
+	bl_writer_free(w);
+}
+
+static long file_size(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+BL_TEST(shard_compressed_formats)
+{
+	static const char *const names[] = {"c.tar", "c.tar.gz", "c.tgz", "c.tar.zst", "c.tar.xz"};
+	bl_reader *r = bl_reader_new();
+	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+		const char *p = tpath(names[k]);
+		const bl_sample *s;
+		int n = 0, rc;
+		write_samples(p, 50);
+		REQUIRE(bl_reader_open(r, p) == BL_OK);
+		CHECK_EQ_INT(bl_reader_seekable(r), k == 0);
+		while ((rc = bl_reader_next(r, &s)) == BL_OK) {
+			char cap[64];
+			snprintf(cap, sizeof cap, "caption %d", n);
+			CHECK_EQ_STR((const char *)s->caption->data, cap);
+			n++;
+		}
+		CHECK_EQ_INT(rc, BL_END);
+		CHECK_EQ_INT(n, 50);
+		CHECK(bl_reader_bytes_read(r) == file_size(p));
+		bl_reader_close(r);
+	}
+	/* compressed files are smaller than the tar: the filter did run */
+	CHECK(file_size(tpath("c.tar.zst")) < file_size(tpath("c.tar")) / 4);
+	bl_reader_free(r);
+}
+
+BL_TEST(shard_truncated_gzip)
+{
+	const char *p = tpath("t.tar.gz"), *cut = tpath("t-cut.tar.gz");
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	long size;
+	int rc, n = 0, fatal = 0;
+	char cmd[2048];
+	write_samples(p, 3000);
+	size = file_size(p);
+	REQUIRE(size > 1000);
+	snprintf(cmd, sizeof cmd, "head -c %ld '%s' > '%s'", size / 2, p, cut);
+	REQUIRE(system(cmd) == 0);
+	REQUIRE(bl_reader_open(r, cut) == BL_OK);
+	while ((rc = bl_reader_next(r, &s)) != BL_END) {
+		if (rc == BL_FATAL) {
+			fatal = 1;
+			CHECK_CONTAINS(bl_reader_errmsg(r), "t-cut.tar.gz");
+			continue;
+		}
+		REQUIRE(rc == BL_OK);
+		char cap[64];
+		snprintf(cap, sizeof cap, "caption %d", n);
+		CHECK_EQ_STR((const char *)s->caption->data, cap);
+		n++;
+	}
+	CHECK(fatal);
+	CHECK(n > 100 && n < 3000);
+	bl_reader_free(r);
+}
+
+BL_TEST(shard_read_member_at_offset)
+{
+	const char *p = tpath("seek.tar");
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	bl_buf name, data;
+	char err[256];
+	int64_t off = -1;
+	bl_buf_init(&name, 0);
+	bl_buf_init(&data, 0);
+	write_samples(p, 20);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	for (int i = 0; i < 8; i++)
+		REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	off = s->caption->offset;
+	REQUIRE(bl_shard_read_member_at(p, off, NULL, &name, &data, err, sizeof err) == BL_OK);
+	CHECK_EQ_STR(name.buf, "000007.txt");
+	CHECK_EQ_STR(data.buf, "caption 7");
+	CHECK_EQ_INT(bl_shard_read_member_at(p, off + 3, NULL, &name, &data, err, sizeof err), BL_FAILED);
+	CHECK_CONTAINS(err, "seek.tar");
+	bl_reader_free(r);
+	bl_buf_release(&name);
+	bl_buf_release(&data);
+}
+
+BL_TEST(writer_is_reproducible_and_atomic)
+{
+	const char *names[][2] = {{"w1.tar", "w2.tar"}, {"w1.tar.gz", "w2.tar.gz"}};
+	for (int k = 0; k < 2; k++) {
+		char cmd[2048];
+		write_samples(tpath(names[k][0]), 30);
+		sleep(k == 0 ? 1 : 0); /* a different wall clock must not matter */
+		write_samples(tpath(names[k][1]), 30);
+		snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", tpath(names[k][0]), tpath(names[k][1]));
+		CHECK(system(cmd) == 0);
+	}
+	/* freeing without close leaves nothing behind */
+	bl_writer *w = bl_writer_new();
+	const char *p = tpath("abandoned.tar");
+	char tmp[1100];
+	REQUIRE(bl_writer_open(w, p) == BL_OK);
+	REQUIRE(bl_writer_add(w, "k", "txt", "x", 1) == BL_OK);
+	bl_writer_free(w);
+	snprintf(tmp, sizeof tmp, "%s.tmp", p);
+	CHECK(access(p, F_OK) != 0);
+	CHECK(access(tmp, F_OK) != 0);
+	/* a directory that does not exist is an error, not a crash */
+	w = bl_writer_new();
+	CHECK_EQ_INT(bl_writer_open(w, tpath("no/such/dir/x.tar")), BL_FAILED);
+	CHECK_CONTAINS(bl_writer_errmsg(w), "cannot create");
+	bl_writer_free(w);
+}
+
+BL_TEST(spec_expansion)
+{
+	bl_strlist l;
+	char err[256];
+	bl_strlist_init(&l);
+	REQUIRE(bl_spec_expand("s/{00008..00011}.tar", &l, 0, err, sizeof err) == BL_OK);
+	REQUIRE(l.n == 4);
+	CHECK_EQ_STR(l.items[0], "s/00008.tar");
+	CHECK_EQ_STR(l.items[3], "s/00011.tar");
+	bl_strlist_release(&l);
+
+	REQUIRE(bl_spec_expand("{a,b}/{1..2}.tar", &l, 0, err, sizeof err) == BL_OK);
+	REQUIRE(l.n == 4);
+	CHECK_EQ_STR(l.items[0], "a/1.tar");
+	CHECK_EQ_STR(l.items[1], "a/2.tar");
+	CHECK_EQ_STR(l.items[3], "b/2.tar");
+	bl_strlist_release(&l);
+
+	REQUIRE(bl_spec_expand("x/{3..1}.tar", &l, 0, err, sizeof err) == BL_OK);
+	REQUIRE(l.n == 3);
+	CHECK_EQ_STR(l.items[0], "x/3.tar");
+	bl_strlist_release(&l);
+
+	REQUIRE(bl_spec_expand("-", &l, 0, err, sizeof err) == BL_OK);
+	CHECK_EQ_STR(l.items[0], "-");
+	bl_strlist_release(&l);
+
+	/* errors leave the list as it was */
+	REQUIRE(bl_strlist_add(&l, "keep") == BL_OK);
+	CHECK_EQ_INT(bl_spec_expand("s/{0..1000}.tar", &l, 100, err, sizeof err), BL_FAILED);
+	CHECK_CONTAINS(err, "more than 100");
+	CHECK_EQ_INT(bl_spec_expand("s/{0..3.tar", &l, 0, err, sizeof err), BL_FAILED);
+	CHECK_CONTAINS(err, "unmatched");
+	CHECK_EQ_INT(bl_spec_expand("s/{abc}.tar", &l, 0, err, sizeof err), BL_FAILED);
+	CHECK_EQ_INT(bl_spec_expand("/nonexistent-dir-xyz/*.tar", &l, 0, err, sizeof err), BL_FAILED);
+	CHECK_CONTAINS(err, "matches no file");
+	CHECK_EQ_INT(bl_spec_expand("", &l, 0, err, sizeof err), BL_FAILED);
+	CHECK_EQ_INT(l.n, 1);
+	bl_strlist_release(&l);
+}
+
+BL_TEST(spec_glob_and_list)
+{
+	const char *d = bl_test_tmpdir();
+	char p[1024], list[1024], spec[1100];
+	bl_strlist l;
+	char err[256];
+	FILE *f;
+	bl_strlist_init(&l);
+	snprintf(p, sizeof p, "%s/globs", d);
+	mkdir(p, 0755);
+	for (int i = 3; i >= 0; i--) {
+		char q[1100];
+		snprintf(q, sizeof q, "%s/globs/%05d.tar", d, i);
+		f = fopen(q, "w");
+		REQUIRE(f);
+		fclose(f);
+	}
+	snprintf(spec, sizeof spec, "%s/globs/*.tar", d);
+	REQUIRE(bl_spec_expand(spec, &l, 0, err, sizeof err) == BL_OK);
+	REQUIRE(l.n == 4);
+	CHECK(strstr(l.items[0], "00000.tar") && strstr(l.items[3], "00003.tar"));
+	bl_strlist_release(&l);
+
+	snprintf(list, sizeof list, "%s/list.txt", d);
+	f = fopen(list, "w");
+	REQUIRE(f);
+	fprintf(f, "# shards for run 7\n\n  %s/globs/00002.tar  \nother/{1..2}.tar\n", d);
+	fclose(f);
+	snprintf(spec, sizeof spec, "@%s", list);
+	REQUIRE(bl_spec_expand(spec, &l, 0, err, sizeof err) == BL_OK);
+	REQUIRE(l.n == 3);
+	CHECK(strstr(l.items[0], "globs/00002.tar") != NULL);
+	CHECK_EQ_STR(l.items[2], "other/2.tar");
+	bl_strlist_release(&l);
+	CHECK_EQ_INT(bl_spec_expand("@/nonexistent/list", &l, 0, err, sizeof err), BL_FAILED);
+	CHECK_CONTAINS(err, "cannot open list");
+}
+
+BL_TEST(synth_is_deterministic_and_plants_the_skew)
+{
+	bl_synth_config cfg;
+	bl_synth *a, *b;
+	bl_synth_sample s;
+	char err[256], cap[512];
+	long n[3][BL_SYN_NGROUPS] = {{0}}, sx[3][BL_SYN_NGROUPS] = {{0}};
+	long minors_sexual = 0;
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.seed = 42;
+	cfg.image_size = 16;
+	cfg.nskews = 1;
+	cfg.skews[0].group = BL_SYN_EAST_ASIAN;
+	cfg.skews[0].gender = BL_SYN_FEMALE;
+	cfg.skews[0].factor = 3;
+	a = bl_synth_new(&cfg, err, sizeof err);
+	b = bl_synth_new(&cfg, err, sizeof err);
+	REQUIRE(a && b);
+	/* the same (shard, index) gives the same sample, whatever came before */
+	REQUIRE(bl_synth_make(a, 3, 17, &s) == BL_OK);
+	snprintf(cap, sizeof cap, "%s", s.caption);
+	REQUIRE(bl_synth_make(b, 0, 0, &s) == BL_OK);
+	REQUIRE(bl_synth_make(b, 3, 17, &s) == BL_OK);
+	CHECK_EQ_STR(s.caption, cap);
+	CHECK_EQ_STR(s.key, "000030017");
+	CHECK(s.jpeg_len > 100 && s.jpeg[0] == 0xff && s.jpeg[1] == 0xd8);
+
+	for (int i = 0; i < 200000; i++) {
+		REQUIRE(bl_synth_make(a, (uint64_t)(i / 10000), (uint64_t)(i % 10000), &s) == BL_OK);
+		if (s.truth.minor) {
+			minors_sexual += s.truth.sexual != 0;
+			continue;
+		}
+		n[s.truth.gender][s.truth.group]++;
+		sx[s.truth.gender][s.truth.group] += s.truth.sexual != 0;
+	}
+	CHECK_EQ_INT(minors_sexual, 0);
+	long nf = 0, sf = 0;
+	for (int g = 0; g < BL_SYN_NGROUPS; g++) {
+		nf += n[BL_SYN_FEMALE][g];
+		sf += sx[BL_SYN_FEMALE][g];
+	}
+	double rate_f = (double)sf / (double)nf;
+	double rate_ea = (double)sx[BL_SYN_FEMALE][BL_SYN_EAST_ASIAN] / (double)n[BL_SYN_FEMALE][BL_SYN_EAST_ASIAN];
+	double rate_bl = (double)sx[BL_SYN_FEMALE][BL_SYN_BLACK] / (double)n[BL_SYN_FEMALE][BL_SYN_BLACK];
+	/* overall female rate stays at the base; the planted lift is 3 */
+	CHECK(rate_f > 0.074 && rate_f < 0.086);
+	CHECK(rate_ea / rate_f > 2.7 && rate_ea / rate_f < 3.3);
+	CHECK(rate_bl / rate_f < 0.9);
+	bl_synth_free(a);
+	bl_synth_free(b);
+
+	/* a skew that cannot be planted is refused with a reason */
+	cfg.skews[0].factor = 20;
+	a = bl_synth_new(&cfg, err, sizeof err);
+	CHECK(a == NULL);
+	CHECK_CONTAINS(err, "cannot be planted");
+}
