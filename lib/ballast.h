@@ -121,6 +121,10 @@ char *bl_buf_detach(bl_buf *b, size_t *len);
  * *bad_at (may be NULL) gets the offset of the first invalid byte. */
 int bl_utf8_valid(const char *s, size_t len, size_t *bad_at);
 
+/* 1 if label belongs to family: equal to it, or below it ("group" and
+ * "group.asian" both hold "group.asian.east"; "group.asia" does not). */
+int bl_label_in_family(const char *label, const char *family);
+
 /* Deterministic PRNG (xoshiro256**), seeded with splitmix64. */
 typedef struct bl_rng {
 	uint64_t s[4];
@@ -594,6 +598,119 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
 bl_errkind bl_tagger_errkind(const bl_tagger *t);
 const char *bl_tagger_errmsg(const bl_tagger *t);
 void bl_tagger_free(bl_tagger *t);
+
+/* ------------------------------------------------------------------ */
+/* The index (lib/index.c): SQLite, one row per sample                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Schema version 1 (PRAGMA user_version = 1).  Readers may rely on it;
+ * any change bumps the version.
+ *
+ *   meta(key TEXT PRIMARY KEY, value TEXT)
+ *       'schema' = '1', 'tool' = 'ballast 0.1.0', 'rules_digest' = SHA-256
+ *       of the rule set of the last scan, 'created' (ISO time).
+ *   labels(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)
+ *       id = bit position in samples.bits; ids are stable within an index
+ *       (new labels are appended, none is renumbered).
+ *   shards(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER,
+ *          mtime INTEGER, rules_digest TEXT, complete INTEGER NOT NULL
+ *          DEFAULT 0, samples INTEGER, errors INTEGER, fatal TEXT,
+ *          scanned_at TEXT)
+ *       one row per shard, in the order shards were first given; complete
+ *       = 1 once its samples are committed (one transaction per shard).
+ *   samples(shard_id INTEGER, ordinal INTEGER, key TEXT, offset INTEGER,
+ *           labels TEXT, bits BLOB, caption TEXT, caption_offset INTEGER,
+ *           image_offset INTEGER, image_size INTEGER, image_ext TEXT,
+ *           width INTEGER, height INTEGER, punsafe REAL, pwatermark REAL,
+ *           status TEXT, problems INTEGER,
+ *           PRIMARY KEY(shard_id, ordinal)) WITHOUT ROWID
+ *       labels: the sorted label names joined by ',' with a leading and
+ *       trailing ',' (",gender.female,sexual.suggestive,") so that
+ *       "labels LIKE '%,sexual.%'" works in plain SQL; bits: the same set
+ *       as a little-endian bitset over labels.id (BL_MAX_LABELS/8 bytes at
+ *       most, trailing zero bytes trimmed); width/height from the probed
+ *       image when probed, else from the JSON; NULL when unknown.
+ *       problems: bl_problems bitmask.
+ *   errors(shard_id INTEGER, ordinal INTEGER, kind TEXT, offset INTEGER,
+ *          message TEXT)
+ *       one row per item error (ordinal NULL when no sample was delivered).
+ *   runs(id INTEGER PRIMARY KEY, started TEXT, finished TEXT, argv TEXT,
+ *        threads INTEGER, shards_scanned INTEGER, shards_skipped INTEGER)
+ */
+#define BL_INDEX_SCHEMA 1
+
+typedef struct bl_index bl_index;
+
+enum { BL_INDEX_READ = 0, BL_INDEX_CREATE = 1 };
+
+/* Open (and with BL_INDEX_CREATE create or upgrade) an index.  Returns
+ * the handle, or NULL with a message in err. */
+bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen);
+/* Close; returns BL_OK or BL_FAILED when SQLite reports an error. */
+int bl_index_close(bl_index *ix);
+const char *bl_index_errmsg(const bl_index *ix);
+/* The SQLite connection (a sqlite3 *), for modules of the library and for
+ * callers who want their own queries.  Owned by the index. */
+void *bl_index_db(bl_index *ix);
+/* Number of labels and their names (by id), as stored in the index. */
+int bl_index_nlabels(const bl_index *ix);
+const char *bl_index_label(const bl_index *ix, int id);
+/* Label id by name, or -1. */
+int bl_index_label_id(const bl_index *ix, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Scanning (lib/scan.c): shards -> tags -> index                      */
+/* ------------------------------------------------------------------ */
+
+enum {
+	BL_SCAN_PROBE = 1 << 0,  /* probe images (header only) */
+	BL_SCAN_CHECK = 1 << 1,  /* full decode check of images */
+	BL_SCAN_STRICT = 1 << 2, /* stop at the first item error */
+	BL_SCAN_FORCE = 1 << 3   /* rescan shards already complete */
+};
+
+typedef struct bl_scan_progress {
+	uint64_t shards_done, shards_total, shards_skipped;
+	uint64_t samples, bytes;
+	double seconds;
+} bl_scan_progress;
+
+typedef struct bl_scan_options {
+	int threads;          /* worker threads (default 1) */
+	unsigned flags;       /* BL_SCAN_* */
+	bl_limits limits;     /* reader limits (zeros: defaults) */
+	/* Called from the scanning thread that owns the index, never
+	 * concurrently: every item error (message names shard, member and
+	 * offset), and progress after each shard.  Either may be NULL. */
+	void (*on_error)(void *arg, bl_errkind kind, const char *msg);
+	void (*on_progress)(void *arg, const bl_scan_progress *p);
+	void *arg;
+	const char *argv;     /* recorded in runs.argv */
+} bl_scan_options;
+
+typedef struct bl_scan_totals {
+	uint64_t shards, shards_skipped, shards_failed;
+	uint64_t samples;     /* samples tagged in this run */
+	uint64_t errors[BL_ERR__COUNT];
+	uint64_t labels[BL_MAX_LABELS]; /* per rule-set label index */
+	uint64_t blocked;     /* samples with safety.minor_sexual */
+} bl_scan_totals;
+
+/*
+ * Read, tag and (when ix is not NULL) index every shard in order, with
+ * opts->threads workers.  Shards complete in the index with the same size,
+ * mtime and rules digest are skipped unless BL_SCAN_FORCE.  Each shard is
+ * committed in one transaction, so an interrupted scan resumes where it
+ * stopped and a rerun adds nothing twice.  Memory is bounded by
+ * threads x the largest shard's row data, whatever the number of shards.
+ * Returns BL_OK (every shard read, maybe with item errors), BL_FAILED
+ * (BL_SCAN_STRICT and an item error), BL_FATAL (the index could not be
+ * written); err gets the message.
+ */
+int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
+		const bl_strlist *shards, bl_index *ix, bl_scan_totals *totals,
+		char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
