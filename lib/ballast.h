@@ -269,6 +269,8 @@ int bl_reader_next(bl_reader *r, const bl_sample **out);
 /* Kind and message of the last non-OK result. */
 bl_errkind bl_reader_errkind(const bl_reader *r);
 const char *bl_reader_errmsg(const bl_reader *r);
+/* Byte offset the last non-OK result refers to, or -1 when none applies. */
+int64_t bl_reader_erroffset(const bl_reader *r);
 /* Bytes of the shard file consumed so far (compressed side), for progress. */
 int64_t bl_reader_bytes_read(const bl_reader *r);
 /* 1 if the open shard is an uncompressed regular file that supports seeks. */
@@ -711,6 +713,234 @@ typedef struct bl_scan_totals {
 int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 		const bl_strlist *shards, bl_index *ix, bl_scan_totals *totals,
 		char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* Statistics and reports (lib/stats.c, lib/report.c)                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Interval helpers, usable on their own.  z is the normal quantile (1.96
+ * for 95%; z <= 0 means 1.96).  n may be fractional: with weighted data
+ * pass Kish's effective sample size, not the sum of weights.
+ */
+/* Wilson score interval of a proportion p observed over n trials.  n <= 0
+ * gives [0, 1]; p is clamped to [0, 1].  lo and hi may be NULL. */
+void bl_stats_wilson(double p, double n, double z, double *lo, double *hi);
+/*
+ * Odds ratio of a 2x2 table and its Woolf (log) interval:
+ *              event   no event
+ *   exposed      a        b
+ *   rest         c        d
+ * OR = (a d) / (b c), CI = exp(ln OR +- z sqrt(1/a + 1/b + 1/c + 1/d)).
+ * When any cell is zero, 0.5 is added to every cell first (Haldane),
+ * for the estimate and the interval alike.  Negative cells count as 0.
+ * Returns OR (NAN when a row or a column is empty); lo and hi may be NULL.
+ */
+double bl_stats_odds_ratio(double a, double b, double c, double d, double z,
+			   double *lo, double *hi);
+/* Kish's effective sample size (sum w)^2 / sum w^2; 0 when sum_w2 <= 0. */
+double bl_stats_kish(double sum_w, double sum_w2);
+
+/*
+ * bl_stats: a weighted accumulator over label sets, in constant memory
+ * (independent of the number of rows).  Feed it one row per sample: a
+ * label set plus a weight (1.0 for the raw index; manifest weights for
+ * "after").  It keeps, weighted and unweighted:
+ *
+ *  - per label, and per family roll-up ("group.asian" covers
+ *    "group.asian.east", see bl_label_in_family): samples having it;
+ *  - Sum w, Sum w^2 (Kish effective n), rows;
+ *  - the co-occurrence of every node (label or roll-up) with every label,
+ *    for conditional rates ("--by", "--given");
+ *  - the skew table's cells: for every node below the group family
+ *    (default "group") alone and crossed with every label of the gender
+ *    family (default "gender"): samples, samples with any label of the
+ *    outcome family (default "sexual") and of the second outcome family
+ *    (default "attire"), with their Sum w^2.
+ *
+ * Label ids are positions in the names array given to bl_stats_new; for
+ * an index they are labels.id, the bit positions of samples.bits.
+ * Not thread-safe; use one per thread and bl_stats_merge.
+ */
+typedef struct bl_stats bl_stats;
+
+/* A new accumulator over n labels (names are copied; n <= BL_MAX_LABELS).
+ * NULL when out of memory or n is out of range. */
+bl_stats *bl_stats_new(int n, const char *const *names);
+/* One over the labels of an open index (ids = labels.id). */
+bl_stats *bl_stats_new_index(const bl_index *ix);
+void bl_stats_free(bl_stats *st);
+/*
+ * Choose the families of the skew table (NULL keeps the default:
+ * "group", "gender", "sexual", "attire").  Only before the first row.
+ * BL_OK, BL_EUSAGE after rows were added, BL_ENOMEM.
+ */
+int bl_stats_set_skew(bl_stats *st, const char *group, const char *gender,
+		      const char *outcome, const char *outcome2);
+/* Count only rows having every label of all_of (NULL or empty: every
+ * row); rows without are counted in bl_stats_totals.skipped only.  Only
+ * before the first row.  BL_OK or BL_EUSAGE. */
+int bl_stats_set_filter(bl_stats *st, const bl_labelset *all_of);
+/*
+ * Feed one row.  weight must be finite and >= 0 (0 counts the row in
+ * rows but adds nothing weighted).  Ids >= n are ignored.
+ * BL_OK, BL_EUSAGE (NULL, bad weight).
+ */
+int bl_stats_add(bl_stats *st, const bl_labelset *labels, double weight);
+/* The same from a little-endian bitset (samples.bits): bit i of byte i/8
+ * is label i.  bits may be NULL with len 0 (no labels). */
+int bl_stats_add_bits(bl_stats *st, const void *bits, size_t len,
+		      double weight);
+/* dst += src; both over the same names and settings.  BL_OK / BL_EUSAGE. */
+int bl_stats_merge(bl_stats *dst, const bl_stats *src);
+
+typedef struct bl_stats_totals {
+	uint64_t rows;    /* rows counted */
+	uint64_t skipped; /* rows left out by the filter */
+	double w, w2;     /* Sum w, Sum w^2 over counted rows */
+	double ess;       /* Kish effective sample size */
+} bl_stats_totals;
+void bl_stats_totals_get(const bl_stats *st, bl_stats_totals *out);
+
+/* Labels and nodes.  Nodes are the labels plus every roll-up family
+ * (each proper dotted prefix of a label, "group", "group.asian"), sorted
+ * by name; node ids are 0..bl_stats_nnodes-1. */
+int bl_stats_nlabels(const bl_stats *st);
+const char *bl_stats_label_name(const bl_stats *st, int id);
+int bl_stats_nnodes(const bl_stats *st);
+const char *bl_stats_node_name(const bl_stats *st, int node);
+/* Node id of a name, or -1. */
+int bl_stats_node_find(const bl_stats *st, const char *name);
+/* 1 when the node is a roll-up: some label lies strictly below it. */
+int bl_stats_node_is_family(const bl_stats *st, int node);
+
+/* A count with its share of the whole. */
+typedef struct bl_stats_count {
+	uint64_t rows;   /* samples (unweighted) */
+	double w, w2;    /* Sum w and Sum w^2 over those samples */
+	double share;    /* w / total w (0 when the total is 0) */
+	double lo, hi;   /* 95% Wilson interval of share, n = total ESS */
+} bl_stats_count;
+/* Samples having label id / any label of node.  BL_OK or BL_EUSAGE. */
+int bl_stats_label(const bl_stats *st, int id, bl_stats_count *out);
+int bl_stats_node(const bl_stats *st, int node, bl_stats_count *out);
+/*
+ * Conditional rate: among samples having node `given`, those that also
+ * have label id; share = w(given and id) / w(given), its Wilson interval
+ * at the ESS of the given samples.  BL_OK or BL_EUSAGE.
+ */
+int bl_stats_cond(const bl_stats *st, int given, int id, bl_stats_count *out);
+
+/* One cell of the skew table. */
+typedef struct bl_stats_skew {
+	const char *group;   /* node name, "group.asian.east" (borrowed) */
+	const char *gender;  /* label name, "gender.female", or NULL: all */
+	uint64_t rows;       /* samples in the cell, unweighted */
+	double n, ess;       /* Sum w in the cell, Kish effective n */
+	double events;       /* Sum w of cell samples with an outcome label */
+	double rate, rate_lo, rate_hi; /* events / n, 95% Wilson at ess */
+	double base_rate;    /* outcome rate among all samples of the gender
+			      * (all samples when gender is NULL) */
+	double lift;         /* rate / base_rate (NAN when base_rate is 0) */
+	double lift_lo, lift_hi; /* 95% delta-method interval of log lift,
+			      * allowing for the cell being part of the base:
+			      * Var = (1-p)/e - (1+q-2p)/E, p,e cell rate and
+			      * events, q,E base rate and events (effective) */
+	double odds_ratio, or_lo, or_hi; /* outcome in the cell vs the rest
+			      * of the gender (of all samples), Woolf 95%,
+			      * Haldane 0.5 on zero cells; the interval uses
+			      * effective counts (scaled by ESS / Sum w) */
+	double events2, rate2, rate2_lo, rate2_hi, lift2; /* the second
+			      * outcome family (attire), likewise */
+	int small;           /* rows < min_rows or events (unweighted
+			      * rows with the outcome) < min_events */
+} bl_stats_skew;
+
+/*
+ * Compute the skew table: every node below the group family (the family
+ * itself excluded), alone and crossed with each label of the gender
+ * family, that has at least one row.  Sorted by lift, descending (NAN
+ * last), ties by group then gender (NULL first), so output is
+ * deterministic.  min_rows <= 0 means 30, min_events <= 0 means 5.
+ * *rows points into st, valid until the next call on st.  BL_OK,
+ * BL_ENOMEM, BL_EUSAGE.
+ */
+int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
+			const bl_stats_skew **rows, size_t *nrows);
+
+/*
+ * Reports of an index: totals (shards, samples, errors by kind, blocked =
+ * samples labelled safety.minor_sexual), label and family counts with
+ * shares and 95% Wilson intervals, the skew table, optional conditional
+ * tables, and per-shard counts.  One pass over samples (in primary key
+ * order), so memory grows with shards x labels, never with samples.
+ *
+ * Formats:
+ *   BL_REPORT_TEXT  aligned tables for a terminal.
+ *   BL_REPORT_CSV   one tidy table, header
+ *       table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,
+ *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small
+ *     table is one of total, error, label, family, skew, skew_attire,
+ *     given, by, shard; fields that do not apply are empty.
+ *   BL_REPORT_JSON  one object, keys in this order (stable; new keys may
+ *     be added, none removed or renamed within schema 1):
+ *       "report": "ballast", "schema": 1,
+ *       "index": path, "samples": N, "shards": N, "shards_complete": N,
+ *       "samples_with_errors": N, "errors": {kind: N},
+ *       "blocked": N,
+ *       "labels": {label: N}, "families": {family: N},
+ *       "shares": {name: {"count", "share", "lo", "hi"}}  (labels and
+ *         families, Wilson 95%),
+ *       "skew": [{"group", "gender" (null: all), "n", "events", "rate",
+ *         "rate_lo", "rate_hi", "base_rate", "lift", "lift_lo",
+ *         "lift_hi", "odds_ratio", "or_lo", "or_hi", "attire_events",
+ *         "attire_rate", "attire_lo", "attire_hi", "attire_lift",
+ *         "small"}] sorted by lift,
+ *       "given" (with a filter): {"labels": [...], "samples": N,
+ *         "rates": {label: {"count", "share", "lo", "hi"}}},
+ *       "by" (with a family): {"family": F, "rows": {node: {"samples": N,
+ *         "rates": {label: {"count", "share", "lo", "hi"}}}}},
+ *       "per_shard": [{"id", "path", "complete", "samples", "errors",
+ *         "blocked", "labels": {label: N}}]   (labels with N > 0).
+ *     Numbers are printed with at most 6 significant digits; NAN and
+ *     infinities as null.
+ *   BL_REPORT_HTML  one self-contained page (no scripts, no external
+ *     assets): headline numbers, SVG bar charts of label shares with
+ *     Wilson whiskers, the skew table as a lift chart (log scale,
+ *     reference line at 1, interval whiskers) and as numbers.
+ */
+enum { BL_REPORT_TEXT = 0, BL_REPORT_CSV, BL_REPORT_JSON, BL_REPORT_HTML };
+
+typedef struct bl_report_options {
+	int format;          /* BL_REPORT_* */
+	const char *by;      /* family for the "by" table, or NULL */
+	const char *given;   /* comma-separated labels for the "given"
+			      * table, or NULL */
+	double min_rows;     /* skew cells under this many samples are
+			      * flagged small (0: 30) */
+	double min_events;   /* ... or under this many events (0: 5) */
+	const char *title;   /* page title for HTML (NULL: the index path) */
+} bl_report_options;
+
+/* Parse "text", "csv", "json", "html"; -1 when unknown. */
+int bl_report_format_parse(const char *name);
+/*
+ * Compute the report of ix and append it to out.  BL_OK, BL_FAILED (an
+ * unknown --by family or --given label, an SQLite error, the buffer cap)
+ * with a message in err, BL_ENOMEM.  out is unchanged on failure.
+ */
+int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out,
+		  char *err, size_t errlen);
+/* The same, written to f (the caller's stream; not closed). */
+int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f,
+		    char *err, size_t errlen);
+/* The same, written to path atomically: path.tmp, fsync, rename.  On
+ * failure path is untouched and path.tmp removed. */
+int bl_report_save(bl_index *ix, const bl_report_options *opt,
+		   const char *path, char *err, size_t errlen);
+/* Append s to out with HTML escaping of & < > " ' (for any string that
+ * comes from data).  Returns as bl_buf_add. */
+int bl_report_html_escape(bl_buf *out, const char *s);
 
 #ifdef __cplusplus
 }

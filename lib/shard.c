@@ -89,6 +89,7 @@ struct bl_reader {
 	struct keyset seen;
 
 	bl_errkind errkind;
+	int64_t erroffset;
 	bl_buf errmsg;
 };
 
@@ -194,6 +195,7 @@ static void set_err(bl_reader *r, bl_errkind kind, const char *member,
 {
 	va_list ap;
 	r->errkind = kind;
+	r->erroffset = offset;
 	va_start(ap, fmt);
 	vformat_msg(&r->errmsg, r->path, member, offset, fmt, ap);
 	va_end(ap);
@@ -212,6 +214,7 @@ static void add_problem(bl_reader *r, bl_errkind kind, const char *member,
 		vformat_msg(&r->problem_msg, r->path, member, offset, fmt, ap);
 		va_end(ap);
 		r->errkind = kind;
+		r->erroffset = offset;
 	}
 	r->problems |= BL_PROBLEM(kind);
 }
@@ -762,6 +765,11 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 bl_errkind bl_reader_errkind(const bl_reader *r)
 {
 	return r ? r->errkind : BL_ERR_NONE;
+}
+
+int64_t bl_reader_erroffset(const bl_reader *r)
+{
+	return r ? r->erroffset : -1;
 }
 
 const char *bl_reader_errmsg(const bl_reader *r)

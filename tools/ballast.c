@@ -16,6 +16,7 @@ static const struct command {
 } commands[] = {
 	{"ls", cmd_ls, usage_ls, "list the samples of shards, or summarise them"},
 	{"tag", cmd_tag, usage_tag, "tag captions read from stdin with rule files"},
+	{"scan", cmd_scan, usage_scan, "tag shards, write the index, print label counts"},
 	{"eval", cmd_eval, usage_eval, "precision and recall of rules on a labelled set"},
 	{"probe", cmd_probe, usage_probe, "probe image files (JPEG header, decode check)"},
 	{"mkshards", cmd_mkshards, usage_mkshards, "write synthetic shards with a planted skew"},

@@ -24,6 +24,7 @@ enum {
 TOOL_CMD(ls)
 TOOL_CMD(mkshards)
 TOOL_CMD(tag)
+TOOL_CMD(scan)
 TOOL_CMD(eval)
 TOOL_CMD(probe)
 
