@@ -24,6 +24,7 @@ grep -E '^(ok |FAIL |skip )' "$work/unit.out" >> "$log"
 tail -n 1 "$work/unit.out" | grep -qE '^[0-9]+ passed' || echo "FAIL unit-runner-crashed" >> "$log"
 
 for t in "$here"/cli/*.sh; do
+	[ "$(basename "$t")" = lib.sh ] && continue
 	name=$(basename "$t" .sh)
 	echo "== cli $name"
 	mkdir -p "$work/$name"

@@ -324,8 +324,8 @@ int cmd_mkshards(int argc, char **argv)
 				return tool_usage_error(usage_mkshards, "--shards wants 1..99999");
 			break;
 		case 'm':
-			if (parse_u64(optarg, &jb.per_shard) || jb.per_shard == 0 || jb.per_shard > 9999)
-				return tool_usage_error(usage_mkshards, "--per-shard wants 1..9999");
+			if (parse_u64(optarg, &jb.per_shard) || jb.per_shard == 0 || jb.per_shard > 1000000)
+				return tool_usage_error(usage_mkshards, "--per-shard wants 1..1000000");
 			break;
 		case 's':
 			if (parse_u64(optarg, &cfg.seed))

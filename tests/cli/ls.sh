@@ -1,0 +1,91 @@
+# CLI tests for ballast ls, mkshards and the shard specs, on generated
+# shards and (when present) the real shards in ../shared/data.
+. "$TOP/tests/cli/lib.sh"
+
+run "$B" help
+expect_rc 0 "help exits 0"
+expect_out "mkshards" "help lists commands"
+run "$B" help ls
+h1=$out
+run "$B" ls --help
+if [ "$h1" = "$out" ] && [ -n "$out" ]; then ok "help ls equals ls --help"; else bad "help ls equals ls --help"; fi
+run "$B" nosuchcommand
+expect_rc 2 "unknown command exits 2"
+run "$B" ls
+expect_rc 2 "ls without shards is a usage error"
+expect_err "no shard given" "usage error says what is missing"
+
+run "$B" mkshards gen --shards 3 --per-shard 50 --seed 5 --image-size 16
+expect_rc 0 "mkshards writes shards"
+check "mkshards writes the truth table" test -s gen/mkshards.json
+run "$B" mkshards gen2 --shards 3 --per-shard 50 --seed 5 --image-size 16 -j 3
+check "mkshards is reproducible whatever the thread count" cmp -s gen/00002.tar gen2/00002.tar
+run "$B" mkshards gen3 --shards 1 --per-shard 50 --seed 6 --image-size 16
+if cmp -s gen/00000.tar gen3/00000.tar; then bad "another seed gives other bytes"; else ok "another seed gives other bytes"; fi
+run "$B" mkshards bad --skew east_asian:female=40
+expect_rc 2 "an unplantable skew is a usage error"
+expect_err "cannot be planted" "and says why"
+run "$B" mkshards bad --skew martian=2
+expect_rc 2 "an unknown group is a usage error"
+
+run "$B" ls --summary 'gen/{00000..00002}.tar'
+expect_rc 0 "ls --summary on brace range"
+expect_out "^samples +150$" "150 samples"
+expect_out "jpg 150, json 150, txt 150" "every sample has jpg, txt, json"
+printf 'gen/00000.tar\n# comment\n\ngen/00001.tar\n' > list.txt
+run "$B" ls --summary @list.txt
+expect_out "^samples +100$" "@list reads two shards"
+run sh -c "cat gen/00001.tar | '$B' ls --summary -"
+expect_out "^samples +50$" "reads a shard from stdin"
+run "$B" ls gen/00000.tar
+n=$(wc -l < out.txt)
+[ "$n" -eq 50 ] && ok "ls prints one line per sample" || bad "ls prints one line per sample" "$n lines"
+expect_out "^gen/00000.tar	0	000000000	0	jpg:[0-9]+,txt:[0-9]+,json:[0-9]+$" "ls line format"
+
+for c in gz zst xz; do
+	run "$B" mkshards "c$c" --shards 1 --per-shard 40 --seed 5 --image-size 16 --compress $c
+	run "$B" ls --summary "c$c/*"
+	expect_out "^samples +40$" "reads .tar.$c"
+done
+
+# a truncated shard: the samples before the cut, an error with the offset
+head -c 20000 gen/00000.tar > cut.tar
+run "$B" ls cut.tar
+expect_rc 1 "a truncated shard exits 1"
+expect_err "shard 'cut.tar'.* at offset [0-9]+" "the error names shard and offset"
+n=$(wc -l < out.txt)
+[ "$n" -gt 0 ] && [ "$n" -lt 50 ] && ok "samples before the cut are listed ($n)" || bad "samples before the cut are listed" "$n"
+run "$B" ls --summary gen/00000.tar nonexistent.tar gen/00001.tar
+expect_rc 1 "a missing shard does not stop the others"
+expect_out "^samples +100$" "both good shards counted"
+expect_err "nonexistent.tar" "the missing shard is named"
+run "$B" ls --summary 'nomatch/*.tar'
+expect_rc 2 "a glob matching nothing is a usage error"
+
+# real shards
+cc12m=$(shared shards/torchtitan_cc12m/cc12m-train-0000.tar)
+if [ -n "$cc12m" ]; then
+	run "$B" ls --summary "$cc12m"
+	expect_rc 0 "cc12m shard reads clean"
+	expect_out "^samples +32$" "cc12m: 32 samples"
+	expect_out "jpg 32, json 32, txt 32" "cc12m: all with jpg, txt, json"
+	expect_out "^samples without caption +0$" "cc12m: no sample without caption"
+	run "$B" ls --summary "$(shared shards/clip_retrieval_test_tars)/*.tar"
+	expect_out "^samples without caption +11$" "clip-retrieval: 11 samples without caption"
+	run "$B" ls --summary "$(shared shards/webdataset_testdata/sample.tgz)"
+	expect_rc 0 "sample.tgz reads"
+	expect_out "^samples +90$" "sample.tgz: the gzip stream gives 90 samples"
+	expect_out "cls 90, png 90" "sample.tgz: png + cls"
+	run "$B" ls --summary "$(shared shards/webdataset_testdata/compressed.tar)"
+	expect_out "^samples +3$" "compressed.tar: directory member skipped, 3 samples"
+	head -c 1500000 "$cc12m" > cc12m-cut.tar
+	run "$B" ls cc12m-cut.tar
+	expect_rc 1 "truncated cc12m exits 1"
+	n=$(wc -l < out.txt)
+	[ "$n" -ge 10 ] && [ "$n" -lt 32 ] && ok "truncated cc12m: $n samples before the cut" || bad "truncated cc12m" "$n samples"
+	expect_err "cc12m-cut.tar' member '[0-9]+\.jpg' at offset [0-9]+: Truncated" "truncated cc12m: error names member and offset"
+	run "$B" ls --json --summary "$(shared shards)/*/*"
+	expect_rc 0 "every real shard reads without item errors"
+else
+	skip "real shards" "../shared/data is absent"
+fi
