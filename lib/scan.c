@@ -483,7 +483,8 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	memset(&prog, 0, sizeof prog);
 	sc.o = opts;
 	sc.rs = rs;
-	sc.probe = (opts->flags & (BL_SCAN_PROBE | BL_SCAN_CHECK)) || bl_ruleset_uses_image(rs);
+	sc.probe = !(opts->flags & BL_SCAN_NO_IMAGE) &&
+		   ((opts->flags & (BL_SCAN_PROBE | BL_SCAN_CHECK)) || bl_ruleset_uses_image(rs));
 	sc.check = (opts->flags & BL_SCAN_CHECK) != 0;
 	sc.load = BL_LOAD_TEXT | (sc.probe ? BL_LOAD_IMAGE : 0);
 	sc.minor_sexual = bl_ruleset_label_index(rs, "safety.minor_sexual");

@@ -13,7 +13,8 @@
 
 const char usage_scan[] =
 	"usage: ballast scan SHARD... [-o INDEX.db] [-r RULES]... [-j THREADS]\n"
-	"                    [--probe] [--check] [--strict] [--force] [--json] [-q]\n"
+	"                    [--probe | --check | --no-image] [--strict] [--force]\n"
+	"                    [--json] [-q]\n"
 	"\n"
 	"Read and tag every sample of the shards and print how often each label\n"
 	"occurs.  With -o, write one row per sample to an SQLite index (schema in\n"
@@ -26,6 +27,8 @@ const char usage_scan[] =
 	"  -j THREADS    shards read in parallel (default 1)\n"
 	"  --probe       probe every image header (on when a rule reads image facts)\n"
 	"  --check       fully decode every image to find corrupt ones (slower)\n"
+	"  --no-image    never read image bytes (fastest: captions and JSON only;\n"
+	"                image predicates such as 'width < 256' are then false)\n"
 	"  --strict      stop at the first item error\n"
 	"  --force       rescan shards even when complete in the index\n"
 	"  --json        print the counts as one JSON object\n"
@@ -134,6 +137,7 @@ int cmd_scan(int argc, char **argv)
 		{"check", no_argument, NULL, 'C'},
 		{"strict", no_argument, NULL, 'S'},
 		{"force", no_argument, NULL, 'F'},
+		{"no-image", no_argument, NULL, 'N'},
 		{"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
@@ -174,6 +178,7 @@ int cmd_scan(int argc, char **argv)
 		case 'C': so.flags |= BL_SCAN_CHECK; break;
 		case 'S': so.flags |= BL_SCAN_STRICT; break;
 		case 'F': so.flags |= BL_SCAN_FORCE; break;
+		case 'N': so.flags |= BL_SCAN_NO_IMAGE; break;
 		case 'J': json = 1; break;
 		case 'q': ctx.quiet = 1; break;
 		default:
