@@ -1,0 +1,1258 @@
+/*
+ * rules.c - rule files: the parser, the compiler and the label table
+ * (bl_ruleset_*).  The format is documented in filters/FORMAT.md.
+ *
+ * A rule set is built in two phases.  Loading parses text line by line
+ * into labels; each pattern is compiled on its own right away, so that an
+ * error can name the file, line and column PCRE2 points at, and is then
+ * thrown away.  A load that fails leaves the rule set as it was: labels
+ * are parsed into a pending list and committed only when the whole file
+ * (or directory) parsed.  bl_ruleset_compile then joins every label's
+ * match patterns into one alternation and its unless patterns into
+ * another, compiles each with JIT once, resolves "implies" into a closure
+ * per label and freezes the set, which is read-only from then on and may
+ * be shared by threads (each with its own bl_tagger).
+ *
+ * Label 0 is always the derived "safety.minor_sexual" (age.minor together
+ * with any sexual.* label); rule files cannot declare it.
+ */
+#include "rules_int.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RULES_MAX_FILE ((size_t)64 << 20)
+#define MINOR_SEXUAL "safety.minor_sexual"
+
+/* PCRE2 options of every pattern: caseless and UTF-8, and invalid UTF-8 in
+ * a subject never matches instead of failing the match.  \b \w \d stay
+ * ASCII (no PCRE2_UCP): Unicode properties cost a third of the scan time
+ * and the shipped rules are about English words. */
+#define RULE_PCRE2_OPTIONS                                                \
+	(PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF)
+
+static const char *const fact_names[BL_FACT__COUNT] = {
+	[BL_FACT_WIDTH] = "width",
+	[BL_FACT_HEIGHT] = "height",
+	[BL_FACT_ASPECT] = "aspect",
+	[BL_FACT_PIXELS] = "pixels",
+	[BL_FACT_PROGRESSIVE] = "progressive",
+	[BL_FACT_COMPONENTS] = "components",
+	[BL_FACT_CORRUPT] = "corrupt",
+};
+
+/* Labels parsed but not yet committed, plus the digest they would give. */
+typedef struct pending {
+	bl_rlabel *v;
+	int n, a;
+	bl_sha256 sha;
+} pending;
+
+/* A "define NAME PATTERN" of the file being parsed (file-local). */
+typedef struct define {
+	char *name;
+	char *pat; /* expanded */
+} define;
+
+/* The parser's position, for messages, and the file's defines. */
+typedef struct pctx {
+	bl_ruleset *rs;
+	pending *pd;
+	const char *file;
+	int line;
+	const char *lstart; /* first byte of the current line */
+	define *defs;
+	size_t ndefs, adefs;
+} pctx;
+
+static void set_err(bl_ruleset *rs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_err(bl_ruleset *rs, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rs->errmsg, sizeof rs->errmsg, fmt, ap);
+	va_end(ap);
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+	if (p) {
+		memcpy(p, s, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+static void label_release(bl_rlabel *l)
+{
+	free(l->name);
+	free(l->file);
+	bl_buf_release(&l->match_src);
+	bl_buf_release(&l->unless_src);
+	pcre2_code_free(l->match);
+	pcre2_code_free(l->unless);
+	for (size_t i = 0; i < l->npreds; i++) {
+		free(l->preds[i].path);
+		free(l->preds[i].str);
+	}
+	free(l->preds);
+	for (size_t i = 0; i < l->nimplies; i++)
+		free(l->implies[i].name);
+	free(l->implies);
+	memset(l, 0, sizeof *l);
+}
+
+static void label_init(bl_rlabel *l)
+{
+	memset(l, 0, sizeof *l);
+	bl_buf_init(&l->match_src, 0);
+	bl_buf_init(&l->unless_src, 0);
+}
+
+static void pending_release(pending *pd)
+{
+	for (int i = 0; i < pd->n; i++)
+		label_release(&pd->v[i]);
+	free(pd->v);
+	pd->v = NULL;
+	pd->n = pd->a = 0;
+}
+
+/* Column (1-based) of p on the current line. */
+static int col_of(const pctx *c, const char *p)
+{
+	return (int)(p - c->lstart) + 1;
+}
+
+static void perr(const pctx *c, const char *at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void perr(const pctx *c, const char *at, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	set_err(c->rs, "%s:%d:%d: %s", c->file, c->line, col_of(c, at), msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifecycle                                                           */
+/* ------------------------------------------------------------------ */
+
+static void update_digest(bl_ruleset *rs)
+{
+	bl_sha256 copy = rs->sha;
+	bl_sha256_final_hex(&copy, rs->digest);
+}
+
+bl_ruleset *bl_ruleset_new(void)
+{
+	bl_ruleset *rs = calloc(1, sizeof *rs);
+	if (!rs)
+		return NULL;
+	rs->alabels = 16;
+	rs->labels = calloc((size_t)rs->alabels, sizeof *rs->labels);
+	if (!rs->labels)
+		goto fail;
+	label_init(&rs->labels[0]);
+	rs->labels[0].name = dup_n(MINOR_SEXUAL, strlen(MINOR_SEXUAL));
+	rs->labels[0].file = dup_n("(derived)", 9);
+	if (!rs->labels[0].name || !rs->labels[0].file)
+		goto fail;
+	rs->nlabels = 1;
+	rs->minor_sexual = 0;
+	bl_sha256_init(&rs->sha);
+	update_digest(rs);
+	return rs;
+fail:
+	bl_ruleset_free(rs);
+	return NULL;
+}
+
+void bl_ruleset_free(bl_ruleset *rs)
+{
+	if (!rs)
+		return;
+	if (rs->labels)
+		for (int i = 0; i < rs->nlabels; i++)
+			label_release(&rs->labels[i]);
+	free(rs->labels);
+	free(rs->implying);
+	free(rs);
+}
+
+const char *bl_ruleset_errmsg(const bl_ruleset *rs)
+{
+	return rs ? rs->errmsg : "no rule set";
+}
+
+int bl_ruleset_nlabels(const bl_ruleset *rs)
+{
+	return rs ? rs->nlabels : 0;
+}
+
+const char *bl_ruleset_label(const bl_ruleset *rs, int i)
+{
+	if (!rs || i < 0 || i >= rs->nlabels)
+		return NULL;
+	return rs->labels[i].name;
+}
+
+int bl_ruleset_label_index(const bl_ruleset *rs, const char *name)
+{
+	if (!rs || !name)
+		return -1;
+	for (int i = 0; i < rs->nlabels; i++)
+		if (strcmp(rs->labels[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+const char *bl_ruleset_digest(const bl_ruleset *rs)
+{
+	return rs ? rs->digest : "";
+}
+
+int bl_ruleset_uses_json(const bl_ruleset *rs)
+{
+	return rs ? rs->uses_json : 0;
+}
+
+int bl_ruleset_uses_image(const bl_ruleset *rs)
+{
+	return rs ? rs->uses_image : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The parser                                                          */
+/* ------------------------------------------------------------------ */
+
+static int is_space(int ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\v' || ch == '\f';
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && is_space((unsigned char)*p))
+		p++;
+	return p;
+}
+
+/* Length of a valid label name at p ([a-z0-9_]+ separated by dots), or 0. */
+static size_t label_name_len(const char *p, const char *end)
+{
+	const char *s = p;
+	int seg = 0;
+
+	while (p < end) {
+		unsigned char ch = (unsigned char)*p;
+		if (islower(ch) || isdigit(ch) || ch == '_') {
+			seg++;
+		} else if (ch == '.' && seg > 0) {
+			seg = 0;
+		} else {
+			break;
+		}
+		p++;
+	}
+	if (p > s && seg == 0) /* ends with a dot */
+		return 0;
+	return (size_t)(p - s);
+}
+
+static bl_rlabel *find_label(bl_ruleset *rs, pending *pd, const char *name,
+			     size_t n)
+{
+	for (int i = 0; i < rs->nlabels; i++)
+		if (strlen(rs->labels[i].name) == n &&
+		    memcmp(rs->labels[i].name, name, n) == 0)
+			return &rs->labels[i];
+	for (int i = 0; i < pd->n; i++)
+		if (strlen(pd->v[i].name) == n &&
+		    memcmp(pd->v[i].name, name, n) == 0)
+			return &pd->v[i];
+	return NULL;
+}
+
+static int do_label(pctx *c, const char *p, const char *end)
+{
+	const bl_rlabel *old;
+	bl_rlabel *l;
+	size_t n;
+
+	p = skip_ws(p, end);
+	if (p == end) {
+		perr(c, p, "missing label name after 'label'");
+		return BL_FAILED;
+	}
+	n = label_name_len(p, end);
+	if (n == 0 || (p + n < end && !is_space((unsigned char)p[n]))) {
+		perr(c, p, "bad label name: use lower-case words joined by "
+			   "dots, e.g. sexual.explicit");
+		return BL_FAILED;
+	}
+	if (skip_ws(p + n, end) != end) {
+		perr(c, skip_ws(p + n, end), "unexpected text after the label name");
+		return BL_FAILED;
+	}
+	if (n == strlen(MINOR_SEXUAL) && memcmp(p, MINOR_SEXUAL, n) == 0) {
+		perr(c, p, "'%s' is derived (age.minor with any sexual.* "
+			   "label) and cannot be declared", MINOR_SEXUAL);
+		return BL_FAILED;
+	}
+	old = find_label(c->rs, c->pd, p, n);
+	if (old) {
+		perr(c, p, "label '%.*s' is already defined at %s:%d", (int)n,
+		     p, old->file, old->line);
+		return BL_FAILED;
+	}
+	if (c->pd->n == c->pd->a) {
+		int na = c->pd->a ? c->pd->a * 2 : 16;
+		bl_rlabel *v = realloc(c->pd->v, (size_t)na * sizeof *v);
+		if (!v)
+			goto nomem;
+		c->pd->v = v;
+		c->pd->a = na;
+	}
+	l = &c->pd->v[c->pd->n];
+	label_init(l);
+	l->name = dup_n(p, n);
+	l->file = dup_n(c->file, strlen(c->file));
+	l->line = c->line;
+	if (!l->name || !l->file) {
+		label_release(l);
+		goto nomem;
+	}
+	c->pd->n++;
+	return BL_OK;
+nomem:
+	set_err(c->rs, "out of memory");
+	return BL_ENOMEM;
+}
+
+static bl_rlabel *cur_label(pctx *c, const char *kw_at, const char *kw)
+{
+	if (c->pd->n == 0) {
+		perr(c, kw_at, "'%s' before any 'label' line", kw);
+		return NULL;
+	}
+	return &c->pd->v[c->pd->n - 1];
+}
+
+/* Length of a define name at p ([A-Z][A-Z0-9_]*), or 0. */
+static size_t define_name_len(const char *p, const char *end)
+{
+	const char *s = p;
+	if (p == end || !isupper((unsigned char)*p))
+		return 0;
+	while (p < end && (isupper((unsigned char)*p) || isdigit((unsigned char)*p) ||
+			   *p == '_'))
+		p++;
+	return (size_t)(p - s);
+}
+
+/*
+ * Copy the pattern p..end to out, replacing each {NAME} of an earlier
+ * define with "(?:its pattern)".  *first_at gets the offset in out of the
+ * first replacement (out->len when there was none), so that PCRE2 error
+ * offsets before it still point into the line.
+ */
+static int expand(pctx *c, const char *p, const char *end, bl_buf *out,
+		  size_t *first_at)
+{
+	const char *s = p;
+	int rc = BL_OK;
+
+	*first_at = (size_t)-1;
+	while (p < end && rc == BL_OK) {
+		size_t n, bs = 0;
+		const define *d = NULL;
+		if (*p != '{') {
+			rc = bl_buf_addch(out, *p++);
+			continue;
+		}
+		while (p - bs > s && p[-1 - (ptrdiff_t)bs] == '\\')
+			bs++;
+		n = define_name_len(p + 1, end);
+		if ((bs & 1) || n == 0 || p + 1 + n >= end || p[1 + n] != '}') {
+			rc = bl_buf_addch(out, *p++);
+			continue;
+		}
+		for (size_t i = 0; i < c->ndefs; i++)
+			if (strlen(c->defs[i].name) == n &&
+			    memcmp(c->defs[i].name, p + 1, n) == 0)
+				d = &c->defs[i];
+		if (!d) {
+			perr(c, p, "{%.*s} is not defined (define NAME PATTERN "
+				   "earlier in the same file)", (int)n, p + 1);
+			return BL_FAILED;
+		}
+		if (*first_at == (size_t)-1)
+			*first_at = out->len;
+		rc = bl_buf_adds(out, "(?:");
+		if (rc == BL_OK)
+			rc = bl_buf_adds(out, d->pat);
+		if (rc == BL_OK)
+			rc = bl_buf_adds(out, ")");
+		p += n + 2;
+	}
+	if (rc != BL_OK) {
+		set_err(c->rs, "out of memory");
+		return BL_ENOMEM;
+	}
+	if (*first_at == (size_t)-1)
+		*first_at = out->len;
+	return BL_OK;
+}
+
+/* Expand and compile one pattern on its own, to report errors where they
+ * are; the expanded text is left in out. */
+static int check_pattern(pctx *c, const char *kw, const char *p,
+			 const char *end, bl_buf *out)
+{
+	pcre2_code *code;
+	PCRE2_SIZE erroff;
+	size_t first_at;
+	int errcode, rc;
+
+	p = skip_ws(p, end);
+	if (p == end) {
+		perr(c, p, "missing pattern after '%s'", kw);
+		return BL_FAILED;
+	}
+	rc = expand(c, p, end, out, &first_at);
+	if (rc != BL_OK)
+		return rc;
+	code = pcre2_compile((PCRE2_SPTR)out->buf, out->len, RULE_PCRE2_OPTIONS,
+			     &errcode, &erroff, NULL);
+	if (!code) {
+		PCRE2_UCHAR msg[256];
+		if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
+			snprintf((char *)msg, sizeof msg, "error %d", errcode);
+		if (erroff <= first_at && erroff <= (PCRE2_SIZE)(end - p))
+			perr(c, p + erroff, "bad pattern: %s", (const char *)msg);
+		else
+			perr(c, p, "bad pattern (at offset %zu of it with its "
+				   "{NAME}s expanded): %s",
+			     (size_t)erroff, (const char *)msg);
+		return BL_FAILED;
+	}
+	pcre2_code_free(code);
+	return BL_OK;
+}
+
+static int do_define(pctx *c, const char *p, const char *end)
+{
+	bl_buf pat;
+	size_t n;
+	int rc;
+
+	p = skip_ws(p, end);
+	n = define_name_len(p, end);
+	if (n == 0 || (p + n < end && !is_space((unsigned char)p[n]))) {
+		perr(c, p, "bad define name: use upper-case letters, digits "
+			   "and _, e.g. PERSON");
+		return BL_FAILED;
+	}
+	for (size_t i = 0; i < c->ndefs; i++)
+		if (strlen(c->defs[i].name) == n &&
+		    memcmp(c->defs[i].name, p, n) == 0) {
+			perr(c, p, "'%.*s' is already defined in this file",
+			     (int)n, p);
+			return BL_FAILED;
+		}
+	bl_buf_init(&pat, 0);
+	rc = check_pattern(c, "define", p + n, end, &pat);
+	if (rc != BL_OK)
+		goto out;
+	if (c->ndefs == c->adefs) {
+		size_t na = c->adefs ? c->adefs * 2 : 8;
+		define *v = realloc(c->defs, na * sizeof *v);
+		if (!v)
+			goto nomem;
+		c->defs = v;
+		c->adefs = na;
+	}
+	c->defs[c->ndefs].name = dup_n(p, n);
+	if (!c->defs[c->ndefs].name)
+		goto nomem;
+	c->defs[c->ndefs].pat = bl_buf_detach(&pat, NULL);
+	if (!c->defs[c->ndefs].pat) {
+		free(c->defs[c->ndefs].name);
+		goto nomem;
+	}
+	c->ndefs++;
+	rc = BL_OK;
+	goto out;
+nomem:
+	set_err(c->rs, "out of memory");
+	rc = BL_ENOMEM;
+out:
+	bl_buf_release(&pat);
+	return rc;
+}
+
+static int do_pattern(pctx *c, const char *kw_at, const char *kw,
+		      const char *p, const char *end, int is_unless)
+{
+	bl_rlabel *l = cur_label(c, kw_at, kw);
+	bl_buf pat;
+	bl_buf *src;
+	int rc;
+
+	if (!l)
+		return BL_FAILED;
+	bl_buf_init(&pat, 0);
+	rc = check_pattern(c, kw, p, end, &pat);
+	if (rc != BL_OK)
+		goto out;
+	src = is_unless ? &l->unless_src : &l->match_src;
+	/* Each pattern is wrapped in its own group.  "\E" closes a "\Q" that
+	 * runs to the end of the pattern and is ignored otherwise. */
+	rc = bl_buf_adds(src, src->len ? "|(?:" : "(?:");
+	if (rc == BL_OK)
+		rc = bl_buf_add(src, pat.buf, pat.len);
+	if (rc == BL_OK)
+		rc = bl_buf_adds(src, "\\E)");
+	if (rc != BL_OK) {
+		set_err(c->rs, "out of memory");
+		rc = BL_ENOMEM;
+		goto out;
+	}
+	if (is_unless)
+		l->nunless++;
+	else
+		l->nmatch++;
+out:
+	bl_buf_release(&pat);
+	return rc;
+}
+
+/* ---- predicates ---------------------------------------------------- */
+
+enum { T_END, T_IDENT, T_NUM, T_STR, T_OP, T_BAD };
+
+typedef struct token {
+	int kind;
+	const char *at;
+	size_t len;
+	int op;
+	double num;
+} token;
+
+static int ident_char(int ch, int first)
+{
+	return isalpha(ch) || ch == '_' || (!first && (isdigit(ch) || ch == '.' || ch == '-'));
+}
+
+static const char *next_token(const char *p, const char *end, token *t)
+{
+	unsigned char ch;
+
+	p = skip_ws(p, end);
+	t->at = p;
+	t->len = 0;
+	if (p == end) {
+		t->kind = T_END;
+		return p;
+	}
+	ch = (unsigned char)*p;
+	if (ident_char(ch, 1)) {
+		const char *s = p;
+		while (p < end && ident_char((unsigned char)*p, 0))
+			p++;
+		t->kind = T_IDENT;
+		t->len = (size_t)(p - s);
+		return p;
+	}
+	if (isdigit(ch) || ch == '-' || ch == '+' || ch == '.') {
+		char buf[64];
+		char *e;
+		size_t n = 0;
+		while (p + n < end && n < sizeof buf - 1 &&
+		       (isalnum((unsigned char)p[n]) || p[n] == '.' ||
+			p[n] == '-' || p[n] == '+'))
+			n++;
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		t->num = strtod(buf, &e);
+		t->len = n;
+		t->kind = (e == buf + n && n > 0 && isfinite(t->num)) ? T_NUM : T_BAD;
+		return p + n;
+	}
+	if (ch == '"') {
+		const char *s = ++p;
+		while (p < end && *p != '"') {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			p++;
+		}
+		if (p == end) {
+			t->kind = T_BAD;
+			t->len = (size_t)(end - t->at);
+			return end;
+		}
+		t->kind = T_STR;
+		t->len = (size_t)(p - s);
+		return p + 1;
+	}
+	{
+		static const struct {
+			const char *s;
+			int op;
+		} ops[] = {{"==", BL_OP_EQ}, {"!=", BL_OP_NE}, {"<=", BL_OP_LE},
+			   {">=", BL_OP_GE}, {"<", BL_OP_LT},  {">", BL_OP_GT}};
+		for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+			size_t n = strlen(ops[i].s);
+			if ((size_t)(end - p) >= n && memcmp(p, ops[i].s, n) == 0) {
+				t->kind = T_OP;
+				t->op = ops[i].op;
+				t->len = n;
+				return p + n;
+			}
+		}
+	}
+	t->kind = T_BAD;
+	t->len = 1;
+	return p + 1;
+}
+
+static int tok_is(const token *t, const char *word)
+{
+	return t->kind == T_IDENT && t->len == strlen(word) &&
+	       memcmp(t->at, word, t->len) == 0;
+}
+
+/* Copy a string literal body, resolving \" \\ \n \t. */
+static char *unescape(const char *s, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '\\' && i + 1 < n) {
+			ch = s[++i];
+			if (ch == 'n')
+				ch = '\n';
+			else if (ch == 't')
+				ch = '\t';
+		}
+		*o++ = ch;
+	}
+	*o = '\0';
+	return out;
+}
+
+static int add_pred(pctx *c, bl_rlabel *l, bl_pred *pr)
+{
+	if (l->npreds == l->apreds) {
+		size_t na = l->apreds ? l->apreds * 2 : 4;
+		bl_pred *v = realloc(l->preds, na * sizeof *v);
+		if (!v) {
+			set_err(c->rs, "out of memory");
+			return BL_ENOMEM;
+		}
+		l->preds = v;
+		l->apreds = na;
+	}
+	l->preds[l->npreds++] = *pr;
+	return BL_OK;
+}
+
+/*
+ * EXPR := CONJ ('or' CONJ)* ; CONJ := PRED ('and' PRED)*
+ * PRED := ['not'] OPERAND [ OP VALUE | 'missing' | 'exists' ]
+ */
+static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
+{
+	bl_rlabel *l = cur_label(c, kw_at, "when");
+	int conj_start = 1;
+	token t;
+	int rc;
+
+	if (!l)
+		return BL_FAILED;
+	p = next_token(p, end, &t);
+	if (t.kind == T_END) {
+		perr(c, t.at, "missing condition after 'when'");
+		return BL_FAILED;
+	}
+	for (;;) {
+		bl_pred pr;
+		memset(&pr, 0, sizeof pr);
+		pr.conj_start = conj_start;
+		pr.op = BL_OP_TRUTHY;
+		if (tok_is(&t, "not")) {
+			pr.negate = 1;
+			p = next_token(p, end, &t);
+		}
+		if (t.kind != T_IDENT || tok_is(&t, "and") || tok_is(&t, "or") ||
+		    tok_is(&t, "not")) {
+			perr(c, t.at, "expected a field name or image fact");
+			return BL_FAILED;
+		}
+		pr.src = BL_SRC_JSON;
+		{
+			const char *name = t.at;
+			size_t n = t.len;
+			int explicit_json = 0;
+			if (n > 5 && memcmp(name, "json.", 5) == 0) {
+				name += 5;
+				n -= 5;
+				explicit_json = 1;
+			} else if (n > 6 && memcmp(name, "image.", 6) == 0) {
+				name += 6;
+				n -= 6;
+				pr.src = BL_SRC_IMAGE;
+			}
+			pr.fact = -1;
+			if (!explicit_json)
+				for (int f = 0; f < BL_FACT__COUNT; f++)
+					if (strlen(fact_names[f]) == n &&
+					    memcmp(fact_names[f], name, n) == 0)
+						pr.fact = f;
+			if (pr.src == BL_SRC_IMAGE && pr.fact < 0) {
+				perr(c, t.at, "unknown image fact '%.*s' (width, "
+					      "height, aspect, pixels, progressive, "
+					      "components, corrupt)", (int)n, name);
+				return BL_FAILED;
+			}
+			if (pr.fact >= 0) {
+				pr.src = BL_SRC_IMAGE;
+			} else {
+				pr.path = dup_n(name, n);
+				if (!pr.path) {
+					set_err(c->rs, "out of memory");
+					return BL_ENOMEM;
+				}
+			}
+		}
+		p = next_token(p, end, &t);
+		if (t.kind == T_OP) {
+			const token op = t;
+			pr.op = t.op;
+			p = next_token(p, end, &t);
+			if (t.kind == T_NUM) {
+				pr.vtype = BL_VAL_NUM;
+				pr.num = t.num;
+			} else if (tok_is(&t, "true") || tok_is(&t, "false")) {
+				pr.vtype = BL_VAL_NUM;
+				pr.num = tok_is(&t, "true") ? 1.0 : 0.0;
+			} else if (tok_is(&t, "null")) {
+				pr.vtype = BL_VAL_NULL;
+				if (pr.op != BL_OP_EQ && pr.op != BL_OP_NE) {
+					free(pr.path);
+					perr(c, op.at, "null compares only with == and !=");
+					return BL_FAILED;
+				}
+			} else if (t.kind == T_STR) {
+				pr.vtype = BL_VAL_STR;
+				pr.str = unescape(t.at + 1, t.len);
+				if (!pr.str) {
+					free(pr.path);
+					set_err(c->rs, "out of memory");
+					return BL_ENOMEM;
+				}
+			} else {
+				free(pr.path);
+				if (t.kind == T_BAD && *t.at == '"')
+					perr(c, t.at, "unterminated string");
+				else
+					perr(c, t.at, "expected a number, a \"string\", "
+						      "true, false or null after '%.*s'",
+					     (int)op.len, op.at);
+				return BL_FAILED;
+			}
+			if (pr.src == BL_SRC_IMAGE && pr.vtype != BL_VAL_NUM) {
+				free(pr.str);
+				perr(c, t.at, "image facts are numbers");
+				return BL_FAILED;
+			}
+			p = next_token(p, end, &t);
+		} else if (tok_is(&t, "missing") || tok_is(&t, "exists")) {
+			pr.op = tok_is(&t, "missing") ? BL_OP_MISSING : BL_OP_EXISTS;
+			p = next_token(p, end, &t);
+		} else if (t.kind == T_BAD && *t.at == '=') {
+			free(pr.path);
+			perr(c, t.at, "unknown operator: use ==, !=, <, <=, > or >=");
+			return BL_FAILED;
+		}
+		rc = add_pred(c, l, &pr);
+		if (rc != BL_OK) {
+			free(pr.path);
+			free(pr.str);
+			return rc;
+		}
+		if (t.kind == T_END)
+			break;
+		if (tok_is(&t, "and")) {
+			conj_start = 0;
+		} else if (tok_is(&t, "or")) {
+			conj_start = 1;
+		} else {
+			if (t.kind == T_BAD)
+				perr(c, t.at, "unexpected character in condition");
+			else
+				perr(c, t.at, "expected an operator, 'and', 'or' "
+					      "or the end of the line");
+			return BL_FAILED;
+		}
+		p = next_token(p, end, &t);
+	}
+	return BL_OK;
+}
+
+static int do_implies(pctx *c, const char *kw_at, const char *p,
+		      const char *end)
+{
+	bl_rlabel *l = cur_label(c, kw_at, "implies");
+	int any = 0;
+
+	if (!l)
+		return BL_FAILED;
+	for (;;) {
+		size_t n;
+		p = skip_ws(p, end);
+		if (p < end && *p == ',' && any)
+			p = skip_ws(p + 1, end);
+		if (p == end)
+			break;
+		n = label_name_len(p, end);
+		if (n == 0 || (p + n < end && !is_space((unsigned char)p[n]) &&
+			       p[n] != ',')) {
+			perr(c, p, "bad label name after 'implies'");
+			return BL_FAILED;
+		}
+		if (l->nimplies == l->aimplies) {
+			size_t na = l->aimplies ? l->aimplies * 2 : 2;
+			bl_implied *v = realloc(l->implies, na * sizeof *v);
+			if (!v)
+				goto nomem;
+			l->implies = v;
+			l->aimplies = na;
+		}
+		l->implies[l->nimplies].name = dup_n(p, n);
+		if (!l->implies[l->nimplies].name)
+			goto nomem;
+		l->implies[l->nimplies].line = c->line;
+		l->implies[l->nimplies].col = col_of(c, p);
+		l->nimplies++;
+		any = 1;
+		p += n;
+	}
+	if (!any) {
+		perr(c, p, "missing label name after 'implies'");
+		return BL_FAILED;
+	}
+	return BL_OK;
+nomem:
+	set_err(c->rs, "out of memory");
+	return BL_ENOMEM;
+}
+
+static int parse_line(pctx *c, const char *p, const char *end)
+{
+	const char *kw;
+	size_t n;
+
+	p = skip_ws(p, end);
+	if (p == end || *p == '#')
+		return BL_OK;
+	kw = p;
+	while (p < end && !is_space((unsigned char)*p))
+		p++;
+	n = (size_t)(p - kw);
+#define KW(s) (n == sizeof(s) - 1 && memcmp(kw, s, n) == 0)
+	if (KW("label"))
+		return do_label(c, p, end);
+	if (KW("match"))
+		return do_pattern(c, kw, "match", p, end, 0);
+	if (KW("unless"))
+		return do_pattern(c, kw, "unless", p, end, 1);
+	if (KW("when"))
+		return do_when(c, kw, p, end);
+	if (KW("implies"))
+		return do_implies(c, kw, p, end);
+	if (KW("define"))
+		return do_define(c, p, end);
+#undef KW
+	perr(c, kw, "unknown keyword '%.*s' (expected label, match, unless, "
+		    "when, implies or define)", (int)(n > 40 ? 40 : n), kw);
+	return BL_FAILED;
+}
+
+static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
+		      const char *text, size_t len)
+{
+	pctx c;
+	const char *p = text, *end = text + len;
+	uint64_t n64 = len;
+	int rc = BL_FAILED;
+
+	memset(&c, 0, sizeof c);
+	c.rs = rs;
+	c.pd = pd;
+	c.file = name;
+	if (memchr(text, '\0', len)) {
+		set_err(rs, "%s: contains a NUL byte; not a rule file", name);
+		goto out;
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		c.line++;
+		c.lstart = p;
+		while (le > p && (le[-1] == '\r' || is_space((unsigned char)le[-1])))
+			le--;
+		rc = parse_line(&c, p, le);
+		if (rc != BL_OK)
+			goto out;
+		p = nl ? nl + 1 : end;
+	}
+	/* the digest covers the texts with their lengths, in load order */
+	bl_sha256_update(&pd->sha, &n64, sizeof n64);
+	bl_sha256_update(&pd->sha, text, len);
+	rc = BL_OK;
+out:
+	for (size_t i = 0; i < c.ndefs; i++) {
+		free(c.defs[i].name);
+		free(c.defs[i].pat);
+	}
+	free(c.defs);
+	return rc;
+}
+
+static int commit(bl_ruleset *rs, pending *pd)
+{
+	int need = rs->nlabels + pd->n;
+
+	if (need > BL_MAX_LABELS) {
+		set_err(rs, "too many labels: %d (at most %d, with %s)", need,
+			BL_MAX_LABELS, MINOR_SEXUAL);
+		return BL_FAILED;
+	}
+	if (need > rs->alabels) {
+		int na = rs->alabels;
+		bl_rlabel *v;
+		while (na < need)
+			na *= 2;
+		v = realloc(rs->labels, (size_t)na * sizeof *v);
+		if (!v) {
+			set_err(rs, "out of memory");
+			return BL_ENOMEM;
+		}
+		rs->labels = v;
+		rs->alabels = na;
+	}
+	memcpy(rs->labels + rs->nlabels, pd->v, (size_t)pd->n * sizeof *pd->v);
+	rs->nlabels = need;
+	free(pd->v);
+	pd->v = NULL;
+	pd->n = pd->a = 0;
+	rs->sha = pd->sha;
+	update_digest(rs);
+	return BL_OK;
+}
+
+static int check_open(bl_ruleset *rs)
+{
+	if (!rs)
+		return BL_EUSAGE;
+	if (rs->compiled) {
+		set_err(rs, "rule set already compiled; no more rules can be loaded");
+		return BL_EUSAGE;
+	}
+	return BL_OK;
+}
+
+int bl_ruleset_load_string(bl_ruleset *rs, const char *name, const char *text,
+			   size_t len)
+{
+	pending pd = {0};
+	int rc = check_open(rs);
+
+	if (rc != BL_OK)
+		return rc;
+	if (!text && len) {
+		set_err(rs, "%s: no text", name ? name : "(string)");
+		return BL_EUSAGE;
+	}
+	pd.sha = rs->sha;
+	rc = parse_text(rs, &pd, name ? name : "(string)", text ? text : "", len);
+	if (rc == BL_OK)
+		rc = commit(rs, &pd);
+	pending_release(&pd);
+	return rc;
+}
+
+static int read_file(bl_ruleset *rs, const char *path, bl_buf *out)
+{
+	FILE *f = fopen(path, "rb");
+	char chunk[65536];
+	int rc = BL_FAILED;
+	size_t n;
+
+	if (!f) {
+		set_err(rs, "cannot open '%s': %s", path, strerror(errno));
+		return BL_FAILED;
+	}
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		int arc = bl_buf_add(out, chunk, n);
+		if (arc != BL_OK) {
+			set_err(rs, arc == BL_ENOMEM ? "out of memory reading '%s'"
+						     : "'%s' is too big for a rule file",
+				path);
+			rc = arc;
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		set_err(rs, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	rc = BL_OK;
+out:
+	fclose(f);
+	return rc;
+}
+
+static int load_one(bl_ruleset *rs, pending *pd, const char *path)
+{
+	bl_buf text;
+	int rc;
+
+	bl_buf_init(&text, RULES_MAX_FILE);
+	rc = read_file(rs, path, &text);
+	if (rc == BL_OK)
+		rc = parse_text(rs, pd, path, text.buf, text.len);
+	bl_buf_release(&text);
+	return rc;
+}
+
+int bl_ruleset_load_file(bl_ruleset *rs, const char *path)
+{
+	pending pd = {0};
+	int rc = check_open(rs);
+
+	if (rc != BL_OK)
+		return rc;
+	if (!path) {
+		set_err(rs, "no file name");
+		return BL_EUSAGE;
+	}
+	pd.sha = rs->sha;
+	rc = load_one(rs, &pd, path);
+	if (rc == BL_OK)
+		rc = commit(rs, &pd);
+	pending_release(&pd);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int bl_ruleset_load_dir(bl_ruleset *rs, const char *dir)
+{
+	pending pd = {0};
+	bl_strlist names;
+	DIR *d = NULL;
+	struct dirent *de;
+	bl_buf path;
+	int rc = check_open(rs);
+
+	if (rc != BL_OK)
+		return rc;
+	bl_strlist_init(&names);
+	bl_buf_init(&path, 0);
+	pd.sha = rs->sha;
+	rc = BL_FAILED;
+	if (!dir) {
+		set_err(rs, "no directory name");
+		rc = BL_EUSAGE;
+		goto out;
+	}
+	d = opendir(dir);
+	if (!d) {
+		set_err(rs, "cannot open directory '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] == '.' || n < 7 ||
+		    strcmp(de->d_name + n - 6, ".rules") != 0)
+			continue;
+		if (bl_strlist_add(&names, de->d_name) != BL_OK) {
+			set_err(rs, "out of memory");
+			rc = BL_ENOMEM;
+			goto out;
+		}
+	}
+	if (names.n == 0) {
+		set_err(rs, "no *.rules files in '%s'", dir);
+		goto out;
+	}
+	qsort(names.items, names.n, sizeof *names.items, cmp_str);
+	for (size_t i = 0; i < names.n; i++) {
+		bl_buf_reset(&path);
+		if (bl_buf_addf(&path, "%s/%s", dir, names.items[i]) != BL_OK) {
+			set_err(rs, "out of memory");
+			rc = BL_ENOMEM;
+			goto out;
+		}
+		rc = load_one(rs, &pd, path.buf);
+		if (rc != BL_OK)
+			goto out;
+	}
+	rc = commit(rs, &pd);
+out:
+	if (d)
+		closedir(d);
+	pending_release(&pd);
+	bl_strlist_release(&names);
+	bl_buf_release(&path);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Compilation                                                         */
+/* ------------------------------------------------------------------ */
+
+static int compile_joined(bl_ruleset *rs, const bl_rlabel *l, const bl_buf *src,
+			  const char *what, pcre2_code **out)
+{
+	PCRE2_SIZE erroff;
+	int errcode;
+	pcre2_code *code;
+
+	code = pcre2_compile((PCRE2_SPTR)src->buf, src->len, RULE_PCRE2_OPTIONS,
+			     &errcode, &erroff, NULL);
+	if (!code) {
+		PCRE2_UCHAR msg[256];
+		if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
+			snprintf((char *)msg, sizeof msg, "error %d", errcode);
+		set_err(rs, "%s:%d:1: label '%s': its %s patterns, joined, do "
+			    "not compile (named groups repeated? numbered "
+			    "back-references?): %s",
+			l->file, l->line, l->name, what, (const char *)msg);
+		return BL_FAILED;
+	}
+	/* JIT is an optimisation: when it is unavailable the interpreter
+	 * runs the same program under the same limits. */
+	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+	*out = code;
+	return BL_OK;
+}
+
+static int name_has_prefix(const char *name, const char *family)
+{
+	size_t n = strlen(family);
+	return strncmp(name, family, n) == 0 && (name[n] == '\0' || name[n] == '.');
+}
+
+int bl_ruleset_compile(bl_ruleset *rs)
+{
+	int rc = check_open(rs);
+	int changed;
+
+	if (rc != BL_OK)
+		return rc;
+	rc = BL_FAILED;
+	for (int i = 0; i < rs->nlabels; i++) {
+		bl_rlabel *l = &rs->labels[i];
+		bl_labelset_clear(&l->closure);
+		bl_labelset_set(&l->closure, i);
+		if (l->nmatch && !l->match &&
+		    compile_joined(rs, l, &l->match_src, "match", &l->match) != BL_OK)
+			goto out;
+		if (l->nunless && !l->unless &&
+		    compile_joined(rs, l, &l->unless_src, "unless", &l->unless) != BL_OK)
+			goto out;
+		for (size_t k = 0; k < l->npreds; k++) {
+			if (l->preds[k].src == BL_SRC_IMAGE)
+				rs->uses_image = 1;
+			else
+				rs->uses_json = 1;
+		}
+		for (size_t k = 0; k < l->nimplies; k++) {
+			int j = bl_ruleset_label_index(rs, l->implies[k].name);
+			if (j < 0) {
+				set_err(rs, "%s:%d:%d: 'implies' names an unknown "
+					    "label '%s'",
+					l->file, l->implies[k].line,
+					l->implies[k].col, l->implies[k].name);
+				goto out;
+			}
+			bl_labelset_set(&l->closure, j);
+		}
+		if (name_has_prefix(l->name, "age.minor"))
+			bl_labelset_set(&rs->minor_mask, i);
+		if (name_has_prefix(l->name, "sexual"))
+			bl_labelset_set(&rs->sexual_mask, i);
+	}
+	/* transitive closure of "implies"; at most nlabels rounds */
+	do {
+		changed = 0;
+		for (int i = 0; i < rs->nlabels; i++) {
+			bl_labelset *ci = &rs->labels[i].closure;
+			for (int j = 0; j < rs->nlabels; j++) {
+				if (j == i || !bl_labelset_has(ci, j))
+					continue;
+				for (size_t w = 0; w < BL_MAX_LABELS / 64; w++) {
+					uint64_t nw = ci->w[w] | rs->labels[j].closure.w[w];
+					if (nw != ci->w[w]) {
+						ci->w[w] = nw;
+						changed = 1;
+					}
+				}
+			}
+		}
+	} while (changed);
+	rs->implying = malloc((size_t)rs->nlabels * sizeof *rs->implying);
+	if (!rs->implying) {
+		set_err(rs, "out of memory");
+		rc = BL_ENOMEM;
+		goto out;
+	}
+	rs->nimplying = 0;
+	for (int i = 0; i < rs->nlabels; i++) {
+		bl_labelset self;
+		bl_labelset_clear(&self);
+		bl_labelset_set(&self, i);
+		rs->labels[i].has_closure =
+			memcmp(&self, &rs->labels[i].closure, sizeof self) != 0;
+		if (rs->labels[i].has_closure)
+			rs->implying[rs->nimplying++] = i;
+	}
+	rs->compiled = 1;
+	rc = BL_OK;
+out:
+	if (rc != BL_OK) {
+		/* leave the set loadable and compilable again */
+		for (int i = 0; i < rs->nlabels; i++) {
+			pcre2_code_free(rs->labels[i].match);
+			pcre2_code_free(rs->labels[i].unless);
+			rs->labels[i].match = rs->labels[i].unless = NULL;
+		}
+		bl_labelset_clear(&rs->minor_mask);
+		bl_labelset_clear(&rs->sexual_mask);
+		rs->uses_json = rs->uses_image = 0;
+		free(rs->implying);
+		rs->implying = NULL;
+	}
+	return rc;
+}

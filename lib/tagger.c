@@ -1,0 +1,385 @@
+/*
+ * tagger.c - per-thread tagging of samples against a compiled rule set
+ * (bl_tagger_*).
+ *
+ * A tagger holds what matching needs and must not share between threads:
+ * one PCRE2 match-data block, a match context carrying the match, depth
+ * and heap limits, and a JIT stack.  All are allocated once in
+ * bl_tagger_new; tagging a caption allocates nothing (only a JSON member,
+ * and only when some rule reads a JSON field, is parsed into a tree).
+ *
+ * A label is set when one of its match patterns matches somewhere that no
+ * unless match overlaps, or when one of its "when" conditions holds; then
+ * the labels it implies are set, and finally the derived
+ * safety.minor_sexual.  Unless spans are computed only for a label whose
+ * match pattern matched, so captions that match nothing cost one scan per
+ * label.  A pattern that hits a limit leaves its label unset and turns the
+ * result into BL_WARN; the other labels are still decided.
+ */
+#include "rules_int.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Unless matches remembered per label and caption; a match covered by none
+ * of the first SPAN_MAX counts. */
+#define SPAN_MAX 64
+
+struct bl_tagger {
+	const bl_ruleset *rs;
+	pcre2_match_data *md;
+	pcre2_match_context *mctx;
+	pcre2_jit_stack *jit;
+	bl_errkind kind;
+	char msg[512];
+	int nspans;
+	size_t span_s[SPAN_MAX], span_e[SPAN_MAX];
+};
+
+bl_tagger *bl_tagger_new(const bl_ruleset *rs)
+{
+	bl_tagger *t;
+
+	if (!rs || !rs->compiled)
+		return NULL;
+	t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->rs = rs;
+	t->md = pcre2_match_data_create(1, NULL);
+	t->mctx = pcre2_match_context_create(NULL);
+	t->jit = pcre2_jit_stack_create(32 * 1024, BL_JIT_STACK_MAX, NULL);
+	if (!t->md || !t->mctx || !t->jit) {
+		bl_tagger_free(t);
+		return NULL;
+	}
+	pcre2_set_match_limit(t->mctx, BL_MATCH_LIMIT);
+	pcre2_set_depth_limit(t->mctx, BL_DEPTH_LIMIT);
+	pcre2_set_heap_limit(t->mctx, BL_HEAP_LIMIT);
+	pcre2_jit_stack_assign(t->mctx, NULL, t->jit);
+	return t;
+}
+
+void bl_tagger_free(bl_tagger *t)
+{
+	if (!t)
+		return;
+	pcre2_match_data_free(t->md);
+	pcre2_match_context_free(t->mctx);
+	pcre2_jit_stack_free(t->jit);
+	free(t);
+}
+
+bl_errkind bl_tagger_errkind(const bl_tagger *t)
+{
+	return t ? t->kind : BL_ERR_NONE;
+}
+
+const char *bl_tagger_errmsg(const bl_tagger *t)
+{
+	return t ? t->msg : "no tagger";
+}
+
+/* Record a problem; the first one of a sample is the one reported. */
+static void note(bl_tagger *t, bl_errkind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void note(bl_tagger *t, bl_errkind kind, const char *fmt, ...)
+{
+	va_list ap;
+	if (t->kind != BL_ERR_NONE)
+		return;
+	t->kind = kind;
+	va_start(ap, fmt);
+	vsnprintf(t->msg, sizeof t->msg, fmt, ap);
+	va_end(ap);
+}
+
+/* One match from start: 1 (span in *s, *e), 0 none, or a PCRE2 error. */
+static int run(bl_tagger *t, const pcre2_code *code, const char *subj,
+	       size_t len, size_t start, size_t *s, size_t *e)
+{
+	int rc = pcre2_match(code, (PCRE2_SPTR)subj, len, start, 0, t->md,
+			     t->mctx);
+	const PCRE2_SIZE *ov;
+
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	if (rc < 0)
+		return rc;
+	ov = pcre2_get_ovector_pointer(t->md);
+	*s = ov[0];
+	*e = ov[1] >= ov[0] ? ov[1] : ov[0]; /* \K can invert the span */
+	return 1;
+}
+
+/* The offset of the character after the one at i. */
+static size_t next_char(const char *s, size_t len, size_t i)
+{
+	i++;
+	while (i < len && ((unsigned char)s[i] & 0xc0) == 0x80)
+		i++;
+	return i;
+}
+
+static int collect_unless(bl_tagger *t, const pcre2_code *code,
+			  const char *subj, size_t len)
+{
+	size_t start = 0, s, e;
+	int r;
+
+	t->nspans = 0;
+	while (start <= len && t->nspans < SPAN_MAX) {
+		r = run(t, code, subj, len, start, &s, &e);
+		if (r <= 0)
+			return r;
+		t->span_s[t->nspans] = s;
+		t->span_e[t->nspans] = e;
+		t->nspans++;
+		/* from the next character, so that overlapping contexts
+		 * ("black and white photo of a black man") are all seen */
+		start = next_char(subj, len, s);
+	}
+	return 0;
+}
+
+/* Whether [s, e) overlaps an unless span (empty spans count as the one
+ * position they sit at). */
+static int covered(const bl_tagger *t, size_t s, size_t e)
+{
+	size_t last = e > s ? e - 1 : s;
+	for (int i = 0; i < t->nspans; i++) {
+		size_t us = t->span_s[i];
+		size_t ulast = t->span_e[i] > us ? t->span_e[i] - 1 : us;
+		if (us <= last && s <= ulast)
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 when the label's match patterns match clear of every unless span, 0
+ * when not, a negative PCRE2 error code when a limit was hit. */
+static int match_label(bl_tagger *t, const bl_rlabel *l, const char *subj,
+		       size_t len)
+{
+	size_t start = 0, s, e;
+	int have_spans = 0;
+	int r;
+
+	while (start <= len) {
+		r = run(t, l->match, subj, len, start, &s, &e);
+		if (r <= 0)
+			return r;
+		if (!l->unless)
+			return 1;
+		if (!have_spans) {
+			r = collect_unless(t, l->unless, subj, len);
+			if (r < 0)
+				return r;
+			have_spans = 1;
+		}
+		if (!covered(t, s, e))
+			return 1;
+		start = next_char(subj, len, s);
+	}
+	return 0;
+}
+
+static void pcre2_problem(bl_tagger *t, const bl_rlabel *l, int code)
+{
+	PCRE2_UCHAR msg[256];
+
+	if (pcre2_get_error_message(code, msg, sizeof msg) < 0)
+		snprintf((char *)msg, sizeof msg, "error %d", code);
+	note(t, code == PCRE2_ERROR_NOMEMORY ? BL_ERR_NOMEM : BL_ERR_MATCH_LIMIT,
+	     "label '%s' (%s:%d) left undecided: %s", l->name, l->file,
+	     l->line, (const char *)msg);
+}
+
+/* ---- predicates ---------------------------------------------------- */
+
+static int pred_value(const bl_pred *p, const bl_meta *doc,
+		      const bl_image_info *img, double *num, const char **str)
+{
+	if (p->src == BL_SRC_JSON)
+		return bl_meta_get(doc, p->path, num, str);
+	if (!img)
+		return BL_VAL_NONE;
+	switch (p->fact) {
+	case BL_FACT_WIDTH:
+		if (img->width <= 0)
+			return BL_VAL_NONE;
+		*num = img->width;
+		break;
+	case BL_FACT_HEIGHT:
+		if (img->height <= 0)
+			return BL_VAL_NONE;
+		*num = img->height;
+		break;
+	case BL_FACT_ASPECT:
+		if (img->width <= 0 || img->height <= 0)
+			return BL_VAL_NONE;
+		*num = (double)img->width / (double)img->height;
+		break;
+	case BL_FACT_PIXELS:
+		if (img->width <= 0 || img->height <= 0)
+			return BL_VAL_NONE;
+		*num = (double)img->width * (double)img->height;
+		break;
+	case BL_FACT_PROGRESSIVE:
+		*num = img->progressive ? 1 : 0;
+		break;
+	case BL_FACT_COMPONENTS:
+		if (img->components <= 0)
+			return BL_VAL_NONE;
+		*num = img->components;
+		break;
+	case BL_FACT_CORRUPT:
+		*num = img->corrupt ? 1 : 0;
+		break;
+	default:
+		return BL_VAL_NONE;
+	}
+	return BL_VAL_NUM;
+}
+
+static int cmp_holds(int op, int c)
+{
+	switch (op) {
+	case BL_OP_EQ: return c == 0;
+	case BL_OP_NE: return c != 0;
+	case BL_OP_LT: return c < 0;
+	case BL_OP_LE: return c <= 0;
+	case BL_OP_GT: return c > 0;
+	case BL_OP_GE: return c >= 0;
+	default: return 0;
+	}
+}
+
+static int pred_eval(const bl_pred *p, const bl_meta *doc,
+		     const bl_image_info *img)
+{
+	double num = 0;
+	const char *str = NULL;
+	int vt = pred_value(p, doc, img, &num, &str);
+	int r = 0;
+
+	switch (p->op) {
+	case BL_OP_MISSING:
+		r = vt == BL_VAL_NONE;
+		break;
+	case BL_OP_EXISTS:
+		r = vt != BL_VAL_NONE;
+		break;
+	case BL_OP_TRUTHY:
+		r = (vt == BL_VAL_NUM && num != 0) ||
+		    (vt == BL_VAL_STR && str[0]) || vt == BL_VAL_OTHER;
+		break;
+	default:
+		if (p->vtype == BL_VAL_NULL) {
+			r = p->op == BL_OP_EQ ? vt == BL_VAL_NULL
+					      : vt != BL_VAL_NONE && vt != BL_VAL_NULL;
+			break;
+		}
+		if (p->vtype == BL_VAL_STR) {
+			if (vt == BL_VAL_STR)
+				r = cmp_holds(p->op, strcmp(str, p->str));
+			break;
+		}
+		if (vt == BL_VAL_STR) { /* "0.73" compares as 0.73 */
+			char *end;
+			num = strtod(str, &end);
+			if (end == str || *end != '\0')
+				break;
+			vt = BL_VAL_NUM;
+		}
+		if (vt != BL_VAL_NUM || isnan(num))
+			break;
+		r = cmp_holds(p->op, num < p->num ? -1 : num > p->num ? 1 : 0);
+		break;
+	}
+	return p->negate ? !r : r;
+}
+
+/* Conditions are conjunctions joined by "or" (and by separate lines). */
+static int conds_hold(const bl_rlabel *l, const bl_meta *doc,
+		      const bl_image_info *img)
+{
+	int cur = 0;
+
+	for (size_t k = 0; k < l->npreds; k++) {
+		const bl_pred *p = &l->preds[k];
+		if (p->conj_start) {
+			if (k > 0 && cur)
+				return 1;
+			cur = 1;
+		}
+		if (cur)
+			cur = pred_eval(p, doc, img);
+	}
+	return cur;
+}
+
+static int intersects(const bl_labelset *a, const bl_labelset *b)
+{
+	for (size_t w = 0; w < BL_MAX_LABELS / 64; w++)
+		if (a->w[w] & b->w[w])
+			return 1;
+	return 0;
+}
+
+int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
+{
+	const bl_ruleset *rs;
+	const char *cap;
+	size_t clen, bad;
+	bl_meta *doc = NULL;
+
+	if (!t || !in || !out)
+		return BL_EUSAGE;
+	rs = t->rs;
+	bl_labelset_clear(out);
+	t->kind = BL_ERR_NONE;
+	t->msg[0] = '\0';
+	cap = in->caption;
+	clen = cap ? in->caption_len : 0;
+	/* invalid sequences never match (PCRE2_MATCH_INVALID_UTF); the rest
+	 * of the caption is tagged, and the caller hears about it */
+	if (cap && !bl_utf8_valid(cap, clen, &bad))
+		note(t, BL_ERR_BAD_UTF8, "caption is not valid UTF-8 at byte %zu; "
+					 "invalid sequences never match", bad);
+	if (rs->uses_json && in->json && in->json_len) {
+		doc = bl_meta_parse(in->json, in->json_len);
+		if (!doc)
+			note(t, BL_ERR_JSON, "the JSON does not parse; "
+					     "its fields count as missing");
+	}
+	for (int i = 0; i < rs->nlabels; i++) {
+		const bl_rlabel *l = &rs->labels[i];
+		int hit = 0;
+		if (l->match && cap) {
+			int r = match_label(t, l, cap, clen);
+			if (r > 0)
+				hit = 1;
+			else if (r < 0)
+				pcre2_problem(t, l, r);
+		}
+		if (!hit && l->npreds)
+			hit = conds_hold(l, doc, in->image);
+		if (hit)
+			bl_labelset_set(out, i);
+	}
+	for (int k = 0; k < rs->nimplying; k++) {
+		int i = rs->implying[k];
+		if (bl_labelset_has(out, i))
+			for (size_t w = 0; w < BL_MAX_LABELS / 64; w++)
+				out->w[w] |= rs->labels[i].closure.w[w];
+	}
+	if (intersects(out, &rs->minor_mask) && intersects(out, &rs->sexual_mask))
+		bl_labelset_set(out, rs->minor_sexual);
+	bl_meta_free(doc);
+	return t->kind == BL_ERR_NONE ? BL_OK : BL_WARN;
+}
