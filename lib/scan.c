@@ -375,10 +375,18 @@ static int plan(struct scan *sc, const bl_strlist *shards, bl_index *ix,
 		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
 		return BL_FATAL;
 	}
-	for (size_t i = 0; i < shards->n; i++) {
+	size_t lo = 0, hi = shards->n;
+	if (sc->o->tasks > 1) {
+		/* contiguous blocks, so that parts merged in order keep the
+		 * single-scan order of shards */
+		lo = shards->n * (size_t)sc->o->task / (size_t)sc->o->tasks;
+		hi = shards->n * (size_t)(sc->o->task + 1) / (size_t)sc->o->tasks;
+	}
+	sc->nwork = hi - lo;
+	for (size_t i = 0; i < sc->nwork; i++) {
 		struct work *wk = &sc->work[i];
 		struct stat st;
-		wk->path = shards->items[i];
+		wk->path = shards->items[lo + i];
 		wk->size = wk->mtime = -1;
 		if (strcmp(wk->path, "-") != 0 && stat(wk->path, &st) == 0) {
 			wk->size = (int64_t)st.st_size;
@@ -396,7 +404,7 @@ static int plan(struct scan *sc, const bl_strlist *shards, bl_index *ix,
 				   state.mtime == wk->mtime &&
 				   strcmp(state.rules_digest, digest) == 0;
 		} else {
-			wk->id = (int64_t)i + 1;
+			wk->id = (int64_t)(lo + i) + 1;
 		}
 	}
 	rc = BL_OK;
@@ -474,6 +482,10 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	err[0] = '\0';
 	if (!rs || !shards || !totals)
 		return BL_EUSAGE;
+	if (opts && opts->tasks > 1 && (opts->task < 0 || opts->task >= opts->tasks)) {
+		snprintf(err, errlen, "task %d is outside 0..%d", opts->task, opts->tasks - 1);
+		return BL_EUSAGE;
+	}
 	if (!opts) {
 		memset(&defaults, 0, sizeof defaults);
 		opts = &defaults;
@@ -507,7 +519,7 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	if ((rc = plan(&sc, shards, ix, digest, err, errlen)) != BL_OK)
 		goto out;
 	rc = BL_FATAL;
-	prog.shards_total = shards->n;
+	prog.shards_total = sc.nwork;
 	for (size_t i = 0; i < sc.nwork; i++)
 		if (sc.work[i].skip)
 			totals->shards_skipped++;

@@ -14,7 +14,7 @@
 const char usage_scan[] =
 	"usage: ballast scan SHARD... [-o INDEX.db] [-r RULES]... [-j THREADS]\n"
 	"                    [--probe | --check | --no-image] [--strict] [--force]\n"
-	"                    [--json] [-q]\n"
+	"                    [--json] [-q] [--task I --tasks N]\n"
 	"\n"
 	"Read and tag every sample of the shards and print how often each label\n"
 	"occurs.  With -o, write one row per sample to an SQLite index (schema in\n"
@@ -33,6 +33,10 @@ const char usage_scan[] =
 	"  --force       rescan shards even when complete in the index\n"
 	"  --json        print the counts as one JSON object\n"
 	"  -q            do not print item errors on stderr\n"
+	"  --task I --tasks N\n"
+	"                scan only block I (0-based) of N contiguous blocks of the\n"
+	"                shard list: one array task of a cluster job; combine the\n"
+	"                parts with 'ballast merge' (tools/slurm/scan-array.sbatch)\n"
 	"\n"
 	"Exit status: 0 all good (samples without a caption are counted, not\n"
 	"failures), 1 some items failed, 2 usage, 3 fatal.\n";
@@ -138,6 +142,8 @@ int cmd_scan(int argc, char **argv)
 		{"strict", no_argument, NULL, 'S'},
 		{"force", no_argument, NULL, 'F'},
 		{"no-image", no_argument, NULL, 'N'},
+		{"task", required_argument, NULL, 'T'},
+		{"tasks", required_argument, NULL, 'K'},
 		{"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
@@ -179,6 +185,20 @@ int cmd_scan(int argc, char **argv)
 		case 'S': so.flags |= BL_SCAN_STRICT; break;
 		case 'F': so.flags |= BL_SCAN_FORCE; break;
 		case 'N': so.flags |= BL_SCAN_NO_IMAGE; break;
+		case 'T':
+		case 'K': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || !*optarg || v < 0 || v > 1000000) {
+				rc = tool_usage_error(usage_scan, "--task/--tasks want a number");
+				goto out;
+			}
+			if (c == 'T')
+				so.task = (int)v;
+			else
+				so.tasks = (int)v;
+			break;
+		}
 		case 'J': json = 1; break;
 		case 'q': ctx.quiet = 1; break;
 		default:
@@ -188,6 +208,10 @@ int cmd_scan(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		rc = tool_usage_error(usage_scan, "no shard given");
+		goto out;
+	}
+	if (so.tasks > 1 && so.task >= so.tasks) {
+		rc = tool_usage_error(usage_scan, "--task must be below --tasks");
 		goto out;
 	}
 	if (tool_expand_specs(argc - optind, argv + optind, &shards) != BL_OK) {
