@@ -206,8 +206,13 @@ enum {
 	BL_LOAD_TEXT = 1 << 0,  /* txt and json members */
 	BL_LOAD_IMAGE = 1 << 1, /* jpg, jpeg, png, webp members */
 	BL_LOAD_OTHER = 1 << 2, /* every other member */
-	BL_LOAD_ALL = 7
+	BL_LOAD_ALL = 7,
+	/* Image members: load only their first BL_IMAGE_HEAD bytes (enough
+	 * for a header probe: on real photos the JPEG frame header comes
+	 * within 21 KB) and skip the rest; member->len < member->size then. */
+	BL_LOAD_IMAGE_HEAD = 1 << 3
 };
+#define BL_IMAGE_HEAD (64 * 1024)
 
 typedef struct bl_member {
 	const char *name;          /* full member path */
@@ -549,36 +554,54 @@ static inline int bl_labelset_has(const bl_labelset *s, int i)
  * filters/FORMAT.md), compiled once.  Read-only after bl_ruleset_compile,
  * so one rule set may be shared by many threads, each with its own
  * bl_tagger.
+ *
+ * A label is set when one of its "match" regexes matches the caption where
+ * no "unless" regex match overlaps it, or when one of its "when" conditions
+ * on JSON fields / image facts holds; then the labels it "implies" are set.
+ * Regexes are PCRE2, caseless and UTF-8, one JIT program per label.
  */
 typedef struct bl_ruleset bl_ruleset;
 
+/* An empty rule set (holding only safety.minor_sexual), or NULL when out
+ * of memory. */
 bl_ruleset *bl_ruleset_new(void);
-/* Add rules from a file / every *.rules file in a directory (sorted by
- * name) / a string (name is used in messages).  On a syntax error returns
- * BL_FAILED and errmsg reads "file:line:col: message". */
+/*
+ * Add rules from a file / every *.rules file in a directory (sorted by
+ * name) / a string (name is used in messages).  A label may be declared
+ * once across everything loaded.  On a syntax error returns BL_FAILED and
+ * errmsg reads "file:line:col: message" (PCRE2's message for a bad regex);
+ * a failed load leaves the set as it was (a directory loads all or
+ * nothing).  BL_EUSAGE after bl_ruleset_compile, BL_ENOMEM.
+ */
 int bl_ruleset_load_file(bl_ruleset *rs, const char *path);
 int bl_ruleset_load_dir(bl_ruleset *rs, const char *dir);
 int bl_ruleset_load_string(bl_ruleset *rs, const char *name,
 			   const char *text, size_t len);
-/* Compile every pattern (PCRE2 with JIT) and freeze the set.  After this
- * no more loads are accepted.  BL_OK / BL_FAILED with errmsg. */
+/* Compile every label's patterns (PCRE2 with JIT), resolve "implies" and
+ * freeze the set.  After this no more loads are accepted.  BL_OK /
+ * BL_FAILED with errmsg (an "implies" naming an unknown label says where). */
 int bl_ruleset_compile(bl_ruleset *rs);
+/* The last error; owned by rs. Never NULL. */
 const char *bl_ruleset_errmsg(const bl_ruleset *rs);
-/* Labels, indexed 0..n-1 in declaration order; the derived
- * "safety.minor_sexual" label is always present. */
+/* Labels, indexed 0..n-1; index 0 is the derived "safety.minor_sexual"
+ * (set when age.minor or age.minor.* and any sexual.* label are set),
+ * always present; declared labels follow in load order. At most
+ * BL_MAX_LABELS in all. Names are owned by rs; NULL for a bad index. */
 int bl_ruleset_nlabels(const bl_ruleset *rs);
 const char *bl_ruleset_label(const bl_ruleset *rs, int i);
 /* Index of a label name, or -1. */
 int bl_ruleset_label_index(const bl_ruleset *rs, const char *name);
-/* SHA-256 hex of the rule texts as loaded (order included). */
+/* SHA-256 hex of the rule texts as loaded (order included); owned by rs. */
 const char *bl_ruleset_digest(const bl_ruleset *rs);
 /* Whether any rule reads JSON fields / image facts, so callers can skip
- * loading and probing what no rule needs. */
+ * loading and probing what no rule needs (valid after compile). */
 int bl_ruleset_uses_json(const bl_ruleset *rs);
 int bl_ruleset_uses_image(const bl_ruleset *rs);
 void bl_ruleset_free(bl_ruleset *rs);
 
-/* What a sample offers the tagger.  Any pointer may be NULL. */
+/* What a sample offers the tagger.  Any pointer may be NULL: a NULL
+ * caption matches nothing, a NULL json has no fields, a NULL image makes
+ * every image predicate false. */
 typedef struct bl_tag_input {
 	const char *caption;
 	size_t caption_len;
@@ -589,12 +612,22 @@ typedef struct bl_tag_input {
 
 typedef struct bl_tagger bl_tagger;
 
-/* A tagger for one thread over a compiled rule set (which must outlive it). */
+/* A tagger for one thread over a compiled rule set (which must outlive
+ * it).  NULL when rs is NULL or not compiled, or out of memory.  Holds the
+ * match data, limits and JIT stack, so tagging allocates nothing (except
+ * the JSON tree, parsed only when some rule reads a field). */
 bl_tagger *bl_tagger_new(const bl_ruleset *rs);
 /*
- * Tag one sample: *out gets the label set.  Returns BL_OK, or BL_WARN when
- * a pattern hit its match limit or the JSON did not parse (errkind says
- * which; the labels that could be decided are still set).
+ * Tag one sample: *out gets the label set.  Returns BL_OK, BL_EUSAGE for
+ * NULL arguments, or BL_WARN when the sample had a problem; errkind says
+ * which (the first one), errmsg describes it, and every label that could
+ * be decided is still set:
+ *   BL_ERR_MATCH_LIMIT  a pattern hit its match/depth limit; that label is
+ *                       left unset (the message names it)
+ *   BL_ERR_JSON         the JSON does not parse; its fields count as missing
+ *   BL_ERR_BAD_UTF8     the caption is not valid UTF-8; invalid sequences
+ *                       never match, the rest was tagged
+ *   BL_ERR_NOMEM        PCRE2 ran out of memory for one pattern
  */
 int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
 bl_errkind bl_tagger_errkind(const bl_tagger *t);
@@ -661,6 +694,15 @@ const char *bl_index_label(const bl_index *ix, int id);
 /* Label id by name, or -1. */
 int bl_index_label_id(const bl_index *ix, const char *name);
 
+/*
+ * Merge the index at part_path (a partial index written by one array task)
+ * into ix: labels are matched by name, each complete shard of the part
+ * replaces that shard's rows in ix, in the part's shard order.  Both must
+ * have been scanned with the same rules.  One transaction; on failure ix
+ * is unchanged.  BL_OK, or BL_FAILED with errmsg on ix.
+ */
+int bl_index_merge(bl_index *ix, const char *part_path);
+
 /* ------------------------------------------------------------------ */
 /* Scanning (lib/scan.c): shards -> tags -> index                      */
 /* ------------------------------------------------------------------ */
@@ -669,7 +711,9 @@ enum {
 	BL_SCAN_PROBE = 1 << 0,  /* probe images (header only) */
 	BL_SCAN_CHECK = 1 << 1,  /* full decode check of images */
 	BL_SCAN_STRICT = 1 << 2, /* stop at the first item error */
-	BL_SCAN_FORCE = 1 << 3   /* rescan shards already complete */
+	BL_SCAN_FORCE = 1 << 3,  /* rescan shards already complete */
+	BL_SCAN_NO_IMAGE = 1 << 4 /* never read image bytes: captions and JSON
+				    only; image predicates are false */
 };
 
 typedef struct bl_scan_progress {
@@ -689,6 +733,11 @@ typedef struct bl_scan_options {
 	void (*on_progress)(void *arg, const bl_scan_progress *p);
 	void *arg;
 	const char *argv;     /* recorded in runs.argv */
+	/* Array tasks (Slurm and the like): with tasks > 1, scan only block
+	 * `task` (0-based) of `tasks` contiguous blocks of the shard list, so
+	 * that merging the parts in task order (bl_index_merge) gives exactly
+	 * the index of one scan over the whole list. */
+	int task, tasks;
 } bl_scan_options;
 
 typedef struct bl_scan_totals {
@@ -713,6 +762,255 @@ typedef struct bl_scan_totals {
 int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 		const bl_strlist *shards, bl_index *ix, bl_scan_totals *totals,
 		char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* Policies, rebalancing and manifests                                 */
+/* (lib/policy.c, lib/rebalance.c, lib/manifest.c)                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A policy file (format in manifests/FORMAT.md) declares what a set should
+ * look like; the rebalancer turns it into one weight per *cell* (the
+ * combination of labels, from the families the policy names, that a
+ * sample carries) from the global cell counts alone, then applies the
+ * weights shard by shard.  Methods are applied in this order, whatever
+ * the order of the lines:
+ *
+ *   0. safety    samples with safety.minor_sexual (or age.* together
+ *                with any sexual.*) are excluded by every policy
+ *   1. drop      every `drop EXPR` line (a sample matching any is out)
+ *   2. cap       `cap N per FAMILY` lines, in file order
+ *   3. independent  `independent A B [within C]` lines, in file order
+ *   4. target    `target FAMILY a=s ...` lines, in file order, then
+ *                raked together until every target holds
+ *   5. realise   weights (mean 1 over written samples), upsample
+ *                (smallest weight 1, integer repeats by seeded stochastic
+ *                rounding) or downsample (largest weight 1, seeded
+ *                Bernoulli keep)
+ */
+
+/* A boolean expression over label names: NAME, !E, E & F, E | F, (E).
+ * A NAME (or NAME.*) matches that label and every label below it. */
+typedef struct bl_expr bl_expr;
+
+/*
+ * Parse text[0..len).  On success *out gets the expression (free it with
+ * bl_expr_free) and BL_OK is returned.  On a syntax error returns
+ * BL_FAILED, *errcol (may be NULL) gets the 0-based byte offset of the
+ * error in text and err[errlen] the message; BL_ENOMEM when out of memory.
+ */
+int bl_expr_parse(const char *text, size_t len, bl_expr **out,
+		  size_t *errcol, char *err, size_t errlen);
+/*
+ * Resolve the names against a label table (names[i] is label id i, as in
+ * an index).  used (may be NULL) gets every label id the expression reads
+ * added.  Returns the number of names that match no label (such a name
+ * is false), or BL_EUSAGE.
+ */
+int bl_expr_bind(bl_expr *e, const char *const *names, int nnames,
+		 bl_labelset *used);
+/* Evaluate a bound expression on a label set over the same ids: 1 or 0. */
+int bl_expr_eval(const bl_expr *e, const bl_labelset *ls);
+/* The i-th name as written (without a trailing ".*"), or NULL. */
+const char *bl_expr_name(const bl_expr *e, int i);
+int bl_expr_nnames(const bl_expr *e);
+void bl_expr_free(bl_expr *e);
+
+enum {
+	BL_RULE_DROP = 1,
+	BL_RULE_CAP,
+	BL_RULE_INDEPENDENT,
+	BL_RULE_TARGET
+};
+
+enum {
+	BL_REALISE_WEIGHTS = 0,
+	BL_REALISE_UPSAMPLE,
+	BL_REALISE_DOWNSAMPLE
+};
+
+#define BL_POLICY_MAX_TARGETS 32
+
+/* One method line of a policy, as parsed.  Strings are owned by the
+ * policy; the struct is read-only to callers. */
+typedef struct bl_policy_rule {
+	int kind;          /* BL_RULE_* */
+	int line;          /* 1-based line in the policy text */
+	const char *text;  /* the line as written, comment and blanks trimmed */
+	bl_expr *expr;     /* drop: the expression (unbound) */
+	double cap;        /* cap: N */
+	const char *family[3]; /* cap, target: [0]; independent: A, B and C
+				* (C NULL without "within") */
+	int ntargets;      /* target: listed labels */
+	const char *target_label[BL_POLICY_MAX_TARGETS];
+	double target_share[BL_POLICY_MAX_TARGETS];
+	double rest;       /* target: share of samples with none of them;
+			    * -1 when not given (then 1 - sum of shares) */
+} bl_policy_rule;
+
+typedef struct bl_policy bl_policy;
+
+bl_policy *bl_policy_new(void);
+/*
+ * Parse a policy from text (name is used in messages) or from a file.
+ * Only one parse per handle.  Returns BL_OK; BL_FAILED with errmsg
+ * "NAME:LINE:COL: message" on the first error; BL_ENOMEM; BL_EUSAGE when
+ * the handle was parsed before.
+ */
+int bl_policy_parse(bl_policy *p, const char *name, const char *text,
+		    size_t len);
+int bl_policy_load_file(bl_policy *p, const char *path);
+const char *bl_policy_errmsg(const bl_policy *p);
+int bl_policy_nrules(const bl_policy *p);
+/* Rule i (0-based, in file order), or NULL. */
+const bl_policy_rule *bl_policy_rule_at(const bl_policy *p, int i);
+/* BL_REALISE_*; weights when the policy says nothing. */
+int bl_policy_realise(const bl_policy *p);
+/* upsample: most copies of one sample ("realise upsample max N"); 0 when
+ * not given (the rebalancer's default, 100, applies). */
+double bl_policy_max_repeat(const bl_policy *p);
+/* 1 and *seed set when the policy has a "seed" line, else 0. */
+int bl_policy_seed(const bl_policy *p, uint64_t *seed);
+/* The text as parsed, its name, and the SHA-256 hex of the text. */
+const char *bl_policy_text(const bl_policy *p);
+const char *bl_policy_name(const bl_policy *p);
+const char *bl_policy_digest(const bl_policy *p);
+/* "drop", "cap", ... / "weights", "upsample", "downsample". */
+const char *bl_rule_kind_name(int kind);
+const char *bl_realise_name(int mode);
+void bl_policy_free(bl_policy *p);
+
+/* Why a cell is out of the manifest. */
+enum { BL_CELL_KEPT = 0, BL_CELL_SAFETY, BL_CELL_DROPPED };
+
+/* A cell as the rebalancer sees it (read-only to callers). */
+typedef struct bl_rb_cell {
+	bl_labelset labels;  /* the policy's labels carried by its samples */
+	const char *names;   /* the same as ",a,b," text (owned) */
+	uint64_t n;          /* samples of the index in the cell */
+	int status;          /* BL_CELL_* */
+	double weight;       /* planned weight a sample, before realisation
+			      * scaling (relative) */
+	double scaled;       /* expected weight a sample in the manifest */
+	/* realised, after bl_rebalance_next calls: */
+	uint64_t written;    /* samples written (with weight > 0) */
+	double sum_w, sum_w2;
+} bl_rb_cell;
+
+/* Totals before and after. */
+typedef struct bl_rb_totals {
+	uint64_t samples;      /* rows read from the index */
+	uint64_t blocked;      /* excluded for safety.minor_sexual */
+	uint64_t dropped_rule; /* excluded by drop lines */
+	uint64_t excluded;     /* not written at all (blocked, dropped,
+				* capped, weight 0, not drawn) */
+	uint64_t written;      /* samples in the manifest */
+	uint64_t repeated;     /* upsample: samples written with count >= 2 */
+	uint64_t copies;       /* upsample: extra copies (sum of count - 1) */
+	double sum_w, sum_w2;  /* of the manifest weights */
+	double max_weight, min_weight; /* over written samples */
+	double ess_before, ess_after;  /* Kish: (sum w)^2 / sum w^2 */
+	double max_abs_share_error;    /* over target and cap rules */
+	double tv_distance;            /* largest total variation distance
+					* of a target rule */
+} bl_rb_totals;
+
+typedef struct bl_rebalance bl_rebalance;
+
+/* A rebalancer for a parsed policy (which must outlive it), or NULL. */
+bl_rebalance *bl_rebalance_new(const bl_policy *p);
+/* The seed of every random draw (default: the policy's, else 0). */
+int bl_rebalance_set_seed(bl_rebalance *rb, uint64_t seed);
+uint64_t bl_rebalance_seed(const bl_rebalance *rb);
+/*
+ * The reduce: read every sample's labels from the index (one SELECT),
+ * count the cells and compute the weights.  Returns BL_OK; BL_FAILED with
+ * errmsg when the policy cannot be met on this index (a family no label
+ * belongs to, a listed label with no samples, a share that no sample can
+ * fill, targets that contradict each other) or SQLite fails; BL_ENOMEM.
+ */
+int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix);
+/*
+ * The map, for one sample: bits/nbits as in samples.bits, and its shard id
+ * and ordinal (the random stream is (seed, shard_id, ordinal), so the
+ * result never depends on order or threads).  *weight gets the manifest
+ * weight: the fractional weight, the integer count (upsample) or 1
+ * (downsample); 0 means the sample is not written.  The realised totals
+ * are accumulated in the handle (one thread per handle).
+ * Returns BL_OK or BL_EUSAGE (before a successful plan).
+ */
+int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
+		      int64_t shard_id, uint64_t ordinal, double *weight);
+/* Forget the realised totals (to run the map again). */
+void bl_rebalance_reset(bl_rebalance *rb);
+/*
+ * Close the realisation: compute the after-side of the summary.  Returns
+ * BL_OK, BL_ENOMEM.  The summary (JSON text, owned by the handle) holds
+ * totals, label shares and the skew table before and after, and per rule
+ * its declared target and what was achieved; see manifests/FORMAT.md.
+ */
+int bl_rebalance_finish(bl_rebalance *rb);
+const char *bl_rebalance_summary_json(const bl_rebalance *rb);
+const bl_rb_totals *bl_rebalance_totals(const bl_rebalance *rb);
+size_t bl_rebalance_ncells(const bl_rebalance *rb);
+const bl_rb_cell *bl_rebalance_cell(const bl_rebalance *rb, size_t i);
+const bl_policy *bl_rebalance_policy(const bl_rebalance *rb);
+const char *bl_rebalance_errmsg(const bl_rebalance *rb);
+void bl_rebalance_free(bl_rebalance *rb);
+
+/* ---- manifests (lib/manifest.c) ---------------------------------- */
+
+#define BL_MANIFEST_FORMAT 1
+
+typedef struct bl_manifest_options {
+	int no_digest;   /* do not hash the shard files (digest: null) */
+	int force;       /* replace an existing OUTDIR */
+	/* progress after each shard; may be NULL */
+	void (*on_progress)(void *arg, uint64_t shards_done,
+			    uint64_t shards_total, uint64_t samples);
+	void *arg;
+} bl_manifest_options;
+
+/*
+ * Realise a planned rebalancer over every sample of the index, shard by
+ * shard, and write OUTDIR/manifest.json and OUTDIR/shards/NNNNN.jsonl
+ * (format in manifests/FORMAT.md).  The directory is built as
+ * OUTDIR.tmp-XXXXXX (every file fsynced) and renamed into place, so
+ * OUTDIR is either absent, the old one, or complete.  An existing OUTDIR
+ * is an error unless opts->force.  outdir NULL: a dry run that realises
+ * and summarises but writes nothing.  Calls bl_rebalance_finish.
+ * Returns BL_OK, BL_FAILED with a message in err, BL_ENOMEM.
+ */
+int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
+		      const bl_manifest_options *opts, char *err,
+		      size_t errlen);
+
+/* One entry of a manifest, as read back. */
+typedef struct bl_manifest_entry {
+	const char *shard;   /* shard path */
+	const char *key;
+	uint64_t ordinal;
+	int64_t offset;
+	double weight;
+	const char *labels;  /* ",a,b," */
+} bl_manifest_entry;
+
+typedef struct bl_manifest bl_manifest;
+
+/*
+ * Open a manifest directory for reading: checks manifest.json (format
+ * version, required fields) and lists its shard files.  Returns the
+ * handle, or NULL with a message in err.
+ */
+bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen);
+/* Next entry in shard order (borrowed until the next call).  BL_OK,
+ * BL_END, BL_FAILED (a line that breaks the format: errmsg names the
+ * file and line; the next call goes on). */
+int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out);
+/* Fields of manifest.json: "seed", "policy_sha256", ... as text, or NULL. */
+const char *bl_manifest_get(const bl_manifest *m, const char *field);
+const char *bl_manifest_errmsg(const bl_manifest *m);
+void bl_manifest_free(bl_manifest *m);
 
 /* ------------------------------------------------------------------ */
 /* Statistics and reports (lib/stats.c, lib/report.c)                  */
@@ -827,7 +1125,8 @@ int bl_stats_node(const bl_stats *st, int node, bl_stats_count *out);
 /*
  * Conditional rate: among samples having node `given`, those that also
  * have label id; share = w(given and id) / w(given), its Wilson interval
- * at the ESS of the given samples.  BL_OK or BL_EUSAGE.
+ * at the ESS of the given samples (out->w2 is NAN: not kept for pairs).
+ * BL_OK or BL_EUSAGE.
  */
 int bl_stats_cond(const bl_stats *st, int given, int id, bl_stats_count *out);
 
@@ -848,8 +1147,9 @@ typedef struct bl_stats_skew {
 			      * events, q,E base rate and events (effective) */
 	double odds_ratio, or_lo, or_hi; /* outcome in the cell vs the rest
 			      * of the gender (of all samples), Woolf 95%,
-			      * Haldane 0.5 on zero cells; the interval uses
-			      * effective counts (scaled by ESS / Sum w) */
+			      * Haldane 0.5 on zero cells; computed on
+			      * effective counts (each row of the 2x2 table
+			      * scaled by its ESS / Sum w: 1 when unweighted) */
 	double events2, rate2, rate2_lo, rate2_hi, lift2; /* the second
 			      * outcome family (attire), likewise */
 	int small;           /* rows < min_rows or events (unweighted
@@ -881,7 +1181,9 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  *       table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,
  *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small
  *     table is one of total, error, label, family, skew, skew_attire,
- *     given, by, shard; fields that do not apply are empty.
+ *     given, by, shard; for given and by rows the gender column holds
+ *     the condition (the given labels joined by '&', the --by node);
+ *     fields that do not apply are empty.
  *   BL_REPORT_JSON  one object, keys in this order (stable; new keys may
  *     be added, none removed or renamed within schema 1):
  *       "report": "ballast", "schema": 1,
@@ -941,6 +1243,230 @@ int bl_report_save(bl_index *ix, const bl_report_options *opt,
 /* Append s to out with HTML escaping of & < > " ' (for any string that
  * comes from data).  Returns as bl_buf_add. */
 int bl_report_html_escape(bl_buf *out, const char *s);
+
+/* ------------------------------------------------------------------ */
+/* Consumers (lib/sampler.c, lib/loader.c, lib/export.c)               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What reads a manifest: a weighted, seeded, resumable sampler with a
+ * rank/world split; a loader that reads samples straight from the
+ * original shards (by seeking to the recorded offsets), decodes, resizes
+ * and crops them on a worker pool and hands them back in the order they
+ * were asked for; and exports of a manifest to new shards and to the
+ * layouts real trainers read.
+ */
+
+/* One manifest entry, as loaded by bl_sampler_open (read-only). */
+typedef struct bl_entry {
+	const char *shard;    /* shard path, resolved (see bl_sampler_open) */
+	const char *key;
+	uint64_t ordinal;     /* sample ordinal in its shard */
+	int64_t offset;       /* byte offset of the sample's first header */
+	double weight;        /* > 0 */
+	uint32_t shard_index; /* into bl_sampler_shard() */
+	int nlabels;
+	const int *labels;    /* label ids into bl_sampler_label() */
+} bl_entry;
+
+/*
+ * bl_sampler: the entries of a manifest held in memory, and draws from
+ * them.  An epoch is a weighted draw of N = round(sum of weights) entry
+ * positions: each entry gets floor or ceil of N*w/sum(w) copies by
+ * systematic sampling with one uniform offset (integer weights that sum
+ * to N give exactly w copies), and the N positions are shuffled
+ * (Fisher-Yates).  Epoch e draws from bl_rng_seed2(seed, e) only, so the
+ * global sequence depends on (manifest, seed) and nothing else.  With
+ * world W, rank r gets global positions r, r+W, r+2W, ... : ranks are
+ * disjoint, equally sized to within one, and together the world-1
+ * stream.  A position counts draws of this rank; saving it and seeking
+ * back to it continues the same sequence.  Not thread-safe.
+ */
+typedef struct bl_sampler bl_sampler;
+
+/*
+ * Load a manifest: dir is OUTDIR of bl_manifest_write (manifest.json and
+ * shards/NNNNN.jsonl) or one .jsonl file.  Entries with weight 0 are
+ * skipped.  A relative shard path is taken as written when it exists from
+ * the working directory, else relative to the manifest directory, else to
+ * its parent.
+ * Returns the handle, or NULL with a message in err ("manifest 'm'
+ * shards/00001.jsonl line 7: no offset").
+ */
+bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen);
+void bl_sampler_free(bl_sampler *s);
+size_t bl_sampler_nentries(const bl_sampler *s);
+/* Entry i (borrowed from s), or NULL out of range. */
+const bl_entry *bl_sampler_entry(const bl_sampler *s, size_t i);
+size_t bl_sampler_nshards(const bl_sampler *s);
+const char *bl_sampler_shard(const bl_sampler *s, size_t i);
+int bl_sampler_nlabels(const bl_sampler *s);
+const char *bl_sampler_label(const bl_sampler *s, int id);
+/* Sum of weights, and of weights of entries carrying label id. */
+double bl_sampler_weight(const bl_sampler *s);
+double bl_sampler_label_weight(const bl_sampler *s, int id);
+/* 1 when the weights are integer repeat counts (manifest.json says
+ * "upsample" or "downsample", or, when it says nothing, every weight is
+ * an integer); 0 when they are fractional weights. */
+int bl_sampler_repeats(const bl_sampler *s);
+/* SHA-256 hex of the loaded entries (shard, key, ordinal, offset,
+ * weight): a resumed run checks it against its state file. */
+const char *bl_sampler_digest(const bl_sampler *s);
+/* A top-level scalar of manifest.json as text ("seed", "format"...), or
+ * NULL (absent, not a scalar, or a bare .jsonl). */
+const char *bl_sampler_meta(const bl_sampler *s, const char *field);
+/* Draws per epoch, N = round(sum of weights) (at least 1). */
+uint64_t bl_sampler_epoch_size(const bl_sampler *s);
+
+/* Choose seed and split, and go to position 0.  BL_OK / BL_EUSAGE (world
+ * 0, rank >= world). */
+int bl_sampler_start(bl_sampler *s, uint64_t seed, uint32_t rank,
+		     uint32_t world);
+/* Go to position pos of this rank's stream.  BL_OK. */
+int bl_sampler_seek(bl_sampler *s, uint64_t pos);
+uint64_t bl_sampler_position(const bl_sampler *s);
+/* Next draw of this rank: *entry gets the entry index, *epoch (may be
+ * NULL) its epoch.  BL_OK, BL_ENOMEM (position unchanged). */
+int bl_sampler_next(bl_sampler *s, size_t *entry, uint64_t *epoch);
+/*
+ * State files: one JSON object {"format": "ballast-sampler-state",
+ * "version": 1, "manifest_sha256", "seed", "rank", "world", "position",
+ * "steps"} written atomically (path.tmp, fsync, rename).  steps is the
+ * caller's (optimizer steps done).  Load checks the digest and the
+ * split, then starts s at the saved seed and position; *steps (may be
+ * NULL) gets the saved steps.  BL_OK, BL_FAILED with a message in err.
+ */
+int bl_sampler_save_state(const bl_sampler *s, const char *path,
+			  uint64_t steps, char *err, size_t errlen);
+int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
+			  char *err, size_t errlen);
+
+/*
+ * bl_loader: reads samples (image and caption) from their shards, decodes
+ * the JPEG with TurboJPEG at the smallest DCT scale whose shorter side is
+ * still >= size, resizes the central square so that it becomes size x
+ * size (area averaging when shrinking, bilinear when enlarging) and hands
+ * back packed RGB.  Uncompressed shards are read by seeking to the
+ * recorded offset; compressed ones by a streaming pass from the start of
+ * the shard (each worker keeps its place, so entries in shard order cost
+ * one pass; random order costs a pass per sample: materialise compressed
+ * sets with `ballast write` first).  With threads > 0 a pool of workers,
+ * each with its own file and decoder handles, works ahead; results come
+ * back in push order whatever the thread count.  A sample that cannot be
+ * read or decoded is an item failure (status BL_FAILED), never fatal.
+ */
+typedef struct bl_loader bl_loader;
+
+typedef struct bl_loader_options {
+	int size;          /* output side in pixels (default 512) */
+	int threads;       /* worker threads; 0 decodes in bl_loader_pop */
+	size_t depth;      /* samples in flight (default 64) */
+	bl_limits limits;  /* tar member limits (zeros: defaults) */
+	bl_image_limits image_limits; /* (zeros: defaults) */
+} bl_loader_options;
+
+/* One loaded sample, borrowed until the next bl_loader_pop. */
+typedef struct bl_loaded {
+	size_t tag;                /* as pushed */
+	int status;                /* BL_OK or BL_FAILED */
+	bl_errkind errkind;        /* BL_ERR_IMAGE, BL_ERR_TRUNCATED ... */
+	const char *errmsg;        /* "" when status is BL_OK */
+	const unsigned char *rgb;  /* size*size*3 bytes, NULL on failure */
+	int size;
+	int src_width, src_height; /* image as stored */
+	int dec_width, dec_height; /* after DCT scaling */
+	const char *caption;       /* "" when the sample has none */
+} bl_loaded;
+
+/* Start a loader (and its threads).  NULL when out of memory or a thread
+ * cannot start. */
+bl_loader *bl_loader_new(const bl_loader_options *opt);
+/* Free spaces in the queue: bl_loader_push succeeds that many times
+ * before a bl_loader_pop is needed. */
+size_t bl_loader_room(const bl_loader *ld);
+/* Samples pushed and not yet popped. */
+size_t bl_loader_pending(const bl_loader *ld);
+/* Queue a sample: shard and key are borrowed and must stay valid until
+ * it is popped.  BL_OK, BL_FAILED when the queue is full. */
+int bl_loader_push(bl_loader *ld, const char *shard, int64_t offset,
+		   const char *key, size_t tag);
+/* The oldest pushed sample, waiting for it.  BL_OK (see (*out)->status),
+ * BL_END when nothing is pending. */
+int bl_loader_pop(bl_loader *ld, const bl_loaded **out);
+/* Stop the workers and free everything. NULL is a no-op. */
+void bl_loader_free(bl_loader *ld);
+/*
+ * The resize used by the loader, on its own: the central square of
+ * src (w x h packed RGB) to dst (size x size packed RGB).  BL_OK,
+ * BL_EUSAGE, BL_ENOMEM.
+ */
+int bl_loader_resize_crop(const unsigned char *src, int w, int h,
+			  unsigned char *dst, int size);
+
+/*
+ * Exports (lib/export.c).  Every path written is OUTDIR or below it: keys
+ * that are absolute, hold a ".." component, a backslash or a control
+ * character are item errors, never written.  Shard files are read in
+ * order (one streaming pass per shard).
+ */
+enum { BL_EXPORT_WEBDATASET = 1, BL_EXPORT_KOHYA, BL_EXPORT_HF };
+
+typedef struct bl_export_options {
+	uint64_t per_shard;  /* write: samples per output shard (10000) */
+	int rating_tags;     /* write: add "nsfw"/"suggestive" to captions of
+			      * sexual.explicit / sexual.suggestive samples */
+	int force;           /* replace existing output files */
+	uint64_t seed;       /* kohya: stochastic rounding of fractional
+			      * weights (default: the manifest's seed) */
+	int resolution;      /* kohya: dataset resolution (512) */
+	bl_limits limits;
+	/* each item error (message names shard, key and offset); may be NULL */
+	void (*on_error)(void *arg, const char *msg);
+	void *arg;
+} bl_export_options;
+
+typedef struct bl_export_totals {
+	uint64_t entries;    /* manifest entries read */
+	uint64_t samples;    /* samples written (copies included) */
+	uint64_t copies;     /* of them, extra copies key_rN */
+	uint64_t weighted;   /* samples written with a fractional weight */
+	uint64_t files;      /* files written (shards, images, captions) */
+	uint64_t failed;     /* entries that failed (missing, bad key...) */
+	uint64_t rated;      /* captions given a rating tag */
+} bl_export_totals;
+
+/*
+ * ballast write: the manifest as new shards OUTDIR/00000.tar ... (each
+ * atomic via bl_writer).  An entry with repeat count n (see
+ * bl_sampler_repeats) is written n times, as KEY, KEY_r1 ... KEY_r(n-1);
+ * with fractional weights each entry is written once and its json member
+ * gets "ballast_weight": w (a json member is created when there is none).
+ * Returns BL_OK (totals->failed may be > 0), BL_FAILED with a message in
+ * err when an output cannot be written, BL_ENOMEM.
+ */
+int bl_export_write(const bl_sampler *s, const char *outdir,
+		    const bl_export_options *opt, bl_export_totals *totals,
+		    char *err, size_t errlen);
+/*
+ * Exports to trainers' layouts, under outdir (created):
+ *  BL_EXPORT_WEBDATASET  shards.txt (one shard URL a line), shards.json
+ *      (per shard: url, samples, weight = sum of its entries' weights,
+ *      share) and weights.tsv (url, key, weight a line).  Nothing copied.
+ *  BL_EXPORT_KOHYA  images and captions extracted to outdir/rN/ by
+ *      integer repeat count N (fractional weights rounded stochastically
+ *      with opt->seed; 0 drops the entry) and outdir/dataset.toml for
+ *      kohya-ss sd-scripts (--dataset_config), one subset per N with
+ *      num_repeats = N, caption_extension ".txt".
+ *  BL_EXPORT_HF  images and captions extracted to outdir/ and
+ *      outdir/metadata.jsonl with file_name, text, weight (the Hugging
+ *      Face imagefolder layout).
+ * Returns as bl_export_write.
+ */
+int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
+		 const bl_export_options *opt, bl_export_totals *totals,
+		 char *err, size_t errlen);
+/* "webdataset", "kohya", "hf" -> BL_EXPORT_*, -1 when unknown. */
+int bl_export_kind_parse(const char *name);
 
 #ifdef __cplusplus
 }

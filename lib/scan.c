@@ -205,7 +205,13 @@ static int scan_sample(struct scan *sc, struct worker *w, struct bl_index_shard 
 			int prc = sc->check ? bl_image_check(w->im, s->image->data, s->image->len, &info)
 					    : bl_image_probe(w->im, s->image->data, s->image->len, &info);
 			have_info = 1;
-			if (info.width > 0 && info.height > 0) {
+			if (prc != BL_OK && prc != BL_WARN && s->image->len < (size_t)s->image->size) {
+				/* only the head was read and the frame header is
+				 * not in it: the facts are unknown, not wrong */
+				have_info = 0;
+				prc = BL_OK;
+			}
+			if (have_info && info.width > 0 && info.height > 0) {
 				row->width = info.width;
 				row->height = info.height;
 			}
@@ -498,7 +504,9 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	sc.probe = !(opts->flags & BL_SCAN_NO_IMAGE) &&
 		   ((opts->flags & (BL_SCAN_PROBE | BL_SCAN_CHECK)) || bl_ruleset_uses_image(rs));
 	sc.check = (opts->flags & BL_SCAN_CHECK) != 0;
-	sc.load = BL_LOAD_TEXT | (sc.probe ? BL_LOAD_IMAGE : 0);
+	/* a header probe needs only the head of each image; a decode check
+	 * needs all of it */
+	sc.load = BL_LOAD_TEXT | (sc.check ? BL_LOAD_IMAGE : sc.probe ? BL_LOAD_IMAGE_HEAD : 0);
 	sc.minor_sexual = bl_ruleset_label_index(rs, "safety.minor_sexual");
 	digest = bl_ruleset_digest(rs);
 	threads = opts->threads > 0 ? opts->threads : 1;

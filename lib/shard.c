@@ -280,7 +280,7 @@ int bl_reader_set_load(bl_reader *r, unsigned flags)
 {
 	if (!r)
 		return BL_EUSAGE;
-	r->load = flags & BL_LOAD_ALL;
+	r->load = flags & (BL_LOAD_ALL | BL_LOAD_IMAGE_HEAD);
 	return BL_OK;
 }
 
@@ -732,6 +732,24 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		}
 
 		cls = ext_class(m->ext);
+		if (cls == CLASS_IMAGE && !(r->load & BL_LOAD_IMAGE) &&
+		    (r->load & BL_LOAD_IMAGE_HEAD)) {
+			int64_t head = size < BL_IMAGE_HEAD ? size : BL_IMAGE_HEAD;
+			rc = read_data(r, &sl->data, head, path, offset);
+			if (rc == BL_OK && head < size)
+				rc = skip_data(r, path, offset);
+			else if (rc == BL_OK)
+				mark_data_end(r);
+			if (rc == BL_FATAL)
+				return damaged(r);
+			if (rc != BL_OK) {
+				add_problem(r, r->errkind, NULL, -1, "%s", r->errmsg.buf);
+				continue;
+			}
+			m->data = (const unsigned char *)sl->data.buf;
+			m->len = sl->data.len;
+			continue;
+		}
 		if (!(r->load & class_flag(cls))) {
 			if (skip_data(r, path, offset) != BL_OK)
 				return damaged(r);

@@ -17,9 +17,15 @@ static const struct command {
 	{"ls", cmd_ls, usage_ls, "list the samples of shards, or summarise them"},
 	{"tag", cmd_tag, usage_tag, "tag captions read from stdin with rule files"},
 	{"scan", cmd_scan, usage_scan, "tag shards, write the index, print label counts"},
+	{"merge", cmd_merge, usage_merge, "merge partial indexes written by array tasks"},
 	{"eval", cmd_eval, usage_eval, "precision and recall of rules on a labelled set"},
 	{"probe", cmd_probe, usage_probe, "probe image files (JPEG header, decode check)"},
+	{"report", cmd_report, usage_report, "distributions, co-occurrence and the skew table of an index"},
+	{"rebalance", cmd_rebalance, usage_rebalance, "weights that move an index to a declared target; writes manifests"},
 	{"mkshards", cmd_mkshards, usage_mkshards, "write synthetic shards with a planted skew"},
+	{"train", cmd_train, usage_train, "reference consumer: weighted draws, loader, placeholder step"},
+	{"write", cmd_write, usage_write, "write a manifest out as new shards (repeats, weights)"},
+	{"export", cmd_export, usage_export, "export a manifest for webdataset, kohya-ss or HF imagefolder"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -23,10 +23,16 @@ enum {
 
 TOOL_CMD(ls)
 TOOL_CMD(mkshards)
+TOOL_CMD(train)
+TOOL_CMD(write)
+TOOL_CMD(export)
 TOOL_CMD(tag)
 TOOL_CMD(scan)
+TOOL_CMD(merge)
 TOOL_CMD(eval)
 TOOL_CMD(probe)
+TOOL_CMD(report)
+TOOL_CMD(rebalance)
 
 /* Name of the running subcommand, for messages ("ballast ls: ..."). */
 extern const char *tool_cmd;

@@ -727,3 +727,34 @@ BL_TEST(synth_is_deterministic_and_plants_the_skew)
 	CHECK(a == NULL);
 	CHECK_CONTAINS(err, "cannot be planted");
 }
+
+BL_TEST(shard_image_head_only)
+{
+	static char big[100000];
+	struct ent e[] = {
+		{"a.jpg", 0, big, sizeof big},
+		{"a.txt", 0, "first", 0},
+		{"b.png", 0, "tiny", 0},
+		{"b.txt", 0, "second", 0},
+	};
+	const char *p = tpath("head.tar");
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (char)(i * 7);
+	REQUIRE(make_tar(p, e, 4));
+	REQUIRE(bl_reader_set_load(r, BL_LOAD_TEXT | BL_LOAD_IMAGE_HEAD) == BL_OK);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	REQUIRE(s->image && s->image->data);
+	CHECK_EQ_INT(s->image->len, BL_IMAGE_HEAD);
+	CHECK_EQ_INT(s->image->size, sizeof big);
+	CHECK(memcmp(s->image->data, big, BL_IMAGE_HEAD) == 0);
+	CHECK_EQ_STR((const char *)s->caption->data, "first");
+	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	REQUIRE(s->image && s->image->data);
+	CHECK_EQ_INT(s->image->len, 4); /* smaller than the head: all of it */
+	CHECK_EQ_STR((const char *)s->caption->data, "second");
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+	bl_reader_free(r);
+}
