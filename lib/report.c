@@ -1,0 +1,1068 @@
+/*
+ * report.c - the report of an index: gathering and the text, CSV and JSON
+ * renderings (HTML is in report_html.c).
+ *
+ * Gathering reads the index with SQL: the shards and errors tables (small)
+ * and one pass over samples in primary-key order (shard_id, ordinal), fed
+ * to a bl_stats accumulator (and a second one for --given), with
+ * per-shard label counts on the side.  Memory is bounded by shards x
+ * labels, never by samples.  Every rendering is a pure function of the
+ * gathered numbers, with fixed orders (labels by id, nodes by name, the
+ * skew table by lift then name) and numbers printed with "%.6g", so the
+ * same index gives the same bytes.  Output goes to a caller's bl_buf or
+ * FILE*, or atomically to a file; nothing is printed on its own.
+ */
+#include "report_int.h"
+#include "index_int.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int bl_report_format_parse(const char *name)
+{
+	static const char *const names[] = {"text", "csv", "json", "html"};
+	for (int i = 0; name && i < 4; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void bl_report_num(char *out, size_t len, double x)
+{
+	if (!isfinite(x))
+		snprintf(out, len, "%s", "");
+	else
+		snprintf(out, len, "%.6g", x == 0 ? 0.0 : x); /* no "-0" */
+}
+
+/* x rounded to 6 significant digits, as JSON prints it */
+static double round6(double x)
+{
+	char b[64];
+	if (!isfinite(x))
+		return x;
+	snprintf(b, sizeof b, "%.6g", x);
+	x = strtod(b, NULL);
+	return x == 0 ? 0.0 : x;
+}
+
+int bl_report_html_escape(bl_buf *out, const char *s)
+{
+	int rc = BL_OK;
+	const char *run = s;
+
+	if (!out)
+		return BL_EUSAGE;
+	for (; s && *s && rc == BL_OK; s++) {
+		const char *rep = NULL;
+		switch (*s) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: break;
+		}
+		if (!rep)
+			continue;
+		rc = bl_buf_add(out, run, (size_t)(s - run));
+		if (rc == BL_OK)
+			rc = bl_buf_adds(out, rep);
+		run = s + 1;
+	}
+	if (rc == BL_OK && s)
+		rc = bl_buf_add(out, run, (size_t)(s - run));
+	return rc;
+}
+
+int bl_report_by_row(const struct bl_report *r, int node)
+{
+	const char *fam, *name;
+	int k;
+
+	if (r->by_node < 0 || node < 0)
+		return 0;
+	fam = bl_stats_node_name(r->all, r->by_node);
+	name = bl_stats_node_name(r->all, node);
+	if (node == r->by_node)
+		return !bl_stats_node_is_family(r->all, node);
+	/* only direct children, so that a deep tree stays readable */
+	if (!bl_label_in_family(name, fam))
+		return 0;
+	k = (int)strlen(fam);
+	return strchr(name + k + 1, '.') == NULL;
+}
+
+/* ---- gathering ----------------------------------------------------------- */
+
+static void report_release(struct bl_report *r)
+{
+	for (size_t i = 0; i < r->nshards; i++) {
+		free(r->shards[i].path);
+		free(r->shards[i].labels);
+	}
+	free(r->shards);
+	for (size_t i = 0; i < r->nerrors; i++)
+		free(r->errors[i].kind);
+	free(r->errors);
+	bl_stats_free(r->all);
+	bl_stats_free(r->given);
+	bl_strlist_release(&r->given_labels);
+}
+
+static int sql_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "reading %s: %s", what, sqlite3_errmsg(db));
+	return BL_FAILED;
+}
+
+static struct bl_report_shard *find_shard(struct bl_report *r, int64_t id, size_t *hint)
+{
+	size_t lo = 0, hi = r->nshards;
+
+	if (*hint < r->nshards && r->shards[*hint].id == id)
+		return &r->shards[*hint];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->shards[mid].id == id) {
+			*hint = mid;
+			return &r->shards[mid];
+		}
+		if (r->shards[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int read_shards(struct bl_report *r, sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	size_t alloc = 0, hint = 0;
+	int rc = BL_FAILED, s;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, path, complete FROM shards ORDER BY id", -1,
+			       &st, NULL) != SQLITE_OK) {
+		rc = sql_fail(db, "shards", err, errlen);
+		goto out;
+	}
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct bl_report_shard *sh;
+		const char *p = (const char *)sqlite3_column_text(st, 1);
+		if (r->nshards == alloc) {
+			size_t n = alloc ? alloc * 2 : 16;
+			void *q = realloc(r->shards, n * sizeof *r->shards);
+			if (!q)
+				goto nomem;
+			r->shards = q;
+			alloc = n;
+		}
+		sh = &r->shards[r->nshards];
+		memset(sh, 0, sizeof *sh);
+		sh->id = sqlite3_column_int64(st, 0);
+		sh->complete = sqlite3_column_int(st, 2) != 0;
+		sh->path = strdup(p ? p : "");
+		sh->labels = calloc((size_t)r->nl + 1, sizeof *sh->labels);
+		r->nshards++;
+		if (!sh->path || !sh->labels)
+			goto nomem;
+		r->shards_complete += (uint64_t)sh->complete;
+	}
+	if (s != SQLITE_DONE) {
+		rc = sql_fail(db, "shards", err, errlen);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* errors by kind, and by shard */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT kind, count(*) FROM errors GROUP BY kind ORDER BY kind",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = sql_fail(db, "errors", err, errlen);
+		goto out;
+	}
+	alloc = 0;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		if (r->nerrors == alloc) {
+			size_t n = alloc ? alloc * 2 : 16;
+			void *q = realloc(r->errors, n * sizeof *r->errors);
+			if (!q)
+				goto nomem;
+			r->errors = q;
+			alloc = n;
+		}
+		r->errors[r->nerrors].kind = strdup(k ? k : "unknown");
+		r->errors[r->nerrors].count = (uint64_t)sqlite3_column_int64(st, 1);
+		if (!r->errors[r->nerrors++].kind)
+			goto nomem;
+	}
+	if (s != SQLITE_DONE) {
+		rc = sql_fail(db, "errors", err, errlen);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT shard_id, count(*) FROM errors GROUP BY shard_id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = sql_fail(db, "errors", err, errlen);
+		goto out;
+	}
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct bl_report_shard *sh = find_shard(r, sqlite3_column_int64(st, 0), &hint);
+		if (sh)
+			sh->errors = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	if (s != SQLITE_DONE) {
+		rc = sql_fail(db, "errors", err, errlen);
+		goto out;
+	}
+	rc = BL_OK;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	rc = BL_ENOMEM;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int read_samples(struct bl_report *r, bl_index *ix, sqlite3 *db, char *err,
+			size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	size_t hint = 0;
+	int rc = BL_FAILED, s, blocked = bl_index_label_id(ix, "safety.minor_sexual");
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT shard_id, bits, problems FROM samples"
+			       " ORDER BY shard_id, ordinal",
+			       -1, &st, NULL) != SQLITE_OK) {
+		rc = sql_fail(db, "samples", err, errlen);
+		goto out;
+	}
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *bits = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		struct bl_report_shard *sh = find_shard(r, sqlite3_column_int64(st, 0), &hint);
+		int isblocked = 0;
+
+		if (!bits)
+			len = 0;
+		if (len > BL_MAX_LABELS / 8)
+			len = BL_MAX_LABELS / 8;
+		rc = bl_stats_add_bits(r->all, bits, len, 1.0);
+		if (rc == BL_OK && r->given)
+			rc = bl_stats_add_bits(r->given, bits, len, 1.0);
+		if (rc != BL_OK) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		rc = BL_FAILED;
+		r->samples++;
+		if (sqlite3_column_int64(st, 2) != 0)
+			r->samples_with_errors++;
+		if (blocked >= 0 && (size_t)blocked / 8 < len &&
+		    (bits[blocked / 8] >> (blocked % 8) & 1)) {
+			isblocked = 1;
+			r->blocked++;
+		}
+		if (!sh) {
+			r->orphans++;
+			continue;
+		}
+		sh->samples++;
+		sh->blocked += (uint64_t)isblocked;
+		for (size_t i = 0; i < len; i++) {
+			if (!bits[i])
+				continue;
+			for (int b = 0; b < 8; b++)
+				if (bits[i] >> b & 1 && (int)(i * 8) + b < r->nl)
+					sh->labels[i * 8 + (size_t)b]++;
+		}
+	}
+	if (s != SQLITE_DONE) {
+		rc = sql_fail(db, "samples", err, errlen);
+		goto out;
+	}
+	rc = BL_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int gather(struct bl_report *r, bl_index *ix, const bl_report_options *opt,
+		  char *err, size_t errlen)
+{
+	sqlite3 *db = bl_index_db(ix);
+	int rc = BL_FAILED;
+
+	r->opt = opt;
+	r->path = ix->path;
+	r->by_node = -1;
+	r->nl = bl_index_nlabels(ix);
+	r->all = bl_stats_new_index(ix);
+	if (!r->all) {
+		snprintf(err, errlen, "out of memory");
+		rc = BL_ENOMEM;
+		goto out;
+	}
+	if (opt->by && *opt->by) {
+		r->by_node = bl_stats_node_find(r->all, opt->by);
+		if (r->by_node < 0) {
+			snprintf(err, errlen, "--by '%s': no label of the index is in that family",
+				 opt->by);
+			goto out;
+		}
+	}
+	if (opt->given && *opt->given) {
+		bl_labelset ls;
+		char *copy = strdup(opt->given), *save = NULL;
+		bl_labelset_clear(&ls);
+		r->given = bl_stats_new_index(ix);
+		if (!copy || !r->given) {
+			free(copy);
+			snprintf(err, errlen, "out of memory");
+			rc = BL_ENOMEM;
+			goto out;
+		}
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			int id;
+			while (*t == ' ')
+				t++;
+			if (!*t)
+				continue;
+			id = bl_index_label_id(ix, t);
+			if (id < 0) {
+				snprintf(err, errlen, "--given '%s': no such label in the index", t);
+				free(copy);
+				goto out;
+			}
+			bl_labelset_set(&ls, id);
+			if (bl_strlist_add(&r->given_labels, t) != BL_OK) {
+				free(copy);
+				snprintf(err, errlen, "out of memory");
+				rc = BL_ENOMEM;
+				goto out;
+			}
+		}
+		free(copy);
+		bl_stats_set_filter(r->given, &ls);
+	}
+	rc = read_shards(r, db, err, errlen);
+	if (rc == BL_OK)
+		rc = read_samples(r, ix, db, err, errlen);
+	if (rc == BL_OK &&
+	    bl_stats_skew_table(r->all, opt->min_rows, opt->min_events, &r->skew, &r->nskew) !=
+		    BL_OK) {
+		snprintf(err, errlen, "out of memory");
+		rc = BL_ENOMEM;
+	}
+out:
+	return rc;
+}
+
+/* ---- text ---------------------------------------------------------------- */
+
+/* A table of strings, aligned on output: column 0 left, the rest right
+ * unless marked left. */
+struct table {
+	size_t ncol, nrow, alloc;
+	char **cells;
+	unsigned left; /* bit c: column c left-aligned */
+	int failed;
+};
+
+static void tb_row(struct table *t, ...) __attribute__((sentinel));
+
+static void tb_row(struct table *t, ...)
+{
+	va_list ap;
+	if (t->failed)
+		return;
+	if ((t->nrow + 1) * t->ncol > t->alloc) {
+		size_t n = t->alloc ? t->alloc * 2 : t->ncol * 16;
+		void *q;
+		while (n < (t->nrow + 1) * t->ncol)
+			n *= 2;
+		q = realloc(t->cells, n * sizeof *t->cells);
+		if (!q) {
+			t->failed = 1;
+			return;
+		}
+		t->cells = q;
+		t->alloc = n;
+	}
+	va_start(ap, t);
+	for (size_t c = 0; c < t->ncol; c++) {
+		const char *s = va_arg(ap, const char *);
+		char *d = strdup(s ? s : "");
+		if (!d)
+			t->failed = 1;
+		t->cells[t->nrow * t->ncol + c] = d;
+	}
+	va_end(ap);
+	t->nrow++;
+}
+
+static int tb_print(struct table *t, bl_buf *out, const char *indent)
+{
+	size_t w[32] = {0};
+	int rc = t->failed ? BL_ENOMEM : BL_OK;
+
+	for (size_t i = 0; i < t->nrow * t->ncol && rc == BL_OK; i++) {
+		size_t c = i % t->ncol, n = t->cells[i] ? strlen(t->cells[i]) : 0;
+		if (c < 32 && n > w[c])
+			w[c] = n;
+	}
+	for (size_t r = 0; r < t->nrow && rc == BL_OK; r++) {
+		bl_buf line;
+		bl_buf_init(&line, 0);
+		rc = bl_buf_adds(&line, indent);
+		for (size_t c = 0; c < t->ncol && rc == BL_OK; c++) {
+			const char *s = t->cells[r * t->ncol + c];
+			int left = c == 0 || (t->left >> c & 1);
+			rc = bl_buf_addf(&line, "%s%*s%s", c ? "  " : "",
+					 left ? 0 : (int)(w[c] - strlen(s)), "", s);
+			if (rc == BL_OK && left && c + 1 < t->ncol)
+				rc = bl_buf_addf(&line, "%*s", (int)(w[c] - strlen(s)), "");
+		}
+		while (line.len && line.buf[line.len - 1] == ' ')
+			line.buf[--line.len] = '\0';
+		if (rc == BL_OK)
+			rc = bl_buf_addf(out, "%s\n", line.buf);
+		bl_buf_release(&line);
+	}
+	for (size_t i = 0; i < t->nrow * t->ncol; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof *t);
+	return rc;
+}
+
+static void pct(char *b, size_t n, double x)
+{
+	if (!isfinite(x))
+		snprintf(b, n, "-");
+	else
+		snprintf(b, n, "%.2f%%", 100 * x);
+}
+
+static void ci_pct(char *b, size_t n, double lo, double hi)
+{
+	if (!isfinite(lo) || !isfinite(hi))
+		snprintf(b, n, "-");
+	else
+		snprintf(b, n, "[%.2f, %.2f]%%", 100 * lo, 100 * hi);
+}
+
+static void fix(char *b, size_t n, double x)
+{
+	if (!isfinite(x))
+		snprintf(b, n, "-");
+	else
+		snprintf(b, n, "%.2f", x);
+}
+
+static void ci_fix(char *b, size_t n, double lo, double hi)
+{
+	if (!isfinite(lo) || !isfinite(hi))
+		snprintf(b, n, "-");
+	else
+		snprintf(b, n, "[%.2f, %.2f]", lo, hi);
+}
+
+static int text_counts(const struct bl_report *r, const bl_stats *st, int given_node,
+		       bl_buf *out, int nodes)
+{
+	struct table t = {.ncol = 4};
+	char c[32], s[32], ci[48];
+
+	tb_row(&t, "", "count", "share", "95% CI", (char *)NULL);
+	if (!nodes) {
+		for (int id = 0; id < bl_stats_nlabels(st); id++) {
+			bl_stats_count k;
+			if (given_node >= 0)
+				bl_stats_cond(st, given_node, id, &k);
+			else
+				bl_stats_label(st, id, &k);
+			snprintf(c, sizeof c, "%llu", (unsigned long long)k.rows);
+			pct(s, sizeof s, k.share);
+			ci_pct(ci, sizeof ci, k.lo, k.hi);
+			tb_row(&t, bl_stats_label_name(st, id), c, s, ci, (char *)NULL);
+		}
+	} else {
+		for (int n = 0; n < bl_stats_nnodes(st); n++) {
+			bl_stats_count k;
+			if (!bl_stats_node_is_family(st, n))
+				continue;
+			bl_stats_node(st, n, &k);
+			snprintf(c, sizeof c, "%llu", (unsigned long long)k.rows);
+			pct(s, sizeof s, k.share);
+			ci_pct(ci, sizeof ci, k.lo, k.hi);
+			tb_row(&t, bl_stats_node_name(st, n), c, s, ci, (char *)NULL);
+		}
+	}
+	(void)r;
+	return tb_print(&t, out, "  ");
+}
+
+static int render_text(const struct bl_report *r, bl_buf *out)
+{
+	struct table t = {.ncol = 2};
+	char a[64], b[64], c[64], d[64], e[64], f[64], g[64], h[64], i_[64], j[64];
+	int rc;
+
+	rc = bl_buf_addf(out, "ballast report of %s\n\n", r->path);
+	snprintf(a, sizeof a, "%zu (%llu complete)", r->nshards,
+		 (unsigned long long)r->shards_complete);
+	tb_row(&t, "shards", a, (char *)NULL);
+	snprintf(a, sizeof a, "%llu", (unsigned long long)r->samples);
+	tb_row(&t, "samples", a, (char *)NULL);
+	snprintf(a, sizeof a, "%llu", (unsigned long long)r->samples_with_errors);
+	tb_row(&t, "samples with problems", a, (char *)NULL);
+	snprintf(a, sizeof a, "%llu", (unsigned long long)r->blocked);
+	tb_row(&t, "blocked (safety.minor_sexual)", a, (char *)NULL);
+	for (size_t k = 0; k < r->nerrors; k++) {
+		char name[96];
+		snprintf(name, sizeof name, "errors: %s", r->errors[k].kind);
+		snprintf(a, sizeof a, "%llu", (unsigned long long)r->errors[k].count);
+		tb_row(&t, name, a, (char *)NULL);
+	}
+	if (rc == BL_OK)
+		rc = tb_print(&t, out, "  ");
+	if (rc == BL_OK)
+		rc = bl_buf_adds(out, "\nlabels\n");
+	if (rc == BL_OK)
+		rc = text_counts(r, r->all, -1, out, 0);
+	if (rc == BL_OK)
+		rc = bl_buf_adds(out, "\nfamilies (a sample counts once in each family it has a "
+				      "label of)\n");
+	if (rc == BL_OK)
+		rc = text_counts(r, r->all, -1, out, 1);
+	if (rc == BL_OK)
+		rc = bl_buf_adds(out,
+				 "\nskew: rate of sexual.* by group x gender, sorted by lift\n"
+				 "  lift = rate / rate among all samples of the gender (all "
+				 "samples when gender is '-');\n"
+				 "  OR = odds ratio vs the rest of the gender; 95% intervals; "
+				 "'small': too few samples or events\n");
+	t = (struct table){.ncol = 13, .left = 1u << 1 | 1u << 12};
+	tb_row(&t, "group", "gender", "n", "events", "rate", "95% CI", "base", "lift",
+	       "95% CI", "OR", "95% CI", "attire", "", (char *)NULL);
+	for (size_t k = 0; k < r->nskew; k++) {
+		const bl_stats_skew *s = &r->skew[k];
+		snprintf(a, sizeof a, "%llu", (unsigned long long)s->rows);
+		bl_report_num(b, sizeof b, s->events);
+		pct(c, sizeof c, s->rate);
+		ci_pct(d, sizeof d, s->rate_lo, s->rate_hi);
+		pct(e, sizeof e, s->base_rate);
+		fix(f, sizeof f, s->lift);
+		ci_fix(g, sizeof g, s->lift_lo, s->lift_hi);
+		fix(h, sizeof h, s->odds_ratio);
+		ci_fix(i_, sizeof i_, s->or_lo, s->or_hi);
+		pct(j, sizeof j, s->rate2);
+		tb_row(&t, s->group, s->gender ? s->gender : "-", a, b, c, d, e, f, g, h, i_, j,
+		       s->small ? "small" : "", (char *)NULL);
+	}
+	if (rc == BL_OK)
+		rc = tb_print(&t, out, "  ");
+	if (rc == BL_OK && r->given) {
+		bl_stats_totals tot;
+		bl_stats_totals_get(r->given, &tot);
+		rc = bl_buf_adds(out, "\nrates given");
+		for (size_t k = 0; k < r->given_labels.n && rc == BL_OK; k++)
+			rc = bl_buf_addf(out, "%s%s", k ? " & " : " ", r->given_labels.items[k]);
+		if (rc == BL_OK)
+			rc = bl_buf_addf(out, " (%llu samples)\n", (unsigned long long)tot.rows);
+		if (rc == BL_OK)
+			rc = text_counts(r, r->given, -1, out, 0);
+	}
+	for (int n = 0; r->by_node >= 0 && n < bl_stats_nnodes(r->all) && rc == BL_OK; n++) {
+		bl_stats_count k;
+		if (!bl_report_by_row(r, n))
+			continue;
+		bl_stats_node(r->all, n, &k);
+		rc = bl_buf_addf(out, "\nlabels among samples with %s (%llu samples)\n",
+				 bl_stats_node_name(r->all, n), (unsigned long long)k.rows);
+		if (rc == BL_OK)
+			rc = text_counts(r, r->all, n, out, 0);
+	}
+	return rc;
+}
+
+/* ---- CSV ----------------------------------------------------------------- */
+
+static int csv_field(bl_buf *out, const char *s)
+{
+	int rc;
+	if (!s || !strpbrk(s, ",\"\n\r"))
+		return bl_buf_adds(out, s ? s : "");
+	rc = bl_buf_addch(out, '"');
+	for (; *s && rc == BL_OK; s++)
+		rc = *s == '"' ? bl_buf_adds(out, "\"\"") : bl_buf_addch(out, *s);
+	if (rc == BL_OK)
+		rc = bl_buf_addch(out, '"');
+	return rc;
+}
+
+/* The numeric columns of a CSV row; NAN prints as an empty field. */
+struct csv_nums {
+	double v[13]; /* rows n count share lo hi base lift lift_lo lift_hi
+		       * odds_ratio or_lo or_hi */
+};
+enum { C_ROWS, C_N, C_COUNT, C_SHARE, C_LO, C_HI, C_BASE, C_LIFT, C_LIFT_LO,
+       C_LIFT_HI, C_OR, C_OR_LO, C_OR_HI };
+
+static struct csv_nums csv_blank(void)
+{
+	struct csv_nums c;
+	for (int i = 0; i < 13; i++)
+		c.v[i] = NAN;
+	return c;
+}
+
+/* small: 0/1, or -1 for an empty field */
+static int csv_row(bl_buf *out, const char *table, const char *shard, const char *name,
+		   const char *gender, const struct csv_nums *c, int small)
+{
+	int rc = bl_buf_adds(out, table);
+	const char *f[3] = {shard, name, gender};
+	char b[64];
+
+	for (int k = 0; k < 3 && rc == BL_OK; k++) {
+		rc = bl_buf_addch(out, ',');
+		if (rc == BL_OK)
+			rc = csv_field(out, f[k]);
+	}
+	for (int k = 0; k < 13 && rc == BL_OK; k++) {
+		bl_report_num(b, sizeof b, c->v[k]);
+		rc = bl_buf_addf(out, ",%s", b);
+	}
+	if (rc == BL_OK)
+		rc = bl_buf_addf(out, ",%s\n", small < 0 ? "" : small ? "1" : "0");
+	return rc;
+}
+
+static int csv_count(bl_buf *out, const char *table, const char *shard, const char *name,
+		     double count)
+{
+	struct csv_nums c = csv_blank();
+	c.v[C_COUNT] = count;
+	return csv_row(out, table, shard, name, NULL, &c, -1);
+}
+
+static int csv_share(bl_buf *out, const char *table, const char *given,
+		     const bl_stats_count *k, const char *name)
+{
+	struct csv_nums c = csv_blank();
+	c.v[C_COUNT] = (double)k->rows;
+	c.v[C_SHARE] = k->share;
+	c.v[C_LO] = k->lo;
+	c.v[C_HI] = k->hi;
+	return csv_row(out, table, NULL, name, given, &c, -1);
+}
+
+static int render_csv(const struct bl_report *r, bl_buf *out)
+{
+	bl_stats_count k;
+	int rc;
+
+	rc = bl_buf_adds(out, "table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,"
+			      "lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small\n");
+	if (rc == BL_OK)
+		rc = csv_count(out, "total", NULL, "shards", (double)r->nshards);
+	if (rc == BL_OK)
+		rc = csv_count(out, "total", NULL, "samples", (double)r->samples);
+	if (rc == BL_OK)
+		rc = csv_count(out, "total", NULL, "samples_with_errors",
+			       (double)r->samples_with_errors);
+	if (rc == BL_OK)
+		rc = csv_count(out, "total", NULL, "blocked", (double)r->blocked);
+	for (size_t i = 0; i < r->nerrors && rc == BL_OK; i++)
+		rc = csv_count(out, "error", NULL, r->errors[i].kind, (double)r->errors[i].count);
+	for (int id = 0; id < r->nl && rc == BL_OK; id++) {
+		bl_stats_label(r->all, id, &k);
+		rc = csv_share(out, "label", NULL, &k, bl_stats_label_name(r->all, id));
+	}
+	for (int n = 0; n < bl_stats_nnodes(r->all) && rc == BL_OK; n++) {
+		if (!bl_stats_node_is_family(r->all, n))
+			continue;
+		bl_stats_node(r->all, n, &k);
+		rc = csv_share(out, "family", NULL, &k, bl_stats_node_name(r->all, n));
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < r->nskew && rc == BL_OK; i++) {
+			const bl_stats_skew *s = &r->skew[i];
+			struct csv_nums c = csv_blank();
+			c.v[C_ROWS] = (double)s->rows;
+			c.v[C_N] = s->n;
+			c.v[C_COUNT] = pass ? s->events2 : s->events;
+			c.v[C_SHARE] = pass ? s->rate2 : s->rate;
+			c.v[C_LO] = pass ? s->rate2_lo : s->rate_lo;
+			c.v[C_HI] = pass ? s->rate2_hi : s->rate_hi;
+			c.v[C_LIFT] = pass ? s->lift2 : s->lift;
+			if (!pass) {
+				c.v[C_BASE] = s->base_rate;
+				c.v[C_LIFT_LO] = s->lift_lo;
+				c.v[C_LIFT_HI] = s->lift_hi;
+				c.v[C_OR] = s->odds_ratio;
+				c.v[C_OR_LO] = s->or_lo;
+				c.v[C_OR_HI] = s->or_hi;
+			}
+			rc = csv_row(out, pass ? "skew_attire" : "skew", NULL, s->group,
+				     s->gender, &c, pass ? -1 : s->small);
+		}
+	if (r->given && rc == BL_OK) {
+		bl_buf g;
+		bl_buf_init(&g, 0);
+		for (size_t i = 0; i < r->given_labels.n && rc == BL_OK; i++)
+			rc = bl_buf_addf(&g, "%s%s", i ? "&" : "", r->given_labels.items[i]);
+		for (int id = 0; id < r->nl && rc == BL_OK; id++) {
+			bl_stats_label(r->given, id, &k);
+			rc = csv_share(out, "given", g.buf, &k, bl_stats_label_name(r->all, id));
+		}
+		bl_buf_release(&g);
+	}
+	for (int n = 0; r->by_node >= 0 && n < bl_stats_nnodes(r->all) && rc == BL_OK; n++) {
+		if (!bl_report_by_row(r, n))
+			continue;
+		for (int id = 0; id < r->nl && rc == BL_OK; id++) {
+			bl_stats_cond(r->all, n, id, &k);
+			rc = csv_share(out, "by", bl_stats_node_name(r->all, n), &k,
+				       bl_stats_label_name(r->all, id));
+		}
+	}
+	for (size_t i = 0; i < r->nshards && rc == BL_OK; i++) {
+		const struct bl_report_shard *sh = &r->shards[i];
+		rc = csv_count(out, "shard", sh->path, "samples", (double)sh->samples);
+		if (rc == BL_OK)
+			rc = csv_count(out, "shard", sh->path, "errors", (double)sh->errors);
+		if (rc == BL_OK)
+			rc = csv_count(out, "shard", sh->path, "blocked", (double)sh->blocked);
+		for (int id = 0; id < r->nl && rc == BL_OK; id++) {
+			struct csv_nums c = csv_blank();
+			c.v[C_ROWS] = (double)sh->samples;
+			c.v[C_COUNT] = (double)sh->labels[id];
+			if (sh->samples)
+				c.v[C_SHARE] = (double)sh->labels[id] / (double)sh->samples;
+			rc = csv_row(out, "shard", sh->path, bl_stats_label_name(r->all, id), NULL,
+				     &c, -1);
+		}
+	}
+	return rc;
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+static cJSON *jnum(cJSON *obj, const char *key, double x)
+{
+	return cJSON_AddNumberToObject(obj, key, round6(x));
+}
+
+static cJSON *jcount(const bl_stats_count *k)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o) {
+		jnum(o, "count", (double)k->rows);
+		jnum(o, "share", k->share);
+		jnum(o, "lo", k->lo);
+		jnum(o, "hi", k->hi);
+	}
+	return o;
+}
+
+static cJSON *json_report(const struct bl_report *r)
+{
+	cJSON *root = cJSON_CreateObject(), *o, *a;
+	bl_stats_count k;
+
+	if (!root)
+		return NULL;
+	cJSON_AddStringToObject(root, "report", "ballast");
+	jnum(root, "schema", 1);
+	cJSON_AddStringToObject(root, "index", r->path);
+	jnum(root, "samples", (double)r->samples);
+	jnum(root, "shards", (double)r->nshards);
+	jnum(root, "shards_complete", (double)r->shards_complete);
+	jnum(root, "samples_with_errors", (double)r->samples_with_errors);
+	o = cJSON_AddObjectToObject(root, "errors");
+	for (size_t i = 0; o && i < r->nerrors; i++)
+		jnum(o, r->errors[i].kind, (double)r->errors[i].count);
+	jnum(root, "blocked", (double)r->blocked);
+	o = cJSON_AddObjectToObject(root, "labels");
+	for (int id = 0; o && id < r->nl; id++) {
+		bl_stats_label(r->all, id, &k);
+		jnum(o, bl_stats_label_name(r->all, id), (double)k.rows);
+	}
+	o = cJSON_AddObjectToObject(root, "families");
+	for (int n = 0; o && n < bl_stats_nnodes(r->all); n++) {
+		if (!bl_stats_node_is_family(r->all, n))
+			continue;
+		bl_stats_node(r->all, n, &k);
+		jnum(o, bl_stats_node_name(r->all, n), (double)k.rows);
+	}
+	o = cJSON_AddObjectToObject(root, "shares");
+	for (int n = 0; o && n < bl_stats_nnodes(r->all); n++) {
+		bl_stats_node(r->all, n, &k);
+		cJSON_AddItemToObject(o, bl_stats_node_name(r->all, n), jcount(&k));
+	}
+	a = cJSON_AddArrayToObject(root, "skew");
+	for (size_t i = 0; a && i < r->nskew; i++) {
+		const bl_stats_skew *s = &r->skew[i];
+		cJSON *c = cJSON_CreateObject();
+		if (!c)
+			break;
+		cJSON_AddStringToObject(c, "group", s->group);
+		if (s->gender)
+			cJSON_AddStringToObject(c, "gender", s->gender);
+		else
+			cJSON_AddNullToObject(c, "gender");
+		jnum(c, "n", s->n);
+		jnum(c, "events", s->events);
+		jnum(c, "rate", s->rate);
+		jnum(c, "rate_lo", s->rate_lo);
+		jnum(c, "rate_hi", s->rate_hi);
+		jnum(c, "base_rate", s->base_rate);
+		jnum(c, "lift", s->lift);
+		jnum(c, "lift_lo", s->lift_lo);
+		jnum(c, "lift_hi", s->lift_hi);
+		jnum(c, "odds_ratio", s->odds_ratio);
+		jnum(c, "or_lo", s->or_lo);
+		jnum(c, "or_hi", s->or_hi);
+		jnum(c, "attire_events", s->events2);
+		jnum(c, "attire_rate", s->rate2);
+		jnum(c, "attire_lo", s->rate2_lo);
+		jnum(c, "attire_hi", s->rate2_hi);
+		jnum(c, "attire_lift", s->lift2);
+		cJSON_AddBoolToObject(c, "small", s->small);
+		cJSON_AddItemToArray(a, c);
+	}
+	if (r->given) {
+		bl_stats_totals tot;
+		cJSON *g = cJSON_AddObjectToObject(root, "given"), *l, *rt;
+		bl_stats_totals_get(r->given, &tot);
+		l = g ? cJSON_AddArrayToObject(g, "labels") : NULL;
+		for (size_t i = 0; l && i < r->given_labels.n; i++)
+			cJSON_AddItemToArray(l, cJSON_CreateString(r->given_labels.items[i]));
+		if (g)
+			jnum(g, "samples", (double)tot.rows);
+		rt = g ? cJSON_AddObjectToObject(g, "rates") : NULL;
+		for (int id = 0; rt && id < r->nl; id++) {
+			bl_stats_label(r->given, id, &k);
+			cJSON_AddItemToObject(rt, bl_stats_label_name(r->all, id), jcount(&k));
+		}
+	}
+	if (r->by_node >= 0) {
+		cJSON *b = cJSON_AddObjectToObject(root, "by"), *rows;
+		if (b)
+			cJSON_AddStringToObject(b, "family",
+						bl_stats_node_name(r->all, r->by_node));
+		rows = b ? cJSON_AddObjectToObject(b, "rows") : NULL;
+		for (int n = 0; rows && n < bl_stats_nnodes(r->all); n++) {
+			cJSON *row, *rt;
+			if (!bl_report_by_row(r, n))
+				continue;
+			row = cJSON_AddObjectToObject(rows, bl_stats_node_name(r->all, n));
+			bl_stats_node(r->all, n, &k);
+			if (row)
+				jnum(row, "samples", (double)k.rows);
+			rt = row ? cJSON_AddObjectToObject(row, "rates") : NULL;
+			for (int id = 0; rt && id < r->nl; id++) {
+				bl_stats_cond(r->all, n, id, &k);
+				cJSON_AddItemToObject(rt, bl_stats_label_name(r->all, id),
+						      jcount(&k));
+			}
+		}
+	}
+	a = cJSON_AddArrayToObject(root, "per_shard");
+	for (size_t i = 0; a && i < r->nshards; i++) {
+		const struct bl_report_shard *sh = &r->shards[i];
+		cJSON *c = cJSON_CreateObject(), *l;
+		if (!c)
+			break;
+		jnum(c, "id", (double)sh->id);
+		cJSON_AddStringToObject(c, "path", sh->path);
+		cJSON_AddBoolToObject(c, "complete", sh->complete);
+		jnum(c, "samples", (double)sh->samples);
+		jnum(c, "errors", (double)sh->errors);
+		jnum(c, "blocked", (double)sh->blocked);
+		l = cJSON_AddObjectToObject(c, "labels");
+		for (int id = 0; l && id < r->nl; id++)
+			if (sh->labels[id])
+				jnum(l, bl_stats_label_name(r->all, id), (double)sh->labels[id]);
+		cJSON_AddItemToArray(a, c);
+	}
+	return root;
+}
+
+/* cJSON shows an allocation failure only by leaving items out; the last
+ * array built, per_shard, is complete only if nothing failed before it
+ * ran out, so its length is checked (a failure inside an item can still
+ * slip through; the print itself is checked). */
+static int render_json(const struct bl_report *r, bl_buf *out)
+{
+	cJSON *root = json_report(r);
+	char *text = NULL;
+	int rc = BL_ENOMEM;
+	cJSON *shards;
+
+	if (!root)
+		goto out;
+	shards = cJSON_GetObjectItemCaseSensitive(root, "per_shard");
+	if (!shards || (size_t)cJSON_GetArraySize(shards) != r->nshards)
+		goto out;
+	text = cJSON_Print(root);
+	if (!text)
+		goto out;
+	rc = bl_buf_adds(out, text);
+	if (rc == BL_OK)
+		rc = bl_buf_addch(out, '\n');
+out:
+	free(text);
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out, char *err,
+		  size_t errlen)
+{
+	struct bl_report r;
+	bl_report_options defaults;
+	size_t len0;
+	char dummy[1];
+	int rc = BL_EUSAGE;
+
+	if (!err || !errlen) {
+		err = dummy;
+		errlen = sizeof dummy;
+	}
+	memset(&r, 0, sizeof r);
+	bl_strlist_init(&r.given_labels);
+	if (!ix || !out) {
+		snprintf(err, errlen, "no index or no output buffer");
+		return BL_EUSAGE;
+	}
+	if (!opt) {
+		memset(&defaults, 0, sizeof defaults);
+		opt = &defaults;
+	}
+	len0 = out->len;
+	if (opt->format < BL_REPORT_TEXT || opt->format > BL_REPORT_HTML) {
+		snprintf(err, errlen, "unknown report format %d", opt->format);
+		goto out;
+	}
+	rc = gather(&r, ix, opt, err, errlen);
+	if (rc != BL_OK)
+		goto out;
+	switch (opt->format) {
+	case BL_REPORT_CSV: rc = render_csv(&r, out); break;
+	case BL_REPORT_JSON: rc = render_json(&r, out); break;
+	case BL_REPORT_HTML: rc = bl_report_html(&r, out); break;
+	default: rc = render_text(&r, out); break;
+	}
+	if (rc != BL_OK)
+		snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
+							    : "report larger than the output cap");
+out:
+	if (rc != BL_OK && out->len > len0) {
+		out->len = len0;
+		out->buf[len0] = '\0';
+	}
+	report_release(&r);
+	return rc;
+}
+
+int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f, char *err,
+		    size_t errlen)
+{
+	bl_buf b;
+	int rc;
+
+	if (!f)
+		return BL_EUSAGE;
+	bl_buf_init(&b, 0);
+	rc = bl_report_buf(ix, opt, &b, err, errlen);
+	if (rc == BL_OK && b.len && fwrite(b.buf, 1, b.len, f) != b.len) {
+		if (err && errlen)
+			snprintf(err, errlen, "write error: %s", strerror(errno));
+		rc = BL_FAILED;
+	}
+	bl_buf_release(&b);
+	return rc;
+}
+
+int bl_report_save(bl_index *ix, const bl_report_options *opt, const char *path,
+		   char *err, size_t errlen)
+{
+	bl_buf b, tmp;
+	int fd = -1, rc;
+	char dummy[1];
+
+	if (!err || !errlen) {
+		err = dummy;
+		errlen = sizeof dummy;
+	}
+	if (!path)
+		return BL_EUSAGE;
+	bl_buf_init(&b, 0);
+	bl_buf_init(&tmp, 0);
+	rc = bl_report_buf(ix, opt, &b, err, errlen);
+	if (rc != BL_OK)
+		goto out;
+	rc = bl_buf_addf(&tmp, "%s.tmp", path);
+	if (rc != BL_OK) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = BL_FAILED;
+	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", tmp.buf, strerror(errno));
+		goto out;
+	}
+	for (size_t off = 0; off < b.len;) {
+		ssize_t n = write(fd, b.buf + off, b.len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "cannot write '%s': %s", tmp.buf, strerror(errno));
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) != 0) {
+		snprintf(err, errlen, "cannot sync '%s': %s", tmp.buf, strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		snprintf(err, errlen, "cannot close '%s': %s", tmp.buf, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp.buf, path) != 0) {
+		snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp.buf, path,
+			 strerror(errno));
+		goto out;
+	}
+	rc = BL_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc != BL_OK && tmp.len)
+		unlink(tmp.buf);
+	bl_buf_release(&b);
+	bl_buf_release(&tmp);
+	return rc;
+}

@@ -1,0 +1,587 @@
+/*
+ * test_report.c - bl_stats (counts, roll-ups, weights, the skew table,
+ * the interval helpers) and bl_report over a small index built by hand
+ * with SQL, checked against numbers worked out by hand below and against
+ * direct SQL counts.
+ */
+#include "test.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define NEAR(a, b, tol) (fabs((a) - (b)) <= (tol))
+#define CHECK_NEAR(a, b, tol) do { double a_ = (a), b_ = (b); \
+	if (!NEAR(a_, b_, tol)) bl_test_failf(__FILE__, __LINE__, "%s ~ %s (%.9g != %.9g)", #a, #b, a_, b_); } while (0)
+
+/* Label ids of the hand-made index (= bit positions in samples.bits). */
+enum { L_SAFETY, L_FEMALE, L_MALE, L_EAST, L_BLACK, L_SUGG, L_SWIM, L_MINOR, NL };
+static const char *const names[NL] = {
+	"safety.minor_sexual", "gender.female", "gender.male", "group.asian.east",
+	"group.black", "sexual.suggestive", "attire.swimwear", "age.minor",
+};
+
+static int sql(sqlite3 *db, const char *q)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, q, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		fprintf(stderr, "    sql: %s: %s\n", q, msg ? msg : "?");
+		sqlite3_free(msg);
+	}
+	return rc == SQLITE_OK;
+}
+
+/* Add `count` samples with the labels in mask to shard_id, starting at
+ * *ordinal, with problems set on the first `bad` of them. */
+static int add_rows(sqlite3 *db, int shard_id, int *ordinal, unsigned mask, int count,
+		    int bad)
+{
+	sqlite3_stmt *st = NULL;
+	int ok = 1;
+	char text[512];
+	unsigned char bits[1];
+	size_t tl = 0;
+	/* names sorted as the index stores them */
+	const char *sorted[NL];
+	int ns = 0;
+
+	for (int i = 0; i < NL; i++)
+		if (mask >> i & 1)
+			sorted[ns++] = names[i];
+	for (int i = 1; i < ns; i++)
+		for (int j = i; j > 0 && strcmp(sorted[j - 1], sorted[j]) > 0; j--) {
+			const char *t = sorted[j];
+			sorted[j] = sorted[j - 1];
+			sorted[j - 1] = t;
+		}
+	tl += (size_t)snprintf(text, sizeof text, ",");
+	for (int i = 0; i < ns; i++)
+		tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s,", sorted[i]);
+	bits[0] = (unsigned char)mask;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO samples(shard_id, ordinal, key, labels, bits, problems)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	for (int i = 0; i < count && ok; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "%05d", *ordinal);
+		sqlite3_bind_int(st, 1, shard_id);
+		sqlite3_bind_int(st, 2, *ordinal);
+		sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 4, ns ? text : ",", -1, SQLITE_TRANSIENT);
+		if (mask)
+			sqlite3_bind_blob(st, 5, bits, 1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(st, 5);
+		sqlite3_bind_int(st, 6, i < bad ? 1 << BL_ERR_NO_CAPTION : 0);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_reset(st);
+		(*ordinal)++;
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+#define B(x) (1u << (x))
+
+/*
+ * The small case, in two shards:
+ *   female & group.asian.east          10, 4 of them sexual.suggestive
+ *   female & group.black               10, 1 sexual
+ *   female alone                       20, 1 sexual (and 3 in swimwear)
+ *   male & group.asian.east            10, none sexual
+ *   male alone                         10, 1 sexual
+ *   age.minor & sexual & safety        1 (blocked), no gender
+ *   no labels                          4 (2 with problems)
+ * 65 samples; errors: 2 truncated, 1 no_caption.
+ */
+static bl_index *make_index(const char *path)
+{
+	char err[256];
+	bl_index *ix = bl_index_open(path, BL_INDEX_CREATE, err, sizeof err);
+	sqlite3 *db;
+	int o = 0, ok = 1;
+
+	if (!ix) {
+		fprintf(stderr, "    %s\n", err);
+		return NULL;
+	}
+	db = bl_index_db(ix);
+	ok = sql(db, "BEGIN");
+	for (int i = 0; i < NL && ok; i++) {
+		char q[256];
+		snprintf(q, sizeof q, "INSERT INTO labels(id, name) VALUES (%d, '%s')", i, names[i]);
+		ok = sql(db, q);
+	}
+	ok = ok && sql(db, "INSERT INTO shards(id, path, complete) VALUES (1, 'a/00000.tar', 1),"
+			   " (2, 'a/<b>&\"x''.tar', 1)");
+	ok = ok && add_rows(db, 1, &o, B(L_FEMALE) | B(L_EAST) | B(L_SUGG), 4, 0);
+	ok = ok && add_rows(db, 1, &o, B(L_FEMALE) | B(L_EAST), 6, 0);
+	ok = ok && add_rows(db, 1, &o, B(L_FEMALE) | B(L_BLACK) | B(L_SUGG), 1, 0);
+	ok = ok && add_rows(db, 1, &o, B(L_FEMALE) | B(L_BLACK), 9, 0);
+	o = 0;
+	ok = ok && add_rows(db, 2, &o, B(L_FEMALE) | B(L_SUGG), 1, 0);
+	ok = ok && add_rows(db, 2, &o, B(L_FEMALE) | B(L_SWIM), 3, 0);
+	ok = ok && add_rows(db, 2, &o, B(L_FEMALE), 16, 0);
+	ok = ok && add_rows(db, 2, &o, B(L_MALE) | B(L_EAST), 10, 0);
+	ok = ok && add_rows(db, 2, &o, B(L_MALE) | B(L_SUGG), 1, 0);
+	ok = ok && add_rows(db, 2, &o, B(L_MALE), 9, 0);
+	ok = ok && add_rows(db, 2, &o, B(L_MINOR) | B(L_SUGG) | B(L_SAFETY), 1, 0);
+	ok = ok && add_rows(db, 2, &o, 0, 4, 2);
+	ok = ok && sql(db, "INSERT INTO errors(shard_id, ordinal, kind, offset, message) VALUES"
+			   " (1, NULL, 'truncated', 0, 'x'), (2, NULL, 'truncated', 0, 'y'),"
+			   " (2, 60, 'no_caption', 0, 'z')");
+	ok = ok && sql(db, "COMMIT");
+	bl_index_close(ix);
+	if (!ok)
+		return NULL;
+	/* reopen so that the label table is read as a reader sees it */
+	ix = bl_index_open(path, BL_INDEX_READ, err, sizeof err);
+	if (!ix)
+		fprintf(stderr, "    %s\n", err);
+	return ix;
+}
+
+static bl_index *fixture(const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s.db", bl_test_tmpdir(), name);
+	remove(path);
+	return make_index(path);
+}
+
+static const bl_stats_skew *find_cell(const bl_stats_skew *v, size_t n, const char *group,
+				      const char *gender)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].group, group) &&
+		    (gender ? v[i].gender && !strcmp(v[i].gender, gender) : !v[i].gender))
+			return &v[i];
+	return NULL;
+}
+
+BL_TEST(report_interval_helpers)
+{
+	double lo, hi, or_;
+
+	/* Wilson, p = 0.4, n = 10, z = 1.959964: z^2 = 3.841459;
+	 * den = 1 + z^2/n = 1.3841459; mid = (0.4 + z^2/20) / den = 0.427755;
+	 * half = z sqrt(0.024 + z^2/400) / den = 0.259573
+	 * -> [0.168180, 0.687326] */
+	bl_stats_wilson(0.4, 10, 0, &lo, &hi);
+	CHECK_NEAR(lo, 0.16818033, 1e-7);
+	CHECK_NEAR(hi, 0.68732623, 1e-7);
+	bl_stats_wilson(0, 10, 1.959963984540054, &lo, &hi);
+	CHECK(lo == 0);
+	CHECK(hi > 0.27 && hi < 0.28); /* 3.84/13.84 = 0.2775 */
+	bl_stats_wilson(0.5, 0, 0, &lo, &hi);
+	CHECK(lo == 0 && hi == 1);
+	/* Woolf: a=4 b=6 c=2 d=28: OR = 112/12 = 9.3333;
+	 * se = sqrt(1/4 + 1/6 + 1/2 + 1/28) = 0.975900;
+	 * CI = 9.3333 exp(-+1.959964 * 0.9759) = [1.37832, 63.2011] */
+	or_ = bl_stats_odds_ratio(4, 6, 2, 28, 0, &lo, &hi);
+	CHECK_NEAR(or_, 9.3333333, 1e-6);
+	CHECK_NEAR(lo, 1.37831705, 1e-6);
+	CHECK_NEAR(hi, 63.2010691, 1e-5);
+	/* Haldane: a=0 b=10 c=1 d=9 -> (0.5 9.5) / (10.5 1.5) = 0.301587 */
+	or_ = bl_stats_odds_ratio(0, 10, 1, 9, 0, &lo, &hi);
+	CHECK_NEAR(or_, 0.30158730, 1e-7);
+	CHECK_NEAR(lo, 0.01091686, 1e-7);
+	CHECK_NEAR(hi, 8.33159694, 1e-6);
+	/* no information: an empty column */
+	CHECK(isnan(bl_stats_odds_ratio(0, 10, 0, 9, 0, NULL, NULL)));
+	CHECK_NEAR(bl_stats_kish(8, 12), 64.0 / 12, 1e-12);
+	CHECK(bl_stats_kish(0, 0) == 0);
+}
+
+BL_TEST(report_skew_by_hand)
+{
+	bl_index *ix = fixture("skew");
+	bl_stats *st;
+	sqlite3_stmt *q = NULL;
+	const bl_stats_skew *v, *c;
+	size_t n;
+
+	REQUIRE(ix);
+	st = bl_stats_new_index(ix);
+	REQUIRE(st);
+	REQUIRE(sqlite3_prepare_v2(bl_index_db(ix), "SELECT bits FROM samples", -1, &q, NULL) ==
+		SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		CHECK(bl_stats_add_bits(st, sqlite3_column_blob(q, 0),
+					(size_t)sqlite3_column_bytes(q, 0), 1.0) == BL_OK);
+	sqlite3_finalize(q);
+	REQUIRE(bl_stats_skew_table(st, 0, 0, &v, &n) == BL_OK);
+	/* cells: east (all, female, male), its roll-up group.asian (the
+	 * same three), black (all, female) */
+	CHECK_EQ_INT(n, 8);
+
+	/* female x group.asian.east: n = 10, events 4, rate 0.4.  Female
+	 * samples: 40, of which sexual 4 + 1 + 1 = 6: base 0.15.
+	 * lift = 0.4 / 0.15 = 2.6667.  Log-lift variance
+	 * (1-p)/e - (1+q-2p)/E = 0.6/4 - 0.35/6 = 0.091667, se 0.302765:
+	 * [2.6667 exp(-1.96 se), 2.6667 exp(1.96 se)] = [1.47318, 4.82706].
+	 * OR against the rest of the women: a=4 b=6, c=6-4=2 d=30-2=28 ->
+	 * 9.3333 [1.37832, 63.2011] (see the helper test). */
+	c = find_cell(v, n, "group.asian.east", "gender.female");
+	REQUIRE(c);
+	CHECK_EQ_INT(c->rows, 10);
+	CHECK_NEAR(c->n, 10, 1e-12);
+	CHECK_NEAR(c->events, 4, 1e-12);
+	CHECK_NEAR(c->rate, 0.4, 1e-12);
+	CHECK_NEAR(c->rate_lo, 0.16818033, 1e-7);
+	CHECK_NEAR(c->rate_hi, 0.68732623, 1e-7);
+	CHECK_NEAR(c->base_rate, 0.15, 1e-12);
+	CHECK_NEAR(c->lift, 2.6666667, 1e-6);
+	CHECK_NEAR(c->lift_lo, 1.47317611, 1e-6);
+	CHECK_NEAR(c->lift_hi, 4.82706112, 1e-6);
+	CHECK_NEAR(c->odds_ratio, 9.3333333, 1e-6);
+	CHECK_NEAR(c->or_lo, 1.37831705, 1e-6);
+	CHECK_NEAR(c->or_hi, 63.2010691, 1e-5);
+	CHECK(c->small); /* 10 < 30 samples, 4 < 5 events */
+	CHECK_NEAR(c->rate2, 0, 1e-12);
+
+	/* male x east: 0 of 10; men: 20 with 1 sexual, base 0.05; the rest
+	 * of the men: 1 of 10.  Haldane: 0.301587 [0.010917, 8.331597] */
+	c = find_cell(v, n, "group.asian.east", "gender.male");
+	REQUIRE(c);
+	CHECK_NEAR(c->rate, 0, 1e-12);
+	CHECK_NEAR(c->base_rate, 0.05, 1e-12);
+	CHECK_NEAR(c->lift, 0, 1e-12);
+	CHECK_NEAR(c->odds_ratio, 0.30158730, 1e-7);
+	CHECK_NEAR(c->or_lo, 0.01091686, 1e-7);
+
+	/* east, all genders: 4 of 20 = 0.2; all samples: 65 with 4+1+1+1+1 =
+	 * 8 sexual; base 8/65 = 0.123077, lift 1.625 */
+	c = find_cell(v, n, "group.asian.east", NULL);
+	REQUIRE(c);
+	CHECK_NEAR(c->rate, 0.2, 1e-12);
+	CHECK_NEAR(c->base_rate, 8.0 / 65, 1e-12);
+	CHECK_NEAR(c->lift, 1.625, 1e-9);
+
+	/* sorted by lift, descending: female x group.asian and female x east
+	 * (2.67 both; ties by name) first */
+	CHECK_EQ_STR(v[0].group, "group.asian");
+	CHECK_EQ_STR(v[0].gender, "gender.female");
+	CHECK_EQ_STR(v[1].group, "group.asian.east");
+	CHECK_EQ_STR(v[1].gender, "gender.female");
+	CHECK_NEAR(v[0].lift, v[1].lift, 0);
+	for (size_t i = 1; i < n; i++)
+		CHECK(!(v[i].lift > v[i - 1].lift));
+	bl_stats_free(st);
+	bl_index_close(ix);
+}
+
+BL_TEST(report_rollups)
+{
+	const char *nm[] = {"group.asian.east", "group.asian.south", "group.black",
+			    "group.asian", "sexual.explicit"};
+	bl_stats *st = bl_stats_new(5, nm);
+	bl_labelset a, b;
+	bl_stats_count k;
+	int node;
+
+	REQUIRE(st);
+	/* nodes: the labels plus "group" and "sexual" (group.asian is both) */
+	CHECK_EQ_INT(bl_stats_nnodes(st), 7);
+	CHECK_EQ_STR(bl_stats_node_name(st, 0), "group");
+	CHECK(bl_stats_node_is_family(st, bl_stats_node_find(st, "group.asian")));
+	CHECK(!bl_stats_node_is_family(st, bl_stats_node_find(st, "group.black")));
+	CHECK(bl_stats_node_find(st, "group.asia") < 0);
+	/* one sample with two Asian labels counts once in group.asian */
+	bl_labelset_clear(&a);
+	bl_labelset_set(&a, 0);
+	bl_labelset_set(&a, 1);
+	bl_labelset_clear(&b);
+	bl_labelset_set(&b, 3); /* plain "Asian" */
+	bl_labelset_set(&b, 4);
+	CHECK(bl_stats_add(st, &a, 1.0) == BL_OK);
+	CHECK(bl_stats_add(st, &b, 1.0) == BL_OK);
+	CHECK(bl_stats_add(st, &b, -1.0) == BL_EUSAGE);
+	CHECK(bl_stats_add(st, &b, NAN) == BL_EUSAGE);
+	node = bl_stats_node_find(st, "group.asian");
+	CHECK(bl_stats_node(st, node, &k) == BL_OK);
+	CHECK_EQ_INT(k.rows, 2);
+	CHECK(bl_stats_label(st, 3, &k) == BL_OK);
+	CHECK_EQ_INT(k.rows, 1); /* the label itself, not the roll-up */
+	CHECK(bl_stats_node(st, bl_stats_node_find(st, "group"), &k) == BL_OK);
+	CHECK_EQ_INT(k.rows, 2);
+	CHECK_NEAR(k.share, 1.0, 1e-12);
+	/* conditional: among group.asian samples, half have sexual.explicit */
+	CHECK(bl_stats_cond(st, node, 4, &k) == BL_OK);
+	CHECK_EQ_INT(k.rows, 1);
+	CHECK_NEAR(k.share, 0.5, 1e-12);
+	/* settings are fixed once rows arrived */
+	CHECK(bl_stats_set_skew(st, "group", NULL, NULL, NULL) == BL_EUSAGE);
+	bl_stats_free(st);
+	bl_stats_free(NULL);
+}
+
+BL_TEST(report_weighted)
+{
+	const char *nm[] = {"gender.female", "group.asian.east", "sexual.suggestive"};
+	bl_stats *st = bl_stats_new(3, nm), *half1 = bl_stats_new(3, nm),
+		 *half2 = bl_stats_new(3, nm);
+	bl_labelset fes, fe, f, fs;
+	bl_stats_totals t;
+	bl_stats_count k;
+	const bl_stats_skew *v, *c;
+	size_t n;
+
+	REQUIRE(st && half1 && half2);
+	bl_labelset_clear(&f);
+	bl_labelset_set(&f, 0);
+	fe = f;
+	bl_labelset_set(&fe, 1);
+	fes = fe;
+	bl_labelset_set(&fes, 2);
+	fs = f;
+	bl_labelset_set(&fs, 2);
+	/*
+	 * female & east & sexual  w=2
+	 * female & east           w=2, w=1
+	 * female & sexual         w=1
+	 * female                  w=1, w=1
+	 * Sum w = 8, Sum w^2 = 4+4+1+1+1+1 = 12, ESS = 64/12 = 5.3333.
+	 * cell female x east: W = 5, events 2, rate 0.4, Sum w^2 = 9,
+	 * ESS = 25/9 = 2.7778; Wilson(0.4, 2.7778) = [0.080342, 0.835727].
+	 * women: W = 8, events 3: base 0.375, lift 0.4/0.375 = 1.066667.
+	 * OR on effective counts: cell row scaled by 2.7778/5 = 0.5556:
+	 * a = 1.1111, b = 1.6667; rest (3 rows of weight 1): c = 1, d = 2;
+	 * OR = (1.1111 2) / (1.6667 1) = 1.3333 [0.044732, 39.7432].
+	 * sexual.suggestive share: 3/8 = 0.375, Wilson at n = 5.3333:
+	 * [0.109735, 0.744940].
+	 */
+	CHECK(bl_stats_add(half1, &fes, 2) == BL_OK);
+	CHECK(bl_stats_add(half1, &fe, 2) == BL_OK);
+	CHECK(bl_stats_add(half1, &fe, 1) == BL_OK);
+	CHECK(bl_stats_add(half2, &fs, 1) == BL_OK);
+	CHECK(bl_stats_add(half2, &f, 1) == BL_OK);
+	CHECK(bl_stats_add(half2, &f, 1) == BL_OK);
+	/* merging two halves equals feeding the whole */
+	CHECK(bl_stats_merge(st, half1) == BL_OK);
+	CHECK(bl_stats_merge(st, half2) == BL_OK);
+	bl_stats_totals_get(st, &t);
+	CHECK_EQ_INT(t.rows, 6);
+	CHECK_NEAR(t.w, 8, 1e-12);
+	CHECK_NEAR(t.w2, 12, 1e-12);
+	CHECK_NEAR(t.ess, 64.0 / 12, 1e-12);
+	CHECK(bl_stats_label(st, 2, &k) == BL_OK);
+	CHECK_NEAR(k.w, 3, 1e-12);
+	CHECK_NEAR(k.share, 0.375, 1e-12);
+	CHECK_NEAR(k.lo, 0.10973470, 1e-7);
+	CHECK_NEAR(k.hi, 0.74493957, 1e-7);
+	REQUIRE(bl_stats_skew_table(st, 0, 0, &v, &n) == BL_OK);
+	c = find_cell(v, n, "group.asian.east", "gender.female");
+	REQUIRE(c);
+	CHECK_EQ_INT(c->rows, 3);
+	CHECK_NEAR(c->n, 5, 1e-12);
+	CHECK_NEAR(c->ess, 25.0 / 9, 1e-12);
+	CHECK_NEAR(c->rate, 0.4, 1e-12);
+	CHECK_NEAR(c->rate_lo, 0.08034246, 1e-7);
+	CHECK_NEAR(c->rate_hi, 0.83572709, 1e-7);
+	CHECK_NEAR(c->base_rate, 0.375, 1e-12);
+	CHECK_NEAR(c->lift, 0.4 / 0.375, 1e-12);
+	CHECK_NEAR(c->odds_ratio, 1.3333333, 1e-6);
+	CHECK_NEAR(c->or_lo, 0.04473160, 1e-6);
+	CHECK_NEAR(c->or_hi, 39.7432206, 1e-4);
+	bl_stats_free(st);
+	bl_stats_free(half1);
+	bl_stats_free(half2);
+}
+
+static char *report(bl_index *ix, int format, const char *by, const char *given, int *rc)
+{
+	bl_report_options o;
+	bl_buf b;
+	char err[256];
+
+	memset(&o, 0, sizeof o);
+	o.format = format;
+	o.by = by;
+	o.given = given;
+	bl_buf_init(&b, 0);
+	*rc = bl_report_buf(ix, &o, &b, err, sizeof err);
+	if (*rc != BL_OK) {
+		bl_buf_release(&b);
+		return strdup(err);
+	}
+	return bl_buf_detach(&b, NULL);
+}
+
+static double jget(const cJSON *o, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(it) ? it->valuedouble : NAN;
+}
+
+BL_TEST(report_json_matches_sql)
+{
+	bl_index *ix = fixture("json");
+	char *text;
+	cJSON *root = NULL, *labels, *errors, *skew, *first, *shards;
+	int rc;
+
+	REQUIRE(ix);
+	text = report(ix, BL_REPORT_JSON, NULL, NULL, &rc);
+	REQUIRE(text);
+	CHECK(rc == BL_OK);
+	root = cJSON_Parse(text);
+	REQUIRE(root);
+	CHECK_NEAR(jget(root, "samples"), 65, 0);
+	CHECK_NEAR(jget(root, "shards"), 2, 0);
+	CHECK_NEAR(jget(root, "blocked"), 1, 0);
+	CHECK_NEAR(jget(root, "samples_with_errors"), 2, 0);
+	errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
+	CHECK_NEAR(jget(errors, "truncated"), 2, 0);
+	CHECK_NEAR(jget(errors, "no_caption"), 1, 0);
+	/* every label count equals a direct count in SQL */
+	labels = cJSON_GetObjectItemCaseSensitive(root, "labels");
+	REQUIRE(labels);
+	CHECK_EQ_INT(cJSON_GetArraySize(labels), NL);
+	for (int i = 0; i < NL; i++) {
+		sqlite3_stmt *q = NULL;
+		char like[128];
+		snprintf(like, sizeof like, "%%,%s,%%", names[i]);
+		REQUIRE(sqlite3_prepare_v2(bl_index_db(ix),
+					   "SELECT count(*) FROM samples WHERE labels LIKE ?1", -1,
+					   &q, NULL) == SQLITE_OK);
+		sqlite3_bind_text(q, 1, like, -1, SQLITE_TRANSIENT);
+		REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+		CHECK_NEAR(jget(labels, names[i]), sqlite3_column_int(q, 0), 0);
+		sqlite3_finalize(q);
+	}
+	CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(root, "families"), "group"), 30, 0);
+	CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(root, "families"), "gender"), 60, 0);
+	skew = cJSON_GetObjectItemCaseSensitive(root, "skew");
+	REQUIRE(cJSON_IsArray(skew));
+	first = cJSON_GetArrayItem(skew, 0);
+	REQUIRE(first);
+	CHECK_EQ_STR(cJSON_GetObjectItemCaseSensitive(first, "group")->valuestring,
+		     "group.asian");
+	CHECK_EQ_STR(cJSON_GetObjectItemCaseSensitive(first, "gender")->valuestring,
+		     "gender.female");
+	CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetArrayItem(skew, 2), "gender")));
+	CHECK_NEAR(jget(first, "lift"), 2.66667, 1e-9); /* 6 significant digits */
+	CHECK_NEAR(jget(first, "rate_lo"), 0.16818, 1e-9);
+	CHECK_NEAR(jget(first, "or_hi"), 63.2011, 1e-9);
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(first, "small")));
+	shards = cJSON_GetObjectItemCaseSensitive(root, "per_shard");
+	CHECK_EQ_INT(cJSON_GetArraySize(shards), 2);
+	CHECK_NEAR(jget(cJSON_GetArrayItem(shards, 0), "samples"), 20, 0);
+	CHECK_NEAR(jget(cJSON_GetArrayItem(shards, 1), "samples"), 45, 0);
+	CHECK_NEAR(jget(cJSON_GetArrayItem(shards, 1), "blocked"), 1, 0);
+	CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(shards, 0), "labels"),
+			"group.asian.east"), 10, 0);
+	cJSON_Delete(root);
+	free(text);
+
+	/* --given and --by */
+	text = report(ix, BL_REPORT_JSON, "group", "gender.female,sexual.suggestive", &rc);
+	REQUIRE(text);
+	CHECK(rc == BL_OK);
+	root = cJSON_Parse(text);
+	REQUIRE(root);
+	{
+		cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "given");
+		cJSON *rt = cJSON_GetObjectItemCaseSensitive(g, "rates");
+		cJSON *by = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(root, "by"), "rows");
+		cJSON *black = cJSON_GetObjectItemCaseSensitive(by, "group.black");
+		/* women with sexual wording: 6, 4 of them East Asian */
+		CHECK_NEAR(jget(g, "samples"), 6, 0);
+		CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(rt, "group.asian.east"), "count"),
+			   4, 0);
+		CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(rt, "group.asian.east"), "share"),
+			   0.666667, 1e-9);
+		/* by group: group.asian (roll-up) and group.black */
+		CHECK(cJSON_GetObjectItemCaseSensitive(by, "group.asian") != NULL);
+		CHECK_NEAR(jget(black, "samples"), 10, 0);
+		CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(
+					cJSON_GetObjectItemCaseSensitive(black, "rates"),
+					"sexual.suggestive"),
+				"share"),
+			   0.1, 1e-9);
+	}
+	cJSON_Delete(root);
+	free(text);
+
+	text = report(ix, BL_REPORT_JSON, NULL, "gender.female,no.such", &rc);
+	CHECK(rc == BL_FAILED);
+	CHECK_CONTAINS(text, "no.such");
+	free(text);
+	text = report(ix, BL_REPORT_TEXT, "nosuchfamily", NULL, &rc);
+	CHECK(rc == BL_FAILED);
+	CHECK_CONTAINS(text, "nosuchfamily");
+	free(text);
+	bl_index_close(ix);
+}
+
+BL_TEST(report_formats_deterministic)
+{
+	bl_index *ix = fixture("det");
+	REQUIRE(ix);
+	for (int f = BL_REPORT_TEXT; f <= BL_REPORT_HTML; f++) {
+		int rc1, rc2;
+		char *a = report(ix, f, "group", "gender.female", &rc1);
+		char *b = report(ix, f, "group", "gender.female", &rc2);
+		CHECK(rc1 == BL_OK && rc2 == BL_OK);
+		CHECK(a && b && strcmp(a, b) == 0);
+		CHECK(a && strlen(a) > 200);
+		if (f == BL_REPORT_HTML && a) {
+			/* data strings are escaped: the shard path a/<b>&"x'.tar */
+			CHECK_CONTAINS(a, "a/&lt;b&gt;&amp;&quot;x&#39;.tar");
+			CHECK(!strstr(a, "<b>&"));
+			CHECK_CONTAINS(a, "<svg");
+			CHECK(!strstr(a, "<script"));
+			CHECK(!strstr(a, "src="));
+			CHECK(!strstr(a, "href="));
+		}
+		if (f == BL_REPORT_CSV && a) {
+			/* the same path is quoted in CSV */
+			CHECK_CONTAINS(a, "\nshard,\"a/<b>&\"\"x'.tar\",samples,,,,45,");
+			CHECK_CONTAINS(a, "\nskew,,group.asian.east,gender.female,10,10,4,0.4,");
+		}
+		if (f == BL_REPORT_TEXT && a) {
+			CHECK_CONTAINS(a, "group.asian.east");
+			CHECK_CONTAINS(a, "2.67");
+		}
+		free(a);
+		free(b);
+	}
+	bl_index_close(ix);
+}
+
+BL_TEST(report_save_atomic)
+{
+	bl_index *ix = fixture("save");
+	bl_report_options o;
+	char path[512], tmp[600], err[256];
+	FILE *f;
+	long size;
+
+	REQUIRE(ix);
+	memset(&o, 0, sizeof o);
+	o.format = BL_REPORT_HTML;
+	snprintf(path, sizeof path, "%s/report.html", bl_test_tmpdir());
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	CHECK(bl_report_save(ix, &o, path, err, sizeof err) == BL_OK);
+	f = fopen(path, "rb");
+	REQUIRE(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	CHECK(size > 1000);
+	CHECK(access(tmp, F_OK) != 0);
+	/* a directory that does not exist: failure, nothing left behind */
+	snprintf(path, sizeof path, "%s/no/such/dir/r.html", bl_test_tmpdir());
+	CHECK(bl_report_save(ix, &o, path, err, sizeof err) == BL_FAILED);
+	CHECK_CONTAINS(err, "cannot create");
+	bl_index_close(ix);
+}

@@ -1,0 +1,156 @@
+/*
+ * cmd_report.c - "ballast report": the distributions, conditional rates
+ * and skew table of an index, as a terminal table, CSV, JSON or a
+ * self-contained HTML page.  All the work is in lib/report.c; this file
+ * parses the command line and picks the output (stdout, or a file written
+ * atomically with -o).
+ */
+#include "tools.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char usage_report[] =
+	"usage: ballast report INDEX.db [--format text|csv|json|html] [-o FILE]\n"
+	"                      [--by FAMILY] [--given LABELS] [--min-cell N]\n"
+	"                      [--min-events N] [--title TEXT]\n"
+	"\n"
+	"Reports what an index holds: totals (shards, samples, errors by kind,\n"
+	"samples blocked as safety.minor_sexual), the count and share of every\n"
+	"label and family roll-up with 95% Wilson intervals, and the skew table:\n"
+	"for each group label and roll-up, alone and crossed with each gender\n"
+	"label, the rate of any sexual.* label (and of attire.*), its lift over\n"
+	"the rate among all samples of that gender, and the odds ratio against\n"
+	"the rest of that gender, with 95% intervals; sorted by lift, small\n"
+	"cells flagged.\n"
+	"\n"
+	"  -f, --format F    text (default), csv, json or html\n"
+	"  -o, --output FILE write FILE (through FILE.tmp, fsync, rename)\n"
+	"                    instead of standard output\n"
+	"  --by FAMILY       also the label rates among samples of each label\n"
+	"                    directly below FAMILY (e.g. --by group)\n"
+	"  --given LABELS    also the label rates among samples having every\n"
+	"                    one of LABELS (comma separated)\n"
+	"  --min-cell N      skew cells with fewer samples are 'small' (30)\n"
+	"  --min-events N    ... or with fewer events (5)\n"
+	"  --title TEXT      title of the HTML page (default: the index path)\n"
+	"\n"
+	"JSON (stable, schema 1): an object with keys report, schema, index,\n"
+	"samples, shards, shards_complete, samples_with_errors, errors {kind: N},\n"
+	"blocked, labels {label: N}, families {family: N}, shares {name: {count,\n"
+	"share, lo, hi}}, skew [{group, gender (null: all), n, events, rate,\n"
+	"rate_lo, rate_hi, base_rate, lift, lift_lo, lift_hi, odds_ratio, or_lo,\n"
+	"or_hi, attire_events, attire_rate, attire_lo, attire_hi, attire_lift,\n"
+	"small}], given {labels, samples, rates} and by {family, rows} when asked,\n"
+	"per_shard [{id, path, complete, samples, errors, blocked, labels}].\n"
+	"Numbers have at most 6 significant digits; undefined ones are null.\n"
+	"CSV: one tidy table, header table,shard,name,gender,rows,n,count,share,\n"
+	"lo,hi,base,lift,lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small; table is\n"
+	"total, error, label, family, skew, skew_attire, given, by or shard (for\n"
+	"given and by the gender column holds the condition).\n"
+	"\n"
+	"Exit status: 0 written, 2 usage (unknown format, family or label),\n"
+	"3 fatal (unreadable index, write error).\n";
+
+static int parse_num(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (!*s || *end || !(v >= 0) || v > 1e15)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	bl_report_options opt;
+	bl_index *ix = NULL;
+	const char *index = NULL, *output = NULL;
+	char err[1024], name[64];
+	int rc = EXIT_FATAL, r;
+
+	memset(&opt, 0, sizeof opt);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		int takes = !strcmp(a, "-f") || !strcmp(a, "--format") || !strcmp(a, "-o") ||
+			    !strcmp(a, "--output") || !strcmp(a, "--by") ||
+			    !strcmp(a, "--given") || !strcmp(a, "--min-cell") ||
+			    !strcmp(a, "--min-events") || !strcmp(a, "--title");
+		if (takes) {
+			if (i + 1 >= argc) {
+				rc = tool_usage_error(usage_report, "%s needs a value", a);
+				goto out;
+			}
+			v = argv[++i];
+		} else if (!strncmp(a, "--", 2) && strchr(a, '=')) {
+			/* --name=value */
+			size_t n = (size_t)(strchr(a, '=') - a);
+			if (n >= sizeof name) {
+				rc = tool_usage_error(usage_report, "unknown option '%s'", a);
+				goto out;
+			}
+			memcpy(name, a, n);
+			name[n] = '\0';
+			v = a + n + 1;
+			a = name;
+		}
+		if (v && (!strcmp(a, "-f") || !strcmp(a, "--format"))) {
+			opt.format = bl_report_format_parse(v);
+			if (opt.format < 0) {
+				rc = tool_usage_error(usage_report,
+						      "unknown format '%s' (text, csv, json, html)",
+						      v);
+				goto out;
+			}
+		} else if (v && (!strcmp(a, "-o") || !strcmp(a, "--output"))) {
+			output = v;
+		} else if (v && !strcmp(a, "--by")) {
+			opt.by = v;
+		} else if (v && !strcmp(a, "--given")) {
+			opt.given = v;
+		} else if (v && !strcmp(a, "--title")) {
+			opt.title = v;
+		} else if (v && (!strcmp(a, "--min-cell") || !strcmp(a, "--min-events"))) {
+			double *dst = !strcmp(a, "--min-cell") ? &opt.min_rows : &opt.min_events;
+			if (parse_num(v, dst) != 0) {
+				rc = tool_usage_error(usage_report, "%s: '%s' is not a count", a, v);
+				goto out;
+			}
+		} else if (a[0] == '-' && a[1]) {
+			rc = tool_usage_error(usage_report, "unknown option '%s'", a);
+			goto out;
+		} else if (!index) {
+			index = a;
+		} else {
+			rc = tool_usage_error(usage_report, "unexpected argument '%s'", a);
+			goto out;
+		}
+	}
+	if (!index) {
+		rc = tool_usage_error(usage_report, "no index given");
+		goto out;
+	}
+	ix = bl_index_open(index, BL_INDEX_READ, err, sizeof err);
+	if (!ix) {
+		tool_err("%s", err);
+		goto out;
+	}
+	if (output)
+		r = bl_report_save(ix, &opt, output, err, sizeof err);
+	else
+		r = bl_report_write(ix, &opt, stdout, err, sizeof err);
+	if (r != BL_OK) {
+		tool_err("%s", err);
+		/* an unknown --by family or --given label is a usage error */
+		rc = (strncmp(err, "--by", 4) == 0 || strncmp(err, "--given", 7) == 0)
+			     ? EXIT_USAGE
+			     : EXIT_FATAL;
+		goto out;
+	}
+	rc = tool_finish(EXIT_ALL_GOOD);
+out:
+	bl_index_close(ix);
+	return rc;
+}
