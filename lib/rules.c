@@ -8,10 +8,12 @@
  * thrown away.  A load that fails leaves the rule set as it was: labels
  * are parsed into a pending list and committed only when the whole file
  * (or directory) parsed.  bl_ruleset_compile then joins every label's
- * match patterns into one alternation and its unless patterns into
- * another, compiles each with JIT once, resolves "implies" into a closure
- * per label and freezes the set, which is read-only from then on and may
- * be shared by threads (each with its own bl_tagger).
+ * match patterns into one alternation and compiles it with JIT once,
+ * compiles each unless pattern on its own, gives each of these programs
+ * a prefilter gate (the literals it cannot match without, found by
+ * lib/prefilter.c, all in one automaton), resolves "implies" into a
+ * closure per label and freezes the set, which is read-only from then on
+ * and may be shared by threads (each with its own bl_tagger).
  *
  * Label 0 is always the derived "safety.minor_sexual" (age.minor together
  * with any sexual.* label); rule files cannot declare it.
@@ -92,14 +94,34 @@ static char *dup_n(const char *s, size_t n)
 	return p;
 }
 
+/* Drop what bl_ruleset_compile made of a label: programs and gates. */
+static void label_uncompile(bl_rlabel *l)
+{
+	pcre2_code_free(l->match);
+	l->match = NULL;
+	if (l->unless)
+		for (int k = 0; k < l->nunless; k++)
+			pcre2_code_free(l->unless[k]);
+	free(l->unless);
+	l->unless = NULL;
+	free(l->mgate.code);
+	l->mgate.code = NULL;
+	l->mgate.len = 0;
+	if (l->ugate)
+		for (int k = 0; k < l->nunless; k++)
+			free(l->ugate[k].code);
+	free(l->ugate);
+	l->ugate = NULL;
+}
+
 static void label_release(bl_rlabel *l)
 {
 	free(l->name);
 	free(l->file);
 	bl_buf_release(&l->match_src);
-	bl_buf_release(&l->unless_src);
-	pcre2_code_free(l->match);
-	pcre2_code_free(l->unless);
+	bl_strlist_release(&l->match_pats);
+	bl_strlist_release(&l->unless_pats);
+	label_uncompile(l);
 	for (size_t i = 0; i < l->npreds; i++) {
 		free(l->preds[i].path);
 		free(l->preds[i].str);
@@ -115,7 +137,8 @@ static void label_init(bl_rlabel *l)
 {
 	memset(l, 0, sizeof *l);
 	bl_buf_init(&l->match_src, 0);
-	bl_buf_init(&l->unless_src, 0);
+	bl_strlist_init(&l->match_pats);
+	bl_strlist_init(&l->unless_pats);
 }
 
 static void pending_release(pending *pd)
@@ -189,6 +212,7 @@ void bl_ruleset_free(bl_ruleset *rs)
 			label_release(&rs->labels[i]);
 	free(rs->labels);
 	free(rs->implying);
+	bl_prefilter_free(rs->pf);
 	free(rs);
 }
 
@@ -518,14 +542,21 @@ static int do_pattern(pctx *c, const char *kw_at, const char *kw,
 	rc = check_pattern(c, kw, p, end, &pat);
 	if (rc != BL_OK)
 		goto out;
-	src = is_unless ? &l->unless_src : &l->match_src;
-	/* Each pattern is wrapped in its own group.  "\E" closes a "\Q" that
-	 * runs to the end of the pattern and is ignored otherwise. */
-	rc = bl_buf_adds(src, src->len ? "|(?:" : "(?:");
-	if (rc == BL_OK)
-		rc = bl_buf_add(src, pat.buf, pat.len);
-	if (rc == BL_OK)
-		rc = bl_buf_adds(src, "\\E)");
+	src = &l->match_src;
+	/* Match patterns are joined, each wrapped in its own group.  "\E"
+	 * closes a "\Q" that runs to the end of the pattern and is ignored
+	 * otherwise.  Unless patterns are compiled one by one. */
+	if (is_unless) {
+		rc = bl_strlist_add(&l->unless_pats, pat.buf);
+	} else {
+		rc = bl_buf_adds(src, src->len ? "|(?:" : "(?:");
+		if (rc == BL_OK)
+			rc = bl_buf_add(src, pat.buf, pat.len);
+		if (rc == BL_OK)
+			rc = bl_buf_adds(src, "\\E)");
+		if (rc == BL_OK)
+			rc = bl_strlist_add(&l->match_pats, pat.buf);
+	}
 	if (rc != BL_OK) {
 		set_err(c->rs, "out of memory");
 		rc = BL_ENOMEM;
@@ -1132,22 +1163,22 @@ out:
 /* Compilation                                                         */
 /* ------------------------------------------------------------------ */
 
-static int compile_joined(bl_ruleset *rs, const bl_rlabel *l, const bl_buf *src,
-			  const char *what, pcre2_code **out)
+static int compile_program(bl_ruleset *rs, const bl_rlabel *l,
+			   const char *src, size_t len, const char *what,
+			   pcre2_code **out)
 {
 	PCRE2_SIZE erroff;
 	int errcode;
 	pcre2_code *code;
 
-	code = pcre2_compile((PCRE2_SPTR)src->buf, src->len, RULE_PCRE2_OPTIONS,
+	code = pcre2_compile((PCRE2_SPTR)src, len, RULE_PCRE2_OPTIONS,
 			     &errcode, &erroff, NULL);
 	if (!code) {
 		PCRE2_UCHAR msg[256];
 		if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
 			snprintf((char *)msg, sizeof msg, "error %d", errcode);
-		set_err(rs, "%s:%d:1: label '%s': its %s patterns, joined, do "
-			    "not compile (named groups repeated? numbered "
-			    "back-references?): %s",
+		set_err(rs, "%s:%d:1: label '%s': its %s do not compile "
+			    "(named groups repeated? numbered back-references?): %s",
 			l->file, l->line, l->name, what, (const char *)msg);
 		return BL_FAILED;
 	}
@@ -1155,6 +1186,168 @@ static int compile_joined(bl_ruleset *rs, const bl_rlabel *l, const bl_buf *src,
 	 * runs the same program under the same limits. */
 	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
 	*out = code;
+	return BL_OK;
+}
+
+/* ---- prefilter gates ---------------------------------------------- */
+
+/* The clauses registered in the rule set's automaton so far; equal
+ * clauses of different patterns share an id. */
+typedef struct clauses {
+	bl_strlist *v; /* v[id - 1]; id BL_PF_BYPASS is the bypass */
+	size_t n, a;
+} clauses;
+
+static void clauses_release(clauses *cs)
+{
+	for (size_t i = 0; i < cs->n; i++)
+		bl_strlist_release(&cs->v[i]);
+	free(cs->v);
+	memset(cs, 0, sizeof *cs);
+}
+
+static int same_clause(const bl_strlist *a, const bl_strlist *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->items[i], b->items[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* The id of clause c (taken over when new) in pf; BL_ENOMEM. */
+static int clause_id(bl_prefilter *pf, clauses *cs, bl_strlist *c)
+{
+	int id;
+
+	for (size_t i = 0; i < cs->n; i++)
+		if (same_clause(&cs->v[i], c))
+			return (int)i + 1;
+	if (cs->n == cs->a) {
+		size_t na = cs->a ? cs->a * 2 : 64;
+		bl_strlist *v = realloc(cs->v, na * sizeof *v);
+		if (!v)
+			return BL_ENOMEM;
+		cs->v = v;
+		cs->a = na;
+	}
+	id = (int)cs->n + 1;
+	for (size_t i = 0; i < c->n; i++)
+		if (bl_prefilter_add(pf, c->items[i], strlen(c->items[i]), id) != BL_OK)
+			return BL_ENOMEM;
+	cs->v[cs->n++] = *c;
+	bl_strlist_init(c);
+	return id;
+}
+
+static int gate_push(bl_gate *g, size_t *alloc, int v)
+{
+	if (g->len == *alloc) {
+		size_t na = *alloc ? *alloc * 2 : 16;
+		int *nv = realloc(g->code, na * sizeof *nv);
+		if (!nv)
+			return BL_ENOMEM;
+		g->code = nv;
+		*alloc = na;
+	}
+	g->code[g->len++] = v;
+	return BL_OK;
+}
+
+/*
+ * The gate of a program running pats[first..first+n) as alternatives: one
+ * term per pattern.  A pattern the extractor proves nothing about leaves
+ * the program ungated (g->len 0).  BL_OK or BL_ENOMEM.
+ */
+static int gate_build(bl_prefilter *pf, clauses *cs, const bl_strlist *pats,
+		      size_t first, size_t n, bl_gate *g)
+{
+	size_t alloc = 0;
+	int rc = BL_OK;
+
+	g->code = NULL;
+	g->len = 0;
+	for (size_t i = first; i < first + n && rc == BL_OK; i++) {
+		bl_trigger tr;
+		int r = bl_prefilter_extract(pats->items[i], strlen(pats->items[i]), &tr);
+		if (r <= 0) {
+			rc = r < 0 ? r : BL_OK;
+			free(g->code);
+			g->code = NULL;
+			g->len = 0;
+			return rc;
+		}
+		rc = gate_push(g, &alloc, (int)tr.n);
+		for (size_t k = 0; k < tr.n && rc == BL_OK; k++) {
+			int id = clause_id(pf, cs, &tr.cl[k]);
+			rc = id < 0 ? id : gate_push(g, &alloc, id);
+		}
+		bl_trigger_release(&tr);
+	}
+	if (rc != BL_OK) {
+		free(g->code);
+		g->code = NULL;
+		g->len = 0;
+	}
+	return rc;
+}
+
+/* Compile a label's programs and build their gates. */
+static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
+{
+	int rc;
+
+	if (l->nmatch) {
+		rc = compile_program(rs, l, l->match_src.buf, l->match_src.len,
+				     "match patterns, joined,", &l->match);
+		if (rc != BL_OK)
+			return rc;
+		rc = gate_build(rs->pf, cs, &l->match_pats, 0, l->match_pats.n,
+				&l->mgate);
+		if (rc != BL_OK)
+			goto nomem;
+		rs->gated_labels += l->mgate.len > 0;
+	}
+	if (l->nunless) {
+		l->unless = calloc((size_t)l->nunless, sizeof *l->unless);
+		l->ugate = calloc((size_t)l->nunless, sizeof *l->ugate);
+		if (!l->unless || !l->ugate)
+			goto nomem;
+		if (l->nunless > rs->max_unless)
+			rs->max_unless = l->nunless;
+	}
+	for (int k = 0; k < l->nunless; k++) {
+		const char *p = l->unless_pats.items[k];
+		rc = compile_program(rs, l, p, strlen(p), "unless patterns",
+				     &l->unless[k]);
+		if (rc != BL_OK)
+			return rc;
+		rc = gate_build(rs->pf, cs, &l->unless_pats, (size_t)k, 1,
+				&l->ugate[k]);
+		if (rc != BL_OK)
+			goto nomem;
+		rs->gated_unless += l->ugate[k].len > 0;
+	}
+	return BL_OK;
+nomem:
+	set_err(rs, "out of memory");
+	return BL_ENOMEM;
+}
+
+/* The automaton of every gate, with the bypass literals as clause
+ * BL_PF_BYPASS. */
+static int prefilter_start(bl_ruleset *rs)
+{
+	static const char *const bypass[] = {"\xc5\xbf", "\xe2\x84\xaa"};
+
+	rs->pf = bl_prefilter_new();
+	if (!rs->pf)
+		return BL_ENOMEM;
+	for (size_t i = 0; i < sizeof bypass / sizeof *bypass; i++)
+		if (bl_prefilter_add(rs->pf, bypass[i], strlen(bypass[i]),
+				     BL_PF_BYPASS) != BL_OK)
+			return BL_ENOMEM;
 	return BL_OK;
 }
 
@@ -1166,22 +1359,28 @@ static int name_has_prefix(const char *name, const char *family)
 
 int bl_ruleset_compile(bl_ruleset *rs)
 {
+	clauses cs = {0};
 	int rc = check_open(rs);
 	int changed;
 
 	if (rc != BL_OK)
 		return rc;
+	rc = prefilter_start(rs);
+	if (rc != BL_OK) {
+		set_err(rs, "out of memory");
+		goto out;
+	}
 	rc = BL_FAILED;
 	for (int i = 0; i < rs->nlabels; i++) {
 		bl_rlabel *l = &rs->labels[i];
+		int lrc;
 		bl_labelset_clear(&l->closure);
 		bl_labelset_set(&l->closure, i);
-		if (l->nmatch && !l->match &&
-		    compile_joined(rs, l, &l->match_src, "match", &l->match) != BL_OK)
+		lrc = label_compile(rs, l, &cs);
+		if (lrc != BL_OK) {
+			rc = lrc;
 			goto out;
-		if (l->nunless && !l->unless &&
-		    compile_joined(rs, l, &l->unless_src, "unless", &l->unless) != BL_OK)
-			goto out;
+		}
 		for (size_t k = 0; k < l->npreds; k++) {
 			if (l->preds[k].src == BL_SRC_IMAGE)
 				rs->uses_image = 1;
@@ -1238,16 +1437,23 @@ int bl_ruleset_compile(bl_ruleset *rs)
 		if (rs->labels[i].has_closure)
 			rs->implying[rs->nimplying++] = i;
 	}
+	rc = bl_prefilter_build(rs->pf);
+	if (rc != BL_OK) {
+		set_err(rs, rc == BL_ENOMEM ? "out of memory"
+					    : "the prefilter automaton is too big");
+		goto out;
+	}
 	rs->compiled = 1;
 	rc = BL_OK;
 out:
+	clauses_release(&cs);
 	if (rc != BL_OK) {
 		/* leave the set loadable and compilable again */
-		for (int i = 0; i < rs->nlabels; i++) {
-			pcre2_code_free(rs->labels[i].match);
-			pcre2_code_free(rs->labels[i].unless);
-			rs->labels[i].match = rs->labels[i].unless = NULL;
-		}
+		for (int i = 0; i < rs->nlabels; i++)
+			label_uncompile(&rs->labels[i]);
+		bl_prefilter_free(rs->pf);
+		rs->pf = NULL;
+		rs->max_unless = rs->gated_labels = rs->gated_unless = 0;
 		bl_labelset_clear(&rs->minor_mask);
 		bl_labelset_clear(&rs->sexual_mask);
 		rs->uses_json = rs->uses_image = 0;

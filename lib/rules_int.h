@@ -3,10 +3,11 @@
  * lib/tagger.c (per-thread matching) and lib/meta.c (JSON field access)
  * share.  Not part of the public interface: everything here may change.
  *
- * A compiled rule set is a table of labels.  Each label owns at most two
- * PCRE2 programs - its match patterns joined by alternation and its unless
- * patterns joined likewise - plus a list of metadata predicates grouped
- * into conjunctions, plus the closure of the labels it implies.
+ * A compiled rule set is a table of labels.  Each label owns one PCRE2
+ * program for its match patterns joined by alternation, one per unless
+ * pattern, a prefilter gate for each of them (lib/prefilter.c), a list of
+ * metadata predicates grouped into conjunctions, and the closure of the
+ * labels it implies.
  */
 #ifndef BL_RULES_INT_H
 #define BL_RULES_INT_H
@@ -15,6 +16,9 @@
 #include <pcre2.h>
 
 #include "ballast.h"
+
+/* The literal prefilter (lib/prefilter.c, below). */
+typedef struct bl_prefilter bl_prefilter;
 
 /* Where a predicate reads its value. */
 enum { BL_SRC_JSON = 0, BL_SRC_IMAGE };
@@ -65,15 +69,29 @@ typedef struct bl_implied {
 	int line, col;
 } bl_implied;
 
+/*
+ * A prefilter gate: when the caption lacks the literals it names, the
+ * program it guards cannot match and is not run.  code holds an OR of
+ * terms, each "n, id1 .. idn": the term holds when the caption hit every
+ * clause id1..idn (bl_prefilter_scan).  len 0: no gate, always run.
+ */
+typedef struct bl_gate {
+	int *code;
+	size_t len;
+} bl_gate;
+
 typedef struct bl_rlabel {
 	char *name;
 	char *file;    /* the file (or string name) that declared it */
 	int line;      /* line of the "label" keyword */
 	bl_buf match_src;  /* "(?:p1)|(?:p2)|..." */
-	bl_buf unless_src;
+	bl_strlist match_pats;  /* each match pattern, {NAME}s expanded */
+	bl_strlist unless_pats; /* each unless pattern, likewise */
 	int nmatch, nunless;
 	pcre2_code *match;  /* NULL when the label has no match pattern */
-	pcre2_code *unless; /* NULL when it has no unless pattern */
+	pcre2_code **unless; /* nunless programs, one per pattern */
+	bl_gate mgate;       /* over the match patterns */
+	bl_gate *ugate;      /* one per unless pattern */
 	bl_pred *preds;
 	size_t npreds, apreds;
 	bl_implied *implies;
@@ -93,10 +111,69 @@ struct bl_ruleset {
 	bl_labelset sexual_mask; /* sexual and sexual.* */
 	int *implying;          /* labels with has_closure, in order */
 	int nimplying;
+	int max_unless;         /* most unless patterns of one label */
+	bl_prefilter *pf;       /* the literals of every gate */
+	int gated_labels, gated_unless; /* how many gates (for tests) */
 	bl_sha256 sha;
 	char digest[65];
 	char errmsg[1024];
 };
+
+/* ---- lib/prefilter.c: literal prefilter ---------------------------- */
+
+/*
+ * What a pattern needs to match, as proved by bl_prefilter_extract: an
+ * AND of clauses, each an OR of literals (lower-case ASCII, matched
+ * caselessly as substrings of the caption).  n == 0: nothing proved.
+ */
+typedef struct bl_trigger {
+	bl_strlist *cl;
+	size_t n, a;
+} bl_trigger;
+
+void bl_trigger_init(bl_trigger *tr);
+void bl_trigger_release(bl_trigger *tr);
+
+/*
+ * Analyse one pattern (PCRE2 syntax, caseless, UTF-8, not extended;
+ * pat[0..len)).  Returns 1 with *out (initialised here; release it)
+ * holding at most a few clauses, such that the pattern cannot match a
+ * subject that lacks every literal of any one clause - unless the subject
+ * holds U+017F or U+212A, which fold to ASCII "s" and "k"; 0 when it can
+ * prove nothing ("no gate"; *out empty), BL_ENOMEM.
+ */
+int bl_prefilter_extract(const char *pat, size_t len, bl_trigger *out);
+/* The same as text appended to out, "{a,b} & {c}" ("" for no gate), for
+ * tests and diagnostics.  Returns as bl_prefilter_extract. */
+int bl_prefilter_describe(const char *pat, size_t len, bl_buf *out);
+
+/* A multi-literal matcher: literals tagged with clause ids, compiled into
+ * one automaton.  Read-only after bl_prefilter_build. */
+
+#define BL_PF_WORDS(nids) (((size_t)(nids) + 63) / 64)
+
+bl_prefilter *bl_prefilter_new(void);
+/* Add literal lit[0..len) (any bytes; ASCII letters match either case)
+ * for clause id (>= 0).  BL_OK, BL_ENOMEM, BL_EUSAGE (empty, after
+ * build). */
+int bl_prefilter_add(bl_prefilter *pf, const char *lit, size_t len, int id);
+/* Compile the automaton.  BL_OK, BL_ENOMEM, BL_FAILED (too big),
+ * BL_EUSAGE (built already).  With no literals every scan hits nothing. */
+int bl_prefilter_build(bl_prefilter *pf);
+/* 1 + the largest clause id added (0 for none); hit sets of a scan have
+ * BL_PF_WORDS(nids) words. */
+int bl_prefilter_nids(const bl_prefilter *pf);
+/* States of the built automaton (for tests and diagnostics). */
+size_t bl_prefilter_nstates(const bl_prefilter *pf);
+/* Set bit id of hits[] for every clause id one of whose literals occurs
+ * in text[0..len); hits is cleared first.  Thread-safe on a built pf. */
+void bl_prefilter_scan(const bl_prefilter *pf, const char *text, size_t len,
+		       uint64_t *hits);
+void bl_prefilter_free(bl_prefilter *pf);
+
+/* Clause id of the literals that make a caption bypass every gate:
+ * U+017F and U+212A, which PCRE2 folds caselessly to ASCII s and k. */
+#define BL_PF_BYPASS 0
 
 /* Limits applied to every match (see bl_tagger_new). */
 #define BL_MATCH_LIMIT 1000000u

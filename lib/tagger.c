@@ -4,17 +4,31 @@
  *
  * A tagger holds what matching needs and must not share between threads:
  * one PCRE2 match-data block, a match context carrying the match, depth
- * and heap limits, and a JIT stack.  All are allocated once in
- * bl_tagger_new; tagging a caption allocates nothing (only a JSON member,
- * and only when some rule reads a JSON field, is parsed into a tree).
+ * and heap limits, a JIT stack, the prefilter's hit set and the unless
+ * bookkeeping.  All are allocated once in bl_tagger_new; tagging a caption
+ * allocates nothing (only a JSON member, and only when some rule reads a
+ * JSON field, is parsed into a tree).
  *
  * A label is set when one of its match patterns matches somewhere that no
  * unless match overlaps, or when one of its "when" conditions holds; then
  * the labels it implies are set, and finally the derived
- * safety.minor_sexual.  Unless spans are computed only for a label whose
- * match pattern matched, so captions that match nothing cost one scan per
- * label.  A pattern that hits a limit leaves its label unset and turns the
- * result into BL_WARN; the other labels are still decided.
+ * safety.minor_sexual.
+ *
+ * Most programs never run: one pass of the prefilter automaton over the
+ * caption says which literals it holds, and a program whose gate names
+ * literals the caption lacks cannot match (lib/prefilter.c proves it), so
+ * it is skipped as if it had not matched.  A caption holding U+017F or
+ * U+212A (which fold caselessly to ASCII s and k) bypasses the gates, and
+ * BALLAST_NO_PREFILTER set (non-empty) in the environment when a tagger
+ * is made turns them off, to check that they change nothing.
+ *
+ * Unless spans are found lazily, pattern by pattern, only for a label
+ * whose match program matched, and only as far as the match occurrence
+ * being judged: spans come in increasing start order, so a pattern's
+ * search stops at its first span starting past the occurrence and resumes
+ * there for a later one.  A pattern that hits a limit leaves its label
+ * unset and turns the result into BL_WARN; the other labels are still
+ * decided.
  */
 #include "rules_int.h"
 
@@ -24,9 +38,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Unless matches remembered per label and caption; a match covered by none
- * of the first SPAN_MAX counts. */
+/* Unless matches remembered per label and match occurrence (spans that
+ * end before the occurrence are dropped when the table is full); spans
+ * that find no room are not counted. */
 #define SPAN_MAX 64
+
+/* Where an unless pattern's search stands for the current label. */
+enum { U_IDLE = 0, U_PENDING, U_DONE };
+
+typedef struct useek {
+	int state;     /* U_* */
+	size_t next;   /* where its next search starts */
+	size_t ps, pe; /* U_PENDING: a span found past the occurrence */
+} useek;
 
 struct bl_tagger {
 	const bl_ruleset *rs;
@@ -35,12 +59,17 @@ struct bl_tagger {
 	pcre2_jit_stack *jit;
 	bl_errkind kind;
 	char msg[512];
+	int no_prefilter;  /* BALLAST_NO_PREFILTER: run every program */
+	int gated;         /* this caption's gates apply */
+	uint64_t *hits;    /* prefilter clauses the caption hit */
+	useek *useek;      /* rs->max_unless */
 	int nspans;
 	size_t span_s[SPAN_MAX], span_e[SPAN_MAX];
 };
 
 bl_tagger *bl_tagger_new(const bl_ruleset *rs)
 {
+	const char *nopf = getenv("BALLAST_NO_PREFILTER");
 	bl_tagger *t;
 
 	if (!rs || !rs->compiled)
@@ -49,10 +78,13 @@ bl_tagger *bl_tagger_new(const bl_ruleset *rs)
 	if (!t)
 		return NULL;
 	t->rs = rs;
+	t->no_prefilter = nopf && *nopf;
 	t->md = pcre2_match_data_create(1, NULL);
 	t->mctx = pcre2_match_context_create(NULL);
 	t->jit = pcre2_jit_stack_create(32 * 1024, BL_JIT_STACK_MAX, NULL);
-	if (!t->md || !t->mctx || !t->jit) {
+	t->hits = calloc(BL_PF_WORDS(bl_prefilter_nids(rs->pf)) + 1, sizeof *t->hits);
+	t->useek = calloc((size_t)rs->max_unless + 1, sizeof *t->useek);
+	if (!t->md || !t->mctx || !t->jit || !t->hits || !t->useek) {
 		bl_tagger_free(t);
 		return NULL;
 	}
@@ -70,6 +102,8 @@ void bl_tagger_free(bl_tagger *t)
 	pcre2_match_data_free(t->md);
 	pcre2_match_context_free(t->mctx);
 	pcre2_jit_stack_free(t->jit);
+	free(t->hits);
+	free(t->useek);
 	free(t);
 }
 
@@ -125,23 +159,99 @@ static size_t next_char(const char *s, size_t len, size_t i)
 	return i;
 }
 
-static int collect_unless(bl_tagger *t, const pcre2_code *code,
-			  const char *subj, size_t len)
+/* Whether the caption may match a program behind gate g: every clause
+ * of some term was hit (or the gates are off). */
+static int gate_open(const bl_tagger *t, const bl_gate *g)
 {
-	size_t start = 0, s, e;
-	int r;
+	size_t i = 0;
 
-	t->nspans = 0;
-	while (start <= len && t->nspans < SPAN_MAX) {
-		r = run(t, code, subj, len, start, &s, &e);
-		if (r <= 0)
-			return r;
+	if (!t->gated || g->len == 0)
+		return 1;
+	while (i < g->len) {
+		int n = g->code[i++], k = 0;
+		while (k < n && (t->hits[g->code[i + (size_t)k] >> 6] >>
+				 (g->code[i + (size_t)k] & 63) & 1))
+			k++;
+		if (k == n)
+			return 1;
+		i += (size_t)n;
+	}
+	return 0;
+}
+
+/* The last position [s, e) touches (an empty span: where it sits). */
+static size_t last_of(size_t s, size_t e)
+{
+	return e > s ? e - 1 : s;
+}
+
+/* Remember an unless span; when the table is full, first forget those
+ * that end before `from` (no later occurrence starts that early). */
+static void add_span(bl_tagger *t, size_t from, size_t s, size_t e)
+{
+	if (t->nspans == SPAN_MAX) {
+		int k = 0;
+		for (int i = 0; i < t->nspans; i++)
+			if (last_of(t->span_s[i], t->span_e[i]) >= from) {
+				t->span_s[k] = t->span_s[i];
+				t->span_e[k] = t->span_e[i];
+				k++;
+			}
+		t->nspans = k;
+	}
+	if (t->nspans < SPAN_MAX) {
 		t->span_s[t->nspans] = s;
 		t->span_e[t->nspans] = e;
 		t->nspans++;
-		/* from the next character, so that overlapping contexts
-		 * ("black and white photo of a black man") are all seen */
-		start = next_char(subj, len, s);
+	}
+}
+
+/* Start the unless searches of label l for a caption. */
+static void unless_reset(bl_tagger *t, const bl_rlabel *l)
+{
+	t->nspans = 0;
+	for (int k = 0; k < l->nunless; k++) {
+		t->useek[k].state = gate_open(t, &l->ugate[k]) ? U_IDLE : U_DONE;
+		t->useek[k].next = 0;
+	}
+}
+
+/*
+ * Find the spans of every unless pattern of l that start at or before the
+ * last position of the match occurrence [s, e).  0, or a PCRE2 error.
+ */
+static int unless_advance(bl_tagger *t, const bl_rlabel *l, const char *subj,
+			  size_t len, size_t s, size_t e)
+{
+	size_t last = last_of(s, e);
+
+	for (int k = 0; k < l->nunless; k++) {
+		useek *u = &t->useek[k];
+		while (u->state != U_DONE) {
+			size_t us, ue;
+			int r;
+			if (u->state == U_PENDING) {
+				if (u->ps > last)
+					break;
+				add_span(t, s, u->ps, u->pe);
+				u->state = u->next <= len ? U_IDLE : U_DONE;
+				continue;
+			}
+			r = run(t, l->unless[k], subj, len, u->next, &us, &ue);
+			if (r < 0)
+				return r;
+			if (r == 0) {
+				u->state = U_DONE;
+				break;
+			}
+			/* from the next character, so that overlapping
+			 * contexts ("black and white photo of a black man")
+			 * are all seen */
+			u->next = next_char(subj, len, us);
+			u->ps = us;
+			u->pe = ue;
+			u->state = U_PENDING;
+		}
 	}
 	return 0;
 }
@@ -150,11 +260,10 @@ static int collect_unless(bl_tagger *t, const pcre2_code *code,
  * position they sit at). */
 static int covered(const bl_tagger *t, size_t s, size_t e)
 {
-	size_t last = e > s ? e - 1 : s;
+	size_t last = last_of(s, e);
 	for (int i = 0; i < t->nspans; i++) {
 		size_t us = t->span_s[i];
-		size_t ulast = t->span_e[i] > us ? t->span_e[i] - 1 : us;
-		if (us <= last && s <= ulast)
+		if (us <= last && s <= last_of(us, t->span_e[i]))
 			return 1;
 	}
 	return 0;
@@ -166,26 +275,27 @@ static int match_label(bl_tagger *t, const bl_rlabel *l, const char *subj,
 		       size_t len)
 {
 	size_t start = 0, s, e;
-	int have_spans = 0;
-	int r;
+	int started = 0;
+	int r = 0;
 
 	while (start <= len) {
 		r = run(t, l->match, subj, len, start, &s, &e);
 		if (r <= 0)
-			return r;
-		if (!l->unless)
-			return 1;
-		if (!have_spans) {
-			r = collect_unless(t, l->unless, subj, len);
-			if (r < 0)
-				return r;
-			have_spans = 1;
+			break;
+		if (!started) {
+			unless_reset(t, l);
+			started = 1;
 		}
+		r = unless_advance(t, l, subj, len, s, e);
+		if (r < 0)
+			break;
+		r = 1;
 		if (!covered(t, s, e))
-			return 1;
+			break;
+		r = 0;
 		start = next_char(subj, len, s);
 	}
-	return 0;
+	return r;
 }
 
 static void pcre2_problem(bl_tagger *t, const bl_rlabel *l, int code)
@@ -357,10 +467,15 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 			note(t, BL_ERR_JSON, "the JSON does not parse; "
 					     "its fields count as missing");
 	}
+	t->gated = 0;
+	if (cap && !t->no_prefilter) {
+		bl_prefilter_scan(rs->pf, cap, clen, t->hits);
+		t->gated = !(t->hits[BL_PF_BYPASS >> 6] >> (BL_PF_BYPASS & 63) & 1);
+	}
 	for (int i = 0; i < rs->nlabels; i++) {
 		const bl_rlabel *l = &rs->labels[i];
 		int hit = 0;
-		if (l->match && cap) {
+		if (l->match && cap && gate_open(t, &l->mgate)) {
 			int r = match_label(t, l, cap, clen);
 			if (r > 0)
 				hit = 1;

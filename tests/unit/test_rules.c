@@ -225,6 +225,31 @@ BL_TEST(rules_match_unless_define)
 	bl_ruleset_free(rs);
 }
 
+/* Every unless pattern counts on its own: a shorter match of one at the
+ * same place does not hide a longer match of another, and occurrences
+ * later in the caption see spans found past earlier ones. */
+BL_TEST(rules_unless_each_pattern)
+{
+	bl_ruleset *rs = rules(
+		"label x.dress\n"
+		"  match \\bdress\\b\n"
+		"  unless \\bred\\b\n"
+		"  unless \\bred dress\\b\n"
+		"label x.man\n"
+		"  match \\bm[ae]n\\b\n"
+		"  unless \\biron man\\b\n"
+		"  unless \\bmen's\\b\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "a red dress"), "");
+	CHECK_EQ_STR(tag(rs, "a red hat and a dress"), "x.dress");
+	CHECK_EQ_STR(tag(rs, "a red dress and a blue dress"), "x.dress");
+	CHECK_EQ_STR(tag(rs, "iron man, men's shoes"), "");
+	CHECK_EQ_STR(tag(rs, "iron man, men's shoes, a man"), "x.man");
+	CHECK_EQ_STR(tag(rs, "a man, iron man"), "x.man");
+	CHECK_EQ_STR(tag(rs, "men's iron man"), "");
+	bl_ruleset_free(rs);
+}
+
 BL_TEST(rules_predicates)
 {
 	bl_ruleset *rs = rules(
