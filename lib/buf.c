@@ -34,7 +34,10 @@ void bl_buf_release(bl_buf *b)
 void bl_buf_reset(bl_buf *b)
 {
 	b->len = 0;
-	b->buf[0] = '\0';
+	/* never write into the shared static empty string: buffers in other
+	 * threads point at it too */
+	if (b->alloc)
+		b->buf[0] = '\0';
 }
 
 int bl_buf_grow(bl_buf *b, size_t extra)

@@ -17,7 +17,6 @@
  */
 #include "index_int.h"
 
-#include <cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -113,37 +112,33 @@ static struct bl_index_row *add_row(struct bl_index_shard *sh)
 	return &sh->rows[sh->nrows++];
 }
 
-/* The typed JSON fields the index keeps. */
-static void json_fields(const bl_member *m, struct bl_index_row *row,
+/* The typed JSON fields the index keeps, from the tagger's parse. */
+static void json_fields(bl_tagger *t, struct bl_index_row *row,
 			struct bl_index_shard *sh, int *bad_json)
 {
-	cJSON *j, *v;
+	double v;
+	const char *str;
 
 	*bad_json = 0;
-	if (!m || !m->data)
-		return;
-	j = cJSON_ParseWithLength((const char *)m->data, m->len);
-	if (!j || !cJSON_IsObject(j)) {
+	switch (bl_tagger_field(t, "width", &v, &str)) {
+	case BL_FAILED:
 		*bad_json = 1;
-		cJSON_Delete(j);
 		return;
+	case 1:
+		if (v > 0 && v < 1e9)
+			row->width = (int)v;
+		break;
+	default:
+		break;
 	}
-	v = cJSON_GetObjectItemCaseSensitive(j, "width");
-	if (cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e9)
-		row->width = (int)v->valuedouble;
-	v = cJSON_GetObjectItemCaseSensitive(j, "height");
-	if (cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e9)
-		row->height = (int)v->valuedouble;
-	v = cJSON_GetObjectItemCaseSensitive(j, "punsafe");
-	if (cJSON_IsNumber(v))
-		row->punsafe = v->valuedouble;
-	v = cJSON_GetObjectItemCaseSensitive(j, "pwatermark");
-	if (cJSON_IsNumber(v))
-		row->pwatermark = v->valuedouble;
-	v = cJSON_GetObjectItemCaseSensitive(j, "status");
-	if (cJSON_IsString(v) && v->valuestring)
-		row->status = arena_add(sh, v->valuestring, strlen(v->valuestring));
-	cJSON_Delete(j);
+	if (bl_tagger_field(t, "height", &v, &str) == 1 && v > 0 && v < 1e9)
+		row->height = (int)v;
+	if (bl_tagger_field(t, "punsafe", &v, &str) == 1)
+		row->punsafe = v;
+	if (bl_tagger_field(t, "pwatermark", &v, &str) == 1)
+		row->pwatermark = v;
+	if (bl_tagger_field(t, "status", &v, &str) == 2)
+		row->status = arena_add(sh, str, strlen(str));
 }
 
 struct worker {
@@ -187,15 +182,6 @@ static int scan_sample(struct scan *sc, struct worker *w, struct bl_index_shard 
 	if (s->json && s->json->data) {
 		in.json = (const char *)s->json->data;
 		in.json_len = s->json->len;
-		json_fields(s->json, row, sh, &bad_json);
-		if (bad_json) {
-			char msg[1024];
-			row->problems |= BL_PROBLEM(BL_ERR_JSON);
-			snprintf(msg, sizeof msg, "shard '%s' member '%s' at offset %lld: "
-				 "not a JSON object", s->shard, s->json->name,
-				 (long long)s->json->offset);
-			add_err(sh, (int64_t)s->ordinal, BL_ERR_JSON, s->json->offset, msg);
-		}
 	}
 	if (s->image) {
 		row->image_offset = s->image->offset;
@@ -227,6 +213,23 @@ static int scan_sample(struct scan *sc, struct worker *w, struct bl_index_shard 
 	}
 	in.image = have_info ? &info : NULL;
 	trc = bl_tagger_tag(w->t, &in, &row->labels);
+	/* probed sizes win over the JSON's */
+	{
+		int pw = row->width, ph = row->height;
+		json_fields(w->t, row, sh, &bad_json);
+		if (pw > 0 && ph > 0) {
+			row->width = pw;
+			row->height = ph;
+		}
+	}
+	if (bad_json && trc == BL_OK) {
+		char msg[1024];
+		row->problems |= BL_PROBLEM(BL_ERR_JSON);
+		snprintf(msg, sizeof msg, "shard '%s' member '%s' at offset %lld: "
+			 "not a JSON object", s->shard, s->json->name,
+			 (long long)s->json->offset);
+		add_err(sh, (int64_t)s->ordinal, BL_ERR_JSON, s->json->offset, msg);
+	}
 	if (trc != BL_OK) {
 		char msg[1200];
 		bl_errkind k = bl_tagger_errkind(w->t);

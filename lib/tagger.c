@@ -65,6 +65,12 @@ struct bl_tagger {
 	useek *useek;      /* rs->max_unless */
 	int nspans;
 	size_t span_s[SPAN_MAX], span_e[SPAN_MAX];
+	/* the last sample's JSON, parsed at most once (for the rules, or on
+	 * demand by bl_tagger_field) and kept until the next sample */
+	const char *json;
+	size_t json_len;
+	bl_meta *doc;
+	int doc_state; /* 0 not parsed yet, 1 parsed (doc may be NULL: bad) */
 };
 
 bl_tagger *bl_tagger_new(const bl_ruleset *rs)
@@ -102,6 +108,7 @@ void bl_tagger_free(bl_tagger *t)
 	pcre2_match_data_free(t->md);
 	pcre2_match_context_free(t->mctx);
 	pcre2_jit_stack_free(t->jit);
+	bl_meta_free(t->doc);
 	free(t->hits);
 	free(t->useek);
 	free(t);
@@ -451,6 +458,11 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 	if (!t || !in || !out)
 		return BL_EUSAGE;
 	rs = t->rs;
+	bl_meta_free(t->doc);
+	t->doc = NULL;
+	t->doc_state = 0;
+	t->json = in->json;
+	t->json_len = in->json ? in->json_len : 0;
 	bl_labelset_clear(out);
 	t->kind = BL_ERR_NONE;
 	t->msg[0] = '\0';
@@ -462,7 +474,8 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 		note(t, BL_ERR_BAD_UTF8, "caption is not valid UTF-8 at byte %zu; "
 					 "invalid sequences never match", bad);
 	if (rs->uses_json && in->json && in->json_len) {
-		doc = bl_meta_parse(in->json, in->json_len);
+		doc = t->doc = bl_meta_parse(in->json, in->json_len);
+		t->doc_state = 1;
 		if (!doc)
 			note(t, BL_ERR_JSON, "the JSON does not parse; "
 					     "its fields count as missing");
@@ -495,6 +508,25 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 	}
 	if (intersects(out, &rs->minor_mask) && intersects(out, &rs->sexual_mask))
 		bl_labelset_set(out, rs->minor_sexual);
-	bl_meta_free(doc);
 	return t->kind == BL_ERR_NONE ? BL_OK : BL_WARN;
+}
+
+int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **str)
+{
+	if (!t || !path || !num || !str)
+		return BL_EUSAGE;
+	if (!t->doc_state) {
+		t->doc = t->json_len ? bl_meta_parse(t->json, t->json_len) : NULL;
+		t->doc_state = 1;
+	}
+	if (!t->doc)
+		return t->json_len ? BL_FAILED : 0;
+	switch (bl_meta_get(t->doc, path, num, str)) {
+	case BL_VAL_NUM:
+		return 1;
+	case BL_VAL_STR:
+		return 2;
+	default:
+		return 0;
+	}
 }

@@ -1,0 +1,858 @@
+/*
+ * loader.c - reads samples for training: straight from the original
+ * shards, decoded, resized and centre-cropped, on a pool of workers, and
+ * handed back in the order they were asked for.
+ *
+ * Reading.  An uncompressed shard is opened once per worker and kept
+ * open; for each sample the worker seeks to the recorded offset of its
+ * first tar header and lets libarchive (archive_read_open_fd after lseek)
+ * read the consecutive members that share the key: the first image and
+ * the caption are kept, the rest skipped.  A compressed shard (gzip,
+ * zstd, xz, bzip2, lz4 magic) cannot be entered in the middle, so the
+ * worker streams it from the start to the key, and keeps its place for
+ * a later key further on.
+ *
+ * Pixels.  The JPEG is decoded with bl_image_decode_rgb at the smallest
+ * DCT scale (n/8) whose shorter side is still >= size; the central square
+ * of the result is then resampled to size x size, separably: area
+ * averaging (a box filter with fractional coverage, the exact mean of the
+ * source pixels under each output pixel) when shrinking, bilinear when
+ * enlarging.  The square is taken before resampling, so cropped pixels
+ * are never resampled; rows are combined first, then columns.
+ *
+ * Order and threads.  Samples sit in a ring of `depth` slots.  Workers
+ * take queued slots in ring order and fill them, each with its own file,
+ * libarchive and TurboJPEG handles (nothing is shared but the ring, under
+ * one mutex); bl_loader_pop returns the oldest slot once it is done, so
+ * the output order is the push order whatever the thread count and
+ * timing.  A failure is recorded in its slot and never stops the pool.
+ */
+#include "ballast.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEF_SIZE 512
+#define DEF_DEPTH 64
+#define DEF_MAX_MEMBER ((int64_t)64 << 20)
+#define DEF_MAX_CAPTION ((int64_t)64 << 10)
+#define READ_BLOCK (1 << 16)
+#define MAX_SIZE 8192
+
+enum { SLOT_FREE = 0, SLOT_QUEUED, SLOT_TAKEN, SLOT_DONE };
+
+struct slot {
+	int state;
+	const char *shard, *key;
+	int64_t offset;
+	size_t tag;
+	/* results */
+	int status;
+	bl_errkind kind;
+	bl_buf errmsg, caption;
+	unsigned char *rgb;
+	int sw, sh, dw, dh;
+};
+
+/* What one worker owns. */
+struct worker {
+	bl_loader *ld;
+	bl_image *im;
+	bl_buf image, caption, name, path;
+	int fd;             /* open shard, or -1 */
+	int compressed;     /* of the open shard */
+	struct archive *st; /* streaming reader over a compressed shard */
+	int st_pending;     /* st's current header is read, data not */
+	struct archive_entry *st_entry; /* that header */
+	float *tmp;         /* resampling scratch */
+	size_t tmp_len;
+	pthread_t th;
+	int started;
+};
+
+struct bl_loader {
+	int size, nthreads;
+	bl_limits lim;
+	bl_image_limits ilim;
+	struct slot *ring;
+	size_t depth, head, tail, count, take;
+	int held; /* the slot at head-1 was popped and is still borrowed */
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	int stop;
+	struct worker *w;
+	bl_loaded out;
+};
+
+/* ---- resampling ----------------------------------------------------- */
+
+struct taps {
+	int *start, *n;
+	float *w;
+	int maxn;
+};
+
+static void taps_free(struct taps *t)
+{
+	free(t->start);
+	free(t->n);
+	free(t->w);
+}
+
+/*
+ * Taps mapping the source interval [x0, x0+len) of a line of srcn pixels
+ * onto dstn pixels: area averaging when shrinking, bilinear when
+ * enlarging.  Indices are clamped to the line.
+ */
+static int taps_make(struct taps *t, double x0, double len, int srcn, int dstn)
+{
+	double f = len / dstn;
+	int rc = BL_ENOMEM;
+
+	t->maxn = f >= 1 ? (int)ceil(f) + 2 : 2;
+	t->start = malloc((size_t)dstn * sizeof *t->start);
+	t->n = malloc((size_t)dstn * sizeof *t->n);
+	t->w = malloc((size_t)dstn * (size_t)t->maxn * sizeof *t->w);
+	if (!t->start || !t->n || !t->w)
+		goto out;
+	for (int j = 0; j < dstn; j++) {
+		float *w = t->w + (size_t)j * (size_t)t->maxn;
+		int k0, cnt = 0;
+		if (f >= 1) {
+			double a = x0 + j * f, b = a + f, sum = 0;
+			k0 = (int)floor(a);
+			for (int k = k0; k < b && cnt < t->maxn; k++) {
+				double lo = a > k ? a : k, hi = b < k + 1 ? b : k + 1;
+				w[cnt++] = (float)(hi > lo ? hi - lo : 0);
+				sum += hi > lo ? hi - lo : 0;
+			}
+			for (int i = 0; i < cnt; i++)
+				w[i] = (float)(w[i] / sum);
+		} else {
+			double c = x0 + (j + 0.5) * f - 0.5, fr;
+			k0 = (int)floor(c);
+			fr = c - k0;
+			w[0] = (float)(1 - fr);
+			w[1] = (float)fr;
+			cnt = 2;
+		}
+		/* clamp: fold taps outside the line onto its ends */
+		if (k0 < 0 || k0 + cnt > srcn) {
+			float fold[64] = {0};
+			int lo = k0 < 0 ? 0 : k0;
+			int hi = k0 + cnt > srcn ? srcn : k0 + cnt;
+			if (hi <= lo || hi - lo > 64) {
+				lo = k0 < 0 ? 0 : srcn - 1;
+				hi = lo + 1;
+			}
+			for (int i = 0; i < cnt; i++) {
+				int k = k0 + i;
+				k = k < lo ? lo : (k >= hi ? hi - 1 : k);
+				fold[k - lo] += w[i];
+			}
+			k0 = lo;
+			cnt = hi - lo;
+			for (int i = 0; i < cnt; i++)
+				w[i] = fold[i];
+		}
+		t->start[j] = k0;
+		t->n[j] = cnt;
+	}
+	rc = BL_OK;
+out:
+	return rc;
+}
+
+/* The weights are >= 0 and sum to 1, so v is in [0, 255] up to rounding:
+ * only the top needs a (branchless) clamp. */
+static inline unsigned char clamp_u8(float v)
+{
+	v += 0.5f;
+	return (unsigned char)(v < 255.0f ? v : 255.0f);
+}
+
+/* acc = wt * row, acc += wt * row: unrolled by 8 so that GCC's SLP pass
+ * vectorises them at -O2 (its loop vectoriser's -O2 cost model will not). */
+static void rows_first(float *restrict acc, const unsigned char *restrict r,
+		       float wt, size_t n)
+{
+	size_t x = 0;
+	for (; x + 8 <= n; x += 8) {
+		acc[x] = wt * r[x];
+		acc[x + 1] = wt * r[x + 1];
+		acc[x + 2] = wt * r[x + 2];
+		acc[x + 3] = wt * r[x + 3];
+		acc[x + 4] = wt * r[x + 4];
+		acc[x + 5] = wt * r[x + 5];
+		acc[x + 6] = wt * r[x + 6];
+		acc[x + 7] = wt * r[x + 7];
+	}
+	for (; x < n; x++)
+		acc[x] = wt * r[x];
+}
+
+static void rows_add(float *restrict acc, const unsigned char *restrict r,
+		     float wt, size_t n)
+{
+	size_t x = 0;
+	for (; x + 8 <= n; x += 8) {
+		acc[x] += wt * r[x];
+		acc[x + 1] += wt * r[x + 1];
+		acc[x + 2] += wt * r[x + 2];
+		acc[x + 3] += wt * r[x + 3];
+		acc[x + 4] += wt * r[x + 4];
+		acc[x + 5] += wt * r[x + 5];
+		acc[x + 6] += wt * r[x + 6];
+		acc[x + 7] += wt * r[x + 7];
+	}
+	for (; x < n; x++)
+		acc[x] += wt * r[x];
+}
+
+/*
+ * Resample with a caller-provided scratch row (grown as needed).  Rows
+ * first: each output row is the weighted sum of a few source rows over
+ * the needed columns (contiguous, so the compiler vectorises it), then
+ * each output pixel of that row the weighted sum of a few of its columns.
+ */
+static int resize_crop(const unsigned char *src, int w, int h,
+		       unsigned char *dst, int size, float **tmp, size_t *tmp_len)
+{
+	struct taps tx = {0}, ty = {0};
+	int side = w < h ? w : h, c0, c1, rc = BL_EUSAGE;
+	size_t cw;
+
+	if (!src || !dst || w <= 0 || h <= 0 || size <= 0 || size > MAX_SIZE)
+		goto out;
+	rc = BL_ENOMEM;
+	if (taps_make(&tx, (w - side) / 2.0, side, w, size) != BL_OK ||
+	    taps_make(&ty, (h - side) / 2.0, side, h, size) != BL_OK)
+		goto out;
+	c0 = tx.start[0];
+	c1 = tx.start[0] + tx.n[0];
+	for (int k = 1; k < size; k++) {
+		if (tx.start[k] < c0)
+			c0 = tx.start[k];
+		if (tx.start[k] + tx.n[k] > c1)
+			c1 = tx.start[k] + tx.n[k];
+	}
+	cw = (size_t)(c1 - c0) * 3;
+	if (cw > *tmp_len) {
+		float *nt = realloc(*tmp, cw * sizeof *nt);
+		if (!nt)
+			goto out;
+		*tmp = nt;
+		*tmp_len = cw;
+	}
+	for (int j = 0; j < size; j++) {
+		const float *wy = ty.w + (size_t)j * (size_t)ty.maxn;
+		float *acc = *tmp;
+		unsigned char *o = dst + (size_t)j * (size_t)size * 3;
+		const unsigned char *r = src + ((size_t)ty.start[j] * (size_t)w + (size_t)c0) * 3;
+		rows_first(acc, r, wy[0], cw);
+		for (int i = 1; i < ty.n[j]; i++)
+			rows_add(acc, r + (size_t)i * (size_t)w * 3, wy[i], cw);
+		for (int k = 0; k < size; k++) {
+			const float *wt = tx.w + (size_t)k * (size_t)tx.maxn;
+			const float *p = acc + (size_t)(tx.start[k] - c0) * 3;
+			float rr = 0, g = 0, b = 0;
+			for (int i = 0; i < tx.n[k]; i++, p += 3) {
+				rr += wt[i] * p[0];
+				g += wt[i] * p[1];
+				b += wt[i] * p[2];
+			}
+			o[3 * k] = clamp_u8(rr);
+			o[3 * k + 1] = clamp_u8(g);
+			o[3 * k + 2] = clamp_u8(b);
+		}
+	}
+	rc = BL_OK;
+out:
+	taps_free(&tx);
+	taps_free(&ty);
+	return rc;
+}
+
+int bl_loader_resize_crop(const unsigned char *src, int w, int h,
+			  unsigned char *dst, int size)
+{
+	float *tmp = NULL;
+	size_t len = 0;
+	int rc = resize_crop(src, w, h, dst, size, &tmp, &len);
+	free(tmp);
+	return rc;
+}
+
+/* ---- reading a sample ---------------------------------------------- */
+
+static void slot_err(struct slot *s, bl_errkind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void slot_err(struct slot *s, bl_errkind kind, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	bl_buf_reset(&s->errmsg);
+	bl_buf_addf(&s->errmsg, "shard '%s' key '%s' at offset %lld: %s", s->shard,
+		    s->key, (long long)s->offset, msg);
+	s->status = BL_FAILED;
+	s->kind = kind;
+}
+
+/* Key length of a member path (up to the basename's first dot), or 0. */
+static size_t key_len(const char *path, const char **ext)
+{
+	const char *base = strrchr(path, '/'), *dot;
+	base = base ? base + 1 : path;
+	dot = strchr(base, '.');
+	if (!dot || dot == base || !dot[1])
+		return 0;
+	*ext = dot + 1;
+	return (size_t)(dot - path);
+}
+
+static int is_image_ext(const char *ext)
+{
+	return !strcasecmp(ext, "jpg") || !strcasecmp(ext, "jpeg") ||
+	       !strcasecmp(ext, "png") || !strcasecmp(ext, "webp");
+}
+
+static int is_compressed(const unsigned char *m, ssize_t n)
+{
+	static const unsigned char gz[] = {0x1f, 0x8b}, zst[] = {0x28, 0xb5, 0x2f, 0xfd},
+		xz[] = {0xfd, '7', 'z', 'X', 'Z', 0}, lz4[] = {0x04, 0x22, 0x4d, 0x18};
+	return (n >= 2 && !memcmp(m, gz, 2)) || (n >= 4 && !memcmp(m, zst, 4)) ||
+	       (n >= 6 && !memcmp(m, xz, 6)) || (n >= 3 && !memcmp(m, "BZh", 3)) ||
+	       (n >= 4 && !memcmp(m, lz4, 4));
+}
+
+static void close_shard(struct worker *w)
+{
+	if (w->st)
+		archive_read_free(w->st);
+	w->st = NULL;
+	w->st_pending = 0;
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	bl_buf_reset(&w->path);
+}
+
+static int open_shard(struct worker *w, struct slot *s)
+{
+	unsigned char magic[8];
+	ssize_t n;
+
+	if (w->fd >= 0 && !strcmp(w->path.buf, s->shard))
+		return BL_OK;
+	close_shard(w);
+	w->fd = open(s->shard, O_RDONLY | O_CLOEXEC);
+	if (w->fd < 0) {
+		slot_err(s, BL_ERR_OPEN, "cannot open: %s", strerror(errno));
+		return BL_FAILED;
+	}
+	n = pread(w->fd, magic, sizeof magic, 0);
+	w->compressed = is_compressed(magic, n);
+	if (bl_buf_adds(&w->path, s->shard) != BL_OK) {
+		close_shard(w);
+		slot_err(s, BL_ERR_NOMEM, "out of memory");
+		return BL_FAILED;
+	}
+	return BL_OK;
+}
+
+/* Read the current entry's data into b, at most max bytes. */
+static int read_data(struct archive *a, struct archive_entry *e, bl_buf *b,
+		     int64_t max, struct slot *s)
+{
+	int64_t size = archive_entry_size(e);
+
+	bl_buf_reset(b);
+	if (size > max) {
+		slot_err(s, BL_ERR_TOO_BIG, "member '%s': %lld bytes is over the %lld-byte limit",
+			 archive_entry_pathname(e), (long long)size, (long long)max);
+		return BL_FAILED;
+	}
+	if (bl_buf_grow(b, (size_t)size) != BL_OK) {
+		slot_err(s, BL_ERR_NOMEM, "out of memory");
+		return BL_FAILED;
+	}
+	while ((int64_t)b->len < size) {
+		la_ssize_t n = archive_read_data(a, b->buf + b->len, (size_t)(size - (int64_t)b->len));
+		if (n <= 0) {
+			slot_err(s, BL_ERR_TRUNCATED, "member '%s': data cut short",
+				 archive_entry_pathname(e));
+			return BL_FAILED;
+		}
+		b->len += (size_t)n;
+	}
+	b->buf[b->len] = '\0';
+	return BL_OK;
+}
+
+/*
+ * Read the members of s->key starting at the current header of a (hdr
+ * already read into *e when pending).  Leaves the first header of the
+ * next sample read (and says so in *pending), so a streaming reader can
+ * go on from there.
+ */
+static int read_members(struct worker *w, struct archive *a,
+			struct archive_entry **ep, int *pending, struct slot *s)
+{
+	const bl_limits *lim = &w->ld->lim;
+	int64_t maxm = lim->max_member > 0 ? lim->max_member : DEF_MAX_MEMBER;
+	int64_t maxc = lim->max_caption > 0 ? lim->max_caption : DEF_MAX_CAPTION;
+	size_t klen = strlen(s->key);
+	int have_image = 0, have_caption = 0, r = ARCHIVE_OK;
+	struct archive_entry *e = *ep;
+
+	*pending = 0;
+	bl_buf_reset(&w->image);
+	bl_buf_reset(&w->caption);
+	for (;;) {
+		const char *path = archive_entry_pathname(e), *ext = NULL;
+		size_t kl = path ? key_len(path, &ext) : 0;
+		if (archive_entry_filetype(e) == AE_IFDIR)
+			goto next;
+		if (!path || kl != klen || strncmp(path, s->key, klen)) {
+			*pending = 1; /* the next sample starts here */
+			break;
+		}
+		if (archive_entry_filetype(e) == AE_IFREG) {
+			if (!have_image && is_image_ext(ext)) {
+				if (read_data(a, e, &w->image, maxm, s) != BL_OK)
+					return BL_FAILED;
+				have_image = 1;
+			} else if (!have_caption && !strcasecmp(ext, "txt")) {
+				if (read_data(a, e, &w->caption, maxc, s) != BL_OK)
+					return BL_FAILED;
+				have_caption = 1;
+			}
+		}
+next:
+		r = archive_read_next_header(a, &e);
+		if (r == ARCHIVE_EOF || r < ARCHIVE_WARN)
+			break; /* damage after whole members does not hurt them */
+	}
+	*ep = e;
+	if (!have_image) {
+		slot_err(s, r < ARCHIVE_WARN ? BL_ERR_TRUNCATED : BL_ERR_IMAGE,
+			 r < ARCHIVE_WARN ? "damaged archive before an image member: %s"
+					  : "sample has no image member%s",
+			 r < ARCHIVE_WARN ? archive_error_string(a) : "");
+		return BL_FAILED;
+	}
+	return BL_OK;
+}
+
+static struct archive *new_reader(void)
+{
+	struct archive *a = archive_read_new();
+	if (a) {
+		archive_read_support_format_tar(a);
+		archive_read_support_filter_all(a);
+	}
+	return a;
+}
+
+/* Uncompressed: seek to the offset and read from there. */
+static int read_seek(struct worker *w, struct slot *s)
+{
+	struct archive *a = NULL;
+	struct archive_entry *e;
+	int pending, rc = BL_FAILED;
+
+	if (lseek(w->fd, (off_t)s->offset, SEEK_SET) != (off_t)s->offset) {
+		slot_err(s, BL_ERR_OPEN, "cannot seek: %s", strerror(errno));
+		goto out;
+	}
+	a = new_reader();
+	if (!a) {
+		slot_err(s, BL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (archive_read_open_fd(a, w->fd, READ_BLOCK) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &e) < ARCHIVE_WARN) {
+		slot_err(s, BL_ERR_TRUNCATED, "no tar header there: %s", archive_error_string(a));
+		goto out;
+	}
+	{
+		const char *ext, *p = archive_entry_pathname(e);
+		size_t kl = p ? key_len(p, &ext) : 0;
+		if (kl != strlen(s->key) || strncmp(p, s->key, kl)) {
+			slot_err(s, BL_ERR_BAD_PATH, "the member there is '%s', not of this key "
+				 "(shard changed since the manifest was written?)", p ? p : "");
+			goto out;
+		}
+	}
+	rc = read_members(w, a, &e, &pending, s);
+out:
+	if (a)
+		archive_read_free(a);
+	return rc;
+}
+
+/* (Re)open the streaming reader of a compressed shard at its start. */
+static int stream_open(struct worker *w, struct slot *s)
+{
+	if (w->st)
+		archive_read_free(w->st);
+	w->st_pending = 0;
+	w->st = NULL;
+	if (lseek(w->fd, 0, SEEK_SET) != 0) {
+		slot_err(s, BL_ERR_OPEN, "cannot seek: %s", strerror(errno));
+		return BL_FAILED;
+	}
+	w->st = new_reader();
+	if (!w->st) {
+		slot_err(s, BL_ERR_NOMEM, "out of memory");
+		return BL_FAILED;
+	}
+	if (archive_read_open_fd(w->st, w->fd, READ_BLOCK) != ARCHIVE_OK) {
+		slot_err(s, BL_ERR_OPEN, "cannot read: %s", archive_error_string(w->st));
+		archive_read_free(w->st);
+		w->st = NULL;
+		return BL_FAILED;
+	}
+	return BL_OK;
+}
+
+/* Compressed: stream to the key, from where this worker is when that is
+ * before the sample, else from the start (one pass at most each). */
+static int read_stream(struct worker *w, struct slot *s)
+{
+	struct archive_entry *e = NULL;
+	int pending = 0, fresh = 0, rc = BL_FAILED, r;
+	size_t klen = strlen(s->key);
+
+	if (w->st && (w->st_pending ? archive_read_header_position(w->st) > s->offset
+		      : archive_read_header_position(w->st) >= s->offset)) {
+		archive_read_free(w->st);
+		w->st = NULL;
+		w->st_pending = 0;
+	}
+	for (;;) {
+		const char *p, *ext;
+		if (!w->st) {
+			if (fresh) {
+				slot_err(s, BL_ERR_BAD_PATH, "key not found in the shard");
+				goto out;
+			}
+			if (stream_open(w, s) != BL_OK)
+				goto out;
+			fresh = 1;
+		}
+		if (w->st_pending) {
+			e = w->st_entry;
+			w->st_pending = 0;
+			r = ARCHIVE_OK;
+		} else {
+			r = archive_read_next_header(w->st, &e);
+		}
+		if (r == ARCHIVE_EOF || r < ARCHIVE_WARN) {
+			archive_read_free(w->st);
+			w->st = NULL;
+			continue;
+		}
+		p = archive_entry_pathname(e);
+		if (p && key_len(p, &ext) == klen && !strncmp(p, s->key, klen))
+			break;
+		if (archive_read_data_skip(w->st) < ARCHIVE_WARN) {
+			archive_read_free(w->st);
+			w->st = NULL;
+		}
+	}
+	rc = read_members(w, w->st, &e, &pending, s);
+	if (rc == BL_OK && pending) {
+		w->st_pending = 1; /* the next sample's header, data unread */
+		w->st_entry = e;
+	} else {
+		archive_read_free(w->st);
+		w->st = NULL;
+	}
+out:
+	return rc;
+}
+
+/* ---- one sample, start to finish ------------------------------------ */
+
+static void process(struct worker *w, struct slot *s)
+{
+	bl_loader *ld = w->ld;
+	bl_image_info info;
+	const unsigned char *pix;
+	int pw, ph, r;
+
+	s->status = BL_OK;
+	s->kind = BL_ERR_NONE;
+	s->sw = s->sh = s->dw = s->dh = 0;
+	bl_buf_reset(&s->errmsg);
+	bl_buf_reset(&s->caption);
+	if (open_shard(w, s) != BL_OK)
+		return;
+	if ((w->compressed ? read_stream(w, s) : read_seek(w, s)) != BL_OK)
+		return;
+	if (bl_buf_add(&s->caption, w->caption.buf, w->caption.len) != BL_OK) {
+		slot_err(s, BL_ERR_NOMEM, "out of memory");
+		return;
+	}
+	r = bl_image_probe(w->im, (const unsigned char *)w->image.buf, w->image.len, &info);
+	if (r != BL_OK) {
+		slot_err(s, BL_ERR_IMAGE, "%s", bl_image_errmsg(w->im));
+		return;
+	}
+	s->sw = info.width;
+	s->sh = info.height;
+	/* the shorter side must stay >= size after DCT scaling */
+	r = bl_image_decode_rgb(w->im, (const unsigned char *)w->image.buf, w->image.len,
+				info.width <= info.height ? ld->size : 0,
+				info.width <= info.height ? 0 : ld->size, &pix, &pw, &ph);
+	if (r != BL_OK) {
+		/* BL_WARN too: grey fill must not pass for a picture */
+		slot_err(s, r == BL_ENOMEM ? BL_ERR_NOMEM : BL_ERR_IMAGE, "%s",
+			 bl_image_errmsg(w->im));
+		return;
+	}
+	s->dw = pw;
+	s->dh = ph;
+	if (resize_crop(pix, pw, ph, s->rgb, ld->size, &w->tmp, &w->tmp_len) != BL_OK)
+		slot_err(s, BL_ERR_NOMEM, "out of memory");
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	bl_loader *ld = w->ld;
+
+	pthread_mutex_lock(&ld->mu);
+	for (;;) {
+		struct slot *s;
+		while (!ld->stop && ld->ring[ld->take].state != SLOT_QUEUED)
+			pthread_cond_wait(&ld->work, &ld->mu);
+		if (ld->stop)
+			break;
+		s = &ld->ring[ld->take];
+		s->state = SLOT_TAKEN;
+		ld->take = (ld->take + 1) % ld->depth;
+		pthread_mutex_unlock(&ld->mu);
+		process(w, s);
+		pthread_mutex_lock(&ld->mu);
+		s->state = SLOT_DONE;
+		pthread_cond_broadcast(&ld->done);
+	}
+	pthread_mutex_unlock(&ld->mu);
+	return NULL;
+}
+
+/*
+ * Give a buffer storage of its own: bl_buf_reset on a buffer that never
+ * grew writes the terminator into the one static empty string that every
+ * such buffer shares, which is a data race between workers.
+ */
+static int buf_own(bl_buf *b, size_t cap)
+{
+	bl_buf_init(b, cap);
+	return bl_buf_grow(b, 1);
+}
+
+static int worker_init(struct worker *w, bl_loader *ld)
+{
+	w->ld = ld;
+	w->fd = -1;
+	if (buf_own(&w->image, 0) != BL_OK || buf_own(&w->caption, 0) != BL_OK ||
+	    buf_own(&w->name, 0) != BL_OK || buf_own(&w->path, 0) != BL_OK)
+		return BL_ENOMEM;
+	w->im = bl_image_new(&ld->ilim);
+	return w->im ? BL_OK : BL_ENOMEM;
+}
+
+static void worker_release(struct worker *w)
+{
+	close_shard(w);
+	bl_image_free(w->im);
+	bl_buf_release(&w->image);
+	bl_buf_release(&w->caption);
+	bl_buf_release(&w->name);
+	bl_buf_release(&w->path);
+	free(w->tmp);
+}
+
+bl_loader *bl_loader_new(const bl_loader_options *opt)
+{
+	bl_loader *ld = calloc(1, sizeof *ld), *ret = NULL;
+	int nw;
+
+	if (!ld)
+		goto out;
+	pthread_mutex_init(&ld->mu, NULL);
+	pthread_cond_init(&ld->work, NULL);
+	pthread_cond_init(&ld->done, NULL);
+	ld->size = opt && opt->size > 0 ? opt->size : DEF_SIZE;
+	ld->nthreads = opt && opt->threads > 0 ? opt->threads : 0;
+	ld->depth = opt && opt->depth > 0 ? opt->depth : DEF_DEPTH;
+	if (opt) {
+		ld->lim = opt->limits;
+		ld->ilim = opt->image_limits;
+	}
+	if (ld->size > MAX_SIZE || ld->nthreads > 256)
+		goto out;
+	ld->ring = calloc(ld->depth, sizeof *ld->ring);
+	nw = ld->nthreads ? ld->nthreads : 1;
+	ld->w = calloc((size_t)nw, sizeof *ld->w);
+	if (!ld->ring || !ld->w)
+		goto out;
+	for (int i = 0; i < nw; i++)
+		ld->w[i].fd = -1;
+	for (size_t i = 0; i < ld->depth; i++) {
+		struct slot *s = &ld->ring[i];
+		s->rgb = malloc((size_t)ld->size * (size_t)ld->size * 3);
+		if (buf_own(&s->errmsg, 0) != BL_OK || buf_own(&s->caption, 0) != BL_OK ||
+		    !s->rgb)
+			goto out;
+	}
+	for (int i = 0; i < nw; i++)
+		if (worker_init(&ld->w[i], ld) != BL_OK)
+			goto out;
+	for (int i = 0; i < ld->nthreads; i++) {
+		if (pthread_create(&ld->w[i].th, NULL, worker_main, &ld->w[i]) != 0)
+			goto out;
+		ld->w[i].started = 1;
+	}
+	ret = ld;
+	ld = NULL;
+out:
+	bl_loader_free(ld);
+	return ret;
+}
+
+size_t bl_loader_room(const bl_loader *ld)
+{
+	return ld ? ld->depth - ld->count : 0;
+}
+
+size_t bl_loader_pending(const bl_loader *ld)
+{
+	return ld ? ld->count - (size_t)ld->held : 0;
+}
+
+int bl_loader_push(bl_loader *ld, const char *shard, int64_t offset,
+		   const char *key, size_t tag)
+{
+	struct slot *s;
+	int rc = BL_EUSAGE;
+
+	if (!ld || !shard || !key)
+		goto out;
+	rc = BL_FAILED;
+	if (ld->count == ld->depth)
+		goto out;
+	pthread_mutex_lock(&ld->mu);
+	s = &ld->ring[ld->tail];
+	s->shard = shard;
+	s->key = key;
+	s->offset = offset;
+	s->tag = tag;
+	s->state = SLOT_QUEUED;
+	ld->tail = (ld->tail + 1) % ld->depth;
+	ld->count++;
+	pthread_cond_signal(&ld->work);
+	pthread_mutex_unlock(&ld->mu);
+	rc = BL_OK;
+out:
+	return rc;
+}
+
+int bl_loader_pop(bl_loader *ld, const bl_loaded **out)
+{
+	struct slot *s;
+	int rc = BL_EUSAGE;
+
+	if (!ld || !out)
+		goto out;
+	*out = NULL;
+	pthread_mutex_lock(&ld->mu);
+	if (ld->held) { /* release the slot handed out last time */
+		ld->ring[(ld->head + ld->depth - 1) % ld->depth].state = SLOT_FREE;
+		ld->held = 0;
+		ld->count--;
+	}
+	if (ld->count == 0) {
+		pthread_mutex_unlock(&ld->mu);
+		rc = BL_END;
+		goto out;
+	}
+	s = &ld->ring[ld->head];
+	if (!ld->nthreads && s->state == SLOT_QUEUED) {
+		s->state = SLOT_TAKEN;
+		ld->take = (ld->take + 1) % ld->depth;
+		pthread_mutex_unlock(&ld->mu);
+		process(&ld->w[0], s);
+		pthread_mutex_lock(&ld->mu);
+		s->state = SLOT_DONE;
+	}
+	while (s->state != SLOT_DONE)
+		pthread_cond_wait(&ld->done, &ld->mu);
+	ld->head = (ld->head + 1) % ld->depth;
+	ld->held = 1;
+	pthread_mutex_unlock(&ld->mu);
+	memset(&ld->out, 0, sizeof ld->out);
+	ld->out.tag = s->tag;
+	ld->out.status = s->status;
+	ld->out.errkind = s->kind;
+	ld->out.errmsg = s->errmsg.buf;
+	ld->out.rgb = s->status == BL_OK ? s->rgb : NULL;
+	ld->out.size = ld->size;
+	ld->out.src_width = s->sw;
+	ld->out.src_height = s->sh;
+	ld->out.dec_width = s->dw;
+	ld->out.dec_height = s->dh;
+	ld->out.caption = s->caption.buf;
+	*out = &ld->out;
+	rc = BL_OK;
+out:
+	return rc;
+}
+
+void bl_loader_free(bl_loader *ld)
+{
+	int nw;
+
+	if (!ld)
+		return;
+	nw = ld->nthreads ? ld->nthreads : 1;
+	if (ld->w && ld->ring) {
+		pthread_mutex_lock(&ld->mu);
+		ld->stop = 1;
+		pthread_cond_broadcast(&ld->work);
+		pthread_mutex_unlock(&ld->mu);
+		for (int i = 0; i < ld->nthreads; i++)
+			if (ld->w[i].started)
+				pthread_join(ld->w[i].th, NULL);
+	}
+	if (ld->w)
+		for (int i = 0; i < nw; i++)
+			worker_release(&ld->w[i]);
+	if (ld->ring)
+		for (size_t i = 0; i < ld->depth; i++) {
+			bl_buf_release(&ld->ring[i].errmsg);
+			bl_buf_release(&ld->ring[i].caption);
+			free(ld->ring[i].rgb);
+		}
+	free(ld->ring);
+	free(ld->w);
+	pthread_mutex_destroy(&ld->mu);
+	pthread_cond_destroy(&ld->work);
+	pthread_cond_destroy(&ld->done);
+	free(ld);
+}
