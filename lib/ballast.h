@@ -558,7 +558,11 @@ static inline int bl_labelset_has(const bl_labelset *s, int i)
  * A label is set when one of its "match" regexes matches the caption where
  * no "unless" regex match overlaps it, or when one of its "when" conditions
  * on JSON fields / image facts holds; then the labels it "implies" are set.
- * Regexes are PCRE2, caseless and UTF-8, one JIT program per label.
+ * Regexes are PCRE2, caseless and UTF-8, JIT-compiled: one program per
+ * label (its match patterns joined) and one per unless pattern.  A literal
+ * prefilter (Aho-Corasick over words each pattern provably needs) decides
+ * which programs run at all, so most captions run few or none; tags are the
+ * same with it off (BALLAST_NO_PREFILTER=1, read by bl_tagger_new).
  */
 typedef struct bl_ruleset bl_ruleset;
 
@@ -630,6 +634,16 @@ bl_tagger *bl_tagger_new(const bl_ruleset *rs);
  *   BL_ERR_NOMEM        PCRE2 ran out of memory for one pattern
  */
 int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
+/*
+ * A field of the JSON of the sample last given to bl_tagger_tag, so that
+ * callers need not parse it again (it is parsed at most once per sample;
+ * the input's json text must stay valid until the next tag call).
+ * Returns 1 and *num for a number or boolean, 2 and *str (borrowed until
+ * the next tag call) for a string, 0 when the field is missing or of
+ * another type or the sample had no JSON, BL_FAILED when the JSON does
+ * not parse, BL_EUSAGE on NULL arguments.
+ */
+int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **str);
 bl_errkind bl_tagger_errkind(const bl_tagger *t);
 const char *bl_tagger_errmsg(const bl_tagger *t);
 void bl_tagger_free(bl_tagger *t);
@@ -1244,6 +1258,80 @@ int bl_report_save(bl_index *ix, const bl_report_options *opt,
  * comes from data).  Returns as bl_buf_add. */
 int bl_report_html_escape(bl_buf *out, const char *s);
 
+/*
+ * Before and after a rebalance: the report of manifest m (see
+ * bl_manifest_open) against the index ix it was written from.  Before is
+ * the index (every sample, weight 1); after is the manifest, read line by
+ * line with bl_manifest_next (memory does not grow with lines), each
+ * sample's labels counted with its weight.  Label names of the lines are
+ * mapped to ix's label ids.  Shown side by side: label and family shares,
+ * the skew table (lift with 95% intervals, the after side at Kish's
+ * effective n), and the cost and distance from the policy's targets as
+ * manifest.json's summary records them (ESS before and after, samples not
+ * written, repeated, largest weight, TV distance, largest share error,
+ * each policy line's declared and achieved numbers), with the policy's
+ * path, SHA-256, seed and text.  Every summary number that can be
+ * recomputed from the index and the lines is (written, weight sum, largest
+ * and smallest weight, ESS, per-shard counts, repeats, shares and lifts
+ * after) and each comparison is shown as a check; a disagreement is
+ * output, not an error.
+ *
+ * name is the manifest's directory as the user gave it (for titles; NULL:
+ * "manifest").  m must be fresh (no bl_manifest_next yet); it is read to
+ * its end either way.  opt: format, min_rows, min_events and title as for
+ * bl_report_buf; by and given are ignored.
+ *
+ * Formats:
+ *   BL_REPORT_TEXT  aligned tables, before -> after.
+ *   BL_REPORT_CSV   header table,name,gender,before,before_lo,before_hi,
+ *     after,after_lo,after_hi; table is cost, label, family, skew_lift,
+ *     skew_rate or check (check: before = manifest, after = recomputed,
+ *     after_hi = 1 when they agree).
+ *   BL_REPORT_JSON  one object, keys in this order (stable, schema 1):
+ *       "report": "ballast-manifest", "schema": 1, "manifest": name,
+ *       "index": path,
+ *       "policy": {"path", "sha256", "seed" (text), "realise", "text"},
+ *       "cost": {"samples", "written", "ess_before", "ess_after",
+ *         "ess_ratio", "dropped" (samples not written, all causes),
+ *         "dropped_by_rule", "blocked", "repeated", "copies_added",
+ *         "max_weight", "min_weight", "weight_sum", "tv_distance",
+ *         "max_share_error"}  (from manifest.json's summary),
+ *       "rules": [{"line", "kind", "text", and as they apply "samples",
+ *         "max_rate_gap_before", "max_rate_gap_after", "tv_distance",
+ *         "max_abs_error", "labels": [{"label", "target", "before",
+ *         "after", "error"}]}],
+ *       "before", "after": {"samples" (rows), "weight", "ess",
+ *         "labels": {label: W}, "families": {family: W}, "shares": {name:
+ *         {"count": W, "share", "lo", "hi", "samples"}}, "skew": [as in
+ *         bl_report_buf's "skew", plus "samples"] sorted by that side's
+ *         lift}, where W is the sum of weights (the sample count before),
+ *       "agree": true when every check agrees,
+ *       "checks": [{"name", "manifest", "recomputed", "agree"}],
+ *       "notes": [text]  (rebalance warnings, labels or rules that differ
+ *         between manifest and index).
+ *     Numbers have at most 6 significant digits; NAN is null.
+ *   BL_REPORT_HTML  one self-contained page: cost cards, the policy, the
+ *     lift chart with a before (hollow) and an after (filled) dot per
+ *     cell with 95% whiskers, paired share bars, the numbers, the checks.
+ *
+ * Returns BL_OK; BL_FAILED with a message in err when a line of the
+ * manifest is damaged (file and line named), when manifest.json lacks its
+ * summary, policy or inputs, or when a shard or label of the manifest is
+ * not in ix (a manifest of another index); BL_ENOMEM.  out is unchanged
+ * on failure.
+ */
+int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
+			   const bl_report_options *opt, bl_buf *out, char *err,
+			   size_t errlen);
+/* The same, written to f (the caller's stream; not closed). */
+int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
+			     const bl_report_options *opt, FILE *f, char *err,
+			     size_t errlen);
+/* The same, written to path atomically (as bl_report_save). */
+int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
+			    const bl_report_options *opt, const char *path, char *err,
+			    size_t errlen);
+
 /* ------------------------------------------------------------------ */
 /* Consumers (lib/sampler.c, lib/loader.c, lib/export.c)               */
 /* ------------------------------------------------------------------ */
@@ -1285,9 +1373,9 @@ typedef struct bl_entry {
 typedef struct bl_sampler bl_sampler;
 
 /*
- * Load a manifest: dir is OUTDIR of bl_manifest_write (manifest.json and
- * shards/NNNNN.jsonl) or one .jsonl file.  Entries with weight 0 are
- * skipped.  A relative shard path is taken as written when it exists from
+ * Load a manifest: dir is OUTDIR of bl_manifest_write (read with
+ * bl_manifest_open/next) or one .jsonl file of entries in the same
+ * format (a hand-made subset).  Entries with weight 0 are skipped.  A relative shard path is taken as written when it exists from
  * the working directory, else relative to the manifest directory, else to
  * its parent.
  * Returns the handle, or NULL with a message in err ("manifest 'm'
@@ -1332,9 +1420,10 @@ int bl_sampler_next(bl_sampler *s, size_t *entry, uint64_t *epoch);
  * State files: one JSON object {"format": "ballast-sampler-state",
  * "version": 1, "manifest_sha256", "seed", "rank", "world", "position",
  * "steps"} written atomically (path.tmp, fsync, rename).  steps is the
- * caller's (optimizer steps done).  Load checks the digest and the
- * split, then starts s at the saved seed and position; *steps (may be
- * NULL) gets the saved steps.  BL_OK, BL_FAILED with a message in err.
+ * caller's (optimizer steps done).  Load checks the digest, and the
+ * split against the one set by bl_sampler_start, then starts s at the
+ * saved seed and position; *steps (may be NULL) gets the saved steps.
+ * BL_OK, BL_FAILED with a message in err (s unchanged).
  */
 int bl_sampler_save_state(const bl_sampler *s, const char *path,
 			  uint64_t steps, char *err, size_t errlen);
