@@ -504,3 +504,484 @@ int bl_report_html(const struct bl_report *r, bl_buf *o)
 	    "manifest, whatever the policy.</p></footer>\n</main></body></html>\n");
 	return rc;
 }
+
+/* ---- the before/after page of a manifest ---------------------------------- */
+
+static void card_text(bl_buf *o, int *rc, const char *label, const char *value,
+		      const char *sub, int warn)
+{
+	PUTF(o, rc, "<div class=\"card%s\"><div class=\"v\">%s</div><div class=\"k\">",
+	     warn ? " warn" : "", value);
+	esc(o, rc, label);
+	if (sub)
+		PUTF(o, rc, "<br><span class=\"s\">%s</span>", sub);
+	put(o, rc, "</div></div>");
+}
+
+static const char css_mf[] =
+	".card .s{color:#8a93a3;font-size:12px}"
+	".card .v .arr{color:#8a93a3;font-weight:400;padding:0 4px}"
+	"pre.policy{background:#fff;border:1px solid #dde1e7;border-radius:8px;"
+	"padding:10px 14px;font-size:12.5px;overflow-x:auto;max-width:1060px;"
+	"white-space:pre-wrap}"
+	".ok{color:#1e7d4f;font-weight:600}.bad{color:#b0302a;font-weight:600}"
+	".legend{font-size:13px;color:#3a4352;margin:6px 0}"
+	".good{background:#f1f8f4;border:1px solid #bfe0cc;border-left:5px solid #1e7d4f;"
+	"border-radius:6px;padding:12px 16px;margin:14px 0;max-width:900px}"
+	"td.dn{color:#1e7d4f}td.up{color:#b0302a}";
+
+/* the x position of a lift on the chart's log axis */
+struct liftaxis {
+	double L, R, xl, xr;
+};
+
+static double lx(const struct liftaxis *a, double v)
+{
+	double t = log2(clampd(v, pow(2, a->xl), pow(2, a->xr)));
+	return a->L + (a->R - a->L) * (t - a->xl) / (a->xr - a->xl);
+}
+
+static void widen(double *lmin, double *lmax, const bl_stats_skew *s)
+{
+	if (!s || !isfinite(s->lift) || s->lift <= 0)
+		return;
+	*lmin = fmin(*lmin, s->lift);
+	*lmax = fmax(*lmax, s->lift);
+	if (isfinite(s->lift_lo) && s->lift_lo > 0)
+		*lmin = fmin(*lmin, s->lift_lo);
+	if (isfinite(s->lift_hi))
+		*lmax = fmax(*lmax, s->lift_hi);
+}
+
+/* One dot with its whisker at height y; hollow for before. */
+static void dot(bl_buf *o, int *rc, const struct liftaxis *a, const bl_stats_skew *s, double y,
+		const char *col, int hollow)
+{
+	double lo, hi;
+
+	if (!s || !isfinite(s->lift) || s->lift <= 0)
+		return;
+	lo = isfinite(s->lift_lo) && s->lift_lo > 0 ? s->lift_lo : pow(2, a->xl);
+	hi = isfinite(s->lift_hi) ? s->lift_hi : pow(2, a->xr);
+	PUTF(o, rc,
+	     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+	     "stroke-width=\"1.6\"%s/>"
+	     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.6\"/>"
+	     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.6\"/>"
+	     "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"%s\" "
+	     "stroke-width=\"2\"/>",
+	     lx(a, lo), y, lx(a, hi), y, col, hollow ? " stroke-dasharray=\"4 2\"" : "",
+	     lx(a, lo), y - 4, lx(a, lo), y + 4, col, lx(a, hi), y - 4, lx(a, hi), y + 4, col,
+	     lx(a, s->lift), y, hollow ? "#fff" : col, col);
+}
+
+static const char *lift_colour(const bl_stats_skew *s)
+{
+	if (!s || s->small)
+		return "#8a93a3";
+	return s->lift_lo > 1 ? "#c0392b" : s->lift_hi < 1 ? "#2e6da4" : "#56606f";
+}
+
+static void mf_lift_chart(const struct bl_report_mf *mf, bl_buf *o, int *rc)
+{
+	const struct bl_report *r = &mf->before;
+	const double W = 1040, top = 34, rowh = 30;
+	struct liftaxis ax = {330, 840, 0, 0};
+	double lmin = 0.5, lmax = 2;
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->nskew; i++) {
+		const bl_stats_skew *b = &r->skew[i];
+		if (!isfinite(b->lift) || b->lift <= 0)
+			continue;
+		n++;
+		widen(&lmin, &lmax, b);
+		widen(&lmin, &lmax, bl_report_mf_after(mf, b));
+	}
+	if (n == 0) {
+		put(o, rc, "<p class=\"note\">No group cell has a defined lift before the "
+			   "rebalance.</p>");
+		return;
+	}
+	ax.xl = floor(log2(clampd(lmin, 1.0 / 16, 1)));
+	ax.xr = ceil(log2(clampd(lmax, 1, 64)));
+	if (ax.xr - ax.xl < 2)
+		ax.xr = ax.xl + 2;
+	PUTF(o, rc,
+	     "<div class=\"chart\"><svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+	     "role=\"img\" aria-label=\"lift of each group cell before (hollow) and after "
+	     "(filled) the rebalance, with 95%% intervals\">",
+	     W, top + rowh * (double)n + 40, W, top + rowh * (double)n + 40);
+	for (double e = ax.xl; e <= ax.xr; e++) {
+		double x = lx(&ax, pow(2, e)), v = pow(2, e);
+		char lab[32];
+		if (v >= 1)
+			snprintf(lab, sizeof lab, "%g\xc3\x97", v);
+		else
+			snprintf(lab, sizeof lab, "1/%g", 1 / v);
+		PUTF(o, rc,
+		     "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"%s\" "
+		     "stroke-width=\"%s\"%s/><text x=\"%.1f\" y=\"%.0f\" font-size=\"12\" "
+		     "fill=\"#5b6576\" text-anchor=\"middle\">%s</text>",
+		     x, top - 8, x, top + rowh * (double)n, e == 0 ? "#1d2430" : "#e1e5eb",
+		     e == 0 ? "1.5" : "1", e == 0 ? " stroke-dasharray=\"5 3\"" : "", x, top - 14,
+		     lab);
+	}
+	PUTF(o, rc,
+	     "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\">lift (log scale): "
+	     "rate of sexual wording in the cell / rate in its gender</text>"
+	     "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\" "
+	     "text-anchor=\"end\">cell (samples)</text>"
+	     "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\">lift before "
+	     "&#8594; after</text>",
+	     ax.L, top + rowh * (double)n + 28, ax.L - 40, top - 14, ax.R + 14, top - 14);
+	n = 0;
+	for (size_t i = 0; i < r->nskew; i++) {
+		const bl_stats_skew *b = &r->skew[i], *a = bl_report_mf_after(mf, b);
+		double y = top + rowh * (double)n + rowh / 2;
+		char x1[32], x2[32];
+		if (!isfinite(b->lift) || b->lift <= 0)
+			continue;
+		if (n % 2 == 0)
+			PUTF(o, rc,
+			     "<rect x=\"0\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" "
+			     "fill=\"#f7f8fa\"/>",
+			     y - rowh / 2, W, rowh);
+		PUTF(o, rc, "<text x=\"%.0f\" y=\"%.1f\" font-size=\"13\" text-anchor=\"end\" "
+			    "fill=\"%s\">", ax.L - 12, y + 4.5, b->small ? "#8a93a3" : "#1d2430");
+		esc(o, rc, b->group);
+		if (b->gender) {
+			put(o, rc, " \xc3\x97 ");
+			esc(o, rc, b->gender);
+		}
+		PUTF(o, rc, " (%llu)</text>", (unsigned long long)b->rows);
+		if (a && isfinite(a->lift) && a->lift > 0)
+			PUTF(o, rc,
+			     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+			     "stroke=\"#b8c0cc\" stroke-width=\"1\"/>",
+			     lx(&ax, b->lift), y - 6, lx(&ax, a->lift), y + 6);
+		dot(o, rc, &ax, b, y - 6, lift_colour(b), 1);
+		dot(o, rc, &ax, a, y + 6, lift_colour(a), 0);
+		fmtnum(x1, sizeof x1, F_FIX2, b->lift);
+		fmtnum(x2, sizeof x2, F_FIX2, a ? a->lift : NAN);
+		PUTF(o, rc,
+		     "<text x=\"%.0f\" y=\"%.1f\" font-size=\"13\" fill=\"%s\">%s "
+		     "<tspan fill=\"#8a93a3\">&#8594;</tspan> <tspan fill=\"%s\" "
+		     "font-weight=\"600\">%s</tspan>%s</text>",
+		     ax.R + 14, y + 4.5, lift_colour(b), x1, lift_colour(a), x2,
+		     b->small ? "<tspan fill=\"#8a93a3\"> small</tspan>" : "");
+		n++;
+	}
+	put(o, rc, "</svg></div>");
+}
+
+static void mf_skew_table(const struct bl_report_mf *mf, bl_buf *o, int *rc)
+{
+	const struct bl_report *r = &mf->before;
+
+	put(o, rc,
+	    "<div class=\"wrap\"><table><tr><th class=\"l\">group</th><th class=\"l\">gender</th>"
+	    "<th>n before</th><th>n after</th><th>rate before</th><th>rate after</th>"
+	    "<th>lift before</th><th>95% CI</th><th>lift after</th><th>95% CI</th>"
+	    "<th>odds ratio before</th><th>after</th><th class=\"l\"></th></tr>");
+	for (size_t i = 0; i < r->nskew; i++) {
+		const bl_stats_skew *b = &r->skew[i], *a = bl_report_mf_after(mf, b);
+		char v[12][40];
+		double nan = NAN;
+		fmtnum(v[0], 40, F_FIX2, a ? a->n : nan);
+		fmtnum(v[1], 40, F_PCT2, b->rate);
+		fmtnum(v[2], 40, F_PCT2, a ? a->rate : nan);
+		fmtnum(v[3], 40, F_FIX2, b->lift);
+		fmtnum(v[4], 40, F_FIX2, b->lift_lo);
+		fmtnum(v[5], 40, F_FIX2, b->lift_hi);
+		fmtnum(v[6], 40, F_FIX2, a ? a->lift : nan);
+		fmtnum(v[7], 40, F_FIX2, a ? a->lift_lo : nan);
+		fmtnum(v[8], 40, F_FIX2, a ? a->lift_hi : nan);
+		fmtnum(v[9], 40, F_FIX2, b->odds_ratio);
+		fmtnum(v[10], 40, F_FIX2, a ? a->odds_ratio : nan);
+		PUTF(o, rc, "<tr class=\"%s\"><td class=\"l\">", b->small ? "small" : "");
+		esc(o, rc, b->group);
+		put(o, rc, "</td><td class=\"l\">");
+		esc(o, rc, b->gender ? b->gender : "all");
+		PUTF(o, rc,
+		     "</td><td>%llu</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+		     "<td>%s&#8211;%s</td><td><b>%s</b></td><td>%s&#8211;%s</td><td>%s</td>"
+		     "<td>%s</td><td class=\"l\">%s</td></tr>",
+		     (unsigned long long)b->rows, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+		     v[8], v[9], v[10], b->small ? "small" : "");
+	}
+	put(o, rc, "</table></div>");
+}
+
+/* Paired bars: before (light) above after (solid), per label and family. */
+static void mf_share_chart(const struct bl_report_mf *mf, bl_buf *o, int *rc)
+{
+	const bl_stats *bs = mf->before.all;
+	const double W = 1040, L = 300, R = 820, top = 30, rowh = 26;
+	int nn = bl_stats_nnodes(bs);
+	double smax = 0.0, scale;
+
+	for (int n = 0; n < nn; n++) {
+		bl_stats_count kb, ka;
+		bl_stats_node(bs, n, &kb);
+		bl_stats_node(mf->after, bl_stats_node_find(mf->after, bl_stats_node_name(bs, n)),
+			      &ka);
+		smax = fmax(smax, fmax(kb.hi, ka.hi));
+	}
+	if (nn == 0 || smax <= 0) {
+		put(o, rc, "<p class=\"note\">No labels.</p>");
+		return;
+	}
+	scale = smax > 0.1 ? ceil(smax * 10) / 10 : ceil(smax * 100) / 100;
+	PUTF(o, rc,
+	     "<div class=\"chart\"><svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+	     "role=\"img\" aria-label=\"share of each label before and after\">",
+	     W, top + rowh * nn + 16, W, top + rowh * nn + 16);
+	for (int t = 0; t <= 5; t++) {
+		double v = scale * t / 5, x = L + (R - L) * t / 5;
+		PUTF(o, rc,
+		     "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#e1e5eb\"/>"
+		     "<text x=\"%.1f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\" "
+		     "text-anchor=\"middle\">%.*f%%</text>",
+		     x, top - 6, x, top + rowh * nn, x, top - 12, scale < 0.1 ? 1 : 0, 100 * v);
+	}
+	for (int n = 0; n < nn; n++) {
+		bl_stats_count kb, ka;
+		const char *name = bl_stats_node_name(bs, n), *col = family_colour(name);
+		int depth = 0, fam = bl_stats_node_is_family(bs, n);
+		double y = top + rowh * n;
+		for (const char *p = name; *p; p++)
+			depth += *p == '.';
+		bl_stats_node(bs, n, &kb);
+		bl_stats_node(mf->after, bl_stats_node_find(mf->after, name), &ka);
+		PUTF(o, rc, "<text x=\"%.0f\" y=\"%.1f\" font-size=\"13\" fill=\"#1d2430\"%s>",
+		     12.0 + 16 * depth, y + 17, fam ? " font-weight=\"600\"" : "");
+		esc(o, rc, name);
+		put(o, rc, "</text>");
+		PUTF(o, rc,
+		     "<rect x=\"%.0f\" y=\"%.1f\" width=\"%.1f\" height=\"9\" rx=\"2\" fill=\"%s\" "
+		     "fill-opacity=\"0.25\" stroke=\"%s\" stroke-opacity=\"0.6\"/>"
+		     "<rect x=\"%.0f\" y=\"%.1f\" width=\"%.1f\" height=\"9\" rx=\"2\" fill=\"%s\" "
+		     "fill-opacity=\"%s\"/>"
+		     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1d2430\" "
+		     "stroke-width=\"1.2\"/>"
+		     "<text x=\"%.0f\" y=\"%.1f\" font-size=\"12\" fill=\"#3a4352\">%.2f%% "
+		     "<tspan fill=\"#8a93a3\">&#8594;</tspan> %.2f%%</text>",
+		     L, y + 3, (R - L) * kb.share / scale, col, col, L, y + 13,
+		     (R - L) * ka.share / scale, col, fam ? "0.55" : "0.9",
+		     L + (R - L) * ka.lo / scale, y + 17.5, L + (R - L) * ka.hi / scale, y + 17.5,
+		     R + 12, y + 17, 100 * kb.share, 100 * ka.share);
+	}
+	put(o, rc, "</svg></div>");
+}
+
+static void mf_rules(const struct bl_report_mf *mf, bl_buf *o, int *rc)
+{
+	for (size_t i = 0; i < mf->nrules; i++) {
+		const struct bl_report_rule *x = &mf->rules[i];
+		char a[40], b[40];
+		PUTF(o, rc, "<p class=\"legend\"><b>line %d</b> <code>", x->line);
+		esc(o, rc, x->text);
+		put(o, rc, "</code>");
+		if (isfinite(x->gap_before)) {
+			fmtnum(a, sizeof a, F_PCT2, x->gap_before);
+			fmtnum(b, sizeof b, F_PCT2, x->gap_after);
+			PUTF(o, rc, " &#183; largest gap in the rate between rows: %s &#8594; "
+				    "<b>%s</b>", a, b);
+		}
+		if (isfinite(x->samples) && strcmp(x->kind, "drop") == 0)
+			PUTF(o, rc, " &#183; %.0f samples dropped", x->samples);
+		if (isfinite(x->tv)) {
+			fmtnum(a, sizeof a, F_G6, x->tv);
+			PUTF(o, rc, " &#183; TV distance %s", a);
+		}
+		if (isfinite(x->max_err)) {
+			fmtnum(a, sizeof a, F_G6, x->max_err);
+			PUTF(o, rc, " &#183; largest share error %s", a);
+		}
+		put(o, rc, "</p>");
+		if (!x->nt)
+			continue;
+		put(o, rc, "<div class=\"wrap\"><table><tr><th class=\"l\">label</th>"
+			   "<th>declared</th><th>before</th><th>after</th><th>error</th></tr>");
+		for (size_t k = 0; k < x->nt; k++) {
+			char v[4][40];
+			fmtnum(v[0], 40, F_PCT2, x->t[k].target);
+			fmtnum(v[1], 40, F_PCT2, x->t[k].before);
+			fmtnum(v[2], 40, F_PCT2, x->t[k].after);
+			fmtnum(v[3], 40, F_G6, x->t[k].error);
+			put(o, rc, "<tr><td class=\"l\">");
+			esc(o, rc, x->t[k].label);
+			PUTF(o, rc, "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>", v[0],
+			     v[1], v[2], v[3]);
+		}
+		put(o, rc, "</table></div>");
+	}
+}
+
+int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
+{
+	int rc = BL_OK;
+	const struct bl_report *r = &mf->before;
+	const char *title = mf->opt->title ? mf->opt->title : mf->name;
+	const bl_stats_skew *top = NULL, *topa;
+	char v[64], s[128];
+
+	put(o, &rc, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		    "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+		    "<title>ballast rebalance report: ");
+	esc(o, &rc, title);
+	PUTF(o, &rc, "</title><style>%s%s</style></head>\n<body><main>\n", css, css_mf);
+	put(o, &rc, "<h1>Before and after the rebalance</h1><p class=\"sub\">manifest ");
+	esc(o, &rc, title);
+	put(o, &rc, " &#183; index ");
+	esc(o, &rc, r->path);
+	put(o, &rc, " &#183; ballast " BALLAST_VERSION "</p>\n<div class=\"cards\">");
+	snprintf(v, sizeof v, "%.0f<span class=\"arr\">&#8594;</span>%.0f", mf->ess_before,
+		 mf->ess_after);
+	snprintf(s, sizeof s, "%.1f%% kept", 100 * mf->ess_after / mf->ess_before);
+	card_text(o, &rc, "effective sample size (Kish)", v, s,
+		  mf->ess_after < 0.5 * mf->ess_before);
+	snprintf(v, sizeof v, "%llu", (unsigned long long)mf->lines);
+	snprintf(s, sizeof s, "of %llu in the index", (unsigned long long)r->samples);
+	card_text(o, &rc, "samples written", v, s, 0);
+	snprintf(v, sizeof v, "%.0f", mf->excluded);
+	snprintf(s, sizeof s, "drop rules %.0f &#183; safety %.0f", mf->dropped_rule,
+		 mf->blocked);
+	card_text(o, &rc, "samples dropped", v, s, 0);
+	snprintf(v, sizeof v, "%.0f", mf->repeated);
+	snprintf(s, sizeof s, "%.0f extra copies", mf->copies);
+	card_text(o, &rc, "samples repeated", v, s, 0);
+	snprintf(v, sizeof v, "%.3g", mf->max_w);
+	snprintf(s, sizeof s, "smallest %.3g", mf->min_w);
+	card_text(o, &rc, "largest weight", v, s, mf->max_w > 10);
+	snprintf(v, sizeof v, "%.3g", mf->tv);
+	snprintf(s, sizeof s, "largest share error %.3g", mf->max_err);
+	card_text(o, &rc, "distance from target (TV)", v, s, mf->max_err > 0.01);
+	put(o, &rc, "</div>\n");
+	if (!mf->agree)
+		put(o, &rc, "<div class=\"finding\"><b>The manifest's summary disagrees with "
+			    "its own lines or with the index</b>; see the checks at the end.</div>");
+
+	/* the headline: the strongest skew before, and where it went */
+	for (int pass = 0; pass < 2 && !top; pass++)
+		for (size_t i = 0; i < r->nskew && !top; i++)
+			if (!r->skew[i].small && (pass || r->skew[i].gender) &&
+			    isfinite(r->skew[i].lift_lo) && r->skew[i].lift_lo > 1)
+				top = &r->skew[i];
+	topa = bl_report_mf_after(mf, top);
+	put(o, &rc, "<h2>Sexualised wording by group and gender</h2>");
+	if (top && topa) {
+		char a[32], b[32], c[32], d[32];
+		fmtnum(a, sizeof a, F_FIX2, top->lift);
+		fmtnum(b, sizeof b, F_FIX2, topa->lift);
+		fmtnum(c, sizeof c, F_FIX2, topa->lift_lo);
+		fmtnum(d, sizeof d, F_FIX2, topa->lift_hi);
+		PUTF(o, &rc, "<div class=\"%s\">Captions labelled <b>",
+		     topa->lift_lo > 1 ? "finding" : "good");
+		esc(o, &rc, top->group);
+		if (top->gender) {
+			put(o, &rc, " &#215; ");
+			esc(o, &rc, top->gender);
+		}
+		PUTF(o, &rc,
+		     "</b> carried sexual wording <b>%s&#215;</b> as often as %s before; in the "
+		     "manifest, <b>%s&#215;</b> (95%% CI %s&#8211;%s).</div>",
+		     a, top->gender ? "other captions of that gender" : "captions overall", b, c,
+		     d);
+	}
+	put(o, &rc,
+	    "<p class=\"note\">Each row is a group label (or roll-up), alone or crossed with a "
+	    "gender label. Lift is the rate of any <code>sexual.*</code> label in the cell "
+	    "divided by the rate among all samples of that gender. Sorted by the lift "
+	    "before.</p><p class=\"legend\"><svg width=\"250\" height=\"14\" "
+	    "aria-hidden=\"true\"><circle cx=\"8\" cy=\"7\" r=\"4.5\" fill=\"#fff\" "
+	    "stroke=\"#56606f\" stroke-width=\"2\"/><text x=\"18\" y=\"11\" "
+	    "font-size=\"12\">before (index)</text><circle cx=\"128\" cy=\"7\" r=\"4.5\" "
+	    "fill=\"#56606f\" stroke=\"#56606f\" stroke-width=\"2\"/><text x=\"138\" y=\"11\" "
+	    "font-size=\"12\">after (manifest)</text></svg> whiskers: 95% intervals (after: "
+	    "at Kish's effective n). Red: the whole interval above 1; blue: below 1; grey: "
+	    "includes 1, or a small cell.</p>");
+	mf_lift_chart(mf, o, &rc);
+	mf_skew_table(mf, o, &rc);
+
+	put(o, &rc, "<h2>The price</h2><p class=\"note\">Reweighting spreads the weights: "
+		    "the effective sample size (Kish: (&#931;w)&#178;/&#931;w&#178;) says how "
+		    "many unweighted samples the manifest is worth. These numbers come from "
+		    "<code>manifest.json</code>; every one that can be recomputed from the "
+		    "lines is, below.</p><div class=\"wrap\"><table>");
+	{
+		struct {
+			const char *k;
+			double b, a;
+			int f;
+		} rows[] = {
+			{"samples", (double)r->samples, (double)mf->lines, F_G6},
+			{"effective sample size", mf->ess_before, mf->ess_after, F_FIX2},
+			{"sum of weights", (double)r->samples, mf->weight_sum, F_FIX2},
+			{"largest weight", 1, mf->max_w, F_G6},
+			{"smallest weight", 1, mf->min_w, F_G6},
+			{"samples dropped", 0, mf->excluded, F_G6},
+			{"samples repeated", 0, mf->repeated, F_G6},
+			{"TV distance from target", NAN, mf->tv, F_G6},
+			{"largest share error", NAN, mf->max_err, F_G6},
+		};
+		put(o, &rc, "<tr><th class=\"l\"></th><th>before</th><th>after</th></tr>");
+		for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+			char a[40], b[40];
+			fmtnum(a, sizeof a, rows[i].f, rows[i].b);
+			fmtnum(b, sizeof b, rows[i].f, rows[i].a);
+			PUTF(o, &rc, "<tr><td class=\"l\">%s</td><td>%s</td><td>%s</td></tr>",
+			     rows[i].k, a, b);
+		}
+	}
+	put(o, &rc, "</table></div>");
+
+	put(o, &rc, "<h2>The policy</h2><p class=\"note\">");
+	esc(o, &rc, mf->policy_path);
+	put(o, &rc, " &#183; sha256 <code>");
+	esc(o, &rc, mf->policy_sha);
+	put(o, &rc, "</code> &#183; seed ");
+	esc(o, &rc, mf->seed);
+	put(o, &rc, " &#183; realised as ");
+	esc(o, &rc, mf->realise);
+	put(o, &rc, "</p>");
+	mf_rules(mf, o, &rc);
+	put(o, &rc, "<pre class=\"policy\">");
+	esc(o, &rc, mf->policy_text);
+	put(o, &rc, "</pre>");
+
+	put(o, &rc, "<h2>Labels and families</h2><p class=\"note\">Share of samples with each "
+		    "label, before (light bar, outlined) and after (solid bar, share of the "
+		    "manifest's weight, 95% whisker). Bold rows are roll-ups.</p>");
+	mf_share_chart(mf, o, &rc);
+
+	put(o, &rc, "<h2>Checks</h2><p class=\"note\">Each number of the manifest's summary "
+		    "recomputed from the index and the manifest's lines.</p>"
+		    "<div class=\"wrap\"><table><tr><th class=\"l\">check</th><th>manifest</th>"
+		    "<th>recomputed</th><th class=\"l\"></th></tr>");
+	for (size_t i = 0; i < mf->nchecks; i++) {
+		const struct bl_report_check *k = &mf->checks[i];
+		char a[40], b[40];
+		fmtnum(a, sizeof a, F_G6, k->manifest);
+		fmtnum(b, sizeof b, F_G6, k->recomputed);
+		PUTF(o, &rc, "<tr><td class=\"l\">%s</td><td>%s</td><td>%s</td>"
+			     "<td class=\"l %s\">%s</td></tr>",
+		     k->name, a, b, k->agree ? "ok" : "bad", k->agree ? "agrees" : "DIFFERS");
+	}
+	put(o, &rc, "</table></div>");
+	for (size_t i = 0; i < mf->notes.n; i++) {
+		put(o, &rc, "<p class=\"note\">Note: ");
+		esc(o, &rc, mf->notes.items[i]);
+		put(o, &rc, "</p>");
+	}
+	put(o, &rc,
+	    "<footer><p><b>Method.</b> Before counts every sample of the index once; after "
+	    "counts every line of the manifest with its weight. Shares and rates carry 95% "
+	    "Wilson intervals, lift intervals the delta method on log lift; with weights, "
+	    "interval widths use Kish's effective sample size. Labels come from caption "
+	    "text only; a label rate is a rate of wording, not of images.</p>"
+	    "<p>Samples labelled <code>safety.minor_sexual</code> are never written to a "
+	    "manifest, whatever the policy.</p></footer>\n</main></body></html>\n");
+	return rc;
+}

@@ -1,7 +1,8 @@
 /*
  * cmd_report.c - "ballast report": the distributions, conditional rates
  * and skew table of an index, as a terminal table, CSV, JSON or a
- * self-contained HTML page.  All the work is in lib/report.c; this file
+ * self-contained HTML page, or (--manifest) the same before and after a
+ * rebalance.  All the work is in lib/report.c; this file
  * parses the command line and picks the output (stdout, or a file written
  * atomically with -o).
  */
@@ -15,6 +16,8 @@ const char usage_report[] =
 	"usage: ballast report INDEX.db [--format text|csv|json|html] [-o FILE]\n"
 	"                      [--by FAMILY] [--given LABELS] [--min-cell N]\n"
 	"                      [--min-events N] [--title TEXT]\n"
+	"       ballast report --manifest OUTDIR [INDEX.db] [--format F] [-o FILE]\n"
+	"                      [--min-cell N] [--min-events N] [--title TEXT]\n"
 	"\n"
 	"Reports what an index holds: totals (shards, samples, errors by kind,\n"
 	"samples blocked as safety.minor_sexual), the count and share of every\n"
@@ -35,6 +38,14 @@ const char usage_report[] =
 	"  --min-cell N      skew cells with fewer samples are 'small' (30)\n"
 	"  --min-events N    ... or with fewer events (5)\n"
 	"  --title TEXT      title of the HTML page (default: the index path)\n"
+	"  --manifest OUTDIR before and after a rebalance: the index (INDEX.db;\n"
+	"                    default: the index manifest.json records, if any)\n"
+	"                    against the manifest OUTDIR written from it, each\n"
+	"                    line counted with its weight: label shares, the skew\n"
+	"                    table, effective sample size, samples dropped and\n"
+	"                    repeated, largest weight, distance from the policy's\n"
+	"                    targets, and checks of manifest.json's summary\n"
+	"                    against the lines\n"
 	"\n"
 	"JSON (stable, schema 1): an object with keys report, schema, index,\n"
 	"samples, shards, shards_complete, samples_with_errors, errors {kind: N},\n"
@@ -49,9 +60,19 @@ const char usage_report[] =
 	"lo,hi,base,lift,lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small; table is\n"
 	"total, error, label, family, skew, skew_attire, given, by or shard (for\n"
 	"given and by the gender column holds the condition).\n"
+	"With --manifest, JSON keys are report (\"ballast-manifest\"), schema,\n"
+	"manifest, index, policy {path, sha256, seed, realise, text}, cost\n"
+	"{samples, written, ess_before, ess_after, ess_ratio, dropped,\n"
+	"dropped_by_rule, blocked, repeated, copies_added, max_weight, min_weight,\n"
+	"weight_sum, tv_distance, max_share_error}, rules [{line, kind, text, ...}],\n"
+	"before and after {samples, weight, ess, labels, families, shares, skew}\n"
+	"(after: sums of weights), agree, checks [{name, manifest, recomputed,\n"
+	"agree}], notes; CSV columns are table,name,gender,before,before_lo,\n"
+	"before_hi,after,after_lo,after_hi (see lib/ballast.h).\n"
 	"\n"
 	"Exit status: 0 written, 2 usage (unknown format, family or label),\n"
-	"3 fatal (unreadable index, write error).\n";
+	"3 fatal (unreadable index, missing or damaged manifest, a manifest of\n"
+	"another index, write error).\n";
 
 static int parse_num(const char *s, double *out)
 {
@@ -63,11 +84,31 @@ static int parse_num(const char *s, double *out)
 	return 0;
 }
 
+/* The index a manifest was written from, as manifest.json records it
+ * ("index": path, or {"path": ...}), or NULL. */
+static const char *manifest_index(const bl_manifest *m)
+{
+	const char *v = bl_manifest_get(m, "index");
+	static char path[4096];
+	const char *p;
+
+	if (!v || v[0] != '{')
+		return v && *v ? v : NULL;
+	/* an object: its "path" string (no escapes expected in a path) */
+	p = strstr(v, "\"path\":\"");
+	if (!p)
+		return NULL;
+	p += 8;
+	snprintf(path, sizeof path, "%.*s", (int)strcspn(p, "\""), p);
+	return path[0] ? path : NULL;
+}
+
 int cmd_report(int argc, char **argv)
 {
 	bl_report_options opt;
 	bl_index *ix = NULL;
-	const char *index = NULL, *output = NULL;
+	bl_manifest *m = NULL;
+	const char *index = NULL, *output = NULL, *manifest = NULL;
 	char err[1024], name[64];
 	int rc = EXIT_FATAL, r;
 
@@ -77,7 +118,8 @@ int cmd_report(int argc, char **argv)
 		int takes = !strcmp(a, "-f") || !strcmp(a, "--format") || !strcmp(a, "-o") ||
 			    !strcmp(a, "--output") || !strcmp(a, "--by") ||
 			    !strcmp(a, "--given") || !strcmp(a, "--min-cell") ||
-			    !strcmp(a, "--min-events") || !strcmp(a, "--title");
+			    !strcmp(a, "--min-events") || !strcmp(a, "--title") ||
+			    !strcmp(a, "--manifest");
 		if (takes) {
 			if (i + 1 >= argc) {
 				rc = tool_usage_error(usage_report, "%s needs a value", a);
@@ -110,6 +152,8 @@ int cmd_report(int argc, char **argv)
 			opt.by = v;
 		} else if (v && !strcmp(a, "--given")) {
 			opt.given = v;
+		} else if (v && !strcmp(a, "--manifest")) {
+			manifest = v;
 		} else if (v && !strcmp(a, "--title")) {
 			opt.title = v;
 		} else if (v && (!strcmp(a, "--min-cell") || !strcmp(a, "--min-events"))) {
@@ -128,6 +172,25 @@ int cmd_report(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (manifest && (opt.by || opt.given)) {
+		rc = tool_usage_error(usage_report, "--by and --given do not go with --manifest");
+		goto out;
+	}
+	if (manifest) {
+		m = bl_manifest_open(manifest, err, sizeof err);
+		if (!m) {
+			tool_err("manifest: %s", err);
+			goto out;
+		}
+		if (!index)
+			index = manifest_index(m);
+		if (!index) {
+			rc = tool_usage_error(usage_report,
+					      "'%s/manifest.json' does not record its index: give "
+					      "INDEX.db", manifest);
+			goto out;
+		}
+	}
 	if (!index) {
 		rc = tool_usage_error(usage_report, "no index given");
 		goto out;
@@ -137,7 +200,11 @@ int cmd_report(int argc, char **argv)
 		tool_err("%s", err);
 		goto out;
 	}
-	if (output)
+	if (m && output)
+		r = bl_report_manifest_save(ix, m, manifest, &opt, output, err, sizeof err);
+	else if (m)
+		r = bl_report_manifest_write(ix, m, manifest, &opt, stdout, err, sizeof err);
+	else if (output)
 		r = bl_report_save(ix, &opt, output, err, sizeof err);
 	else
 		r = bl_report_write(ix, &opt, stdout, err, sizeof err);
@@ -151,6 +218,7 @@ int cmd_report(int argc, char **argv)
 	}
 	rc = tool_finish(EXIT_ALL_GOOD);
 out:
+	bl_manifest_free(m);
 	bl_index_close(ix);
 	return rc;
 }

@@ -585,3 +585,171 @@ BL_TEST(report_save_atomic)
 	CHECK_CONTAINS(err, "cannot create");
 	bl_index_close(ix);
 }
+
+/* ---- before and after a rebalance ---------------------------------------- */
+
+/* Rebalance the fixture with the deskew policy into DIR/name; 1 on success. */
+static int deskew_manifest(bl_index *ix, const char *dir)
+{
+	static const char text[] = "independent sexual group within gender\n";
+	bl_policy *p = bl_policy_new();
+	bl_rebalance *rb = NULL;
+	bl_manifest_options mo;
+	char err[256];
+	int ok = 0;
+
+	memset(&mo, 0, sizeof mo);
+	mo.no_digest = 1;
+	mo.force = 1;
+	if (!p || bl_policy_parse(p, "deskew", text, sizeof text - 1) != BL_OK)
+		goto out;
+	rb = bl_rebalance_new(p);
+	if (!rb || bl_rebalance_plan(rb, ix) != BL_OK)
+		goto out;
+	ok = bl_manifest_write(rb, ix, dir, &mo, err, sizeof err) == BL_OK;
+	if (!ok)
+		fprintf(stderr, "    %s\n", err);
+out:
+	bl_rebalance_free(rb);
+	bl_policy_free(p);
+	return ok;
+}
+
+static char *mreport(bl_index *ix, const char *dir, int format, int *rc, char *err,
+		     size_t errlen)
+{
+	bl_report_options o;
+	bl_manifest *m = bl_manifest_open(dir, err, errlen);
+	bl_buf b;
+
+	memset(&o, 0, sizeof o);
+	o.format = format;
+	bl_buf_init(&b, 0);
+	*rc = m ? bl_report_manifest_buf(ix, m, dir, &o, &b, err, errlen) : BL_FAILED;
+	bl_manifest_free(m);
+	if (*rc != BL_OK) {
+		bl_buf_release(&b);
+		return NULL;
+	}
+	return bl_buf_detach(&b, NULL);
+}
+
+static const cJSON *skew_cell(const cJSON *side, const char *group, const char *gender)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(side, "skew")) {
+		const cJSON *g = cJSON_GetObjectItemCaseSensitive(c, "group");
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(c, "gender");
+		if (cJSON_IsString(g) && !strcmp(g->valuestring, group) && cJSON_IsString(s) &&
+		    !strcmp(s->valuestring, gender))
+			return c;
+	}
+	return NULL;
+}
+
+BL_TEST(report_manifest_before_after)
+{
+	bl_index *ix = fixture("mf");
+	char dir[512], err[512];
+	char *text = NULL;
+	cJSON *root = NULL;
+	const cJSON *before, *after, *cb, *ca, *cost;
+	bl_manifest *m;
+	const bl_manifest_entry *e;
+	double wf = 0, w2 = 0, sw = 0;
+	int rc;
+
+	REQUIRE(ix);
+	snprintf(dir, sizeof dir, "%s/mf-out", bl_test_tmpdir());
+	REQUIRE(deskew_manifest(ix, dir));
+	/* the weighted sums, straight from the lines */
+	m = bl_manifest_open(dir, err, sizeof err);
+	REQUIRE(m);
+	while (bl_manifest_next(m, &e) == BL_OK) {
+		if (strstr(e->labels, ",gender.female,"))
+			wf += e->weight;
+		sw += e->weight;
+		w2 += e->weight * e->weight;
+	}
+	bl_manifest_free(m);
+
+	text = mreport(ix, dir, BL_REPORT_JSON, &rc, err, sizeof err);
+	CHECK_EQ_INT(rc, BL_OK);
+	REQUIRE(text);
+	root = cJSON_Parse(text);
+	REQUIRE(root);
+	before = cJSON_GetObjectItemCaseSensitive(root, "before");
+	after = cJSON_GetObjectItemCaseSensitive(root, "after");
+	cost = cJSON_GetObjectItemCaseSensitive(root, "cost");
+	/* 64 samples written: the blocked one is not */
+	CHECK_NEAR(jget(after, "samples"), 64, 0);
+	CHECK_NEAR(jget(before, "samples"), 65, 0);
+	CHECK_NEAR(jget(cost, "dropped"), 1, 0);
+	CHECK_NEAR(jget(cost, "blocked"), 1, 0);
+	CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(after, "labels"), "gender.female"), wf,
+		   1e-5 * wf);
+	CHECK_NEAR(jget(cost, "ess_after"), sw * sw / w2, 1e-5 * sw);
+	CHECK_NEAR(jget(cost, "ess_before"), 65, 0);
+	/* 0.4 / (6 / 40) before; independence within gender makes it 1 */
+	cb = skew_cell(before, "group.asian.east", "gender.female");
+	ca = skew_cell(after, "group.asian.east", "gender.female");
+	REQUIRE(cb && ca);
+	CHECK_NEAR(jget(cb, "lift"), 0.4 / (6.0 / 40), 1e-5);
+	CHECK_NEAR(jget(ca, "lift"), 1, 1e-5);
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "agree")));
+	CHECK_EQ_STR(cJSON_GetObjectItemCaseSensitive(
+			     cJSON_GetObjectItemCaseSensitive(root, "policy"), "text")->valuestring,
+		     "independent sexual group within gender\n");
+	cJSON_Delete(root);
+	free(text);
+
+	/* every format, the same bytes twice */
+	for (int f = BL_REPORT_TEXT; f <= BL_REPORT_HTML; f++) {
+		char *a = mreport(ix, dir, f, &rc, err, sizeof err);
+		char *b = mreport(ix, dir, f, &rc, err, sizeof err);
+		CHECK(a && b && strcmp(a, b) == 0);
+		if (a && f == BL_REPORT_HTML) {
+			CHECK_CONTAINS(a, "<svg");
+			CHECK(!strstr(a, "src=") && !strstr(a, "href=") && !strstr(a, "<script"));
+		}
+		if (a && f == BL_REPORT_TEXT)
+			CHECK_CONTAINS(a, "group.asian.east  gender.female");
+		free(a);
+		free(b);
+	}
+	bl_index_close(ix);
+}
+
+BL_TEST(report_manifest_other_index)
+{
+	bl_index *ix = fixture("mf2"), *other = NULL;
+	char dir[512], path[512], err[512];
+	bl_buf b;
+	bl_manifest *m;
+	int rc;
+
+	REQUIRE(ix);
+	snprintf(dir, sizeof dir, "%s/mf2-out", bl_test_tmpdir());
+	REQUIRE(deskew_manifest(ix, dir));
+	/* an index with other shard paths */
+	snprintf(path, sizeof path, "%s/mf2-other.db", bl_test_tmpdir());
+	remove(path);
+	other = bl_index_open(path, BL_INDEX_CREATE, err, sizeof err);
+	REQUIRE(other);
+	CHECK(sql(bl_index_db(other), "INSERT INTO shards(id, path, complete) VALUES (1, 'z.tar', 1)"));
+	m = bl_manifest_open(dir, err, sizeof err);
+	REQUIRE(m);
+	bl_buf_init(&b, 0);
+	bl_buf_adds(&b, "keep");
+	rc = bl_report_manifest_buf(other, m, dir, NULL, &b, err, sizeof err);
+	CHECK_EQ_INT(rc, BL_FAILED);
+	CHECK_CONTAINS(err, "shard 'a/00000.tar' is not in the index");
+	CHECK_EQ_STR(b.buf, "keep");
+	bl_buf_release(&b);
+	bl_manifest_free(m);
+	/* misuse */
+	CHECK_EQ_INT(bl_report_manifest_buf(ix, NULL, dir, NULL, NULL, err, sizeof err),
+		     BL_EUSAGE);
+	bl_index_close(other);
+	bl_index_close(ix);
+}
