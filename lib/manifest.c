@@ -272,6 +272,13 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 	cJSON_AddStringToObject(o, "format", "ballast-manifest");
 	cJSON_AddNumberToObject(o, "format_version", BL_MANIFEST_FORMAT);
 	cJSON_AddStringToObject(o, "tool", "ballast " BALLAST_VERSION);
+	{
+		/* the index it was made from, absolute, so that 'ballast report
+		 * --manifest' finds it from anywhere */
+		char *abs = realpath(ix->path, NULL);
+		cJSON_AddStringToObject(o, "index", abs ? abs : ix->path);
+		free(abs);
+	}
 	x = cJSON_AddObjectToObject(o, "policy");
 	cJSON_AddStringToObject(x, "path", bl_policy_name(p));
 	cJSON_AddStringToObject(x, "sha256", bl_policy_digest(p));
