@@ -8,6 +8,9 @@
 
 #include "ballast.h"
 
+#include <cJSON.h>
+#include <stdio.h>
+
 struct bl_report_shard {
 	int64_t id;
 	char *path;
@@ -104,5 +107,32 @@ int bl_report_by_row(const struct bl_report *r, int node);
 void bl_report_num(char *out, size_t len, double x);
 
 int bl_report_html(const struct bl_report *r, bl_buf *out);
+
+/* ---- shared by report.c, report_manifest.c and report_html.c ---- */
+
+/* A text table with aligned columns. */
+struct table {
+	size_t ncol, nrow, alloc;
+	char **cells;
+	unsigned left; /* bit c: column c left-aligned */
+	int failed;
+};
+
+void bl_report_ci_fix(char *b, size_t n, double lo, double hi);
+void bl_report_ci_pct(char *b, size_t n, double lo, double hi);
+int bl_report_csv_field(bl_buf *out, const char *s);
+void bl_report_fix(char *b, size_t n, double x);
+int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options *opt,
+		  char *err, size_t errlen);
+cJSON *bl_report_jcount(const bl_stats_count *k);
+cJSON *bl_report_jnum(cJSON *obj, const char *key, double x);
+cJSON *bl_report_jskew(const bl_stats_skew *s);
+void bl_report_pct(char *b, size_t n, double x);
+void bl_report_release(struct bl_report *r);
+double bl_report_round6(double x);
+int bl_report_save_atomic(const bl_buf *b, const char *path, char *err, size_t errlen);
+int bl_report_tb_print(struct table *t, bl_buf *out, const char *indent);
+void bl_report_tb_row(struct table *t, ...) __attribute__((sentinel));
+int bl_report_write_stream(const bl_buf *b, FILE *f, char *err, size_t errlen);
 
 #endif
