@@ -26,6 +26,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* bytes of an image tried first by the header probe */
+#define PROBE_FIRST 4096
+
 struct work {
 	const char *path;
 	int64_t id;
@@ -188,8 +191,19 @@ static int scan_sample(struct scan *sc, struct worker *w, struct bl_index_shard 
 		row->image_size = s->image->size;
 		row->image_ext = arena_add(sh, s->image->ext, strlen(s->image->ext));
 		if (sc->probe && s->image->data) {
-			int prc = sc->check ? bl_image_check(w->im, s->image->data, s->image->len, &info)
-					    : bl_image_probe(w->im, s->image->data, s->image->len, &info);
+			int prc;
+			if (sc->check) {
+				prc = bl_image_check(w->im, s->image->data, s->image->len, &info);
+			} else {
+				/* the frame header is nearly always in the first few
+				 * KB: probe those, and the whole head only when that
+				 * was not enough (the walk reads to the end of what
+				 * it is given) */
+				size_t first = s->image->len < PROBE_FIRST ? s->image->len : PROBE_FIRST;
+				prc = bl_image_probe(w->im, s->image->data, first, &info);
+				if (prc != BL_OK && prc != BL_WARN && first < s->image->len)
+					prc = bl_image_probe(w->im, s->image->data, s->image->len, &info);
+			}
 			have_info = 1;
 			if (prc != BL_OK && prc != BL_WARN && s->image->len < (size_t)s->image->size) {
 				/* only the head was read and the frame header is

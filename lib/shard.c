@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +65,9 @@ struct bl_reader {
 	struct archive *a;
 	char *path;
 	int seekable;
+	void *map;        /* the shard mapped into memory, or NULL */
+	size_t map_len;
+	size_t map_released; /* bytes at the start given back (MADV_DONTNEED) */
 
 	/* bytes of the tar stream used up to the end of the last member's
 	 * data, rounded to the 512-byte block: at the end of a whole archive
@@ -314,6 +318,10 @@ int bl_reader_close(bl_reader *r)
 		archive_read_free(r->a);
 		r->a = NULL;
 	}
+	if (r->map) {
+		munmap(r->map, r->map_len);
+		r->map = NULL;
+	}
 	free(r->path);
 	r->path = NULL;
 	r->pending = NULL;
@@ -347,6 +355,38 @@ static struct archive *new_archive(void)
 	archive_read_support_format_gnutar(a);
 	archive_read_support_format_empty(a);
 	return a;
+}
+
+/*
+ * Open a shard file.  A regular file is mapped into memory and read with
+ * archive_read_open_memory: skipping an image is then a pointer move, and
+ * no byte of it is copied or even faulted in (on shards of 27 KB JPEGs
+ * this reads the captions in half the time of 64 KiB read() blocks, which
+ * carry the images along).  The price: a shard truncated by another
+ * process while it is being read makes the process take SIGBUS.  Set
+ * BALLAST_NO_MMAP=1 to read with read() instead.
+ */
+static int open_file(bl_reader *r, const char *path, const struct stat *st)
+{
+	const char *nommap = getenv("BALLAST_NO_MMAP");
+	int fd;
+	void *p;
+
+	if (!S_ISREG(st->st_mode) || st->st_size <= 0 || (nommap && *nommap) ||
+	    (uint64_t)st->st_size > (uint64_t)SIZE_MAX)
+		return archive_read_open_filename(r->a, path, READ_BLOCK);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return archive_read_open_filename(r->a, path, READ_BLOCK);
+	p = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return archive_read_open_filename(r->a, path, READ_BLOCK);
+	madvise(p, (size_t)st->st_size, MADV_SEQUENTIAL);
+	r->map = p;
+	r->map_len = (size_t)st->st_size;
+	r->map_released = 0;
+	return archive_read_open_memory(r->a, p, r->map_len);
 }
 
 int bl_reader_open(bl_reader *r, const char *path)
@@ -388,7 +428,7 @@ int bl_reader_open(bl_reader *r, const char *path)
 			r->state = ST_ENDED;
 			return BL_FATAL;
 		}
-		rc = archive_read_open_filename(r->a, path, READ_BLOCK);
+		rc = open_file(r, path, &st);
 		if (rc == ARCHIVE_OK && S_ISREG(st.st_mode) &&
 		    archive_filter_count(r->a) <= 1) {
 			r->seekable = 1;
@@ -494,13 +534,11 @@ static int sample_deliver(bl_reader *r, const bl_sample **out)
 	return BL_OK;
 }
 
-/* Read the data of the current entry (size bytes, already checked against
- * the limits) into data. */
-static int read_data(bl_reader *r, bl_buf *data, int64_t size,
+/* Go on reading the current entry into data until it holds size bytes. */
+static int read_more(bl_reader *r, bl_buf *data, int64_t size,
 		     const char *name, int64_t offset)
 {
-	bl_buf_reset(data);
-	if (bl_buf_grow(data, (size_t)size) != BL_OK) {
+	if (bl_buf_grow(data, (size_t)(size - (int64_t)data->len)) != BL_OK) {
 		set_err(r, BL_ERR_NOMEM, name, offset, "out of memory");
 		return BL_ENOMEM;
 	}
@@ -508,8 +546,7 @@ static int read_data(bl_reader *r, bl_buf *data, int64_t size,
 		la_ssize_t n = archive_read_data(r->a, data->buf + data->len,
 						 (size_t)(size - (int64_t)data->len));
 		if (n < 0) {
-			set_err(r, BL_ERR_TRUNCATED, name, offset, "%s",
-				archive_msg(r->a));
+			set_err(r, BL_ERR_TRUNCATED, name, offset, "%s", archive_msg(r->a));
 			return BL_FATAL;
 		}
 		if (n == 0)
@@ -519,11 +556,19 @@ static int read_data(bl_reader *r, bl_buf *data, int64_t size,
 	data->buf[data->len] = '\0';
 	if ((int64_t)data->len != size) {
 		set_err(r, BL_ERR_TRUNCATED, name, offset,
-			"member data cut short: %zu of %lld bytes", data->len,
-			(long long)size);
+			"member data cut short: %zu of %lld bytes", data->len, (long long)size);
 		return BL_FATAL;
 	}
 	return BL_OK;
+}
+
+/* Read the data of the current entry (size bytes, already checked against
+ * the limits) into data. */
+static int read_data(bl_reader *r, bl_buf *data, int64_t size,
+		     const char *name, int64_t offset)
+{
+	bl_buf_reset(data);
+	return read_more(r, data, size, name, offset);
 }
 
 /* Fetch the next header, either the pending one or a new one. */
@@ -574,6 +619,29 @@ static int skip_data(bl_reader *r, const char *name, int64_t offset)
 	return BL_OK;
 }
 
+/*
+ * Give back the mapped pages already read, every 8 MiB, so that the
+ * resident set stays small however large the shard (the page cache keeps
+ * them; only this process's mapping of them goes).
+ */
+static void release_map(bl_reader *r)
+{
+	size_t done, len;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (!r->map || !r->a || page <= 0)
+		return;
+	done = (size_t)archive_filter_bytes(r->a, -1);
+	if (done > r->map_len)
+		done = r->map_len;
+	done -= done % (size_t)page;
+	if (done < r->map_released + ((size_t)8 << 20))
+		return;
+	len = done - r->map_released;
+	madvise((char *)r->map + r->map_released, len, MADV_DONTNEED);
+	r->map_released = done;
+}
+
 int bl_reader_next(bl_reader *r, const bl_sample **out)
 {
 	struct archive_entry *e;
@@ -590,6 +658,7 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 	default:
 		break;
 	}
+	release_map(r);
 	sample_reset(r);
 
 	for (;;) {
@@ -735,7 +804,43 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		if (cls == CLASS_IMAGE && !(r->load & BL_LOAD_IMAGE) &&
 		    (r->load & BL_LOAD_IMAGE_HEAD)) {
 			int64_t head = size < BL_IMAGE_HEAD ? size : BL_IMAGE_HEAD;
-			rc = read_data(r, &sl->data, head, path, offset);
+			const void *blk;
+			size_t bsz;
+			la_int64_t boff;
+			/* a mapped, uncompressed shard: point into the map and
+			 * copy nothing (libarchive hands out the member's bytes
+			 * as one block of the mapped memory) */
+			if (r->map && head > 0 && archive_filter_count(r->a) <= 1) {
+				int brc = archive_read_data_block(r->a, &blk, &bsz, &boff);
+				if (brc != ARCHIVE_OK) {
+					set_err(r, BL_ERR_TRUNCATED, path, offset, "%s",
+						archive_msg(r->a));
+					return damaged(r);
+				}
+				if (boff == 0 && (const char *)blk >= (const char *)r->map &&
+				    (const char *)blk + bsz <= (const char *)r->map + r->map_len &&
+				    (int64_t)bsz >= head) {
+					if (skip_data(r, path, offset) != BL_OK)
+						return damaged(r);
+					m->data = blk;
+					m->len = (size_t)head;
+					continue;
+				}
+				/* not one block after all: copy it, read the rest */
+				bl_buf_reset(&sl->data);
+				if (boff != 0 || bl_buf_add(&sl->data, blk,
+							    bsz < (size_t)head ? bsz : (size_t)head) != BL_OK) {
+					set_err(r, BL_ERR_TOO_BIG, path, offset,
+						"image head does not fit");
+					add_problem(r, BL_ERR_TOO_BIG, NULL, -1, "%s", r->errmsg.buf);
+					if (skip_data(r, path, offset) != BL_OK)
+						return damaged(r);
+					continue;
+				}
+				rc = read_more(r, &sl->data, head, path, offset);
+			} else {
+				rc = read_data(r, &sl->data, head, path, offset);
+			}
 			if (rc == BL_OK && head < size)
 				rc = skip_data(r, path, offset);
 			else if (rc == BL_OK)

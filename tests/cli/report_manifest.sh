@@ -23,6 +23,12 @@ if [ ! -s out/manifest.json ]; then
 fi
 
 run "$B" report --manifest out
+expect_rc 0 rmf-uses-the-index-the-manifest-records
+expect_out "index .*ix.db" rmf-names-the-recorded-index
+# a manifest that does not say where its index is needs INDEX.db
+cp -r out noidx
+python3 -c "import json,sys; p=sys.argv[1]; d=json.load(open(p)); d.pop('index'); json.dump(d, open(p,'w'))" noidx/manifest.json
+run "$B" report --manifest noidx
 expect_rc 2 rmf-no-index-recorded-is-usage
 expect_err "does not record its index" rmf-no-index-message
 run "$B" report --manifest out ix.db --by group

@@ -744,6 +744,10 @@ BL_TEST(shard_image_head_only)
 		big[i] = (char)(i * 7);
 	REQUIRE(make_tar(p, e, 4));
 	REQUIRE(bl_reader_set_load(r, BL_LOAD_TEXT | BL_LOAD_IMAGE_HEAD) == BL_OK);
+	/* twice: mapped (zero copy) and with read() */
+	for (int pass = 0; pass < 2; pass++) {
+	if (pass)
+		setenv("BALLAST_NO_MMAP", "1", 1);
 	REQUIRE(bl_reader_open(r, p) == BL_OK);
 	REQUIRE(bl_reader_next(r, &s) == BL_OK);
 	REQUIRE(s->image && s->image->data);
@@ -756,5 +760,7 @@ BL_TEST(shard_image_head_only)
 	CHECK_EQ_INT(s->image->len, 4); /* smaller than the head: all of it */
 	CHECK_EQ_STR((const char *)s->caption->data, "second");
 	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+	}
+	unsetenv("BALLAST_NO_MMAP");
 	bl_reader_free(r);
 }
