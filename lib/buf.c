@@ -82,6 +82,12 @@ int bl_buf_adds(bl_buf *b, const char *s)
 
 int bl_buf_addch(bl_buf *b, char c)
 {
+	if (b->alloc && b->len + 2 <= b->alloc && b->len < b->cap) {
+		/* the common case: room already there */
+		b->buf[b->len++] = c;
+		b->buf[b->len] = '\0';
+		return BL_OK;
+	}
 	return bl_buf_add(b, &c, 1);
 }
 

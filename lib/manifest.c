@@ -67,13 +67,20 @@ static int json_str(bl_buf *b, const char *s, size_t len)
 				good = i + more;
 			continue;
 		}
-		if (c == '"' || c == '\\')
+		if (c == '"' || c == '\\') {
 			rc = bl_buf_addch(b, '\\') == BL_OK ? bl_buf_addch(b, (char)c) : BL_ENOMEM;
-		else if (c < 0x20)
+			i++;
+		} else if (c < 0x20) {
 			rc = bl_buf_addf(b, "\\u%04x", c);
-		else
-			rc = bl_buf_addch(b, (char)c);
-		i++;
+			i++;
+		} else {
+			/* a run of bytes that need no escape, in one append */
+			size_t j = i + 1, end = good < len ? good : len;
+			while (j < end && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
+				j++;
+			rc = bl_buf_add(b, s + i, j - i);
+			i = j;
+		}
 	}
 	if (rc == BL_OK)
 		rc = bl_buf_addch(b, '"');

@@ -25,6 +25,9 @@ if ! need hyperfine; then
 fi
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
+if [ "$(id -u)" = 0 ] && ! /usr/bin/python3 -c "import PIL" 2>/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pil >/dev/null 2>&1 || true
+fi
 
 if [ ! -f "$set_dir/mkshards.json" ]; then
 	echo "== generating the bench set (once)"
@@ -142,3 +145,24 @@ w("")
 open(sys.argv[1], "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
+
+# the trainer's loader next to PIL (real photos from ../shared/data)
+if [ -d "${BALLAST_SHARED_DATA:-$top/../shared/data}/jpeg/photos" ] && [ -x /usr/bin/python3 ] &&
+	/usr/bin/python3 -c "import PIL" 2>/dev/null; then
+	echo "== loader: decode + resize + crop, ballast train vs PIL"
+	lt=$(sh "$top/tests/bench/loader.sh" "$B")
+	echo "$lt"
+	{
+		echo "## Loader: decode + resize + centre crop (ballast train vs PIL)"
+		echo ""
+		echo "tests/bench/loader.sh: the real photos of ../shared/data/jpeg/photos in one shard;"
+		echo "ballast reads each sample from the shard by offset and decodes at the smallest"
+		echo "DCT scale >= the size; PIL (Debian's python3-pil) decodes from memory with draft()."
+		echo ""
+		echo '```'
+		echo "$lt"
+		echo '```'
+	} >> "$top/BENCHMARKS.md"
+else
+	echo "== loader benchmark skipped: needs ../shared/data and Debian's python3-pil"
+fi

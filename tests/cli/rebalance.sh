@@ -144,3 +144,21 @@ for inp in m["inputs"]:
 print("ok", n, "entries")
 PY
 then ok rebalance-example-schema; else bad rebalance-example-schema "$(cat py.txt)"; fi
+
+# keys that need escaping survive into the JSON lines
+python3 - <<'PY'
+import io, tarfile
+with tarfile.open("odd.tar", "w", format=tarfile.PAX_FORMAT) as t:
+    for k, cap in [('q"uote', "a woman"), ("back\\slash", "a man"), ("tab\there", "a woman"), ("plain", "a man")]:
+        for ext, data in (("txt", cap.encode()), ("json", b"{}")):
+            i = tarfile.TarInfo(k + "." + ext); i.size = len(data); t.addfile(i, io.BytesIO(data))
+PY
+"$B" scan odd.tar -q -o odd.db > /dev/null
+printf 'independent sexual group within gender\nrealise weights\n' > odd.policy
+run "$B" rebalance odd.db -p odd.policy -o odd-out
+if python3 - odd-out <<'PY'
+import glob, json, sys
+keys = sorted(json.loads(l)["key"] for f in glob.glob(sys.argv[1] + "/shards/*.jsonl") for l in open(f))
+assert keys == sorted(['q"uote', "back\\slash", "tab\there", "plain"]), keys
+PY
+then ok "keys with quotes, backslashes and tabs round-trip through the JSON lines"; else bad "keys with quotes, backslashes and tabs round-trip through the JSON lines"; fi
