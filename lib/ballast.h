@@ -440,7 +440,10 @@ typedef struct bl_image_info {
 			    * probe or the decode check failed on it */
 	int sof;           /* JPEG: n of its SOFn marker (0 baseline,
 			    * 1 extended, 2 progressive ...); -1 otherwise */
-	int scans;         /* JPEG: number of SOS markers (scans) */
+	int scans;         /* JPEG: number of SOS markers (scans); a header
+			    * probe (bl_image_probe) of a sequential frame
+			    * stops at the first, so says 1; the decode
+			    * checks count them all */
 	int unsupported;   /* 1 if valid but not decodable by libjpeg-turbo
 			    * 2.1: 12-bit, lossless, hierarchical */
 	int refused;       /* 1 if over a limit (pixels, bytes, scans): not

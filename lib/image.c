@@ -367,7 +367,7 @@ out:
  * data is left to the decoder.  Every step advances, so it cannot loop.
  */
 static int jpeg_walk(bl_image *im, const unsigned char *d, size_t len,
-		     struct jpeg_hdr *h)
+		     struct jpeg_hdr *h, int header_only)
 {
 	size_t pos = 2;
 	int rc = BL_FAILED;
@@ -433,6 +433,13 @@ static int jpeg_walk(bl_image *im, const unsigned char *d, size_t len,
 				goto out;
 			}
 			h->scans++;
+			/* a header probe of a sequential frame is done at its
+			 * first scan: only progressive frames can be scan
+			 * bombs, and walking the entropy data is most of the
+			 * cost of a probe */
+			if (header_only && h->sof != 2 && h->sof != 6 &&
+			    h->sof != 10 && h->sof != 14)
+				break;
 			pos = skip_entropy(d, len, pos + seglen);
 			continue;
 		}
@@ -531,13 +538,13 @@ static int tj_ready(bl_image *im)
 }
 
 static int probe_jpeg(bl_image *im, const unsigned char *d, size_t len,
-		      bl_image_info *info)
+		      bl_image_info *info, int header_only)
 {
 	struct jpeg_hdr h;
 	int w = 0, ht = 0, ss = -1, cs = -1;
 	int s = 0, rc = BL_FAILED;
 
-	if (jpeg_walk(im, d, len, &h) != BL_OK) {
+	if (jpeg_walk(im, d, len, &h, header_only) != BL_OK) {
 		info->corrupt = 1;
 		/* what was learnt before the damage is still reported */
 		if (h.sof >= 0) {
@@ -629,8 +636,10 @@ out:
 	return rc;
 }
 
-int bl_image_probe(bl_image *im, const unsigned char *data, size_t len,
-		   bl_image_info *info)
+/* The probe; header_only stops a sequential JPEG's walk at its first scan
+ * (bl_image_probe), the decoders walk every scan first (scan bombs). */
+static int probe_image(bl_image *im, const unsigned char *data, size_t len,
+		       bl_image_info *info, int header_only)
 {
 	bl_image_info scratch;
 	int rc = BL_FAILED;
@@ -662,7 +671,7 @@ int bl_image_probe(bl_image *im, const unsigned char *data, size_t len,
 	/* only SOI: libjpeg also skips junk after it (with a warning) */
 	if (len >= 2 && data[0] == 0xFF && data[1] == 0xD8) {
 		info->format = BL_IMG_JPEG;
-		rc = probe_jpeg(im, data, len, info);
+		rc = probe_jpeg(im, data, len, info, header_only);
 	} else if (len >= 8 && memcmp(data, "\x89PNG\r\n\x1a\n", 8) == 0) {
 		info->format = BL_IMG_PNG;
 		rc = probe_png(im, data, len, info);
@@ -682,6 +691,12 @@ int bl_image_probe(bl_image *im, const unsigned char *data, size_t len,
 	}
 out:
 	return rc;
+}
+
+int bl_image_probe(bl_image *im, const unsigned char *data, size_t len,
+		   bl_image_info *info)
+{
+	return probe_image(im, data, len, info, 1);
 }
 
 /* ---- decoding -------------------------------------------------------- */
@@ -762,7 +777,7 @@ static int jpeg_has_adobe(bl_image *im, const unsigned char *d, size_t len)
 	int adobe;
 
 	memcpy(keep, im->err, sizeof keep);
-	adobe = jpeg_walk(im, d, len, &h) == BL_OK && h.adobe;
+	adobe = jpeg_walk(im, d, len, &h, 1) == BL_OK && h.adobe;
 	memcpy(im->err, keep, sizeof keep);
 	return adobe;
 }
@@ -803,7 +818,7 @@ int bl_image_check(bl_image *im, const unsigned char *data, size_t len,
 
 	if (!info)
 		info = &scratch;
-	rc = bl_image_probe(im, data, len, info);
+	rc = probe_image(im, data, len, info, 0);
 	if (rc != BL_OK || info->format != BL_IMG_JPEG)
 		goto out;
 	pf = info->components == 1 ? TJPF_GRAY
@@ -840,7 +855,7 @@ int bl_image_decode_rgb(bl_image *im, const unsigned char *data, size_t len,
 		set_err(im, "negative minimum size %dx%d", min_w, min_h);
 		goto out;
 	}
-	rc = bl_image_probe(im, data, len, &info);
+	rc = probe_image(im, data, len, &info, 0);
 	if (rc != BL_OK)
 		goto out;
 	if (info.format != BL_IMG_JPEG) {
