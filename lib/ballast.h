@@ -121,6 +121,14 @@ char *bl_buf_detach(bl_buf *b, size_t *len);
  * *bad_at (may be NULL) gets the offset of the first invalid byte. */
 int bl_utf8_valid(const char *s, size_t len, size_t *bad_at);
 
+/*
+ * Write len bytes to path atomically: path.tmp, fsync, rename (lib/file.c).
+ * BL_OK; BL_FAILED with a message in err (may be NULL) and path untouched;
+ * BL_EUSAGE on a NULL path.
+ */
+int bl_file_write_atomic(const char *path, const void *data, size_t len, char *err,
+			 size_t errlen);
+
 /* 1 if label belongs to family: equal to it, or below it ("group" and
  * "group.asian" both hold "group.asian.east"; "group.asia" does not). */
 int bl_label_in_family(const char *label, const char *family);

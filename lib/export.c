@@ -17,7 +17,6 @@
 
 #include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -26,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define DEF_PER_SHARD 10000
 
@@ -202,25 +200,6 @@ static int make_dir(const char *path)
 	return stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
 }
 
-/* Write a file atomically: path.tmp, fsync, rename. */
-static int write_file(const char *path, const void *data, size_t len)
-{
-	char tmp[PATH_MAX];
-	int fd, ok;
-
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -1;
-	ok = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
 
 /* "nsfw" / "suggestive" / NULL for an entry's labels. */
 static const char *rating_of(const bl_sampler *s, const bl_entry *e)
@@ -555,7 +534,7 @@ static int extract_one(struct walk *w, void *ctx, size_t idx, const bl_entry *e,
 		c->rep[k].files++;
 		bl_buf_reset(&c->path);
 		bl_buf_addf(&c->path, "%s/r%" PRIu64 "/%s.txt", c->outdir, n, stem.buf);
-		if (write_file(c->path.buf, cap.buf, cap.len) != 0)
+		if (bl_file_write_atomic(c->path.buf, cap.buf, cap.len, NULL, 0) != BL_OK)
 			goto ioerr;
 		bl_buf_reset(&c->path);
 		bl_buf_addf(&c->path, "%s/r%" PRIu64 "/%s.%s", c->outdir, n, stem.buf,
@@ -585,7 +564,7 @@ static int extract_one(struct walk *w, void *ctx, size_t idx, const bl_entry *e,
 		if (e->weight != floor(e->weight))
 			w->tot->weighted++;
 	}
-	if (write_file(c->path.buf, smp->image->data, smp->image->len) != 0)
+	if (bl_file_write_atomic(c->path.buf, smp->image->data, smp->image->len, NULL, 0) != BL_OK)
 		goto ioerr;
 	w->tot->files++;
 	rc = BL_OK;
@@ -661,7 +640,7 @@ static int kohya_toml(struct xctx *c, const bl_export_options *opt, char *err,
 	}
 	bl_buf_reset(&c->path);
 	bl_buf_addf(&c->path, "%s/dataset.toml", c->outdir);
-	if (write_file(c->path.buf, t.buf, t.len) != 0) {
+	if (bl_file_write_atomic(c->path.buf, t.buf, t.len, NULL, 0) != BL_OK) {
 		seterr(err, errlen, "cannot write '%s': %s", c->path.buf, strerror(errno));
 		goto out;
 	}
@@ -723,7 +702,7 @@ static int export_webdataset(const bl_sampler *s, const char *outdir,
 	for (int k = 0; k < 3; k++) {
 		bl_buf_reset(&path);
 		bl_buf_addf(&path, "%s/%s", outdir, names[k]);
-		if (write_file(path.buf, bufs[k]->buf, bufs[k]->len) != 0) {
+		if (bl_file_write_atomic(path.buf, bufs[k]->buf, bufs[k]->len, NULL, 0) != BL_OK) {
 			seterr(err, errlen, "cannot write '%s': %s", path.buf, strerror(errno));
 			goto out;
 		}
@@ -793,7 +772,7 @@ int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
 	} else {
 		bl_buf_reset(&c.path);
 		bl_buf_addf(&c.path, "%s/metadata.jsonl", outdir);
-		if (write_file(c.path.buf, c.meta.buf, c.meta.len) != 0) {
+		if (bl_file_write_atomic(c.path.buf, c.meta.buf, c.meta.len, NULL, 0) != BL_OK) {
 			seterr(err, errlen, "cannot write '%s': %s", c.path.buf, strerror(errno));
 			rc = BL_FAILED;
 		}

@@ -17,13 +17,11 @@
 
 #include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int bl_report_format_parse(const char *name)
 {
@@ -994,58 +992,6 @@ int bl_report_write_stream(const bl_buf *b, FILE *f, char *err, size_t errlen)
 	return rc;
 }
 
-/* Write a rendered report to path atomically: path.tmp, fsync, rename. */
-int bl_report_save_atomic(const bl_buf *b, const char *path, char *err, size_t errlen)
-{
-	bl_buf tmp;
-	int fd = -1, rc;
-
-	bl_buf_init(&tmp, 0);
-	rc = bl_buf_addf(&tmp, "%s.tmp", path);
-	if (rc != BL_OK) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	rc = BL_FAILED;
-	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create '%s': %s", tmp.buf, strerror(errno));
-		goto out;
-	}
-	for (size_t off = 0; off < b->len;) {
-		ssize_t n = write(fd, b->buf + off, b->len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "cannot write '%s': %s", tmp.buf, strerror(errno));
-			goto out;
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0) {
-		snprintf(err, errlen, "cannot sync '%s': %s", tmp.buf, strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		snprintf(err, errlen, "cannot close '%s': %s", tmp.buf, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp.buf, path) != 0) {
-		snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp.buf, path,
-			 strerror(errno));
-		goto out;
-	}
-	rc = BL_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (rc != BL_OK && tmp.len)
-		unlink(tmp.buf);
-	bl_buf_release(&tmp);
-	return rc;
-}
 
 int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f, char *err,
 		    size_t errlen)
@@ -1079,7 +1025,7 @@ int bl_report_save(bl_index *ix, const bl_report_options *opt, const char *path,
 	bl_buf_init(&b, 0);
 	rc = bl_report_buf(ix, opt, &b, err, errlen);
 	if (rc == BL_OK)
-		rc = bl_report_save_atomic(&b, path, err, errlen);
+		rc = bl_file_write_atomic(path, b.buf, b.len, err, errlen);
 	bl_buf_release(&b);
 	return rc;
 }

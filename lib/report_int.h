@@ -130,7 +130,6 @@ cJSON *bl_report_jskew(const bl_stats_skew *s);
 void bl_report_pct(char *b, size_t n, double x);
 void bl_report_release(struct bl_report *r);
 double bl_report_round6(double x);
-int bl_report_save_atomic(const bl_buf *b, const char *path, char *err, size_t errlen);
 int bl_report_tb_print(struct table *t, bl_buf *out, const char *indent);
 void bl_report_tb_row(struct table *t, ...) __attribute__((sentinel));
 int bl_report_write_stream(const bl_buf *b, FILE *f, char *err, size_t errlen);

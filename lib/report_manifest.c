@@ -982,7 +982,7 @@ int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 	bl_buf_init(&b, 0);
 	rc = bl_report_manifest_buf(ix, m, name, opt, &b, err, errlen);
 	if (rc == BL_OK)
-		rc = bl_report_save_atomic(&b, path, err, errlen);
+		rc = bl_file_write_atomic(path, b.buf, b.len, err, errlen);
 	bl_buf_release(&b);
 	return rc;
 }

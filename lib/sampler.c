@@ -24,7 +24,6 @@
 
 #include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -675,11 +674,10 @@ out:
 int bl_sampler_save_state(const bl_sampler *s, const char *path,
 			  uint64_t steps, char *err, size_t errlen)
 {
-	bl_buf text, tmp;
-	int fd = -1, rc = BL_FAILED;
+	bl_buf text;
+	int rc = BL_FAILED;
 
 	bl_buf_init(&text, 0);
-	bl_buf_init(&tmp, 0);
 	if (!s || !path) {
 		seterr(err, errlen, "no sampler or path");
 		goto out;
@@ -689,31 +687,11 @@ int bl_sampler_save_state(const bl_sampler *s, const char *path,
 		    "\"seed\": \"%" PRIu64 "\", \"rank\": %" PRIu32 ", \"world\": %" PRIu32
 		    ", \"position\": %" PRIu64 ", \"steps\": %" PRIu64 "}\n",
 		    STATE_FORMAT, s->digest, s->seed, s->rank, s->world, s->pos, steps);
-	bl_buf_addf(&tmp, "%s.tmp", path);
-	fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text.buf, text.len) != (ssize_t)text.len ||
-	    fsync(fd) != 0) {
-		seterr(err, errlen, "state '%s': cannot write: %s", tmp.buf, strerror(errno));
+	if (bl_file_write_atomic(path, text.buf, text.len, err, errlen) != BL_OK)
 		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		seterr(err, errlen, "state '%s': cannot write: %s", tmp.buf, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp.buf, path) != 0) {
-		seterr(err, errlen, "state '%s': cannot rename: %s", path, strerror(errno));
-		goto out;
-	}
 	rc = BL_OK;
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc != BL_OK && tmp.len)
-		unlink(tmp.buf);
 	bl_buf_release(&text);
-	bl_buf_release(&tmp);
 	return rc;
 }
 

@@ -202,9 +202,8 @@ static int write_truth(const char *outdir, const bl_synth_config *cfg,
 {
 	struct truth tot;
 	cJSON *root = cJSON_CreateObject(), *params, *skews, *cells;
-	char path[4096], tmp[4200];
+	char path[4096];
 	char *text = NULL;
-	FILE *f = NULL;
 	int rc = -1;
 
 	memset(&tot, 0, sizeof tot);
@@ -264,18 +263,19 @@ static int write_truth(const char *outdir, const bl_synth_config *cfg,
 	if (!text)
 		goto out;
 	snprintf(path, sizeof path, "%s/mkshards.json", outdir);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fclose(f) != 0) {
-		if (f == NULL)
-			tool_err("cannot write '%s': %s", tmp, strerror(errno));
-		f = NULL;
-		goto out;
-	}
-	f = NULL;
-	if (rename(tmp, path) != 0) {
-		tool_err("cannot rename '%s': %s", tmp, strerror(errno));
-		goto out;
+	{
+		char err[1024];
+		bl_buf b;
+		int wrc;
+		bl_buf_init(&b, 0);
+		wrc = bl_buf_adds(&b, text) == BL_OK && bl_buf_addch(&b, '\n') == BL_OK
+			      ? bl_file_write_atomic(path, b.buf, b.len, err, sizeof err)
+			      : BL_ENOMEM;
+		bl_buf_release(&b);
+		if (wrc != BL_OK) {
+			tool_err("%s", wrc == BL_ENOMEM ? "out of memory" : err);
+			goto out;
+		}
 	}
 	rc = 0;
 out:

@@ -1,7 +1,9 @@
 /* Unit tests for buf.c, util.c (UTF-8, PRNG) and sha256.c. */
 #include "test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 BL_TEST(buf_grows_and_caps)
 {
@@ -104,4 +106,25 @@ BL_TEST(sha256_known_vectors)
 		bl_sha256_update(&c, m + i, strlen(m) - i < 7 ? strlen(m) - i : 7);
 	bl_sha256_final_hex(&c, hex2);
 	CHECK_EQ_STR(hex2, hex);
+}
+
+BL_TEST(file_write_atomic)
+{
+	char path[1024], tmp[1100], bad[1100], buf[64];
+	char err[256];
+	FILE *f;
+	snprintf(path, sizeof path, "%s/atomic.txt", bl_test_tmpdir());
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	REQUIRE(bl_file_write_atomic(path, "first\n", 6, err, sizeof err) == BL_OK);
+	REQUIRE(bl_file_write_atomic(path, "second\n", 7, NULL, 0) == BL_OK);
+	f = fopen(path, "r");
+	REQUIRE(f);
+	CHECK(fgets(buf, sizeof buf, f) != NULL);
+	fclose(f);
+	CHECK_EQ_STR(buf, "second\n");
+	CHECK(access(tmp, F_OK) != 0); /* no temporary left behind */
+	snprintf(bad, sizeof bad, "%s/no/such/dir/x.txt", bl_test_tmpdir());
+	CHECK_EQ_INT(bl_file_write_atomic(bad, "x", 1, err, sizeof err), BL_FAILED);
+	CHECK_CONTAINS(err, "cannot create");
+	CHECK_EQ_INT(bl_file_write_atomic(NULL, "x", 1, err, sizeof err), BL_EUSAGE);
 }
