@@ -63,12 +63,6 @@ const char usage_export[] =
 	"extracted; samples without one are item errors.\n"
 	"Exit status: 0 all good, 1 some entries failed, 2 usage, 3 fatal.\n";
 
-static void on_error(void *arg, const char *msg)
-{
-	if (!*(int *)arg)
-		tool_err("%s", msg);
-}
-
 int cmd_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -127,7 +121,7 @@ int cmd_export(int argc, char **argv)
 		tool_err("%s", err);
 		goto out;
 	}
-	eo.on_error = on_error;
+	eo.on_error = tool_item_error;
 	eo.arg = &quiet;
 	if (bl_export_to(s, kind, out, &eo, &tot, err, sizeof err) != BL_OK) {
 		tool_err("%s", err);

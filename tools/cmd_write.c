@@ -39,12 +39,6 @@ const char usage_write[] =
 	"characters) are item errors and are not written.\n"
 	"Exit status: 0 all good, 1 some entries failed, 2 usage, 3 fatal.\n";
 
-static void on_error(void *arg, const char *msg)
-{
-	if (!*(int *)arg)
-		tool_err("%s", msg);
-}
-
 int cmd_write(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -93,7 +87,7 @@ int cmd_write(int argc, char **argv)
 		tool_err("%s", err);
 		goto out;
 	}
-	eo.on_error = on_error;
+	eo.on_error = tool_item_error;
 	eo.arg = &quiet;
 	if (bl_export_write(s, out, &eo, &tot, err, sizeof err) != BL_OK) {
 		tool_err("%s", err);

@@ -39,6 +39,12 @@ int tool_usage_error(const char *usage, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+void tool_item_error(void *quiet, const char *msg)
+{
+	if (!quiet || !*(int *)quiet)
+		tool_err("%s", msg);
+}
+
 int tool_finish(int rc)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -42,6 +42,8 @@ void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the usage of the running command on stderr; returns EXIT_USAGE. */
 int tool_usage_error(const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* An item-error callback for the library: prints msg unless *(int *)quiet. */
+void tool_item_error(void *quiet, const char *msg);
 /* Flush and close stdout; returns rc, or EXIT_FATAL when that fails. */
 int tool_finish(int rc);
 /* 1 when stderr is a terminal (progress is shown only then). */
