@@ -108,7 +108,7 @@ int bl_buf_adds(bl_buf *b, const char *s);
 int bl_buf_addch(bl_buf *b, char c);
 /* printf-style append. Returns as bl_buf_grow. */
 int bl_buf_addf(bl_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(__printf__, 2, 3)));
 /* Hand the storage to the caller (free() it); the buffer is reinitialised.
  * Returns NULL on allocation failure for an empty buffer. */
 char *bl_buf_detach(bl_buf *b, size_t *len);

@@ -43,7 +43,7 @@ typedef int (*walk_fn)(struct walk *w, void *ctx, size_t idx, const bl_entry *e,
 		       const bl_sample *smp);
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(__printf__, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -55,7 +55,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 }
 
 static void item_error(struct walk *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(__printf__, 2, 3)));
 static void item_error(struct walk *w, const char *fmt, ...)
 {
 	va_list ap;

@@ -67,7 +67,7 @@ struct jpeg_hdr {
 };
 
 static void set_err(bl_image *im, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(__printf__, 2, 3)));
 
 static void set_err(bl_image *im, const char *fmt, ...)
 {

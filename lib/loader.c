@@ -295,7 +295,7 @@ int bl_loader_resize_crop(const unsigned char *src, int w, int h,
 /* ---- reading a sample ---------------------------------------------- */
 
 static void slot_err(struct slot *s, bl_errkind kind, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(__printf__, 3, 4)));
 static void slot_err(struct slot *s, bl_errkind kind, const char *fmt, ...)
 {
 	va_list ap;

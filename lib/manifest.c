@@ -575,7 +575,7 @@ struct bl_manifest {
 };
 
 static int m_err(bl_manifest *m, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(__printf__, 3, 4)));
 
 static int m_err(bl_manifest *m, int rc, const char *fmt, ...)
 {

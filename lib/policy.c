@@ -380,7 +380,7 @@ struct line_ctx {
 };
 
 static int perr(struct line_ctx *c, size_t col, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(__printf__, 3, 4)));
 
 static int perr(struct line_ctx *c, size_t col, const char *fmt, ...)
 {

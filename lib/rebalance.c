@@ -97,7 +97,7 @@ struct bl_rebalance {
 /* ---- small helpers ----------------------------------------------------- */
 
 static int rb_err(bl_rebalance *rb, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(__printf__, 3, 4)));
 
 static int rb_err(bl_rebalance *rb, int rc, const char *fmt, ...)
 {

@@ -87,7 +87,7 @@ static void mf_release(struct bl_report_mf *mf)
 }
 
 static int mf_note(struct bl_report_mf *mf, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(__printf__, 2, 3)));
 
 static int mf_note(struct bl_report_mf *mf, const char *fmt, ...)
 {

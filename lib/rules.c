@@ -74,7 +74,7 @@ typedef struct pctx {
 } pctx;
 
 static void set_err(bl_ruleset *rs, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(__printf__, 2, 3)));
 
 static void set_err(bl_ruleset *rs, const char *fmt, ...)
 {
@@ -157,7 +157,7 @@ static int col_of(const pctx *c, const char *p)
 }
 
 static void perr(const pctx *c, const char *at, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(__printf__, 3, 4)));
 
 static void perr(const pctx *c, const char *at, const char *fmt, ...)
 {

@@ -178,7 +178,7 @@ static int keyset_add(struct keyset *k, const char *key, size_t len)
 
 static void set_err(bl_reader *r, bl_errkind kind, const char *member,
 		    int64_t offset, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+	__attribute__((format(__printf__, 5, 6)));
 
 static void vformat_msg(bl_buf *b, const char *shard, const char *member,
 			int64_t offset, const char *fmt, va_list ap)
@@ -207,7 +207,7 @@ static void set_err(bl_reader *r, bl_errkind kind, const char *member,
 
 static void add_problem(bl_reader *r, bl_errkind kind, const char *member,
 			int64_t offset, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+	__attribute__((format(__printf__, 5, 6)));
 
 static void add_problem(bl_reader *r, bl_errkind kind, const char *member,
 			int64_t offset, const char *fmt, ...)

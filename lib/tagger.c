@@ -126,7 +126,7 @@ const char *bl_tagger_errmsg(const bl_tagger *t)
 
 /* Record a problem; the first one of a sample is the one reported. */
 static void note(bl_tagger *t, bl_errkind kind, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(__printf__, 3, 4)));
 
 static void note(bl_tagger *t, bl_errkind kind, const char *fmt, ...)
 {

@@ -31,7 +31,7 @@ struct bl_writer {
 	bl_buf errmsg;
 };
 
-static void werr(bl_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void werr(bl_writer *w, const char *fmt, ...) __attribute__((format(__printf__, 2, 3)));
 
 static void werr(bl_writer *w, const char *fmt, ...)
 {

@@ -38,10 +38,10 @@ TOOL_CMD(rebalance)
 extern const char *tool_cmd;
 
 /* "ballast CMD: message" on stderr. */
-void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tool_err(const char *fmt, ...) __attribute__((format(__printf__, 1, 2)));
 /* Print the usage of the running command on stderr; returns EXIT_USAGE. */
 int tool_usage_error(const char *usage, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	__attribute__((format(__printf__, 2, 3)));
 /* An item-error callback for the library: prints msg unless *(int *)quiet. */
 void tool_item_error(void *quiet, const char *msg);
 /* Flush and close stdout; returns rc, or EXIT_FATAL when that fails. */

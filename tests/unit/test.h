@@ -19,7 +19,7 @@
 
 void bl_test_fail(const char *file, int line, const char *expr);
 void bl_test_failf(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	__attribute__((format(__printf__, 3, 4)));
 void bl_test_skip(const char *why);
 const char *bl_test_tmpdir(void);
 const char *bl_test_shared(void);
