@@ -1037,6 +1037,27 @@ const char *bl_manifest_get(const bl_manifest *m, const char *field);
 const char *bl_manifest_errmsg(const bl_manifest *m);
 void bl_manifest_free(bl_manifest *m);
 
+/*
+ * Verify a manifest against its shards (lib/verify.c): each input shard
+ * exists with the recorded size and SHA-256 (unless no_digest), and each
+ * entry's key stands at its recorded ordinal and offset.  Every mismatch
+ * goes to on_error (names the shard, sample and offsets).  BL_OK when all
+ * match; BL_FAILED when some do not (err says how many); BL_FATAL when the
+ * manifest cannot be read (err says why); BL_EUSAGE.
+ */
+typedef struct bl_verify_options {
+	int no_digest;  /* skip the SHA-256 of the shards (they are reread) */
+	void (*on_error)(void *arg, const char *msg);
+	void *arg;
+} bl_verify_options;
+
+typedef struct bl_verify_totals {
+	uint64_t shards, shards_bad, digests, entries, entries_bad;
+} bl_verify_totals;
+
+int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
+		       bl_verify_totals *totals, char *err, size_t errlen);
+
 /* ------------------------------------------------------------------ */
 /* Statistics and reports (lib/stats.c, lib/report.c)                  */
 /* ------------------------------------------------------------------ */

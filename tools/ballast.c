@@ -26,6 +26,7 @@ static const struct command {
 	{"train", cmd_train, usage_train, "reference consumer: weighted draws, loader, placeholder step"},
 	{"write", cmd_write, usage_write, "write a manifest out as new shards (repeats, weights)"},
 	{"export", cmd_export, usage_export, "export a manifest for webdataset, kohya-ss or HF imagefolder"},
+	{"verify", cmd_verify, usage_verify, "check a manifest against its shards (sizes, SHA-256, keys at offsets)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
