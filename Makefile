@@ -7,6 +7,7 @@
 #   make asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
 #   make eval       precision/recall of the shipped filters on the labelled set
 #   make bench      benchmarks (not part of make test), results in BENCHMARKS.md
+#   make fuzz       run the fuzz targets under libFuzzer (clang), FUZZ_SECONDS each
 #
 # Objects go to $(B)/ (build/ by default) so that sanitizer builds live beside
 # the normal one.
@@ -37,9 +38,11 @@ TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(B)/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(B)/%.o) $(B)/tests/unit/main.o
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(B)/fuzz-replay-%)
 
-.PHONY: all deps demo test check asan eval bench clean nm-check
-all: $(B)/ballast $(B)/test-unit
+.PHONY: all deps demo test check asan eval bench fuzz clean nm-check
+all: $(B)/ballast $(B)/test-unit $(FUZZ_REPLAY)
 
 $(B)/%.o: %.c lib/ballast.h $(wildcard lib/*_int.h) $(wildcard tools/*.h) | deps-ok
 	@mkdir -p $(dir $@)
@@ -68,6 +71,26 @@ $(B)/tests/unit/%.o: tests/unit/%.c tests/unit/test.h lib/ballast.h $(wildcard l
 $(B)/test-unit: $(TEST_OBJ) $(B)/libballast.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) $(B)/libballast.a $(LIBS)
 
+# Fuzz targets (tests/fuzz/fuzz_*.c): replayed over the saved corpus by
+# 'make test' through a plain main (replay.c); 'make fuzz' runs them under
+# libFuzzer (clang) for FUZZ_SECONDS each and keeps what they find.
+
+$(B)/fuzz-replay-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/libballast.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/replay.c $< $(B)/libballast.a $(LIBS)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build-fuzz/libballast.a
+	@for n in $(FUZZ_NAMES); do \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Ilib $(PKG_CFLAGS) \
+	    -o build-fuzz/fuzz-$$n tests/fuzz/fuzz_$$n.c build-fuzz/libballast.a $(PKG_LIBS) -lm -pthread || exit 1; \
+	  mkdir -p build-fuzz/corpus-$$n; \
+	  echo "== fuzzing $$n for $(FUZZ_SECONDS) s (new inputs in build-fuzz/corpus-$$n)"; \
+	  build-fuzz/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	    -artifact_prefix=build-fuzz/crash-$$n- build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
+
 # Every exported symbol of the library carries the bl_ prefix.
 nm-check: $(B)/libballast.a
 	@bad=$$(nm -g --defined-only $(B)/libballast.a | awk 'NF==3 {print $$3}' | grep -v '^bl_' || true); \
@@ -93,7 +116,7 @@ deps:
 
 # ---- test, demo ----------------------------------------------------------
 test check: deps all nm-check
-	@BALLAST=$(CURDIR)/$(B)/ballast TEST_UNIT=$(CURDIR)/$(B)/test-unit sh tests/run.sh
+	@BALLAST=$(CURDIR)/$(B)/ballast TEST_UNIT=$(CURDIR)/$(B)/test-unit FUZZ_REPLAY_DIR=$(CURDIR)/$(B) sh tests/run.sh
 
 asan:
 	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -109,4 +132,4 @@ bench: deps all
 	@sh tests/bench/run.sh $(CURDIR)/$(B)/ballast
 
 clean:
-	rm -rf build build-asan demo-out
+	rm -rf build build-asan build-fuzz demo-out

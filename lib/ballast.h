@@ -263,6 +263,12 @@ int bl_reader_set_load(bl_reader *r, unsigned flags);
  */
 int bl_reader_open(bl_reader *r, const char *path);
 /*
+ * Open a shard held in memory (data must stay valid until close); name is
+ * used in messages.  Returns as bl_reader_open.
+ */
+int bl_reader_open_memory(bl_reader *r, const void *data, size_t len,
+			  const char *name);
+/*
  * Deliver the next sample in *out (borrowed until the next call).
  *   BL_OK     a sample without problems
  *   BL_WARN   a sample with problems: (*out)->problems says which, errmsg

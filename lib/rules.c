@@ -988,7 +988,8 @@ static int commit(bl_ruleset *rs, pending *pd)
 		rs->labels = v;
 		rs->alabels = na;
 	}
-	memcpy(rs->labels + rs->nlabels, pd->v, (size_t)pd->n * sizeof *pd->v);
+	if (pd->n) /* an empty file declares nothing: pd->v is NULL */
+		memcpy(rs->labels + rs->nlabels, pd->v, (size_t)pd->n * sizeof *pd->v);
 	rs->nlabels = need;
 	free(pd->v);
 	pd->v = NULL;

@@ -389,15 +389,11 @@ static int open_file(bl_reader *r, const char *path, const struct stat *st)
 	return archive_read_open_memory(r->a, p, r->map_len);
 }
 
-int bl_reader_open(bl_reader *r, const char *path)
+/* Common start of the open calls: a fresh state and archive handle. */
+static int open_begin(bl_reader *r, const char *name)
 {
-	struct stat st;
-	int rc;
-
-	if (!r || !path)
-		return BL_EUSAGE;
 	bl_reader_close(r);
-	r->path = strdup(path);
+	r->path = strdup(name);
 	r->ordinal = 0;
 	r->seekable = 0;
 	bl_buf_reset(&r->skip_key);
@@ -414,6 +410,36 @@ int bl_reader_open(bl_reader *r, const char *path)
 		r->state = ST_ENDED;
 		return BL_FATAL;
 	}
+	return BL_OK;
+}
+
+int bl_reader_open_memory(bl_reader *r, const void *data, size_t len,
+			  const char *name)
+{
+	int rc;
+
+	if (!r || (!data && len))
+		return BL_EUSAGE;
+	if ((rc = open_begin(r, name ? name : "(memory)")) != BL_OK)
+		return rc;
+	if (archive_read_open_memory(r->a, data, len) != ARCHIVE_OK) {
+		set_err(r, BL_ERR_OPEN, NULL, -1, "%s", archive_msg(r->a));
+		r->state = ST_ENDED;
+		return BL_FATAL;
+	}
+	r->state = ST_OPEN;
+	return BL_OK;
+}
+
+int bl_reader_open(bl_reader *r, const char *path)
+{
+	struct stat st;
+	int rc;
+
+	if (!r || !path)
+		return BL_EUSAGE;
+	if ((rc = open_begin(r, path)) != BL_OK)
+		return rc;
 	if (strcmp(path, "-") == 0) {
 		rc = archive_read_open_fd(r->a, STDIN_FILENO, READ_BLOCK);
 	} else {

@@ -764,3 +764,41 @@ BL_TEST(shard_image_head_only)
 	unsetenv("BALLAST_NO_MMAP");
 	bl_reader_free(r);
 }
+
+BL_TEST(shard_open_memory)
+{
+	const char *p = tpath("mem.tar");
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	FILE *f;
+	char *bytes;
+	long size;
+	int n = 0, rc;
+	write_samples(p, 25);
+	f = fopen(p, "rb");
+	REQUIRE(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	bytes = malloc((size_t)size);
+	REQUIRE(bytes && fread(bytes, 1, (size_t)size, f) == (size_t)size);
+	fclose(f);
+	REQUIRE(bl_reader_open_memory(r, bytes, (size_t)size, "in-memory") == BL_OK);
+	while ((rc = bl_reader_next(r, &s)) == BL_OK) {
+		char cap[64];
+		snprintf(cap, sizeof cap, "caption %d", n++);
+		CHECK_EQ_STR((const char *)s->caption->data, cap);
+		CHECK_EQ_STR(s->shard, "in-memory");
+	}
+	CHECK_EQ_INT(rc, BL_END);
+	CHECK_EQ_INT(n, 25);
+	/* cut in the middle: damage named with the given name */
+	REQUIRE(bl_reader_open_memory(r, bytes, (size_t)size / 2, "half") == BL_OK);
+	while ((rc = bl_reader_next(r, &s)) == BL_OK)
+		;
+	CHECK_EQ_INT(rc, BL_FATAL);
+	CHECK_CONTAINS(bl_reader_errmsg(r), "shard 'half'");
+	CHECK_EQ_INT(bl_reader_open_memory(r, NULL, 5, "x"), BL_EUSAGE);
+	bl_reader_free(r);
+	free(bytes);
+}
