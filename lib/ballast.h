@@ -739,7 +739,8 @@ int bl_index_merge(bl_index *ix, const char *part_path);
 /* ------------------------------------------------------------------ */
 
 enum {
-	BL_SCAN_PROBE = 1 << 0,  /* probe images (header only) */
+	BL_SCAN_PROBE = 1 << 0,  /* probe image headers (first 64 KiB); on by
+				    default when a rule reads image facts */
 	BL_SCAN_CHECK = 1 << 1,  /* full decode check of images */
 	BL_SCAN_STRICT = 1 << 2, /* stop at the first item error */
 	BL_SCAN_FORCE = 1 << 3,  /* rescan shards already complete */
