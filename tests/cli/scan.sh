@@ -88,3 +88,35 @@ run "$B" scan cut.tar gen/00001.tar --strict
 expect_rc 1 "--strict stops with exit 1"
 run "$B" scan gen/00000.tar -r /nonexistent.rules
 expect_rc 3 "a missing rule file is fatal"
+
+# every file of the shared JPEG corpus (variants, corrupt files, bombs) as
+# the image of a sample, scanned with --check: the scan finishes, each bad
+# image is an item error in the index, and every sample is indexed once
+jpegs=$(shared jpeg)
+if [ -n "$jpegs" ] && command -v sqlite3 >/dev/null; then
+	python3 - "$jpegs" corpus.tar > /dev/null <<'PY'
+import io, os, sys, tarfile
+root, out = sys.argv[1], sys.argv[2]
+n = 0
+with tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as t:
+    for d, _, fs in sorted(os.walk(root)):
+        for f in sorted(fs):
+            if not f.lower().endswith((".jpg", ".jpeg")):
+                continue
+            data = open(os.path.join(d, f), "rb").read()
+            for ext, b in (("jpg", data), ("txt", b"a photo of a woman"), ("json", b"{}")):
+                i = tarfile.TarInfo("%06d.%s" % (n, ext)); i.size = len(b)
+                t.addfile(i, io.BytesIO(b))
+            n += 1
+print(n)
+PY
+	n=$(tar -tf corpus.tar | grep -c '\.jpg$')
+	run "$B" scan corpus.tar --check -q -o corpus.db
+	if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then ok "scan --check of $n corpus JPEGs finishes"; else bad "scan --check of the JPEG corpus" "exit $rc"; fi
+	[ "$(sqlite3 corpus.db 'select count(*) from samples')" -eq "$n" ] && ok "every corpus sample indexed once" || bad "every corpus sample indexed once"
+	bad_n=$(sqlite3 corpus.db "select count(*) from errors where kind='bad_image'")
+	[ "$bad_n" -gt 50 ] && [ "$bad_n" -lt "$n" ] && ok "bad images are item errors ($bad_n of $n)" || bad "bad images are item errors" "$bad_n of $n"
+	[ "$(sqlite3 corpus.db "select count(*) from samples where labels like '%,gender.female,%'")" -eq "$n" ] && ok "captions still tagged when the image is bad" || bad "captions still tagged when the image is bad"
+else
+	skip "JPEG corpus scan" "../shared/data or sqlite3 is absent"
+fi
