@@ -1031,8 +1031,11 @@ typedef struct bl_manifest bl_manifest;
 
 /*
  * Open a manifest directory for reading: checks manifest.json (format
- * version, required fields) and lists its shard files.  Returns the
- * handle, or NULL with a message in err.
+ * version, required fields) and lists its shard files.  dir may also name
+ * a bare .jsonl of entries (a hand-made subset): then there is no
+ * manifest.json (bl_manifest_get returns NULL) and "labels" is optional.
+ * Blank lines are skipped.  Returns the handle, or NULL with a message in
+ * err.
  */
 bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen);
 /* Next entry in shard order (borrowed until the next call).  BL_OK,

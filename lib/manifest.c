@@ -560,6 +560,9 @@ out:
 
 /* ---- reading ----------------------------------------------------------- */
 
+/* a manifest line longer than this is damage, not an entry */
+#define BL_MANIFEST_MAX_LINE ((size_t)1 << 20)
+
 struct bl_manifest {
 	char *dir;
 	cJSON *root;
@@ -570,6 +573,7 @@ struct bl_manifest {
 	char *linebuf;
 	size_t linecap;
 	cJSON *row;
+	int bare;           /* a bare .jsonl: no manifest.json, labels optional */
 	bl_manifest_entry e;
 	bl_buf labels, errmsg, field;
 };
@@ -630,6 +634,20 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 	bl_buf_init(&m->labels, 0);
 	bl_buf_init(&m->errmsg, 4096);
 	bl_buf_init(&m->field, 0);
+	{
+		struct stat st;
+		if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
+			/* a bare list of entries: a manifest without manifest.json */
+			m->bare = 1;
+			if (!(m->root = cJSON_CreateObject()) ||
+			    bl_strlist_add(&m->lists, dir) != BL_OK) {
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+			ok = 1;
+			goto out;
+		}
+	}
 	bl_buf_addf(&path, "%s/manifest.json", dir);
 	if (!(f = fopen(path.buf, "rb"))) {
 		snprintf(err, errlen, "cannot open '%s': %s", path.buf, strerror(errno));
@@ -705,13 +723,20 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 			m->lineno = 0;
 		}
 		got = getline(&m->linebuf, &m->linecap, m->f);
-		if (got >= 0)
-			break;
+		if (got >= 0) {
+			m->lineno++;
+			if (got > 1 || (got == 1 && m->linebuf[0] != '\n'))
+				break;
+			continue; /* blank lines are no entries */
+		}
 		fclose(m->f);
 		m->f = NULL;
 		m->cur++;
 	}
-	m->lineno++;
+	if ((size_t)got > BL_MANIFEST_MAX_LINE)
+		return m_err(m, BL_FAILED, "'%s' line %llu: longer than %zu bytes",
+			     m->lists.items[m->cur], (unsigned long long)m->lineno,
+			     (size_t)BL_MANIFEST_MAX_LINE);
 	cJSON_Delete(m->row);
 	m->row = cJSON_ParseWithLength(m->linebuf, (size_t)got);
 	k = cJSON_GetObjectItemCaseSensitive(m->row, "key");
@@ -722,7 +747,7 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 	l = cJSON_GetObjectItemCaseSensitive(m->row, "labels");
 	if (!m->row || !cJSON_IsString(k) || !cJSON_IsString(s) || !cJSON_IsNumber(o) ||
 	    o->valuedouble < 0 || !cJSON_IsNumber(off) || !cJSON_IsNumber(w) ||
-	    !(w->valuedouble >= 0) || !cJSON_IsArray(l))
+	    !(w->valuedouble >= 0) || !(cJSON_IsArray(l) || (m->bare && !l)))
 		return m_err(m, BL_FAILED, "'%s' line %llu: not a manifest entry (needs key, "
 			     "shard, ordinal, offset, weight >= 0, labels)",
 			     m->lists.items[m->cur], (unsigned long long)m->lineno);

@@ -33,7 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_LINE ((size_t)1 << 20)   /* one manifest line */
 #define MAX_META ((size_t)64 << 20)  /* manifest.json */
 #define STATE_FORMAT "ballast-sampler-state"
 
@@ -295,52 +294,10 @@ nomem:
 	return BL_ENOMEM;
 }
 
-/* One line of a bare .jsonl -> one entry (as add_entry). */
-static int parse_line(bl_sampler *s, const char *line, const char *base,
-		      bl_buf *tmp, char *msg, size_t msglen)
-{
-	cJSON *o = cJSON_Parse(line), *k, *sh, *ord, *off, *w, *lab, *it;
-	bl_buf labels;
-	int rc = BL_FAILED;
-
-	bl_buf_init(&labels, 0);
-	if (!o || !cJSON_IsObject(o)) {
-		seterr(msg, msglen, "not a JSON object");
-		goto out;
-	}
-	k = cJSON_GetObjectItemCaseSensitive(o, "key");
-	sh = cJSON_GetObjectItemCaseSensitive(o, "shard");
-	ord = cJSON_GetObjectItemCaseSensitive(o, "ordinal");
-	off = cJSON_GetObjectItemCaseSensitive(o, "offset");
-	w = cJSON_GetObjectItemCaseSensitive(o, "weight");
-	lab = cJSON_GetObjectItemCaseSensitive(o, "labels");
-	if (!cJSON_IsString(k) || !cJSON_IsString(sh) || !cJSON_IsNumber(ord) ||
-	    !cJSON_IsNumber(off) || !cJSON_IsNumber(w)) {
-		seterr(msg, msglen, "needs key, shard (strings), ordinal, offset, weight (numbers)");
-		goto out;
-	}
-	bl_buf_addch(&labels, ',');
-	if (cJSON_IsArray(lab)) {
-		cJSON_ArrayForEach(it, lab) {
-			if (!cJSON_IsString(it)) {
-				seterr(msg, msglen, "a label is not a string");
-				goto out;
-			}
-			bl_buf_addf(&labels, "%s,", it->valuestring);
-		}
-	} else if (cJSON_IsString(lab)) {
-		bl_buf_adds(&labels, lab->valuestring);
-	}
-	rc = add_entry(s, k->valuestring, sh->valuestring, ord->valuedouble, off->valuedouble,
-		       w->valuedouble, labels.buf, base, tmp, msg, msglen);
-out:
-	bl_buf_release(&labels);
-	cJSON_Delete(o);
-	return rc;
-}
-
-/* A manifest directory, through the reader of lib/manifest.c. */
-static int load_manifest_dir(bl_sampler *s, const char *dir, char *err, size_t errlen)
+/* A manifest directory or a bare .jsonl, through the reader of
+ * lib/manifest.c; relative shard paths are taken from base. */
+static int load_manifest(bl_sampler *s, const char *dir, const char *base, char *err,
+			 size_t errlen)
 {
 	bl_manifest *m = bl_manifest_open(dir, err, errlen);
 	const bl_manifest_entry *e;
@@ -353,7 +310,7 @@ static int load_manifest_dir(bl_sampler *s, const char *dir, char *err, size_t e
 		goto out;
 	while ((r = bl_manifest_next(m, &e)) == BL_OK) {
 		r = add_entry(s, e->key, e->shard, (double)e->ordinal, (double)e->offset,
-			      e->weight, e->labels, dir, &tmp, msg, sizeof msg);
+			      e->weight, e->labels, base, &tmp, msg, sizeof msg);
 		if (r != BL_OK && r != BL_END) {
 			seterr(err, errlen, "manifest '%s' key '%s': %s", dir, e->key, msg);
 			goto out;
@@ -366,53 +323,6 @@ static int load_manifest_dir(bl_sampler *s, const char *dir, char *err, size_t e
 	rc = BL_OK;
 out:
 	bl_manifest_free(m);
-	bl_buf_release(&tmp);
-	return rc;
-}
-
-static int load_jsonl(bl_sampler *s, const char *path, const char *base,
-		      char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	bl_buf line, tmp;
-	char msg[256];
-	uint64_t lineno = 0;
-	int c, rc = BL_FAILED;
-
-	bl_buf_init(&line, MAX_LINE);
-	bl_buf_init(&tmp, 0);
-	if (!f) {
-		seterr(err, errlen, "manifest '%s': cannot open: %s", path, strerror(errno));
-		goto out;
-	}
-	for (;;) {
-		bl_buf_reset(&line);
-		while ((c = getc(f)) != EOF && c != '\n')
-			if (bl_buf_addch(&line, (char)c) != BL_OK) {
-				seterr(err, errlen, "manifest '%s' line %" PRIu64 ": line too long",
-				       path, lineno + 1);
-				goto out;
-			}
-		if (c == EOF && line.len == 0)
-			break;
-		lineno++;
-		if (line.len == 0)
-			continue;
-		int r = parse_line(s, line.buf, base, &tmp, msg, sizeof msg);
-		if (r != BL_OK && r != BL_END) {
-			seterr(err, errlen, "manifest '%s' line %" PRIu64 ": %s", path, lineno, msg);
-			goto out;
-		}
-	}
-	if (ferror(f)) {
-		seterr(err, errlen, "manifest '%s': read error", path);
-		goto out;
-	}
-	rc = BL_OK;
-out:
-	if (f)
-		fclose(f);
-	bl_buf_release(&line);
 	bl_buf_release(&tmp);
 	return rc;
 }
@@ -485,7 +395,7 @@ bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 		slash = strrchr(base, '/');
 		if (slash)
 			*slash = '\0';
-		int r = load_jsonl(s, dir, slash ? base : ".", err, errlen);
+		int r = load_manifest(s, dir, slash ? base : ".", err, errlen);
 		free(base);
 		if (r != BL_OK)
 			goto out;
@@ -495,7 +405,7 @@ bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 		bl_buf_addf(&path, "%s/manifest.json", dir);
 		if (slurp(path.buf, &text) == BL_OK)
 			load_meta(s, text.buf); /* a bad file fails in the next call */
-		if (load_manifest_dir(s, dir, err, errlen) != BL_OK)
+		if (load_manifest(s, dir, dir, err, errlen) != BL_OK)
 			goto out;
 	}
 	if (s->n == 0) {
