@@ -308,6 +308,33 @@ static const char *family_colour(const char *name)
 	return "#56606f";
 }
 
+/*
+ * Open a share chart: the <svg> of width W for a plot area from x = L to R
+ * and y = top to top + height, and its 0..scale axis in five steps, scale
+ * being smax rounded up to the next 10% (or 1% under 10%).  Returns scale.
+ */
+static double share_axis(bl_buf *o, int *rc, double smax, double W, double L, double R,
+			 double top, double height, const char *aria)
+{
+	double scale = smax > 0.1 ? ceil(smax * 10) / 10 : ceil(smax * 100) / 100;
+
+	PUTF(o, rc,
+	     "<div class=\"chart\"><svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+	     "role=\"img\" aria-label=\"",
+	     W, top + height + 16, W, top + height + 16);
+	put(o, rc, aria);
+	put(o, rc, "\">");
+	for (int t = 0; t <= 5; t++) {
+		double v = scale * t / 5, x = L + (R - L) * t / 5;
+		PUTF(o, rc,
+		     "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#e1e5eb\"/>"
+		     "<text x=\"%.1f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\" "
+		     "text-anchor=\"middle\">%.*f%%</text>",
+		     x, top - 6, x, top + height, x, top - 12, scale < 0.1 ? 1 : 0, 100 * v);
+	}
+	return scale;
+}
+
 static void share_chart(const struct bl_report *r, bl_buf *o, int *rc)
 {
 	const double W = 1040, L = 300, R = 820, top = 30, rowh = 21;
@@ -324,21 +351,8 @@ static void share_chart(const struct bl_report *r, bl_buf *o, int *rc)
 		put(o, rc, "<p class=\"note\">No labels.</p>");
 		return;
 	}
-	/* axis up to the next 10% (or 1% under 10%) */
-	scale = smax > 0.1 ? ceil(smax * 10) / 10 : ceil(smax * 100) / 100;
-	PUTF(o, rc,
-	     "<div class=\"chart\"><svg width=\"%.0f\" "
-	     "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
-	     "aria-label=\"share of samples per label with 95%% intervals\">",
-	     W, top + rowh * nn + 16, W, top + rowh * nn + 16);
-	for (int t = 0; t <= 5; t++) {
-		double v = scale * t / 5, x = L + (R - L) * t / 5;
-		PUTF(o, rc,
-		     "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#e1e5eb\"/>"
-		     "<text x=\"%.1f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\" "
-		     "text-anchor=\"middle\">%.*f%%</text>",
-		     x, top - 6, x, top + rowh * nn, x, top - 12, scale < 0.1 ? 1 : 0, 100 * v);
-	}
+	scale = share_axis(o, rc, smax, W, L, R, top, rowh * nn,
+			   "share of samples per label with 95% intervals");
 	for (int n = 0; n < nn; n++) {
 		bl_stats_count k;
 		const char *name = bl_stats_node_name(r->all, n), *col = family_colour(name);
@@ -732,19 +746,8 @@ static void mf_share_chart(const struct bl_report_mf *mf, bl_buf *o, int *rc)
 		put(o, rc, "<p class=\"note\">No labels.</p>");
 		return;
 	}
-	scale = smax > 0.1 ? ceil(smax * 10) / 10 : ceil(smax * 100) / 100;
-	PUTF(o, rc,
-	     "<div class=\"chart\"><svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-	     "role=\"img\" aria-label=\"share of each label before and after\">",
-	     W, top + rowh * nn + 16, W, top + rowh * nn + 16);
-	for (int t = 0; t <= 5; t++) {
-		double v = scale * t / 5, x = L + (R - L) * t / 5;
-		PUTF(o, rc,
-		     "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#e1e5eb\"/>"
-		     "<text x=\"%.1f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\" "
-		     "text-anchor=\"middle\">%.*f%%</text>",
-		     x, top - 6, x, top + rowh * nn, x, top - 12, scale < 0.1 ? 1 : 0, 100 * v);
-	}
+	scale = share_axis(o, rc, smax, W, L, R, top, rowh * nn,
+			   "share of each label before and after");
 	for (int n = 0; n < nn; n++) {
 		bl_stats_count kb, ka;
 		const char *name = bl_stats_node_name(bs, n), *col = family_colour(name);
