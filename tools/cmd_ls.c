@@ -68,9 +68,7 @@ static void print_summary(struct summary *s, int json)
 	uint64_t nerr = 0;
 
 	qsort(s->ext, (size_t)s->next, sizeof s->ext[0], cmp_ext);
-	for (int k = 1; k < BL_ERR__COUNT; k++)
-		if (k != BL_ERR_NO_CAPTION)
-			nerr += s->errors[k];
+	nerr = tool_failed_items(s->errors);
 	if (json) {
 		cJSON *o = cJSON_CreateObject(), *e, *x;
 		char *text;
@@ -204,10 +202,7 @@ int cmd_ls(int argc, char **argv)
 	}
 	if (summary)
 		print_summary(&sum, json);
-	rc = EXIT_ALL_GOOD;
-	for (int k = 1; k < BL_ERR__COUNT; k++)
-		if (k != BL_ERR_NO_CAPTION && sum.errors[k])
-			rc = EXIT_ITEMS_FAILED;
+	rc = tool_failed_items(sum.errors) ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD;
 out:
 	bl_reader_free(r);
 	bl_strlist_release(&shards);

@@ -87,9 +87,7 @@ static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, int json
 	for (int i = 0; i < n; i++)
 		order[i] = i;
 	qsort_r(order, (size_t)n, sizeof order[0], cmp_name, (void *)(uintptr_t)rs);
-	for (int k = 1; k < BL_ERR__COUNT; k++)
-		if (k != BL_ERR_NO_CAPTION)
-			nerr += t->errors[k];
+	nerr = tool_failed_items(t->errors);
 	if (json) {
 		cJSON *o = cJSON_CreateObject(), *l, *e;
 		char *text;
@@ -254,12 +252,8 @@ int cmd_scan(int argc, char **argv)
 	}
 	ix = NULL;
 	print_counts(rs, tot, json);
-	rc = EXIT_ALL_GOOD;
-	for (int k = 1; k < BL_ERR__COUNT; k++)
-		if (k != BL_ERR_NO_CAPTION && tot->errors[k])
-			rc = EXIT_ITEMS_FAILED;
-	if (c == BL_FAILED)
-		rc = EXIT_ITEMS_FAILED;
+	rc = tool_failed_items(tot->errors) || c == BL_FAILED ? EXIT_ITEMS_FAILED
+							      : EXIT_ALL_GOOD;
 	goto out;
 nomem:
 	tool_err("out of memory");

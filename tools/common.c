@@ -39,6 +39,15 @@ int tool_usage_error(const char *usage, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+uint64_t tool_failed_items(const uint64_t errors[BL_ERR__COUNT])
+{
+	uint64_t n = 0;
+	for (int k = 1; k < BL_ERR__COUNT; k++)
+		if (k != BL_ERR_NO_CAPTION)
+			n += errors[k];
+	return n;
+}
+
 void tool_item_error(void *quiet, const char *msg)
 {
 	if (!quiet || !*(int *)quiet)

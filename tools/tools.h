@@ -43,6 +43,9 @@ void tool_err(const char *fmt, ...) __attribute__((format(__printf__, 1, 2)));
 /* Print the usage of the running command on stderr; returns EXIT_USAGE. */
 int tool_usage_error(const char *usage, const char *fmt, ...)
 	__attribute__((format(__printf__, 2, 3)));
+/* Item errors that count as failures (exit 1): every kind but no_caption,
+ * since image-only shards are legal. */
+uint64_t tool_failed_items(const uint64_t errors[BL_ERR__COUNT]);
 /* An item-error callback for the library: prints msg unless *(int *)quiet. */
 void tool_item_error(void *quiet, const char *msg);
 /* Flush and close stdout; returns rc, or EXIT_FATAL when that fails. */
