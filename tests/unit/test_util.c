@@ -128,3 +128,14 @@ BL_TEST(file_write_atomic)
 	CHECK_CONTAINS(err, "cannot create");
 	CHECK_EQ_INT(bl_file_write_atomic(NULL, "x", 1, err, sizeof err), BL_EUSAGE);
 }
+
+BL_TEST(sha256_of_a_file)
+{
+	char path[1024], hex[65];
+	snprintf(path, sizeof path, "%s/abc.txt", bl_test_tmpdir());
+	REQUIRE(bl_file_write_atomic(path, "abc", 3, NULL, 0) == BL_OK);
+	REQUIRE(bl_sha256_file(path, hex) == BL_OK);
+	CHECK_EQ_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	snprintf(path, sizeof path, "%s/missing.txt", bl_test_tmpdir());
+	CHECK_EQ_INT(bl_sha256_file(path, hex), BL_FAILED);
+}
