@@ -160,6 +160,8 @@ void bl_sha256_final(bl_sha256 *c, unsigned char out[32]);
 /* Lower-case hex of the digest of data into hex[65]. */
 void bl_sha256_hex(const void *data, size_t len, char hex[65]);
 void bl_sha256_final_hex(bl_sha256 *c, char hex[65]);
+/* SHA-256 hex of a whole file.  BL_OK, or BL_FAILED (errno tells why). */
+int bl_sha256_file(const char *path, char hex[65]);
 
 /* ------------------------------------------------------------------ */
 /* Shard specs (lib/spec.c)                                            */

@@ -139,27 +139,6 @@ static int write_file(const char *path, const void *data, size_t len, char *err,
 	return BL_OK;
 }
 
-static int file_digest(const char *path, char hex[65])
-{
-	unsigned char buf[1 << 16];
-	bl_sha256 c;
-	size_t n;
-	FILE *f = fopen(path, "rb");
-	int rc = BL_FAILED;
-
-	if (!f)
-		return BL_FAILED;
-	bl_sha256_init(&c);
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		bl_sha256_update(&c, buf, n);
-	if (!ferror(f)) {
-		bl_sha256_final_hex(&c, hex);
-		rc = BL_OK;
-	}
-	fclose(f);
-	return rc;
-}
-
 static void free_shards(struct in_shard *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -478,7 +457,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 				goto write_err;
 		}
 		if (!opts->no_digest && sh[i].path[0])
-			sh[i].has_digest = file_digest(sh[i].path, sh[i].digest) == BL_OK;
+			sh[i].has_digest = bl_sha256_file(sh[i].path, sh[i].digest) == BL_OK;
 		if (opts->on_progress)
 			opts->on_progress(opts->arg, i + 1, nsh, done_samples);
 	}

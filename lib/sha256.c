@@ -6,6 +6,7 @@
  */
 #include "ballast.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const uint32_t K[64] = {
@@ -126,4 +127,25 @@ void bl_sha256_hex(const void *data, size_t len, char hex[65])
 	bl_sha256_init(&c);
 	bl_sha256_update(&c, data, len);
 	bl_sha256_final_hex(&c, hex);
+}
+
+int bl_sha256_file(const char *path, char hex[65])
+{
+	unsigned char buf[1 << 16];
+	bl_sha256 c;
+	size_t n;
+	FILE *f = fopen(path, "rb");
+	int rc = BL_FAILED;
+
+	if (!f)
+		return BL_FAILED;
+	bl_sha256_init(&c);
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		bl_sha256_update(&c, buf, n);
+	if (!ferror(f)) {
+		bl_sha256_final_hex(&c, hex);
+		rc = BL_OK;
+	}
+	fclose(f);
+	return rc;
 }

@@ -11,13 +11,11 @@
 
 #include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 struct vctx {
 	const bl_verify_options *o;
@@ -35,38 +33,6 @@ static void problem(struct vctx *v, const char *fmt, ...)
 	va_end(ap);
 	if (v->o && v->o->on_error)
 		v->o->on_error(v->o->arg, v->msg);
-}
-
-/* SHA-256 of a file in hex; BL_OK or BL_FAILED (errno kept). */
-static int file_sha256(const char *path, char hex[65])
-{
-	static const size_t chunk = 1 << 20;
-	unsigned char *buf = malloc(chunk);
-	bl_sha256 c;
-	int fd = -1, rc = BL_FAILED;
-	ssize_t n;
-
-	if (!buf)
-		goto out;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto out;
-	bl_sha256_init(&c);
-	while ((n = read(fd, buf, chunk)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto out;
-		}
-		bl_sha256_update(&c, buf, (size_t)n);
-	}
-	bl_sha256_final_hex(&c, hex);
-	rc = BL_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return rc;
 }
 
 /* The shards: they exist, with the recorded size and digest. */
@@ -98,7 +64,7 @@ static void check_inputs(struct vctx *v, const bl_manifest *m)
 		}
 		if (!bad && cJSON_IsString(dg) && !(v->o && v->o->no_digest)) {
 			v->t->digests++;
-			if (file_sha256(p->valuestring, hex) != BL_OK) {
+			if (bl_sha256_file(p->valuestring, hex) != BL_OK) {
 				problem(v, "shard '%s': cannot read: %s", p->valuestring,
 					strerror(errno));
 				bad = 1;
