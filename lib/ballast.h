@@ -578,7 +578,7 @@ static inline int bl_labelset_has(const bl_labelset *s, int i)
  * no "unless" regex match overlaps it, or when one of its "when" conditions
  * on JSON fields / image facts holds; then the labels it "implies" are set.
  * Regexes are PCRE2, caseless and UTF-8, JIT-compiled: one program per
- * label (its match patterns joined) and one per unless pattern.  A literal
+ * match pattern and one per unless pattern.  A literal
  * prefilter (Aho-Corasick over words each pattern provably needs) decides
  * which programs run at all, so most captions run few or none; tags are the
  * same with it off (BALLAST_NO_PREFILTER=1, read by bl_tagger_new).

@@ -7,9 +7,8 @@
  * error can name the file, line and column PCRE2 points at, and is then
  * thrown away.  A load that fails leaves the rule set as it was: labels
  * are parsed into a pending list and committed only when the whole file
- * (or directory) parsed.  bl_ruleset_compile then joins every label's
- * match patterns into one alternation and compiles it with JIT once,
- * compiles each unless pattern on its own, gives each of these programs
+ * (or directory) parsed.  bl_ruleset_compile then compiles every match
+ * and unless pattern on its own with JIT, gives each of these programs
  * a prefilter gate (the literals it cannot match without, found by
  * lib/prefilter.c, all in one automaton), resolves "implies" into a
  * closure per label and freezes the set, which is read-only from then on
@@ -95,30 +94,30 @@ static char *dup_n(const char *s, size_t n)
 }
 
 /* Drop what bl_ruleset_compile made of a label: programs and gates. */
+static void programs_free(pcre2_code ***progs, bl_gate **gates, int n)
+{
+	for (int k = 0; k < n; k++) {
+		if (*progs)
+			pcre2_code_free((*progs)[k]);
+		if (*gates)
+			free((*gates)[k].code);
+	}
+	free(*progs);
+	free(*gates);
+	*progs = NULL;
+	*gates = NULL;
+}
+
 static void label_uncompile(bl_rlabel *l)
 {
-	pcre2_code_free(l->match);
-	l->match = NULL;
-	if (l->unless)
-		for (int k = 0; k < l->nunless; k++)
-			pcre2_code_free(l->unless[k]);
-	free(l->unless);
-	l->unless = NULL;
-	free(l->mgate.code);
-	l->mgate.code = NULL;
-	l->mgate.len = 0;
-	if (l->ugate)
-		for (int k = 0; k < l->nunless; k++)
-			free(l->ugate[k].code);
-	free(l->ugate);
-	l->ugate = NULL;
+	programs_free(&l->match, &l->mgate, l->nmatch);
+	programs_free(&l->unless, &l->ugate, l->nunless);
 }
 
 static void label_release(bl_rlabel *l)
 {
 	free(l->name);
 	free(l->file);
-	bl_buf_release(&l->match_src);
 	bl_strlist_release(&l->match_pats);
 	bl_strlist_release(&l->unless_pats);
 	label_uncompile(l);
@@ -136,7 +135,6 @@ static void label_release(bl_rlabel *l)
 static void label_init(bl_rlabel *l)
 {
 	memset(l, 0, sizeof *l);
-	bl_buf_init(&l->match_src, 0);
 	bl_strlist_init(&l->match_pats);
 	bl_strlist_init(&l->unless_pats);
 }
@@ -533,7 +531,6 @@ static int do_pattern(pctx *c, const char *kw_at, const char *kw,
 {
 	bl_rlabel *l = cur_label(c, kw_at, kw);
 	bl_buf pat;
-	bl_buf *src;
 	int rc;
 
 	if (!l)
@@ -542,21 +539,7 @@ static int do_pattern(pctx *c, const char *kw_at, const char *kw,
 	rc = check_pattern(c, kw, p, end, &pat);
 	if (rc != BL_OK)
 		goto out;
-	src = &l->match_src;
-	/* Match patterns are joined, each wrapped in its own group.  "\E"
-	 * closes a "\Q" that runs to the end of the pattern and is ignored
-	 * otherwise.  Unless patterns are compiled one by one. */
-	if (is_unless) {
-		rc = bl_strlist_add(&l->unless_pats, pat.buf);
-	} else {
-		rc = bl_buf_adds(src, src->len ? "|(?:" : "(?:");
-		if (rc == BL_OK)
-			rc = bl_buf_add(src, pat.buf, pat.len);
-		if (rc == BL_OK)
-			rc = bl_buf_adds(src, "\\E)");
-		if (rc == BL_OK)
-			rc = bl_strlist_add(&l->match_pats, pat.buf);
-	}
+	rc = bl_strlist_add(is_unless ? &l->unless_pats : &l->match_pats, pat.buf);
 	if (rc != BL_OK) {
 		set_err(c->rs, "out of memory");
 		rc = BL_ENOMEM;
@@ -1166,20 +1149,20 @@ out:
 
 static int compile_program(bl_ruleset *rs, const bl_rlabel *l,
 			   const char *src, size_t len, const char *what,
-			   pcre2_code **out)
+			   uint32_t extra, pcre2_code **out)
 {
 	PCRE2_SIZE erroff;
 	int errcode;
 	pcre2_code *code;
 
-	code = pcre2_compile((PCRE2_SPTR)src, len, RULE_PCRE2_OPTIONS,
+	code = pcre2_compile((PCRE2_SPTR)src, len, RULE_PCRE2_OPTIONS | extra,
 			     &errcode, &erroff, NULL);
 	if (!code) {
 		PCRE2_UCHAR msg[256];
 		if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
 			snprintf((char *)msg, sizeof msg, "error %d", errcode);
-		set_err(rs, "%s:%d:1: label '%s': its %s do not compile "
-			    "(named groups repeated? numbered back-references?): %s",
+		set_err(rs, "%s:%d:1: label '%s': one of its %s does not "
+			    "compile: %s",
 			l->file, l->line, l->name, what, (const char *)msg);
 		return BL_FAILED;
 	}
@@ -1257,35 +1240,27 @@ static int gate_push(bl_gate *g, size_t *alloc, int v)
 }
 
 /*
- * The gate of a program running pats[first..first+n) as alternatives: one
- * term per pattern.  A pattern the extractor proves nothing about leaves
- * the program ungated (g->len 0).  BL_OK or BL_ENOMEM.
+ * The gate of the program of pattern pat: one term, the clauses the
+ * extractor proved.  A pattern it proves nothing about leaves the program
+ * ungated (g->len 0).  BL_OK or BL_ENOMEM.
  */
-static int gate_build(bl_prefilter *pf, clauses *cs, const bl_strlist *pats,
-		      size_t first, size_t n, bl_gate *g)
+static int gate_build(bl_prefilter *pf, clauses *cs, const char *pat,
+		      bl_gate *g)
 {
 	size_t alloc = 0;
-	int rc = BL_OK;
+	bl_trigger tr;
+	int rc = bl_prefilter_extract(pat, strlen(pat), &tr);
 
 	g->code = NULL;
 	g->len = 0;
-	for (size_t i = first; i < first + n && rc == BL_OK; i++) {
-		bl_trigger tr;
-		int r = bl_prefilter_extract(pats->items[i], strlen(pats->items[i]), &tr);
-		if (r <= 0) {
-			rc = r < 0 ? r : BL_OK;
-			free(g->code);
-			g->code = NULL;
-			g->len = 0;
-			return rc;
-		}
-		rc = gate_push(g, &alloc, (int)tr.n);
-		for (size_t k = 0; k < tr.n && rc == BL_OK; k++) {
-			int id = clause_id(pf, cs, &tr.cl[k]);
-			rc = id < 0 ? id : gate_push(g, &alloc, id);
-		}
-		bl_trigger_release(&tr);
+	if (rc <= 0)
+		return rc < 0 ? rc : BL_OK;
+	rc = gate_push(g, &alloc, (int)tr.n);
+	for (size_t k = 0; k < tr.n && rc == BL_OK; k++) {
+		int id = clause_id(pf, cs, &tr.cl[k]);
+		rc = id < 0 ? id : gate_push(g, &alloc, id);
 	}
+	bl_trigger_release(&tr);
 	if (rc != BL_OK) {
 		free(g->code);
 		g->code = NULL;
@@ -1294,46 +1269,55 @@ static int gate_build(bl_prefilter *pf, clauses *cs, const bl_strlist *pats,
 	return rc;
 }
 
-/* Compile a label's programs and build their gates. */
-static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
+/* Compile n patterns into one program and one gate each, with the extra
+ * PCRE2 options; *ngated counts the gated ones. */
+static int programs_compile(bl_ruleset *rs, const bl_rlabel *l,
+			    clauses *cs, const bl_strlist *pats, int n,
+			    const char *what, uint32_t extra, pcre2_code ***progs,
+			    bl_gate **gates, int *ngated)
 {
 	int rc;
 
-	if (l->nmatch) {
-		rc = compile_program(rs, l, l->match_src.buf, l->match_src.len,
-				     "match patterns, joined,", &l->match);
+	if (n == 0)
+		return BL_OK;
+	*progs = calloc((size_t)n, sizeof **progs);
+	*gates = calloc((size_t)n, sizeof **gates);
+	if (!*progs || !*gates)
+		goto nomem;
+	for (int k = 0; k < n; k++) {
+		const char *p = pats->items[k];
+		rc = compile_program(rs, l, p, strlen(p), what, extra,
+				     &(*progs)[k]);
 		if (rc != BL_OK)
 			return rc;
-		rc = gate_build(rs->pf, cs, &l->match_pats, 0, l->match_pats.n,
-				&l->mgate);
+		rc = gate_build(rs->pf, cs, p, &(*gates)[k]);
 		if (rc != BL_OK)
 			goto nomem;
-		rs->gated_labels += l->mgate.len > 0;
-	}
-	if (l->nunless) {
-		l->unless = calloc((size_t)l->nunless, sizeof *l->unless);
-		l->ugate = calloc((size_t)l->nunless, sizeof *l->ugate);
-		if (!l->unless || !l->ugate)
-			goto nomem;
-		if (l->nunless > rs->max_unless)
-			rs->max_unless = l->nunless;
-	}
-	for (int k = 0; k < l->nunless; k++) {
-		const char *p = l->unless_pats.items[k];
-		rc = compile_program(rs, l, p, strlen(p), "unless patterns",
-				     &l->unless[k]);
-		if (rc != BL_OK)
-			return rc;
-		rc = gate_build(rs->pf, cs, &l->unless_pats, (size_t)k, 1,
-				&l->ugate[k]);
-		if (rc != BL_OK)
-			goto nomem;
-		rs->gated_unless += l->ugate[k].len > 0;
+		*ngated += (*gates)[k].len > 0;
 	}
 	return BL_OK;
 nomem:
 	set_err(rs, "out of memory");
 	return BL_ENOMEM;
+}
+
+/* Compile a label's programs and build their gates. */
+static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
+{
+	int rc = programs_compile(rs, l, cs, &l->match_pats, l->nmatch,
+				  "match patterns", 0, &l->match, &l->mgate,
+				  &rs->gated_match);
+	if (rc != BL_OK)
+		return rc;
+	if (l->nmatch > rs->max_match)
+		rs->max_match = l->nmatch;
+	if (l->nunless > rs->max_unless)
+		rs->max_unless = l->nunless;
+	/* an unless search is bounded by the occurrence it judges */
+	return programs_compile(rs, l, cs, &l->unless_pats, l->nunless,
+				"unless patterns", PCRE2_USE_OFFSET_LIMIT,
+				&l->unless, &l->ugate,
+				&rs->gated_unless);
 }
 
 /* The automaton of every gate, with the bypass literals as clause
@@ -1454,7 +1438,8 @@ out:
 			label_uncompile(&rs->labels[i]);
 		bl_prefilter_free(rs->pf);
 		rs->pf = NULL;
-		rs->max_unless = rs->gated_labels = rs->gated_unless = 0;
+		rs->max_match = rs->max_unless = 0;
+		rs->gated_match = rs->gated_unless = 0;
 		bl_labelset_clear(&rs->minor_mask);
 		bl_labelset_clear(&rs->sexual_mask);
 		rs->uses_json = rs->uses_image = 0;

@@ -4,8 +4,8 @@
  * share.  Not part of the public interface: everything here may change.
  *
  * A compiled rule set is a table of labels.  Each label owns one PCRE2
- * program for its match patterns joined by alternation, one per unless
- * pattern, a prefilter gate for each of them (lib/prefilter.c), a list of
+ * program per match pattern and one per unless pattern, a prefilter gate
+ * for each of them (lib/prefilter.c), a list of
  * metadata predicates grouped into conjunctions, and the closure of the
  * labels it implies.
  */
@@ -84,13 +84,12 @@ typedef struct bl_rlabel {
 	char *name;
 	char *file;    /* the file (or string name) that declared it */
 	int line;      /* line of the "label" keyword */
-	bl_buf match_src;  /* "(?:p1)|(?:p2)|..." */
 	bl_strlist match_pats;  /* each match pattern, {NAME}s expanded */
 	bl_strlist unless_pats; /* each unless pattern, likewise */
 	int nmatch, nunless;
-	pcre2_code *match;  /* NULL when the label has no match pattern */
+	pcre2_code **match;  /* nmatch programs, one per pattern */
 	pcre2_code **unless; /* nunless programs, one per pattern */
-	bl_gate mgate;       /* over the match patterns */
+	bl_gate *mgate;      /* one per match pattern */
 	bl_gate *ugate;      /* one per unless pattern */
 	bl_pred *preds;
 	size_t npreds, apreds;
@@ -111,9 +110,10 @@ struct bl_ruleset {
 	bl_labelset sexual_mask; /* sexual and sexual.* */
 	int *implying;          /* labels with has_closure, in order */
 	int nimplying;
+	int max_match;          /* most match patterns of one label */
 	int max_unless;         /* most unless patterns of one label */
 	bl_prefilter *pf;       /* the literals of every gate */
-	int gated_labels, gated_unless; /* how many gates (for tests) */
+	int gated_match, gated_unless; /* programs with a gate (for tests) */
 	bl_sha256 sha;
 	char digest[65];
 	char errmsg[1024];

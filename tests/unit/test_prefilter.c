@@ -245,7 +245,7 @@ BL_TEST(prefilter_same_tags_synthetic)
 	long bad = 0;
 
 	REQUIRE(rs);
-	REQUIRE(rs->gated_labels > 0);
+	REQUIRE(rs->gated_match > 0);
 	if (!taggers(rs, &on, &off)) {
 		bl_test_fail(__FILE__, __LINE__, "taggers");
 		goto out;

@@ -250,6 +250,32 @@ BL_TEST(rules_unless_each_pattern)
 	bl_ruleset_free(rs);
 }
 
+/* Each match pattern is a program of its own: numbered groups count
+ * from 1 in every pattern, and occurrences of all patterns are judged in
+ * caption order, whichever pattern finds them. */
+BL_TEST(rules_match_each_pattern)
+{
+	bl_ruleset *rs = rules(
+		"label x.pet\n"
+		"  match \\b(dog)\\b\n"
+		"  match \\bcat\\b\n"
+		"  match \\b(\\w)\\1\\1\\b\n"
+		"  unless \\bcat food\\b\n"
+		"  unless \\bhot dog\\b\n"
+		"  unless \\bzzz sleep\\b\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "zzz"), "x.pet");
+	CHECK_EQ_STR(tag(rs, "a dog"), "x.pet");
+	CHECK_EQ_STR(tag(rs, "dogdog"), "");
+	CHECK_EQ_STR(tag(rs, "cat food and a hot dog"), "");
+	CHECK_EQ_STR(tag(rs, "hot dog, cat food, zzz sleep"), "");
+	CHECK_EQ_STR(tag(rs, "cat food, a dog"), "x.pet");
+	CHECK_EQ_STR(tag(rs, "a cat, hot dog"), "x.pet");
+	CHECK_EQ_STR(tag(rs, "hot dog, cat food, zzz"), "x.pet");
+	CHECK_EQ_STR(tag(rs, "zzz sleep: hot dog, cat"), "x.pet");
+	bl_ruleset_free(rs);
+}
+
 BL_TEST(rules_predicates)
 {
 	bl_ruleset *rs = rules(
