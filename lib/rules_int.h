@@ -186,8 +186,18 @@ void bl_prefilter_free(bl_prefilter *pf);
 /* A parsed JSON document (opaque cJSON tree). */
 typedef struct bl_meta bl_meta;
 
-/* Parse text[0..len); NULL when it does not parse or memory ran out. */
-bl_meta *bl_meta_parse(const char *text, size_t len);
+/* Memory for one live document at a time (a tagger owns one); its
+ * documents are used and freed on the thread that parsed them. */
+typedef struct bl_meta_arena bl_meta_arena;
+
+/* NULL when out of memory.  The first call installs cJSON allocation
+ * hooks for the process; outside an arena they are malloc and free. */
+bl_meta_arena *bl_meta_arena_new(void);
+void bl_meta_arena_free(bl_meta_arena *a);
+
+/* Parse text[0..len) into a's memory (into malloc's when a is NULL or
+ * holds a live document); NULL when it does not parse or memory ran out. */
+bl_meta *bl_meta_parse(bl_meta_arena *a, const char *text, size_t len);
 /*
  * Look up a field by path ("a.b" descends into objects; a key that itself
  * contains dots is found as a whole first).  Fills *num or *str (borrowed
@@ -197,6 +207,7 @@ bl_meta *bl_meta_parse(const char *text, size_t len);
  */
 int bl_meta_get(const bl_meta *doc, const char *path, double *num,
 		const char **str);
-void bl_meta_free(bl_meta *doc);
+/* Free doc, parsed with the same arena a (or NULL). */
+void bl_meta_free(bl_meta_arena *a, bl_meta *doc);
 
 #endif

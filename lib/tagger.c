@@ -3,11 +3,12 @@
  * (bl_tagger_*).
  *
  * A tagger holds what matching needs and must not share between threads:
- * one PCRE2 match-data block, a match context carrying the match, depth
- * and heap limits, a JIT stack, the prefilter's hit set and the unless
- * bookkeeping.  All are allocated once in bl_tagger_new; tagging a caption
- * allocates nothing (only a JSON member, and only when some rule reads a
- * JSON field, is parsed into a tree).
+ * one PCRE2 match-data block, match contexts carrying the match, depth
+ * and heap limits, a JIT stack, the prefilter's hit set, the match and
+ * unless bookkeeping and an arena for the JSON tree.  All are allocated
+ * once in bl_tagger_new; tagging a caption allocates nothing (a JSON
+ * member, parsed only when some rule or bl_tagger_field reads a field,
+ * is built in the arena unless it is too big for it).
  *
  * A label is set when one of its match patterns matches somewhere that no
  * unless match overlaps, or when one of its "when" conditions holds; then
@@ -86,6 +87,7 @@ struct bl_tagger {
 	const char *json;
 	size_t json_len;
 	bl_meta *doc;
+	bl_meta_arena *arena; /* where doc is built */
 	int doc_state; /* 0 not parsed yet, 1 parsed (doc may be NULL: bad) */
 };
 
@@ -108,8 +110,9 @@ bl_tagger *bl_tagger_new(const bl_ruleset *rs)
 	t->hits = calloc(BL_PF_WORDS(bl_prefilter_nids(rs->pf)) + 1, sizeof *t->hits);
 	t->useek = calloc((size_t)rs->max_unless + 1, sizeof *t->useek);
 	t->mseek = calloc((size_t)rs->max_match + 1, sizeof *t->mseek);
+	t->arena = bl_meta_arena_new();
 	if (!t->md || !t->mctx || !t->uctx || !t->jit || !t->hits ||
-	    !t->useek || !t->mseek) {
+	    !t->useek || !t->mseek || !t->arena) {
 		bl_tagger_free(t);
 		return NULL;
 	}
@@ -131,7 +134,8 @@ void bl_tagger_free(bl_tagger *t)
 	pcre2_match_context_free(t->mctx);
 	pcre2_match_context_free(t->uctx);
 	pcre2_jit_stack_free(t->jit);
-	bl_meta_free(t->doc);
+	bl_meta_free(t->arena, t->doc);
+	bl_meta_arena_free(t->arena);
 	free(t->hits);
 	free(t->useek);
 	free(t->mseek);
@@ -517,7 +521,7 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 	if (!t || !in || !out)
 		return BL_EUSAGE;
 	rs = t->rs;
-	bl_meta_free(t->doc);
+	bl_meta_free(t->arena, t->doc);
 	t->doc = NULL;
 	t->doc_state = 0;
 	t->json = in->json;
@@ -533,7 +537,7 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 		note(t, BL_ERR_BAD_UTF8, "caption is not valid UTF-8 at byte %zu; "
 					 "invalid sequences never match", bad);
 	if (rs->uses_json && in->json && in->json_len) {
-		doc = t->doc = bl_meta_parse(in->json, in->json_len);
+		doc = t->doc = bl_meta_parse(t->arena, in->json, in->json_len);
 		t->doc_state = 1;
 		if (!doc)
 			note(t, BL_ERR_JSON, "the JSON does not parse; "
@@ -575,7 +579,7 @@ int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **st
 	if (!t || !path || !num || !str)
 		return BL_EUSAGE;
 	if (!t->doc_state) {
-		t->doc = t->json_len ? bl_meta_parse(t->json, t->json_len) : NULL;
+		t->doc = t->json_len ? bl_meta_parse(t->arena, t->json, t->json_len) : NULL;
 		t->doc_state = 1;
 	}
 	if (!t->doc)

@@ -316,6 +316,70 @@ BL_TEST(rules_predicates)
 	bl_ruleset_free(rs);
 }
 
+/* One tagger, many JSON members: small ones, ones too big for the
+ * tagger's arena (a long string; many items), bad ones; each sample sees
+ * its own fields only (ASan checks the memory). */
+BL_TEST(rules_json_many_samples_one_tagger)
+{
+	bl_ruleset *rs = rules("label m.unsafe\n  when punsafe >= 0.5\n"
+			       "label m.tail\n  when tail == \"end\"\n");
+	bl_tagger *t = NULL;
+	bl_buf big;
+	int bad = 0;
+
+	REQUIRE(rs);
+	t = bl_tagger_new(rs);
+	REQUIRE(t);
+	bl_buf_init(&big, 0);
+	for (int i = 0; i < 60; i++) {
+		bl_tag_input in;
+		bl_labelset ls;
+		double num = 0;
+		const char *str = NULL;
+		int want_unsafe = i % 2, want_tail = 0, r;
+		bl_buf_reset(&big);
+		bl_buf_addf(&big, "{\"punsafe\": %s", want_unsafe ? "0.9" : "0.1");
+		if (i % 5 == 1) { /* a 40 KB string */
+			bl_buf_adds(&big, ", \"pad\": \"");
+			for (int k = 0; k < 40000; k++)
+				bl_buf_addch(&big, (char)('a' + k % 26));
+			bl_buf_adds(&big, "\"");
+		} else if (i % 5 == 2) { /* 3000 items */
+			bl_buf_adds(&big, ", \"list\": [");
+			for (int k = 0; k < 3000; k++)
+				bl_buf_addf(&big, "%s{\"k\": %d}", k ? "," : "", k);
+			bl_buf_adds(&big, "]");
+		}
+		if (i % 3 == 0) {
+			bl_buf_adds(&big, ", \"tail\": \"end\"");
+			want_tail = 1;
+		}
+		bl_buf_adds(&big, i % 7 == 3 ? ", oops}" : "}");
+		if (i % 7 == 3)
+			want_unsafe = want_tail = 0;
+		memset(&in, 0, sizeof in);
+		in.json = big.buf;
+		in.json_len = big.len;
+		r = bl_tagger_tag(t, &in, &ls);
+		if (r != (i % 7 == 3 ? BL_WARN : BL_OK) ||
+		    bl_labelset_has(&ls, bl_ruleset_label_index(rs, "m.unsafe")) != want_unsafe ||
+		    bl_labelset_has(&ls, bl_ruleset_label_index(rs, "m.tail")) != want_tail)
+			bad++;
+		r = bl_tagger_field(t, "punsafe", &num, &str);
+		if (i % 7 == 3 ? r != BL_FAILED
+			       : r != 1 || num != (want_unsafe ? 0.9 : 0.1))
+			bad++;
+		r = bl_tagger_field(t, "pad", &num, &str);
+		if (r != (i % 7 == 3 ? BL_FAILED : i % 5 == 1 ? 2 : 0) ||
+		    (r == 2 && strlen(str) != 40000))
+			bad++;
+	}
+	CHECK_EQ_INT(bad, 0);
+	bl_buf_release(&big);
+	bl_tagger_free(t);
+	bl_ruleset_free(rs);
+}
+
 BL_TEST(rules_bad_json_warns)
 {
 	bl_ruleset *rs = rules("label m.unsafe\n  when punsafe >= 0.5\nlabel w\n  match word\n");
