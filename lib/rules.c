@@ -112,6 +112,35 @@ static void label_uncompile(bl_rlabel *l)
 {
 	programs_free(&l->match, &l->mgate, l->nmatch);
 	programs_free(&l->unless, &l->ugate, l->nunless);
+	free(l->mfirst);
+	l->mfirst = NULL;
+}
+
+/* The first clause of every term of every match gate of l, so that the
+ * tagger can pass over a label whose gates a caption cannot open with one
+ * test.  Left NULL when a pattern is ungated.  BL_OK or BL_ENOMEM. */
+static int label_first_clauses(bl_rlabel *l, int nids)
+{
+	for (int k = 0; k < l->nmatch; k++)
+		if (l->mgate[k].len == 0)
+			return BL_OK;
+	l->mfirst = calloc(BL_PF_WORDS(nids) + 1, sizeof *l->mfirst);
+	if (!l->mfirst)
+		return BL_ENOMEM;
+	for (int k = 0; k < l->nmatch; k++) {
+		const bl_gate *g = &l->mgate[k];
+		for (size_t i = 0; i < g->len; i += (size_t)g->code[i] + 1) {
+			int id;
+			if (g->code[i] == 0) { /* a term of no clause: always open */
+				free(l->mfirst);
+				l->mfirst = NULL;
+				return BL_OK;
+			}
+			id = g->code[i + 1];
+			l->mfirst[id >> 6] |= (uint64_t)1 << (id & 63);
+		}
+	}
+	return BL_OK;
 }
 
 static void label_release(bl_rlabel *l)
@@ -1427,6 +1456,13 @@ int bl_ruleset_compile(bl_ruleset *rs)
 		set_err(rs, rc == BL_ENOMEM ? "out of memory"
 					    : "the prefilter automaton is too big");
 		goto out;
+	}
+	for (int i = 0; i < rs->nlabels; i++) {
+		rc = label_first_clauses(&rs->labels[i], bl_prefilter_nids(rs->pf));
+		if (rc != BL_OK) {
+			set_err(rs, "out of memory");
+			goto out;
+		}
 	}
 	rs->compiled = 1;
 	rc = BL_OK;

@@ -91,6 +91,9 @@ typedef struct bl_rlabel {
 	pcre2_code **unless; /* nunless programs, one per pattern */
 	bl_gate *mgate;      /* one per match pattern */
 	bl_gate *ugate;      /* one per unless pattern */
+	/* a clause of every match gate (BL_PF_WORDS(nids) words): a caption
+	 * that hit none opens none; NULL when some match pattern is ungated */
+	uint64_t *mfirst;
 	bl_pred *preds;
 	size_t npreds, apreds;
 	bl_implied *implies;

@@ -215,6 +215,19 @@ static int gate_open(const bl_tagger *t, const bl_gate *g)
 	return 0;
 }
 
+/* Whether the caption may open a gate of one of l's match patterns. */
+static int label_open(const bl_tagger *t, const bl_rlabel *l)
+{
+	size_t nw = BL_PF_WORDS(bl_prefilter_nids(t->rs->pf));
+
+	if (!t->gated || !l->mfirst)
+		return 1;
+	for (size_t w = 0; w < nw; w++)
+		if (t->hits[w] & l->mfirst[w])
+			return 1;
+	return 0;
+}
+
 /* The last position [s, e) touches (an empty span: where it sits). */
 static size_t last_of(size_t s, size_t e)
 {
@@ -551,7 +564,7 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 	for (int i = 0; i < rs->nlabels; i++) {
 		const bl_rlabel *l = &rs->labels[i];
 		int hit = 0;
-		if (l->nmatch && cap) {
+		if (l->nmatch && cap && label_open(t, l)) {
 			int r = match_label(t, l, cap, clen);
 			if (r > 0)
 				hit = 1;
