@@ -15,7 +15,10 @@
  * reader never sees half a manifest.  Nothing in the output depends on the
  * clock, the thread count or the order of work: the same index, policy and
  * seed give the same bytes.  JSON lines are formatted by hand (one reused
- * buffer, no allocation per row); manifest.json goes through cJSON.
+ * buffer, no allocation per row); a row's weight and label array are
+ * formatted once per distinct value (a rebalanced set has a weight per
+ * cell and a few hundred label combinations) and copied after, and the
+ * shard's path once per shard.  manifest.json goes through cJSON.
  *
  * Reading (bl_manifest_open/next) is for consumers and tests: it checks
  * manifest.json's required fields and walks the JSON lines in order.
@@ -93,6 +96,140 @@ static void add_weight(bl_buf *b, double w)
 		bl_buf_addf(b, "%.0f", w);
 	else
 		bl_buf_addf(b, "%.10g", w);
+}
+
+static void add_u64(bl_buf *b, uint64_t v)
+{
+	char d[24];
+	size_t n = 0;
+
+	do {
+		d[sizeof d - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	bl_buf_add(b, d + sizeof d - n, n);
+}
+
+static void add_i64(bl_buf *b, int64_t v)
+{
+	if (v < 0) {
+		bl_buf_addch(b, '-');
+		add_u64(b, (uint64_t)0 - (uint64_t)v);
+	} else {
+		add_u64(b, (uint64_t)v);
+	}
+}
+
+/* A label list "a,b" (empty names skipped) as the JSON array ["a","b"]. */
+static void add_labels(bl_buf *b, const char *labels, size_t len)
+{
+	const char *p = labels, *end = labels + len, *q;
+	int first = 1;
+
+	bl_buf_addch(b, '[');
+	for (; p < end; p = q + 1) {
+		q = memchr(p, ',', (size_t)(end - p));
+		if (!q)
+			q = end;
+		if (q == p)
+			continue;
+		if (!first)
+			bl_buf_addch(b, ',');
+		first = 0;
+		json_str(b, p, (size_t)(q - p));
+	}
+	bl_buf_addch(b, ']');
+}
+
+/*
+ * Formatted text by the bytes it was made from: a direct-mapped table,
+ * a slot taken over by the newest key.  Out of memory, it remembers less.
+ */
+#define MEMO_SLOTS 1024
+
+typedef struct memo {
+	struct {
+		char *key, *val;
+		size_t klen, vlen;
+	} e[MEMO_SLOTS];
+} memo;
+
+static size_t memo_slot(const void *key, size_t klen)
+{
+	const unsigned char *p = key;
+	uint64_t h = 1469598103934665603u;
+
+	for (size_t i = 0; i < klen; i++)
+		h = (h ^ p[i]) * 1099511628211u;
+	return (size_t)(h ^ (h >> 29)) % MEMO_SLOTS;
+}
+
+/* Append the text remembered for key to b: 1, or 0 when there is none. */
+static int memo_add(const memo *m, const void *key, size_t klen, bl_buf *b)
+{
+	size_t k = memo_slot(key, klen);
+
+	if (!m->e[k].key || m->e[k].klen != klen || memcmp(m->e[k].key, key, klen) != 0)
+		return 0;
+	bl_buf_add(b, m->e[k].val, m->e[k].vlen);
+	return 1;
+}
+
+static void memo_put(memo *m, const void *key, size_t klen, const char *val, size_t vlen)
+{
+	size_t k = memo_slot(key, klen);
+	char *nk = malloc(klen + 1), *nv = malloc(vlen + 1);
+
+	if (!nk || !nv) {
+		free(nk);
+		free(nv);
+		return;
+	}
+	memcpy(nk, key, klen);
+	memcpy(nv, val, vlen);
+	free(m->e[k].key);
+	free(m->e[k].val);
+	m->e[k].key = nk;
+	m->e[k].val = nv;
+	m->e[k].klen = klen;
+	m->e[k].vlen = vlen;
+}
+
+static void memo_free(memo *m)
+{
+	if (!m)
+		return;
+	for (size_t k = 0; k < MEMO_SLOTS; k++) {
+		free(m->e[k].key);
+		free(m->e[k].val);
+	}
+	free(m);
+}
+
+/* Append what fmt makes of key[0..klen) to b, through the memo. */
+static void add_memo(memo *m, bl_buf *b, const void *key, size_t klen,
+		     void (*fmt)(bl_buf *, const void *, size_t))
+{
+	size_t at = b->len;
+
+	if (m && memo_add(m, key, klen, b))
+		return;
+	fmt(b, key, klen);
+	if (m && b->len > at)
+		memo_put(m, key, klen, b->buf + at, b->len - at);
+}
+
+static void fmt_weight(bl_buf *b, const void *key, size_t klen)
+{
+	double w;
+	(void)klen;
+	memcpy(&w, key, sizeof w);
+	add_weight(b, w);
+}
+
+static void fmt_labels(bl_buf *b, const void *key, size_t klen)
+{
+	add_labels(b, key, klen);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -323,7 +460,8 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	size_t nsh = 0;
 	sqlite3 *db;
 	sqlite3_stmt *st = NULL;
-	bl_buf tmp, line, path, old;
+	bl_buf tmp, line, path, old, shfrag;
+	memo *weights = calloc(1, sizeof *weights), *labelsets = calloc(1, sizeof *labelsets);
 	FILE *f = NULL;
 	char *json = NULL, dummy[1];
 	uint64_t done_samples = 0;
@@ -339,6 +477,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	bl_buf_init(&path, 8192);
 	bl_buf_init(&old, 8192);
 	bl_buf_init(&line, 1 << 20);
+	bl_buf_init(&shfrag, 256);
 	if (!opts)
 		opts = &none;
 	if (!rb || !ix || !(db = bl_index_db(ix))) {
@@ -394,12 +533,17 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, sh[i].id);
 		bl_buf_reset(&line);
+		bl_buf_reset(&shfrag);
+		bl_buf_adds(&shfrag, ",\"shard\":");
+		json_str(&shfrag, sh[i].path, strlen(sh[i].path));
+		bl_buf_adds(&shfrag, ",\"ordinal\":");
 		while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 			uint64_t ord = (uint64_t)sqlite3_column_int64(st, 0);
 			const char *key = (const char *)sqlite3_column_text(st, 1);
 			int klen = sqlite3_column_bytes(st, 1);
 			int64_t off = sqlite3_column_int64(st, 2);
 			const char *labels = (const char *)sqlite3_column_text(st, 3);
+			int llen = sqlite3_column_bytes(st, 3);
 			const void *bits = sqlite3_column_blob(st, 4);
 			size_t nb = (size_t)sqlite3_column_bytes(st, 4);
 			double w;
@@ -417,25 +561,16 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 				continue;
 			bl_buf_adds(&line, "{\"key\":");
 			json_str(&line, key ? key : "", key ? (size_t)klen : 0);
-			bl_buf_adds(&line, ",\"shard\":");
-			json_str(&line, sh[i].path, strlen(sh[i].path));
-			bl_buf_addf(&line, ",\"ordinal\":%llu,\"offset\":%lld,\"weight\":",
-				    (unsigned long long)ord, (long long)off);
-			add_weight(&line, w);
-			bl_buf_adds(&line, ",\"labels\":[");
-			for (const char *p = labels ? labels : "", *q; *p; p = q) {
-				if (*p == ',') {
-					q = p + 1;
-					continue;
-				}
-				q = strchr(p, ',');
-				if (!q)
-					q = p + strlen(p);
-				if (line.buf[line.len - 1] != '[')
-					bl_buf_addch(&line, ',');
-				json_str(&line, p, (size_t)(q - p));
-			}
-			if (bl_buf_adds(&line, "]}\n") != BL_OK)
+			bl_buf_add(&line, shfrag.buf, shfrag.len);
+			add_u64(&line, ord);
+			bl_buf_adds(&line, ",\"offset\":");
+			add_i64(&line, off);
+			bl_buf_adds(&line, ",\"weight\":");
+			add_memo(weights, &line, &w, sizeof w, fmt_weight);
+			bl_buf_adds(&line, ",\"labels\":");
+			add_memo(labelsets, &line, labels ? labels : "",
+				 labels ? (size_t)llen : 0, fmt_labels);
+			if (bl_buf_adds(&line, "}\n") != BL_OK)
 				goto nomem;
 			if (line.len > (1 << 19)) {
 				if (fwrite(line.buf, 1, line.len, f) != line.len)
@@ -534,6 +669,9 @@ out:
 	bl_buf_release(&path);
 	bl_buf_release(&old);
 	bl_buf_release(&line);
+	bl_buf_release(&shfrag);
+	memo_free(weights);
+	memo_free(labelsets);
 	return rc;
 }
 
