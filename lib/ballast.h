@@ -1143,6 +1143,11 @@ int bl_stats_set_filter(bl_stats *st, const bl_labelset *all_of);
  * BL_OK, BL_EUSAGE (NULL, bad weight).
  */
 int bl_stats_add(bl_stats *st, const bl_labelset *labels, double weight);
+/* n (>= 1) rows of the same labels at once, whose weights sum to w and
+ * whose squared weights sum to w2: n calls of bl_stats_add but for
+ * rounding.  BL_OK, BL_EUSAGE. */
+int bl_stats_add_n(bl_stats *st, const bl_labelset *labels, uint64_t n,
+		   double w, double w2);
 /* The same from a little-endian bitset (samples.bits): bit i of byte i/8
  * is label i.  bits may be NULL with len 0 (no labels). */
 int bl_stats_add_bits(bl_stats *st, const void *bits, size_t len,
@@ -1217,9 +1222,9 @@ typedef struct bl_stats_skew {
 /*
  * Compute the skew table: every node below the group family (the family
  * itself excluded), alone and crossed with each label of the gender
- * family, that has at least one row.  Sorted by lift, descending (NAN
- * last), ties by group then gender (NULL first), so output is
- * deterministic.  min_rows <= 0 means 30, min_events <= 0 means 5.
+ * family, that has at least one row.  Sorted by lift to nine decimals,
+ * descending (NAN last), ties by group then gender (NULL first), so
+ * output is deterministic and does not hang on rounding.  min_rows <= 0 means 30, min_events <= 0 means 5.
  * *rows points into st, valid until the next call on st.  BL_OK,
  * BL_ENOMEM, BL_EUSAGE.
  */

@@ -43,7 +43,8 @@ struct fcell {
 	uint64_t n;
 	uint32_t pc;        /* its policy cell */
 	uint64_t written;
-	double sum_w;
+	double sum_w, sum_w2; /* of the written rows; they feed the "after"
+			       * statistics once, in bl_rebalance_finish */
 };
 
 /* Open-addressing map from a label set to an index into some array. */
@@ -926,7 +927,7 @@ void bl_rebalance_reset(bl_rebalance *rb)
 		return;
 	for (size_t i = 0; i < rb->nfc; i++) {
 		rb->fc[i].written = 0;
-		rb->fc[i].sum_w = 0;
+		rb->fc[i].sum_w = rb->fc[i].sum_w2 = 0;
 	}
 	for (size_t i = 0; i < rb->npc; i++) {
 		rb->pc[i].written = 0;
@@ -993,6 +994,7 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 	if (w > 0) {
 		f->written++;
 		f->sum_w += w;
+		f->sum_w2 += w * w;
 		c->written++;
 		c->sum_w += w;
 		c->sum_w2 += w * w;
@@ -1007,8 +1009,6 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 			rb->t.repeated++;
 			rb->t.copies += (uint64_t)w - 1;
 		}
-		if (bl_stats_add(rb->after, &ls, w) != BL_OK)
-			return rb_err(rb, BL_FAILED, "statistics failed");
 	} else {
 		rb->t.excluded++;
 	}
@@ -1253,6 +1253,15 @@ int bl_rebalance_finish(bl_rebalance *rb)
 
 	if (!rb || !rb->planned)
 		return BL_EUSAGE;
+	/* the written rows, a label set at a time (in plan order) */
+	for (size_t i = 0; i < rb->nfc && !rb->finished; i++) {
+		const struct fcell *f = &rb->fc[i];
+		if (f->written &&
+		    bl_stats_add_n(rb->after, &f->key, f->written, f->sum_w,
+				   f->sum_w2) != BL_OK)
+			return rb_err(rb, BL_FAILED, "statistics failed");
+	}
+	rb->finished = 1;
 	free(rb->summary);
 	rb->summary = NULL;
 	rb->t.max_abs_share_error = 0;

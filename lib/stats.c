@@ -377,17 +377,19 @@ static int start(bl_stats *st)
 	return BL_OK;
 }
 
-static void cell_add(struct cell *c, double w, int e1, int e2)
+/* n rows whose weights sum to w, their squares to w2. */
+static void cell_add(struct cell *c, uint64_t n, double w, double w2, int e1,
+		     int e2)
 {
-	c->rows++;
+	c->rows += n;
 	c->w += w;
-	c->w2 += w * w;
+	c->w2 += w2;
 	if (e1) {
-		c->ev_rows++;
+		c->ev_rows += n;
 		c->ev += w;
 	}
 	if (e2) {
-		c->ev2_rows++;
+		c->ev2_rows += n;
 		c->ev2 += w;
 	}
 }
@@ -402,12 +404,19 @@ static int intersects(const bl_labelset *a, const bl_labelset *b)
 
 int bl_stats_add(bl_stats *st, const bl_labelset *labels, double weight)
 {
+	return bl_stats_add_n(st, labels, 1, weight, weight * weight);
+}
+
+int bl_stats_add_n(bl_stats *st, const bl_labelset *labels, uint64_t n,
+		   double weight, double w2)
+{
 	int set[BL_MAX_LABELS], nset = 0, nhit = 0, gd[BL_MAX_LABELS], ngd = 0;
 	bl_labelset ls;
 	int e1, e2;
 	size_t nw = ((size_t)BL_MAX_LABELS) / 64;
 
-	if (!st || !labels || !(weight >= 0) || !isfinite(weight))
+	if (!st || !labels || n == 0 || !(weight >= 0) || !isfinite(weight) ||
+	    !(w2 >= 0))
 		return BL_EUSAGE;
 	if (!st->started && start(st) != BL_OK)
 		return BL_ENOMEM;
@@ -419,20 +428,20 @@ int bl_stats_add(bl_stats *st, const bl_labelset *labels, double weight)
 	if (st->has_filter)
 		for (size_t i = 0; i < nw; i++)
 			if ((ls.w[i] & st->filter.w[i]) != st->filter.w[i]) {
-				st->skipped++;
+				st->skipped += n;
 				return BL_OK;
 			}
-	st->rows++;
+	st->rows += n;
 	st->w += weight;
-	st->w2 += weight * weight;
+	st->w2 += w2;
 	st->stamp++;
 	for (int l = 0; l < st->nl; l++) {
 		if (!bl_labelset_has(&ls, l))
 			continue;
 		set[nset++] = l;
-		st->lab_rows[l]++;
+		st->lab_rows[l] += n;
 		st->lab_w[l] += weight;
-		st->lab_w2[l] += weight * weight;
+		st->lab_w2[l] += w2;
 		if (st->label_gdi[l] >= 0)
 			gd[ngd++] = st->label_gdi[l];
 		for (int k = st->anc_off[l]; k < st->anc_off[l + 1]; k++) {
@@ -445,24 +454,24 @@ int bl_stats_add(bl_stats *st, const bl_labelset *labels, double weight)
 	}
 	e1 = intersects(&ls, &st->out1);
 	e2 = intersects(&ls, &st->out2);
-	cell_add(&st->base[0], weight, e1, e2);
+	cell_add(&st->base[0], n, weight, w2, e1, e2);
 	for (int g = 0; g < ngd; g++)
-		cell_add(&st->base[1 + gd[g]], weight, e1, e2);
+		cell_add(&st->base[1 + gd[g]], n, weight, w2, e1, e2);
 	for (int h = 0; h < nhit; h++) {
 		int node = st->hit[h], gi = st->node_gi[node];
 		size_t row = (size_t)node * (size_t)st->nl;
-		st->node_rows[node]++;
+		st->node_rows[node] += n;
 		st->node_w[node] += weight;
-		st->node_w2[node] += weight * weight;
+		st->node_w2[node] += w2;
 		for (int s = 0; s < nset; s++) {
-			st->co_rows[row + (size_t)set[s]]++;
+			st->co_rows[row + (size_t)set[s]] += n;
 			st->co_w[row + (size_t)set[s]] += weight;
 		}
 		if (gi >= 0) {
 			struct cell *c = &st->cells[(size_t)gi * (size_t)(st->ngd + 1)];
-			cell_add(&c[0], weight, e1, e2);
+			cell_add(&c[0], n, weight, w2, e1, e2);
 			for (int g = 0; g < ngd; g++)
-				cell_add(&c[1 + gd[g]], weight, e1, e2);
+				cell_add(&c[1 + gd[g]], n, weight, w2, e1, e2);
 		}
 	}
 	return BL_OK;
@@ -639,6 +648,13 @@ int bl_stats_cond(const bl_stats *st, int given, int id, bl_stats_count *out)
 
 /* ---- the skew table ------------------------------------------------------ */
 
+/* Lifts compare to nine decimals: equal lifts summed in another order
+ * (rows one by one, or a label set at a time) must not swap places. */
+static double lift_key(double lift)
+{
+	return nearbyint(lift * 1e9);
+}
+
 static int cmp_skew(const void *pa, const void *pb)
 {
 	const bl_stats_skew *a = pa, *b = pb;
@@ -646,8 +662,8 @@ static int cmp_skew(const void *pa, const void *pb)
 
 	if (an != bn)
 		return an - bn;
-	if (!an && a->lift != b->lift)
-		return a->lift > b->lift ? -1 : 1;
+	if (!an && lift_key(a->lift) != lift_key(b->lift))
+		return lift_key(a->lift) > lift_key(b->lift) ? -1 : 1;
 	c = strcmp(a->group, b->group);
 	if (c)
 		return c;

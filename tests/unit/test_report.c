@@ -390,6 +390,36 @@ BL_TEST(report_weighted)
 	CHECK_NEAR(c->odds_ratio, 1.3333333, 1e-6);
 	CHECK_NEAR(c->or_lo, 0.04473160, 1e-6);
 	CHECK_NEAR(c->or_hi, 39.7432206, 1e-4);
+	/* the same rows fed a label set at a time (bl_stats_add_n) */
+	{
+		const char *lnames[] = {"gender.female", "group.asian.east",
+				       "sexual.suggestive"};
+		bl_stats *g = bl_stats_new(3, lnames);
+		const bl_stats_skew *gv = NULL, *gc;
+		size_t gn = 0;
+		REQUIRE(g);
+		CHECK(bl_stats_add_n(g, &fes, 1, 2, 4) == BL_OK);
+		CHECK(bl_stats_add_n(g, &fe, 2, 3, 5) == BL_OK);
+		CHECK(bl_stats_add_n(g, &fs, 1, 1, 1) == BL_OK);
+		CHECK(bl_stats_add_n(g, &f, 2, 2, 2) == BL_OK);
+		CHECK(bl_stats_add_n(g, &f, 0, 0, 0) == BL_EUSAGE);
+		CHECK(bl_stats_add_n(g, &f, 1, 1, NAN) == BL_EUSAGE);
+		bl_stats_totals_get(g, &t);
+		CHECK_EQ_INT(t.rows, 6);
+		CHECK_NEAR(t.w, 8, 1e-12);
+		CHECK_NEAR(t.w2, 12, 1e-12);
+		CHECK(bl_stats_label(g, 2, &k) == BL_OK);
+		CHECK_EQ_INT(k.rows, 2);
+		CHECK_NEAR(k.share, 0.375, 1e-12);
+		REQUIRE(bl_stats_skew_table(g, 0, 0, &gv, &gn) == BL_OK);
+		gc = find_cell(gv, gn, "group.asian.east", "gender.female");
+		REQUIRE(gc);
+		CHECK_EQ_INT(gc->rows, 3);
+		CHECK_NEAR(gc->ess, 25.0 / 9, 1e-12);
+		CHECK_NEAR(gc->lift, 0.4 / 0.375, 1e-12);
+		CHECK_NEAR(gc->or_hi, 39.7432206, 1e-4);
+		bl_stats_free(g);
+	}
 	bl_stats_free(st);
 	bl_stats_free(half1);
 	bl_stats_free(half2);
