@@ -619,31 +619,58 @@ typedef struct seqst {
 	ares *res;
 } seqst;
 
-/* Drop the strings of s that another string of s makes redundant: one
+static int cmp_len(const void *a, const void *b)
+{
+	size_t la = strlen(*(const char *const *)a), lb = strlen(*(const char *const *)b);
+	return la != lb ? (la < lb ? -1 : 1) : strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Drop the strings of s that another string of s makes redundant: one
  * that contains it (as_prefix 0; for clauses) or starts with it
- * (as_prefix 1; for prefix sets). */
+ * (as_prefix 1; for prefix sets); duplicates too.  The order of what
+ * stays changes (sets are compared sorted).  Sorted first, so that a
+ * prefix set of hundreds of words costs one pass, and a clause compares
+ * each string only with the shorter ones kept.
+ */
 static void prune(bl_strlist *s, int as_prefix)
 {
 	size_t k = 0;
 
+	if (s->n < 2)
+		return;
+	qsort(s->items, s->n, sizeof *s->items, as_prefix ? cmp_str : cmp_len);
 	for (size_t i = 0; i < s->n; i++) {
+		char *a = s->items[i];
 		int drop = 0;
-		for (size_t j = 0; j < s->n && !drop; j++) {
-			const char *a = s->items[i], *b = s->items[j];
-			if (j == i || !b || strlen(b) > strlen(a) ||
-			    (strcmp(a, b) == 0 && j > i))
-				continue;
-			drop = as_prefix ? strncmp(a, b, strlen(b)) == 0
-					 : strstr(a, b) != NULL;
-		}
-		if (drop) {
-			free(s->items[i]);
-			s->items[i] = NULL;
-		}
+		if (as_prefix) /* sorted: a kept prefix of a is the last kept */
+			drop = k > 0 && strncmp(a, s->items[k - 1],
+						strlen(s->items[k - 1])) == 0;
+		else
+			for (size_t j = 0; j < k && !drop; j++)
+				drop = strstr(a, s->items[j]) != NULL;
+		if (drop)
+			free(a);
+		else
+			s->items[k++] = a;
 	}
-	for (size_t i = 0; i < s->n; i++)
-		if (s->items[i])
+	s->n = k;
+}
+
+/* Sort s and drop its duplicates. */
+static void dedupe(bl_strlist *s)
+{
+	size_t k = 0;
+
+	if (s->n < 2)
+		return;
+	qsort(s->items, s->n, sizeof *s->items, cmp_str);
+	for (size_t i = 0; i < s->n; i++) {
+		if (k > 0 && strcmp(s->items[i], s->items[k - 1]) == 0)
+			free(s->items[i]);
+		else
 			s->items[k++] = s->items[i];
+	}
 	s->n = k;
 }
 
@@ -800,13 +827,14 @@ static void parse_alt(px *x, ares *out)
 		long b = trigger_best(&alt.cl);
 		if (b < 0)
 			open = 0;
+		/* duplicates go after the loop, in one sort */
 		for (size_t i = 0; open && b >= 0 && i < alt.cl.cl[b].n; i++)
-			if (set_add(&uni, alt.cl.cl[b].items[i]) != BL_OK)
+			if (bl_strlist_add(&uni, alt.cl.cl[b].items[i]) != BL_OK)
 				x->nomem = 1;
 		if (!alt.has_pre)
 			pre = 0;
 		for (size_t i = 0; pre && i < alt.pre.n; i++)
-			if (set_add(&out->pre, alt.pre.items[i]) != BL_OK)
+			if (bl_strlist_add(&out->pre, alt.pre.items[i]) != BL_OK)
 				x->nomem = 1;
 		ares_release(&alt);
 		if (at(x, 0) != '|' || x->fail || x->nomem)
@@ -814,11 +842,14 @@ static void parse_alt(px *x, ares *out)
 		x->p++;
 		parse_seq(x, &alt);
 	}
+	dedupe(&uni);
 	if (open && uni.n > 0 && trigger_take(&out->cl, &uni) != BL_OK)
 		x->nomem = 1;
 	out->has_pre = pre;
 	if (!pre)
 		bl_strlist_release(&out->pre);
+	else
+		dedupe(&out->pre);
 	bl_strlist_release(&uni);
 }
 
