@@ -93,7 +93,7 @@ static char *dup_n(const char *s, size_t n)
 	return p;
 }
 
-/* Drop what bl_ruleset_compile made of a label: programs and gates. */
+/* Free n programs and their gates. */
 static void programs_free(pcre2_code ***progs, bl_gate **gates, int n)
 {
 	for (int k = 0; k < n; k++) {
@@ -108,6 +108,7 @@ static void programs_free(pcre2_code ***progs, bl_gate **gates, int n)
 	*gates = NULL;
 }
 
+/* Drop what bl_ruleset_compile made of a label: programs and gates. */
 static void label_uncompile(bl_rlabel *l)
 {
 	programs_free(&l->match, &l->mgate, l->nmatch);
