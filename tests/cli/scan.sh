@@ -19,6 +19,33 @@ if command -v sqlite3 >/dev/null; then
 	[ "$(sqlite3 one.db "$q" | md5sum)" = "$(sqlite3 two.db "$q" | md5sum)" ] && ok "same index rows with 1 and 2 threads" || bad "same index rows with 1 and 2 threads"
 fi
 
+# a shard longer than a worker's batch (4096 samples are read before they
+# are tagged), with bad JSON, bad UTF-8 and bad images among them: every
+# sample tagged once, item errors in sample order
+if command -v sqlite3 >/dev/null; then
+	python3 - gen/00000.tar long.tar <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    jpg = next(t.extractfile(m).read() for m in t if m.name.endswith(".jpg"))
+with tarfile.open(sys.argv[2], "w", format=tarfile.USTAR_FORMAT) as t:
+    for n in range(9000):
+        cap = b"bad \xff utf8 woman" if n % 997 == 5 else b"a photo of a woman"
+        js = b"{bad json" if n % 1499 == 7 else b'{"status": "success"}'
+        img = b"not a jpeg" if n % 2003 == 11 else jpg
+        for ext, b in (("jpg", img), ("txt", cap), ("json", js)):
+            i = tarfile.TarInfo("%06d.%s" % (n, ext)); i.size = len(b)
+            t.addfile(i, io.BytesIO(b))
+PY
+	run "$B" scan long.tar -q -o long.db
+	expect_rc 1 "a long shard with bad items: exit 1"
+	got=$(sqlite3 long.db "select count(*), sum(labels like '%,gender.female,%') from samples")
+	[ "$got" = "9000|8990" ] && ok "every sample of a long shard indexed and tagged once" || bad "every sample of a long shard indexed and tagged once" "$got"
+	got=$(sqlite3 long.db "select kind, count(*) from errors group by kind order by kind" | tr '\n' ' ')
+	[ "$got" = "bad_image|5 bad_json|6 bad_utf8|10 " ] && ok "its item errors, by kind" || bad "its item errors, by kind" "$got"
+	sqlite3 long.db "select ordinal from errors order by rowid" > ords.txt
+	sort -n ords.txt | cmp -s - ords.txt && ok "its item errors in sample order" || bad "its item errors in sample order"
+fi
+
 # changed rules retag
 printf 'label test.word\n  match \\bwoman\\b\n' > one.rules
 run "$B" scan 'gen/*.tar' -o ix.db -r one.rules
