@@ -817,14 +817,16 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		rb->pc[j].n += f->n;
 		f->pc = (uint32_t)j;
 	}
-	/* the before side: one row a sample, weight 1 (bl_stats counts rows
-	 * and Sum w^2, so a cell cannot be fed as one weighted row) */
-	for (size_t i = 0; i < rb->nfc; i++)
-		for (uint64_t r = 0; r < rb->fc[i].n; r++)
-			if (bl_stats_add(rb->before, &rb->fc[i].key, 1.0) != BL_OK) {
-				rc = rb_err(rb, BL_FAILED, "statistics failed");
-				goto out;
-			}
+	/* the before side: a label set at a time, n rows of weight 1 (exact:
+	 * sums of ones) */
+	for (size_t i = 0; i < rb->nfc; i++) {
+		double n = (double)rb->fc[i].n;
+		if (rb->fc[i].n &&
+		    bl_stats_add_n(rb->before, &rb->fc[i].key, rb->fc[i].n, n, n) != BL_OK) {
+			rc = rb_err(rb, BL_FAILED, "statistics failed");
+			goto out;
+		}
+	}
 
 	/* 0: safety, 1: drop */
 	for (size_t i = 0; i < rb->npc; i++) {
