@@ -246,8 +246,8 @@ static void flush_batch(struct worker *w, struct bl_index_shard *sh)
 			bl_errkind k = bl_tagger_errkind(w->t);
 			row->problems |= BL_PROBLEM(k);
 			snprintf(msg, sizeof msg, "shard '%s' sample '%s' at offset %lld: %s",
-				 w->shard, sh->arena.buf + row->key, (long long)row->offset,
-				 bl_tagger_errmsg(w->t));
+				 w->shard, row->key != BL_NO_STR ? sh->arena.buf + row->key : "?",
+				 (long long)row->offset, bl_tagger_errmsg(w->t));
 			add_err(sh, ord, k, row->offset, msg);
 		}
 	}
