@@ -121,6 +121,10 @@ char *bl_buf_detach(bl_buf *b, size_t *len);
  * *bad_at (may be NULL) gets the offset of the first invalid byte. */
 int bl_utf8_valid(const char *s, size_t len, size_t *bad_at);
 
+/* 64-bit FNV-1a of p[0..n), for hash tables: the same on every platform
+ * and run, not for security. */
+uint64_t bl_hash_bytes(const void *p, size_t n);
+
 /*
  * Write len bytes to path atomically: path.tmp, fsync, rename (lib/file.c).
  * BL_OK; BL_FAILED with a message in err (may be NULL) and path untouched;

@@ -156,11 +156,7 @@ typedef struct memo {
 
 static size_t memo_slot(const void *key, size_t klen)
 {
-	const unsigned char *p = key;
-	uint64_t h = 1469598103934665603u;
-
-	for (size_t i = 0; i < klen; i++)
-		h = (h ^ p[i]) * 1099511628211u;
+	uint64_t h = bl_hash_bytes(key, klen);
 	return (size_t)(h ^ (h >> 29)) % MEMO_SLOTS;
 }
 

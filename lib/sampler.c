@@ -61,14 +61,6 @@ struct bl_sampler {
 	uint64_t perm_epoch; /* UINT64_MAX: none */
 };
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 static void intern_release(struct intern *t)
 {
 	bl_strlist_release(&t->s);
@@ -88,7 +80,7 @@ static long intern_add(struct intern *t, const char *s)
 		if (!ns)
 			return -1;
 		for (size_t k = 0; k < t->s.n; k++) {
-			i = hash_str(t->s.items[k]) & (ncap - 1);
+			i = bl_hash_bytes(t->s.items[k], strlen(t->s.items[k])) & (ncap - 1);
 			while (ns[i])
 				i = (i + 1) & (ncap - 1);
 			ns[i] = k + 1;
@@ -97,7 +89,7 @@ static long intern_add(struct intern *t, const char *s)
 		t->slot = ns;
 		t->cap = ncap;
 	}
-	i = hash_str(s) & (t->cap - 1);
+	i = bl_hash_bytes(s, strlen(s)) & (t->cap - 1);
 	while (t->slot[i]) {
 		if (!strcmp(t->s.items[t->slot[i] - 1], s))
 			return (long)(t->slot[i] - 1);

@@ -99,16 +99,6 @@ struct bl_reader {
 
 /* ---- key set ---------------------------------------------------------- */
 
-static uint64_t hash_str(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static void keyset_clear(struct keyset *k)
 {
 	if (k->off)
@@ -127,7 +117,7 @@ static void keyset_release(struct keyset *k)
 
 static size_t *keyset_find(struct keyset *k, const char *key, size_t len)
 {
-	size_t i = (size_t)hash_str(key, len) & (k->cap - 1);
+	size_t i = (size_t)bl_hash_bytes(key, len) & (k->cap - 1);
 	for (;;) {
 		size_t o = k->off[i];
 		if (!o)

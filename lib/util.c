@@ -1,6 +1,7 @@
 /*
  * util.c - small helpers shared by every module: error-kind names, UTF-8
- * validation, and the seeded PRNG that every random choice goes through.
+ * validation, the hash of the hash tables, and the seeded PRNG that every
+ * random choice goes through.
  *
  * The PRNG is xoshiro256** seeded by splitmix64 (Blackman & Vigna).  It is
  * not for cryptography; it is fast, has a 2^256 period, and its streams can
@@ -33,6 +34,16 @@ const char *bl_errkind_name(bl_errkind kind)
 	if ((int)kind < 0 || kind >= BL_ERR__COUNT || !errkind_names[kind])
 		return "unknown";
 	return errkind_names[kind];
+}
+
+uint64_t bl_hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * UINT64_C(1099511628211);
+	return h;
 }
 
 int bl_utf8_valid(const char *str, size_t len, size_t *bad_at)

@@ -53,6 +53,15 @@ BL_TEST(utf8_validation)
 	CHECK(!bl_utf8_valid("\xf4\x90\x80\x80", 4, &at)); /* > U+10FFFF */
 }
 
+/* FNV-1a's published 64-bit vectors */
+BL_TEST(hash_bytes_fnv1a)
+{
+	CHECK(bl_hash_bytes("", 0) == UINT64_C(0xcbf29ce484222325));
+	CHECK(bl_hash_bytes("a", 1) == UINT64_C(0xaf63dc4c8601ec8c));
+	CHECK(bl_hash_bytes("foobar", 6) == UINT64_C(0x85944171f73967e8));
+	CHECK(bl_hash_bytes("a\0b", 3) != bl_hash_bytes("a\0c", 3));
+}
+
 BL_TEST(rng_deterministic_and_uniform)
 {
 	bl_rng a, b, c;
