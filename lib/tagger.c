@@ -79,6 +79,7 @@ struct bl_tagger {
 	int no_prefilter;  /* BALLAST_NO_PREFILTER: run every program */
 	int gated;         /* this caption's gates apply */
 	uint64_t *hits;    /* prefilter clauses the caption hit */
+	size_t nwords;     /* words of hits */
 	useek *useek;      /* rs->max_unless */
 	mseek *mseek;      /* rs->max_match */
 	int nspans;
@@ -108,7 +109,8 @@ bl_tagger *bl_tagger_new(const bl_ruleset *rs)
 	t->mctx = pcre2_match_context_create(NULL);
 	t->uctx = pcre2_match_context_create(NULL);
 	t->jit = pcre2_jit_stack_create(32 * 1024, BL_JIT_STACK_MAX, NULL);
-	t->hits = calloc(BL_PF_WORDS(bl_prefilter_nids(rs->pf)) + 1, sizeof *t->hits);
+	t->nwords = BL_PF_WORDS(bl_prefilter_nids(rs->pf));
+	t->hits = calloc(t->nwords + 1, sizeof *t->hits);
 	t->useek = calloc((size_t)rs->max_unless + 1, sizeof *t->useek);
 	t->mseek = calloc((size_t)rs->max_match + 1, sizeof *t->mseek);
 	t->arena = bl_meta_arena_new();
@@ -219,11 +221,9 @@ static int gate_open(const bl_tagger *t, const bl_gate *g)
 /* Whether the caption may open a gate of one of l's match patterns. */
 static int label_open(const bl_tagger *t, const bl_rlabel *l)
 {
-	size_t nw = BL_PF_WORDS(bl_prefilter_nids(t->rs->pf));
-
 	if (!t->gated || !l->mfirst)
 		return 1;
-	for (size_t w = 0; w < nw; w++)
+	for (size_t w = 0; w < t->nwords; w++)
 		if (t->hits[w] & l->mfirst[w])
 			return 1;
 	return 0;
