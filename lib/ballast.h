@@ -37,6 +37,14 @@ extern "C" {
 #endif
 
 #define BALLAST_VERSION "0.1.0"
+/* The same as numbers, for #if: BALLAST_VERSION_NUMBER is
+ * major * 10000 + minor * 100 + patch. */
+#define BALLAST_VERSION_MAJOR 0
+#define BALLAST_VERSION_MINOR 1
+#define BALLAST_VERSION_PATCH 0
+#define BALLAST_VERSION_NUMBER                                             \
+	(BALLAST_VERSION_MAJOR * 10000 + BALLAST_VERSION_MINOR * 100 +     \
+	 BALLAST_VERSION_PATCH)
 
 /* ------------------------------------------------------------------ */
 /* Return codes and error kinds                                        */
@@ -133,6 +141,24 @@ uint64_t bl_hash_bytes(const void *p, size_t n);
 int bl_file_write_atomic(const char *path, const void *data, size_t len, char *err,
 			 size_t errlen);
 
+/*
+ * Directories published whole (lib/file.c): build the output in a fresh
+ * directory beside it, then swap it in, so that path is at every moment
+ * absent, the old directory or the complete new one.
+ * bl_file_dir_begin makes PATH.tmp-XXXXXX (mode 0777 less the umask) and
+ * appends its name to tmp: BL_OK, BL_FAILED with a message in err.
+ * bl_file_dir_publish fsyncs tmp (and its subdirectories' entries are the
+ * caller's), then: when path exists and replace is 0, BL_FAILED; else it
+ * moves an old path aside, renames tmp to path, removes the old one and
+ * fsyncs the parent.  On failure path is as it was and tmp is left for
+ * the caller (bl_file_dir_remove).  bl_file_dir_remove deletes a tree
+ * without following symbolic links.
+ */
+int bl_file_dir_begin(const char *path, bl_buf *tmp, char *err, size_t errlen);
+int bl_file_dir_publish(const char *tmp, const char *path, int replace,
+			char *err, size_t errlen);
+void bl_file_dir_remove(const char *path);
+
 /* 1 if label belongs to family: equal to it, or below it ("group" and
  * "group.asian" both hold "group.asian.east"; "group.asia" does not). */
 int bl_label_in_family(const char *label, const char *family);
@@ -150,6 +176,33 @@ uint64_t bl_rng_next(bl_rng *r);
 double bl_rng_double(bl_rng *r);
 /* Uniform integer in [0, n); n == 0 returns 0. */
 uint64_t bl_rng_below(bl_rng *r, uint64_t n);
+
+/*
+ * Seeds and streams.  A seed is a uint64_t, given by users as a decimal
+ * integer from 0 to 2^64 - 1 and parsed by bl_seed_parse only (0 is a seed
+ * like any other, not "unset").  In JSON it is written exactly: as a
+ * number up to 2^53, as a decimal string above (JSON readers hold numbers
+ * as doubles); readers take either.  Every random choice of ballast draws
+ * from bl_rng_seed2(seed, stream) with one of these stream ids, so that no
+ * two purposes share a stream and no draw depends on thread scheduling:
+ *   BL_RNG_STREAM_SAMPLE(shard, ordinal)  a sample's own draws: the
+ *       rebalancer's stochastic rounding and Bernoulli keep, an export's
+ *       rounding of a fractional weight (shard: the index's shard id or
+ *       the manifest's input number, below 2^22; ordinal below 2^40)
+ *   BL_RNG_STREAM_EPOCH(e)  the sampler's epoch e (below 2^62)
+ */
+#define BL_RNG_STREAM_SAMPLE(shard, ordinal)                               \
+	(((uint64_t)(shard) << 40) ^ (uint64_t)(ordinal))
+#define BL_RNG_STREAM_EPOCH(e) ((UINT64_C(1) << 62) | (uint64_t)(e))
+
+/* Parse a seed: decimal digits only (no sign, blank, prefix or suffix),
+ * at most 2^64 - 1.  BL_OK and *seed set; BL_FAILED (junk, empty,
+ * overflow: *seed untouched); BL_EUSAGE on NULL. */
+int bl_seed_parse(const char *text, uint64_t *seed);
+
+/* BALLAST_VERSION_NUMBER of the library actually linked (the header's
+ * may differ from an older or newer shared library). */
+int bl_version_number(void);
 
 /* SHA-256 (lib/sha256.c), for digests of rule files, policies and shards. */
 typedef struct bl_sha256 {
@@ -233,6 +286,10 @@ typedef struct bl_member {
 	const char *ext;           /* extension, lower-cased: "jpg", "txt.gz" */
 	int64_t offset;            /* byte offset of its tar header */
 	int64_t size;              /* size from the header */
+	int64_t data_offset;       /* byte offset of its data (after every
+				    * header block of the member); in the
+				    * decompressed stream for compressed
+				    * shards, like offset */
 	const unsigned char *data; /* loaded bytes, or NULL if not loaded */
 	size_t len;                /* bytes in data */
 } bl_member;
@@ -695,7 +752,9 @@ void bl_tagger_free(bl_tagger *t);
  *           labels TEXT, bits BLOB, caption TEXT, caption_offset INTEGER,
  *           image_offset INTEGER, image_size INTEGER, image_ext TEXT,
  *           width INTEGER, height INTEGER, punsafe REAL, pwatermark REAL,
- *           status TEXT, problems INTEGER,
+ *           status TEXT, problems INTEGER, caption_data INTEGER,
+ *           caption_size INTEGER, image_data INTEGER, json_data INTEGER,
+ *           json_size INTEGER,
  *           PRIMARY KEY(shard_id, ordinal)) WITHOUT ROWID
  *       labels: the sorted label names joined by ',' with a leading and
  *       trailing ',' (",gender.female,sexual.suggestive,") so that
@@ -703,7 +762,12 @@ void bl_tagger_free(bl_tagger *t);
  *       as a little-endian bitset over labels.id (BL_MAX_LABELS/8 bytes at
  *       most, trailing zero bytes trimmed); width/height from the probed
  *       image when probed, else from the JSON; NULL when unknown.
- *       problems: bl_problems bitmask.
+ *       problems: bl_problems bitmask.  caption_data/_size,
+ *       image_data (size: image_size), json_data/_size: where the bytes
+ *       of the caption, image and json members start (past their tar
+ *       headers) and how many there are, for manifests (offsets into the
+ *       decompressed stream for compressed shards); NULL in rows scanned
+ *       before these columns existed (an older index gets them added).
  *   errors(shard_id INTEGER, ordinal INTEGER, kind TEXT, offset INTEGER,
  *          message TEXT)
  *       one row per item error (ordinal NULL when no sample was delivered).
@@ -1023,6 +1087,31 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		      const bl_manifest_options *opts, char *err,
 		      size_t errlen);
 
+/* The data bytes of one member: offset (past its tar headers) and size;
+ * offset -1 when unknown.  For a plain tar, reading size bytes at offset
+ * of the file gives the member exactly; for a compressed shard the offset
+ * counts bytes of the decompressed stream (the file cannot be entered
+ * there: read it from the start, or `ballast write` it to plain tars). */
+typedef struct bl_span {
+	int64_t offset, size;
+} bl_span;
+
+/* Where a sample's caption, image and json bytes are (manifest entries'
+ * "members"; any may be unknown). */
+typedef struct bl_members {
+	bl_span caption;        /* the txt member */
+	bl_span image;          /* the first jpg/jpeg/png/webp member */
+	bl_span json;           /* the json member */
+	const char *image_ext;  /* "jpg", "png" ...; NULL when unknown */
+} bl_members;
+
+/* Limits of the manifest reader: a weight above BL_MANIFEST_MAX_WEIGHT,
+ * an ordinal, offset or size that is not an integer in [0, 2^53), or a
+ * line longer than BL_MANIFEST_MAX_LINE bytes is an error naming the
+ * file and line. */
+#define BL_MANIFEST_MAX_WEIGHT 1e6
+#define BL_MANIFEST_MAX_LINE ((size_t)1 << 20)
+
 /* One entry of a manifest, as read back. */
 typedef struct bl_manifest_entry {
 	const char *shard;   /* shard path */
@@ -1031,6 +1120,7 @@ typedef struct bl_manifest_entry {
 	int64_t offset;
 	double weight;
 	const char *labels;  /* ",a,b," */
+	const bl_members *members; /* NULL when the line records none */
 } bl_manifest_entry;
 
 typedef struct bl_manifest bl_manifest;
@@ -1042,14 +1132,29 @@ typedef struct bl_manifest bl_manifest;
  * manifest.json (bl_manifest_get returns NULL) and "labels" is optional.
  * Blank lines are skipped.  Returns the handle, or NULL with a message in
  * err.
+ *
+ * Strings (keys, shard paths, labels) are bytes: a byte that is not part
+ * of valid UTF-8 is written as the escape \udcXX (XX its value, 80..ff:
+ * the lone low surrogates Python's "surrogateescape" uses), which the
+ * reader turns back into the byte, so any key or path comes back exactly
+ * and every file stays valid JSON (and ASCII where the data is).  Valid
+ * UTF-8 cannot hold a surrogate, so the escape is unambiguous.
  */
 bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen);
 /* Next entry in shard order (borrowed until the next call).  BL_OK,
- * BL_END, BL_FAILED (a line that breaks the format: errmsg names the
- * file and line; the next call goes on). */
+ * BL_END, BL_FAILED (a line that breaks the format or a limit above:
+ * errmsg names the file and line; the next call goes on). */
 int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out);
-/* Fields of manifest.json: "seed", "policy_sha256", ... as text, or NULL. */
+/* Fields of manifest.json: "seed", "policy_sha256", ... as text, or NULL.
+ * Strings come back unescaped, integers exactly (the seed too, written
+ * as a number or a decimal string), other numbers with 17 digits, objects
+ * and arrays as compact JSON. */
 const char *bl_manifest_get(const bl_manifest *m, const char *field);
+/* Append s[0..len) to out as a JSON string literal, quotes included, with
+ * the manifest's escapes (above): '"', '\\' and control characters
+ * escaped, valid UTF-8 kept, every other byte as \udcXX.  Returns as
+ * bl_buf_add. */
+int bl_manifest_json_str(bl_buf *out, const char *s, size_t len);
 const char *bl_manifest_errmsg(const bl_manifest *m);
 void bl_manifest_free(bl_manifest *m);
 
@@ -1404,35 +1509,49 @@ typedef struct bl_entry {
 	const char *key;
 	uint64_t ordinal;     /* sample ordinal in its shard */
 	int64_t offset;       /* byte offset of the sample's first header */
-	double weight;        /* > 0 */
+	double weight;        /* > 0, at most BL_MANIFEST_MAX_WEIGHT */
 	uint32_t shard_index; /* into bl_sampler_shard() */
 	int nlabels;
 	const int *labels;    /* label ids into bl_sampler_label() */
+	const bl_members *members; /* where its members' bytes are, or NULL
+			       * (see bl_members) */
 } bl_entry;
 
 /*
  * bl_sampler: the entries of a manifest held in memory, and draws from
  * them.  An epoch is a weighted draw of N = round(sum of weights) entry
- * positions: each entry gets floor or ceil of N*w/sum(w) copies by
+ * positions: each entry gets c = floor or ceil of N*w/sum(w) copies by
  * systematic sampling with one uniform offset (integer weights that sum
- * to N give exactly w copies), and the N positions are shuffled
- * (Fisher-Yates).  Epoch e draws from bl_rng_seed2(seed, e) only, so the
- * global sequence depends on (manifest, seed) and nothing else.  With
- * world W, rank r gets global positions r, r+W, r+2W, ... : ranks are
- * disjoint, equally sized to within one, and together the world-1
+ * to N give exactly w copies).  The copies are then spread over the
+ * epoch, not shuffled at random: copy j of an entry with c copies gets
+ * the time (j + u) / c, u uniform per entry and epoch, and the epoch is
+ * the copies in time order (ties by entry index).  Entries drawn once
+ * come in uniformly random order; an entry drawn c times appears about
+ * every N/c draws, so a heavy sample never piles up in one batch (any
+ * window of B draws holds about B*c/N of its copies, give or take 2).
+ * Memory is per entry, never per draw, whatever N; a draw costs
+ * O(log entries).
+ *
+ * Epoch e draws from bl_rng_seed2(seed, BL_RNG_STREAM_EPOCH(e)) only, so
+ * the global sequence depends on (manifest, seed) and nothing else.
+ * With world W, rank r gets global positions r, r+W, r+2W, ... : ranks
+ * are disjoint, equally sized to within one, and together the world-1
  * stream.  A position counts draws of this rank; saving it and seeking
- * back to it continues the same sequence.  Not thread-safe.
+ * back to it continues the same sequence.  Not thread-safe: one handle a
+ * thread (bl_sampler_split shares a rank's stream out to workers).
  */
 typedef struct bl_sampler bl_sampler;
 
 /*
  * Load a manifest: dir is OUTDIR of bl_manifest_write (read with
  * bl_manifest_open/next) or one .jsonl file of entries in the same
- * format (a hand-made subset).  Entries with weight 0 are skipped.  A relative shard path is taken as written when it exists from
- * the working directory, else relative to the manifest directory, else to
+ * format (a hand-made subset).  Entries with weight 0 are skipped.  A
+ * relative shard path is taken as written when it exists from the
+ * working directory, else relative to the manifest directory, else to
  * its parent.
- * Returns the handle, or NULL with a message in err ("manifest 'm'
- * shards/00001.jsonl line 7: no offset").
+ * Returns the handle, or NULL with a message in err ("manifest 'm':
+ * 'm/shards/00001.jsonl' line 7: not a manifest entry ...").  Every
+ * limit of the manifest reader applies; at most 2^32 - 2 entries.
  */
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen);
 void bl_sampler_free(bl_sampler *s);
@@ -1454,48 +1573,81 @@ int bl_sampler_repeats(const bl_sampler *s);
  * weight): a resumed run checks it against its state file. */
 const char *bl_sampler_digest(const bl_sampler *s);
 /* A top-level scalar of manifest.json as text ("seed", "format"...), or
- * NULL (absent, not a scalar, or a bare .jsonl). */
+ * NULL (absent, not a scalar, or a bare .jsonl).  The seed comes back
+ * exactly (see bl_seed_parse). */
 const char *bl_sampler_meta(const bl_sampler *s, const char *field);
 /* Draws per epoch, N = round(sum of weights) (at least 1). */
 uint64_t bl_sampler_epoch_size(const bl_sampler *s);
 
-/* Choose seed and split, and go to position 0.  BL_OK / BL_EUSAGE (world
- * 0, rank >= world). */
+/* Choose seed and split, and go to position 0 (a worker split set by
+ * bl_sampler_split stays).  BL_OK / BL_EUSAGE (world 0, rank >= world). */
 int bl_sampler_start(bl_sampler *s, uint64_t seed, uint32_t rank,
 		     uint32_t world);
-/* Go to position pos of this rank's stream.  BL_OK. */
+/*
+ * Share this rank's stream out to data-loader workers: the handle then
+ * draws only the positions p of the rank with (p / block) % nworkers ==
+ * worker, in order (blocks of `block` consecutive positions dealt round
+ * robin, so that worker k's n-th block is batch k + n*nworkers when block
+ * is the batch size and the loader takes batches from workers in turn,
+ * as PyTorch's DataLoader does: the batches come out in the order of the
+ * rank's stream whatever the number of workers).  nworkers 1 (the
+ * default) takes every position.  Positions stay rank positions: a draw
+ * at position p is the same entry whichever handle makes it.
+ * BL_OK / BL_EUSAGE (nworkers 0, worker >= nworkers, block 0).
+ */
+int bl_sampler_split(bl_sampler *s, uint32_t worker, uint32_t nworkers,
+		     uint32_t block);
+/* Go to position pos of this rank's stream (the next draw is at pos, or
+ * at this worker's first position after it).  BL_OK, BL_EUSAGE. */
 int bl_sampler_seek(bl_sampler *s, uint64_t pos);
+/* Position (in the rank's stream) of the next draw's search start: the
+ * number of rank draws before it. */
 uint64_t bl_sampler_position(const bl_sampler *s);
-/* Next draw of this rank: *entry gets the entry index, *epoch (may be
- * NULL) its epoch.  BL_OK, BL_ENOMEM (position unchanged). */
+/* Next draw of this handle: *entry gets the entry index, *epoch (may be
+ * NULL) its epoch.  BL_OK; BL_ENOMEM (position unchanged); BL_FAILED
+ * when the global position would pass 2^64 - 1. */
 int bl_sampler_next(bl_sampler *s, size_t *entry, uint64_t *epoch);
 /*
- * State files: one JSON object {"format": "ballast-sampler-state",
- * "version": 1, "manifest_sha256", "seed", "rank", "world", "position",
- * "steps"} written atomically (path.tmp, fsync, rename).  steps is the
- * caller's (optimizer steps done).  Load checks the digest, and the
- * split against the one set by bl_sampler_start, then starts s at the
- * saved seed and position; *steps (may be NULL) gets the saved steps.
- * BL_OK, BL_FAILED with a message in err (s unchanged).
+ * Sampler states: one JSON object {"format": "ballast-sampler-state",
+ * "version": 1, "manifest_sha256", "seed" (decimal string), "rank",
+ * "world", "position", "steps"}.  steps is the caller's (optimizer steps
+ * done).  bl_sampler_state_text writes it to out[outlen] (NUL-terminated,
+ * snprintf-style: returns the length it needs, so a return >= outlen
+ * means truncated; 0 for a NULL s; 512 bytes always suffice).
+ * bl_sampler_state_restore reads text[0..len) (untrusted: every field is
+ * checked, at most 64 KiB), checks the digest and the split against the
+ * one set by bl_sampler_start, then starts s at the saved seed and
+ * position (the worker split stays); *steps (may be NULL) gets the saved
+ * steps.  BL_OK, BL_FAILED with a message in err (s unchanged).
+ * save_state / load_state do the same through a file (written
+ * atomically, path.tmp, fsync, rename).
  */
+size_t bl_sampler_state_text(const bl_sampler *s, uint64_t steps, char *out,
+			     size_t outlen);
+int bl_sampler_state_restore(bl_sampler *s, const char *text, size_t len,
+			     uint64_t *steps, char *err, size_t errlen);
 int bl_sampler_save_state(const bl_sampler *s, const char *path,
 			  uint64_t steps, char *err, size_t errlen);
 int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
 			  char *err, size_t errlen);
 
 /*
- * bl_loader: reads samples (image and caption) from their shards, decodes
- * the JPEG with TurboJPEG at the smallest DCT scale whose shorter side is
- * still >= size, resizes the central square so that it becomes size x
- * size (area averaging when shrinking, bilinear when enlarging) and hands
- * back packed RGB.  Uncompressed shards are read by seeking to the
- * recorded offset; compressed ones by a streaming pass from the start of
- * the shard (each worker keeps its place, so entries in shard order cost
- * one pass; random order costs a pass per sample: materialise compressed
- * sets with `ballast write` first).  With threads > 0 a pool of workers,
- * each with its own file and decoder handles, works ahead; results come
- * back in push order whatever the thread count.  A sample that cannot be
- * read or decoded is an item failure (status BL_FAILED), never fatal.
+ * bl_loader: reads samples (image and caption) from their shards and
+ * hands back pixels.  JPEGs are decoded with TurboJPEG at the smallest
+ * DCT scale whose shorter side is still >= size, PNGs with libpng (8-bit
+ * RGB, alpha composited on white); the central square is resized to
+ * size x size (area averaging when shrinking, bilinear when enlarging)
+ * and handed back as packed RGB.  Other formats (WebP, GIF) are item
+ * failures that say so.  With opt->raw nothing is decoded: the image
+ * member's bytes come back as stored.  Uncompressed shards are read by
+ * seeking to the recorded offset; compressed ones by a streaming pass
+ * from the start of the shard (each worker keeps its place, so entries
+ * in shard order cost one pass; random order costs a pass per sample:
+ * materialise compressed sets with `ballast write` first).  With
+ * threads > 0 a pool of workers, each with its own file and decoder
+ * handles, works ahead; results come back in push order whatever the
+ * thread count.  A sample that cannot be read or decoded is an item
+ * failure (status BL_FAILED), never fatal.
  */
 typedef struct bl_loader bl_loader;
 
@@ -1505,6 +1657,7 @@ typedef struct bl_loader_options {
 	size_t depth;      /* samples in flight (default 64) */
 	bl_limits limits;  /* tar member limits (zeros: defaults) */
 	bl_image_limits image_limits; /* (zeros: defaults) */
+	int raw;           /* 1: hand back the image bytes, decode nothing */
 } bl_loader_options;
 
 /* One loaded sample, borrowed until the next bl_loader_pop. */
@@ -1513,11 +1666,18 @@ typedef struct bl_loaded {
 	int status;                /* BL_OK or BL_FAILED */
 	bl_errkind errkind;        /* BL_ERR_IMAGE, BL_ERR_TRUNCATED ... */
 	const char *errmsg;        /* "" when status is BL_OK */
-	const unsigned char *rgb;  /* size*size*3 bytes, NULL on failure */
+	const unsigned char *rgb;  /* size*size*3 bytes, NULL on failure
+				    * and in raw mode */
 	int size;
-	int src_width, src_height; /* image as stored */
+	int src_width, src_height; /* image as stored (0 in raw mode) */
 	int dec_width, dec_height; /* after DCT scaling */
 	const char *caption;       /* "" when the sample has none */
+	size_t caption_len;        /* bytes in caption */
+	const unsigned char *image; /* raw mode: the image member's bytes,
+				    * else NULL */
+	size_t image_len;
+	const char *image_ext;     /* the image member's extension, lower
+				    * case ("jpg", "png"); "" on failure */
 } bl_loaded;
 
 /* Start a loader (and its threads).  NULL when out of memory or a thread
