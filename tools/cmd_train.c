@@ -74,7 +74,8 @@ const char usage_train[] =
 	"  --json            one JSON object a line: a header, one per step (step,\n"
 	"                    epoch, samples, failed, keys, mean, std, images_per_s),\n"
 	"                    and a summary last (samples, failed, labels {label:\n"
-	"                    count consumed}, target and realised shares, tvd)\n"
+	"                    count consumed}, unlabelled (samples without labels),\n"
+	"                    target and realised shares, tvd)\n"
 	"  -q                no per-step lines, and skipped samples counted rather\n"
 	"                    than listed (their totals by kind still end the run)\n"
 	"\n"
@@ -648,9 +649,9 @@ static int finish(struct run *r, const struct params *par, uint64_t steps_done)
 		printf("{\"summary\": true, \"mode\": \"%s\", \"trainable_params\": %" PRIu64
 		       ", \"steps\": %" PRIu64 ", \"draws\": %" PRIu64 ", \"samples\": %" PRIu64
 		       ", \"failed\": %" PRIu64 ", \"seconds\": %.3f, \"images_per_s\": %.1f"
-		       ", \"position\": %" PRIu64 ", \"tvd\": %.6f",
+		       ", \"position\": %" PRIu64 ", \"tvd\": %.6f, \"unlabelled\": %" PRIu64,
 		       o->mode, par->trainable, steps_done - r->step0, r->popped, r->consumed,
-		       r->failed, secs, ips, r->start_pos + r->popped, tvd);
+		       r->failed, secs, ips, r->start_pos + r->popped, tvd, r->none);
 		json_labels(r, "labels", 0);
 		json_labels(r, "target", 1);
 		json_labels(r, "realised", 2);
