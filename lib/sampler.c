@@ -16,11 +16,15 @@
  * scaled weights N*w/sum w) gives every entry c = floor or ceil of its
  * expected count, the sum exactly N, and integer weights summing to N
  * exactly their count.  The copies are then spread, not shuffled: copy j
- * of entry i gets the time (j + u_i) / c_i with u_i uniform, and the
- * epoch lists the copies in (time, entry) order.  A Fisher-Yates shuffle
- * of the N copies would let a weight-600 sample pile up by chance (10 of
- * 64 in one batch where 1.9 are expected); spread, its copies are N/c
- * apart, while entries drawn once still come in uniformly random order.
+ * of entry i gets the time (j + u_i) / c_i, and the epoch lists the
+ * copies in (time, entry) order.  The phases u_i are stratified within
+ * each class of entries with the same c (a random order of the class over
+ * [0, 1), jittered), so every class, the entries drawn once included, is
+ * spread evenly over the epoch.  A Fisher-Yates shuffle of the N copies
+ * lets a weight-600 sample pile up by chance (10 copies in 64 draws where
+ * 1.9 are expected); spread, its copies are N/c apart and the draws
+ * between them are as many as its weight says.  Within a class the order
+ * is random and is the same in each of its c rounds.
  *
  * The order is generated, never stored: a binary heap holds each entry's
  * next copy, so memory is per entry (28 bytes), whatever N, and a draw
@@ -554,8 +558,53 @@ static void heapify(bl_sampler *s)
 		sift_down(s->heap, s->nheap, k);
 }
 
-/* Copies and phases of epoch ep. */
-static void epoch_counts(bl_sampler *s, uint64_t ep)
+/* An entry to place in its class: (copies << 32 | random) and itself. */
+struct placing {
+	uint64_t key;
+	uint32_t i;
+};
+
+static int cmp_placing(const void *a, const void *b)
+{
+	const struct placing *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Phases of epoch ep, stratified by class: the n_c entries drawn c times
+ * this epoch take the slots r = 0 .. n_c-1 of [0, 1) in a random order,
+ * u = (r + v) / n_c with v uniform, so each class is spread evenly over
+ * the epoch (independent phases would leave Poisson gaps between the
+ * light entries, and a heavy one would bunch in them).  BL_OK, BL_ENOMEM.
+ */
+static int epoch_phases(bl_sampler *s, bl_rng *rng)
+{
+	struct placing *p = malloc(s->n * sizeof *p);
+	size_t m = 0;
+
+	if (!p)
+		return BL_ENOMEM;
+	for (size_t i = 0; i < s->n; i++) {
+		s->u[i] = bl_rng_double(rng); /* v, for now */
+		if (s->cnt[i])
+			p[m++] = (struct placing){((uint64_t)s->cnt[i] << 32) | (bl_rng_next(rng) >> 32),
+						  (uint32_t)i};
+	}
+	qsort(p, m, sizeof *p, cmp_placing);
+	for (size_t a = 0, b; a < m; a = b) {
+		for (b = a + 1; b < m && p[b].key >> 32 == p[a].key >> 32;)
+			b++;
+		for (size_t r = a; r < b; r++)
+			s->u[p[r].i] = ((double)(r - a) + s->u[p[r].i]) / (double)(b - a);
+	}
+	free(p);
+	return BL_OK;
+}
+
+/* Copies and phases of epoch ep.  BL_OK, BL_ENOMEM. */
+static int epoch_counts(bl_sampler *s, uint64_t ep)
 {
 	bl_rng rng;
 	uint64_t N = s->N, prev = 0;
@@ -577,8 +626,8 @@ static void epoch_counts(bl_sampler *s, uint64_t ep)
 			k = prev;
 		s->cnt[i] = (uint32_t)(k - prev);
 		prev = k;
-		s->u[i] = bl_rng_double(&rng);
 	}
+	return epoch_phases(s, &rng);
 }
 
 /* Copies of entry i with time <= t. */
@@ -698,13 +747,15 @@ static void epoch_heap_at(bl_sampler *s, uint64_t q)
 	}
 }
 
-/* The entry at global position g. */
-static void draw_global(bl_sampler *s, uint64_t g, size_t *entry, uint64_t *epoch)
+/* The entry at global position g.  BL_OK, BL_ENOMEM. */
+static int draw_global(bl_sampler *s, uint64_t g, size_t *entry, uint64_t *epoch)
 {
 	uint64_t ep = g / s->N, q = g % s->N;
 
 	if (ep != s->ep) {
-		epoch_counts(s, ep);
+		s->ep = UINT64_MAX;
+		if (epoch_counts(s, ep) != BL_OK)
+			return BL_ENOMEM;
 		s->ep = ep;
 		epoch_heap_at(s, q);
 	} else if (q < s->next_q || q - s->next_q > 4 * (uint64_t)s->n) {
@@ -717,6 +768,7 @@ static void draw_global(bl_sampler *s, uint64_t g, size_t *entry, uint64_t *epoc
 	pop_one(s, entry);
 	if (epoch)
 		*epoch = ep;
+	return BL_OK;
 }
 
 int bl_sampler_next(bl_sampler *s, size_t *entry, uint64_t *epoch)
@@ -736,7 +788,8 @@ int bl_sampler_next(bl_sampler *s, size_t *entry, uint64_t *epoch)
 	}
 	if (p == UINT64_MAX || p > (UINT64_MAX - s->rank) / s->world)
 		return BL_FAILED; /* beyond 2^64 global draws */
-	draw_global(s, p * s->world + s->rank, entry, epoch);
+	if (draw_global(s, p * s->world + s->rank, entry, epoch) != BL_OK)
+		return BL_ENOMEM;
 	s->pos = p + 1;
 	return BL_OK;
 }
@@ -829,7 +882,7 @@ int bl_sampler_state_restore(bl_sampler *s, const char *text, size_t len,
 		       s->rank, s->world);
 		goto out;
 	}
-	if (pos > (UINT64_MAX - rank) / world) {
+	if (pos == UINT64_MAX || pos > (UINT64_MAX - rank) / world) {
 		seterr(err, errlen, "position %" PRIu64 " is beyond 2^64 draws", pos);
 		goto out;
 	}
