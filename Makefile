@@ -2,6 +2,7 @@
 #
 #   make            build build/ballast and build/libballast.a
 #   make deps       install missing Debian packages (as root), else print the command
+#   make deps-optional  also python3-torch, for the PyTorch dataset's tests
 #   make demo       deps + build + synthetic shards + the whole chain
 #   make test       deps + build + unit, CLI and real-data tests
 #   make asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
@@ -19,6 +20,8 @@ B       ?= build
 PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson libpng
 DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
            libsqlite3-dev libpcre2-dev libcjson-dev libpng-dev zstd xz-utils python3 sqlite3
+# not needed to build or test: without them the tests that use them skip
+OPTPKGS := python3-torch
 
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -149,9 +152,12 @@ install: $(B)/ballast $(B)/libballast.a $(B)/libballast.so
 
 # ---- dependencies --------------------------------------------------------
 # deps-ok checks quietly; deps installs (as root) or says what to run.
-.PHONY: deps-ok
+.PHONY: deps-ok deps-optional
 deps-ok:
 	@pkg-config --exists $(PKGS) 2>/dev/null || $(MAKE) --no-print-directory deps
+
+deps-optional:
+	@$(MAKE) --no-print-directory deps DEBPKGS="$(OPTPKGS)"
 
 deps:
 	@missing=""; for p in $(DEBPKGS); do \
