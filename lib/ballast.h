@@ -1076,9 +1076,11 @@ typedef struct bl_manifest_options {
 /*
  * Realise a planned rebalancer over every sample of the index, shard by
  * shard, and write OUTDIR/manifest.json and OUTDIR/shards/NNNNN.jsonl
- * (format in manifests/FORMAT.md).  The directory is built as
- * OUTDIR.tmp-XXXXXX (every file fsynced) and renamed into place, so
- * OUTDIR is either absent, the old one, or complete.  An existing OUTDIR
+ * (format in manifests/FORMAT.md; each entry records where its members'
+ * data bytes are when the index has them, see bl_members).  The directory
+ * is built as OUTDIR.tmp-XXXXXX (every file fsynced) and renamed into
+ * place (bl_file_dir_publish), so OUTDIR is either absent, the old one,
+ * or complete.  An existing OUTDIR
  * is an error unless opts->force.  outdir NULL: a dry run that realises
  * and summarises but writes nothing.  Calls bl_rebalance_finish.
  * Returns BL_OK, BL_FAILED with a message in err, BL_ENOMEM.
