@@ -953,6 +953,130 @@ typedef struct bl_rb_totals {
 					* of a target rule */
 } bl_rb_totals;
 
+/*
+ * The summary of a rebalance (lib/rb_summary.c): what each policy line
+ * declared and achieved, and what the plan cost.  bl_rebalance_finish
+ * fills one; bl_rb_summary_json renders it (it is manifest.json's
+ * "summary" and what `ballast rebalance --json` prints, key by key in
+ * manifests/FORMAT.md); bl_manifest_summary and bl_rb_summary_parse read
+ * it back.  The summary owns every string and array in it (released by
+ * bl_rb_summary_release).  A real number that is not known is NAN (null
+ * in JSON).  "Before" is the index, every sample weight 1; "after" is the
+ * manifest's realised weights.
+ */
+
+/* One label of a target or cap line. */
+typedef struct bl_rb_label_row {
+	char *label;          /* a label of the line's family, or "rest"
+			       * (target: samples with none of the listed) */
+	double target;        /* target: the declared share (NAN: a free
+			       * rest); cap: the share expected right after
+			       * the cap */
+	double before;        /* target: the share in the index; cap: NAN */
+	double after;         /* share of the manifest's weight */
+	double error;         /* after - target */
+	double count_before;  /* cap: samples with the label in the index */
+	double count_expected;/* cap: their weighted count expected after the
+			       * cap (target: NAN, like count_before) */
+	double weight_after;  /* cap: their realised weight (target: NAN) */
+} bl_rb_label_row;
+
+/* One row of an `independent A B [within C]` line: the samples with label
+ * `label` of B within one level of C.  [0] is before, [1] after. */
+typedef struct bl_rb_indep_row {
+	char *within;         /* the level: labels of C as ",a,b," ("," for
+			       * none, and always without `within`) */
+	char *label;          /* a label of B */
+	uint64_t samples;     /* samples of the index in the row */
+	double rate[2];       /* weighted share of the row's samples with any
+			       * label of A */
+	double rate_within[2];/* the same among all samples of the level */
+	double odds_ratio[2]; /* A in the row vs A in the rest of the level */
+} bl_rb_indep_row;
+
+/* What one policy line did, in file order. */
+typedef struct bl_rb_rule_result {
+	int line;             /* 1-based line in the policy */
+	int kind;             /* BL_RULE_* */
+	char *text;           /* the line as written */
+	uint64_t samples;     /* drop: samples it excluded */
+	char *family[3];      /* cap, target: [0]; independent: A, B and C
+			       * (NULL without `within`); others NULL */
+	double cap;           /* cap: N (else NAN) */
+	bl_rb_label_row *labels; /* target, cap: one row per label */
+	size_t nlabels;
+	bl_rb_indep_row *rows;   /* independent: one row per B label and C
+				  * level with samples */
+	size_t nrows;
+	double max_abs_error; /* target, cap: largest |after - target| */
+	double tv_distance;   /* target: 1/2 sum |after - target| */
+	double max_rate_gap_before, max_rate_gap_after; /* independent:
+			       * largest |rate - rate_within| over the rows */
+} bl_rb_rule_result;
+
+/* A label's or roll-up family's share (weighted after). */
+typedef struct bl_rb_share {
+	char *name;
+	double share;
+} bl_rb_share;
+
+/* One row of the skew table (lib/stats.c): sexual.* rate by group x
+ * gender. */
+typedef struct bl_rb_skew_row {
+	char *group;          /* a group label or roll-up */
+	char *gender;         /* a gender label, or NULL: all samples */
+	uint64_t rows;        /* samples in the cell, unweighted */
+	double n, ess;        /* sum of weights in the cell, Kish's n */
+	double rate, rate_lo, rate_hi; /* with its 95% Wilson interval */
+	double base_rate;     /* the gender's rate */
+	double lift;          /* rate / base_rate */
+	double odds_ratio;
+	int small;            /* under the skew table's minimum */
+} bl_rb_skew_row;
+
+typedef struct bl_rb_summary {
+	int realise;          /* BL_REALISE_* */
+	uint64_t samples;     /* in the index */
+	uint64_t blocked;     /* excluded by the safety rule */
+	uint64_t dropped_rule;/* excluded by drop lines */
+	uint64_t excluded;    /* not written, all causes */
+	uint64_t written;     /* lines of the manifest */
+	uint64_t repeated;    /* upsample: samples written with count >= 2 */
+	uint64_t copies;      /* upsample: sum of (count - 1) */
+	double weight_sum;    /* sum of the manifest's weights */
+	double largest_weight, smallest_weight; /* over written samples */
+	double ess_before, ess_after, ess_ratio; /* Kish (sum w)^2 / sum w^2 */
+	double scale;         /* from relative to manifest weights */
+	double max_repeat;    /* upsample: the clip (else NAN) */
+	uint64_t clipped_cells; /* upsample: cells clipped at max_repeat */
+	bl_rb_rule_result *rules;
+	size_t nrules;
+	double max_abs_share_error; /* largest |achieved - declared| share
+				     * over target and cap lines */
+	double tv_distance;   /* largest TV distance of a target line */
+	bl_rb_share *shares[2]; /* [0] before, [1] after: every label and
+				 * roll-up with samples, in stats order */
+	size_t nshares[2];
+	bl_rb_skew_row *skew[2];
+	size_t nskew[2];
+	bl_strlist warnings;  /* e.g. a drop name that matches no label */
+} bl_rb_summary;
+
+/* Free everything a summary holds and zero it.  NULL is a no-op. */
+void bl_rb_summary_release(bl_rb_summary *s);
+/* The summary as one line of JSON (the keys of manifests/FORMAT.md, in
+ * that order).  Returns a string the caller frees, or NULL without
+ * memory. */
+char *bl_rb_summary_json(const bl_rb_summary *s);
+/*
+ * Read a summary from JSON text (as bl_rb_summary_json writes it).  *s is
+ * overwritten (release it before reuse).  Returns BL_OK; BL_FAILED with a
+ * message in err when the text is not a JSON object or a count is missing
+ * or not a count (*s is then empty); BL_ENOMEM.
+ */
+int bl_rb_summary_parse(bl_rb_summary *s, const char *text, size_t len,
+			char *err, size_t errlen);
+
 typedef struct bl_rebalance bl_rebalance;
 
 /* A rebalancer for a parsed policy (which must outlive it), or NULL. */
@@ -983,11 +1107,16 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 void bl_rebalance_reset(bl_rebalance *rb);
 /*
  * Close the realisation: compute the after-side of the summary.  Returns
- * BL_OK, BL_ENOMEM.  The summary (JSON text, owned by the handle) holds
- * totals, label shares and the skew table before and after, and per rule
- * its declared target and what was achieved; see manifests/FORMAT.md.
+ * BL_OK, BL_ENOMEM.  The summary (owned by the handle) holds totals,
+ * label shares and the skew table before and after, and per rule its
+ * declared target and what was achieved; see manifests/FORMAT.md.
  */
 int bl_rebalance_finish(bl_rebalance *rb);
+/* The summary after bl_rebalance_finish (borrowed until the next plan,
+ * reset or free of the handle), or NULL before it. */
+const bl_rb_summary *bl_rebalance_summary(const bl_rebalance *rb);
+/* The same as one line of JSON (owned by the handle), "{}" before
+ * bl_rebalance_finish. */
 const char *bl_rebalance_summary_json(const bl_rebalance *rb);
 const bl_rb_totals *bl_rebalance_totals(const bl_rebalance *rb);
 size_t bl_rebalance_ncells(const bl_rebalance *rb);
@@ -1050,6 +1179,11 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen);
 int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out);
 /* Fields of manifest.json: "seed", "policy_sha256", ... as text, or NULL. */
 const char *bl_manifest_get(const bl_manifest *m, const char *field);
+/* manifest.json's "summary" read into *out (see bl_rb_summary_parse; the
+ * caller releases it).  BL_OK; BL_FAILED with a message in err when the
+ * manifest has no summary (a bare .jsonl) or it is damaged; BL_ENOMEM. */
+int bl_manifest_summary(const bl_manifest *m, bl_rb_summary *out, char *err,
+			size_t errlen);
 const char *bl_manifest_errmsg(const bl_manifest *m);
 void bl_manifest_free(bl_manifest *m);
 

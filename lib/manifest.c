@@ -25,6 +25,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include "index_int.h"
+#include "rb_summary_int.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -435,7 +436,7 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 	arr = cJSON_AddArrayToObject(o, "cells");
 	for (size_t i = 0; i < bl_rebalance_ncells(rb); i++)
 		cJSON_AddItemToArray(arr, cell_json(bl_rebalance_cell(rb, i)));
-	x = cJSON_Parse(bl_rebalance_summary_json(rb));
+	x = bl_rb_summary_cjson(bl_rebalance_summary(rb));
 	if (!x)
 		goto out;
 	cJSON_AddItemToObject(o, "summary", x);
@@ -906,6 +907,21 @@ const char *bl_manifest_get(const bl_manifest *m, const char *field)
 		free(t);
 	}
 	return mm->field.buf;
+}
+
+int bl_manifest_summary(const bl_manifest *m, bl_rb_summary *out, char *err, size_t errlen)
+{
+	const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m->root, "summary") : NULL;
+
+	if (!m || !out)
+		return BL_EUSAGE;
+	if (!v) {
+		memset(out, 0, sizeof *out);
+		if (err && errlen)
+			snprintf(err, errlen, "'%s' has no summary", m->dir);
+		return BL_FAILED;
+	}
+	return bl_rb_summary_from_cjson(out, v, err, errlen);
 }
 
 const char *bl_manifest_errmsg(const bl_manifest *m)

@@ -26,7 +26,6 @@
  */
 #include "index_int.h"
 
-#include <cJSON.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -88,7 +87,8 @@ struct bl_rebalance {
 	uint64_t clipped;
 	bl_rb_totals t;
 	bl_stats *before, *after;
-	char *summary;
+	bl_rb_summary sum;   /* after bl_rebalance_finish */
+	char *summary;       /* sum as JSON */
 	bl_strlist warnings;
 	/* last lookup, for runs of equal label sets */
 	bl_labelset last_key;
@@ -338,6 +338,7 @@ static void rb_clear_plan(bl_rebalance *rb)
 	rb->before = rb->after = NULL;
 	free(rb->summary);
 	rb->summary = NULL;
+	bl_rb_summary_release(&rb->sum);
 	bl_strlist_release(&rb->warnings);
 	rb->last = NULL;
 	rb->planned = rb->finished = 0;
@@ -388,6 +389,11 @@ const bl_rb_cell *bl_rebalance_cell(const bl_rebalance *rb, size_t i)
 const bl_rb_totals *bl_rebalance_totals(const bl_rebalance *rb)
 {
 	return rb ? &rb->t : NULL;
+}
+
+const bl_rb_summary *bl_rebalance_summary(const bl_rebalance *rb)
+{
+	return rb && rb->summary ? &rb->sum : NULL;
 }
 
 const char *bl_rebalance_summary_json(const bl_rebalance *rb)
@@ -954,6 +960,7 @@ void bl_rebalance_reset(bl_rebalance *rb)
 	}
 	free(rb->summary);
 	rb->summary = NULL;
+	bl_rb_summary_release(&rb->sum);
 	rb->finished = 0;
 }
 
@@ -1019,18 +1026,34 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 
 /* ---- the summary ------------------------------------------------------- */
 
-static cJSON *num(double v)
+/*
+ * bl_rebalance_finish fills rb->sum (a bl_rb_summary) from the plan and
+ * the realised weights; lib/rb_summary.c renders it.  A failed allocation
+ * while filling sets fill->nomem and the summary is given up.
+ */
+struct fill {
+	bl_rebalance *rb;
+	int nomem;
+};
+
+static char *fdup(struct fill *f, const char *s)
 {
-	return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+	char *r = strdup(s ? s : "");
+	if (!r)
+		f->nomem = 1;
+	return r;
 }
 
-static void add_num(cJSON *o, const char *k, double v)
+static void *fcalloc(struct fill *f, size_t n, size_t size)
 {
-	cJSON_AddItemToObject(o, k, num(v));
+	void *p = calloc(n ? n : 1, size);
+	if (!p)
+		f->nomem = 1;
+	return p;
 }
 
 /* Realised (after) or raw (before) mass of full cells matching m; m NULL:
- * all.  need_none: cells matching none of the first ntm masks instead. */
+ * all. */
 static double fmass(const bl_rebalance *rb, const bl_labelset *m, int after)
 {
 	double s = 0;
@@ -1043,6 +1066,7 @@ static double fmass(const bl_rebalance *rb, const bl_labelset *m, int after)
 	return s;
 }
 
+/* The same for the full cells matching none of the first nt target masks. */
 static double fmass_none(const bl_rebalance *rb, const struct rinfo *ri, int nt, int after)
 {
 	double s = 0;
@@ -1068,26 +1092,28 @@ static void note_error(bl_rebalance *rb, double e)
 		rb->t.max_abs_share_error = e;
 }
 
-static cJSON *rule_target(bl_rebalance *rb, const bl_policy_rule *r, const struct rinfo *ri)
+static void fill_target(struct fill *fl, const bl_policy_rule *r, const struct rinfo *ri,
+			bl_rb_rule_result *x)
 {
-	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "labels");
+	bl_rebalance *rb = fl->rb;
 	double tb = fmass(rb, NULL, 0), ta = fmass(rb, NULL, 1), maxe = 0, tv = 0;
 
-	cJSON_AddStringToObject(o, "family", r->family[0]);
-	for (int j = 0; j <= r->ntargets; j++) {
-		cJSON *e = cJSON_CreateObject();
+	x->family[0] = fdup(fl, r->family[0]);
+	x->labels = fcalloc(fl, (size_t)r->ntargets + 1, sizeof *x->labels);
+	for (int j = 0; x->labels && j <= r->ntargets; j++) {
+		bl_rb_label_row *e = &x->labels[x->nlabels++];
 		int rest = j == r->ntargets;
 		double t = rest ? (ri->rest >= 0 ? ri->rest : NAN) : r->target_share[j];
 		double b = safe_div(rest ? fmass_none(rb, ri, r->ntargets, 0) :
 				    fmass(rb, &ri->tmask[j], 0), tb);
 		double a = safe_div(rest ? fmass_none(rb, ri, r->ntargets, 1) :
 				    fmass(rb, &ri->tmask[j], 1), ta);
-		cJSON_AddStringToObject(e, "label", rest ? "rest" : r->target_label[j]);
-		add_num(e, "target", t);
-		add_num(e, "before", b);
-		add_num(e, "after", a);
-		add_num(e, "error", a - t);
-		cJSON_AddItemToArray(arr, e);
+		e->label = fdup(fl, rest ? "rest" : r->target_label[j]);
+		e->target = t;
+		e->before = b;
+		e->after = a;
+		e->error = a - t;
+		e->count_before = e->count_expected = e->weight_after = NAN;
 		if (!isfinite(t) || !isfinite(a))
 			continue; /* a free rest */
 		if (fabs(a - t) > maxe)
@@ -1095,70 +1121,71 @@ static cJSON *rule_target(bl_rebalance *rb, const bl_policy_rule *r, const struc
 		tv += fabs(a - t);
 	}
 	tv /= 2;
-	add_num(o, "max_abs_error", maxe);
-	add_num(o, "tv_distance", tv);
+	x->max_abs_error = maxe;
+	x->tv_distance = tv;
 	note_error(rb, maxe);
 	if (tv > rb->t.tv_distance)
 		rb->t.tv_distance = tv;
-	return o;
 }
 
-static cJSON *rule_cap(bl_rebalance *rb, const bl_policy_rule *r, const struct rinfo *ri)
+static void fill_cap(struct fill *fl, const bl_policy_rule *r, const struct rinfo *ri,
+		     bl_rb_rule_result *x)
 {
-	cJSON *o = cJSON_CreateObject(), *arr;
+	bl_rebalance *rb = fl->rb;
 	double ta = fmass(rb, NULL, 1), maxe = 0;
 
-	cJSON_AddStringToObject(o, "family", r->family[0]);
-	add_num(o, "cap", r->cap);
-	arr = cJSON_AddArrayToObject(o, "labels");
-	for (int id = 0; id < rb->nlabels; id++) {
+	x->family[0] = fdup(fl, r->family[0]);
+	x->cap = r->cap;
+	x->labels = fcalloc(fl, (size_t)rb->nlabels, sizeof *x->labels);
+	for (int id = 0; x->labels && id < rb->nlabels; id++) {
 		bl_labelset one;
-		cJSON *e;
-		double a, b;
+		bl_rb_label_row *e;
+		double a, sa;
 		if (!bl_labelset_has(&ri->fam[0], id))
 			continue;
 		bl_labelset_clear(&one);
 		bl_labelset_set(&one, id);
-		b = fmass(rb, &one, 0);
 		a = fmass(rb, &one, 1);
-		e = cJSON_CreateObject();
-		cJSON_AddStringToObject(e, "label", rb->labels[id]);
-		add_num(e, "count_before", b);
-		add_num(e, "count_expected", ri->cap_count[id]);
-		add_num(e, "share_expected", ri->cap_share[id]);
-		add_num(e, "share_after", safe_div(a, ta));
-		add_num(e, "weight_after", a);
-		cJSON_AddItemToArray(arr, e);
-		if (isfinite(safe_div(a, ta)) && fabs(safe_div(a, ta) - ri->cap_share[id]) > maxe)
-			maxe = fabs(safe_div(a, ta) - ri->cap_share[id]);
+		sa = safe_div(a, ta);
+		e = &x->labels[x->nlabels++];
+		e->label = fdup(fl, rb->labels[id]);
+		e->count_before = fmass(rb, &one, 0);
+		e->count_expected = ri->cap_count[id];
+		e->target = ri->cap_share[id];
+		e->before = NAN;
+		e->after = sa;
+		e->error = sa - e->target;
+		e->weight_after = a;
+		if (isfinite(sa) && fabs(sa - ri->cap_share[id]) > maxe)
+			maxe = fabs(sa - ri->cap_share[id]);
 	}
-	add_num(o, "max_abs_error", maxe);
+	x->max_abs_error = maxe;
 	note_error(rb, maxe);
-	return o;
 }
 
-/* Rates of any-A among samples with B label `id` within C level `lvl`. */
-static cJSON *rule_independent(bl_rebalance *rb, const bl_policy_rule *r,
-			       const struct rinfo *ri)
+/* Rates of any-A among samples with B label `id` within each C level. */
+static void fill_independent(struct fill *fl, const bl_policy_rule *r, const struct rinfo *ri,
+			     bl_rb_rule_result *x)
 {
-	cJSON *o = cJSON_CreateObject(), *fams = cJSON_AddArrayToObject(o, "families"), *rows;
+	bl_rebalance *rb = fl->rb;
 	struct psum lv = {0};
 	double gap[2] = {0, 0};
 
 	for (int f = 0; f < 3 && r->family[f]; f++)
-		cJSON_AddItemToArray(fams, cJSON_CreateString(r->family[f]));
+		x->family[f] = fdup(fl, r->family[f]);
 	for (size_t i = 0; i < rb->nfc; i++) {
 		bl_labelset k;
 		ls_and(&k, &rb->fc[i].key, &ri->fam[2]);
-		psum_add(&lv, &k, (double)rb->fc[i].n);
+		if (psum_add(&lv, &k, (double)rb->fc[i].n) < 0)
+			fl->nomem = 1;
 	}
-	rows = cJSON_AddArrayToObject(o, "rows");
-	for (size_t l = 0; l < lv.n; l++) {
+	x->rows = fcalloc(fl, lv.n * (size_t)rb->nlabels, sizeof *x->rows);
+	for (size_t l = 0; x->rows && l < lv.n; l++) {
 		for (int id = 0; id < rb->nlabels; id++) {
 			/* [after][in B][has A] */
 			double m[2][2][2] = {{{0}}};
 			uint64_t nb = 0;
-			cJSON *e;
+			bl_rb_indep_row *e;
 			if (!bl_labelset_has(&ri->fam[1], id))
 				continue;
 			for (size_t i = 0; i < rb->nfc; i++) {
@@ -1175,83 +1202,122 @@ static cJSON *rule_independent(bl_rebalance *rb, const bl_policy_rule *r,
 			}
 			if (nb == 0)
 				continue;
-			char *within = names_of(rb, &lv.keys[l]);
-			e = cJSON_CreateObject();
-			cJSON_AddStringToObject(e, "within", within ? within : "");
-			free(within);
-			cJSON_AddStringToObject(e, "label", rb->labels[id]);
-			add_num(e, "samples", (double)nb);
+			e = &x->rows[x->nrows++];
+			if (!(e->within = names_of(rb, &lv.keys[l])))
+				fl->nomem = 1;
+			e->label = fdup(fl, rb->labels[id]);
+			e->samples = nb;
 			for (int s = 0; s < 2; s++) {
 				double rate = safe_div(m[s][1][1], m[s][1][1] + m[s][1][0]);
 				double base = safe_div(m[s][1][1] + m[s][0][1],
 						       m[s][1][1] + m[s][1][0] + m[s][0][1] + m[s][0][0]);
-				double orr = bl_stats_odds_ratio(m[s][1][1], m[s][1][0], m[s][0][1],
-								 m[s][0][0], 1.96, NULL, NULL);
-				char k1[32], k2[32], k3[32];
-				snprintf(k1, sizeof k1, "rate_%s", s ? "after" : "before");
-				snprintf(k2, sizeof k2, "rate_within_%s", s ? "after" : "before");
-				snprintf(k3, sizeof k3, "odds_ratio_%s", s ? "after" : "before");
-				add_num(e, k1, rate);
-				add_num(e, k2, base);
-				add_num(e, k3, orr);
+				e->rate[s] = rate;
+				e->rate_within[s] = base;
+				e->odds_ratio[s] = bl_stats_odds_ratio(m[s][1][1], m[s][1][0], m[s][0][1],
+								       m[s][0][0], 1.96, NULL, NULL);
 				if (isfinite(rate) && isfinite(base) && fabs(rate - base) > gap[s])
 					gap[s] = fabs(rate - base);
 			}
-			cJSON_AddItemToArray(rows, e);
 		}
 	}
-	add_num(o, "max_rate_gap_before", gap[0]);
-	add_num(o, "max_rate_gap_after", gap[1]);
+	x->max_rate_gap_before = gap[0];
+	x->max_rate_gap_after = gap[1];
 	psum_free(&lv);
-	return o;
 }
 
-static cJSON *shares_of(bl_stats *st)
+static void fill_shares(struct fill *fl, bl_stats *st, bl_rb_share **out, size_t *nout)
 {
-	cJSON *o = cJSON_CreateObject();
-	for (int i = 0; i < bl_stats_nnodes(st); i++) {
+	int nn = bl_stats_nnodes(st);
+
+	*out = fcalloc(fl, (size_t)(nn > 0 ? nn : 1), sizeof **out);
+	for (int i = 0; *out && i < nn; i++) {
 		bl_stats_count c;
 		if (bl_stats_node(st, i, &c) != BL_OK || c.rows == 0)
 			continue;
-		add_num(o, bl_stats_node_name(st, i), c.share);
+		(*out)[*nout].name = fdup(fl, bl_stats_node_name(st, i));
+		(*out)[(*nout)++].share = c.share;
 	}
-	return o;
 }
 
-static cJSON *skew_of(bl_stats *st)
+static void fill_skew(struct fill *fl, bl_stats *st, bl_rb_skew_row **out, size_t *nout)
 {
-	cJSON *arr = cJSON_CreateArray();
 	const bl_stats_skew *rows = NULL;
 	size_t n = 0;
+
 	if (bl_stats_skew_table(st, 0, 0, &rows, &n) != BL_OK)
-		return arr;
-	for (size_t i = 0; i < n; i++) {
+		n = 0;
+	*out = fcalloc(fl, n, sizeof **out);
+	for (size_t i = 0; *out && i < n; i++) {
 		const bl_stats_skew *s = &rows[i];
-		cJSON *e = cJSON_CreateObject();
-		cJSON_AddStringToObject(e, "group", s->group);
-		if (s->gender)
-			cJSON_AddStringToObject(e, "gender", s->gender);
-		else
-			cJSON_AddNullToObject(e, "gender");
-		add_num(e, "rows", (double)s->rows);
-		add_num(e, "n", s->n);
-		add_num(e, "ess", s->ess);
-		add_num(e, "rate", s->rate);
-		add_num(e, "rate_lo", s->rate_lo);
-		add_num(e, "rate_hi", s->rate_hi);
-		add_num(e, "base_rate", s->base_rate);
-		add_num(e, "lift", s->lift);
-		add_num(e, "odds_ratio", s->odds_ratio);
-		cJSON_AddBoolToObject(e, "small", s->small);
-		cJSON_AddItemToArray(arr, e);
+		bl_rb_skew_row *e = &(*out)[(*nout)++];
+		e->group = fdup(fl, s->group);
+		e->gender = s->gender ? fdup(fl, s->gender) : NULL;
+		e->rows = s->rows;
+		e->n = s->n;
+		e->ess = s->ess;
+		e->rate = s->rate;
+		e->rate_lo = s->rate_lo;
+		e->rate_hi = s->rate_hi;
+		e->base_rate = s->base_rate;
+		e->lift = s->lift;
+		e->odds_ratio = s->odds_ratio;
+		e->small = s->small;
 	}
-	return arr;
+}
+
+static void fill_summary(struct fill *fl)
+{
+	bl_rebalance *rb = fl->rb;
+	bl_rb_summary *s = &rb->sum;
+
+	s->realise = rb->realise;
+	s->samples = rb->t.samples;
+	s->blocked = rb->t.blocked;
+	s->dropped_rule = rb->t.dropped_rule;
+	s->excluded = rb->t.excluded;
+	s->written = rb->t.written;
+	s->repeated = rb->t.repeated;
+	s->copies = rb->t.copies;
+	s->weight_sum = rb->t.sum_w;
+	s->largest_weight = rb->t.max_weight;
+	s->smallest_weight = rb->t.min_weight;
+	s->ess_before = rb->t.ess_before;
+	s->ess_after = rb->t.ess_after;
+	s->ess_ratio = safe_div(rb->t.ess_after, rb->t.ess_before);
+	s->scale = rb->scale;
+	s->max_repeat = rb->realise == BL_REALISE_UPSAMPLE ? rb->max_repeat : NAN;
+	s->clipped_cells = rb->realise == BL_REALISE_UPSAMPLE ? rb->clipped : 0;
+	s->rules = fcalloc(fl, (size_t)rb->nri, sizeof *s->rules);
+	for (int k = 0; s->rules && k < rb->nri; k++) {
+		const bl_policy_rule *r = bl_policy_rule_at(rb->p, k);
+		const struct rinfo *ri = &rb->ri[k];
+		bl_rb_rule_result *x = &s->rules[s->nrules++];
+		x->line = r->line;
+		x->kind = r->kind;
+		x->text = fdup(fl, r->text);
+		x->cap = x->max_abs_error = x->tv_distance = NAN;
+		x->max_rate_gap_before = x->max_rate_gap_after = NAN;
+		switch (r->kind) {
+		case BL_RULE_TARGET: fill_target(fl, r, ri, x); break;
+		case BL_RULE_CAP: fill_cap(fl, r, ri, x); break;
+		case BL_RULE_INDEPENDENT: fill_independent(fl, r, ri, x); break;
+		default: x->samples = ri->dropped; break;
+		}
+	}
+	s->max_abs_share_error = rb->t.max_abs_share_error;
+	s->tv_distance = rb->t.tv_distance;
+	fill_shares(fl, rb->before, &s->shares[0], &s->nshares[0]);
+	fill_shares(fl, rb->after, &s->shares[1], &s->nshares[1]);
+	fill_skew(fl, rb->before, &s->skew[0], &s->nskew[0]);
+	fill_skew(fl, rb->after, &s->skew[1], &s->nskew[1]);
+	for (size_t i = 0; i < rb->warnings.n; i++)
+		if (bl_strlist_add(&s->warnings, rb->warnings.items[i]) != BL_OK)
+			fl->nomem = 1;
 }
 
 int bl_rebalance_finish(bl_rebalance *rb)
 {
-	cJSON *o = NULL, *rules, *x;
-	int rc = BL_ENOMEM;
+	struct fill fl = {rb, 0};
 
 	if (!rb || !rb->planned)
 		return BL_EUSAGE;
@@ -1266,71 +1332,17 @@ int bl_rebalance_finish(bl_rebalance *rb)
 	rb->finished = 1;
 	free(rb->summary);
 	rb->summary = NULL;
+	bl_rb_summary_release(&rb->sum);
 	rb->t.max_abs_share_error = 0;
 	rb->t.tv_distance = 0;
 	rb->t.ess_before = (double)rb->t.samples;
 	rb->t.ess_after = bl_stats_kish(rb->t.sum_w, rb->t.sum_w2);
 	if (!isfinite(rb->t.min_weight))
 		rb->t.min_weight = 0;
-	if (!(o = cJSON_CreateObject()))
-		goto out;
-	cJSON_AddStringToObject(o, "realise", bl_realise_name(rb->realise));
-	add_num(o, "samples", (double)rb->t.samples);
-	add_num(o, "blocked_minor_sexual", (double)rb->t.blocked);
-	add_num(o, "dropped_by_rule", (double)rb->t.dropped_rule);
-	add_num(o, "excluded", (double)rb->t.excluded);
-	add_num(o, "written", (double)rb->t.written);
-	add_num(o, "repeated", (double)rb->t.repeated);
-	add_num(o, "copies_added", (double)rb->t.copies);
-	add_num(o, "weight_sum", rb->t.sum_w);
-	add_num(o, "largest_weight", rb->t.max_weight);
-	add_num(o, "smallest_weight", rb->t.min_weight);
-	add_num(o, "ess_before", rb->t.ess_before);
-	add_num(o, "ess_after", rb->t.ess_after);
-	add_num(o, "ess_ratio", safe_div(rb->t.ess_after, rb->t.ess_before));
-	add_num(o, "scale", rb->scale);
-	if (rb->realise == BL_REALISE_UPSAMPLE) {
-		add_num(o, "max_repeat", rb->max_repeat);
-		add_num(o, "clipped_cells", (double)rb->clipped);
+	fill_summary(&fl);
+	if (fl.nomem || !(rb->summary = bl_rb_summary_json(&rb->sum))) {
+		bl_rb_summary_release(&rb->sum);
+		return rb_err(rb, BL_ENOMEM, "out of memory");
 	}
-	rules = cJSON_AddArrayToObject(o, "rules");
-	for (int k = 0; k < rb->nri; k++) {
-		const bl_policy_rule *r = bl_policy_rule_at(rb->p, k);
-		const struct rinfo *ri = &rb->ri[k];
-		switch (r->kind) {
-		case BL_RULE_TARGET: x = rule_target(rb, r, ri); break;
-		case BL_RULE_CAP: x = rule_cap(rb, r, ri); break;
-		case BL_RULE_INDEPENDENT: x = rule_independent(rb, r, ri); break;
-		default:
-			x = cJSON_CreateObject();
-			add_num(x, "samples", (double)ri->dropped);
-			break;
-		}
-		if (!x)
-			goto out;
-		cJSON_AddItemToObject(x, "line", cJSON_CreateNumber(r->line));
-		cJSON_AddStringToObject(x, "kind", bl_rule_kind_name(r->kind));
-		cJSON_AddStringToObject(x, "text", r->text);
-		cJSON_AddItemToArray(rules, x);
-	}
-	add_num(o, "max_abs_share_error", rb->t.max_abs_share_error);
-	add_num(o, "tv_distance", rb->t.tv_distance);
-	x = cJSON_AddObjectToObject(o, "shares");
-	cJSON_AddItemToObject(x, "before", shares_of(rb->before));
-	cJSON_AddItemToObject(x, "after", shares_of(rb->after));
-	x = cJSON_AddObjectToObject(o, "skew");
-	cJSON_AddItemToObject(x, "before", skew_of(rb->before));
-	cJSON_AddItemToObject(x, "after", skew_of(rb->after));
-	x = cJSON_AddArrayToObject(o, "warnings");
-	for (size_t i = 0; i < rb->warnings.n; i++)
-		cJSON_AddItemToArray(x, cJSON_CreateString(rb->warnings.items[i]));
-	if (!(rb->summary = cJSON_PrintUnformatted(o)))
-		goto out;
-	rb->finished = 1;
-	rc = BL_OK;
-out:
-	cJSON_Delete(o);
-	if (rc != BL_OK)
-		rb_err(rb, rc, "out of memory");
-	return rc;
+	return BL_OK;
 }

@@ -75,14 +75,7 @@ static void mf_release(struct bl_report_mf *mf)
 	free(mf->policy_sha);
 	free(mf->realise);
 	free(mf->seed);
-	for (size_t i = 0; i < mf->nrules; i++) {
-		for (size_t k = 0; k < mf->rules[i].nt; k++)
-			free(mf->rules[i].t[k].label);
-		free(mf->rules[i].t);
-		free(mf->rules[i].kind);
-		free(mf->rules[i].text);
-	}
-	free(mf->rules);
+	bl_rb_summary_release(&mf->sum);
 	bl_strlist_release(&mf->notes);
 }
 
@@ -135,95 +128,39 @@ const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
 	return hit;
 }
 
-/* The policy lines of the summary, with what each declared and got. */
-static int mf_rules(struct bl_report_mf *mf, const cJSON *rules)
-{
-	const cJSON *r;
-	size_t n = 0;
-	int rc = BL_ENOMEM;
-
-	if (!cJSON_IsArray(rules))
-		return BL_OK;
-	mf->rules = calloc((size_t)cJSON_GetArraySize(rules) + 1, sizeof *mf->rules);
-	if (!mf->rules)
-		goto out;
-	cJSON_ArrayForEach(r, rules) {
-		struct bl_report_rule *x = &mf->rules[n];
-		const cJSON *labels = jget(r, "labels"), *l;
-		int cap;
-		mf->nrules = ++n;
-		x->line = (int)jd(r, "line");
-		x->kind = jstrdup(r, "kind");
-		x->text = jstrdup(r, "text");
-		if (!x->kind || !x->text)
-			goto out;
-		cap = strcmp(x->kind, "cap") == 0;
-		x->tv = jd(r, "tv_distance");
-		x->max_err = jd(r, "max_abs_error");
-		x->gap_before = jd(r, "max_rate_gap_before");
-		x->gap_after = jd(r, "max_rate_gap_after");
-		x->samples = jd(r, "samples");
-		if (!cJSON_IsArray(labels))
-			continue;
-		x->t = calloc((size_t)cJSON_GetArraySize(labels) + 1, sizeof *x->t);
-		if (!x->t)
-			goto out;
-		cJSON_ArrayForEach(l, labels) {
-			struct bl_report_target *t = &x->t[x->nt++];
-			t->label = jstrdup(l, "label");
-			if (!t->label)
-				goto out;
-			/* cap: the expected share is the target */
-			t->target = jd(l, cap ? "share_expected" : "target");
-			t->before = cap ? NAN : jd(l, "before");
-			t->after = jd(l, cap ? "share_after" : "after");
-			t->error = cap ? t->after - t->target : jd(l, "error");
-		}
-	}
-	rc = BL_OK;
-out:
-	return rc;
-}
-
 /* Largest gap between the summary's after-side (shares and lifts, as
  * bl_rebalance_finish computed them from the realised weights) and the
  * same recomputed from the lines. */
-static void mf_check_dists(struct bl_report_mf *mf, const cJSON *sum)
+static void mf_check_dists(struct bl_report_mf *mf)
 {
-	const cJSON *sh = jget(jget(sum, "shares"), "after"), *sk = jget(jget(sum, "skew"), "after");
-	const cJSON *v;
+	const bl_rb_summary *sum = &mf->sum;
 	double gap = 0;
-	int seen = 0;
 
-	for (v = cJSON_IsObject(sh) ? sh->child : NULL; v; v = v->next) {
-		int node = bl_stats_node_find(mf->after, v->string);
+	for (size_t i = 0; i < sum->nshares[1]; i++) {
+		const bl_rb_share *v = &sum->shares[1][i];
+		int node = bl_stats_node_find(mf->after, v->name);
 		bl_stats_count k;
-		if (!cJSON_IsNumber(v))
+		if (!isfinite(v->share))
 			continue;
-		seen = 1;
 		if (node < 0) {
-			gap = fmax(gap, fabs(v->valuedouble));
+			gap = fmax(gap, fabs(v->share));
 			continue;
 		}
 		bl_stats_node(mf->after, node, &k);
-		gap = fmax(gap, fabs(k.share - v->valuedouble));
+		gap = fmax(gap, fabs(k.share - v->share));
 	}
-	if (seen)
+	if (sum->nshares[1])
 		mf_check(mf, "shares after: largest difference", NAN, gap, 1e-6);
 	gap = 0;
-	seen = 0;
-	for (v = cJSON_IsArray(sk) ? sk->child : NULL; v; v = v->next) {
+	for (size_t i = 0; i < sum->nskew[1]; i++) {
+		const bl_rb_skew_row *v = &sum->skew[1][i];
 		bl_stats_skew key;
 		const bl_stats_skew *a;
-		const cJSON *g = jget(v, "group"), *s = jget(v, "gender");
-		double lift = jd(v, "lift");
-		if (!cJSON_IsString(g))
-			continue;
+		double lift = v->lift;
 		memset(&key, 0, sizeof key);
-		key.group = g->valuestring;
-		key.gender = cJSON_IsString(s) ? s->valuestring : NULL;
+		key.group = v->group;
+		key.gender = v->gender;
 		a = bl_report_mf_after(mf, &key);
-		seen = 1;
 		if (!a)
 			gap = INFINITY;
 		else if (isfinite(lift) && isfinite(a->lift))
@@ -231,7 +168,7 @@ static void mf_check_dists(struct bl_report_mf *mf, const cJSON *sum)
 		else if (isfinite(lift) != isfinite(a->lift))
 			gap = INFINITY;
 	}
-	if (seen)
+	if (sum->nskew[1])
 		mf_check(mf, "lifts after: largest relative difference", NAN, gap, 1e-5);
 }
 
@@ -334,7 +271,7 @@ out:
 static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m,
 			   char *err, size_t errlen)
 {
-	cJSON *sum = NULL, *pol = NULL, *inputs = NULL, *mlabels = NULL;
+	cJSON *pol = NULL, *inputs = NULL, *mlabels = NULL;
 	struct name_id *labels = NULL, *paths = NULL;
 	uint64_t *shard_lines = NULL;
 	const cJSON *v;
@@ -353,15 +290,23 @@ static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m
 		goto out;
 	rc = BL_ENOMEM;
 	snprintf(err, errlen, "out of memory");
-	sum = mf_json(m, "summary");
 	pol = mf_json(m, "policy");
 	inputs = mf_json(m, "inputs");
 	mlabels = mf_json(m, "labels");
-	if (!cJSON_IsObject(sum) || !cJSON_IsObject(pol) || !cJSON_IsArray(inputs)) {
-		snprintf(err, errlen, "'%s/manifest.json': summary, policy or inputs damaged",
-			 mf->name);
+	if (!cJSON_IsObject(pol) || !cJSON_IsArray(inputs)) {
+		snprintf(err, errlen, "'%s/manifest.json': policy or inputs damaged", mf->name);
 		rc = BL_FAILED;
 		goto out;
+	}
+	{
+		char why[512];
+		rc = bl_manifest_summary(m, &mf->sum, why, sizeof why);
+		if (rc != BL_OK) {
+			snprintf(err, errlen, "'%s/manifest.json': %s", mf->name, why);
+			goto out;
+		}
+		rc = BL_ENOMEM;
+		snprintf(err, errlen, "out of memory");
 	}
 	mf->policy_path = jstrdup(pol, "path");
 	mf->policy_text = jstrdup(pol, "text");
@@ -374,24 +319,8 @@ static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m
 	if (!mf->policy_path || !mf->policy_text || !mf->policy_sha || !mf->realise ||
 	    !mf->seed || !mf->after)
 		goto out;
-	mf->samples = jd(sum, "samples");
-	mf->written = jd(sum, "written");
-	mf->excluded = jd(sum, "excluded");
-	mf->dropped_rule = jd(sum, "dropped_by_rule");
-	mf->blocked = jd(sum, "blocked_minor_sexual");
-	mf->repeated = jd(sum, "repeated");
-	mf->copies = jd(sum, "copies_added");
-	mf->weight_sum = jd(sum, "weight_sum");
-	mf->max_w = jd(sum, "largest_weight");
-	mf->min_w = jd(sum, "smallest_weight");
-	mf->ess_before = jd(sum, "ess_before");
-	mf->ess_after = jd(sum, "ess_after");
-	mf->tv = jd(sum, "tv_distance");
-	mf->max_err = jd(sum, "max_abs_share_error");
-	if (mf_rules(mf, jget(sum, "rules")) != BL_OK)
-		goto out;
-	cJSON_ArrayForEach(v, jget(sum, "warnings"))
-		if (cJSON_IsString(v) && mf_note(mf, "rebalance: %s", v->valuestring) != BL_OK)
+	for (size_t i = 0; i < mf->sum.warnings.n; i++)
+		if (mf_note(mf, "rebalance: %s", mf->sum.warnings.items[i]) != BL_OK)
 			goto out;
 
 	/* lookup tables: label names and shard paths of the index */
@@ -457,30 +386,29 @@ static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m
 			if (jd(v, "written") != (double)shard_lines[hit->id])
 				per_shard_ok = 0;
 		}
-		mf_check(mf, "samples in the index", mf->samples, (double)mf->before.samples, 0);
-		mf_check(mf, "written (lines)", mf->written, (double)mf->lines, 0);
+		mf_check(mf, "samples in the index", (double)mf->sum.samples, (double)mf->before.samples, 0);
+		mf_check(mf, "written (lines)", (double)mf->sum.written, (double)mf->lines, 0);
 		if (!per_shard_ok && got == want)
 			got = NAN; /* same total, different shards */
 		mf_check(mf, "written per shard (inputs)", want, got, 0);
 	}
-	mf_check(mf, "not written", mf->excluded, (double)mf->before.samples - (double)mf->lines, 0);
-	mf_check(mf, "weight sum", mf->weight_sum, ta.w, 1e-6);
-	mf_check(mf, "largest weight", mf->max_w, mf->max_w_re, 1e-6);
-	mf_check(mf, "smallest weight", mf->min_w, mf->min_w_re, 1e-6);
-	mf_check(mf, "ESS before", mf->ess_before, tb.ess, 1e-9);
-	mf_check(mf, "ESS after", mf->ess_after, ta.ess, 1e-6);
+	mf_check(mf, "not written", (double)mf->sum.excluded, (double)mf->before.samples - (double)mf->lines, 0);
+	mf_check(mf, "weight sum", mf->sum.weight_sum, ta.w, 1e-6);
+	mf_check(mf, "largest weight", mf->sum.largest_weight, mf->max_w_re, 1e-6);
+	mf_check(mf, "smallest weight", mf->sum.smallest_weight, mf->min_w_re, 1e-6);
+	mf_check(mf, "ESS before", mf->sum.ess_before, tb.ess, 1e-9);
+	mf_check(mf, "ESS after", mf->sum.ess_after, ta.ess, 1e-6);
 	if (strcmp(mf->realise, "upsample") == 0) {
-		mf_check(mf, "repeated", mf->repeated, (double)mf->repeated_re, 0);
-		mf_check(mf, "copies added", mf->copies, mf->copies_re, 0);
+		mf_check(mf, "repeated", (double)mf->sum.repeated, (double)mf->repeated_re, 0);
+		mf_check(mf, "copies added", (double)mf->sum.copies, mf->copies_re, 0);
 	}
-	mf_check_dists(mf, sum);
+	mf_check_dists(mf);
 	rc = BL_OK;
 out:
 	free(digest);
 	free(labels);
 	free(paths);
 	free(shard_lines);
-	cJSON_Delete(sum);
 	cJSON_Delete(pol);
 	cJSON_Delete(inputs);
 	cJSON_Delete(mlabels);
@@ -552,34 +480,35 @@ static int mtext_rules(const struct bl_report_mf *mf, bl_buf *out)
 {
 	int rc = BL_OK;
 
-	for (size_t i = 0; i < mf->nrules && rc == BL_OK; i++) {
-		const struct bl_report_rule *x = &mf->rules[i];
+	for (size_t i = 0; i < mf->sum.nrules && rc == BL_OK; i++) {
+		const bl_rb_rule_result *x = &mf->sum.rules[i];
 		char a[32], b[32];
 		rc = bl_buf_addf(out, "  line %d: %s\n", x->line, x->text);
-		if (rc == BL_OK && isfinite(x->gap_before)) {
-			bl_report_fix(a, sizeof a, 100 * x->gap_before);
-			bl_report_fix(b, sizeof b, 100 * x->gap_after);
+		if (rc == BL_OK && isfinite(x->max_rate_gap_before)) {
+			bl_report_fix(a, sizeof a, 100 * x->max_rate_gap_before);
+			bl_report_fix(b, sizeof b, 100 * x->max_rate_gap_after);
 			rc = bl_buf_addf(out, "    largest rate gap between rows: %s -> %s pp\n", a,
 					 b);
 		}
-		if (rc == BL_OK && isfinite(x->samples) && strcmp(x->kind, "drop") == 0)
-			rc = bl_buf_addf(out, "    samples dropped: %.0f\n", x->samples);
-		if (rc == BL_OK && (isfinite(x->tv) || isfinite(x->max_err)))
+		if (rc == BL_OK && x->kind == BL_RULE_DROP)
+			rc = bl_buf_addf(out, "    samples dropped: %llu\n",
+					 (unsigned long long)x->samples);
+		if (rc == BL_OK && (isfinite(x->tv_distance) || isfinite(x->max_abs_error)))
 			rc = bl_buf_addf(out, "    TV distance %.4g, largest |achieved - declared| "
-					      "%.4g\n", isfinite(x->tv) ? x->tv : 0.0,
-					 isfinite(x->max_err) ? x->max_err : 0.0);
-		if (rc == BL_OK && x->nt) {
+					      "%.4g\n", isfinite(x->tv_distance) ? x->tv_distance : 0.0,
+					 isfinite(x->max_abs_error) ? x->max_abs_error : 0.0);
+		if (rc == BL_OK && x->nlabels) {
 			struct table t = {.ncol = 5};
 			bl_report_tb_row(&t, "label", "declared", "before", "after", "error", (char *)NULL);
-			for (size_t k = 0; k < x->nt; k++) {
+			for (size_t k = 0; k < x->nlabels; k++) {
 				char d[32], bb[32], aa[32], e[32];
-				bl_report_pct(d, sizeof d, x->t[k].target);
-				bl_report_pct(bb, sizeof bb, x->t[k].before);
-				bl_report_pct(aa, sizeof aa, x->t[k].after);
-				double er = x->t[k].error;
+				bl_report_pct(d, sizeof d, x->labels[k].target);
+				bl_report_pct(bb, sizeof bb, x->labels[k].before);
+				bl_report_pct(aa, sizeof aa, x->labels[k].after);
+				double er = x->labels[k].error;
 				/* no "-0.000" for a rounding residue */
 				snprintf(e, sizeof e, "%+.3f pp", fabs(er) < 5e-6 ? 0.0 : 100 * er);
-				bl_report_tb_row(&t, x->t[k].label, d, bb, aa, isfinite(x->t[k].error) ? e : "-",
+				bl_report_tb_row(&t, x->labels[k].label, d, bb, aa, isfinite(x->labels[k].error) ? e : "-",
 				       (char *)NULL);
 			}
 			rc = bl_report_tb_print(&t, out, "    ");
@@ -608,21 +537,21 @@ static int render_mtext(const struct bl_report_mf *mf, bl_buf *out)
 	bl_report_tb_row(&t, "samples in index", a, (char *)NULL);
 	snprintf(a, sizeof a, "%llu", (unsigned long long)mf->lines);
 	bl_report_tb_row(&t, "written", a, (char *)NULL);
-	snprintf(a, sizeof a, "%.0f (drop rules %.0f, safety %.0f)", mf->excluded,
-		 mf->dropped_rule, mf->blocked);
+	snprintf(a, sizeof a, "%.0f (drop rules %.0f, safety %.0f)", (double)mf->sum.excluded,
+		 (double)mf->sum.dropped_rule, (double)mf->sum.blocked);
 	bl_report_tb_row(&t, "dropped (not written)", a, (char *)NULL);
-	snprintf(a, sizeof a, "%.0f (extra copies %.0f)", mf->repeated, mf->copies);
+	snprintf(a, sizeof a, "%.0f (extra copies %.0f)", (double)mf->sum.repeated, (double)mf->sum.copies);
 	bl_report_tb_row(&t, "repeated", a, (char *)NULL);
-	snprintf(a, sizeof a, "%.4g (smallest %.4g)", mf->max_w, mf->min_w);
+	snprintf(a, sizeof a, "%.4g (smallest %.4g)", mf->sum.largest_weight, mf->sum.smallest_weight);
 	bl_report_tb_row(&t, "largest weight", a, (char *)NULL);
-	snprintf(a, sizeof a, "%.1f -> %.1f (%.1f%% kept)", mf->ess_before, mf->ess_after,
-		 100 * mf->ess_after / mf->ess_before);
+	snprintf(a, sizeof a, "%.1f -> %.1f (%.1f%% kept)", mf->sum.ess_before, mf->sum.ess_after,
+		 100 * mf->sum.ess_after / mf->sum.ess_before);
 	bl_report_tb_row(&t, "effective sample size", a, (char *)NULL);
-	snprintf(b, sizeof b, "TV %.4g, max abs share error %.4g", mf->tv, mf->max_err);
+	snprintf(b, sizeof b, "TV %.4g, max abs share error %.4g", mf->sum.tv_distance, mf->sum.max_abs_share_error);
 	bl_report_tb_row(&t, "distance from target", b, (char *)NULL);
 	if (rc == BL_OK)
 		rc = bl_report_tb_print(&t, out, "  ");
-	if (rc == BL_OK && mf->nrules)
+	if (rc == BL_OK && mf->sum.nrules)
 		rc = bl_buf_adds(out, "\npolicy lines: what each declared and what was achieved\n");
 	if (rc == BL_OK)
 		rc = mtext_rules(mf, out);
@@ -699,12 +628,12 @@ static int render_mcsv(const struct bl_report_mf *mf, bl_buf *out)
 		double b, a;
 	} cost[] = {
 		{"samples", (double)mf->before.samples, (double)mf->lines},
-		{"ess", mf->ess_before, mf->ess_after},
-		{"dropped", NAN, mf->excluded},
-		{"repeated", NAN, mf->repeated},
-		{"max_weight", 1, mf->max_w},
-		{"tv_distance", NAN, mf->tv},
-		{"max_share_error", NAN, mf->max_err},
+		{"ess", mf->sum.ess_before, mf->sum.ess_after},
+		{"dropped", NAN, (double)mf->sum.excluded},
+		{"repeated", NAN, (double)mf->sum.repeated},
+		{"max_weight", 1, mf->sum.largest_weight},
+		{"tv_distance", NAN, mf->sum.tv_distance},
+		{"max_share_error", NAN, mf->sum.max_abs_share_error},
 	};
 
 	for (size_t i = 0; i < sizeof cost / sizeof cost[0] && rc == BL_OK; i++) {
@@ -814,49 +743,49 @@ static int render_mjson(const struct bl_report_mf *mf, bl_buf *out)
 	if (o) {
 		bl_report_jnum(o, "samples", (double)mf->before.samples);
 		bl_report_jnum(o, "written", (double)mf->lines);
-		bl_report_jnum(o, "ess_before", mf->ess_before);
-		bl_report_jnum(o, "ess_after", mf->ess_after);
-		bl_report_jnum(o, "ess_ratio", mf->ess_after / mf->ess_before);
-		bl_report_jnum(o, "dropped", mf->excluded);
-		bl_report_jnum(o, "dropped_by_rule", mf->dropped_rule);
-		bl_report_jnum(o, "blocked", mf->blocked);
-		bl_report_jnum(o, "repeated", mf->repeated);
-		bl_report_jnum(o, "copies_added", mf->copies);
-		bl_report_jnum(o, "max_weight", mf->max_w);
-		bl_report_jnum(o, "min_weight", mf->min_w);
-		bl_report_jnum(o, "weight_sum", mf->weight_sum);
-		bl_report_jnum(o, "tv_distance", mf->tv);
-		bl_report_jnum(o, "max_share_error", mf->max_err);
+		bl_report_jnum(o, "ess_before", mf->sum.ess_before);
+		bl_report_jnum(o, "ess_after", mf->sum.ess_after);
+		bl_report_jnum(o, "ess_ratio", mf->sum.ess_after / mf->sum.ess_before);
+		bl_report_jnum(o, "dropped", (double)mf->sum.excluded);
+		bl_report_jnum(o, "dropped_by_rule", (double)mf->sum.dropped_rule);
+		bl_report_jnum(o, "blocked", (double)mf->sum.blocked);
+		bl_report_jnum(o, "repeated", (double)mf->sum.repeated);
+		bl_report_jnum(o, "copies_added", (double)mf->sum.copies);
+		bl_report_jnum(o, "max_weight", mf->sum.largest_weight);
+		bl_report_jnum(o, "min_weight", mf->sum.smallest_weight);
+		bl_report_jnum(o, "weight_sum", mf->sum.weight_sum);
+		bl_report_jnum(o, "tv_distance", mf->sum.tv_distance);
+		bl_report_jnum(o, "max_share_error", mf->sum.max_abs_share_error);
 	}
 	a = cJSON_AddArrayToObject(root, "rules");
-	for (size_t i = 0; a && i < mf->nrules; i++) {
-		const struct bl_report_rule *x = &mf->rules[i];
+	for (size_t i = 0; a && i < mf->sum.nrules; i++) {
+		const bl_rb_rule_result *x = &mf->sum.rules[i];
 		cJSON *c = cJSON_CreateObject(), *t;
 		if (!c)
 			break;
 		bl_report_jnum(c, "line", x->line);
-		cJSON_AddStringToObject(c, "kind", x->kind);
+		cJSON_AddStringToObject(c, "kind", bl_rule_kind_name(x->kind));
 		cJSON_AddStringToObject(c, "text", x->text);
-		if (isfinite(x->samples))
-			bl_report_jnum(c, "samples", x->samples);
-		if (isfinite(x->gap_before)) {
-			bl_report_jnum(c, "max_rate_gap_before", x->gap_before);
-			bl_report_jnum(c, "max_rate_gap_after", x->gap_after);
+		if (x->kind == BL_RULE_DROP)
+			bl_report_jnum(c, "samples", (double)x->samples);
+		if (isfinite(x->max_rate_gap_before)) {
+			bl_report_jnum(c, "max_rate_gap_before", x->max_rate_gap_before);
+			bl_report_jnum(c, "max_rate_gap_after", x->max_rate_gap_after);
 		}
-		if (isfinite(x->tv))
-			bl_report_jnum(c, "tv_distance", x->tv);
-		if (isfinite(x->max_err))
-			bl_report_jnum(c, "max_abs_error", x->max_err);
-		t = x->nt ? cJSON_AddArrayToObject(c, "labels") : NULL;
-		for (size_t k = 0; t && k < x->nt; k++) {
+		if (isfinite(x->tv_distance))
+			bl_report_jnum(c, "tv_distance", x->tv_distance);
+		if (isfinite(x->max_abs_error))
+			bl_report_jnum(c, "max_abs_error", x->max_abs_error);
+		t = x->nlabels ? cJSON_AddArrayToObject(c, "labels") : NULL;
+		for (size_t k = 0; t && k < x->nlabels; k++) {
 			cJSON *l = cJSON_CreateObject();
 			if (!l)
 				break;
-			cJSON_AddStringToObject(l, "label", x->t[k].label);
-			bl_report_jnum(l, "target", x->t[k].target);
-			bl_report_jnum(l, "before", x->t[k].before);
-			bl_report_jnum(l, "after", x->t[k].after);
-			bl_report_jnum(l, "error", x->t[k].error);
+			cJSON_AddStringToObject(l, "label", x->labels[k].label);
+			bl_report_jnum(l, "target", x->labels[k].target);
+			bl_report_jnum(l, "before", x->labels[k].before);
+			bl_report_jnum(l, "after", x->labels[k].after);
+			bl_report_jnum(l, "error", x->labels[k].error);
 			cJSON_AddItemToArray(t, l);
 		}
 		cJSON_AddItemToArray(a, c);

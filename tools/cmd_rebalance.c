@@ -4,12 +4,11 @@
  *
  * The library plans (bl_rebalance_plan), realises and writes
  * (bl_manifest_write); this file parses argv and renders the summary the
- * library returns as JSON: as text for people, or as the JSON itself
- * with --json.
+ * library fills (bl_rb_summary): as text for people, or as its JSON with
+ * --json.
  */
 #include "tools.h"
 
-#include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -54,92 +53,77 @@ static void progress(void *arg, uint64_t done, uint64_t total, uint64_t samples)
 		fputc('\n', stderr);
 }
 
-static double jnum(const cJSON *o, const char *k)
+static void print_rule(const bl_rb_rule_result *r)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-static void print_rule(const cJSON *r)
-{
-	const char *kind = jstr(r, "kind");
-	const cJSON *x;
-
-	printf("  line %.0f: %s\n", jnum(r, "line"), jstr(r, "text"));
-	if (!strcmp(kind, "drop")) {
-		printf("    dropped %.0f samples\n", jnum(r, "samples"));
-	} else if (!strcmp(kind, "target")) {
+	printf("  line %d: %s\n", r->line, r->text);
+	if (r->kind == BL_RULE_DROP) {
+		printf("    dropped %llu samples\n", (unsigned long long)r->samples);
+	} else if (r->kind == BL_RULE_TARGET) {
 		printf("    %-28s %8s %8s %8s\n", "label", "target", "before", "after");
-		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "labels")) {
-			if (isnan(jnum(x, "target")))
-				printf("    %-28s %8s %8.4f %8.4f\n", jstr(x, "label"), "free",
-				       jnum(x, "before"), jnum(x, "after"));
+		for (size_t i = 0; i < r->nlabels; i++) {
+			const bl_rb_label_row *x = &r->labels[i];
+			if (isnan(x->target))
+				printf("    %-28s %8s %8.4f %8.4f\n", x->label, "free", x->before,
+				       x->after);
 			else
-				printf("    %-28s %8.4f %8.4f %8.4f\n", jstr(x, "label"),
-				       jnum(x, "target"), jnum(x, "before"), jnum(x, "after"));
+				printf("    %-28s %8.4f %8.4f %8.4f\n", x->label, x->target,
+				       x->before, x->after);
 		}
 		printf("    max abs share error %.3g, total variation distance %.3g\n",
-		       jnum(r, "max_abs_error"), jnum(r, "tv_distance"));
-	} else if (!strcmp(kind, "cap")) {
+		       r->max_abs_error, r->tv_distance);
+	} else if (r->kind == BL_RULE_CAP) {
 		printf("    %-28s %10s %10s %9s %9s\n", "label", "count", "expected",
 		       "share exp", "share now");
-		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "labels"))
-			printf("    %-28s %10.0f %10.1f %9.4f %9.4f\n", jstr(x, "label"),
-			       jnum(x, "count_before"), jnum(x, "count_expected"),
-			       jnum(x, "share_expected"), jnum(x, "share_after"));
-		printf("    max abs share error %.3g\n", jnum(r, "max_abs_error"));
-	} else if (!strcmp(kind, "independent")) {
+		for (size_t i = 0; i < r->nlabels; i++) {
+			const bl_rb_label_row *x = &r->labels[i];
+			printf("    %-28s %10.0f %10.1f %9.4f %9.4f\n", x->label, x->count_before,
+			       x->count_expected, x->target, x->after);
+		}
+		printf("    max abs share error %.3g\n", r->max_abs_error);
+	} else if (r->kind == BL_RULE_INDEPENDENT) {
 		printf("    %-22s %-24s %7s %15s %15s\n", "within", "label", "samples",
 		       "rate before", "rate after");
-		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "rows")) {
-			if (jnum(x, "samples") < 30)
+		for (size_t i = 0; i < r->nrows; i++) {
+			const bl_rb_indep_row *x = &r->rows[i];
+			if (x->samples < 30)
 				continue;
-			printf("    %-22s %-24s %7.0f %6.3f (%6.3f) %6.3f (%6.3f)\n",
-			       jstr(x, "within"), jstr(x, "label"), jnum(x, "samples"),
-			       jnum(x, "rate_before"), jnum(x, "rate_within_before"),
-			       jnum(x, "rate_after"), jnum(x, "rate_within_after"));
+			printf("    %-22s %-24s %7llu %6.3f (%6.3f) %6.3f (%6.3f)\n", x->within,
+			       x->label, (unsigned long long)x->samples, x->rate[0],
+			       x->rate_within[0], x->rate[1], x->rate_within[1]);
 		}
 		printf("    (rate: share with the first family among the row's samples;\n"
 		       "     in brackets, among all samples of the 'within' level;\n"
 		       "     rows under 30 samples not shown)\n");
-		printf("    largest rate gap: before %.4f, after %.4f\n",
-		       jnum(r, "max_rate_gap_before"), jnum(r, "max_rate_gap_after"));
+		printf("    largest rate gap: before %.4f, after %.4f\n", r->max_rate_gap_before,
+		       r->max_rate_gap_after);
 	}
 }
 
-static void print_text(const cJSON *s, const char *outdir)
+static void print_text(const bl_rb_summary *s, const char *outdir)
 {
-	const cJSON *x;
-	double before = jnum(s, "ess_before"), after = jnum(s, "ess_after");
+	double before = s->ess_before, after = s->ess_after;
 
-	printf("realisation              %s\n", jstr(s, "realise"));
-	printf("samples in index         %.0f\n", jnum(s, "samples"));
-	printf("blocked (minor+sexual)   %.0f\n", jnum(s, "blocked_minor_sexual"));
-	printf("dropped by drop rules    %.0f\n", jnum(s, "dropped_by_rule"));
-	printf("not written (all causes) %.0f\n", jnum(s, "excluded"));
-	printf("written                  %.0f\n", jnum(s, "written"));
-	if (!strcmp(jstr(s, "realise"), "upsample"))
-		printf("repeated                 %.0f samples, %.0f extra copies\n",
-		       jnum(s, "repeated"), jnum(s, "copies_added"));
-	printf("weight sum               %.1f\n", jnum(s, "weight_sum"));
-	printf("largest weight           %.4g (smallest %.4g)\n", jnum(s, "largest_weight"),
-	       jnum(s, "smallest_weight"));
+	printf("realisation              %s\n", bl_realise_name(s->realise));
+	printf("samples in index         %llu\n", (unsigned long long)s->samples);
+	printf("blocked (minor+sexual)   %llu\n", (unsigned long long)s->blocked);
+	printf("dropped by drop rules    %llu\n", (unsigned long long)s->dropped_rule);
+	printf("not written (all causes) %llu\n", (unsigned long long)s->excluded);
+	printf("written                  %llu\n", (unsigned long long)s->written);
+	if (s->realise == BL_REALISE_UPSAMPLE)
+		printf("repeated                 %llu samples, %llu extra copies\n",
+		       (unsigned long long)s->repeated, (unsigned long long)s->copies);
+	printf("weight sum               %.1f\n", s->weight_sum);
+	printf("largest weight           %.4g (smallest %.4g)\n", s->largest_weight,
+	       s->smallest_weight);
 	printf("effective sample size    %.1f -> %.1f (%.1f%%)\n", before, after,
 	       before > 0 ? 100 * after / before : 0);
 	printf("distance from target     max abs share error %.3g, TV distance %.3g\n",
-	       jnum(s, "max_abs_share_error"), jnum(s, "tv_distance"));
+	       s->max_abs_share_error, s->tv_distance);
 	printf("rules:\n");
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(s, "rules"))
-		print_rule(x);
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(s, "warnings"))
-		if (cJSON_IsString(x))
-			printf("warning: %s\n", x->valuestring);
+	for (size_t i = 0; i < s->nrules; i++)
+		print_rule(&s->rules[i]);
+	for (size_t i = 0; i < s->warnings.n; i++)
+		printf("warning: %s\n", s->warnings.items[i]);
 	if (outdir)
 		printf("manifest                 %s/manifest.json\n", outdir);
 }
@@ -162,7 +146,6 @@ int cmd_rebalance(int argc, char **argv)
 	bl_policy *pol = NULL;
 	bl_rebalance *rb = NULL;
 	bl_index *ix = NULL;
-	cJSON *sum = NULL;
 	char err[1024];
 
 	optind = 1;
@@ -226,19 +209,14 @@ int cmd_rebalance(int argc, char **argv)
 	if (json) {
 		printf("%s\n", bl_rebalance_summary_json(rb));
 	} else {
-		if (!(sum = cJSON_Parse(bl_rebalance_summary_json(rb)))) {
-			tool_err("out of memory");
-			goto out;
-		}
 		printf("policy                   %s (sha256 %.12s)\n", policy_path,
 		       bl_policy_digest(pol));
 		printf("seed                     %llu\n",
 		       (unsigned long long)bl_rebalance_seed(rb));
-		print_text(sum, outdir);
+		print_text(bl_rebalance_summary(rb), outdir);
 	}
 	rc = EXIT_ALL_GOOD;
 out:
-	cJSON_Delete(sum);
 	bl_rebalance_free(rb);
 	bl_policy_free(pol);
 	if (ix)

@@ -624,3 +624,81 @@ BL_TEST(manifest_example)
 	CHECK(bl_manifest_get(m, "seed") != NULL);
 	bl_manifest_free(m);
 }
+
+/* The summary struct round-trips: what the rebalancer fills, the JSON it
+ * renders, what manifest.json holds and what bl_manifest_summary and
+ * bl_rb_summary_parse read back are the same, for every kind of line. */
+BL_TEST(rebalance_summary_round_trip)
+{
+	const char *ix = ix100k();
+	char out[512], err[256];
+	REQUIRE(ix);
+	bl_policy *p = policy("drop sexual.explicit | not.a.label\n"
+			      "cap 9000 per group\n"
+			      "independent sexual group within gender\n"
+			      "target gender gender.female=0.4 gender.male=0.4\n"
+			      "realise upsample max 50\n");
+	REQUIRE(p);
+	snprintf(out, sizeof out, "%s/summary", bl_test_tmpdir());
+	bl_rebalance *rb = run(ix, p, out, 3);
+	REQUIRE(rb);
+	const bl_rb_summary *s = bl_rebalance_summary(rb);
+	REQUIRE(s);
+	const bl_rb_totals *t = bl_rebalance_totals(rb);
+	CHECK_EQ_INT(s->samples, t->samples);
+	CHECK_EQ_INT(s->written, t->written);
+	CHECK_EQ_INT(s->nrules, 4);
+	CHECK_EQ_INT(s->rules[0].kind, BL_RULE_DROP);
+	CHECK_EQ_INT(s->rules[0].samples, t->dropped_rule);
+	CHECK_EQ_INT(s->rules[1].kind, BL_RULE_CAP);
+	CHECK(s->rules[1].nlabels == 4 && s->rules[1].cap == 9000);
+	CHECK_EQ_INT(s->rules[2].kind, BL_RULE_INDEPENDENT);
+	CHECK(s->rules[2].nrows > 0 && s->rules[2].family[2] != NULL);
+	CHECK_EQ_INT(s->rules[3].kind, BL_RULE_TARGET);
+	CHECK_EQ_INT(s->rules[3].nlabels, 3); /* two labels and the rest */
+	CHECK(isnan(s->rules[3].labels[2].target)); /* a free rest */
+	CHECK(s->max_repeat == 50);
+	CHECK_EQ_INT(s->warnings.n, 1);
+	CHECK(s->nshares[0] > 0 && s->nskew[0] > 0 && s->nskew[1] > 0);
+
+	/* text -> struct -> text is the identity */
+	const char *js = bl_rebalance_summary_json(rb);
+	bl_rb_summary back;
+	REQUIRE(bl_rb_summary_parse(&back, js, strlen(js), err, sizeof err) == BL_OK);
+	char *again = bl_rb_summary_json(&back);
+	CHECK_EQ_STR(again, js);
+	free(again);
+	bl_rb_summary_release(&back);
+
+	/* manifest.json holds the same summary */
+	bl_manifest *m = bl_manifest_open(out, err, sizeof err);
+	REQUIRE(m);
+	REQUIRE(bl_manifest_summary(m, &back, err, sizeof err) == BL_OK);
+	again = bl_rb_summary_json(&back);
+	CHECK_EQ_STR(again, js);
+	CHECK_EQ_STR(back.rules[3].labels[0].label, "gender.female");
+	free(again);
+	bl_rb_summary_release(&back);
+	bl_manifest_free(m);
+
+	/* damage is named, not read as zero */
+	static const char *const bad[] = {
+		"[1]", "{\"realise\":\"weights\"}",
+		"{\"realise\":\"weights\",\"samples\":-1,\"blocked_minor_sexual\":0,"
+		"\"dropped_by_rule\":0,\"excluded\":0,\"written\":0,\"repeated\":0,"
+		"\"copies_added\":0}",
+		"{\"realise\":\"often\"}", "{\"samples\": ",
+	};
+	static const char *const why[] = {
+		"not a JSON object", "'samples' is missing", "'samples' is not a count",
+		"unknown realisation 'often'", "not valid JSON",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_EQ_INT(bl_rb_summary_parse(&back, bad[i], strlen(bad[i]), err, sizeof err),
+			     BL_FAILED);
+		CHECK_CONTAINS(err, why[i]);
+		CHECK(back.nrules == 0 && back.rules == NULL);
+	}
+	bl_rebalance_free(rb);
+	bl_policy_free(p);
+}

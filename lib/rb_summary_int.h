@@ -1,0 +1,20 @@
+/*
+ * rb_summary_int.h - the rebalance summary as a cJSON tree, for the
+ * modules that put it in or take it out of manifest.json (lib/manifest.c)
+ * without going through text.  Not part of the public interface.
+ */
+#ifndef BL_RB_SUMMARY_INT_H
+#define BL_RB_SUMMARY_INT_H
+
+#include "ballast.h"
+
+#include <cJSON.h>
+
+/* The summary as a new cJSON object (the caller deletes it), or NULL
+ * without memory. */
+cJSON *bl_rb_summary_cjson(const bl_rb_summary *s);
+/* Read a summary from a cJSON object (as bl_rb_summary_parse). */
+int bl_rb_summary_from_cjson(bl_rb_summary *s, const cJSON *o, char *err,
+			     size_t errlen);
+
+#endif
