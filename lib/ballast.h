@@ -892,8 +892,10 @@ bl_policy *bl_policy_new(void);
 /*
  * Parse a policy from text (name is used in messages) or from a file.
  * Only one parse per handle.  Returns BL_OK; BL_FAILED with errmsg
- * "NAME:LINE:COL: message" on the first error; BL_ENOMEM; BL_EUSAGE when
- * the handle was parsed before.
+ * "NAME:LINE:COL: message" on the first error (a policy without any
+ * method line, drop, cap, target or independent, is an error too: it
+ * would change nothing); BL_ENOMEM; BL_EUSAGE when the handle was parsed
+ * before.
  */
 int bl_policy_parse(bl_policy *p, const char *name, const char *text,
 		    size_t len);
@@ -909,6 +911,51 @@ int bl_policy_realise(const bl_policy *p);
 double bl_policy_max_repeat(const bl_policy *p);
 /* 1 and *seed set when the policy has a "seed" line, else 0. */
 int bl_policy_seed(const bl_policy *p, uint64_t *seed);
+
+/*
+ * The checks a plan is held to (lib/rb_check.c; manifests/FORMAT.md,
+ * "Checks"): a plan that fails one is reported at the top of every output
+ * and `ballast rebalance` exits 1, unless an `accept` line of the policy
+ * sets a limit the plan meets (it is then reported as accepted).
+ */
+enum {
+	BL_CHECK_CELLS = 0, /* a weighting line rests on rows with too few
+			     * samples: `accept cells >= N` (default 30) */
+	BL_CHECK_ESS,       /* Kish ESS / samples written under a floor:
+			     * `accept ess >= F` (default 0.3) */
+	BL_CHECK_WEIGHT,    /* largest weight / mean weight over a cap:
+			     * `accept max weight W` (default 10) */
+	BL_CHECK_SHARE,     /* one sample's share of the weight over a bound:
+			     * `accept sample share S` (default 0.01) */
+	BL_CHECK_SHIFT,     /* a label no line names moves its share:
+			     * `accept shift [FAMILY] D` (default: more than
+			     * max(0.005, a quarter of its share)) */
+	BL_CHECK_GAP,       /* a line does not reduce the distance it was
+			     * asked to reduce: `accept gap` */
+	BL_CHECK_DROP,      /* a drop name no sample carries (a warning) */
+	BL_NCHECKS
+};
+
+/* One `accept` line. */
+typedef struct bl_policy_accept {
+	int check;           /* BL_CHECK_* */
+	const char *family;  /* shift: the family it covers, NULL: all */
+	double limit;        /* cells: N; ess: F; weight: W; share: S;
+			      * shift: D; gap: unused */
+	int line;
+} bl_policy_accept;
+
+int bl_policy_naccepts(const bl_policy *p);
+/* Accept line i (in file order), or NULL. */
+const bl_policy_accept *bl_policy_accept_at(const bl_policy *p, int i);
+/* `clip weight W`: no sample weighs more than W times the mean (0: no
+ * clip); *line (may be NULL) gets its line. */
+double bl_policy_clip_weight(const bl_policy *p, int *line);
+/* `floor ess F`: weights are pulled towards uniform until Kish's ESS is
+ * at least F of the samples written (0: no floor). */
+double bl_policy_floor_ess(const bl_policy *p, int *line);
+/* "cells", "ess", "weight", "share", "shift", "gap", "drop". */
+const char *bl_check_name(int check);
 /* The text as parsed, its name, and the SHA-256 hex of the text. */
 const char *bl_policy_text(const bl_policy *p);
 const char *bl_policy_name(const bl_policy *p);
@@ -1008,8 +1055,15 @@ typedef struct bl_rb_rule_result {
 	bl_rb_indep_row *rows;   /* independent: one row per B label and C
 				  * level with samples */
 	size_t nrows;
-	double max_abs_error; /* target, cap: largest |after - target| */
-	double tv_distance;   /* target: 1/2 sum |after - target| */
+	double max_abs_error; /* target, cap: largest |after - target|;
+			       * independent: max_rate_gap_after */
+	double tv_distance;   /* target: 1/2 sum |after - target|;
+			       * independent: the distance from independence,
+			       * sum over levels c of P(c) 1/2 sum over
+			       * combinations a of A and b of B of
+			       * |P(a,b|c) - P(a|c) P(b|c)|, every combination
+			       * counted, however small, empty ones included */
+	double tv_distance_before; /* the same for the index */
 	double max_rate_gap_before, max_rate_gap_after; /* independent:
 			       * largest |rate - rate_within| over the rows */
 } bl_rb_rule_result;
@@ -1027,6 +1081,8 @@ typedef struct bl_rb_skew_row {
 	char *gender;         /* a gender label, or NULL: all samples */
 	uint64_t rows;        /* samples in the cell, unweighted */
 	double n, ess;        /* sum of weights in the cell, Kish's n */
+	double events;        /* sum of weights with sexual.* (0: the rates,
+			       * lift and odds ratio rest on no event) */
 	double rate, rate_lo, rate_hi; /* with its 95% Wilson interval */
 	double base_rate;     /* the gender's rate */
 	double lift;          /* rate / base_rate */
@@ -1034,7 +1090,33 @@ typedef struct bl_rb_skew_row {
 	int small;            /* under the skew table's minimum */
 } bl_rb_skew_row;
 
+/* The outcome of one check (BL_CHECK_*) of a plan. */
+enum {
+	BL_CHECK_OK = 0,      /* within the limit */
+	BL_CHECK_WARNING,     /* worth knowing, does not fail the plan */
+	BL_CHECK_ACCEPTED,    /* over the default limit, within the limit of
+			       * an accept line of the policy */
+	BL_CHECK_FAILED       /* over the limit: the plan failed */
+};
+
+typedef struct bl_rb_check {
+	int check;            /* BL_CHECK_* */
+	int status;           /* BL_CHECK_OK ... BL_CHECK_FAILED */
+	int line;             /* the policy line it concerns, 0: the plan */
+	char *subject;        /* the label or family concerned, or NULL */
+	double value;         /* what the plan got */
+	double limit;         /* the limit it was held to (NAN: none) */
+	double default_limit; /* the limit without accept lines */
+	int accept_line;      /* the accept line that set limit, or 0 */
+	char *message;        /* one sentence for people */
+} bl_rb_check;
+
 typedef struct bl_rb_summary {
+	int ok;               /* no check failed */
+	bl_rb_check *checks;  /* every check, the worst case of each kind
+			       * and line first; problems (status > OK) are
+			       * printed first by every output */
+	size_t nchecks;
 	int realise;          /* BL_REALISE_* */
 	uint64_t samples;     /* in the index */
 	uint64_t blocked;     /* excluded by the safety rule */
@@ -1049,21 +1131,37 @@ typedef struct bl_rb_summary {
 	double scale;         /* from relative to manifest weights */
 	double max_repeat;    /* upsample: the clip (else NAN) */
 	uint64_t clipped_cells; /* upsample: cells clipped at max_repeat */
+	double clip_weight;   /* `clip weight W`: W (else NAN) */
+	uint64_t clipped_samples; /* samples whose weight it lowered */
+	double ess_floor;     /* `floor ess F`: F (else NAN) */
+	double ess_floor_mix; /* the share of uniform weight mixed in to
+			       * meet it (0: none needed; NAN: no floor) */
+	double weight_ratio;  /* largest / mean weight of the manifest */
+	double largest_sample_share; /* largest weight / weight sum */
+	double ess_written_ratio; /* ess_after / written */
 	bl_rb_rule_result *rules;
 	size_t nrules;
 	double max_abs_share_error; /* largest |achieved - declared| share
-				     * over target and cap lines */
-	double tv_distance;   /* largest TV distance of a target line */
-	bl_rb_share *shares[2]; /* [0] before, [1] after: every label and
-				 * roll-up with samples, in stats order */
-	size_t nshares[2];
+				     * over target and cap lines, and the
+				     * largest rate gap left by an
+				     * independent line */
+	double tv_distance;   /* largest tv_distance of a target or
+			       * independent line */
+	bl_rb_share *shares[3]; /* [0] before, [1] after, [2] kept (after
+				 * safety and drop lines, weight 1): every
+				 * label and roll-up with samples, in stats
+				 * order */
+	size_t nshares[3];
 	bl_rb_skew_row *skew[2];
 	size_t nskew[2];
-	bl_strlist warnings;  /* e.g. a drop name that matches no label */
 } bl_rb_summary;
 
 /* Free everything a summary holds and zero it.  NULL is a no-op. */
 void bl_rb_summary_release(bl_rb_summary *s);
+/* "ok", "warning", "accepted", "failed". */
+const char *bl_check_status_name(int status);
+/* Checks with status >= min_status (BL_CHECK_WARNING: every problem). */
+size_t bl_rb_summary_count(const bl_rb_summary *s, int min_status);
 /* The summary as one line of JSON (the keys of manifests/FORMAT.md, in
  * that order).  Returns a string the caller frees, or NULL without
  * memory. */
@@ -1087,9 +1185,12 @@ uint64_t bl_rebalance_seed(const bl_rebalance *rb);
 /*
  * The reduce: read every sample's labels from the index (one SELECT),
  * count the cells and compute the weights.  Returns BL_OK; BL_FAILED with
- * errmsg when the policy cannot be met on this index (a family no label
- * belongs to, a listed label with no samples, a share that no sample can
- * fill, targets that contradict each other) or SQLite fails; BL_ENOMEM.
+ * errmsg when the policy cannot be met on this index (a family or drop
+ * name no label of the index belongs to, a listed label with no samples,
+ * a share that no sample can fill, targets that contradict each other);
+ * BL_FATAL when SQLite cannot read the index; BL_ENOMEM.  Whether the plan
+ * is sound (checks) is known after bl_rebalance_finish: the summary's ok
+ * and checks.
  */
 int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix);
 /*

@@ -42,21 +42,42 @@ void bl_rb_summary_release(bl_rb_summary *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < s->nchecks; i++) {
+		free(s->checks[i].subject);
+		free(s->checks[i].message);
+	}
+	free(s->checks);
 	for (size_t i = 0; i < s->nrules; i++)
 		rule_release(&s->rules[i]);
 	free(s->rules);
-	for (int side = 0; side < 2; side++) {
+	for (int side = 0; side < 3; side++) {
 		for (size_t i = 0; i < s->nshares[side]; i++)
 			free(s->shares[side][i].name);
 		free(s->shares[side]);
+	}
+	for (int side = 0; side < 2; side++) {
 		for (size_t i = 0; i < s->nskew[side]; i++) {
 			free(s->skew[side][i].group);
 			free(s->skew[side][i].gender);
 		}
 		free(s->skew[side]);
 	}
-	bl_strlist_release(&s->warnings);
 	memset(s, 0, sizeof *s);
+}
+
+static const char *const status_names[] = {"ok", "warning", "accepted", "failed"};
+
+const char *bl_check_status_name(int status)
+{
+	return status >= BL_CHECK_OK && status <= BL_CHECK_FAILED ? status_names[status] : "unknown";
+}
+
+size_t bl_rb_summary_count(const bl_rb_summary *s, int min_status)
+{
+	size_t n = 0;
+	for (size_t i = 0; s && i < s->nchecks; i++)
+		n += s->checks[i].status >= min_status;
+	return n;
 }
 
 /* ---- to JSON ----------------------------------------------------------- */
@@ -66,7 +87,7 @@ static void add_num(cJSON *o, const char *k, double v)
 	cJSON_AddItemToObject(o, k, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
 }
 
-static const char *const side_key[2] = {"before", "after"};
+static const char *const side_key[3] = {"before", "after", "kept"};
 
 static cJSON *label_rows_json(const bl_rb_rule_result *r)
 {
@@ -118,6 +139,25 @@ static cJSON *indep_rows_json(const bl_rb_rule_result *r)
 	return arr;
 }
 
+static cJSON *check_json(const bl_rb_check *c)
+{
+	cJSON *e = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(e, "check", bl_check_name(c->check));
+	cJSON_AddStringToObject(e, "status", bl_check_status_name(c->status));
+	cJSON_AddItemToObject(e, "line", cJSON_CreateNumber(c->line));
+	if (c->subject)
+		cJSON_AddStringToObject(e, "subject", c->subject);
+	else
+		cJSON_AddNullToObject(e, "subject");
+	add_num(e, "value", c->value);
+	add_num(e, "limit", c->limit);
+	add_num(e, "default", c->default_limit);
+	cJSON_AddItemToObject(e, "accept_line", cJSON_CreateNumber(c->accept_line));
+	cJSON_AddStringToObject(e, "message", c->message ? c->message : "");
+	return e;
+}
+
 static cJSON *rule_json(const bl_rb_rule_result *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -127,6 +167,7 @@ static cJSON *rule_json(const bl_rb_rule_result *r)
 		cJSON_AddItemToObject(o, "labels", label_rows_json(r));
 		cJSON_AddStringToObject(o, "family", r->family[0] ? r->family[0] : "");
 		add_num(o, "max_abs_error", r->max_abs_error);
+		add_num(o, "tv_distance_before", r->tv_distance_before);
 		add_num(o, "tv_distance", r->tv_distance);
 		break;
 	case BL_RULE_CAP:
@@ -142,6 +183,8 @@ static cJSON *rule_json(const bl_rb_rule_result *r)
 		cJSON_AddItemToObject(o, "rows", indep_rows_json(r));
 		add_num(o, "max_rate_gap_before", r->max_rate_gap_before);
 		add_num(o, "max_rate_gap_after", r->max_rate_gap_after);
+		add_num(o, "tv_distance_before", r->tv_distance_before);
+		add_num(o, "tv_distance", r->tv_distance);
 		break;
 	}
 	default:
@@ -169,6 +212,7 @@ static cJSON *skew_json(const bl_rb_skew_row *rows, size_t n)
 		add_num(e, "rows", (double)s->rows);
 		add_num(e, "n", s->n);
 		add_num(e, "ess", s->ess);
+		add_num(e, "events", s->events);
 		add_num(e, "rate", s->rate);
 		add_num(e, "rate_lo", s->rate_lo);
 		add_num(e, "rate_hi", s->rate_hi);
@@ -189,6 +233,10 @@ cJSON *bl_rb_summary_cjson(const bl_rb_summary *s)
 
 	if (!s || !(o = cJSON_CreateObject()))
 		return NULL;
+	cJSON_AddBoolToObject(o, "ok", s->ok);
+	x = cJSON_AddArrayToObject(o, "checks");
+	for (size_t i = 0; x && i < s->nchecks; i++)
+		cJSON_AddItemToArray(x, check_json(&s->checks[i]));
 	cJSON_AddStringToObject(o, "realise", bl_realise_name(s->realise));
 	add_num(o, "samples", (double)s->samples);
 	add_num(o, "blocked_minor_sexual", (double)s->blocked);
@@ -208,13 +256,20 @@ cJSON *bl_rb_summary_cjson(const bl_rb_summary *s)
 		add_num(o, "max_repeat", s->max_repeat);
 		add_num(o, "clipped_cells", (double)s->clipped_cells);
 	}
+	add_num(o, "clip_weight", s->clip_weight);
+	add_num(o, "clipped_samples", (double)s->clipped_samples);
+	add_num(o, "ess_floor", s->ess_floor);
+	add_num(o, "ess_floor_mix", s->ess_floor_mix);
+	add_num(o, "weight_ratio", s->weight_ratio);
+	add_num(o, "largest_sample_share", s->largest_sample_share);
+	add_num(o, "ess_written_ratio", s->ess_written_ratio);
 	rules = cJSON_AddArrayToObject(o, "rules");
 	for (size_t k = 0; rules && k < s->nrules; k++)
 		cJSON_AddItemToArray(rules, rule_json(&s->rules[k]));
 	add_num(o, "max_abs_share_error", s->max_abs_share_error);
 	add_num(o, "tv_distance", s->tv_distance);
 	x = cJSON_AddObjectToObject(o, "shares");
-	for (int side = 0; x && side < 2; side++) {
+	for (int side = 0; x && side < 3; side++) {
 		cJSON *sh = cJSON_CreateObject();
 		for (size_t i = 0; sh && i < s->nshares[side]; i++)
 			add_num(sh, s->shares[side][i].name, s->shares[side][i].share);
@@ -223,10 +278,7 @@ cJSON *bl_rb_summary_cjson(const bl_rb_summary *s)
 	x = cJSON_AddObjectToObject(o, "skew");
 	for (int side = 0; x && side < 2; side++)
 		cJSON_AddItemToObject(x, side_key[side], skew_json(s->skew[side], s->nskew[side]));
-	x = cJSON_AddArrayToObject(o, "warnings");
-	for (size_t i = 0; x && i < s->warnings.n; i++)
-		cJSON_AddItemToArray(x, cJSON_CreateString(s->warnings.items[i]));
-	if (!x || cJSON_GetArraySize(x) != (int)s->warnings.n) {
+	if (!x || cJSON_GetArraySize(x) != 2) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -259,6 +311,13 @@ static double jd(const cJSON *o, const char *k)
 {
 	const cJSON *v = jget(o, k);
 	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* An int member (a line number); 0 when absent or out of range. */
+static int jint(const cJSON *o, const char *k)
+{
+	double x = jd(o, k);
+	return x >= 0 && x <= 1e9 ? (int)x : 0;
 }
 
 /* A count: a number in [0, 2^53] with no fraction.  Absent and not
@@ -322,7 +381,7 @@ static void read_rule(struct rd *d, bl_rb_rule_result *r, const cJSON *o)
 	const cJSON *v, *arr;
 	char *kind = jstr(d, o, "kind", 0);
 
-	r->line = (int)jd(o, "line");
+	r->line = jint(o, "line");
 	r->kind = kind ? kind_of(kind) : 0;
 	if (kind && !r->kind && d->rc == BL_OK) {
 		d->rc = BL_FAILED;
@@ -333,6 +392,7 @@ static void read_rule(struct rd *d, bl_rb_rule_result *r, const cJSON *o)
 	r->cap = jd(o, "cap");
 	r->max_abs_error = jd(o, "max_abs_error");
 	r->tv_distance = jd(o, "tv_distance");
+	r->tv_distance_before = jd(o, "tv_distance_before");
 	r->max_rate_gap_before = jd(o, "max_rate_gap_before");
 	r->max_rate_gap_after = jd(o, "max_rate_gap_after");
 	if (r->kind == BL_RULE_DROP)
@@ -393,7 +453,7 @@ static void read_rule(struct rd *d, bl_rb_rule_result *r, const cJSON *o)
 static void read_side(struct rd *d, bl_rb_summary *s, const cJSON *o, int side)
 {
 	const cJSON *sh = jget(jget(o, "shares"), side_key[side]);
-	const cJSON *sk = jget(jget(o, "skew"), side_key[side]), *v;
+	const cJSON *sk = side < 2 ? jget(jget(o, "skew"), side_key[side]) : NULL, *v;
 
 	if (cJSON_IsObject(sh)) {
 		s->shares[side] = jalloc(d, (size_t)cJSON_GetArraySize(sh), sizeof **s->shares);
@@ -416,6 +476,7 @@ static void read_side(struct rd *d, bl_rb_summary *s, const cJSON *o, int side)
 			x->rows = jcount(d, v, "rows", 0);
 			x->n = jd(v, "n");
 			x->ess = jd(v, "ess");
+			x->events = jd(v, "events");
 			x->rate = jd(v, "rate");
 			x->rate_lo = jd(v, "rate_lo");
 			x->rate_hi = jd(v, "rate_hi");
@@ -427,6 +488,44 @@ static void read_side(struct rd *d, bl_rb_summary *s, const cJSON *o, int side)
 	}
 	if (d->rc == BL_ENOMEM)
 		snprintf(d->err, d->errlen, "out of memory");
+}
+
+static int check_of(const char *name)
+{
+	for (int k = 0; k < BL_NCHECKS; k++)
+		if (strcmp(name, bl_check_name(k)) == 0)
+			return k;
+	return -1;
+}
+
+static void read_checks(struct rd *d, bl_rb_summary *s, const cJSON *arr)
+{
+	const cJSON *v;
+
+	if (!cJSON_IsArray(arr) || d->rc != BL_OK)
+		return;
+	s->checks = jalloc(d, (size_t)cJSON_GetArraySize(arr), sizeof *s->checks);
+	cJSON_ArrayForEach(v, arr) {
+		bl_rb_check *c;
+		const cJSON *k = jget(v, "check"), *st = jget(v, "status");
+		int status = BL_CHECK_FAILED;
+		if (!s->checks || d->rc != BL_OK)
+			break;
+		c = &s->checks[s->nchecks++];
+		c->check = check_of(cJSON_IsString(k) ? k->valuestring : "");
+		for (int i = BL_CHECK_OK; i <= BL_CHECK_FAILED; i++)
+			if (cJSON_IsString(st) && strcmp(st->valuestring, status_names[i]) == 0)
+				status = i;
+		/* an unknown check or status is read as failed: never as fine */
+		c->status = c->check < 0 ? BL_CHECK_FAILED : status;
+		c->line = jint(v, "line");
+		c->subject = jstr(d, v, "subject", 1);
+		c->value = jd(v, "value");
+		c->limit = jd(v, "limit");
+		c->default_limit = jd(v, "default");
+		c->accept_line = jint(v, "accept_line");
+		c->message = jstr(d, v, "message", 0);
+	}
 }
 
 int bl_rb_summary_from_cjson(bl_rb_summary *s, const cJSON *o, char *err, size_t errlen)
@@ -472,6 +571,13 @@ int bl_rb_summary_from_cjson(bl_rb_summary *s, const cJSON *o, char *err, size_t
 	s->scale = jd(o, "scale");
 	s->max_repeat = jd(o, "max_repeat");
 	s->clipped_cells = jcount(&d, o, "clipped_cells", 0);
+	s->clip_weight = jd(o, "clip_weight");
+	s->clipped_samples = jcount(&d, o, "clipped_samples", 0);
+	s->ess_floor = jd(o, "ess_floor");
+	s->ess_floor_mix = jd(o, "ess_floor_mix");
+	s->weight_ratio = jd(o, "weight_ratio");
+	s->largest_sample_share = jd(o, "largest_sample_share");
+	s->ess_written_ratio = jd(o, "ess_written_ratio");
 	s->max_abs_share_error = jd(o, "max_abs_share_error");
 	s->tv_distance = jd(o, "tv_distance");
 	rules = jget(o, "rules");
@@ -483,14 +589,14 @@ int bl_rb_summary_from_cjson(bl_rb_summary *s, const cJSON *o, char *err, size_t
 			read_rule(&d, &s->rules[s->nrules++], v);
 		}
 	}
-	for (int side = 0; side < 2 && d.rc == BL_OK; side++)
+	for (int side = 0; side < 3 && d.rc == BL_OK; side++)
 		read_side(&d, s, o, side);
-	cJSON_ArrayForEach(v, jget(o, "warnings"))
-		if (d.rc == BL_OK && cJSON_IsString(v) &&
-		    bl_strlist_add(&s->warnings, v->valuestring) != BL_OK) {
-			d.rc = BL_ENOMEM;
-			snprintf(d.err, d.errlen, "out of memory");
-		}
+	read_checks(&d, s, jget(o, "checks"));
+	v = jget(o, "ok");
+	/* a summary written before the checks existed has no "ok" */
+	s->ok = v ? cJSON_IsTrue(v) : 1;
+	if (s->ok && bl_rb_summary_count(s, BL_CHECK_FAILED))
+		s->ok = 0; /* "ok" edited by hand does not hide a failed check */
 	if (d.rc != BL_OK)
 		bl_rb_summary_release(s);
 	return d.rc;

@@ -25,6 +25,7 @@
  * the index does not change between plan and map.
  */
 #include "index_int.h"
+#include "rb_summary_int.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -89,7 +90,8 @@ struct bl_rebalance {
 	bl_stats *before, *after;
 	bl_rb_summary sum;   /* after bl_rebalance_finish */
 	char *summary;       /* sum as JSON */
-	bl_strlist warnings;
+	uint64_t clipped_samples; /* `clip weight`: samples it lowered */
+	double floor_mix;    /* `floor ess`: uniform weight mixed in */
 	/* last lookup, for runs of equal label sets */
 	bl_labelset last_key;
 	struct fcell *last;
@@ -310,7 +312,6 @@ bl_rebalance *bl_rebalance_new(const bl_policy *p)
 	rb->p = p;
 	bl_policy_seed(p, &rb->seed);
 	bl_buf_init(&rb->errmsg, 4096);
-	bl_strlist_init(&rb->warnings);
 	rb->realise = bl_policy_realise(p);
 	rb->max_repeat = bl_policy_max_repeat(p) > 0 ? bl_policy_max_repeat(p) : DEFAULT_MAX_REPEAT;
 	return rb;
@@ -339,7 +340,6 @@ static void rb_clear_plan(bl_rebalance *rb)
 	free(rb->summary);
 	rb->summary = NULL;
 	bl_rb_summary_release(&rb->sum);
-	bl_strlist_release(&rb->warnings);
 	rb->last = NULL;
 	rb->planned = rb->finished = 0;
 }
@@ -714,17 +714,17 @@ static int prepare_rules(bl_rebalance *rb)
 			if (u < 0)
 				return rb_err(rb, u, "out of memory");
 			ri->unbound = u;
+			/* a name no label of the index is in is a typo or rules
+			 * other than the scan's: nothing would be dropped */
 			for (int i = 0; i < bl_expr_nnames(r->expr); i++) {
 				const char *nm = bl_expr_name(r->expr, i);
 				bl_labelset m;
 				family_mask(rb, nm, &m);
-				if (ls_empty(&m)) {
-					char w[512];
-					snprintf(w, sizeof w, "%s:%d: '%s' matches no label of the "
-						 "index (taken as false)", bl_policy_name(p), r->line, nm);
-					if (bl_strlist_add(&rb->warnings, w) != BL_OK)
-						return rb_err(rb, BL_ENOMEM, "out of memory");
-				}
+				if (ls_empty(&m))
+					return rb_err(rb, BL_FAILED, "%s:%d: drop: '%s' is not a label "
+						      "of the index (no rule file of its scan defines it; "
+						      "'ballast report' lists the labels)",
+						      bl_policy_name(p), r->line, nm);
 			}
 		}
 		if (r->kind == BL_RULE_TARGET) {
@@ -735,6 +735,93 @@ static int prepare_rules(bl_rebalance *rb)
 						      "'%s' is not a label of the index",
 						      bl_policy_name(p), r->line, r->target_label[j]);
 			}
+		}
+	}
+	return BL_OK;
+}
+
+/* An `accept shift FAMILY` that names no label of the index. */
+static int check_accepts(bl_rebalance *rb)
+{
+	for (int i = 0; i < bl_policy_naccepts(rb->p); i++) {
+		const bl_policy_accept *a = bl_policy_accept_at(rb->p, i);
+		bl_labelset m;
+		if (!a->family)
+			continue;
+		family_mask(rb, a->family, &m);
+		if (ls_empty(&m))
+			return rb_err(rb, BL_FAILED, "%s:%d: accept shift: '%s' is not a label "
+				      "of the index", bl_policy_name(rb->p), a->line, a->family);
+	}
+	return BL_OK;
+}
+
+/*
+ * 4b: `clip weight W` lowers every weight above W times the mean (over
+ * the samples with a weight) to it, again until none is above (the mean
+ * falls as weights are clipped); then `floor ess F` mixes the weights
+ * with uniform ones, w' = (1 - m) w / mean + m, with the smallest m that
+ * brings Kish's ESS to F of the samples: with u = w / mean, n samples and
+ * S = sum u^2, sum w'^2 = (1 - m)^2 (S - n) + n, so
+ * m = 1 - sqrt(n (1/F - 1) / (S - n)).
+ */
+static int plan_adjust(bl_rebalance *rb)
+{
+	double cw = bl_policy_clip_weight(rb->p, NULL), fe = bl_policy_floor_ess(rb->p, NULL);
+	double n, sw, sw2;
+	double *orig = NULL;
+
+	rb->clipped_samples = 0;
+	rb->floor_mix = 0;
+	if (cw > 0) {
+		if (!(orig = malloc((rb->npc ? rb->npc : 1) * sizeof *orig)))
+			return rb_err(rb, BL_ENOMEM, "out of memory");
+		for (size_t i = 0; i < rb->npc; i++)
+			orig[i] = rb->pc[i].weight;
+		for (int it = 0; it < 10000; it++) {
+			int any = 0;
+			n = sw = 0;
+			for (size_t i = 0; i < rb->npc; i++)
+				if (rb->pc[i].weight > 0) {
+					n += (double)rb->pc[i].n;
+					sw += (double)rb->pc[i].n * rb->pc[i].weight;
+				}
+			if (n <= 0)
+				break;
+			for (size_t i = 0; i < rb->npc; i++)
+				if (rb->pc[i].weight > cw * sw / n * (1 + 1e-12)) {
+					rb->pc[i].weight = cw * sw / n;
+					any = 1;
+				}
+			if (!any)
+				break;
+		}
+		for (size_t i = 0; i < rb->npc; i++)
+			if (rb->pc[i].weight < orig[i])
+				rb->clipped_samples += rb->pc[i].n;
+		free(orig);
+	}
+	if (fe > 0) {
+		n = sw = sw2 = 0;
+		for (size_t i = 0; i < rb->npc; i++) {
+			double w = rb->pc[i].weight, k = (double)rb->pc[i].n;
+			if (w <= 0)
+				continue;
+			n += k;
+			sw += k * w;
+			sw2 += k * w * w;
+		}
+		if (n > 0 && sw * sw / sw2 < fe * n * (1 - 1e-12)) {
+			double mean = sw / n, S = sw2 / (mean * mean);
+			double m = S > n ? 1 - sqrt(n * (1 / fe - 1) / (S - n)) : 0;
+			if (m < 0)
+				m = 0;
+			if (m > 1)
+				m = 1;
+			for (size_t i = 0; i < rb->npc; i++)
+				if (rb->pc[i].weight > 0)
+					rb->pc[i].weight = (1 - m) * rb->pc[i].weight / mean + m;
+			rb->floor_mix = m;
 		}
 	}
 	return BL_OK;
@@ -763,7 +850,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		}
 		rb->labels[i] = rb->label_store[i];
 	}
-	if ((rc = prepare_rules(rb)) != BL_OK)
+	if ((rc = prepare_rules(rb)) != BL_OK || (rc = check_accepts(rb)) != BL_OK)
 		goto out;
 	rc = BL_ENOMEM;
 	if (!(rb->before = bl_stats_new_index(ix)) || !(rb->after = bl_stats_new_index(ix)) ||
@@ -772,8 +859,9 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		goto out;
 	}
 
-	/* the reduce: count full cells */
-	rc = BL_FAILED;
+	/* the reduce: count full cells (an index SQLite cannot read is fatal,
+	 * not a plan that failed) */
+	rc = BL_FATAL;
 	if (sqlite3_prepare_v2(db, "SELECT bits FROM samples", -1, &st, NULL) != SQLITE_OK) {
 		rb_err(rb, rc, "reading samples: %s", sqlite3_errmsg(db));
 		goto out;
@@ -867,7 +955,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		    (rc = plan_independent(rb, r, &rb->ri[k])) != BL_OK)
 			goto out;
 	}
-	if ((rc = plan_targets(rb)) != BL_OK)
+	if ((rc = plan_targets(rb)) != BL_OK || (rc = plan_adjust(rb)) != BL_OK)
 		goto out;
 
 	/* 5: the realisation's scale */
@@ -1096,7 +1184,7 @@ static void fill_target(struct fill *fl, const bl_policy_rule *r, const struct r
 			bl_rb_rule_result *x)
 {
 	bl_rebalance *rb = fl->rb;
-	double tb = fmass(rb, NULL, 0), ta = fmass(rb, NULL, 1), maxe = 0, tv = 0;
+	double tb = fmass(rb, NULL, 0), ta = fmass(rb, NULL, 1), maxe = 0, tv = 0, tv0 = 0;
 
 	x->family[0] = fdup(fl, r->family[0]);
 	x->labels = fcalloc(fl, (size_t)r->ntargets + 1, sizeof *x->labels);
@@ -1114,6 +1202,8 @@ static void fill_target(struct fill *fl, const bl_policy_rule *r, const struct r
 		e->after = a;
 		e->error = a - t;
 		e->count_before = e->count_expected = e->weight_after = NAN;
+		if (isfinite(t) && isfinite(b))
+			tv0 += fabs(b - t);
 		if (!isfinite(t) || !isfinite(a))
 			continue; /* a free rest */
 		if (fabs(a - t) > maxe)
@@ -1123,6 +1213,7 @@ static void fill_target(struct fill *fl, const bl_policy_rule *r, const struct r
 	tv /= 2;
 	x->max_abs_error = maxe;
 	x->tv_distance = tv;
+	x->tv_distance_before = tv0 / 2;
 	note_error(rb, maxe);
 	if (tv > rb->t.tv_distance)
 		rb->t.tv_distance = tv;
@@ -1161,6 +1252,68 @@ static void fill_cap(struct fill *fl, const bl_policy_rule *r, const struct rinf
 	}
 	x->max_abs_error = maxe;
 	note_error(rb, maxe);
+}
+
+/*
+ * Distance of the index (after 0) or the manifest (after 1) from A and B
+ * independent within C: (1 / 2T) sum over levels c, combinations a of A
+ * and b of B of |m(a,b,c) - m(a,c) m(b,c) / m(c)|, with m the (weighted)
+ * counts and T their total.  Every combination of a level counts, those
+ * with no sample included: a cell independence needs but the data lacks
+ * is part of the distance, however small.
+ */
+static double indep_tv(struct fill *fl, const struct rinfo *ri, int after)
+{
+	const bl_rebalance *rb = fl->rb;
+	struct psum c = {0}, ac = {0}, bc = {0}, abc = {0};
+	bl_labelset ma = ri->fam[0], mb = ri->fam[1], mab = ri->fam[0];
+	double total = 0, sum = 0;
+
+	ls_or(&ma, &ri->fam[2]);
+	ls_or(&mb, &ri->fam[2]);
+	ls_or(&mab, &ri->fam[1]);
+	ls_or(&mab, &ri->fam[2]);
+	for (size_t i = 0; i < rb->nfc; i++) {
+		const struct fcell *f = &rb->fc[i];
+		double w = after ? f->sum_w : (double)f->n;
+		bl_labelset k;
+		if (w <= 0)
+			continue;
+		total += w;
+		ls_and(&k, &f->key, &ri->fam[2]);
+		if (psum_add(&c, &k, w) < 0)
+			fl->nomem = 1;
+		ls_and(&k, &f->key, &ma);
+		if (psum_add(&ac, &k, w) < 0)
+			fl->nomem = 1;
+		ls_and(&k, &f->key, &mb);
+		if (psum_add(&bc, &k, w) < 0)
+			fl->nomem = 1;
+		ls_and(&k, &f->key, &mab);
+		if (psum_add(&abc, &k, w) < 0)
+			fl->nomem = 1;
+	}
+	for (size_t l = 0; !fl->nomem && l < c.n; l++) {
+		for (size_t i = 0; i < ac.n; i++) {
+			bl_labelset k;
+			ls_and(&k, &ac.keys[i], &ri->fam[2]);
+			if (!ls_eq(&k, &c.keys[l]))
+				continue;
+			for (size_t j = 0; j < bc.n; j++) {
+				bl_labelset kab = ac.keys[i];
+				ls_and(&k, &bc.keys[j], &ri->fam[2]);
+				if (!ls_eq(&k, &c.keys[l]))
+					continue;
+				ls_or(&kab, &bc.keys[j]);
+				sum += fabs(psum_get(&abc, &kab) - ac.w[i] * bc.w[j] / c.w[l]);
+			}
+		}
+	}
+	psum_free(&c);
+	psum_free(&ac);
+	psum_free(&bc);
+	psum_free(&abc);
+	return total > 0 ? sum / (2 * total) : NAN;
 }
 
 /* Rates of any-A among samples with B label `id` within each C level. */
@@ -1222,6 +1375,12 @@ static void fill_independent(struct fill *fl, const bl_policy_rule *r, const str
 	}
 	x->max_rate_gap_before = gap[0];
 	x->max_rate_gap_after = gap[1];
+	x->max_abs_error = gap[1];
+	x->tv_distance_before = indep_tv(fl, ri, 0);
+	x->tv_distance = indep_tv(fl, ri, 1);
+	note_error(rb, gap[1]);
+	if (isfinite(x->tv_distance) && x->tv_distance > rb->t.tv_distance)
+		rb->t.tv_distance = x->tv_distance;
 	psum_free(&lv);
 }
 
@@ -1236,6 +1395,31 @@ static void fill_shares(struct fill *fl, bl_stats *st, bl_rb_share **out, size_t
 			continue;
 		(*out)[*nout].name = fdup(fl, bl_stats_node_name(st, i));
 		(*out)[(*nout)++].share = c.share;
+	}
+}
+
+/* Shares of the same nodes as before (names[i]) among the samples that
+ * safety and drop lines leave, weight 1: what the weighting started
+ * from. */
+static void fill_kept(struct fill *fl, const bl_rb_share *before, size_t n, bl_rb_share **out,
+		      size_t *nout)
+{
+	bl_rebalance *rb = fl->rb;
+	double total = 0;
+
+	for (size_t i = 0; i < rb->nfc; i++)
+		if (rb->pc[rb->fc[i].pc].status == BL_CELL_KEPT)
+			total += (double)rb->fc[i].n;
+	*out = fcalloc(fl, n, sizeof **out);
+	for (size_t j = 0; *out && j < n; j++) {
+		bl_labelset m;
+		double in = 0;
+		family_mask(rb, before[j].name, &m);
+		for (size_t i = 0; i < rb->nfc; i++)
+			if (rb->pc[rb->fc[i].pc].status == BL_CELL_KEPT && ls_any(&rb->fc[i].key, &m))
+				in += (double)rb->fc[i].n;
+		(*out)[*nout].name = fdup(fl, before[j].name);
+		(*out)[(*nout)++].share = safe_div(in, total);
 	}
 }
 
@@ -1255,6 +1439,7 @@ static void fill_skew(struct fill *fl, bl_stats *st, bl_rb_skew_row **out, size_
 		e->rows = s->rows;
 		e->n = s->n;
 		e->ess = s->ess;
+		e->events = s->events;
 		e->rate = s->rate;
 		e->rate_lo = s->rate_lo;
 		e->rate_hi = s->rate_hi;
@@ -1269,6 +1454,8 @@ static void fill_summary(struct fill *fl)
 {
 	bl_rebalance *rb = fl->rb;
 	bl_rb_summary *s = &rb->sum;
+	double cw = bl_policy_clip_weight(rb->p, NULL), fe = bl_policy_floor_ess(rb->p, NULL);
+	double mean = safe_div(rb->t.sum_w, (double)rb->t.written);
 
 	s->realise = rb->realise;
 	s->samples = rb->t.samples;
@@ -1287,6 +1474,13 @@ static void fill_summary(struct fill *fl)
 	s->scale = rb->scale;
 	s->max_repeat = rb->realise == BL_REALISE_UPSAMPLE ? rb->max_repeat : NAN;
 	s->clipped_cells = rb->realise == BL_REALISE_UPSAMPLE ? rb->clipped : 0;
+	s->clip_weight = cw > 0 ? cw : NAN;
+	s->clipped_samples = rb->clipped_samples;
+	s->ess_floor = fe > 0 ? fe : NAN;
+	s->ess_floor_mix = fe > 0 ? rb->floor_mix : NAN;
+	s->weight_ratio = safe_div(rb->t.max_weight, mean);
+	s->largest_sample_share = safe_div(rb->t.max_weight, rb->t.sum_w);
+	s->ess_written_ratio = safe_div(rb->t.ess_after, (double)rb->t.written);
 	s->rules = fcalloc(fl, (size_t)rb->nri, sizeof *s->rules);
 	for (int k = 0; s->rules && k < rb->nri; k++) {
 		const bl_policy_rule *r = bl_policy_rule_at(rb->p, k);
@@ -1295,7 +1489,7 @@ static void fill_summary(struct fill *fl)
 		x->line = r->line;
 		x->kind = r->kind;
 		x->text = fdup(fl, r->text);
-		x->cap = x->max_abs_error = x->tv_distance = NAN;
+		x->cap = x->max_abs_error = x->tv_distance = x->tv_distance_before = NAN;
 		x->max_rate_gap_before = x->max_rate_gap_after = NAN;
 		switch (r->kind) {
 		case BL_RULE_TARGET: fill_target(fl, r, ri, x); break;
@@ -1308,11 +1502,11 @@ static void fill_summary(struct fill *fl)
 	s->tv_distance = rb->t.tv_distance;
 	fill_shares(fl, rb->before, &s->shares[0], &s->nshares[0]);
 	fill_shares(fl, rb->after, &s->shares[1], &s->nshares[1]);
+	fill_kept(fl, s->shares[0], s->nshares[0], &s->shares[2], &s->nshares[2]);
 	fill_skew(fl, rb->before, &s->skew[0], &s->nskew[0]);
 	fill_skew(fl, rb->after, &s->skew[1], &s->nskew[1]);
-	for (size_t i = 0; i < rb->warnings.n; i++)
-		if (bl_strlist_add(&s->warnings, rb->warnings.items[i]) != BL_OK)
-			fl->nomem = 1;
+	if (!fl->nomem && bl_rb_check_plan(s, rb->p) != BL_OK)
+		fl->nomem = 1;
 }
 
 int bl_rebalance_finish(bl_rebalance *rb)

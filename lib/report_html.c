@@ -839,7 +839,10 @@ int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
 	esc(o, &rc, title);
 	put(o, &rc, " &#183; index ");
 	esc(o, &rc, r->path);
-	put(o, &rc, " &#183; ballast " BALLAST_VERSION "</p>\n<div class=\"cards\">");
+	put(o, &rc, " &#183; ballast " BALLAST_VERSION "</p>\n");
+	if (rc == BL_OK)
+		rc = bl_report_mf_problems_html(mf, o);
+	put(o, &rc, "<div class=\"cards\">");
 	snprintf(v, sizeof v, "%.0f<span class=\"arr\">&#8594;</span>%.0f", mf->sum.ess_before,
 		 mf->sum.ess_after);
 	snprintf(s, sizeof s, "%.1f%% kept", 100 * mf->sum.ess_after / mf->sum.ess_before);
@@ -862,9 +865,6 @@ int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
 	snprintf(s, sizeof s, "largest share error %.3g", mf->sum.max_abs_share_error);
 	card_text(o, &rc, "distance from target (TV)", v, s, mf->sum.max_abs_share_error > 0.01);
 	put(o, &rc, "</div>\n");
-	if (!mf->agree)
-		put(o, &rc, "<div class=\"finding\"><b>The manifest's summary disagrees with "
-			    "its own lines or with the index</b>; see the checks at the end.</div>");
 
 	/* the headline: the strongest skew before, and where it went */
 	for (int pass = 0; pass < 2 && !top; pass++)

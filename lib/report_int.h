@@ -78,6 +78,12 @@ struct bl_report_mf {
 const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
 					const bl_stats_skew *before);
 int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *out);
+/* 1 when the manifest's plan passed its checks and its summary agrees
+ * with its lines and the index. */
+int bl_report_mf_ok(const struct bl_report_mf *mf);
+/* The plan's problems and the disagreements as an HTML box (nothing when
+ * there are none), for the top of the page. */
+int bl_report_mf_problems_html(const struct bl_report_mf *mf, bl_buf *out);
 
 /* 1 when node is a row of the --by table: a node strictly below the
  * family, or the family itself when nothing lies below it. */

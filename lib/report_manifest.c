@@ -319,9 +319,6 @@ static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m
 	if (!mf->policy_path || !mf->policy_text || !mf->policy_sha || !mf->realise ||
 	    !mf->seed || !mf->after)
 		goto out;
-	for (size_t i = 0; i < mf->sum.warnings.n; i++)
-		if (mf_note(mf, "rebalance: %s", mf->sum.warnings.items[i]) != BL_OK)
-			goto out;
 
 	/* lookup tables: label names and shard paths of the index */
 	nl = (size_t)bl_index_nlabels(ix);
@@ -469,6 +466,18 @@ static int mtext_skew(const struct bl_report_mf *mf, bl_buf *out)
 		bl_report_ci_fix(lac, sizeof lac, a ? a->lift_lo : NAN, a ? a->lift_hi : NAN);
 		bl_report_fix(x, sizeof x, b->odds_ratio);
 		bl_report_fix(y, sizeof y, a ? a->odds_ratio : NAN);
+		/* a side with no event: its lift is 0 by construction and its odds
+		 * ratio only the zero-cell correction; neither is a finding */
+		if (!(b->events > 0)) {
+			snprintf(lb, sizeof lb, "0 events");
+			lbc[0] = '\0';
+			snprintf(x, sizeof x, "0 events");
+		}
+		if (a && !(a->events > 0)) {
+			snprintf(la, sizeof la, "0 events");
+			lac[0] = '\0';
+			snprintf(y, sizeof y, "0 events");
+		}
 		arrow(orr, sizeof orr, x, y);
 		bl_report_tb_row(&t, b->group, b->gender ? b->gender : "-", n, rate, "", lb, lbc, la, lac,
 		       orr, b->small || (a && a->small) ? "small" : "", (char *)NULL);
@@ -517,6 +526,91 @@ static int mtext_rules(const struct bl_report_mf *mf, bl_buf *out)
 	return rc;
 }
 
+/* ---- problems: the plan's checks and the cross-checks, at the top ------- */
+
+int bl_report_mf_ok(const struct bl_report_mf *mf)
+{
+	return mf->agree && mf->sum.ok;
+}
+
+/* Plan problems (failed first, then accepted, then warnings), then the
+ * disagreements, as text lines. */
+static int mtext_problems(const struct bl_report_mf *mf, bl_buf *out)
+{
+	static const int order[] = {BL_CHECK_FAILED, BL_CHECK_ACCEPTED, BL_CHECK_WARNING};
+	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
+	int rc = BL_OK;
+
+	if (failed)
+		rc = bl_buf_addf(out, "PLAN FAILED %zu check%s when it was made: the manifest does "
+				      "not do what its policy asked without side effects\n", failed,
+				 failed == 1 ? "" : "s");
+	else if (bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING))
+		rc = bl_buf_adds(out, "plan checks: passed, with what the policy accepts and "
+				      "warnings below\n");
+	for (size_t o = 0; o < sizeof order / sizeof order[0]; o++)
+		for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
+			const bl_rb_check *c = &mf->sum.checks[i];
+			if (c->status != order[o])
+				continue;
+			rc = bl_buf_addf(out, "  %-8s %-6s %s\n", c->status == BL_CHECK_FAILED ?
+					 "FAILED" : bl_check_status_name(c->status),
+					 bl_check_name(c->check), c->message);
+		}
+	if (rc == BL_OK && !mf->agree)
+		rc = bl_buf_adds(out, "DISAGREEMENT: manifest.json's summary does not match the "
+				      "manifest's lines or the index (checks at the end):\n");
+	for (size_t i = 0; i < mf->nchecks && rc == BL_OK; i++) {
+		const struct bl_report_check *k = &mf->checks[i];
+		if (k->agree)
+			continue;
+		if (isnan(k->manifest))
+			rc = bl_buf_addf(out, "  DIFF     %s: %.10g\n", k->name, k->recomputed);
+		else
+			rc = bl_buf_addf(out, "  DIFF     %s: manifest %.10g, recomputed %.10g\n",
+					 k->name, k->manifest, k->recomputed);
+	}
+	if (rc == BL_OK && (!bl_report_mf_ok(mf) || bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING)))
+		rc = bl_buf_addch(out, '\n');
+	return rc;
+}
+
+int bl_report_mf_problems_html(const struct bl_report_mf *mf, bl_buf *o)
+{
+	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
+	size_t shown = bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING);
+	int rc = BL_OK;
+
+	if (!shown && mf->agree)
+		return BL_OK;
+	rc = bl_buf_addf(o, "<div class=\"finding\"><b>%s</b><ul>",
+			 failed ? "The plan failed its checks: this manifest does not do what "
+				  "its policy asked without side effects." :
+			 shown ? "Plan checks: passed, with what the policy accepts and warnings." :
+				 "The manifest's summary disagrees with its own lines or with the "
+				 "index.");
+	for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
+		const bl_rb_check *c = &mf->sum.checks[i];
+		if (c->status == BL_CHECK_OK)
+			continue;
+		rc = bl_buf_addf(o, "<li><b>%s</b> %s: ", c->status == BL_CHECK_FAILED ? "FAILED" :
+				 bl_check_status_name(c->status), bl_check_name(c->check));
+		if (rc == BL_OK)
+			rc = bl_report_html_escape(o, c->message);
+		if (rc == BL_OK)
+			rc = bl_buf_adds(o, "</li>");
+	}
+	for (size_t i = 0; i < mf->nchecks && rc == BL_OK; i++) {
+		const struct bl_report_check *k = &mf->checks[i];
+		if (!k->agree)
+			rc = bl_buf_addf(o, "<li><b>DISAGREEMENT</b> %s: manifest %.6g, recomputed "
+					    "%.6g</li>", k->name, k->manifest, k->recomputed);
+	}
+	if (rc == BL_OK)
+		rc = bl_buf_adds(o, "</ul></div>\n");
+	return rc;
+}
+
 static int render_mtext(const struct bl_report_mf *mf, bl_buf *out)
 {
 	struct table t = {.ncol = 2, .left = 1u << 1};
@@ -528,6 +622,8 @@ static int render_mtext(const struct bl_report_mf *mf, bl_buf *out)
 	bl_stats_totals_get(mf->after, &ta);
 	rc = bl_buf_addf(out, "ballast report of manifest %s (index %s)\n\n", mf->name,
 			 mf->before.path);
+	if (rc == BL_OK)
+		rc = mtext_problems(mf, out);
 	bl_report_tb_row(&t, "policy", mf->policy_path, (char *)NULL);
 	snprintf(c, sizeof c, "%.12s", mf->policy_sha);
 	bl_report_tb_row(&t, "policy sha256", c, (char *)NULL);
@@ -549,6 +645,16 @@ static int render_mtext(const struct bl_report_mf *mf, bl_buf *out)
 	bl_report_tb_row(&t, "effective sample size", a, (char *)NULL);
 	snprintf(b, sizeof b, "TV %.4g, max abs share error %.4g", mf->sum.tv_distance, mf->sum.max_abs_share_error);
 	bl_report_tb_row(&t, "distance from target", b, (char *)NULL);
+	if (isfinite(mf->sum.clip_weight)) {
+		snprintf(c, sizeof c, "%g times the mean (lowered %llu samples)",
+			 mf->sum.clip_weight, (unsigned long long)mf->sum.clipped_samples);
+		bl_report_tb_row(&t, "clip weight", c, (char *)NULL);
+	}
+	if (isfinite(mf->sum.ess_floor)) {
+		snprintf(c, sizeof c, "%g (%.1f%% uniform weight mixed in)", mf->sum.ess_floor,
+			 100 * mf->sum.ess_floor_mix);
+		bl_report_tb_row(&t, "floor ess", c, (char *)NULL);
+	}
 	if (rc == BL_OK)
 		rc = bl_report_tb_print(&t, out, "  ");
 	if (rc == BL_OK && mf->sum.nrules)
@@ -636,6 +742,15 @@ static int render_mcsv(const struct bl_report_mf *mf, bl_buf *out)
 		{"max_share_error", NAN, mf->sum.max_abs_share_error},
 	};
 
+	/* the plan's problems first: name is the check, gender its status,
+	 * before the value, after the limit */
+	for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
+		const bl_rb_check *k = &mf->sum.checks[i];
+		double v[6] = {k->value, NAN, NAN, k->limit, NAN, NAN};
+		if (k->status != BL_CHECK_OK)
+			rc = mcsv_row(out, "plan_check", bl_check_name(k->check),
+				      bl_check_status_name(k->status), v);
+	}
 	for (size_t i = 0; i < sizeof cost / sizeof cost[0] && rc == BL_OK; i++) {
 		double v[6] = {cost[i].b, NAN, NAN, cost[i].a, NAN, NAN};
 		rc = mcsv_row(out, "cost", cost[i].name, NULL, v);
@@ -729,6 +844,35 @@ static int render_mjson(const struct bl_report_mf *mf, bl_buf *out)
 		goto out;
 	cJSON_AddStringToObject(root, "report", "ballast-manifest");
 	bl_report_jnum(root, "schema", 1);
+	cJSON_AddBoolToObject(root, "ok", bl_report_mf_ok(mf));
+	a = cJSON_AddArrayToObject(root, "problems");
+	for (size_t i = 0; a && i < mf->sum.nchecks; i++) {
+		const bl_rb_check *k = &mf->sum.checks[i];
+		cJSON *c;
+		if (k->status == BL_CHECK_OK || !(c = cJSON_CreateObject()))
+			continue;
+		cJSON_AddStringToObject(c, "source", "plan");
+		cJSON_AddStringToObject(c, "check", bl_check_name(k->check));
+		cJSON_AddStringToObject(c, "status", bl_check_status_name(k->status));
+		bl_report_jnum(c, "line", k->line);
+		if (k->subject)
+			cJSON_AddStringToObject(c, "subject", k->subject);
+		bl_report_jnum(c, "value", k->value);
+		bl_report_jnum(c, "limit", k->limit);
+		cJSON_AddStringToObject(c, "message", k->message);
+		cJSON_AddItemToArray(a, c);
+	}
+	for (size_t i = 0; a && i < mf->nchecks; i++) {
+		cJSON *c;
+		if (mf->checks[i].agree || !(c = cJSON_CreateObject()))
+			continue;
+		cJSON_AddStringToObject(c, "source", "summary");
+		cJSON_AddStringToObject(c, "check", mf->checks[i].name);
+		cJSON_AddStringToObject(c, "status", "disagrees");
+		bl_report_jnum(c, "manifest", mf->checks[i].manifest);
+		bl_report_jnum(c, "recomputed", mf->checks[i].recomputed);
+		cJSON_AddItemToArray(a, c);
+	}
 	cJSON_AddStringToObject(root, "manifest", mf->name);
 	cJSON_AddStringToObject(root, "index", mf->before.path);
 	o = cJSON_AddObjectToObject(root, "policy");
@@ -865,11 +1009,19 @@ int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 	case BL_REPORT_HTML: rc = bl_report_html_manifest(&mf, out); break;
 	default: rc = render_mtext(&mf, out); break;
 	}
-	if (rc != BL_OK)
+	if (rc != BL_OK) {
 		snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
 							    : "report larger than the output cap");
+	} else if (!bl_report_mf_ok(&mf)) {
+		size_t failed = bl_rb_summary_count(&mf.sum, BL_CHECK_FAILED);
+		snprintf(err, errlen, "manifest '%s': %s%s%s", mf.name,
+			 failed ? "its plan failed checks" : "",
+			 failed && !mf.agree ? "; " : "",
+			 mf.agree ? "" : "its summary disagrees with its lines or the index");
+		rc = BL_WARN;
+	}
 out:
-	if (rc != BL_OK && out && out->len > len0) {
+	if (rc != BL_OK && rc != BL_WARN && out && out->len > len0) {
 		out->len = len0;
 		out->buf[len0] = '\0';
 	}
@@ -888,8 +1040,14 @@ int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
 		return BL_EUSAGE;
 	bl_buf_init(&b, 0);
 	rc = bl_report_manifest_buf(ix, m, name, opt, &b, err, errlen);
-	if (rc == BL_OK)
-		rc = bl_report_write_stream(&b, f, err, errlen);
+	if (rc == BL_OK || rc == BL_WARN) {
+		char werr[1024];
+		int w = bl_report_write_stream(&b, f, werr, sizeof werr);
+		if (w != BL_OK) {
+			snprintf(err, errlen, "%s", werr);
+			rc = w;
+		}
+	}
 	bl_buf_release(&b);
 	return rc;
 }
@@ -910,8 +1068,14 @@ int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 		return BL_EUSAGE;
 	bl_buf_init(&b, 0);
 	rc = bl_report_manifest_buf(ix, m, name, opt, &b, err, errlen);
-	if (rc == BL_OK)
-		rc = bl_file_write_atomic(path, b.buf, b.len, err, errlen);
+	if (rc == BL_OK || rc == BL_WARN) {
+		char werr[1024];
+		int w = bl_file_write_atomic(path, b.buf, b.len, werr, sizeof werr);
+		if (w != BL_OK) {
+			snprintf(err, errlen, "%s", werr);
+			rc = w;
+		}
+	}
 	bl_buf_release(&b);
 	return rc;
 }

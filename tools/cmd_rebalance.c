@@ -41,8 +41,20 @@ const char usage_rebalance[] =
 	"Samples labelled both age.minor and sexual.* are never written,\n"
 	"whatever the policy; the summary counts them.\n"
 	"\n"
-	"Exit status: 0 done, 2 usage or a bad policy, 3 fatal (the index cannot\n"
-	"be read, the policy cannot be met on it, the output cannot be written).\n";
+	"Every plan is checked (manifests/FORMAT.md, \"Checks\"): rows too small\n"
+	"to estimate (under 30 samples), Kish's ESS under 30% of the samples\n"
+	"written, a weight over 10 times the mean, one sample over 1% of the\n"
+	"weight, a label no line names moving by more than max(0.5 pp, a quarter\n"
+	"of its share), a line that does not reduce its own gap.  Problems are\n"
+	"printed first; a failed check exits 1 unless the policy accepts it\n"
+	"('accept ess >= 0.2', 'accept max weight 20', 'accept sample share 0.05',\n"
+	"'accept shift sexual 0.05', 'accept cells >= 10', 'accept gap').\n"
+	"'clip weight W' and 'floor ess F' lines trade distance from the target\n"
+	"for a sounder set; the summary reports both.\n"
+	"\n"
+	"Exit status: 0 done, 1 the plan failed a check or the policy cannot be met\n"
+	"on this index (an unknown label, an impossible target), 2 usage or a bad\n"
+	"policy, 3 fatal (the index cannot be read, the output cannot be written).\n";
 
 static void progress(void *arg, uint64_t done, uint64_t total, uint64_t samples)
 {
@@ -69,8 +81,8 @@ static void print_rule(const bl_rb_rule_result *r)
 				printf("    %-28s %8.4f %8.4f %8.4f\n", x->label, x->target,
 				       x->before, x->after);
 		}
-		printf("    max abs share error %.3g, total variation distance %.3g\n",
-		       r->max_abs_error, r->tv_distance);
+		printf("    max abs share error %.3g, total variation distance %.3g (before: %.3g)\n",
+		       r->max_abs_error, r->tv_distance, r->tv_distance_before);
 	} else if (r->kind == BL_RULE_CAP) {
 		printf("    %-28s %10s %10s %9s %9s\n", "label", "count", "expected",
 		       "share exp", "share now");
@@ -96,7 +108,40 @@ static void print_rule(const bl_rb_rule_result *r)
 		       "     rows under 30 samples not shown)\n");
 		printf("    largest rate gap: before %.4f, after %.4f\n", r->max_rate_gap_before,
 		       r->max_rate_gap_after);
+		printf("    distance from independence (TV, every cell counted): before %.4g, "
+		       "after %.4g\n", r->tv_distance_before, r->tv_distance);
 	}
+}
+
+/* The problems of a plan, at the top of the output: failed checks first,
+ * then accepted ones, then warnings. */
+static void print_problems(const bl_rb_summary *s)
+{
+	static const int order[] = {BL_CHECK_FAILED, BL_CHECK_ACCEPTED, BL_CHECK_WARNING};
+	size_t failed = bl_rb_summary_count(s, BL_CHECK_FAILED);
+
+	if (!bl_rb_summary_count(s, BL_CHECK_WARNING))
+		return;
+	if (failed)
+		printf("PLAN FAILED %zu check%s: the manifest does not do what the policy asked "
+		       "without side effects (exit status 1)\n", failed, failed == 1 ? "" : "s");
+	else
+		printf("plan checks: passed, with what the policy accepts and warnings below\n");
+	for (size_t o = 0; o < sizeof order / sizeof order[0]; o++)
+		for (size_t i = 0; i < s->nchecks; i++) {
+			const bl_rb_check *c = &s->checks[i];
+			if (c->status != order[o])
+				continue;
+			printf("  %-8s %-6s %s", c->status == BL_CHECK_FAILED ? "FAILED" :
+			       bl_check_status_name(c->status), bl_check_name(c->check), c->message);
+			if (c->status == BL_CHECK_ACCEPTED)
+				printf(" [policy line %d]", c->accept_line);
+			printf("\n");
+		}
+	if (failed)
+		printf("  to take such a risk knowingly, add the matching 'accept' line to the "
+		       "policy (manifests/FORMAT.md, \"Checks\")\n");
+	printf("\n");
 }
 
 static void print_text(const bl_rb_summary *s, const char *outdir)
@@ -119,11 +164,19 @@ static void print_text(const bl_rb_summary *s, const char *outdir)
 	       before > 0 ? 100 * after / before : 0);
 	printf("distance from target     max abs share error %.3g, TV distance %.3g\n",
 	       s->max_abs_share_error, s->tv_distance);
+	if (isfinite(s->clip_weight))
+		printf("clip weight              %g times the mean (lowered %llu samples)\n",
+		       s->clip_weight, (unsigned long long)s->clipped_samples);
+	if (isfinite(s->ess_floor))
+		printf("floor ess                %g (%.1f%% uniform weight mixed in)\n",
+		       s->ess_floor, 100 * s->ess_floor_mix);
 	printf("rules:\n");
 	for (size_t i = 0; i < s->nrules; i++)
 		print_rule(&s->rules[i]);
-	for (size_t i = 0; i < s->warnings.n; i++)
-		printf("warning: %s\n", s->warnings.items[i]);
+	printf("checks:\n");
+	for (size_t i = 0; i < s->nchecks; i++)
+		printf("  %-8s %-6s %s\n", bl_check_status_name(s->checks[i].status),
+		       bl_check_name(s->checks[i].check), s->checks[i].message);
 	if (outdir)
 		printf("manifest                 %s/manifest.json\n", outdir);
 }
@@ -146,7 +199,9 @@ int cmd_rebalance(int argc, char **argv)
 	bl_policy *pol = NULL;
 	bl_rebalance *rb = NULL;
 	bl_index *ix = NULL;
+	const bl_rb_summary *sum;
 	char err[1024];
+	int r;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:o:q", opts, NULL)) != -1) {
@@ -196,8 +251,12 @@ int cmd_rebalance(int argc, char **argv)
 	}
 	if (have_seed)
 		bl_rebalance_set_seed(rb, (uint64_t)seed);
-	if (bl_rebalance_plan(rb, ix) != BL_OK) {
+	if ((r = bl_rebalance_plan(rb, ix)) != BL_OK) {
 		tool_err("%s", bl_rebalance_errmsg(rb));
+		/* a policy this index cannot meet is a plan that failed; the
+		 * index unreadable is fatal */
+		if (r == BL_FAILED)
+			rc = EXIT_ITEMS_FAILED;
 		goto out;
 	}
 	if (!quiet && tool_progress_wanted())
@@ -206,20 +265,29 @@ int cmd_rebalance(int argc, char **argv)
 		tool_err("%s", err);
 		goto out;
 	}
+	sum = bl_rebalance_summary(rb);
 	if (json) {
 		printf("%s\n", bl_rebalance_summary_json(rb));
 	} else {
+		print_problems(sum);
 		printf("policy                   %s (sha256 %.12s)\n", policy_path,
 		       bl_policy_digest(pol));
 		printf("seed                     %llu\n",
 		       (unsigned long long)bl_rebalance_seed(rb));
-		print_text(bl_rebalance_summary(rb), outdir);
+		print_text(sum, outdir);
 	}
 	rc = EXIT_ALL_GOOD;
+	if (!sum->ok) {
+		size_t n = bl_rb_summary_count(sum, BL_CHECK_FAILED);
+		tool_err("the plan failed %zu check%s (%s); %s", n, n == 1 ? "" : "s",
+			 json ? "\"checks\" in the JSON" : "listed at the top of the output",
+			 outdir ? "the manifest was written and records them" : "nothing was written");
+		rc = EXIT_ITEMS_FAILED;
+	}
 out:
 	bl_rebalance_free(rb);
 	bl_policy_free(pol);
 	if (ix)
 		bl_index_close(ix);
-	return rc == EXIT_ALL_GOOD ? tool_finish(rc) : rc;
+	return rc == EXIT_ALL_GOOD || rc == EXIT_ITEMS_FAILED ? tool_finish(rc) : rc;
 }
