@@ -14,9 +14,9 @@
 
 CC      ?= cc
 B       ?= build
-PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson
+PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson nettle
 DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
-           libsqlite3-dev libpcre2-dev libcjson-dev zstd xz-utils python3 sqlite3
+           libsqlite3-dev libpcre2-dev libcjson-dev nettle-dev zstd xz-utils python3 sqlite3
 
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

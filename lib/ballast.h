@@ -151,12 +151,14 @@ double bl_rng_double(bl_rng *r);
 /* Uniform integer in [0, n); n == 0 returns 0. */
 uint64_t bl_rng_below(bl_rng *r, uint64_t n);
 
-/* SHA-256 (lib/sha256.c), for digests of rule files, policies and shards. */
+/* SHA-256 (lib/sha256.c, backed by nettle: the SHA-NI instructions where
+ * the CPU has them), for digests of rule files, policies and shards.  The
+ * context is plain bytes: copying it by value forks the hash. */
 typedef struct bl_sha256 {
-	uint32_t h[8];
-	uint64_t nbytes;
-	unsigned char block[64];
-	size_t fill;
+	union {
+		uint64_t align;
+		unsigned char bytes[128];
+	} ctx;
 } bl_sha256;
 void bl_sha256_init(bl_sha256 *c);
 void bl_sha256_update(bl_sha256 *c, const void *data, size_t len);
@@ -1237,6 +1239,10 @@ typedef struct bl_manifest_options {
 	void (*on_progress)(void *arg, uint64_t shards_done,
 			    uint64_t shards_total, uint64_t samples);
 	void *arg;
+	/* after each shard's SHA-256 (not with no_digest): bytes hashed so
+	 * far and in all (the shard sizes the index records); may be NULL */
+	void (*on_digest)(void *arg, uint64_t shards_done, uint64_t shards_total,
+			  uint64_t bytes_done, uint64_t bytes_total);
 } bl_manifest_options;
 
 /*

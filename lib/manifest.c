@@ -461,7 +461,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	memo *weights = calloc(1, sizeof *weights), *labelsets = calloc(1, sizeof *labelsets);
 	FILE *f = NULL;
 	char *json = NULL, dummy[1];
-	uint64_t done_samples = 0;
+	uint64_t done_samples = 0, bytes_done = 0, bytes_total = 0;
 	int rc = BL_FAILED, src, made_tmp = 0, moved_old = 0;
 	struct stat sb;
 
@@ -510,6 +510,8 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	}
 	if ((rc = load_shards(db, &sh, &nsh, err, errlen)) != BL_OK)
 		goto out;
+	for (size_t i = 0; i < nsh; i++)
+		bytes_total += sh[i].size > 0 ? (uint64_t)sh[i].size : 0;
 	rc = BL_FAILED;
 	bl_rebalance_reset(rb);
 	if (sqlite3_prepare_v2(db, "SELECT ordinal, key, offset, labels, bits FROM samples "
@@ -588,8 +590,13 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 			if (c != 0)
 				goto write_err;
 		}
-		if (!opts->no_digest && sh[i].path[0])
+		/* only a manifest written records digests: a dry run hashes nothing */
+		if (outdir && !opts->no_digest && sh[i].path[0]) {
 			sh[i].has_digest = bl_sha256_file(sh[i].path, sh[i].digest) == BL_OK;
+			bytes_done += sh[i].size > 0 ? (uint64_t)sh[i].size : 0;
+			if (opts->on_digest)
+				opts->on_digest(opts->arg, i + 1, nsh, bytes_done, bytes_total);
+		}
 		if (opts->on_progress)
 			opts->on_progress(opts->arg, i + 1, nsh, done_samples);
 	}

@@ -56,13 +56,45 @@ const char usage_rebalance[] =
 	"on this index (an unknown label, an impossible target), 2 usage or a bad\n"
 	"policy, 3 fatal (the index cannot be read, the output cannot be written).\n";
 
-static void progress(void *arg, uint64_t done, uint64_t total, uint64_t samples)
+/* Progress on a terminal: the manifest's lines, then each shard's
+ * SHA-256 (the slow part: every byte of every shard is read). */
+struct prog {
+	int digest;      /* shards are hashed */
+	uint64_t samples;
+	uint64_t bytes_done, bytes_total;
+};
+
+static void progress_line(const struct prog *p, uint64_t done, uint64_t total)
 {
-	(void)arg;
-	fprintf(stderr, "\r%llu/%llu shards, %llu samples", (unsigned long long)done,
-		(unsigned long long)total, (unsigned long long)samples);
+	if (p->digest)
+		fprintf(stderr, "\rwriting the manifest and hashing shards %llu/%llu, "
+			"%.1f GB/%.1f GB, %llu samples   ", (unsigned long long)done,
+			(unsigned long long)total, p->bytes_done / 1e9, p->bytes_total / 1e9,
+			(unsigned long long)p->samples);
+	else
+		fprintf(stderr, "\rwriting the manifest: shards %llu/%llu, %llu samples   ",
+			(unsigned long long)done, (unsigned long long)total,
+			(unsigned long long)p->samples);
 	if (done == total)
 		fputc('\n', stderr);
+}
+
+static void progress(void *arg, uint64_t done, uint64_t total, uint64_t samples)
+{
+	struct prog *p = arg;
+	p->samples = samples;
+	progress_line(p, done, total);
+}
+
+static void progress_digest(void *arg, uint64_t done, uint64_t total, uint64_t bytes,
+			    uint64_t bytes_total)
+{
+	struct prog *p = arg;
+	p->bytes_done = bytes;
+	p->bytes_total = bytes_total;
+	/* the line is printed by progress(), right after */
+	(void)done;
+	(void)total;
 }
 
 static void print_rule(const bl_rb_rule_result *r)
@@ -200,6 +232,7 @@ int cmd_rebalance(int argc, char **argv)
 	bl_rebalance *rb = NULL;
 	bl_index *ix = NULL;
 	const bl_rb_summary *sum;
+	struct prog prog = {0};
 	char err[1024];
 	int r;
 
@@ -259,8 +292,12 @@ int cmd_rebalance(int argc, char **argv)
 			rc = EXIT_ITEMS_FAILED;
 		goto out;
 	}
-	if (!quiet && tool_progress_wanted())
+	if (!quiet && tool_progress_wanted()) {
+		prog.digest = !mo.no_digest && outdir;
 		mo.on_progress = progress;
+		mo.on_digest = progress_digest;
+		mo.arg = &prog;
+	}
 	if (bl_manifest_write(rb, ix, outdir, &mo, err, sizeof err) != BL_OK) {
 		tool_err("%s", err);
 		goto out;
