@@ -1567,8 +1567,9 @@ int bl_report_html_escape(bl_buf *out, const char *s);
  * path, SHA-256, seed and text.  Every summary number that can be
  * recomputed from the index and the lines is (written, weight sum, largest
  * and smallest weight, ESS, per-shard counts, repeats, shares and lifts
- * after) and each comparison is shown as a check; a disagreement is
- * output, not an error.
+ * after) and each comparison is shown as a check.  The plan's problems
+ * (the summary's checks that did not pass) and every disagreement come
+ * first, in every format.
  *
  * name is the manifest's directory as the user gave it (for titles; NULL:
  * "manifest").  m must be fresh (no bl_manifest_next yet); it is read to
@@ -1578,11 +1579,19 @@ int bl_report_html_escape(bl_buf *out, const char *s);
  * Formats:
  *   BL_REPORT_TEXT  aligned tables, before -> after.
  *   BL_REPORT_CSV   header table,name,gender,before,before_lo,before_hi,
- *     after,after_lo,after_hi; table is cost, label, family, skew_lift,
- *     skew_rate or check (check: before = manifest, after = recomputed,
- *     after_hi = 1 when they agree).
+ *     after,after_lo,after_hi; table is plan_check (first: a check of the
+ *     plan that did not pass; gender = its status, before = value, after
+ *     = limit), cost, label, family, skew_lift, skew_rate or check (check:
+ *     before = manifest, after = recomputed, after_hi = 1 when they
+ *     agree).
  *   BL_REPORT_JSON  one object, keys in this order (stable, schema 1):
- *       "report": "ballast-manifest", "schema": 1, "manifest": name,
+ *       "report": "ballast-manifest", "schema": 1,
+ *       "ok": false when the plan failed a check or a check disagrees,
+ *       "problems": [{"source": "plan", "check", "status" (failed,
+ *         accepted, warning), "line", "subject" (when there is one),
+ *         "value", "limit", "message"} and {"source": "summary", "check",
+ *         "status": "disagrees", "manifest", "recomputed"}],
+ *       "manifest": name,
  *       "index": path,
  *       "policy": {"path", "sha256", "seed" (text), "realise", "text"},
  *       "cost": {"samples", "written", "ess_before", "ess_after",
@@ -1608,20 +1617,24 @@ int bl_report_html_escape(bl_buf *out, const char *s);
  *     lift chart with a before (hollow) and an after (filled) dot per
  *     cell with 95% whiskers, paired share bars, the numbers, the checks.
  *
- * Returns BL_OK; BL_FAILED with a message in err when a line of the
- * manifest is damaged (file and line named), when manifest.json lacks its
- * summary, policy or inputs, or when a shard or label of the manifest is
+ * Returns BL_OK; BL_WARN when the report is complete in out but the plan
+ * failed a check or the summary disagrees (err says which); BL_FAILED
+ * with a message in err when a line of the manifest is damaged (file and
+ * line named), when manifest.json lacks its summary, policy or inputs (or
+ * the summary is damaged), or when a shard or label of the manifest is
  * not in ix (a manifest of another index); BL_ENOMEM.  out is unchanged
  * on failure.
  */
 int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 			   const bl_report_options *opt, bl_buf *out, char *err,
 			   size_t errlen);
-/* The same, written to f (the caller's stream; not closed). */
+/* The same, written to f (the caller's stream; not closed); BL_WARN
+ * after writing it. */
 int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
 			     const bl_report_options *opt, FILE *f, char *err,
 			     size_t errlen);
-/* The same, written to path atomically (as bl_report_save). */
+/* The same, written to path atomically (as bl_report_save); BL_WARN
+ * after writing it. */
 int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 			    const bl_report_options *opt, const char *path, char *err,
 			    size_t errlen);

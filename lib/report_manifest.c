@@ -5,7 +5,9 @@
  * report_html.c).  The "after" side streams the manifest's JSON lines into
  * a weighted bl_stats accumulator, so memory does not grow with the set;
  * every number of manifest.json's summary that can be recomputed from the
- * lines is, and disagreements are shown, not hidden.
+ * lines is, and disagreements are shown, not hidden: first, with the
+ * checks of the plan that did not pass (the summary's bl_rb_check list),
+ * and the report returns BL_WARN so that the command exits 1.
  */
 #include "report_int.h"
 #include "index_int.h"

@@ -61,6 +61,8 @@ const char usage_report[] =
 	"total, error, label, family, skew, skew_attire, given, by or shard (for\n"
 	"given and by the gender column holds the condition).\n"
 	"With --manifest, JSON keys are report (\"ballast-manifest\"), schema,\n"
+	"ok, problems [{source, check, status, ...}] (the plan's checks that did\n"
+	"not pass and the disagreements, also first in text, CSV and HTML),\n"
 	"manifest, index, policy {path, sha256, seed, realise, text}, cost\n"
 	"{samples, written, ess_before, ess_after, ess_ratio, dropped,\n"
 	"dropped_by_rule, blocked, repeated, copies_added, max_weight, min_weight,\n"
