@@ -17,9 +17,10 @@
 
 CC      ?= cc
 B       ?= build
-PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson libpng
+PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson libpng nettle
 DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
-           libsqlite3-dev libpcre2-dev libcjson-dev libpng-dev zstd xz-utils python3 sqlite3
+           libsqlite3-dev libpcre2-dev libcjson-dev libpng-dev nettle-dev zstd xz-utils \
+           python3 sqlite3
 # not needed to build or test: without them the tests that use them skip
 OPTPKGS := python3-torch
 

@@ -204,12 +204,14 @@ int bl_seed_parse(const char *text, uint64_t *seed);
  * may differ from an older or newer shared library). */
 int bl_version_number(void);
 
-/* SHA-256 (lib/sha256.c), for digests of rule files, policies and shards. */
+/* SHA-256 (lib/sha256.c, backed by nettle: the SHA-NI instructions where
+ * the CPU has them), for digests of rule files, policies and shards.  The
+ * context is plain bytes: copying it by value forks the hash. */
 typedef struct bl_sha256 {
-	uint32_t h[8];
-	uint64_t nbytes;
-	unsigned char block[64];
-	size_t fill;
+	union {
+		uint64_t align;
+		unsigned char bytes[128];
+	} ctx;
 } bl_sha256;
 void bl_sha256_init(bl_sha256 *c);
 void bl_sha256_update(bl_sha256 *c, const void *data, size_t len);
@@ -956,8 +958,10 @@ bl_policy *bl_policy_new(void);
 /*
  * Parse a policy from text (name is used in messages) or from a file.
  * Only one parse per handle.  Returns BL_OK; BL_FAILED with errmsg
- * "NAME:LINE:COL: message" on the first error; BL_ENOMEM; BL_EUSAGE when
- * the handle was parsed before.
+ * "NAME:LINE:COL: message" on the first error (a policy without any
+ * method line, drop, cap, target or independent, is an error too: it
+ * would change nothing); BL_ENOMEM; BL_EUSAGE when the handle was parsed
+ * before.
  */
 int bl_policy_parse(bl_policy *p, const char *name, const char *text,
 		    size_t len);
@@ -973,6 +977,51 @@ int bl_policy_realise(const bl_policy *p);
 double bl_policy_max_repeat(const bl_policy *p);
 /* 1 and *seed set when the policy has a "seed" line, else 0. */
 int bl_policy_seed(const bl_policy *p, uint64_t *seed);
+
+/*
+ * The checks a plan is held to (lib/rb_check.c; manifests/FORMAT.md,
+ * "Checks"): a plan that fails one is reported at the top of every output
+ * and `ballast rebalance` exits 1, unless an `accept` line of the policy
+ * sets a limit the plan meets (it is then reported as accepted).
+ */
+enum {
+	BL_CHECK_CELLS = 0, /* a weighting line rests on rows with too few
+			     * samples: `accept cells >= N` (default 30) */
+	BL_CHECK_ESS,       /* Kish ESS / samples written under a floor:
+			     * `accept ess >= F` (default 0.3) */
+	BL_CHECK_WEIGHT,    /* largest weight / mean weight over a cap:
+			     * `accept max weight W` (default 10) */
+	BL_CHECK_SHARE,     /* one sample's share of the weight over a bound:
+			     * `accept sample share S` (default 0.01) */
+	BL_CHECK_SHIFT,     /* a label no line names moves its share:
+			     * `accept shift [FAMILY] D` (default: more than
+			     * max(0.005, a quarter of its share)) */
+	BL_CHECK_GAP,       /* a line does not reduce the distance it was
+			     * asked to reduce: `accept gap` */
+	BL_CHECK_DROP,      /* a drop name no sample carries (a warning) */
+	BL_NCHECKS
+};
+
+/* One `accept` line. */
+typedef struct bl_policy_accept {
+	int check;           /* BL_CHECK_* */
+	const char *family;  /* shift: the family it covers, NULL: all */
+	double limit;        /* cells: N; ess: F; weight: W; share: S;
+			      * shift: D; gap: unused */
+	int line;
+} bl_policy_accept;
+
+int bl_policy_naccepts(const bl_policy *p);
+/* Accept line i (in file order), or NULL. */
+const bl_policy_accept *bl_policy_accept_at(const bl_policy *p, int i);
+/* `clip weight W`: no sample weighs more than W times the mean (0: no
+ * clip); *line (may be NULL) gets its line. */
+double bl_policy_clip_weight(const bl_policy *p, int *line);
+/* `floor ess F`: weights are pulled towards uniform until Kish's ESS is
+ * at least F of the samples written (0: no floor). */
+double bl_policy_floor_ess(const bl_policy *p, int *line);
+/* "cells", "ess", "weight", "share", "shift", "gap", "drop". */
+const char *bl_check_name(int check);
 /* The text as parsed, its name, and the SHA-256 hex of the text. */
 const char *bl_policy_text(const bl_policy *p);
 const char *bl_policy_name(const bl_policy *p);
@@ -1017,6 +1066,181 @@ typedef struct bl_rb_totals {
 					* of a target rule */
 } bl_rb_totals;
 
+/*
+ * The summary of a rebalance (lib/rb_summary.c): what each policy line
+ * declared and achieved, and what the plan cost.  bl_rebalance_finish
+ * fills one; bl_rb_summary_json renders it (it is manifest.json's
+ * "summary" and what `ballast rebalance --json` prints, key by key in
+ * manifests/FORMAT.md); bl_manifest_summary and bl_rb_summary_parse read
+ * it back.  The summary owns every string and array in it (released by
+ * bl_rb_summary_release).  A real number that is not known is NAN (null
+ * in JSON).  "Before" is the index, every sample weight 1; "after" is the
+ * manifest's realised weights.
+ */
+
+/* One label of a target or cap line. */
+typedef struct bl_rb_label_row {
+	char *label;          /* a label of the line's family, or "rest"
+			       * (target: samples with none of the listed) */
+	double target;        /* target: the declared share (NAN: a free
+			       * rest); cap: the share expected right after
+			       * the cap */
+	double before;        /* target: the share in the index; cap: NAN */
+	double after;         /* share of the manifest's weight */
+	double error;         /* after - target */
+	double count_before;  /* cap: samples with the label in the index */
+	double count_expected;/* cap: their weighted count expected after the
+			       * cap (target: NAN, like count_before) */
+	double weight_after;  /* cap: their realised weight (target: NAN) */
+} bl_rb_label_row;
+
+/* One row of an `independent A B [within C]` line: the samples with label
+ * `label` of B within one level of C.  [0] is before, [1] after. */
+typedef struct bl_rb_indep_row {
+	char *within;         /* the level: labels of C as ",a,b," ("," for
+			       * none, and always without `within`) */
+	char *label;          /* a label of B */
+	uint64_t samples;     /* samples of the index in the row */
+	double rate[2];       /* weighted share of the row's samples with any
+			       * label of A */
+	double rate_within[2];/* the same among all samples of the level */
+	double odds_ratio[2]; /* A in the row vs A in the rest of the level */
+} bl_rb_indep_row;
+
+/* What one policy line did, in file order. */
+typedef struct bl_rb_rule_result {
+	int line;             /* 1-based line in the policy */
+	int kind;             /* BL_RULE_* */
+	char *text;           /* the line as written */
+	uint64_t samples;     /* drop: samples it excluded */
+	char *family[3];      /* cap, target: [0]; independent: A, B and C
+			       * (NULL without `within`); others NULL */
+	double cap;           /* cap: N (else NAN) */
+	bl_rb_label_row *labels; /* target, cap: one row per label */
+	size_t nlabels;
+	bl_rb_indep_row *rows;   /* independent: one row per B label and C
+				  * level with samples */
+	size_t nrows;
+	double max_abs_error; /* target, cap: largest |after - target|;
+			       * independent: max_rate_gap_after */
+	double tv_distance;   /* target: 1/2 sum |after - target|;
+			       * independent: the distance from independence,
+			       * sum over levels c of P(c) 1/2 sum over
+			       * combinations a of A and b of B of
+			       * |P(a,b|c) - P(a|c) P(b|c)|, every combination
+			       * counted, however small, empty ones included */
+	double tv_distance_before; /* the same for the index */
+	double max_rate_gap_before, max_rate_gap_after; /* independent:
+			       * largest |rate - rate_within| over the rows */
+} bl_rb_rule_result;
+
+/* A label's or roll-up family's share (weighted after). */
+typedef struct bl_rb_share {
+	char *name;
+	double share;
+} bl_rb_share;
+
+/* One row of the skew table (lib/stats.c): sexual.* rate by group x
+ * gender. */
+typedef struct bl_rb_skew_row {
+	char *group;          /* a group label or roll-up */
+	char *gender;         /* a gender label, or NULL: all samples */
+	uint64_t rows;        /* samples in the cell, unweighted */
+	double n, ess;        /* sum of weights in the cell, Kish's n */
+	double events;        /* sum of weights with sexual.* (0: the rates,
+			       * lift and odds ratio rest on no event) */
+	double rate, rate_lo, rate_hi; /* with its 95% Wilson interval */
+	double base_rate;     /* the gender's rate */
+	double lift;          /* rate / base_rate */
+	double odds_ratio;
+	int small;            /* under the skew table's minimum */
+} bl_rb_skew_row;
+
+/* The outcome of one check (BL_CHECK_*) of a plan. */
+enum {
+	BL_CHECK_OK = 0,      /* within the limit */
+	BL_CHECK_WARNING,     /* worth knowing, does not fail the plan */
+	BL_CHECK_ACCEPTED,    /* over the default limit, within the limit of
+			       * an accept line of the policy */
+	BL_CHECK_FAILED       /* over the limit: the plan failed */
+};
+
+typedef struct bl_rb_check {
+	int check;            /* BL_CHECK_* */
+	int status;           /* BL_CHECK_OK ... BL_CHECK_FAILED */
+	int line;             /* the policy line it concerns, 0: the plan */
+	char *subject;        /* the label or family concerned, or NULL */
+	double value;         /* what the plan got */
+	double limit;         /* the limit it was held to (NAN: none) */
+	double default_limit; /* the limit without accept lines */
+	int accept_line;      /* the accept line that set limit, or 0 */
+	char *message;        /* one sentence for people */
+} bl_rb_check;
+
+typedef struct bl_rb_summary {
+	int ok;               /* no check failed */
+	bl_rb_check *checks;  /* every check, the worst case of each kind
+			       * and line first; problems (status > OK) are
+			       * printed first by every output */
+	size_t nchecks;
+	int realise;          /* BL_REALISE_* */
+	uint64_t samples;     /* in the index */
+	uint64_t blocked;     /* excluded by the safety rule */
+	uint64_t dropped_rule;/* excluded by drop lines */
+	uint64_t excluded;    /* not written, all causes */
+	uint64_t written;     /* lines of the manifest */
+	uint64_t repeated;    /* upsample: samples written with count >= 2 */
+	uint64_t copies;      /* upsample: sum of (count - 1) */
+	double weight_sum;    /* sum of the manifest's weights */
+	double largest_weight, smallest_weight; /* over written samples */
+	double ess_before, ess_after, ess_ratio; /* Kish (sum w)^2 / sum w^2 */
+	double scale;         /* from relative to manifest weights */
+	double max_repeat;    /* upsample: the clip (else NAN) */
+	uint64_t clipped_cells; /* upsample: cells clipped at max_repeat */
+	double clip_weight;   /* `clip weight W`: W (else NAN) */
+	uint64_t clipped_samples; /* samples whose weight it lowered */
+	double ess_floor;     /* `floor ess F`: F (else NAN) */
+	double ess_floor_mix; /* the share of uniform weight mixed in to
+			       * meet it (0: none needed; NAN: no floor) */
+	double weight_ratio;  /* largest / mean weight of the manifest */
+	double largest_sample_share; /* largest weight / weight sum */
+	double ess_written_ratio; /* ess_after / written */
+	bl_rb_rule_result *rules;
+	size_t nrules;
+	double max_abs_share_error; /* largest |achieved - declared| share
+				     * over target and cap lines, and the
+				     * largest rate gap left by an
+				     * independent line */
+	double tv_distance;   /* largest tv_distance of a target or
+			       * independent line */
+	bl_rb_share *shares[3]; /* [0] before, [1] after, [2] kept (after
+				 * safety and drop lines, weight 1): every
+				 * label and roll-up with samples, in stats
+				 * order */
+	size_t nshares[3];
+	bl_rb_skew_row *skew[2];
+	size_t nskew[2];
+} bl_rb_summary;
+
+/* Free everything a summary holds and zero it.  NULL is a no-op. */
+void bl_rb_summary_release(bl_rb_summary *s);
+/* "ok", "warning", "accepted", "failed". */
+const char *bl_check_status_name(int status);
+/* Checks with status >= min_status (BL_CHECK_WARNING: every problem). */
+size_t bl_rb_summary_count(const bl_rb_summary *s, int min_status);
+/* The summary as one line of JSON (the keys of manifests/FORMAT.md, in
+ * that order).  Returns a string the caller frees, or NULL without
+ * memory. */
+char *bl_rb_summary_json(const bl_rb_summary *s);
+/*
+ * Read a summary from JSON text (as bl_rb_summary_json writes it).  *s is
+ * overwritten (release it before reuse).  Returns BL_OK; BL_FAILED with a
+ * message in err when the text is not a JSON object or a count is missing
+ * or not a count (*s is then empty); BL_ENOMEM.
+ */
+int bl_rb_summary_parse(bl_rb_summary *s, const char *text, size_t len,
+			char *err, size_t errlen);
+
 typedef struct bl_rebalance bl_rebalance;
 
 /* A rebalancer for a parsed policy (which must outlive it), or NULL. */
@@ -1027,9 +1251,12 @@ uint64_t bl_rebalance_seed(const bl_rebalance *rb);
 /*
  * The reduce: read every sample's labels from the index (one SELECT),
  * count the cells and compute the weights.  Returns BL_OK; BL_FAILED with
- * errmsg when the policy cannot be met on this index (a family no label
- * belongs to, a listed label with no samples, a share that no sample can
- * fill, targets that contradict each other) or SQLite fails; BL_ENOMEM.
+ * errmsg when the policy cannot be met on this index (a family or drop
+ * name no label of the index belongs to, a listed label with no samples,
+ * a share that no sample can fill, targets that contradict each other);
+ * BL_FATAL when SQLite cannot read the index; BL_ENOMEM.  Whether the plan
+ * is sound (checks) is known after bl_rebalance_finish: the summary's ok
+ * and checks.
  */
 int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix);
 /*
@@ -1047,11 +1274,16 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 void bl_rebalance_reset(bl_rebalance *rb);
 /*
  * Close the realisation: compute the after-side of the summary.  Returns
- * BL_OK, BL_ENOMEM.  The summary (JSON text, owned by the handle) holds
- * totals, label shares and the skew table before and after, and per rule
- * its declared target and what was achieved; see manifests/FORMAT.md.
+ * BL_OK, BL_ENOMEM.  The summary (owned by the handle) holds totals,
+ * label shares and the skew table before and after, and per rule its
+ * declared target and what was achieved; see manifests/FORMAT.md.
  */
 int bl_rebalance_finish(bl_rebalance *rb);
+/* The summary after bl_rebalance_finish (borrowed until the next plan,
+ * reset or free of the handle), or NULL before it. */
+const bl_rb_summary *bl_rebalance_summary(const bl_rebalance *rb);
+/* The same as one line of JSON (owned by the handle), "{}" before
+ * bl_rebalance_finish. */
 const char *bl_rebalance_summary_json(const bl_rebalance *rb);
 const bl_rb_totals *bl_rebalance_totals(const bl_rebalance *rb);
 size_t bl_rebalance_ncells(const bl_rebalance *rb);
@@ -1071,6 +1303,10 @@ typedef struct bl_manifest_options {
 	void (*on_progress)(void *arg, uint64_t shards_done,
 			    uint64_t shards_total, uint64_t samples);
 	void *arg;
+	/* after each shard's SHA-256 (not with no_digest): bytes hashed so
+	 * far and in all (the shard sizes the index records); may be NULL */
+	void (*on_digest)(void *arg, uint64_t shards_done, uint64_t shards_total,
+			  uint64_t bytes_done, uint64_t bytes_total);
 } bl_manifest_options;
 
 /*
@@ -1157,6 +1393,11 @@ const char *bl_manifest_get(const bl_manifest *m, const char *field);
  * escaped, valid UTF-8 kept, every other byte as \udcXX.  Returns as
  * bl_buf_add. */
 int bl_manifest_json_str(bl_buf *out, const char *s, size_t len);
+/* manifest.json's "summary" read into *out (see bl_rb_summary_parse; the
+ * caller releases it).  BL_OK; BL_FAILED with a message in err when the
+ * manifest has no summary (a bare .jsonl) or it is damaged; BL_ENOMEM. */
+int bl_manifest_summary(const bl_manifest *m, bl_rb_summary *out, char *err,
+			size_t errlen);
 const char *bl_manifest_errmsg(const bl_manifest *m);
 void bl_manifest_free(bl_manifest *m);
 
@@ -1433,8 +1674,9 @@ int bl_report_html_escape(bl_buf *out, const char *s);
  * path, SHA-256, seed and text.  Every summary number that can be
  * recomputed from the index and the lines is (written, weight sum, largest
  * and smallest weight, ESS, per-shard counts, repeats, shares and lifts
- * after) and each comparison is shown as a check; a disagreement is
- * output, not an error.
+ * after) and each comparison is shown as a check.  The plan's problems
+ * (the summary's checks that did not pass) and every disagreement come
+ * first, in every format.
  *
  * name is the manifest's directory as the user gave it (for titles; NULL:
  * "manifest").  m must be fresh (no bl_manifest_next yet); it is read to
@@ -1444,11 +1686,19 @@ int bl_report_html_escape(bl_buf *out, const char *s);
  * Formats:
  *   BL_REPORT_TEXT  aligned tables, before -> after.
  *   BL_REPORT_CSV   header table,name,gender,before,before_lo,before_hi,
- *     after,after_lo,after_hi; table is cost, label, family, skew_lift,
- *     skew_rate or check (check: before = manifest, after = recomputed,
- *     after_hi = 1 when they agree).
+ *     after,after_lo,after_hi; table is plan_check (first: a check of the
+ *     plan that did not pass; gender = its status, before = value, after
+ *     = limit), cost, label, family, skew_lift, skew_rate or check (check:
+ *     before = manifest, after = recomputed, after_hi = 1 when they
+ *     agree).
  *   BL_REPORT_JSON  one object, keys in this order (stable, schema 1):
- *       "report": "ballast-manifest", "schema": 1, "manifest": name,
+ *       "report": "ballast-manifest", "schema": 1,
+ *       "ok": false when the plan failed a check or a check disagrees,
+ *       "problems": [{"source": "plan", "check", "status" (failed,
+ *         accepted, warning), "line", "subject" (when there is one),
+ *         "value", "limit", "message"} and {"source": "summary", "check",
+ *         "status": "disagrees", "manifest", "recomputed"}],
+ *       "manifest": name,
  *       "index": path,
  *       "policy": {"path", "sha256", "seed" (text), "realise", "text"},
  *       "cost": {"samples", "written", "ess_before", "ess_after",
@@ -1474,20 +1724,24 @@ int bl_report_html_escape(bl_buf *out, const char *s);
  *     lift chart with a before (hollow) and an after (filled) dot per
  *     cell with 95% whiskers, paired share bars, the numbers, the checks.
  *
- * Returns BL_OK; BL_FAILED with a message in err when a line of the
- * manifest is damaged (file and line named), when manifest.json lacks its
- * summary, policy or inputs, or when a shard or label of the manifest is
+ * Returns BL_OK; BL_WARN when the report is complete in out but the plan
+ * failed a check or the summary disagrees (err says which); BL_FAILED
+ * with a message in err when a line of the manifest is damaged (file and
+ * line named), when manifest.json lacks its summary, policy or inputs (or
+ * the summary is damaged), or when a shard or label of the manifest is
  * not in ix (a manifest of another index); BL_ENOMEM.  out is unchanged
  * on failure.
  */
 int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 			   const bl_report_options *opt, bl_buf *out, char *err,
 			   size_t errlen);
-/* The same, written to f (the caller's stream; not closed). */
+/* The same, written to f (the caller's stream; not closed); BL_WARN
+ * after writing it. */
 int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
 			     const bl_report_options *opt, FILE *f, char *err,
 			     size_t errlen);
-/* The same, written to path atomically (as bl_report_save). */
+/* The same, written to path atomically (as bl_report_save); BL_WARN
+ * after writing it. */
 int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 			    const bl_report_options *opt, const char *path, char *err,
 			    size_t errlen);

@@ -34,6 +34,7 @@
 #define _XOPEN_SOURCE 700
 #include "index_int.h"
 #include "manifest_int.h"
+#include "rb_summary_int.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -464,7 +465,7 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 	arr = cJSON_AddArrayToObject(o, "cells");
 	for (size_t i = 0; i < bl_rebalance_ncells(rb); i++)
 		cJSON_AddItemToArray(arr, cell_json(bl_rebalance_cell(rb, i)));
-	x = cJSON_Parse(bl_rebalance_summary_json(rb));
+	x = bl_rb_summary_cjson(bl_rebalance_summary(rb));
 	if (!x)
 		goto out;
 	cJSON_AddItemToObject(o, "summary", x);
@@ -638,7 +639,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	sqlite3_stmt *st = NULL;
 	struct mwrite w;
 	char *json = NULL, dummy[1];
-	uint64_t done_samples = 0;
+	uint64_t done_samples = 0, bytes_done = 0, bytes_total = 0;
 	int rc = BL_FAILED;
 	struct stat sb;
 
@@ -681,6 +682,8 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	}
 	if ((rc = load_shards(w.db, &sh, &nsh, err, errlen)) != BL_OK)
 		goto out;
+	for (size_t i = 0; i < nsh; i++)
+		bytes_total += sh[i].size > 0 ? (uint64_t)sh[i].size : 0;
 	rc = BL_FAILED;
 	bl_rebalance_reset(rb);
 	w.members = has_member_columns(w.db);
@@ -697,8 +700,13 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		if ((rc = write_shard(&w, st, &sh[i], i, &done_samples)) != BL_OK)
 			goto out;
 		rc = BL_FAILED;
-		if (!opts->no_digest && sh[i].path[0])
+		/* only a manifest written records digests: a dry run hashes nothing */
+		if (outdir && !opts->no_digest && sh[i].path[0]) {
 			sh[i].has_digest = bl_sha256_file(sh[i].path, sh[i].digest) == BL_OK;
+			bytes_done += sh[i].size > 0 ? (uint64_t)sh[i].size : 0;
+			if (opts->on_digest)
+				opts->on_digest(opts->arg, i + 1, nsh, bytes_done, bytes_total);
+		}
 		if (opts->on_progress)
 			opts->on_progress(opts->arg, i + 1, nsh, done_samples);
 	}
@@ -1206,6 +1214,21 @@ const char *bl_manifest_scalar(const bl_manifest *m, const char *field)
 	if (!cJSON_IsString(v) && !cJSON_IsNumber(v))
 		return NULL;
 	return field_text((bl_manifest *)m, v);
+}
+
+int bl_manifest_summary(const bl_manifest *m, bl_rb_summary *out, char *err, size_t errlen)
+{
+	const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m->root, "summary") : NULL;
+
+	if (!m || !out)
+		return BL_EUSAGE;
+	if (!v) {
+		memset(out, 0, sizeof *out);
+		if (err && errlen)
+			snprintf(err, errlen, "'%s' has no summary", m->dir);
+		return BL_FAILED;
+	}
+	return bl_rb_summary_from_cjson(out, v, err, errlen);
 }
 
 const char *bl_manifest_errmsg(const bl_manifest *m)
