@@ -125,13 +125,82 @@ int bl_utf8_valid(const char *s, size_t len, size_t *bad_at);
  * and run, not for security. */
 uint64_t bl_hash_bytes(const void *p, size_t n);
 
+/* ---- files and directories written whole (lib/file.c) ------------ */
+
 /*
- * Write len bytes to path atomically: path.tmp, fsync, rename (lib/file.c).
- * BL_OK; BL_FAILED with a message in err (may be NULL) and path untouched;
+ * Write len bytes to path atomically: a new temporary file beside it
+ * (".NAME.XXXXXX", created with O_EXCL, so no planted symlink is
+ * followed), fsync, rename over path.  A path that is a character device,
+ * FIFO or socket, or lies under /dev or /proc (/dev/null, /dev/stdout), is
+ * written in place, never replaced; a directory is an error.  BL_OK;
+ * BL_FAILED with a message in err (may be NULL) and path untouched;
  * BL_EUSAGE on a NULL path.
  */
 int bl_file_write_atomic(const char *path, const void *data, size_t len, char *err,
 			 size_t errlen);
+
+/*
+ * One output file written as bl_file_write_atomic does, for writers that
+ * stream (bl_writer): open, write to o->fd, then commit (fsync unless
+ * BL_FILE_NOSYNC, rename) or abort (the temporary file is removed, path
+ * untouched).  o->direct is 1 when path itself is being written (a device
+ * or FIFO: nothing to rename).  open: BL_OK, BL_FAILED / BL_EUSAGE with a
+ * message in err (may be NULL), BL_ENOMEM; o needs no cleanup on failure.
+ * commit: BL_OK or BL_FAILED with a message; either way o is released.
+ * abort: always succeeds; NULL is a no-op.
+ */
+enum { BL_FILE_NOSYNC = 1 };
+typedef struct bl_file_out {
+	int fd;          /* write here */
+	int direct;      /* 1: writing path itself */
+	unsigned flags;
+	char *path, *tmp;
+} bl_file_out;
+int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err,
+		     size_t errlen);
+int bl_file_out_commit(bl_file_out *o, char *err, size_t errlen);
+void bl_file_out_abort(bl_file_out *o);
+
+/* Create path, which must not exist (O_EXCL, O_NOFOLLOW), and write len
+ * bytes, without fsync: for files inside a directory being built with
+ * bl_file_dir, which is synced once.  BL_OK; BL_FAILED with a message
+ * (the file is removed); BL_EUSAGE. */
+int bl_file_write_new(const char *path, const void *data, size_t len, char *err,
+		      size_t errlen);
+
+/*
+ * One output directory built beside its place and published whole:
+ * begin makes d->tmp = OUTDIR.tmp-XXXXXX (mode as mkdir with the umask)
+ * and d->abs, the absolute path OUTDIR will have (for files that must
+ * name it).  An existing OUTDIR is an error unless force; with force,
+ * only a directory that is empty or holds a file named marker (NULL: any
+ * directory) will be replaced, so that --force never deletes a directory
+ * this command did not write.  commit syncs the tree once (syncfs), then
+ * renames d->tmp to OUTDIR (an old OUTDIR is swapped out atomically with
+ * RENAME_EXCHANGE where the file system allows, then removed) and syncs
+ * the parent.  release removes d->tmp unless committed.  A reader sees no
+ * OUTDIR, the old one, or the new one complete; never a mix.
+ * begin: BL_OK, BL_FAILED / BL_EUSAGE with a message in err, BL_ENOMEM;
+ * commit: BL_OK or BL_FAILED with a message (release still needed).
+ */
+typedef struct bl_file_dir {
+	char *path;  /* OUTDIR as given, trailing slashes removed */
+	char *tmp;   /* build here */
+	char *abs;   /* absolute OUTDIR */
+} bl_file_dir;
+int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char *marker,
+		      char *err, size_t errlen);
+int bl_file_dir_commit(bl_file_dir *d, int force, char *err, size_t errlen);
+void bl_file_dir_release(bl_file_dir *d);
+/* 1 when dir is an empty directory, 0 when not, BL_FAILED when it cannot
+ * be read. */
+int bl_file_dir_is_empty(const char *dir);
+/* Remove a tree (symlinks inside are removed, never followed; other file
+ * systems are not entered).  BL_OK / BL_FAILED (errno says why). */
+int bl_file_remove_tree(const char *path);
+/* Make everything written below dir durable: one syncfs, then an fsync
+ * of each directory.  BL_OK / BL_FAILED (errno). */
+int bl_file_sync_tree(const char *dir);
 
 /* 1 if label belongs to family: equal to it, or below it ("group" and
  * "group.asian" both hold "group.asian.east"; "group.asia" does not). */
