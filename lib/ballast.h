@@ -1123,15 +1123,12 @@ const char *bl_manifest_errmsg(const bl_manifest *m);
 void bl_manifest_free(bl_manifest *m);
 
 /*
- * Verify a manifest against its shards (lib/verify.c): each input shard
- * exists with the recorded size and SHA-256 (unless no_digest), and each
- * entry's key stands at its recorded ordinal and offset.  Every mismatch
- * goes to on_error (names the shard, sample and offsets).  BL_OK when all
- * match; BL_FAILED when some do not (err says how many); BL_FATAL when the
- * manifest cannot be read (err says why); BL_EUSAGE.
+ * Checking a manifest against its shards (lib/verify.c).  Paths are
+ * resolved and the manifest read as bl_sampler_open does, so verify,
+ * train, write and export agree on which file each entry names.
  */
 typedef struct bl_verify_options {
-	int no_digest;  /* skip the SHA-256 of the shards (they are reread) */
+	int no_digest;  /* bl_verify_manifest: BL_CHECK_QUICK instead of FULL */
 	void (*on_error)(void *arg, const char *msg);
 	void *arg;
 } bl_verify_options;
@@ -1140,6 +1137,41 @@ typedef struct bl_verify_totals {
 	uint64_t shards, shards_bad, digests, entries, entries_bad;
 } bl_verify_totals;
 
+/* How much of manifest.json's record of a shard is checked. */
+enum {
+	BL_CHECK_FULL = 0, /* size, and the SHA-256 (the shard is read) */
+	BL_CHECK_QUICK,    /* size, and the mtime; the SHA-256 only when the
+			    * mtime differs from the record (or none was
+			    * recorded): a copy or a touch keeps the bytes */
+	BL_CHECK_NONE      /* nothing recorded; still a regular file */
+};
+
+/*
+ * Before consuming a manifest: every shard s reads (bl_sampler_shard) is
+ * a regular file ("-", FIFOs, devices and directories are refused at any
+ * level: a reader would block on them), and matches what manifest.json
+ * recorded for it at level (its "inputs": size, mtime_ns, sha256; a field
+ * not recorded is not checked; a bare .jsonl records nothing).  manifest
+ * is the path s was opened from.  Each mismatch goes to opts->on_error
+ * (opts may be NULL), naming the shard and what differs.  totals (may be
+ * NULL) gets shards, shards_bad and digests.  Returns BL_OK when all may
+ * be read; BL_FAILED when some may not (err says how many); BL_FATAL when
+ * manifest.json cannot be read (err says why); BL_ENOMEM; BL_EUSAGE.
+ */
+typedef struct bl_sampler bl_sampler; /* see Consumers below */
+int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
+		     const bl_verify_options *opts, bl_verify_totals *totals,
+		     char *err, size_t errlen);
+
+/*
+ * Verify a manifest against its shards: bl_verify_shards (FULL, or QUICK
+ * with no_digest), then each entry's key stands at its recorded ordinal
+ * and offset, whatever the order of the manifest's lines.  Every mismatch
+ * goes to on_error (names the shard, sample and offsets).  BL_OK when all
+ * match; BL_FAILED when some do not (err says how many); BL_FATAL when the
+ * manifest cannot be loaded (err says why, e.g. a damaged line);
+ * BL_EUSAGE.
+ */
 int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 		       bl_verify_totals *totals, char *err, size_t errlen);
 
@@ -1504,6 +1536,9 @@ typedef struct bl_sampler bl_sampler;
  * shards/00001.jsonl line 7: no offset").
  */
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen);
+/* The path bl_sampler_open would read for a shard path as written in the
+ * manifest at dir (the rule above), into out.  BL_OK, BL_ENOMEM. */
+int bl_sampler_resolve_shard(const char *dir, const char *path, bl_buf *out);
 void bl_sampler_free(bl_sampler *s);
 size_t bl_sampler_nentries(const bl_sampler *s);
 /* Entry i (borrowed from s), or NULL out of range. */
@@ -1618,59 +1653,136 @@ int bl_loader_resize_crop(const unsigned char *src, int w, int h,
  * Exports (lib/export.c).  Every path written is OUTDIR or below it: keys
  * that are absolute, hold a ".." component, a backslash or a control
  * character are item errors, never written.  Shard files are read in
- * order (one streaming pass per shard).
+ * (shard, ordinal) order, whatever the order of the manifest's lines, one
+ * streaming pass per shard; only regular files are read ("-", FIFOs and
+ * devices are item errors).  Members are read whole (up to 1 GiB each
+ * unless opt->limits says otherwise): a sample that cannot be copied
+ * whole is an item error, never written in part.
+ *
+ * OUTDIR is built as OUTDIR.tmp-XXXXXX beside it and renamed into place
+ * when complete (bl_file_dir): a killed run leaves no OUTDIR, an existing
+ * OUTDIR is an error unless opt->force, and force replaces it whole (only
+ * a directory holding ballast.json, or an empty one).  Every output holds
+ * OUTDIR/ballast.json: {"format": "ballast-output", "version": 1, "tool",
+ * "command", "to", "manifest_sha256", "seed" (text), "entries",
+ * "samples", "copies", "files", "failed", "renamed", "captions_repaired",
+ * "captions_joined", "skipped": {reason: N}}.
+ *
+ * Names stay unique: a key seen before in the output (the same key in two
+ * shards, an entry listed twice) becomes KEY_dN; copies are KEY_rK (or
+ * KEY_dN_rK); file names (keys with '/' turned into '_', a leading '.'
+ * into '_', bytes that are not UTF-8 into '_', cut to 200 bytes plus '~'
+ * and a hash) are unique ignoring case, with _dN.  Renames are counted.
  */
 enum { BL_EXPORT_WEBDATASET = 1, BL_EXPORT_KOHYA, BL_EXPORT_HF };
+
+/* Why an entry was not written (bl_export_totals.skipped). */
+typedef enum bl_export_skip {
+	BL_SKIP_MISSING = 0,   /* no sample at its ordinal, or its shard cannot be
+				* read (missing, not a regular file, damaged) */
+	BL_SKIP_KEY_CHANGED,   /* another key stands there: the shard changed */
+	BL_SKIP_UNSAFE_KEY,    /* absolute, "..", backslash, control characters */
+	BL_SKIP_INCOMPLETE,    /* a member could not be read whole, or the
+				* reader dropped one */
+	BL_SKIP_BAD_JSON,      /* write, fractional weights: the json member is
+				* not a JSON object, so the weight has no place */
+	BL_SKIP_NAME_TOO_LONG, /* write: a member name would pass 4096 bytes */
+	BL_SKIP_NO_IMAGE,      /* kohya, hf: no jpg/jpeg/png/webp member */
+	BL_SKIP_NO_CAPTION,    /* kohya: no caption, or a blank one (kohya
+				* stops at an empty caption file) */
+	BL_SKIP_ROUNDED_AWAY,  /* kohya: the weight rounded to 0 repeats (the
+				* rounding realises the weights; not a failure) */
+	BL_SKIP__COUNT
+} bl_export_skip;
+/* "missing", "key_changed", "unsafe_key", "incomplete", "bad_json",
+ * "name_too_long", "no_image", "no_caption", "rounded_to_zero"; "unknown"
+ * otherwise.  Static, never NULL. */
+const char *bl_export_skip_name(int reason);
 
 typedef struct bl_export_options {
 	uint64_t per_shard;  /* write: samples per output shard (10000) */
 	int rating_tags;     /* write: add "nsfw"/"suggestive" to captions of
 			      * sexual.explicit / sexual.suggestive samples */
-	int force;           /* replace existing output files */
-	uint64_t seed;       /* kohya: stochastic rounding of fractional
-			      * weights (default: the manifest's seed) */
+	int force;           /* replace an existing OUTDIR (see above) */
+	uint64_t seed;       /* write: placement; kohya: stochastic rounding */
 	int resolution;      /* kohya: dataset resolution (512) */
-	bl_limits limits;
+	bl_limits limits;    /* reader limits (zeros: members whole up to 1 GiB,
+			      * captions alike, 1024 members a sample) */
 	/* each item error (message names shard, key and offset); may be NULL */
 	void (*on_error)(void *arg, const char *msg);
 	void *arg;
+	int seed_set;        /* seed is given (0 is a seed like any other);
+			      * else the manifest's seed, else 0 */
+	double repeat_scale; /* kohya: repeats = weight x this, rounded at
+			      * random (0: 1; < 0: 1 / the smallest weight,
+			      * so that no sample rounds to 0) */
+	/* progress: phase ("reading", "writing", "extracting"), done of
+	 * total, every 256 items and at the end; may be NULL */
+	void (*on_progress)(void *arg, const char *phase, uint64_t done,
+			    uint64_t total);
 } bl_export_options;
 
 typedef struct bl_export_totals {
 	uint64_t entries;    /* manifest entries read */
-	uint64_t samples;    /* samples written (copies included) */
-	uint64_t copies;     /* of them, extra copies key_rN */
+	uint64_t samples;    /* samples written (copies included; kohya:
+			      * images x repeats) */
+	uint64_t copies;     /* of them, extra copies (KEY_rN; kohya repeats) */
 	uint64_t weighted;   /* samples written with a fractional weight */
-	uint64_t files;      /* files written (shards, images, captions) */
-	uint64_t failed;     /* entries that failed (missing, bad key...) */
+	uint64_t files;      /* write: output shards; export: files written */
+	uint64_t failed;     /* entries not written, all reasons but
+			      * rounded_to_zero */
 	uint64_t rated;      /* captions given a rating tag */
+	uint64_t renamed;    /* keys or file names changed to stay unique */
+	uint64_t skipped[BL_SKIP__COUNT]; /* entries not written, by reason */
+	uint64_t repaired;   /* kohya, hf: captions whose bytes that are not
+			      * UTF-8 were replaced by U+FFFD */
+	uint64_t joined;     /* kohya: captions of several lines joined into
+			      * one (kohya reads the first line only) */
 } bl_export_totals;
 
 /*
- * ballast write: the manifest as new shards OUTDIR/00000.tar ... (each
- * atomic via bl_writer).  An entry with repeat count n (see
- * bl_sampler_repeats) is written n times, as KEY, KEY_r1 ... KEY_r(n-1);
- * with fractional weights each entry is written once and its json member
- * gets "ballast_weight": w (a json member is created when there is none).
+ * ballast write: the manifest as new shards OUTDIR/00000.tar ... plus
+ * OUTDIR/shards.txt (the shard names, one a line, relative to OUTDIR) and
+ * OUTDIR/shards.json ({"format": "ballast-shards", "version": 1,
+ * "manifest_sha256", "seed", "weights": "copies" | "ballast_weight",
+ * "samples", "total_weight", "shards": [{"url" (relative), "samples",
+ * "weight"}]}).  An entry with repeat count n (see bl_sampler_repeats) is
+ * written n times, as KEY, KEY_r1 ... KEY_r(n-1); with fractional weights
+ * each entry is written once and its json member gets "ballast_weight":
+ * w (a json member is created when there is none; repeats set a stale
+ * one to 1).  Placement: copy k of a sample with n copies goes at
+ * position (k + u) / n of the output, u uniform from bl_rng_seed2(seed,
+ * 2^63 + 1) drawn per entry in manifest order, so copies are spread
+ * evenly over shards and positions, and every sample's place is seeded.
+ * Members keep their names' extensions as written.  The same manifest
+ * and seed give byte-identical shards.
  * Returns BL_OK (totals->failed may be > 0), BL_FAILED with a message in
- * err when an output cannot be written, BL_ENOMEM.
+ * err when an output cannot be written, BL_ENOMEM, BL_EUSAGE.
  */
 int bl_export_write(const bl_sampler *s, const char *outdir,
 		    const bl_export_options *opt, bl_export_totals *totals,
 		    char *err, size_t errlen);
 /*
- * Exports to trainers' layouts, under outdir (created):
- *  BL_EXPORT_WEBDATASET  shards.txt (one shard URL a line), shards.json
- *      (per shard: url, samples, weight = sum of its entries' weights,
- *      share) and weights.tsv (url, key, weight a line).  Nothing copied.
+ * Exports to trainers' layouts, under outdir:
+ *  BL_EXPORT_WEBDATASET  shards.txt (absolute shard paths, one a line)
+ *      and weights.jsonl ({"url", "key", "weight"} a line), for per-sample
+ *      resampling in a webdataset pipeline; shards.json (format
+ *      "ballast-webdataset", version 2: per shard url, samples, weight =
+ *      sum of its entries', share), for information only: mixing whole
+ *      shards by these weights does not weight the samples inside them.
+ *      Nothing copied.
  *  BL_EXPORT_KOHYA  images and captions extracted to outdir/rN/ by
- *      integer repeat count N (fractional weights rounded stochastically
- *      with opt->seed; 0 drops the entry) and outdir/dataset.toml for
- *      kohya-ss sd-scripts (--dataset_config), one subset per N with
- *      num_repeats = N, caption_extension ".txt".
- *  BL_EXPORT_HF  images and captions extracted to outdir/ and
- *      outdir/metadata.jsonl with file_name, text, weight (the Hugging
- *      Face imagefolder layout).
+ *      integer repeat count N and outdir/dataset.toml for kohya-ss
+ *      sd-scripts (--dataset_config), one subset per N with num_repeats
+ *      = N, caption_extension ".txt".  N = weight x repeat_scale rounded
+ *      stochastically: floor, plus one with probability of the fraction,
+ *      drawn from bl_rng_seed2(seed, shard << 40 ^ ordinal) (shard: the
+ *      entry's shard index in the sampler); 0 leaves the sample out
+ *      (skipped, rounded_to_zero).  Captions are one line (line breaks
+ *      become spaces); a sample without a caption is skipped.
+ *  BL_EXPORT_HF  images extracted to outdir/ and outdir/metadata.jsonl
+ *      with file_name, text, weight (always a float), key (the Hugging
+ *      Face imagefolder layout; every file listed once).
  * Returns as bl_export_write.
  */
 int bl_export_to(const bl_sampler *s, int kind, const char *outdir,

@@ -42,6 +42,7 @@ struct in_shard {
 	int64_t id;
 	char *path;
 	int64_t size, samples;
+	int64_t mtime_ns;    /* as the scan saw it; -1 unknown */
 	uint64_t written;
 	char digest[65];
 	int has_digest;
@@ -287,7 +288,7 @@ static int load_shards(sqlite3 *db, struct in_shard **out, size_t *nout, char *e
 	int rc = BL_FAILED, src;
 
 	if (sqlite3_prepare_v2(db, "SELECT id, path, size, (SELECT count(*) FROM samples "
-			       "WHERE shard_id = shards.id) FROM shards ORDER BY id",
+			       "WHERE shard_id = shards.id), mtime FROM shards ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "reading shards: %s", sqlite3_errmsg(db));
 		goto out;
@@ -309,6 +310,8 @@ static int load_shards(sqlite3 *db, struct in_shard **out, size_t *nout, char *e
 		s[n].size = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 :
 			    sqlite3_column_int64(st, 2);
 		s[n].samples = sqlite3_column_int64(st, 3);
+		s[n].mtime_ns = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
+				sqlite3_column_int64(st, 4);
 		if (!s[n].path) {
 			snprintf(err, errlen, "out of memory");
 			rc = BL_ENOMEM;
@@ -422,6 +425,13 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 		else
 			cJSON_AddNullToObject(e, "size");
 		cJSON_AddNumberToObject(e, "samples", (double)sh[i].samples);
+		if (sh[i].mtime_ns >= 0) {
+			/* text: nanoseconds do not fit a double; write/export/train
+			 * compare it before trusting the shard (lib/verify.c) */
+			char mt[32];
+			snprintf(mt, sizeof mt, "%lld", (long long)sh[i].mtime_ns);
+			cJSON_AddStringToObject(e, "mtime_ns", mt);
+		}
 		if (sh[i].has_digest)
 			cJSON_AddStringToObject(e, "sha256", sh[i].digest);
 		else
