@@ -501,6 +501,7 @@ static const char *rating_of(const bl_sampler *s, const bl_entry *e)
  */
 struct went {
 	char *key;       /* NULL: the entry's own key */
+	char *cbase;     /* copies are CBASE_rK; NULL: KEY_rK */
 	uint32_t copies; /* 0: not written */
 	double phase;    /* in [0, 1) */
 	int64_t at;      /* spool offset, -1 when not spooled */
@@ -777,11 +778,13 @@ static int write_copy(struct wctx *c, size_t idx, uint32_t k)
 		off += (uint64_t)n;
 	}
 	c->rec.len = we->len;
-	/* the name: the key (made unique), _rK for copy K */
+	/* the name: the key (made unique), BASE_rK for copy K */
 	bl_buf_reset(&c->key);
-	bl_buf_adds(&c->key, we->key ? we->key : e->key);
-	if (k > 0)
-		bl_buf_addf(&c->key, "_r%" PRIu32, k);
+	if (k == 0)
+		bl_buf_adds(&c->key, we->key ? we->key : e->key);
+	else
+		bl_buf_addf(&c->key, "%s_r%" PRIu32, we->cbase ? we->cbase : we->key ? we->key
+			    : e->key, k);
 	p = c->rec.buf;
 	end = p + c->rec.len;
 	memcpy(&nm, p, sizeof nm);
@@ -861,9 +864,9 @@ out:
 	return rc;
 }
 
-/* After the spool: copies named KEY_rK that an output key already has
- * would collide; such an entry's copies are renamed through its key
- * (KEY_dN, then KEY_dN_rK), which no other name can equal. */
+/* Copies named KEY_rK that a key of the output already has would
+ * collide: such an entry's copies get a base of their own, KEY_dN (a
+ * name no key of the output has), and are KEY_dN_rK; copy 0 keeps KEY. */
 static int fix_copy_names(struct wctx *c, struct nameset *taken)
 {
 	size_t n = bl_sampler_nentries(c->x.s);
@@ -875,32 +878,25 @@ static int fix_copy_names(struct wctx *c, struct nameset *taken)
 	for (size_t i = 0; i < n; i++) {
 		struct went *we = &c->we[i];
 		const char *key = we->key ? we->key : bl_sampler_entry(c->x.s, i)->key;
-		int clash = 0;
-		for (uint32_t r = 1; r < we->copies && !clash; r++) {
-			bl_buf_reset(&k);
-			bl_buf_addf(&k, "%s_r%" PRIu32, key, r);
-			clash = nameset_has(taken, k.buf);
-		}
-		if (!clash)
-			continue;
-		/* a new base whose copies clash with nothing: try _d1, _d2 ... */
-		for (;;) {
-			if (unique_name(taken, NULL, key, &b, &renamed) != BL_OK)
-				goto out;
+		const char *base = key;
+		for (int clash = 1; clash;) {
 			clash = 0;
 			for (uint32_t r = 1; r < we->copies && !clash; r++) {
 				bl_buf_reset(&k);
-				bl_buf_addf(&k, "%s_r%" PRIu32, b.buf, r);
+				bl_buf_addf(&k, "%s_r%" PRIu32, base, r);
 				clash = nameset_has(taken, k.buf);
 			}
-			if (!clash)
-				break;
+			if (clash) {
+				if (unique_name(taken, NULL, key, &b, &renamed) != BL_OK)
+					goto out;
+				base = b.buf;
+			}
 		}
-		if (!we->key)
-			c->x.tot->renamed++;
-		free(we->key);
-		if (!(we->key = strdup(b.buf)))
-			goto out;
+		if (base != key) {
+			if (!(we->cbase = strdup(base)))
+				goto out;
+			c->x.tot->renamed += we->key == NULL;
+		}
 	}
 	rc = BL_OK;
 out:
@@ -997,13 +993,23 @@ int bl_export_write(const bl_sampler *s, const char *outdir,
 	c.wr = bl_writer_new();
 	if (!c.we || !heap || !c.wr)
 		goto nomem;
-	/* copies and placement phases, in manifest order */
+	/* copies, and placement phases: stratified, entry i in stratum
+	 * strat[i] of n (a seeded permutation), so that between two copies of
+	 * one sample the others come in even numbers, not in Poisson clumps */
 	bl_rng_seed2(&rng, seed, STREAM_PLACE);
+	for (size_t i = 0; i < n; i++)
+		heap[i].idx = i;
+	for (size_t i = n; i > 1; i--) {
+		size_t j = (size_t)bl_rng_below(&rng, i);
+		size_t t = heap[i - 1].idx;
+		heap[i - 1].idx = heap[j].idx;
+		heap[j].idx = t;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const bl_entry *e = bl_sampler_entry(s, i);
 		double r = c.repeats ? floor(e->weight + 0.5) : 1;
 		c.we[i].copies = r < 1 ? 1 : r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
-		c.we[i].phase = bl_rng_double(&rng);
+		c.we[i].phase = ((double)heap[i].idx + bl_rng_double(&rng)) / (double)n;
 		c.we[i].at = -1;
 	}
 	if (assign_keys(&c, &taken) != BL_OK)
@@ -1065,8 +1071,10 @@ out:
 		close(c.spool);
 	bl_writer_free(c.wr);
 	bl_file_dir_release(&d);
-	for (size_t i = 0; c.we && i < n; i++)
+	for (size_t i = 0; c.we && i < n; i++) {
 		free(c.we[i].key);
+		free(c.we[i].cbase);
+	}
 	free(c.we);
 	free(heap);
 	free(c.shard_samples);

@@ -71,6 +71,13 @@ const char usage_train[] =
 	"                    and a summary last (samples, failed, labels {label:\n"
 	"                    count consumed}, target and realised shares, tvd)\n"
 	"  -q                no per-step lines\n"
+	"  --check-shards L  before reading, check each shard against the manifest's\n"
+	"                    record (ballast verify's check): quick (size and mtime,\n"
+	"                    SHA-256 when the mtime changed; the default), full\n"
+	"                    (size and SHA-256), none.  A shard that changed since\n"
+	"                    the manifest was written is refused (exit 3);\n"
+	"                    --no-check-shards is none.  '-', FIFOs and devices are\n"
+	"                    refused whatever the level\n"
 	"\n"
 	"Shares: for each label, the fraction of the manifest's weight carrying it\n"
 	"(target) and of consumed samples carrying it (realised).  tvd is the total\n"
@@ -260,8 +267,11 @@ int cmd_train(int argc, char **argv)
 		{"dump", required_argument, NULL, 'd'},
 		{"dump-batches", required_argument, NULL, 'D'},
 		{"json", no_argument, NULL, 'J'},
+		{"check-shards", required_argument, NULL, 'C'},
+		{"no-check-shards", no_argument, NULL, 'N'},
 		{NULL, 0, NULL, 0},
 	};
+	int check = BL_CHECK_QUICK; /* shards against the manifest (lib/verify.c) */
 	const char *mode = NULL, *resume = NULL, *save = NULL, *dump = NULL, *seedtxt;
 	uint64_t lrank = 4, steps = 0, epochs = 0, batch = 4, seed = 0, rank = 0,
 		 world = 1, size = 512, threads = 2, dumpn = 2, v, step0 = 0;
@@ -294,6 +304,8 @@ int cmd_train(int argc, char **argv)
 		case 'z': if (!parse_u64(optarg, &size) || size < 8 || size > 8192) bad = "--size wants 8..8192"; break;
 		case 'j': if (!parse_u64(optarg, &threads) || threads > 256) bad = "-j wants 0..256"; break;
 		case 'D': if (!parse_u64(optarg, &dumpn)) bad = "--dump-batches wants a non-negative integer"; break;
+		case 'C': if ((check = tool_check_level(optarg)) < 0) bad = "--check-shards wants full, quick or none"; break;
+		case 'N': check = BL_CHECK_NONE; break;
 		default:
 			rc = tool_usage_error(usage_train, NULL);
 			goto out;
@@ -321,6 +333,8 @@ int cmd_train(int argc, char **argv)
 		tool_err("%s", err);
 		goto out;
 	}
+	if (tool_check_shards(argv[optind], r.s, check, r.quiet) != BL_OK)
+		goto out;
 	if (!have_seed && (seedtxt = bl_sampler_meta(r.s, "seed")) && parse_u64(seedtxt, &v))
 		seed = v;
 	bl_sampler_start(r.s, seed, (uint32_t)rank, (uint32_t)world);
