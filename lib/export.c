@@ -1502,7 +1502,8 @@ int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
 		for (size_t i = 0; i < bl_sampler_nentries(s); i++)
 			if (bl_sampler_entry(s, i)->weight < lo)
 				lo = bl_sampler_entry(s, i)->weight;
-		c.scale = lo > 0 && lo < 1 ? 1 / lo : 1;
+		/* a hair above, so that lo x scale is not 0.999... */
+		c.scale = lo > 0 && lo < 1 ? (1 / lo) * (1 + 1e-12) : 1;
 	}
 	c.stems.fold = 1;
 	c.d = &d;
