@@ -16,7 +16,7 @@
 const char usage_export[] =
 	"usage: ballast export MANIFEST --to webdataset|kohya|hf -o PATH\n"
 	"                      [--seed S] [--repeat-scale X|auto] [--resolution PX]\n"
-	"                      [--force] [--check-shards full|quick|none]\n"
+	"                      [--force] [--check-shards auto|full|quick|none]\n"
 	"                      [--no-check-shards] [-q]\n"
 	"\n"
 	"PATH is built as PATH.tmp-XXXXXX and renamed when complete; it always\n"
@@ -82,8 +82,9 @@ const char usage_export[] =
 	"  --check-shards L before reading, check each shard against the manifest's\n"
 	"                   record: full (size and SHA-256; the default for kohya and\n"
 	"                   hf), quick (size and mtime, SHA-256 when the mtime\n"
-	"                   changed; the default for webdataset, which copies\n"
-	"                   nothing), none.  A changed shard is refused\n"
+	"                   changed), auto (full up to 1 GiB of shards, quick above;\n"
+	"                   the default for webdataset, which copies nothing), none.\n"
+	"                   A shard that changed since the manifest is refused\n"
 	"  --no-check-shards  the same as --check-shards none ('-', FIFOs and\n"
 	"                   devices are refused whatever the level)\n"
 	"  -q               do not print item errors\n"
@@ -179,7 +180,7 @@ int cmd_export(int argc, char **argv)
 		goto out;
 	}
 	if (level < 0)
-		level = kind == BL_EXPORT_WEBDATASET ? BL_CHECK_QUICK : BL_CHECK_FULL;
+		level = kind == BL_EXPORT_WEBDATASET ? TOOL_CHECK_AUTO : BL_CHECK_FULL;
 	if (tool_check_shards(argv[optind], s, level, quiet) != BL_OK)
 		goto out;
 	eo.on_error = tool_item_error;

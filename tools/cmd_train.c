@@ -72,9 +72,10 @@ const char usage_train[] =
 	"                    count consumed}, target and realised shares, tvd)\n"
 	"  -q                no per-step lines\n"
 	"  --check-shards L  before reading, check each shard against the manifest's\n"
-	"                    record (ballast verify's check): quick (size and mtime,\n"
-	"                    SHA-256 when the mtime changed; the default), full\n"
-	"                    (size and SHA-256), none.  A shard that changed since\n"
+	"                    record (ballast verify's check): full (size and\n"
+	"                    SHA-256), quick (size and mtime; SHA-256 when the mtime\n"
+	"                    changed), auto (the default: full up to 1 GiB of\n"
+	"                    shards, quick above), none.  A shard that changed since\n"
 	"                    the manifest was written is refused (exit 3);\n"
 	"                    --no-check-shards is none.  '-', FIFOs and devices are\n"
 	"                    refused whatever the level\n"
@@ -271,7 +272,7 @@ int cmd_train(int argc, char **argv)
 		{"no-check-shards", no_argument, NULL, 'N'},
 		{NULL, 0, NULL, 0},
 	};
-	int check = BL_CHECK_QUICK; /* shards against the manifest (lib/verify.c) */
+	int check = TOOL_CHECK_AUTO; /* shards against the manifest (lib/verify.c) */
 	const char *mode = NULL, *resume = NULL, *save = NULL, *dump = NULL, *seedtxt;
 	uint64_t lrank = 4, steps = 0, epochs = 0, batch = 4, seed = 0, rank = 0,
 		 world = 1, size = 512, threads = 2, dumpn = 2, v, step0 = 0;

@@ -12,7 +12,7 @@
 
 const char usage_write[] =
 	"usage: ballast write MANIFEST -o OUTDIR [--per-shard N] [--seed S]\n"
-	"                     [--rating-tags] [--force] [--check-shards full|quick|none]\n"
+	"                     [--rating-tags] [--force] [--check-shards auto|full|quick|none]\n"
 	"                     [--no-check-shards] [-q]\n"
 	"\n"
 	"Write the samples a manifest keeps as new WebDataset shards\n"
@@ -67,8 +67,9 @@ const char usage_write[] =
 	"                  of ballast, with its ballast.json, or an empty directory)\n"
 	"  --check-shards L  before reading, check each shard against the manifest's\n"
 	"                  record: full (size and SHA-256; the default), quick (size\n"
-	"                  and mtime; SHA-256 when the mtime changed), none.  A shard\n"
-	"                  that changed since the manifest was written is refused\n"
+	"                  and mtime; SHA-256 when the mtime changed), auto (full up\n"
+	"                  to 1 GiB of shards, quick above), none.  A shard that\n"
+	"                  changed since the manifest was written is refused\n"
 	"  --no-check-shards  the same as --check-shards none.  '-', FIFOs and\n"
 	"                  devices are refused whatever the level\n"
 	"  -q              do not print item errors\n"
