@@ -1650,9 +1650,9 @@ int bl_loader_resize_crop(const unsigned char *src, int w, int h,
 			  unsigned char *dst, int size);
 
 /*
- * Exports (lib/export.c).  Every path written is OUTDIR or below it: keys
- * that are absolute, hold a ".." component, a backslash or a control
- * character are item errors, never written.  Shard files are read in
+ * Exports (lib/export.c, lib/export_write.c).  Every path written is
+ * OUTDIR or below it: keys that are absolute, hold a ".." component, a
+ * backslash or a control character are item errors, never written.  Shard files are read in
  * (shard, ordinal) order, whatever the order of the manifest's lines, one
  * streaming pass per shard; only regular files are read ("-", FIFOs and
  * devices are item errors).  Members are read whole (up to 1 GiB each

@@ -1,7 +1,7 @@
 /*
- * export.c - a manifest out to where trainers read: new WebDataset shards
- * (`ballast write`), and the layouts of webdataset pipelines, kohya-ss
- * sd-scripts and Hugging Face imagefolder (`ballast export`).
+ * export.c - a manifest out to where trainers read: the layouts of
+ * webdataset pipelines, kohya-ss sd-scripts and Hugging Face imagefolder
+ * (`ballast export`), and what `ballast write` shares with them.
  *
  * Reading.  Every export that needs sample bytes walks the source shards
  * in (shard, ordinal) order, whatever the order of the manifest's lines:
@@ -25,11 +25,8 @@
  * ignored are disambiguated with a suffix (_dN), never merged: what
  * `ballast ls` reads back is exactly what the totals report.
  *
- * `ballast write` places the copies of a repeated sample evenly over the
- * whole output (stratified by a seeded phase), not side by side, so that
- * no window of the output is crowded by one heavy sample.  To do so the
- * samples are first read into a spool file inside the output directory
- * (removed at the end), then written in placement order.
+ * `ballast write` itself is in lib/export_write.c; this file holds the
+ * walk and what every export shares, and the trainers' layouts.
  */
 #include "ballast.h"
 #include "export_int.h"
@@ -48,14 +45,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DEF_PER_SHARD 10000
 #define COPY_MAX_MEMBER ((int64_t)1 << 30)   /* bytes of one member, copied whole */
 #define COPY_MAX_MEMBERS 1024
-#define READ_MAX_PATH 4096   /* the reader's default path limit: names must stay under it */
 #define STEM_MAX 200         /* bytes of a file stem; NAME_MAX is 255 */
-#define MARKER "ballast.json"
-/* stream of write's placement draws: bl_rng_seed2(seed, STREAM_PLACE) */
-#define STREAM_PLACE UINT64_C(0x8000000000000001)
 
 static const char *const skip_names[BL_SKIP__COUNT] = {
 	[BL_SKIP_MISSING] = "missing",
@@ -74,9 +66,7 @@ const char *bl_export_skip_name(int reason)
 	return reason >= 0 && reason < BL_SKIP__COUNT ? skip_names[reason] : "unknown";
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
+void bl_export_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	if (!err || !errlen)
@@ -88,15 +78,9 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- the walk ------------------------------------------------------------ */
 
-struct ord {
-	uint64_t ordinal;
-	uint32_t shard;
-	size_t idx;
-};
-
-static int cmp_ord(const void *a, const void *b)
+int bl_export_cmp_ord(const void *a, const void *b)
 {
-	const struct ord *x = a, *y = b;
+	const struct bl_export_ord *x = a, *y = b;
 	if (x->shard != y->shard)
 		return x->shard < y->shard ? -1 : 1;
 	if (x->ordinal != y->ordinal)
@@ -126,7 +110,7 @@ int bl_export_walk(const bl_sampler *s, unsigned load, const bl_limits *lim,
 		   bl_walk_fn fn, void *ctx, char *err, size_t errlen)
 {
 	size_t n = bl_sampler_nentries(s), i = 0;
-	struct ord *ord = NULL;
+	struct bl_export_ord *ord = NULL;
 	bl_reader *r = NULL;
 	char why[2048];
 	int rc = BL_ENOMEM, fr;
@@ -136,14 +120,14 @@ int bl_export_walk(const bl_sampler *s, unsigned load, const bl_limits *lim,
 	ord = malloc((n ? n : 1) * sizeof *ord);
 	r = bl_reader_new();
 	if (!ord || !r) {
-		seterr(err, errlen, "out of memory");
+		bl_export_seterr(err, errlen, "out of memory");
 		goto out;
 	}
 	for (size_t k = 0; k < n; k++) {
 		const bl_entry *e = bl_sampler_entry(s, k);
-		ord[k] = (struct ord){e->ordinal, e->shard_index, k};
+		ord[k] = (struct bl_export_ord){e->ordinal, e->shard_index, k};
 	}
-	qsort(ord, n, sizeof *ord, cmp_ord);
+	qsort(ord, n, sizeof *ord, bl_export_cmp_ord);
 	bl_reader_set_load(r, load);
 	bl_reader_set_limits(r, lim);
 #define ENTRY(j) bl_sampler_entry(s, ord[j].idx)
@@ -206,14 +190,7 @@ out:
 
 /* ---- what every export shares ------------------------------------------- */
 
-/* A set of strings (open addressing; the strings are copied). */
-struct nameset {
-	char **slot;
-	size_t cap, n;
-	int fold; /* compare ASCII case-insensitively */
-};
-
-static uint64_t name_hash(const struct nameset *ns, const char *s)
+static uint64_t name_hash(const struct bl_nameset *ns, const char *s)
 {
 	uint64_t h = UINT64_C(14695981039346656037);
 	for (; *s; s++)
@@ -222,12 +199,12 @@ static uint64_t name_hash(const struct nameset *ns, const char *s)
 	return h;
 }
 
-static int name_eq(const struct nameset *ns, const char *a, const char *b)
+static int name_eq(const struct bl_nameset *ns, const char *a, const char *b)
 {
 	return ns->fold ? !strcasecmp(a, b) : !strcmp(a, b);
 }
 
-static int nameset_has(const struct nameset *ns, const char *s)
+int bl_export_nameset_has(const struct bl_nameset *ns, const char *s)
 {
 	if (!ns->cap)
 		return 0;
@@ -238,7 +215,7 @@ static int nameset_has(const struct nameset *ns, const char *s)
 }
 
 /* Add s (a copy); BL_OK, BL_ENOMEM. */
-static int nameset_add(struct nameset *ns, const char *s)
+int bl_export_nameset_add(struct bl_nameset *ns, const char *s)
 {
 	size_t i;
 	char *c;
@@ -268,7 +245,7 @@ static int nameset_add(struct nameset *ns, const char *s)
 	return BL_OK;
 }
 
-static void nameset_free(struct nameset *ns)
+void bl_export_nameset_free(struct bl_nameset *ns)
 {
 	for (size_t i = 0; i < ns->cap; i++)
 		free(ns->slot[i]);
@@ -281,7 +258,7 @@ static void nameset_free(struct nameset *ns)
  * neither taken nor avoid (avoid may be NULL), into out; the result is
  * added to taken.  *renamed is set when a suffix was needed.
  */
-static int unique_name(struct nameset *taken, const struct nameset *avoid, const char *name,
+int bl_export_unique_name(struct bl_nameset *taken, const struct bl_nameset *avoid, const char *name,
 		       bl_buf *out, int *renamed)
 {
 	size_t base;
@@ -290,7 +267,7 @@ static int unique_name(struct nameset *taken, const struct nameset *avoid, const
 		return BL_ENOMEM;
 	base = out->len;
 	*renamed = 0;
-	for (uint64_t k = 1; nameset_has(taken, out->buf) || (avoid && nameset_has(avoid, out->buf));
+	for (uint64_t k = 1; bl_export_nameset_has(taken, out->buf) || (avoid && bl_export_nameset_has(avoid, out->buf));
 	     k++) {
 		out->len = base;
 		out->buf[base] = '\0';
@@ -298,7 +275,7 @@ static int unique_name(struct nameset *taken, const struct nameset *avoid, const
 			return BL_ENOMEM;
 		*renamed = 1;
 	}
-	return nameset_add(taken, out->buf);
+	return bl_export_nameset_add(taken, out->buf);
 }
 
 /* 1 when key is safe to use below an output directory or as a member. */
@@ -340,18 +317,7 @@ static const char *incomplete(const bl_sample *smp, char *buf, size_t len)
 	return NULL;
 }
 
-struct ectx {
-	const bl_sampler *s;
-	const bl_export_options *opt;
-	bl_export_totals *tot;
-	char *err;
-	size_t errlen;
-	uint64_t done, total; /* progress */
-};
-
-static void item_error(struct ectx *x, int reason, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
-static void item_error(struct ectx *x, int reason, const char *fmt, ...)
+void bl_export_item_error(struct bl_export_ctx *x, int reason, const char *fmt, ...)
 {
 	va_list ap;
 	char msg[2048];
@@ -366,7 +332,7 @@ static void item_error(struct ectx *x, int reason, const char *fmt, ...)
 	x->opt->on_error(x->opt->arg, msg);
 }
 
-static void progress(struct ectx *x, const char *phase)
+void bl_export_progress(struct bl_export_ctx *x, const char *phase)
 {
 	x->done++;
 	if (x->opt->on_progress && (x->done % 256 == 0 || x->done == x->total))
@@ -377,29 +343,29 @@ static void progress(struct ectx *x, const char *phase)
  * The checks every copying export makes of a found entry: returns 1 when
  * the sample can be used, else reports the item error and returns 0.
  */
-static int usable(struct ectx *x, const bl_entry *e, const bl_sample *smp, const char *why)
+int bl_export_usable(struct bl_export_ctx *x, const bl_entry *e, const bl_sample *smp, const char *why)
 {
 	char buf[1024];
 	const char *inc;
 
 	if (!smp) {
-		item_error(x, BL_SKIP_MISSING, "%s (entry key '%s'; not written)", why, e->key);
+		bl_export_item_error(x, BL_SKIP_MISSING, "%s (entry key '%s'; not written)", why, e->key);
 		return 0;
 	}
 	if (!key_safe(e->key)) {
-		item_error(x, BL_SKIP_UNSAFE_KEY, "shard '%s' at offset %" PRId64 ": key '%s' "
+		bl_export_item_error(x, BL_SKIP_UNSAFE_KEY, "shard '%s' at offset %" PRId64 ": key '%s' "
 			   "would write outside the output; not written", e->shard, smp->offset,
 			   e->key);
 		return 0;
 	}
 	if (strcmp(e->key, smp->key)) {
-		item_error(x, BL_SKIP_KEY_CHANGED, "shard '%s' sample %" PRIu64 " at offset %" PRId64
+		bl_export_item_error(x, BL_SKIP_KEY_CHANGED, "shard '%s' sample %" PRIu64 " at offset %" PRId64
 			   ": key is '%s', the manifest says '%s' (shard changed?); not written",
 			   e->shard, e->ordinal, smp->offset, smp->key, e->key);
 		return 0;
 	}
 	if ((inc = incomplete(smp, buf, sizeof buf))) {
-		item_error(x, BL_SKIP_INCOMPLETE, "shard '%s' key '%s' at offset %" PRId64
+		bl_export_item_error(x, BL_SKIP_INCOMPLETE, "shard '%s' key '%s' at offset %" PRId64
 			   ": %s; not written (no sample is copied in part)", e->shard, e->key,
 			   smp->offset, inc);
 		return 0;
@@ -408,7 +374,7 @@ static int usable(struct ectx *x, const bl_entry *e, const bl_sample *smp, const
 }
 
 /* Reader limits for copying: members whole, up to COPY_MAX_MEMBER. */
-static void copy_limits(const bl_export_options *opt, bl_limits *lim)
+void bl_export_copy_limits(const bl_export_options *opt, bl_limits *lim)
 {
 	*lim = opt->limits;
 	if (lim->max_member <= 0)
@@ -420,7 +386,7 @@ static void copy_limits(const bl_export_options *opt, bl_limits *lim)
 }
 
 /* The seed: the option when given, else the manifest's, else 0. */
-static uint64_t export_seed(const bl_sampler *s, const bl_export_options *opt)
+uint64_t bl_export_seed(const bl_sampler *s, const bl_export_options *opt)
 {
 	const char *m;
 	if (opt->seed_set)
@@ -452,7 +418,7 @@ static int add_json_float(bl_buf *b, double v)
 }
 
 /* OUTDIR/ballast.json: what was written and skipped, by reason. */
-static int write_record(const bl_file_dir *d, const char *command, const char *to,
+int bl_export_record(const bl_file_dir *d, const char *command, const char *to,
 			const bl_sampler *s, uint64_t seed, const bl_export_totals *t,
 			char *err, size_t errlen)
 {
@@ -472,634 +438,23 @@ static int write_record(const bl_file_dir *d, const char *command, const char *t
 	for (int k = 0; k < BL_SKIP__COUNT; k++)
 		bl_buf_addf(&b, "%s\"%s\": %" PRIu64, k ? ", " : "", skip_names[k], t->skipped[k]);
 	bl_buf_adds(&b, "}}\n");
-	bl_buf_addf(&p, "%s/" MARKER, d->tmp);
+	bl_buf_addf(&p, "%s/" BL_EXPORT_MARKER, d->tmp);
 	rc = bl_file_write_new(p.buf, b.buf, b.len, err, errlen);
 	bl_buf_release(&b);
 	bl_buf_release(&p);
 	return rc;
 }
 
-/* "nsfw" / "suggestive" / NULL for an entry's labels. */
-static const char *rating_of(const bl_sampler *s, const bl_entry *e)
-{
-	const char *r = NULL;
-	for (int k = 0; k < e->nlabels; k++) {
-		const char *l = bl_sampler_label(s, e->labels[k]);
-		if (!strcmp(l, "sexual.explicit"))
-			return "nsfw";
-		if (!strcmp(l, "sexual.suggestive"))
-			r = "suggestive";
-	}
-	return r;
-}
-
-/* ---- ballast write -------------------------------------------------------- */
-
-/*
- * Per entry: its output key when it had to change, its copies, the phase
- * of their placement, and where its members sit in the spool.
- */
-struct went {
-	char *key;       /* NULL: the entry's own key */
-	char *cbase;     /* copies are CBASE_rK; NULL: KEY_rK */
-	uint32_t copies; /* 0: not written */
-	double phase;    /* in [0, 1) */
-	int64_t at;      /* spool offset, -1 when not spooled */
-	uint64_t len;
-};
-
-struct wctx {
-	struct ectx x;
-	struct went *we;
-	int repeats;
-	int spool;
-	int64_t spool_end;
-	bl_buf rec, json, cap, key;
-	/* output */
-	const char *dir;
-	bl_writer *wr;
-	uint64_t in_shard, nshard, per_shard;
-	uint64_t *shard_samples;
-	double *shard_weight;
-	size_t shard_alloc;
-};
-
-static int rec_u32(bl_buf *b, uint32_t v)
-{
-	return bl_buf_add(b, &v, sizeof v);
-}
-
-static int rec_u64(bl_buf *b, uint64_t v)
-{
-	return bl_buf_add(b, &v, sizeof v);
-}
-
-/* A member into the spool record: ext (as in the member name), bytes. */
-static int rec_member(bl_buf *b, const char *ext, const void *data, size_t len)
-{
-	size_t el = strlen(ext);
-	if (rec_u32(b, (uint32_t)el) != BL_OK || bl_buf_add(b, ext, el) != BL_OK ||
-	    rec_u64(b, len) != BL_OK || bl_buf_add(b, data, len) != BL_OK)
-		return BL_ENOMEM;
-	return BL_OK;
-}
-
-/* The json member as written: the original with "ballast_weight".
- * BL_OK, BL_FAILED (does not parse as an object), BL_ENOMEM. */
-static int weighted_json(const bl_sample *smp, double w, bl_buf *out)
-{
-	cJSON *o = NULL;
-	char *txt;
-	int rc = BL_FAILED;
-
-	bl_buf_reset(out);
-	if (smp->json)
-		o = cJSON_ParseWithLength((const char *)smp->json->data, smp->json->len);
-	else
-		o = cJSON_CreateObject();
-	if (!cJSON_IsObject(o))
-		goto out;
-	rc = BL_ENOMEM;
-	cJSON_DeleteItemFromObjectCaseSensitive(o, "ballast_weight");
-	if (!cJSON_AddNumberToObject(o, "ballast_weight", w) || !(txt = cJSON_PrintUnformatted(o)))
-		goto out;
-	rc = bl_buf_adds(out, txt);
-	free(txt);
-out:
-	cJSON_Delete(o);
-	return rc;
-}
-
-static int spool_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *smp,
-		     const char *why)
-{
-	struct wctx *c = ctx;
-	struct went *we = &c->we[idx];
-	const char *rating = c->x.opt->rating_tags ? rating_of(c->x.s, e) : NULL;
-	const char *key = we->key ? we->key : e->key;
-	size_t keylen = smp ? strlen(smp->key) : 0;
-	uint32_t nm = 0;
-	int rc;
-
-	progress(&c->x, "reading");
-	if (!usable(&c->x, e, smp, why))
-		return BL_FAILED;
-	/* fractional weights travel in the json member */
-	bl_buf_reset(&c->json);
-	if (!c->repeats || (smp->json && memmem(smp->json->data, smp->json->len,
-						 "\"ballast_weight\"", 16))) {
-		rc = weighted_json(smp, c->repeats ? 1.0 : e->weight, &c->json);
-		if (rc == BL_ENOMEM)
-			goto nomem;
-		if (rc != BL_OK) {
-			item_error(&c->x, BL_SKIP_BAD_JSON, "shard '%s' key '%s' at offset %" PRId64
-				   ": json member is not a JSON object, so the weight cannot be "
-				   "stored; not written", e->shard, e->key, smp->offset);
-			return BL_FAILED;
-		}
-	}
-	for (size_t m = 0; m < smp->nmembers; m++) {
-		const char *ext = smp->members[m].name + keylen + 1;
-		if (strlen(key) + 1 + strlen(ext) > READ_MAX_PATH) {
-			item_error(&c->x, BL_SKIP_NAME_TOO_LONG, "shard '%s' key '%s': member "
-				   "names would be over %d bytes, more than a reader takes; not "
-				   "written", e->shard, e->key, READ_MAX_PATH);
-			return BL_FAILED;
-		}
-	}
-	bl_buf_reset(&c->rec);
-	rec_u32(&c->rec, 0); /* member count, set below */
-	for (size_t m = 0; m < smp->nmembers; m++) {
-		const bl_member *mb = &smp->members[m];
-		const char *ext = mb->name + keylen + 1; /* as named, case kept */
-		const void *data = mb->data ? (const void *)mb->data : "";
-		size_t len = mb->len;
-		if (mb == smp->json && c->json.len) {
-			data = c->json.buf;
-			len = c->json.len;
-		} else if (mb == smp->caption && rating) {
-			bl_buf_reset(&c->cap);
-			bl_buf_add(&c->cap, data, len);
-			while (c->cap.len && strchr(" \t\r\n", c->cap.buf[c->cap.len - 1]))
-				c->cap.buf[--c->cap.len] = '\0';
-			bl_buf_addf(&c->cap, "%s%s", c->cap.len ? ", " : "", rating);
-			data = c->cap.buf;
-			len = c->cap.len;
-			c->x.tot->rated++;
-		}
-		if (rec_member(&c->rec, ext, data, len) != BL_OK)
-			goto nomem;
-		nm++;
-	}
-	if (!smp->json && c->json.len) {
-		if (rec_member(&c->rec, "json", c->json.buf, c->json.len) != BL_OK)
-			goto nomem;
-		nm++;
-	}
-	memcpy(c->rec.buf, &nm, sizeof nm);
-	for (size_t off = 0; off < c->rec.len;) {
-		ssize_t n = pwrite(c->spool, c->rec.buf + off, c->rec.len - off,
-				   (off_t)(c->spool_end + (int64_t)off));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			seterr(c->x.err, c->x.errlen, "cannot write the spool file in '%s': %s",
-			       c->dir, strerror(errno));
-			return BL_FATAL;
-		}
-		off += (size_t)n;
-	}
-	we->at = c->spool_end;
-	we->len = c->rec.len;
-	c->spool_end += (int64_t)c->rec.len;
-	if (!c->repeats)
-		c->x.tot->weighted++;
-	return BL_OK;
-nomem:
-	seterr(c->x.err, c->x.errlen, "out of memory");
-	return BL_ENOMEM;
-}
-
-/* Placement: a min-heap of (position, entry, copy); copy k of an entry
- * with n copies sits at (k + phase) / n of the output. */
-struct slot {
-	double pos;
-	size_t idx;
-	uint32_t k;
-};
-
-static int slot_less(const struct slot *a, const struct slot *b)
-{
-	if (a->pos != b->pos)
-		return a->pos < b->pos;
-	if (a->idx != b->idx)
-		return a->idx < b->idx;
-	return a->k < b->k;
-}
-
-static void heap_push(struct slot *h, size_t *n, struct slot v)
-{
-	size_t i = (*n)++;
-	while (i > 0 && slot_less(&v, &h[(i - 1) / 2])) {
-		h[i] = h[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	h[i] = v;
-}
-
-static struct slot heap_pop(struct slot *h, size_t *n)
-{
-	struct slot top = h[0], last = h[--*n];
-	size_t i = 0;
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		const struct slot *best = &last;
-		if (l < *n && slot_less(&h[l], best))
-			best = &h[m = l];
-		if (l + 1 < *n && slot_less(&h[l + 1], best))
-			m = l + 1;
-		if (m == i)
-			break;
-		h[i] = h[m];
-		i = m;
-	}
-	h[i] = last;
-	return top;
-}
-
-static int next_output(struct wctx *c)
-{
-	bl_buf p;
-	int rc = BL_FATAL;
-
-	if (c->in_shard < c->per_shard && c->nshard > 0)
-		return BL_OK;
-	bl_buf_init(&p, 0);
-	if (c->nshard > 0 && bl_writer_close(c->wr) != BL_OK) {
-		seterr(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
-		goto out;
-	}
-	if (c->nshard == c->shard_alloc) {
-		size_t na = c->shard_alloc ? c->shard_alloc * 2 : 64;
-		uint64_t *ns = realloc(c->shard_samples, na * sizeof *ns);
-		double *nw = ns ? realloc(c->shard_weight, na * sizeof *nw) : NULL;
-		if (ns)
-			c->shard_samples = ns;
-		if (!nw) {
-			seterr(c->x.err, c->x.errlen, "out of memory");
-			rc = BL_ENOMEM;
-			goto out;
-		}
-		c->shard_weight = nw;
-		c->shard_alloc = na;
-	}
-	bl_buf_addf(&p, "%s/%05" PRIu64 ".tar", c->dir, c->nshard);
-	if (bl_writer_open(c->wr, p.buf) != BL_OK) {
-		seterr(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
-		goto out;
-	}
-	c->shard_samples[c->nshard] = 0;
-	c->shard_weight[c->nshard] = 0;
-	c->x.tot->files++;
-	c->nshard++;
-	c->in_shard = 0;
-	rc = BL_OK;
-out:
-	bl_buf_release(&p);
-	return rc;
-}
-
-/* Copy k of entry idx into the output, read back from the spool. */
-static int write_copy(struct wctx *c, size_t idx, uint32_t k)
-{
-	const bl_entry *e = bl_sampler_entry(c->x.s, idx);
-	const struct went *we = &c->we[idx];
-	const char *p, *end;
-	uint32_t nm;
-	int rc;
-
-	if ((rc = next_output(c)) != BL_OK)
-		return rc;
-	bl_buf_reset(&c->rec);
-	if (bl_buf_grow(&c->rec, we->len) != BL_OK) {
-		seterr(c->x.err, c->x.errlen, "out of memory");
-		return BL_ENOMEM;
-	}
-	for (uint64_t off = 0; off < we->len;) {
-		ssize_t n = pread(c->spool, c->rec.buf + off, we->len - off,
-				  (off_t)(we->at + (int64_t)off));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			seterr(c->x.err, c->x.errlen, "cannot read the spool file: %s",
-			       n ? strerror(errno) : "short read");
-			return BL_FATAL;
-		}
-		off += (uint64_t)n;
-	}
-	c->rec.len = we->len;
-	/* the name: the key (made unique), BASE_rK for copy K */
-	bl_buf_reset(&c->key);
-	if (k == 0)
-		bl_buf_adds(&c->key, we->key ? we->key : e->key);
-	else
-		bl_buf_addf(&c->key, "%s_r%" PRIu32, we->cbase ? we->cbase : we->key ? we->key
-			    : e->key, k);
-	p = c->rec.buf;
-	end = p + c->rec.len;
-	memcpy(&nm, p, sizeof nm);
-	p += sizeof nm;
-	for (uint32_t m = 0; m < nm; m++) {
-		uint32_t el;
-		uint64_t dl;
-		char ext[READ_MAX_PATH + 1];
-		memcpy(&el, p, sizeof el);
-		p += sizeof el;
-		if (el > READ_MAX_PATH || p + el + sizeof dl > end) {
-			seterr(c->x.err, c->x.errlen, "spool file damaged");
-			return BL_FATAL;
-		}
-		memcpy(ext, p, el);
-		ext[el] = '\0';
-		p += el;
-		memcpy(&dl, p, sizeof dl);
-		p += sizeof dl;
-		if (bl_writer_add(c->wr, c->key.buf, ext, p, (size_t)dl) != BL_OK) {
-			seterr(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
-			return BL_FATAL;
-		}
-		p += dl;
-	}
-	c->in_shard++;
-	c->shard_samples[c->nshard - 1]++;
-	c->shard_weight[c->nshard - 1] += c->repeats ? 1.0 : e->weight;
-	c->x.tot->samples++;
-	if (k > 0)
-		c->x.tot->copies++;
-	return BL_OK;
-}
-
-/*
- * Output keys: every entry keeps its key unless an earlier entry (in
- * shard, ordinal order) has it; then KEY_dN, avoiding every key of the
- * manifest.  Copies are KEY_rK, or KEY_rK_dN when a key of the output
- * is already that.  Unique decomposition (the last _r<digits>) keeps the
- * copies of different keys apart.
- */
-static int assign_keys(struct wctx *c, struct nameset *taken)
-{
-	const bl_sampler *s = c->x.s;
-	size_t n = bl_sampler_nentries(s);
-	struct nameset all = {0};
-	struct ord *ord = malloc((n ? n : 1) * sizeof *ord);
-	bl_buf b;
-	int rc = BL_ENOMEM, renamed;
-
-	bl_buf_init(&b, 0);
-	if (!ord)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const bl_entry *e = bl_sampler_entry(s, i);
-		ord[i] = (struct ord){e->ordinal, e->shard_index, i};
-		if (!nameset_has(&all, e->key) && nameset_add(&all, e->key) != BL_OK)
-			goto out;
-	}
-	qsort(ord, n, sizeof *ord, cmp_ord);
-	for (size_t j = 0; j < n; j++) {
-		const bl_entry *e = bl_sampler_entry(s, ord[j].idx);
-		if (!nameset_has(taken, e->key)) {
-			if (nameset_add(taken, e->key) != BL_OK)
-				goto out;
-			continue;
-		}
-		if (unique_name(taken, &all, e->key, &b, &renamed) != BL_OK ||
-		    !(c->we[ord[j].idx].key = strdup(b.buf)))
-			goto out;
-	}
-	rc = BL_OK;
-out:
-	free(ord);
-	nameset_free(&all);
-	bl_buf_release(&b);
-	return rc;
-}
-
-/* Copies named KEY_rK that a key of the output already has would
- * collide: such an entry's copies get a base of their own, KEY_dN (a
- * name no key of the output has), and are KEY_dN_rK; copy 0 keeps KEY. */
-static int fix_copy_names(struct wctx *c, struct nameset *taken)
-{
-	size_t n = bl_sampler_nentries(c->x.s);
-	bl_buf b, k;
-	int rc = BL_ENOMEM, renamed;
-
-	bl_buf_init(&b, 0);
-	bl_buf_init(&k, 0);
-	for (size_t i = 0; i < n; i++) {
-		struct went *we = &c->we[i];
-		const char *key = we->key ? we->key : bl_sampler_entry(c->x.s, i)->key;
-		const char *base = key;
-		for (int clash = 1; clash;) {
-			clash = 0;
-			for (uint32_t r = 1; r < we->copies && !clash; r++) {
-				bl_buf_reset(&k);
-				bl_buf_addf(&k, "%s_r%" PRIu32, base, r);
-				clash = nameset_has(taken, k.buf);
-			}
-			if (clash) {
-				if (unique_name(taken, NULL, key, &b, &renamed) != BL_OK)
-					goto out;
-				base = b.buf;
-			}
-		}
-		if (base != key) {
-			if (!(we->cbase = strdup(base)))
-				goto out;
-			c->x.tot->renamed += we->key == NULL;
-		}
-	}
-	rc = BL_OK;
-out:
-	bl_buf_release(&b);
-	bl_buf_release(&k);
-	return rc;
-}
-
-/* shards.txt and shards.json of write's output, for webdataset users. */
-static int write_shard_lists(struct wctx *c, const bl_file_dir *d, uint64_t seed)
-{
-	bl_buf txt, js, p;
-	double W = 0;
-	int rc = BL_ENOMEM;
-
-	bl_buf_init(&txt, 0);
-	bl_buf_init(&js, 0);
-	bl_buf_init(&p, 0);
-	for (uint64_t i = 0; i < c->nshard; i++)
-		W += c->shard_weight[i];
-	bl_buf_addf(&js, "{\"format\": \"ballast-shards\", \"version\": 1, \"manifest_sha256\": "
-		    "\"%s\", \"seed\": \"%" PRIu64 "\", \"weights\": \"%s\", \"samples\": %" PRIu64
-		    ", \"total_weight\": %.10g,\n \"shards\": [", bl_sampler_digest(c->x.s), seed,
-		    c->repeats ? "copies" : "ballast_weight", c->x.tot->samples, W);
-	for (uint64_t i = 0; i < c->nshard; i++) {
-		bl_buf_addf(&txt, "%05" PRIu64 ".tar\n", i);
-		bl_buf_addf(&js, "%s\n  {\"url\": \"%05" PRIu64 ".tar\", \"samples\": %" PRIu64
-			    ", \"weight\": %.10g}", i ? "," : "", i, c->shard_samples[i],
-			    c->shard_weight[i]);
-	}
-	if (bl_buf_adds(&js, "\n]}\n") != BL_OK)
-		goto out;
-	rc = BL_FAILED;
-	bl_buf_addf(&p, "%s/shards.txt", d->tmp);
-	if (bl_file_write_new(p.buf, txt.buf, txt.len, c->x.err, c->x.errlen) != BL_OK)
-		goto out;
-	bl_buf_reset(&p);
-	bl_buf_addf(&p, "%s/shards.json", d->tmp);
-	if (bl_file_write_new(p.buf, js.buf, js.len, c->x.err, c->x.errlen) != BL_OK)
-		goto out;
-	rc = BL_OK;
-out:
-	if (rc == BL_ENOMEM)
-		seterr(c->x.err, c->x.errlen, "out of memory");
-	bl_buf_release(&txt);
-	bl_buf_release(&js);
-	bl_buf_release(&p);
-	return rc;
-}
-
-int bl_export_write(const bl_sampler *s, const char *outdir,
-		    const bl_export_options *opt, bl_export_totals *totals,
-		    char *err, size_t errlen)
-{
-	bl_export_options dflt;
-	bl_export_totals tot;
-	bl_file_dir d = {0};
-	struct nameset taken = {0};
-	struct wctx c;
-	struct slot *heap = NULL;
-	bl_limits lim;
-	bl_rng rng;
-	bl_buf p;
-	size_t n = 0, nh = 0;
-	uint64_t seed;
-	int rc = BL_EUSAGE;
-
-	memset(&c, 0, sizeof c);
-	memset(&tot, 0, sizeof tot);
-	c.spool = -1;
-	bl_buf_init(&c.rec, 0);
-	bl_buf_init(&c.json, 0);
-	bl_buf_init(&c.cap, 0);
-	bl_buf_init(&c.key, 0);
-	bl_buf_init(&p, 0);
-	if (!opt) {
-		memset(&dflt, 0, sizeof dflt);
-		opt = &dflt;
-	}
-	if (!s)
-		goto out;
-	n = bl_sampler_nentries(s);
-	c.x = (struct ectx){s, opt, &tot, err, errlen, 0, n};
-	c.repeats = bl_sampler_repeats(s);
-	c.per_shard = opt->per_shard ? opt->per_shard : DEF_PER_SHARD;
-	seed = export_seed(s, opt);
-	rc = bl_file_dir_begin(&d, outdir, opt->force, MARKER, err, errlen);
-	if (rc != BL_OK)
-		goto out;
-	c.dir = d.tmp;
-	rc = BL_ENOMEM;
-	c.we = calloc(n ? n : 1, sizeof *c.we);
-	heap = malloc((n ? n : 1) * sizeof *heap);
-	c.wr = bl_writer_new();
-	if (!c.we || !heap || !c.wr)
-		goto nomem;
-	/* copies, and placement phases: stratified, entry i in stratum
-	 * strat[i] of n (a seeded permutation), so that between two copies of
-	 * one sample the others come in even numbers, not in Poisson clumps */
-	bl_rng_seed2(&rng, seed, STREAM_PLACE);
-	for (size_t i = 0; i < n; i++)
-		heap[i].idx = i;
-	for (size_t i = n; i > 1; i--) {
-		size_t j = (size_t)bl_rng_below(&rng, i);
-		size_t t = heap[i - 1].idx;
-		heap[i - 1].idx = heap[j].idx;
-		heap[j].idx = t;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const bl_entry *e = bl_sampler_entry(s, i);
-		double r = c.repeats ? floor(e->weight + 0.5) : 1;
-		c.we[i].copies = r < 1 ? 1 : r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
-		c.we[i].phase = ((double)heap[i].idx + bl_rng_double(&rng)) / (double)n;
-		c.we[i].at = -1;
-	}
-	if (assign_keys(&c, &taken) != BL_OK)
-		goto nomem;
-	for (size_t i = 0; i < n; i++)
-		tot.renamed += c.we[i].key != NULL;
-	if (fix_copy_names(&c, &taken) != BL_OK)
-		goto nomem;
-	/* the spool: beside the output, gone however the run ends */
-	bl_buf_addf(&p, "%s/.spool-XXXXXX", d.tmp);
-	c.spool = mkostemp(p.buf, O_CLOEXEC);
-	if (c.spool < 0) {
-		seterr(err, errlen, "cannot create '%s': %s", p.buf, strerror(errno));
-		rc = BL_FAILED;
-		goto out;
-	}
-	unlink(p.buf);
-	copy_limits(opt, &lim);
-	rc = bl_export_walk(s, BL_LOAD_ALL, &lim, spool_one, &c, err, errlen);
-	tot.entries = n;
-	if (rc != BL_OK)
-		goto out;
-	/* write in placement order */
-	c.x.done = 0;
-	c.x.total = 0;
-	for (size_t i = 0; i < n; i++)
-		if (c.we[i].at >= 0) {
-			heap_push(heap, &nh, (struct slot){c.we[i].phase / c.we[i].copies, i, 0});
-			c.x.total += c.we[i].copies;
-		}
-	while (nh) {
-		struct slot sl = heap_pop(heap, &nh);
-		const struct went *we = &c.we[sl.idx];
-		if ((rc = write_copy(&c, sl.idx, sl.k)) != BL_OK)
-			goto out;
-		progress(&c.x, "writing");
-		if (sl.k + 1 < we->copies)
-			heap_push(heap, &nh, (struct slot){(sl.k + 1 + we->phase) / we->copies,
-							   sl.idx, sl.k + 1});
-	}
-	if (c.nshard > 0 && bl_writer_close(c.wr) != BL_OK) {
-		seterr(err, errlen, "%s", bl_writer_errmsg(c.wr));
-		rc = BL_FAILED;
-		goto out;
-	}
-	close(c.spool);
-	c.spool = -1;
-	if ((rc = write_shard_lists(&c, &d, seed)) != BL_OK ||
-	    (rc = write_record(&d, "write", "shards", s, seed, &tot, err, errlen)) != BL_OK ||
-	    (rc = bl_file_dir_commit(&d, opt->force, err, errlen)) != BL_OK)
-		goto out;
-	rc = BL_OK;
-	goto out;
-nomem:
-	seterr(err, errlen, "out of memory");
-	rc = BL_ENOMEM;
-out:
-	if (c.spool >= 0)
-		close(c.spool);
-	bl_writer_free(c.wr);
-	bl_file_dir_release(&d);
-	for (size_t i = 0; c.we && i < n; i++) {
-		free(c.we[i].key);
-		free(c.we[i].cbase);
-	}
-	free(c.we);
-	free(heap);
-	free(c.shard_samples);
-	free(c.shard_weight);
-	nameset_free(&taken);
-	bl_buf_release(&c.rec);
-	bl_buf_release(&c.json);
-	bl_buf_release(&c.cap);
-	bl_buf_release(&c.key);
-	bl_buf_release(&p);
-	if (totals)
-		*totals = tot;
-	return rc != BL_OK && rc != BL_EUSAGE && rc != BL_ENOMEM ? BL_FAILED : rc;
-}
-
 /* ---- exports to trainers' layouts ---------------------------------------- */
 
 struct xctx {
-	struct ectx x;
+	struct bl_export_ctx x;
 	int kind;
 	int repeats;
 	uint64_t seed;
 	double scale;         /* kohya: repeats = round(scale * weight) */
 	const bl_file_dir *d;
-	struct nameset stems; /* case-folded: unique on any file system */
+	struct bl_nameset stems; /* case-folded: unique on any file system */
 	bl_buf path, stem, cap, meta;
 	struct {
 		uint64_t n, files;
@@ -1141,7 +496,7 @@ static int stem_of(struct xctx *c, const char *key, bl_buf *out)
 		raw.buf[cut] = '\0';
 		bl_buf_addf(&raw, "~%016" PRIx64, bl_hash_bytes(key, strlen(key)));
 	}
-	rc = unique_name(&c->stems, NULL, raw.buf, out, &renamed);
+	rc = bl_export_unique_name(&c->stems, NULL, raw.buf, out, &renamed);
 	if (renamed)
 		c->x.tot->renamed++;
 	bl_buf_release(&raw);
@@ -1221,7 +576,7 @@ static int kohya_dir(struct xctx *c, uint64_t n, size_t *slot)
 		bl_buf_reset(&c->path);
 		bl_buf_addf(&c->path, "%s/r%" PRIu64, c->d->tmp, n);
 		if (mkdir(c->path.buf, 0777) != 0) {
-			seterr(c->x.err, c->x.errlen, "cannot create '%s': %s", c->path.buf,
+			bl_export_seterr(c->x.err, c->x.errlen, "cannot create '%s': %s", c->path.buf,
 			       strerror(errno));
 			return BL_FATAL;
 		}
@@ -1239,11 +594,11 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 	int rc;
 
 	(void)idx;
-	progress(&c->x, "extracting");
-	if (!usable(&c->x, e, smp, why))
+	bl_export_progress(&c->x, "extracting");
+	if (!bl_export_usable(&c->x, e, smp, why))
 		return BL_FAILED;
 	if (!smp->image) {
-		item_error(&c->x, BL_SKIP_NO_IMAGE, "shard '%s' key '%s' at offset %" PRId64
+		bl_export_item_error(&c->x, BL_SKIP_NO_IMAGE, "shard '%s' key '%s' at offset %" PRId64
 			   ": no image member (jpg, jpeg, png, webp); not written", e->shard,
 			   e->key, smp->offset);
 		return BL_FAILED;
@@ -1253,7 +608,7 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 		bl_rng rng;
 		double x = e->weight * c->scale, f = floor(x);
 		if (!c->cap.len) {
-			item_error(&c->x, BL_SKIP_NO_CAPTION, "shard '%s' key '%s' at offset %"
+			bl_export_item_error(&c->x, BL_SKIP_NO_CAPTION, "shard '%s' key '%s' at offset %"
 				   PRId64 ": no caption (kohya stops at an empty caption file); not "
 				   "written", e->shard, e->key, smp->offset);
 			return BL_FAILED;
@@ -1263,19 +618,19 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 		bl_rng_seed2(&rng, c->seed, ((uint64_t)e->shard_index << 40) ^ e->ordinal);
 		n = (uint64_t)f + (x > f && bl_rng_double(&rng) < x - f);
 		if (n == 0) {
-			item_error(&c->x, BL_SKIP_ROUNDED_AWAY, "shard '%s' key '%s': weight %.4g "
+			bl_export_item_error(&c->x, BL_SKIP_ROUNDED_AWAY, "shard '%s' key '%s': weight %.4g "
 				   "rounded to 0 repeats; not in the dataset", e->shard, e->key,
 				   e->weight);
 			return BL_OK;
 		}
 		if ((rc = kohya_dir(c, n, &k)) != BL_OK) {
 			if (rc == BL_ENOMEM)
-				seterr(c->x.err, c->x.errlen, "out of memory");
+				bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
 			return rc;
 		}
 	}
 	if (stem_of(c, e->key, &c->stem) != BL_OK) {
-		seterr(c->x.err, c->x.errlen, "out of memory");
+		bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
 		return BL_ENOMEM;
 	}
 	if (c->kind == BL_EXPORT_KOHYA) {
@@ -1304,7 +659,7 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 		bl_buf_adds(&c->meta, ",\"key\":");
 		add_json_str(&c->meta, bl_utf8_valid(e->key, strlen(e->key), NULL) ? e->key : "");
 		if (bl_buf_adds(&c->meta, "}\n") != BL_OK) {
-			seterr(c->x.err, c->x.errlen, "out of memory");
+			bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
 			return BL_ENOMEM;
 		}
 		bl_buf_reset(&c->path);
@@ -1370,7 +725,7 @@ static int kohya_toml(struct xctx *c, const bl_export_options *opt)
 		bl_buf_reset(&c->path);
 		bl_buf_addf(&c->path, "%s/r%" PRIu64, c->d->abs, c->rep[k].n);
 		if (toml_str(&t, c->path.buf) != BL_OK) {
-			seterr(c->x.err, c->x.errlen, "'%s' is not UTF-8: a TOML file cannot name "
+			bl_export_seterr(c->x.err, c->x.errlen, "'%s' is not UTF-8: a TOML file cannot name "
 			       "it; choose another output path", c->d->abs);
 			goto out;
 		}
@@ -1454,7 +809,7 @@ static int export_webdataset(const bl_sampler *s, const bl_file_dir *d,
 	rc = BL_OK;
 out:
 	if (rc == BL_ENOMEM)
-		seterr(err, errlen, "out of memory");
+		bl_export_seterr(err, errlen, "out of memory");
 	for (size_t i = 0; url && i < ns; i++)
 		free(url[i]);
 	free(url);
@@ -1491,10 +846,10 @@ int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
 	}
 	if (!s || kind < BL_EXPORT_WEBDATASET || kind > BL_EXPORT_HF)
 		goto out;
-	c.x = (struct ectx){s, opt, &tot, err, errlen, 0, bl_sampler_nentries(s)};
+	c.x = (struct bl_export_ctx){s, opt, &tot, err, errlen, 0, bl_sampler_nentries(s)};
 	c.kind = kind;
 	c.repeats = bl_sampler_repeats(s);
-	c.seed = export_seed(s, opt);
+	c.seed = bl_export_seed(s, opt);
 	c.scale = opt->repeat_scale > 0 ? opt->repeat_scale : 1;
 	if (opt->repeat_scale < 0) {
 		/* every sample at least once: the smallest weight becomes 1 */
@@ -1507,13 +862,13 @@ int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
 	}
 	c.stems.fold = 1;
 	c.d = &d;
-	rc = bl_file_dir_begin(&d, outdir, opt->force, MARKER, err, errlen);
+	rc = bl_file_dir_begin(&d, outdir, opt->force, BL_EXPORT_MARKER, err, errlen);
 	if (rc != BL_OK)
 		goto out;
 	if (kind == BL_EXPORT_WEBDATASET) {
 		rc = export_webdataset(s, &d, &tot, err, errlen);
 	} else {
-		copy_limits(opt, &lim);
+		bl_export_copy_limits(opt, &lim);
 		rc = bl_export_walk(s, BL_LOAD_ALL, &lim, extract_one, &c, err, errlen);
 		tot.entries = bl_sampler_nentries(s);
 		if (rc == BL_OK && kind == BL_EXPORT_KOHYA) {
@@ -1527,12 +882,12 @@ int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
 			tot.files++;
 	}
 	if (rc == BL_OK)
-		rc = write_record(&d, "export", kinds[kind], s, c.seed, &tot, err, errlen);
+		rc = bl_export_record(&d, "export", kinds[kind], s, c.seed, &tot, err, errlen);
 	if (rc == BL_OK)
 		rc = bl_file_dir_commit(&d, opt->force, err, errlen);
 out:
 	bl_file_dir_release(&d);
-	nameset_free(&c.stems);
+	bl_export_nameset_free(&c.stems);
 	free(c.rep);
 	bl_buf_release(&c.path);
 	bl_buf_release(&c.stem);
