@@ -190,3 +190,13 @@ run "$B" write esc.jsonl -o wesc
 expect_rc 1 "a key with ESC and a newline is an item error"
 if grep -q "$(printf '\033')" err.txt; then bad "no raw ESC reaches stderr"; else ok "no raw ESC reaches stderr"; fi
 expect_err 'evil\\x1b\[31m\\nforged' "the key is shown escaped, on one line"
+
+# --- progress on stderr only when it is a terminal --------------------------------
+run "$B" write heavy.jsonl -o wquiet
+if grep -q 'reading\|writing' err.txt; then bad "no progress lines when stderr is not a terminal"; else ok "no progress lines when stderr is not a terminal"; fi
+if command -v script > /dev/null 2>&1; then
+	script -qec "\"$B\" write heavy.jsonl -o wtty" /dev/null > tty.txt 2>&1
+	grep -q 'writing 2599 of 2599' tty.txt && ok "progress on a terminal: reading, then writing N of M" || bad "progress on a terminal" "$(tr '\r' '\n' < tty.txt | tail -3)"
+else
+	skip "progress on a terminal" "no script(1) to give write a terminal"
+fi
