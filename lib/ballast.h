@@ -1750,10 +1750,13 @@ typedef struct bl_export_totals {
  * written n times, as KEY, KEY_r1 ... KEY_r(n-1); with fractional weights
  * each entry is written once and its json member gets "ballast_weight":
  * w (a json member is created when there is none; repeats set a stale
- * one to 1).  Placement: copy k of a sample with n copies goes at
- * position (k + u) / n of the output, u uniform from bl_rng_seed2(seed,
- * 2^63 + 1) drawn per entry in manifest order, so copies are spread
- * evenly over shards and positions, and every sample's place is seeded.
+ * one to 1).  Placement, when some sample has copies: copy k of a
+ * sample with n copies goes at position (k + u) / n of the output, u =
+ * (stratum + v) / entries, the strata a permutation of the entries and v
+ * uniform, all from bl_rng_seed2(seed, 2^63 + 1) in manifest order; so
+ * copies are spread evenly over shards and positions, and every sample's
+ * place is seeded.  When none has copies, samples are written in
+ * (shard, ordinal) order, as read (one pass, no spool).
  * Members keep their names' extensions as written.  The same manifest
  * and seed give byte-identical shards.
  * Returns BL_OK (totals->failed may be > 0), BL_FAILED with a message in

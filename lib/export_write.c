@@ -12,6 +12,8 @@
  * copies of a heavy sample are spread evenly over shards and positions
  * and the samples between two of them come in even numbers.  A min-heap
  * over the entries yields that order with one slot per entry in memory.
+ * When no sample has copies there is nothing to spread: each sample is
+ * written as it is read, in (shard, ordinal) order, without a spool.
  *
  * Names: every entry keeps its key unless an earlier one has it (then
  * KEY_dN); copies are KEY_rK, or KEY_dN_rK when a key of the output is
@@ -67,6 +69,7 @@ struct wctx {
 	struct bl_export_ctx x;
 	struct went *we;
 	int repeats;
+	int direct;      /* no entry has copies: no spool, no placement */
 	int spool;
 	int64_t spool_end;
 	bl_buf rec, json, cap, key;
@@ -124,6 +127,8 @@ out:
 	cJSON_Delete(o);
 	return rc;
 }
+
+static int emit(struct wctx *c, size_t idx, uint32_t k);
 
 static int spool_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *smp,
 		     const char *why)
@@ -192,6 +197,13 @@ static int spool_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *
 		nm++;
 	}
 	memcpy(c->rec.buf, &nm, sizeof nm);
+	if (c->direct) {
+		/* nothing repeats: written as read, in (shard, ordinal) order */
+		if (!c->repeats)
+			c->x.tot->weighted++;
+		we->at = 0;
+		return emit(c, idx, 0);
+	}
 	for (size_t off = 0; off < c->rec.len;) {
 		ssize_t n = pwrite(c->spool, c->rec.buf + off, c->rec.len - off,
 				   (off_t)(c->spool_end + (int64_t)off));
@@ -305,7 +317,8 @@ out:
 }
 
 /* Copy k of entry idx into the output, read back from the spool. */
-static int write_copy(struct wctx *c, size_t idx, uint32_t k)
+/* Copy k of entry idx, as recorded in c->rec, into the output. */
+static int emit(struct wctx *c, size_t idx, uint32_t k)
 {
 	const bl_entry *e = bl_sampler_entry(c->x.s, idx);
 	const struct went *we = &c->we[idx];
@@ -315,24 +328,6 @@ static int write_copy(struct wctx *c, size_t idx, uint32_t k)
 
 	if ((rc = next_output(c)) != BL_OK)
 		return rc;
-	bl_buf_reset(&c->rec);
-	if (bl_buf_grow(&c->rec, we->len) != BL_OK) {
-		bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
-		return BL_ENOMEM;
-	}
-	for (uint64_t off = 0; off < we->len;) {
-		ssize_t n = pread(c->spool, c->rec.buf + off, we->len - off,
-				  (off_t)(we->at + (int64_t)off));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			bl_export_seterr(c->x.err, c->x.errlen, "cannot read the spool file: %s",
-			       n ? strerror(errno) : "short read");
-			return BL_FATAL;
-		}
-		off += (uint64_t)n;
-	}
-	c->rec.len = we->len;
 	/* the name: the key (made unique), BASE_rK for copy K */
 	bl_buf_reset(&c->key);
 	if (k == 0)
@@ -374,12 +369,38 @@ static int write_copy(struct wctx *c, size_t idx, uint32_t k)
 	return BL_OK;
 }
 
+/* Copy k of entry idx into the output, read back from the spool. */
+static int write_copy(struct wctx *c, size_t idx, uint32_t k)
+{
+	const struct went *we = &c->we[idx];
+
+	bl_buf_reset(&c->rec);
+	if (bl_buf_grow(&c->rec, we->len) != BL_OK) {
+		bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+		return BL_ENOMEM;
+	}
+	for (uint64_t off = 0; off < we->len;) {
+		ssize_t n = pread(c->spool, c->rec.buf + off, we->len - off,
+				  (off_t)(we->at + (int64_t)off));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			bl_export_seterr(c->x.err, c->x.errlen, "cannot read the spool file: %s",
+			       n ? strerror(errno) : "short read");
+			return BL_FATAL;
+		}
+		off += (uint64_t)n;
+	}
+	c->rec.len = we->len;
+	return emit(c, idx, k);
+}
+
 /*
  * Output keys: every entry keeps its key unless an earlier entry (in
  * shard, ordinal order) has it; then KEY_dN, avoiding every key of the
- * manifest.  Copies are KEY_rK, or KEY_rK_dN when a key of the output
- * is already that.  Unique decomposition (the last _r<digits>) keeps the
- * copies of different keys apart.
+ * manifest.  Copies are KEY_rK, or KEY_dN_rK when a key of the output
+ * is already KEY_rK (fix_copy_names).  Unique decomposition (the last
+ * _r<digits>) keeps the copies of different keys apart.
  */
 static int assign_keys(struct wctx *c, struct bl_nameset *taken)
 {
@@ -573,15 +594,18 @@ int bl_export_write(const bl_sampler *s, const char *outdir,
 		tot.renamed += c.we[i].key != NULL;
 	if (fix_copy_names(&c, &taken) != BL_OK)
 		goto nomem;
+	c.direct = 1;
+	for (size_t i = 0; i < n && c.direct; i++)
+		c.direct = c.we[i].copies == 1;
 	/* the spool: beside the output, gone however the run ends */
 	bl_buf_addf(&p, "%s/.spool-XXXXXX", d.tmp);
-	c.spool = mkostemp(p.buf, O_CLOEXEC);
-	if (c.spool < 0) {
+	if (!c.direct && (c.spool = mkostemp(p.buf, O_CLOEXEC)) < 0) {
 		bl_export_seterr(err, errlen, "cannot create '%s': %s", p.buf, strerror(errno));
 		rc = BL_FAILED;
 		goto out;
 	}
-	unlink(p.buf);
+	if (!c.direct)
+		unlink(p.buf);
 	bl_export_copy_limits(opt, &lim);
 	rc = bl_export_walk(s, BL_LOAD_ALL, &lim, spool_one, &c, err, errlen);
 	tot.entries = n;
@@ -590,7 +614,7 @@ int bl_export_write(const bl_sampler *s, const char *outdir,
 	/* write in placement order */
 	c.x.done = 0;
 	c.x.total = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !c.direct; i++)
 		if (c.we[i].at >= 0) {
 			heap_push(heap, &nh, (struct slot){c.we[i].phase / c.we[i].copies, i, 0});
 			c.x.total += c.we[i].copies;
@@ -610,7 +634,8 @@ int bl_export_write(const bl_sampler *s, const char *outdir,
 		rc = BL_FAILED;
 		goto out;
 	}
-	close(c.spool);
+	if (c.spool >= 0)
+		close(c.spool);
 	c.spool = -1;
 	if ((rc = write_shard_lists(&c, &d, seed)) != BL_OK ||
 	    (rc = bl_export_record(&d, "write", "shards", s, seed, &tot, err, errlen)) != BL_OK ||
