@@ -1692,11 +1692,14 @@ typedef enum bl_export_skip {
 				* stops at an empty caption file) */
 	BL_SKIP_ROUNDED_AWAY,  /* kohya: the weight rounded to 0 repeats (the
 				* rounding realises the weights; not a failure) */
+	BL_SKIP_TOO_HEAVY,     /* write, kohya: the weight asks for more than
+				* BL_EXPORT_MAX_COPIES copies or repeats */
 	BL_SKIP__COUNT
 } bl_export_skip;
 /* "missing", "key_changed", "unsafe_key", "incomplete", "bad_json",
- * "name_too_long", "no_image", "no_caption", "rounded_to_zero"; "unknown"
- * otherwise.  Static, never NULL. */
+ * "name_too_long", "no_image", "no_caption", "rounded_to_zero",
+ * "too_heavy"; "unknown" otherwise.  Static, never NULL. */
+#define BL_EXPORT_MAX_COPIES 1000000 /* copies (write) or repeats (kohya) of one sample */
 const char *bl_export_skip_name(int reason);
 
 typedef struct bl_export_options {

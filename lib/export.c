@@ -59,6 +59,7 @@ static const char *const skip_names[BL_SKIP__COUNT] = {
 	[BL_SKIP_NO_IMAGE] = "no_image",
 	[BL_SKIP_NO_CAPTION] = "no_caption",
 	[BL_SKIP_ROUNDED_AWAY] = "rounded_to_zero",
+	[BL_SKIP_TOO_HEAVY] = "too_heavy",
 };
 
 const char *bl_export_skip_name(int reason)
@@ -622,6 +623,12 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 				   "rounded to 0 repeats; not in the dataset", e->shard, e->key,
 				   e->weight);
 			return BL_OK;
+		}
+		if (x > BL_EXPORT_MAX_COPIES) {
+			bl_export_item_error(&c->x, BL_SKIP_TOO_HEAVY, "shard '%s' key '%s': weight %g "
+					     "asks for more than %d repeats; not written", e->shard,
+					     e->key, e->weight, BL_EXPORT_MAX_COPIES);
+			return BL_FAILED;
 		}
 		if ((rc = kohya_dir(c, n, &k)) != BL_OK) {
 			if (rc == BL_ENOMEM)

@@ -142,6 +142,12 @@ static int spool_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *
 	int rc;
 
 	bl_export_progress(&c->x, "reading");
+	if (!we->copies) {
+		bl_export_item_error(&c->x, BL_SKIP_TOO_HEAVY, "shard '%s' key '%s': weight %g asks "
+				     "for more than %d copies; not written", e->shard, e->key,
+				     e->weight, BL_EXPORT_MAX_COPIES);
+		return BL_FAILED;
+	}
 	if (!bl_export_usable(&c->x, e, smp, why))
 		return BL_FAILED;
 	/* fractional weights travel in the json member */
@@ -584,7 +590,8 @@ int bl_export_write(const bl_sampler *s, const char *outdir,
 	for (size_t i = 0; i < n; i++) {
 		const bl_entry *e = bl_sampler_entry(s, i);
 		double r = c.repeats ? floor(e->weight + 0.5) : 1;
-		c.we[i].copies = r < 1 ? 1 : r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
+		/* over the limit: 0 copies, refused by spool_one */
+		c.we[i].copies = r < 1 ? 1 : r > BL_EXPORT_MAX_COPIES ? 0 : (uint32_t)r;
 		c.we[i].phase = ((double)heap[i].idx + bl_rng_double(&rng)) / (double)n;
 		c.we[i].at = -1;
 	}

@@ -253,15 +253,12 @@ int tool_expand_specs(int n, char **specs, bl_strlist *out)
 
 void tool_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
-	static int shown;
 	(void)arg;
 	if (!tool_progress_wanted())
 		return;
-	fprintf(stderr, "\rballast %s: %s %llu of %llu\033[K", tool_cmd, phase,
-		(unsigned long long)done, (unsigned long long)total);
-	shown = done < total;
-	if (!shown)
-		fputc('\n', stderr);
+	/* one line, rewritten in place; a newline when the phase is done */
+	fprintf(stderr, "\rballast %s: %s %llu of %llu\033[K%s", tool_cmd, phase,
+		(unsigned long long)done, (unsigned long long)total, done < total ? "" : "\n");
 	fflush(stderr);
 }
 

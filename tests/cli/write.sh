@@ -200,3 +200,11 @@ if command -v script > /dev/null 2>&1; then
 else
 	skip "progress on a terminal" "no script(1) to give write a terminal"
 fi
+
+# --- a weight no output can hold: an item error, not a disk filled ------------------
+head -n 2 heavy.jsonl | sed '1s/"weight": 1/"weight": 4611686018427388928/' > huge.jsonl
+run timeout 60 "$B" write huge.jsonl -o whuge
+expect_rc 1 "a weight of 2^62 copies is an item error (exit 1)"
+expect_out "^skipped +1 too_heavy" "and reported as too_heavy"
+run timeout 60 "$B" export huge.jsonl --to kohya -o khuge
+expect_rc 1 "kohya: the same weight is an item error too"
