@@ -355,20 +355,20 @@ int bl_export_usable(struct bl_export_ctx *x, const bl_entry *e, const bl_sample
 	}
 	if (!key_safe(e->key)) {
 		bl_export_item_error(x, BL_SKIP_UNSAFE_KEY, "shard '%s' at offset %" PRId64 ": key '%s' "
-			   "would write outside the output; not written", e->shard, smp->offset,
-			   e->key);
+				     "would write outside the output; not written", e->shard, smp->offset,
+				     e->key);
 		return 0;
 	}
 	if (strcmp(e->key, smp->key)) {
 		bl_export_item_error(x, BL_SKIP_KEY_CHANGED, "shard '%s' sample %" PRIu64 " at offset %" PRId64
-			   ": key is '%s', the manifest says '%s' (shard changed?); not written",
-			   e->shard, e->ordinal, smp->offset, smp->key, e->key);
+				     ": key is '%s', the manifest says '%s' (shard changed?); not written",
+				     e->shard, e->ordinal, smp->offset, smp->key, e->key);
 		return 0;
 	}
 	if ((inc = incomplete(smp, buf, sizeof buf))) {
 		bl_export_item_error(x, BL_SKIP_INCOMPLETE, "shard '%s' key '%s' at offset %" PRId64
-			   ": %s; not written (no sample is copied in part)", e->shard, e->key,
-			   smp->offset, inc);
+				     ": %s; not written (no sample is copied in part)", e->shard, e->key,
+				     smp->offset, inc);
 		return 0;
 	}
 	return 1;
@@ -578,7 +578,7 @@ static int kohya_dir(struct xctx *c, uint64_t n, size_t *slot)
 		bl_buf_addf(&c->path, "%s/r%" PRIu64, c->d->tmp, n);
 		if (mkdir(c->path.buf, 0777) != 0) {
 			bl_export_seterr(c->x.err, c->x.errlen, "cannot create '%s': %s", c->path.buf,
-			       strerror(errno));
+					 strerror(errno));
 			return BL_FATAL;
 		}
 	}
@@ -600,8 +600,8 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 		return BL_FAILED;
 	if (!smp->image) {
 		bl_export_item_error(&c->x, BL_SKIP_NO_IMAGE, "shard '%s' key '%s' at offset %" PRId64
-			   ": no image member (jpg, jpeg, png, webp); not written", e->shard,
-			   e->key, smp->offset);
+				     ": no image member (jpg, jpeg, png, webp); not written", e->shard,
+				     e->key, smp->offset);
 		return BL_FAILED;
 	}
 	caption_of(c, smp, &c->cap);
@@ -610,8 +610,8 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 		double x = e->weight * c->scale, f = floor(x);
 		if (!c->cap.len) {
 			bl_export_item_error(&c->x, BL_SKIP_NO_CAPTION, "shard '%s' key '%s' at offset %"
-				   PRId64 ": no caption (kohya stops at an empty caption file); not "
-				   "written", e->shard, e->key, smp->offset);
+					     PRId64 ": no caption (kohya stops at an empty caption file); not "
+					     "written", e->shard, e->key, smp->offset);
 			return BL_FAILED;
 		}
 		/* seeded stochastic rounding, one stream a sample as the
@@ -620,8 +620,8 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 		n = (uint64_t)f + (x > f && bl_rng_double(&rng) < x - f);
 		if (n == 0) {
 			bl_export_item_error(&c->x, BL_SKIP_ROUNDED_AWAY, "shard '%s' key '%s': weight %.4g "
-				   "rounded to 0 repeats; not in the dataset", e->shard, e->key,
-				   e->weight);
+					     "rounded to 0 repeats; not in the dataset", e->shard, e->key,
+					     e->weight);
 			return BL_OK;
 		}
 		if (x > BL_EXPORT_MAX_COPIES) {
@@ -733,7 +733,7 @@ static int kohya_toml(struct xctx *c, const bl_export_options *opt)
 		bl_buf_addf(&c->path, "%s/r%" PRIu64, c->d->abs, c->rep[k].n);
 		if (toml_str(&t, c->path.buf) != BL_OK) {
 			bl_export_seterr(c->x.err, c->x.errlen, "'%s' is not UTF-8: a TOML file cannot name "
-			       "it; choose another output path", c->d->abs);
+					 "it; choose another output path", c->d->abs);
 			goto out;
 		}
 		bl_buf_addf(&t, "\n  num_repeats = %" PRIu64 "\n  caption_extension = \".txt\"\n"

@@ -158,18 +158,25 @@ static int spool_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *
 		if (rc == BL_ENOMEM)
 			goto nomem;
 		if (rc != BL_OK) {
-			bl_export_item_error(&c->x, BL_SKIP_BAD_JSON, "shard '%s' key '%s' at offset %" PRId64
-				   ": json member is not a JSON object, so the weight cannot be "
-				   "stored; not written", e->shard, e->key, smp->offset);
+			bl_export_item_error(&c->x, BL_SKIP_BAD_JSON,
+					     "shard '%s' key '%s' at offset %" PRId64 ": json member "
+					     "is not a JSON object, so the weight cannot be stored; "
+					     "not written", e->shard, e->key, smp->offset);
 			return BL_FAILED;
 		}
 	}
+	/* the longest name written: the last copy's */
+	size_t longest = strlen(key);
+	if (we->copies > 1)
+		longest = strlen(we->cbase ? we->cbase : key) + 2 +
+			  (size_t)snprintf(NULL, 0, "%" PRIu32, we->copies - 1);
 	for (size_t m = 0; m < smp->nmembers; m++) {
 		const char *ext = smp->members[m].name + keylen + 1;
-		if (strlen(key) + 1 + strlen(ext) > READ_MAX_PATH) {
-			bl_export_item_error(&c->x, BL_SKIP_NAME_TOO_LONG, "shard '%s' key '%s': member "
-				   "names would be over %d bytes, more than a reader takes; not "
-				   "written", e->shard, e->key, READ_MAX_PATH);
+		if (longest + 1 + strlen(ext) > READ_MAX_PATH) {
+			bl_export_item_error(&c->x, BL_SKIP_NAME_TOO_LONG,
+					     "shard '%s' key '%s': member names would be over %d "
+					     "bytes, more than a reader takes; not written",
+					     e->shard, e->key, READ_MAX_PATH);
 			return BL_FAILED;
 		}
 	}
@@ -216,8 +223,8 @@ static int spool_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			bl_export_seterr(c->x.err, c->x.errlen, "cannot write the spool file in '%s': %s",
-			       c->dir, strerror(errno));
+			bl_export_seterr(c->x.err, c->x.errlen, "cannot write the spool file in "
+					 "'%s': %s", c->dir, strerror(errno));
 			return BL_FATAL;
 		}
 		off += (size_t)n;
@@ -392,7 +399,7 @@ static int write_copy(struct wctx *c, size_t idx, uint32_t k)
 			continue;
 		if (n <= 0) {
 			bl_export_seterr(c->x.err, c->x.errlen, "cannot read the spool file: %s",
-			       n ? strerror(errno) : "short read");
+					 n ? strerror(errno) : "short read");
 			return BL_FATAL;
 		}
 		off += (uint64_t)n;
