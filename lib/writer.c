@@ -4,7 +4,10 @@
  * Format: POSIX pax, restricted: a plain ustar header for every member
  * whose name and size fit (as GNU tar, Python's tarfile and webdataset
  * read it), an extended header only for what ustar cannot hold: names
- * over 100 bytes (keys are unbounded), sizes of 8 GiB and more.
+ * over 100 bytes (keys are unbounded), names that are not ASCII (kept as
+ * bytes, hdrcharset=BINARY, which libarchive and Python read back as
+ * written; GNU tar warns about the keyword and reads them too), sizes of
+ * 8 GiB and more.
  * Reproducible: every header carries the same mtime, owner and mode, and
  * the gzip filter writes no timestamp, so the same members in the same
  * order give the same bytes.  Atomic: the archive goes to a temporary
