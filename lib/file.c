@@ -431,9 +431,22 @@ int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char 
 		ferr(err, errlen, "'%s': %s", d->path, strerror(errno));
 		goto out;
 	}
-	/* the absolute name OUTDIR will have, for files that must name it */
+	/* the absolute name OUTDIR will have, for files that must name it
+	 * (missing parents are made, as mkdir -p would) */
 	if (dir_of(d->path, &t) != BL_OK)
 		goto nomem;
+	if (!realpath(t.buf, real) && errno == ENOENT) {
+		for (char *q = t.buf + 1; *q; q++)
+			if (*q == '/') {
+				int made;
+				*q = '\0';
+				made = mkdir(t.buf, 0777) == 0 || errno == EEXIST;
+				*q = '/';
+				if (!made)
+					break;
+			}
+		mkdir(t.buf, 0777);
+	}
 	if (!realpath(t.buf, real)) {
 		ferr(err, errlen, "'%s': %s", t.buf, strerror(errno));
 		goto out;
