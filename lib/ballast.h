@@ -133,31 +133,82 @@ int bl_utf8_valid(const char *s, size_t len, size_t *bad_at);
  * and run, not for security. */
 uint64_t bl_hash_bytes(const void *p, size_t n);
 
+/* ---- files and directories written whole (lib/file.c) ------------ */
+
 /*
- * Write len bytes to path atomically: path.tmp, fsync, rename (lib/file.c).
- * BL_OK; BL_FAILED with a message in err (may be NULL) and path untouched;
+ * Write len bytes to path atomically: a new temporary file beside it
+ * (".NAME.XXXXXX", created with O_EXCL, so no planted symlink is
+ * followed), fsync, rename over path.  A path that is a character device,
+ * FIFO or socket, or lies under /dev or /proc (/dev/null, /dev/stdout), is
+ * written in place, never replaced; a directory is an error.  BL_OK;
+ * BL_FAILED with a message in err (may be NULL) and path untouched;
  * BL_EUSAGE on a NULL path.
  */
 int bl_file_write_atomic(const char *path, const void *data, size_t len, char *err,
 			 size_t errlen);
 
 /*
- * Directories published whole (lib/file.c): build the output in a fresh
- * directory beside it, then swap it in, so that path is at every moment
- * absent, the old directory or the complete new one.
- * bl_file_dir_begin makes PATH.tmp-XXXXXX (mode 0777 less the umask) and
- * appends its name to tmp: BL_OK, BL_FAILED with a message in err.
- * bl_file_dir_publish fsyncs tmp (and its subdirectories' entries are the
- * caller's), then: when path exists and replace is 0, BL_FAILED; else it
- * moves an old path aside, renames tmp to path, removes the old one and
- * fsyncs the parent.  On failure path is as it was and tmp is left for
- * the caller (bl_file_dir_remove).  bl_file_dir_remove deletes a tree
- * without following symbolic links.
+ * One output file written as bl_file_write_atomic does, for writers that
+ * stream (bl_writer): open, write to o->fd, then commit (fsync unless
+ * BL_FILE_NOSYNC, rename) or abort (the temporary file is removed, path
+ * untouched).  o->direct is 1 when path itself is being written (a device
+ * or FIFO: nothing to rename).  open: BL_OK, BL_FAILED / BL_EUSAGE with a
+ * message in err (may be NULL), BL_ENOMEM; o needs no cleanup on failure.
+ * commit: BL_OK or BL_FAILED with a message; either way o is released.
+ * abort: always succeeds; NULL is a no-op.
  */
-int bl_file_dir_begin(const char *path, bl_buf *tmp, char *err, size_t errlen);
-int bl_file_dir_publish(const char *tmp, const char *path, int replace,
-			char *err, size_t errlen);
-void bl_file_dir_remove(const char *path);
+enum { BL_FILE_NOSYNC = 1 };
+typedef struct bl_file_out {
+	int fd;          /* write here */
+	int direct;      /* 1: writing path itself */
+	unsigned flags;
+	char *path, *tmp;
+} bl_file_out;
+int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err,
+		     size_t errlen);
+int bl_file_out_commit(bl_file_out *o, char *err, size_t errlen);
+void bl_file_out_abort(bl_file_out *o);
+
+/* Create path, which must not exist (O_EXCL, O_NOFOLLOW), and write len
+ * bytes, without fsync: for files inside a directory being built with
+ * bl_file_dir, which is synced once.  BL_OK; BL_FAILED with a message
+ * (the file is removed); BL_EUSAGE. */
+int bl_file_write_new(const char *path, const void *data, size_t len, char *err,
+		      size_t errlen);
+
+/*
+ * One output directory built beside its place and published whole:
+ * begin makes d->tmp = OUTDIR.tmp-XXXXXX (mode as mkdir with the umask)
+ * and d->abs, the absolute path OUTDIR will have (for files that must
+ * name it).  An existing OUTDIR is an error unless force; with force,
+ * only a directory that is empty or holds a file named marker (NULL: any
+ * directory) will be replaced, so that --force never deletes a directory
+ * this command did not write.  commit syncs the tree once (syncfs), then
+ * renames d->tmp to OUTDIR (an old OUTDIR is swapped out atomically with
+ * RENAME_EXCHANGE where the file system allows, then removed) and syncs
+ * the parent.  release removes d->tmp unless committed.  A reader sees no
+ * OUTDIR, the old one, or the new one complete; never a mix.
+ * begin: BL_OK, BL_FAILED / BL_EUSAGE with a message in err, BL_ENOMEM;
+ * commit: BL_OK or BL_FAILED with a message (release still needed).
+ */
+typedef struct bl_file_dir {
+	char *path;  /* OUTDIR as given, trailing slashes removed */
+	char *tmp;   /* build here */
+	char *abs;   /* absolute OUTDIR */
+} bl_file_dir;
+int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char *marker,
+		      char *err, size_t errlen);
+int bl_file_dir_commit(bl_file_dir *d, int force, char *err, size_t errlen);
+void bl_file_dir_release(bl_file_dir *d);
+/* 1 when dir is an empty directory, 0 when not, BL_FAILED when it cannot
+ * be read. */
+int bl_file_dir_is_empty(const char *dir);
+/* Remove a tree (symlinks inside are removed, never followed; other file
+ * systems are not entered).  BL_OK / BL_FAILED (errno says why). */
+int bl_file_remove_tree(const char *path);
+/* Make everything written below dir durable: one syncfs, then an fsync
+ * of each directory.  BL_OK / BL_FAILED (errno). */
+int bl_file_sync_tree(const char *dir);
 
 /* 1 if label belongs to family: equal to it, or below it ("group" and
  * "group.asian" both hold "group.asian.east"; "group.asia" does not). */
@@ -190,10 +241,13 @@ uint64_t bl_rng_below(bl_rng *r, uint64_t n);
  *       rounding of a fractional weight (shard: the index's shard id or
  *       the manifest's input number, below 2^22; ordinal below 2^40)
  *   BL_RNG_STREAM_EPOCH(e)  the sampler's epoch e (below 2^62)
+ *   BL_RNG_STREAM_PLACE  where `ballast write` places the copies of
+ *       repeated samples
  */
 #define BL_RNG_STREAM_SAMPLE(shard, ordinal)                               \
 	(((uint64_t)(shard) << 40) ^ (uint64_t)(ordinal))
 #define BL_RNG_STREAM_EPOCH(e) ((UINT64_C(1) << 62) | (uint64_t)(e))
+#define BL_RNG_STREAM_PLACE (UINT64_C(1) << 63 | 1)
 
 /* Parse a seed: decimal digits only (no sign, blank, prefix or suffix),
  * at most 2^64 - 1.  BL_OK and *seed set; BL_FAILED (junk, empty,
@@ -1314,10 +1368,10 @@ typedef struct bl_manifest_options {
  * shard, and write OUTDIR/manifest.json and OUTDIR/shards/NNNNN.jsonl
  * (format in manifests/FORMAT.md; each entry records where its members'
  * data bytes are when the index has them, see bl_members).  The directory
- * is built as OUTDIR.tmp-XXXXXX (every file fsynced) and renamed into
- * place (bl_file_dir_publish), so OUTDIR is either absent, the old one,
- * or complete.  An existing OUTDIR
- * is an error unless opts->force.  outdir NULL: a dry run that realises
+ * is built as OUTDIR.tmp-XXXXXX and published whole (bl_file_dir), so
+ * OUTDIR is either absent, the old one, or complete.  An existing OUTDIR
+ * is an error unless opts->force, and even then only an empty directory
+ * or an earlier manifest (one holding manifest.json) is replaced.  outdir NULL: a dry run that realises
  * and summarises but writes nothing.  Calls bl_rebalance_finish.
  * Returns BL_OK, BL_FAILED with a message in err, BL_ENOMEM.
  */
@@ -1402,15 +1456,12 @@ const char *bl_manifest_errmsg(const bl_manifest *m);
 void bl_manifest_free(bl_manifest *m);
 
 /*
- * Verify a manifest against its shards (lib/verify.c): each input shard
- * exists with the recorded size and SHA-256 (unless no_digest), and each
- * entry's key stands at its recorded ordinal and offset.  Every mismatch
- * goes to on_error (names the shard, sample and offsets).  BL_OK when all
- * match; BL_FAILED when some do not (err says how many); BL_FATAL when the
- * manifest cannot be read (err says why); BL_EUSAGE.
+ * Checking a manifest against its shards (lib/verify.c).  Paths are
+ * resolved and the manifest read as bl_sampler_open does, so verify,
+ * train, write and export agree on which file each entry names.
  */
 typedef struct bl_verify_options {
-	int no_digest;  /* skip the SHA-256 of the shards (they are reread) */
+	int no_digest;  /* bl_verify_manifest: BL_CHECK_QUICK instead of FULL */
 	void (*on_error)(void *arg, const char *msg);
 	void *arg;
 } bl_verify_options;
@@ -1419,6 +1470,41 @@ typedef struct bl_verify_totals {
 	uint64_t shards, shards_bad, digests, entries, entries_bad;
 } bl_verify_totals;
 
+/* How much of manifest.json's record of a shard is checked. */
+enum {
+	BL_CHECK_FULL = 0, /* size, and the SHA-256 (the shard is read) */
+	BL_CHECK_QUICK,    /* size, and the mtime; the SHA-256 only when the
+			    * mtime differs from the record (or none was
+			    * recorded): a copy or a touch keeps the bytes */
+	BL_CHECK_NONE      /* nothing recorded; still a regular file */
+};
+
+/*
+ * Before consuming a manifest: every shard s reads (bl_sampler_shard) is
+ * a regular file ("-", FIFOs, devices and directories are refused at any
+ * level: a reader would block on them), and matches what manifest.json
+ * recorded for it at level (its "inputs": size, mtime_ns, sha256; a field
+ * not recorded is not checked; a bare .jsonl records nothing).  manifest
+ * is the path s was opened from.  Each mismatch goes to opts->on_error
+ * (opts may be NULL), naming the shard and what differs.  totals (may be
+ * NULL) gets shards, shards_bad and digests.  Returns BL_OK when all may
+ * be read; BL_FAILED when some may not (err says how many); BL_FATAL when
+ * manifest.json cannot be read (err says why); BL_ENOMEM; BL_EUSAGE.
+ */
+typedef struct bl_sampler bl_sampler; /* see Consumers below */
+int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
+		     const bl_verify_options *opts, bl_verify_totals *totals,
+		     char *err, size_t errlen);
+
+/*
+ * Verify a manifest against its shards: bl_verify_shards (FULL, or QUICK
+ * with no_digest), then each entry's key stands at its recorded ordinal
+ * and offset, whatever the order of the manifest's lines.  Every mismatch
+ * goes to on_error (names the shard, sample and offsets).  BL_OK when all
+ * match; BL_FAILED when some do not (err says how many); BL_FATAL when the
+ * manifest cannot be loaded (err says why, e.g. a damaged line);
+ * BL_EUSAGE.
+ */
 int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 		       bl_verify_totals *totals, char *err, size_t errlen);
 
@@ -1810,6 +1896,9 @@ typedef struct bl_sampler bl_sampler;
  * limit of the manifest reader applies; at most 2^32 - 2 entries.
  */
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen);
+/* The path bl_sampler_open would read for a shard path as written in the
+ * manifest at dir (the rule above), into out.  BL_OK, BL_ENOMEM. */
+int bl_sampler_resolve_shard(const char *dir, const char *path, bl_buf *out);
 void bl_sampler_free(bl_sampler *s);
 size_t bl_sampler_nentries(const bl_sampler *s);
 /* Entry i (borrowed from s), or NULL out of range. */
@@ -1962,62 +2051,145 @@ int bl_loader_resize_crop(const unsigned char *src, int w, int h,
 			  unsigned char *dst, int size);
 
 /*
- * Exports (lib/export.c).  Every path written is OUTDIR or below it: keys
- * that are absolute, hold a ".." component, a backslash or a control
- * character are item errors, never written.  Shard files are read in
- * order (one streaming pass per shard).
+ * Exports (lib/export.c, lib/export_write.c).  Every path written is
+ * OUTDIR or below it: keys that are absolute, hold a ".." component, a
+ * backslash or a control character are item errors, never written.  Shard files are read in
+ * (shard, ordinal) order, whatever the order of the manifest's lines, one
+ * streaming pass per shard; only regular files are read ("-", FIFOs and
+ * devices are item errors).  Members are read whole (up to 1 GiB each
+ * unless opt->limits says otherwise): a sample that cannot be copied
+ * whole is an item error, never written in part.
+ *
+ * OUTDIR is built as OUTDIR.tmp-XXXXXX beside it and renamed into place
+ * when complete (bl_file_dir): a killed run leaves no OUTDIR, an existing
+ * OUTDIR is an error unless opt->force, and force replaces it whole (only
+ * a directory holding ballast.json, or an empty one).  Every output holds
+ * OUTDIR/ballast.json: {"format": "ballast-output", "version": 1, "tool",
+ * "command", "to", "manifest_sha256", "seed" (text), "entries",
+ * "samples", "copies", "files", "failed", "renamed", "captions_repaired",
+ * "captions_joined", "skipped": {reason: N}}.
+ *
+ * Names stay unique: a key seen before in the output (the same key in two
+ * shards, an entry listed twice) becomes KEY_dN; copies are KEY_rK (or
+ * KEY_dN_rK); file names (keys with '/' turned into '_', a leading '.'
+ * into '_', bytes that are not UTF-8 into '_', cut to 200 bytes plus '~'
+ * and a hash) are unique ignoring case, with _dN.  Renames are counted.
  */
 enum { BL_EXPORT_WEBDATASET = 1, BL_EXPORT_KOHYA, BL_EXPORT_HF };
+
+/* Why an entry was not written (bl_export_totals.skipped). */
+typedef enum bl_export_skip {
+	BL_SKIP_MISSING = 0,   /* no sample at its ordinal, or its shard cannot be
+				* read (missing, not a regular file, damaged) */
+	BL_SKIP_KEY_CHANGED,   /* another key stands there: the shard changed */
+	BL_SKIP_UNSAFE_KEY,    /* absolute, "..", backslash, control characters */
+	BL_SKIP_INCOMPLETE,    /* a member could not be read whole, or the
+				* reader dropped one */
+	BL_SKIP_BAD_JSON,      /* write, fractional weights: the json member is
+				* not a JSON object, so the weight has no place */
+	BL_SKIP_NAME_TOO_LONG, /* write: a member name would pass 4096 bytes */
+	BL_SKIP_NO_IMAGE,      /* kohya, hf: no jpg/jpeg/png/webp member */
+	BL_SKIP_NO_CAPTION,    /* kohya: no caption, or a blank one (kohya
+				* stops at an empty caption file) */
+	BL_SKIP_ROUNDED_AWAY,  /* kohya: the weight rounded to 0 repeats (the
+				* rounding realises the weights; not a failure) */
+	BL_SKIP_TOO_HEAVY,     /* write, kohya: the weight asks for more than
+				* BL_EXPORT_MAX_COPIES copies or repeats */
+	BL_SKIP__COUNT
+} bl_export_skip;
+/* "missing", "key_changed", "unsafe_key", "incomplete", "bad_json",
+ * "name_too_long", "no_image", "no_caption", "rounded_to_zero",
+ * "too_heavy"; "unknown" otherwise.  Static, never NULL. */
+#define BL_EXPORT_MAX_COPIES 1000000 /* copies (write) or repeats (kohya) of one sample */
+const char *bl_export_skip_name(int reason);
 
 typedef struct bl_export_options {
 	uint64_t per_shard;  /* write: samples per output shard (10000) */
 	int rating_tags;     /* write: add "nsfw"/"suggestive" to captions of
 			      * sexual.explicit / sexual.suggestive samples */
-	int force;           /* replace existing output files */
-	uint64_t seed;       /* kohya: stochastic rounding of fractional
-			      * weights (default: the manifest's seed) */
+	int force;           /* replace an existing OUTDIR (see above) */
+	uint64_t seed;       /* write: placement; kohya: stochastic rounding */
 	int resolution;      /* kohya: dataset resolution (512) */
-	bl_limits limits;
+	bl_limits limits;    /* reader limits (zeros: members whole up to 1 GiB,
+			      * captions alike, 1024 members a sample) */
 	/* each item error (message names shard, key and offset); may be NULL */
 	void (*on_error)(void *arg, const char *msg);
 	void *arg;
+	int seed_set;        /* seed is given (0 is a seed like any other);
+			      * else the manifest's seed, else 0 */
+	double repeat_scale; /* kohya: repeats = weight x this, rounded at
+			      * random (0: 1; < 0: 1 / the smallest weight,
+			      * so that no sample rounds to 0) */
+	/* progress: phase ("reading", "writing", "extracting"), done of
+	 * total, every 256 items and at the end; may be NULL */
+	void (*on_progress)(void *arg, const char *phase, uint64_t done,
+			    uint64_t total);
 } bl_export_options;
 
 typedef struct bl_export_totals {
 	uint64_t entries;    /* manifest entries read */
-	uint64_t samples;    /* samples written (copies included) */
-	uint64_t copies;     /* of them, extra copies key_rN */
+	uint64_t samples;    /* samples written (copies included; kohya:
+			      * images x repeats) */
+	uint64_t copies;     /* of them, extra copies (KEY_rN; kohya repeats) */
 	uint64_t weighted;   /* samples written with a fractional weight */
-	uint64_t files;      /* files written (shards, images, captions) */
-	uint64_t failed;     /* entries that failed (missing, bad key...) */
+	uint64_t files;      /* write: output shards; export: files written */
+	uint64_t failed;     /* entries not written, all reasons but
+			      * rounded_to_zero */
 	uint64_t rated;      /* captions given a rating tag */
+	uint64_t renamed;    /* keys or file names changed to stay unique */
+	uint64_t skipped[BL_SKIP__COUNT]; /* entries not written, by reason */
+	uint64_t repaired;   /* kohya, hf: captions whose bytes that are not
+			      * UTF-8 were replaced by U+FFFD */
+	uint64_t joined;     /* kohya: captions of several lines joined into
+			      * one (kohya reads the first line only) */
 } bl_export_totals;
 
 /*
- * ballast write: the manifest as new shards OUTDIR/00000.tar ... (each
- * atomic via bl_writer).  An entry with repeat count n (see
- * bl_sampler_repeats) is written n times, as KEY, KEY_r1 ... KEY_r(n-1);
- * with fractional weights each entry is written once and its json member
- * gets "ballast_weight": w (a json member is created when there is none).
+ * ballast write: the manifest as new shards OUTDIR/00000.tar ... plus
+ * OUTDIR/shards.txt (the shard names, one a line, relative to OUTDIR) and
+ * OUTDIR/shards.json ({"format": "ballast-shards", "version": 1,
+ * "manifest_sha256", "seed", "weights": "copies" | "ballast_weight",
+ * "samples", "total_weight", "shards": [{"url" (relative), "samples",
+ * "weight"}]}).  An entry with repeat count n (see bl_sampler_repeats) is
+ * written n times, as KEY, KEY_r1 ... KEY_r(n-1); with fractional weights
+ * each entry is written once and its json member gets "ballast_weight":
+ * w (a json member is created when there is none; repeats set a stale
+ * one to 1).  Placement, when some sample has copies: copy k of a
+ * sample with n copies goes at position (k + u) / n of the output, u =
+ * (stratum + v) / entries, the strata a permutation of the entries and v
+ * uniform, all from bl_rng_seed2(seed, 2^63 + 1) in manifest order; so
+ * copies are spread evenly over shards and positions, and every sample's
+ * place is seeded.  When none has copies, samples are written in
+ * (shard, ordinal) order, as read (one pass, no spool).
+ * Members keep their names' extensions as written.  The same manifest
+ * and seed give byte-identical shards.
  * Returns BL_OK (totals->failed may be > 0), BL_FAILED with a message in
- * err when an output cannot be written, BL_ENOMEM.
+ * err when an output cannot be written, BL_ENOMEM, BL_EUSAGE.
  */
 int bl_export_write(const bl_sampler *s, const char *outdir,
 		    const bl_export_options *opt, bl_export_totals *totals,
 		    char *err, size_t errlen);
 /*
- * Exports to trainers' layouts, under outdir (created):
- *  BL_EXPORT_WEBDATASET  shards.txt (one shard URL a line), shards.json
- *      (per shard: url, samples, weight = sum of its entries' weights,
- *      share) and weights.tsv (url, key, weight a line).  Nothing copied.
+ * Exports to trainers' layouts, under outdir:
+ *  BL_EXPORT_WEBDATASET  shards.txt (absolute shard paths, one a line)
+ *      and weights.jsonl ({"url", "key", "weight"} a line), for per-sample
+ *      resampling in a webdataset pipeline; shards.json (format
+ *      "ballast-webdataset", version 2: per shard url, samples, weight =
+ *      sum of its entries', share), for information only: mixing whole
+ *      shards by these weights does not weight the samples inside them.
+ *      Nothing copied.
  *  BL_EXPORT_KOHYA  images and captions extracted to outdir/rN/ by
- *      integer repeat count N (fractional weights rounded stochastically
- *      with opt->seed; 0 drops the entry) and outdir/dataset.toml for
- *      kohya-ss sd-scripts (--dataset_config), one subset per N with
- *      num_repeats = N, caption_extension ".txt".
- *  BL_EXPORT_HF  images and captions extracted to outdir/ and
- *      outdir/metadata.jsonl with file_name, text, weight (the Hugging
- *      Face imagefolder layout).
+ *      integer repeat count N and outdir/dataset.toml for kohya-ss
+ *      sd-scripts (--dataset_config), one subset per N with num_repeats
+ *      = N, caption_extension ".txt".  N = weight x repeat_scale rounded
+ *      stochastically: floor, plus one with probability of the fraction,
+ *      drawn from bl_rng_seed2(seed, shard << 40 ^ ordinal) (shard: the
+ *      entry's shard index in the sampler); 0 leaves the sample out
+ *      (skipped, rounded_to_zero).  Captions are one line (line breaks
+ *      become spaces); a sample without a caption is skipped.
+ *  BL_EXPORT_HF  images extracted to outdir/ and outdir/metadata.jsonl
+ *      with file_name, text, weight (always a float), key (the Hugging
+ *      Face imagefolder layout; every file listed once).
  * Returns as bl_export_write.
  */
 int bl_export_to(const bl_sampler *s, int kind, const char *outdir,

@@ -1,22 +1,40 @@
 /*
- * export.c - a manifest out to where trainers read: new WebDataset shards
- * (`ballast write`), and the layouts of webdataset pipelines, kohya-ss
- * sd-scripts and Hugging Face imagefolder (`ballast export`).
+ * export.c - a manifest out to where trainers read: the layouts of
+ * webdataset pipelines, kohya-ss sd-scripts and Hugging Face imagefolder
+ * (`ballast export`), and what `ballast write` shares with them.
  *
- * Every export that needs sample bytes walks the source shards in
- * manifest order, one streaming pass a shard (bl_reader with every member
- * loaded), and matches the samples it wants by ordinal, checking the key:
- * compressed shards cost no more than plain ones, and memory stays at one
- * sample.  An entry that cannot be found, or whose key would put a file
- * outside the output (absolute, "..", backslash, control characters), is
- * an item failure: reported through opt->on_error, counted, skipped.
- * Output shards go through bl_writer (atomic per shard); other files are
- * written as NAME.tmp and renamed.
+ * Reading.  Every export that needs sample bytes walks the source shards
+ * in (shard, ordinal) order, whatever the order of the manifest's lines:
+ * one streaming pass a shard (bl_reader), matching the samples it wants
+ * by ordinal and checking the key, so compressed shards cost no more than
+ * plain ones.  Members are read whole, up to 1 GiB each: a sample that
+ * was not (a member over the limit, more members than the limit, a
+ * member the reader dropped) is never written in part; it is an item
+ * error.  Only regular files are read: a manifest naming "-" or a FIFO
+ * would otherwise hang on a stream that never ends.
+ *
+ * Writing.  Every output is a directory built beside its place and
+ * published whole (bl_file_dir): a killed run leaves nothing a reader
+ * takes for output, and --force replaces an earlier output instead of
+ * mixing with it.  Files inside are written once, without a sync each;
+ * the tree is synced once at the end.  Each output holds ballast.json,
+ * the record of what was written and skipped, by reason.
+ *
+ * Names.  Keys repeated across shards (or listed twice), repeats of one
+ * sample, and file names that collide once '/' is flattened or case is
+ * ignored are disambiguated with a suffix (_dN), never merged: what
+ * `ballast ls` reads back is exactly what the totals report.
+ *
+ * `ballast write` itself is in lib/export_write.c; this file holds the
+ * walk and what every export shares, and the trainers' layouts.
  */
 #include "ballast.h"
+#include "export_int.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -25,26 +43,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#define DEF_PER_SHARD 10000
+#define COPY_MAX_MEMBER ((int64_t)1 << 30)   /* bytes of one member, copied whole */
+#define COPY_MAX_MEMBERS 1024
+#define STEM_MAX 200         /* bytes of a file stem; NAME_MAX is 255 */
 
-struct walk {
-	const bl_sampler *s;
-	const bl_export_options *opt;
-	bl_export_totals *tot;
-	char *err;
-	size_t errlen;
-	int fatal; /* an output failed: stop */
+static const char *const skip_names[BL_SKIP__COUNT] = {
+	[BL_SKIP_MISSING] = "missing",
+	[BL_SKIP_KEY_CHANGED] = "key_changed",
+	[BL_SKIP_UNSAFE_KEY] = "unsafe_key",
+	[BL_SKIP_INCOMPLETE] = "incomplete",
+	[BL_SKIP_BAD_JSON] = "bad_json",
+	[BL_SKIP_NAME_TOO_LONG] = "name_too_long",
+	[BL_SKIP_NO_IMAGE] = "no_image",
+	[BL_SKIP_NO_CAPTION] = "no_caption",
+	[BL_SKIP_ROUNDED_AWAY] = "rounded_to_zero",
+	[BL_SKIP_TOO_HEAVY] = "too_heavy",
 };
 
-/* Called for each entry found: return BL_OK, BL_FAILED (item), or
- * BL_FATAL (stop the walk; w->err set). */
-typedef int (*walk_fn)(struct walk *w, void *ctx, size_t idx, const bl_entry *e,
-		       const bl_sample *smp);
+const char *bl_export_skip_name(int reason)
+{
+	return reason >= 0 && reason < BL_SKIP__COUNT ? skip_names[reason] : "unknown";
+}
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
+void bl_export_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	if (!err || !errlen)
@@ -54,22 +77,209 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void item_error(struct walk *w, const char *fmt, ...)
-	__attribute__((format(__printf__, 2, 3)));
-static void item_error(struct walk *w, const char *fmt, ...)
+/* ---- the walk ------------------------------------------------------------ */
+
+int bl_export_cmp_ord(const void *a, const void *b)
 {
-	va_list ap;
-	char msg[2048];
-	w->tot->failed++;
-	if (!w->opt || !w->opt->on_error)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	w->opt->on_error(w->opt->arg, msg);
+	const struct bl_export_ord *x = a, *y = b;
+	if (x->shard != y->shard)
+		return x->shard < y->shard ? -1 : 1;
+	if (x->ordinal != y->ordinal)
+		return x->ordinal < y->ordinal ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* 1 when key is safe to use below an output directory. */
+/* Why a shard path cannot be read as a shard, or NULL. */
+static const char *not_a_shard(const char *path, char *buf, size_t len)
+{
+	struct stat st;
+	if (!strcmp(path, "-"))
+		return "'-' (standard input) cannot be a manifest's shard";
+	if (stat(path, &st) != 0) {
+		snprintf(buf, len, "shard '%s': %s", path, strerror(errno));
+		return buf;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(buf, len, "shard '%s' is not a regular file (a FIFO, device or "
+			 "directory is not read)", path);
+		return buf;
+	}
+	return NULL;
+}
+
+int bl_export_walk(const bl_sampler *s, unsigned load, const bl_limits *lim,
+		   bl_walk_fn fn, void *ctx, char *err, size_t errlen)
+{
+	size_t n = bl_sampler_nentries(s), i = 0;
+	struct bl_export_ord *ord = NULL;
+	bl_reader *r = NULL;
+	char why[2048];
+	int rc = BL_ENOMEM, fr;
+
+	if (!s || !fn)
+		return BL_EUSAGE;
+	ord = malloc((n ? n : 1) * sizeof *ord);
+	r = bl_reader_new();
+	if (!ord || !r) {
+		bl_export_seterr(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const bl_entry *e = bl_sampler_entry(s, k);
+		ord[k] = (struct bl_export_ord){e->ordinal, e->shard_index, k};
+	}
+	qsort(ord, n, sizeof *ord, bl_export_cmp_ord);
+	bl_reader_set_load(r, load);
+	bl_reader_set_limits(r, lim);
+#define ENTRY(j) bl_sampler_entry(s, ord[j].idx)
+#define CALL(smp, w)                                                          \
+	do {                                                                  \
+		fr = fn(ctx, ord[i].idx, ENTRY(i), smp, w);                   \
+		if (fr != BL_OK && fr != BL_FAILED) {                         \
+			rc = fr;                                              \
+			goto out;                                             \
+		}                                                             \
+	} while (0)
+	while (i < n) {
+		uint32_t sh = ord[i].shard;
+		const char *path = ENTRY(i)->shard, *bad = not_a_shard(path, why, sizeof why);
+		const bl_sample *smp;
+		int rr = BL_END;
+
+		if (!bad && bl_reader_open(r, path) != BL_OK) {
+			snprintf(why, sizeof why, "%s", bl_reader_errmsg(r));
+			bad = why;
+		}
+		if (bad) {
+			for (; i < n && ord[i].shard == sh; i++)
+				CALL(NULL, bad);
+			continue;
+		}
+		while (i < n && ord[i].shard == sh) {
+			rr = bl_reader_next(r, &smp);
+			if (rr == BL_FAILED)
+				continue;
+			if (rr != BL_OK && rr != BL_WARN)
+				break;
+			for (; i < n && ord[i].shard == sh && ord[i].ordinal < smp->ordinal; i++) {
+				snprintf(why, sizeof why, "shard '%s': no sample %" PRIu64, path,
+					 ord[i].ordinal);
+				CALL(NULL, why);
+			}
+			/* the same sample may be listed more than once */
+			for (; i < n && ord[i].shard == sh && ord[i].ordinal == smp->ordinal; i++)
+				CALL(smp, NULL);
+		}
+		if (rr == BL_FATAL)
+			snprintf(why, sizeof why, "%s", bl_reader_errmsg(r));
+		for (; i < n && ord[i].shard == sh; i++) {
+			if (rr != BL_FATAL)
+				snprintf(why, sizeof why, "shard '%s': no sample %" PRIu64, path,
+					 ord[i].ordinal);
+			CALL(NULL, why);
+		}
+		bl_reader_close(r);
+	}
+#undef CALL
+#undef ENTRY
+	rc = BL_OK;
+out:
+	free(ord);
+	bl_reader_free(r);
+	return rc;
+}
+
+/* ---- what every export shares ------------------------------------------- */
+
+static uint64_t name_hash(const struct bl_nameset *ns, const char *s)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (; *s; s++)
+		h = (h ^ (unsigned char)(ns->fold ? tolower((unsigned char)*s) : *s)) *
+		    UINT64_C(1099511628211);
+	return h;
+}
+
+static int name_eq(const struct bl_nameset *ns, const char *a, const char *b)
+{
+	return ns->fold ? !strcasecmp(a, b) : !strcmp(a, b);
+}
+
+int bl_export_nameset_has(const struct bl_nameset *ns, const char *s)
+{
+	if (!ns->cap)
+		return 0;
+	for (size_t i = name_hash(ns, s) & (ns->cap - 1); ns->slot[i]; i = (i + 1) & (ns->cap - 1))
+		if (name_eq(ns, ns->slot[i], s))
+			return 1;
+	return 0;
+}
+
+/* Add s (a copy); BL_OK, BL_ENOMEM. */
+int bl_export_nameset_add(struct bl_nameset *ns, const char *s)
+{
+	size_t i;
+	char *c;
+
+	if ((ns->n + 1) * 2 > ns->cap) {
+		size_t ncap = ns->cap ? ns->cap * 2 : 1024;
+		char **nslot = calloc(ncap, sizeof *nslot);
+		if (!nslot)
+			return BL_ENOMEM;
+		for (size_t k = 0; k < ns->cap; k++)
+			if (ns->slot[k]) {
+				for (i = name_hash(ns, ns->slot[k]) & (ncap - 1); nslot[i];
+				     i = (i + 1) & (ncap - 1))
+					;
+				nslot[i] = ns->slot[k];
+			}
+		free(ns->slot);
+		ns->slot = nslot;
+		ns->cap = ncap;
+	}
+	if (!(c = strdup(s)))
+		return BL_ENOMEM;
+	for (i = name_hash(ns, s) & (ns->cap - 1); ns->slot[i]; i = (i + 1) & (ns->cap - 1))
+		;
+	ns->slot[i] = c;
+	ns->n++;
+	return BL_OK;
+}
+
+void bl_export_nameset_free(struct bl_nameset *ns)
+{
+	for (size_t i = 0; i < ns->cap; i++)
+		free(ns->slot[i]);
+	free(ns->slot);
+	memset(ns, 0, sizeof *ns);
+}
+
+/*
+ * name, or name_dN with the smallest N >= 1 such that the result is in
+ * neither taken nor avoid (avoid may be NULL), into out; the result is
+ * added to taken.  *renamed is set when a suffix was needed.
+ */
+int bl_export_unique_name(struct bl_nameset *taken, const struct bl_nameset *avoid, const char *name,
+		       bl_buf *out, int *renamed)
+{
+	size_t base;
+	bl_buf_reset(out);
+	if (bl_buf_adds(out, name) != BL_OK)
+		return BL_ENOMEM;
+	base = out->len;
+	*renamed = 0;
+	for (uint64_t k = 1; bl_export_nameset_has(taken, out->buf) || (avoid && bl_export_nameset_has(avoid, out->buf));
+	     k++) {
+		out->len = base;
+		out->buf[base] = '\0';
+		if (bl_buf_addf(out, "_d%" PRIu64, k) != BL_OK)
+			return BL_ENOMEM;
+		*renamed = 1;
+	}
+	return bl_export_nameset_add(taken, out->buf);
+}
+
+/* 1 when key is safe to use below an output directory or as a member. */
 static int key_safe(const char *key)
 {
 	const char *p = key;
@@ -89,502 +299,394 @@ static int key_safe(const char *key)
 	return 1;
 }
 
-/* Entry indices ordered by (shard, ordinal). */
-static const bl_sampler *sort_s;
-static int cmp_entry(const void *a, const void *b)
+/* Why a sample cannot be copied whole, or NULL. */
+static const char *incomplete(const bl_sample *smp, char *buf, size_t len)
 {
-	const bl_entry *x = bl_sampler_entry(sort_s, *(const size_t *)a);
-	const bl_entry *y = bl_sampler_entry(sort_s, *(const size_t *)b);
-	if (x->shard_index != y->shard_index)
-		return x->shard_index < y->shard_index ? -1 : 1;
-	if (x->ordinal != y->ordinal)
-		return x->ordinal < y->ordinal ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+	if (smp->problems & BL_PROBLEM(BL_ERR_TOO_MANY))
+		return "it has more members than the reader takes";
+	if (smp->problems & (BL_PROBLEM(BL_ERR_DUP_KEY) | BL_PROBLEM(BL_ERR_NOT_REGULAR)))
+		return "the reader dropped one of its members (a second member with "
+		       "the same extension, or one that is not a regular file)";
+	for (size_t m = 0; m < smp->nmembers; m++) {
+		const bl_member *mb = &smp->members[m];
+		if ((mb->size > 0 && !mb->data) || (int64_t)mb->len != mb->size) {
+			snprintf(buf, len, "member '%s' (%" PRId64 " bytes) could not be read "
+				 "whole", mb->name, mb->size);
+			return buf;
+		}
+	}
+	return NULL;
 }
 
-static int walk(struct walk *w, walk_fn fn, void *ctx)
+void bl_export_item_error(struct bl_export_ctx *x, int reason, const char *fmt, ...)
 {
-	size_t n = bl_sampler_nentries(w->s), *ord = NULL, i = 0;
-	bl_reader *r = NULL;
-	int rc = BL_ENOMEM;
+	va_list ap;
+	char msg[2048];
+	x->tot->skipped[reason]++;
+	if (reason != BL_SKIP_ROUNDED_AWAY)
+		x->tot->failed++;
+	if (!x->opt->on_error)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	x->opt->on_error(x->opt->arg, msg);
+}
 
-	ord = malloc((n ? n : 1) * sizeof *ord);
-	r = bl_reader_new();
-	if (!ord || !r) {
-		seterr(w->err, w->errlen, "out of memory");
-		goto out;
-	}
-	for (size_t k = 0; k < n; k++)
-		ord[k] = k;
-	sort_s = w->s; /* qsort has no context argument; callers are serial */
-	qsort(ord, n, sizeof *ord, cmp_entry);
-	bl_reader_set_load(r, BL_LOAD_ALL);
-	bl_reader_set_limits(r, &w->opt->limits);
-	while (i < n) {
-		const bl_entry *e = bl_sampler_entry(w->s, ord[i]);
-		uint32_t sh = e->shard_index;
-		const bl_sample *smp;
-		int rr = BL_END;
+void bl_export_progress(struct bl_export_ctx *x, const char *phase)
+{
+	x->done++;
+	if (x->opt->on_progress && (x->done % 256 == 0 || x->done == x->total))
+		x->opt->on_progress(x->opt->arg, phase, x->done, x->total);
+}
 
-		if (bl_reader_open(r, e->shard) != BL_OK) {
-			for (; i < n && bl_sampler_entry(w->s, ord[i])->shard_index == sh; i++)
-				item_error(w, "%s (entry key '%s')", bl_reader_errmsg(r),
-					   bl_sampler_entry(w->s, ord[i])->key);
-			continue;
-		}
-		while (i < n && (e = bl_sampler_entry(w->s, ord[i]))->shard_index == sh) {
-			rr = bl_reader_next(r, &smp);
-			if (rr == BL_FAILED)
-				continue;
-			if (rr != BL_OK && rr != BL_WARN)
-				break;
-			while (i < n && e->shard_index == sh && e->ordinal < smp->ordinal) {
-				item_error(w, "shard '%s': no sample %" PRIu64 " (key '%s')",
-					   e->shard, e->ordinal, e->key);
-				if (++i < n)
-					e = bl_sampler_entry(w->s, ord[i]);
-			}
-			/* the same sample may be listed more than once */
-			while (i < n && e->shard_index == sh && e->ordinal == smp->ordinal) {
-				int fr;
-				if (!key_safe(e->key))
-					item_error(w, "shard '%s' at offset %" PRId64 ": key '%s' would "
-						   "write outside the output; skipped", e->shard,
-						   smp->offset, e->key);
-				else if (strcmp(e->key, smp->key))
-					item_error(w, "shard '%s' sample %" PRIu64 " at offset %" PRId64
-						   ": key is '%s', the manifest says '%s' (shard changed?)",
-						   e->shard, e->ordinal, smp->offset, smp->key, e->key);
-				else if ((fr = fn(w, ctx, ord[i], e, smp)) == BL_FATAL) {
-					rc = BL_FAILED;
-					goto out;
-				} else if (fr != BL_OK)
-					w->tot->failed++;
-				if (++i < n)
-					e = bl_sampler_entry(w->s, ord[i]);
-			}
-		}
-		if (rr == BL_FATAL)
-			item_error(w, "%s", bl_reader_errmsg(r));
-		for (; i < n && bl_sampler_entry(w->s, ord[i])->shard_index == sh; i++)
-			item_error(w, "shard '%s': no sample %" PRIu64 " (key '%s')",
-				   bl_sampler_entry(w->s, ord[i])->shard,
-				   bl_sampler_entry(w->s, ord[i])->ordinal,
-				   bl_sampler_entry(w->s, ord[i])->key);
-		bl_reader_close(r);
+/*
+ * The checks every copying export makes of a found entry: returns 1 when
+ * the sample can be used, else reports the item error and returns 0.
+ */
+int bl_export_usable(struct bl_export_ctx *x, const bl_entry *e, const bl_sample *smp, const char *why)
+{
+	char buf[1024];
+	const char *inc;
+
+	if (!smp) {
+		bl_export_item_error(x, BL_SKIP_MISSING, "%s (entry key '%s'; not written)", why, e->key);
+		return 0;
 	}
-	rc = BL_OK;
-out:
-	free(ord);
-	bl_reader_free(r);
+	if (!key_safe(e->key)) {
+		bl_export_item_error(x, BL_SKIP_UNSAFE_KEY, "shard '%s' at offset %" PRId64 ": key '%s' "
+				     "would write outside the output; not written", e->shard, smp->offset,
+				     e->key);
+		return 0;
+	}
+	if (strcmp(e->key, smp->key)) {
+		bl_export_item_error(x, BL_SKIP_KEY_CHANGED, "shard '%s' sample %" PRIu64 " at offset %" PRId64
+				     ": key is '%s', the manifest says '%s' (shard changed?); not written",
+				     e->shard, e->ordinal, smp->offset, smp->key, e->key);
+		return 0;
+	}
+	if ((inc = incomplete(smp, buf, sizeof buf))) {
+		bl_export_item_error(x, BL_SKIP_INCOMPLETE, "shard '%s' key '%s' at offset %" PRId64
+				     ": %s; not written (no sample is copied in part)", e->shard, e->key,
+				     smp->offset, inc);
+		return 0;
+	}
+	return 1;
+}
+
+/* Reader limits for copying: members whole, up to COPY_MAX_MEMBER. */
+void bl_export_copy_limits(const bl_export_options *opt, bl_limits *lim)
+{
+	*lim = opt->limits;
+	if (lim->max_member <= 0)
+		lim->max_member = COPY_MAX_MEMBER;
+	if (lim->max_caption <= 0 || lim->max_caption < lim->max_member)
+		lim->max_caption = lim->max_member;
+	if (!lim->max_members)
+		lim->max_members = COPY_MAX_MEMBERS;
+}
+
+/* The seed: the option when given, else the manifest's, else 0. */
+uint64_t bl_export_seed(const bl_sampler *s, const bl_export_options *opt)
+{
+	const char *m;
+	if (opt->seed_set)
+		return opt->seed;
+	m = bl_sampler_meta(s, "seed");
+	return m ? strtoull(m, NULL, 10) : 0;
+}
+
+/* A JSON string (escaped by cJSON) appended to b. */
+static int add_json_str(bl_buf *b, const char *s)
+{
+	cJSON *j = cJSON_CreateString(s);
+	char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+	int rc = t ? bl_buf_adds(b, t) : BL_ENOMEM;
+	free(t);
+	cJSON_Delete(j);
 	return rc;
 }
 
-/* mkdir -p for one level below an existing parent, or the path itself. */
-static int make_dir(const char *path)
+/* A number that reads back as a float in every JSON reader ("1.0", not
+ * "1", so a column of weights has one type). */
+static int add_json_float(bl_buf *b, double v)
 {
-	char tmp[PATH_MAX];
-	struct stat st;
-
-	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-		return -1;
-	for (char *p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-		return -1;
-	return stat(tmp, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+	char num[64];
+	snprintf(num, sizeof num, "%.10g", v);
+	if (!strpbrk(num, ".eEn"))
+		strcat(num, ".0");
+	return bl_buf_adds(b, num);
 }
 
-
-/* "nsfw" / "suggestive" / NULL for an entry's labels. */
-static const char *rating_of(const bl_sampler *s, const bl_entry *e)
+/* OUTDIR/ballast.json: what was written and skipped, by reason. */
+int bl_export_record(const bl_file_dir *d, const char *command, const char *to,
+			const bl_sampler *s, uint64_t seed, const bl_export_totals *t,
+			char *err, size_t errlen)
 {
-	const char *r = NULL;
-	for (int k = 0; k < e->nlabels; k++) {
-		const char *l = bl_sampler_label(s, e->labels[k]);
-		if (!strcmp(l, "sexual.explicit"))
-			return "nsfw";
-		if (!strcmp(l, "sexual.suggestive"))
-			r = "suggestive";
-	}
-	return r;
-}
+	bl_buf b, p;
+	int rc;
 
-/* ---- ballast write -------------------------------------------------- */
-
-struct wctx {
-	const char *outdir;
-	bl_writer *wr;
-	uint64_t in_shard, nshard, per_shard;
-	int repeats;
-	bl_buf key, cap, json;
-};
-
-static int next_output(struct walk *w, struct wctx *c)
-{
-	char path[PATH_MAX];
-
-	if (c->in_shard < c->per_shard && c->nshard > 0)
-		return BL_OK;
-	if (c->nshard > 0 && bl_writer_close(c->wr) != BL_OK) {
-		seterr(w->err, w->errlen, "%s", bl_writer_errmsg(c->wr));
-		return BL_FATAL;
-	}
-	snprintf(path, sizeof path, "%s/%05" PRIu64 ".tar", c->outdir, c->nshard);
-	if (bl_writer_open(c->wr, path) != BL_OK) {
-		seterr(w->err, w->errlen, "%s", bl_writer_errmsg(c->wr));
-		return BL_FATAL;
-	}
-	w->tot->files++;
-	c->nshard++;
-	c->in_shard = 0;
-	return BL_OK;
-}
-
-static int write_one(struct walk *w, void *ctx, size_t idx, const bl_entry *e,
-		     const bl_sample *smp)
-{
-	struct wctx *c = ctx;
-	uint64_t copies = 1;
-	const char *rating = w->opt->rating_tags ? rating_of(w->s, e) : NULL;
-	int has_json = 0, rc = BL_FAILED;
-
-	(void)idx;
-	w->tot->entries++;
-	if (c->repeats) {
-		double n = floor(e->weight + 0.5);
-		copies = n < 1 ? 1 : (uint64_t)n;
-	}
-	/* the json member, with the weight when it is fractional */
-	bl_buf_reset(&c->json);
-	for (size_t m = 0; m < smp->nmembers; m++)
-		if (smp->json == &smp->members[m])
-			has_json = 1;
-	if (!c->repeats) {
-		cJSON *o = NULL;
-		char *txt;
-		if (has_json && smp->json->data)
-			o = cJSON_ParseWithLength((const char *)smp->json->data, smp->json->len);
-		if (has_json && !cJSON_IsObject(o)) {
-			item_error(w, "shard '%s' key '%s': json member does not parse; "
-				   "written without ballast_weight", e->shard, e->key);
-			cJSON_Delete(o);
-			o = NULL;
-		} else {
-			if (!o)
-				o = cJSON_CreateObject();
-			cJSON_DeleteItemFromObjectCaseSensitive(o, "ballast_weight");
-			if (!o || !cJSON_AddNumberToObject(o, "ballast_weight", e->weight) ||
-			    !(txt = cJSON_PrintUnformatted(o))) {
-				cJSON_Delete(o);
-				seterr(w->err, w->errlen, "out of memory");
-				return BL_FATAL;
-			}
-			bl_buf_adds(&c->json, txt);
-			free(txt);
-			cJSON_Delete(o);
-			w->tot->weighted++;
-		}
-	}
-	for (uint64_t k = 0; k < copies; k++) {
-		int r = next_output(w, c);
-		if (r != BL_OK)
-			return r;
-		bl_buf_reset(&c->key);
-		if (k == 0)
-			bl_buf_adds(&c->key, e->key);
-		else
-			bl_buf_addf(&c->key, "%s_r%" PRIu64, e->key, k);
-		for (size_t m = 0; m < smp->nmembers; m++) {
-			const bl_member *mb = &smp->members[m];
-			const void *data = mb->data ? (const void *)mb->data : "";
-			size_t len = mb->data ? mb->len : 0;
-			if (mb == smp->json && c->json.len) {
-				data = c->json.buf;
-				len = c->json.len;
-			} else if (mb == smp->caption && rating) {
-				bl_buf_reset(&c->cap);
-				bl_buf_add(&c->cap, data, len);
-				while (c->cap.len && (c->cap.buf[c->cap.len - 1] == '\n' ||
-						      c->cap.buf[c->cap.len - 1] == ' '))
-					c->cap.buf[--c->cap.len] = '\0';
-				bl_buf_addf(&c->cap, "%s%s", c->cap.len ? ", " : "", rating);
-				data = c->cap.buf;
-				len = c->cap.len;
-				if (k == 0)
-					w->tot->rated++;
-			}
-			if (bl_writer_add(c->wr, c->key.buf, mb->ext, data, len) != BL_OK) {
-				seterr(w->err, w->errlen, "%s", bl_writer_errmsg(c->wr));
-				return BL_FATAL;
-			}
-		}
-		if (!has_json && c->json.len &&
-		    bl_writer_add(c->wr, c->key.buf, "json", c->json.buf, c->json.len) != BL_OK) {
-			seterr(w->err, w->errlen, "%s", bl_writer_errmsg(c->wr));
-			return BL_FATAL;
-		}
-		c->in_shard++;
-		w->tot->samples++;
-		if (k > 0)
-			w->tot->copies++;
-	}
-	rc = BL_OK;
+	bl_buf_init(&b, 0);
+	bl_buf_init(&p, 0);
+	bl_buf_addf(&b, "{\"format\": \"ballast-output\", \"version\": 1, \"tool\": "
+		    "\"ballast " BALLAST_VERSION "\",\n \"command\": \"%s\", \"to\": \"%s\", "
+		    "\"manifest_sha256\": \"%s\", \"seed\": \"%" PRIu64 "\",\n \"entries\": %"
+		    PRIu64 ", \"samples\": %" PRIu64 ", \"copies\": %" PRIu64 ", \"files\": %"
+		    PRIu64 ", \"failed\": %" PRIu64 ", \"renamed\": %" PRIu64 ",\n"
+		    " \"captions_repaired\": %" PRIu64 ", \"captions_joined\": %" PRIu64 ",\n"
+		    " \"skipped\": {", command, to, bl_sampler_digest(s), seed, t->entries,
+		    t->samples, t->copies, t->files, t->failed, t->renamed, t->repaired, t->joined);
+	for (int k = 0; k < BL_SKIP__COUNT; k++)
+		bl_buf_addf(&b, "%s\"%s\": %" PRIu64, k ? ", " : "", skip_names[k], t->skipped[k]);
+	bl_buf_adds(&b, "}}\n");
+	bl_buf_addf(&p, "%s/" BL_EXPORT_MARKER, d->tmp);
+	rc = bl_file_write_new(p.buf, b.buf, b.len, err, errlen);
+	bl_buf_release(&b);
+	bl_buf_release(&p);
 	return rc;
 }
 
-static int prepare_outdir(const char *outdir, int force, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (!outdir || !*outdir) {
-		seterr(err, errlen, "no output directory");
-		return BL_FAILED;
-	}
-	if (stat(outdir, &st) == 0 && !force) {
-		seterr(err, errlen, "'%s' exists (use --force to write into it)", outdir);
-		return BL_FAILED;
-	}
-	if (make_dir(outdir) != 0) {
-		seterr(err, errlen, "cannot create '%s': %s", outdir, strerror(errno));
-		return BL_FAILED;
-	}
-	return BL_OK;
-}
-
-int bl_export_write(const bl_sampler *s, const char *outdir,
-		    const bl_export_options *opt, bl_export_totals *totals,
-		    char *err, size_t errlen)
-{
-	bl_export_options dflt;
-	bl_export_totals tot;
-	struct wctx c;
-	struct walk w;
-	int rc = BL_EUSAGE;
-
-	memset(&c, 0, sizeof c);
-	memset(&tot, 0, sizeof tot);
-	bl_buf_init(&c.key, 0);
-	bl_buf_init(&c.cap, 0);
-	bl_buf_init(&c.json, 0);
-	if (!opt) {
-		memset(&dflt, 0, sizeof dflt);
-		opt = &dflt;
-	}
-	if (!s)
-		goto out;
-	rc = prepare_outdir(outdir, opt->force, err, errlen);
-	if (rc != BL_OK)
-		goto out;
-	c.outdir = outdir;
-	c.per_shard = opt->per_shard ? opt->per_shard : DEF_PER_SHARD;
-	c.repeats = bl_sampler_repeats(s);
-	c.wr = bl_writer_new();
-	if (!c.wr) {
-		rc = BL_ENOMEM;
-		goto out;
-	}
-	w = (struct walk){s, opt, &tot, err, errlen, 0};
-	rc = walk(&w, write_one, &c);
-	if (rc == BL_OK && c.nshard > 0 && bl_writer_close(c.wr) != BL_OK) {
-		seterr(err, errlen, "%s", bl_writer_errmsg(c.wr));
-		rc = BL_FAILED;
-	}
-out:
-	bl_writer_free(c.wr);
-	bl_buf_release(&c.key);
-	bl_buf_release(&c.cap);
-	bl_buf_release(&c.json);
-	if (totals)
-		*totals = tot;
-	return rc;
-}
-
-/* ---- exports to trainers' layouts ------------------------------------ */
+/* ---- exports to trainers' layouts ---------------------------------------- */
 
 struct xctx {
+	struct bl_export_ctx x;
 	int kind;
-	const char *outdir;
-	int prefix;       /* file names carry the shard index (keys collide) */
 	int repeats;
 	uint64_t seed;
-	bl_buf path, line, meta;
+	double scale;         /* kohya: repeats = round(scale * weight) */
+	const bl_file_dir *d;
+	struct bl_nameset stems; /* case-folded: unique on any file system */
+	bl_buf path, stem, cap, meta;
 	struct {
 		uint64_t n, files;
-	} *rep;           /* kohya: repeat counts seen */
+	} *rep;               /* kohya: repeat counts seen */
 	size_t nrep, arep;
 };
 
-static int cmp_cstr(const void *a, const void *b)
+/*
+ * The file stem of a key: '/' becomes '_', a leading '.' (a hidden file,
+ * which kohya's glob skips) becomes '_', a stem over STEM_MAX bytes is
+ * cut at a character boundary and ends in '~' and a hash of the key; then
+ * made unique (ignoring case) with _dN.
+ */
+static int stem_of(struct xctx *c, const char *key, bl_buf *out)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
+	bl_buf raw;
+	int renamed = 0, rc;
 
-/* File stem of a key: '/' becomes '_'; unique across the manifest when
- * no two keys flatten alike, else prefixed with the shard index. */
-static void stem_of(struct xctx *c, const bl_entry *e, bl_buf *out)
-{
-	bl_buf_reset(out);
-	if (c->prefix)
-		bl_buf_addf(out, "s%05" PRIu32 "_", e->shard_index);
-	for (const char *p = e->key; *p; p++)
-		bl_buf_addch(out, *p == '/' ? '_' : *p);
-}
-
-static int keys_collide(const bl_sampler *s, int *collide)
-{
-	size_t n = bl_sampler_nentries(s);
-	char **v = calloc(n ? n : 1, sizeof *v);
-	int rc = BL_ENOMEM;
-
-	*collide = 0;
-	if (!v)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		v[i] = strdup(bl_sampler_entry(s, i)->key);
-		if (!v[i])
-			goto out;
-		for (char *p = v[i]; *p; p++)
-			if (*p == '/')
-				*p = '_';
+	bl_buf_init(&raw, 0);
+	for (const char *p = key; *p;) {
+		size_t len = strlen(p), bad;
+		if (bl_utf8_valid(p, len, &bad))
+			bad = len;
+		for (size_t i = 0; i < bad; i++)
+			bl_buf_addch(&raw, p[i] == '/' ? '_' : p[i]);
+		p += bad;
+		if (*p) { /* a byte that is not UTF-8: file names stay UTF-8 */
+			bl_buf_addch(&raw, '_');
+			p++;
+		}
 	}
-	qsort(v, n, sizeof *v, cmp_cstr);
-	for (size_t i = 1; i < n; i++)
-		if (!strcmp(v[i - 1], v[i]))
-			*collide = 1;
-	rc = BL_OK;
-out:
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	if (raw.buf[0] == '.')
+		raw.buf[0] = '_';
+	if (raw.len > STEM_MAX) {
+		size_t cut = STEM_MAX - 18;
+		while (cut > 0 && ((unsigned char)raw.buf[cut] & 0xc0) == 0x80)
+			cut--;
+		raw.len = cut;
+		raw.buf[cut] = '\0';
+		bl_buf_addf(&raw, "~%016" PRIx64, bl_hash_bytes(key, strlen(key)));
+	}
+	rc = bl_export_unique_name(&c->stems, NULL, raw.buf, out, &renamed);
+	if (renamed)
+		c->x.tot->renamed++;
+	bl_buf_release(&raw);
 	return rc;
 }
 
-/* The caption without trailing white space. */
-static void caption_of(const bl_sample *smp, bl_buf *out)
+/*
+ * The caption as a trainer reads it: trailing white space trimmed; bytes
+ * that are not UTF-8 replaced by U+FFFD (counted); for kohya, which reads
+ * only a caption file's first line, line breaks joined into spaces
+ * (counted).
+ */
+static void caption_of(struct xctx *c, const bl_sample *smp, bl_buf *out)
 {
+	const char *s = smp->caption && smp->caption->data ? (const char *)smp->caption->data : "";
+	size_t len = smp->caption && smp->caption->data ? smp->caption->len : 0, bad, i = 0;
+	int joined = 0;
+
 	bl_buf_reset(out);
-	if (smp->caption && smp->caption->data)
-		bl_buf_add(out, smp->caption->data, smp->caption->len);
+	if (!bl_utf8_valid(s, len, &bad)) {
+		c->x.tot->repaired++;
+		while (i < len) {
+			if (bl_utf8_valid(s + i, len - i, &bad)) {
+				bl_buf_add(out, s + i, len - i);
+				break;
+			}
+			bl_buf_add(out, s + i, bad);
+			bl_buf_adds(out, "\xef\xbf\xbd");
+			i += bad + 1;
+			/* skip the rest of a broken sequence */
+			while (i < len && ((unsigned char)s[i] & 0xc0) == 0x80)
+				i++;
+		}
+	} else {
+		bl_buf_add(out, s, len);
+	}
+	if (c->kind == BL_EXPORT_KOHYA) {
+		size_t w = 0;
+		/* leading white space too: a caption file starting with a blank
+		 * line reads as empty */
+		for (size_t r = 0; r < out->len; r++) {
+			char ch = out->buf[r];
+			if (ch == '\r' || ch == '\n') {
+				if (w && r + 1 < out->len)
+					joined = 1;
+				ch = ' ';
+			}
+			if (ch == ' ' && (!w || out->buf[w - 1] == ' '))
+				continue;
+			out->buf[w++] = ch;
+		}
+		out->len = w;
+		out->buf[w] = '\0';
+		if (joined)
+			c->x.tot->joined++;
+	}
 	while (out->len && strchr(" \t\r\n", out->buf[out->len - 1]))
 		out->buf[--out->len] = '\0';
 }
 
-static int extract_one(struct walk *w, void *ctx, size_t idx, const bl_entry *e,
-		       const bl_sample *smp)
+static int kohya_dir(struct xctx *c, uint64_t n, size_t *slot)
 {
-	struct xctx *c = ctx;
-	bl_buf stem, cap;
-	uint64_t n = 1;
-	int rc = BL_FAILED;
-
-	bl_buf_init(&stem, 0);
-	bl_buf_init(&cap, 0);
-	w->tot->entries++;
-	if (!smp->image || !smp->image->data) {
-		item_error(w, "shard '%s' key '%s' at offset %" PRId64 ": no image member",
-			   e->shard, e->key, smp->offset);
-		rc = BL_OK; /* counted already */
-		goto out;
+	size_t k;
+	for (k = 0; k < c->nrep && c->rep[k].n != n; k++)
+		;
+	if (k == c->nrep) {
+		if (c->nrep == c->arep) {
+			size_t na = c->arep ? c->arep * 2 : 16;
+			void *nr = realloc(c->rep, na * sizeof *c->rep);
+			if (!nr)
+				return BL_ENOMEM;
+			c->rep = nr;
+			c->arep = na;
+		}
+		c->rep[c->nrep].n = n;
+		c->rep[c->nrep++].files = 0;
+		bl_buf_reset(&c->path);
+		bl_buf_addf(&c->path, "%s/r%" PRIu64, c->d->tmp, n);
+		if (mkdir(c->path.buf, 0777) != 0) {
+			bl_export_seterr(c->x.err, c->x.errlen, "cannot create '%s': %s", c->path.buf,
+					 strerror(errno));
+			return BL_FATAL;
+		}
 	}
-	stem_of(c, e, &stem);
-	caption_of(smp, &cap);
-	if (c->kind == BL_EXPORT_KOHYA) {
-		if (c->repeats) {
-			double r = floor(e->weight + 0.5);
-			n = r < 1 ? 1 : (uint64_t)r;
-		} else {
-			bl_rng rng;
-			double f = floor(e->weight);
-			bl_rng_seed2(&rng, c->seed, idx);
-			n = (uint64_t)f + (bl_rng_double(&rng) < e->weight - f);
-			if (n == 0) {
-				rc = BL_OK; /* rounded away */
-				goto out;
-			}
-		}
-		size_t k;
-		for (k = 0; k < c->nrep && c->rep[k].n != n; k++)
-			;
-		if (k == c->nrep) {
-			if (c->nrep == c->arep) {
-				size_t na = c->arep ? c->arep * 2 : 16;
-				void *nr = realloc(c->rep, na * sizeof *c->rep);
-				if (!nr)
-					goto nomem;
-				c->rep = nr;
-				c->arep = na;
-			}
-			c->rep[c->nrep].n = n;
-			c->rep[c->nrep++].files = 0;
-			bl_buf_reset(&c->path);
-			bl_buf_addf(&c->path, "%s/r%" PRIu64, c->outdir, n);
-			if (make_dir(c->path.buf) != 0) {
-				seterr(w->err, w->errlen, "cannot create '%s': %s", c->path.buf,
-				       strerror(errno));
-				rc = BL_FATAL;
-				goto out;
-			}
-		}
-		c->rep[k].files++;
-		bl_buf_reset(&c->path);
-		bl_buf_addf(&c->path, "%s/r%" PRIu64 "/%s.txt", c->outdir, n, stem.buf);
-		if (bl_file_write_atomic(c->path.buf, cap.buf, cap.len, NULL, 0) != BL_OK)
-			goto ioerr;
-		bl_buf_reset(&c->path);
-		bl_buf_addf(&c->path, "%s/r%" PRIu64 "/%s.%s", c->outdir, n, stem.buf,
-			    smp->image->ext);
-		w->tot->files++;
-		w->tot->samples += n;
-		w->tot->copies += n - 1;
-	} else {
-		cJSON *o = cJSON_CreateObject();
-		char *txt;
-		bl_buf_reset(&c->path);
-		bl_buf_addf(&c->path, "%s.%s", stem.buf, smp->image->ext);
-		if (!o || !cJSON_AddStringToObject(o, "file_name", c->path.buf) ||
-		    !cJSON_AddStringToObject(o, "text", cap.buf) ||
-		    !cJSON_AddNumberToObject(o, "weight", e->weight) ||
-		    !(txt = cJSON_PrintUnformatted(o))) {
-			cJSON_Delete(o);
-			goto nomem;
-		}
-		bl_buf_adds(&c->meta, txt);
-		bl_buf_addch(&c->meta, '\n');
-		free(txt);
-		cJSON_Delete(o);
-		bl_buf_reset(&c->path);
-		bl_buf_addf(&c->path, "%s/%s.%s", c->outdir, stem.buf, smp->image->ext);
-		w->tot->samples++;
-		if (e->weight != floor(e->weight))
-			w->tot->weighted++;
-	}
-	if (bl_file_write_atomic(c->path.buf, smp->image->data, smp->image->len, NULL, 0) != BL_OK)
-		goto ioerr;
-	w->tot->files++;
-	rc = BL_OK;
-	goto out;
-ioerr:
-	seterr(w->err, w->errlen, "cannot write '%s': %s", c->path.buf, strerror(errno));
-	rc = BL_FATAL;
-	goto out;
-nomem:
-	seterr(w->err, w->errlen, "out of memory");
-	rc = BL_FATAL;
-out:
-	bl_buf_release(&stem);
-	bl_buf_release(&cap);
-	return rc;
+	*slot = k;
+	return BL_OK;
 }
 
-/* A TOML basic string. */
-static void toml_str(bl_buf *b, const char *s)
+static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *smp,
+		       const char *why)
 {
+	struct xctx *c = ctx;
+	uint64_t n = 1;
+	size_t k = 0;
+	int rc;
+
+	(void)idx;
+	bl_export_progress(&c->x, "extracting");
+	if (!bl_export_usable(&c->x, e, smp, why))
+		return BL_FAILED;
+	if (!smp->image) {
+		bl_export_item_error(&c->x, BL_SKIP_NO_IMAGE, "shard '%s' key '%s' at offset %" PRId64
+				     ": no image member (jpg, jpeg, png, webp); not written", e->shard,
+				     e->key, smp->offset);
+		return BL_FAILED;
+	}
+	caption_of(c, smp, &c->cap);
+	if (c->kind == BL_EXPORT_KOHYA) {
+		bl_rng rng;
+		double x = e->weight * c->scale, f = floor(x);
+		if (!c->cap.len) {
+			bl_export_item_error(&c->x, BL_SKIP_NO_CAPTION, "shard '%s' key '%s' at offset %"
+					     PRId64 ": no caption (kohya stops at an empty caption file); not "
+					     "written", e->shard, e->key, smp->offset);
+			return BL_FAILED;
+		}
+		/* seeded stochastic rounding, one stream a sample as the
+		 * rebalancer draws: (seed, shard << 40 ^ ordinal) */
+		bl_rng_seed2(&rng, c->seed, BL_RNG_STREAM_SAMPLE(e->shard_index, e->ordinal));
+		n = (uint64_t)f + (x > f && bl_rng_double(&rng) < x - f);
+		if (n == 0) {
+			bl_export_item_error(&c->x, BL_SKIP_ROUNDED_AWAY, "shard '%s' key '%s': weight %.4g "
+					     "rounded to 0 repeats; not in the dataset", e->shard, e->key,
+					     e->weight);
+			return BL_OK;
+		}
+		if (x > BL_EXPORT_MAX_COPIES) {
+			bl_export_item_error(&c->x, BL_SKIP_TOO_HEAVY, "shard '%s' key '%s': weight %g "
+					     "asks for more than %d repeats; not written", e->shard,
+					     e->key, e->weight, BL_EXPORT_MAX_COPIES);
+			return BL_FAILED;
+		}
+		if ((rc = kohya_dir(c, n, &k)) != BL_OK) {
+			if (rc == BL_ENOMEM)
+				bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+			return rc;
+		}
+	}
+	if (stem_of(c, e->key, &c->stem) != BL_OK) {
+		bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+		return BL_ENOMEM;
+	}
+	if (c->kind == BL_EXPORT_KOHYA) {
+		bl_buf_reset(&c->path);
+		bl_buf_addf(&c->path, "%s/r%" PRIu64 "/%s.txt", c->d->tmp, n, c->stem.buf);
+		if (bl_file_write_new(c->path.buf, c->cap.buf, c->cap.len, c->x.err,
+				      c->x.errlen) != BL_OK)
+			return BL_FATAL;
+		c->rep[k].files++;
+		bl_buf_reset(&c->path);
+		bl_buf_addf(&c->path, "%s/r%" PRIu64 "/%s.%s", c->d->tmp, n, c->stem.buf,
+			    smp->image->ext);
+		c->x.tot->files++;
+		c->x.tot->samples += n;
+		c->x.tot->copies += n - 1;
+	} else {
+		/* one metadata line a file; every column of one type */
+		bl_buf_adds(&c->meta, "{\"file_name\":");
+		bl_buf_reset(&c->path);
+		bl_buf_addf(&c->path, "%s.%s", c->stem.buf, smp->image->ext);
+		add_json_str(&c->meta, c->path.buf);
+		bl_buf_adds(&c->meta, ",\"text\":");
+		add_json_str(&c->meta, c->cap.buf);
+		bl_buf_adds(&c->meta, ",\"weight\":");
+		add_json_float(&c->meta, e->weight);
+		bl_buf_adds(&c->meta, ",\"key\":");
+		add_json_str(&c->meta, bl_utf8_valid(e->key, strlen(e->key), NULL) ? e->key : "");
+		if (bl_buf_adds(&c->meta, "}\n") != BL_OK) {
+			bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+			return BL_ENOMEM;
+		}
+		bl_buf_reset(&c->path);
+		bl_buf_addf(&c->path, "%s/%s.%s", c->d->tmp, c->stem.buf, smp->image->ext);
+		c->x.tot->samples++;
+		if (e->weight != floor(e->weight))
+			c->x.tot->weighted++;
+	}
+	if (bl_file_write_new(c->path.buf, smp->image->data, smp->image->len, c->x.err,
+			      c->x.errlen) != BL_OK)
+		return BL_FATAL;
+	c->x.tot->files++;
+	return BL_OK;
+}
+
+/* A TOML basic string; BL_FAILED when s is not UTF-8 (TOML must be). */
+static int toml_str(bl_buf *b, const char *s)
+{
+	if (!bl_utf8_valid(s, strlen(s), NULL))
+		return BL_FAILED;
 	bl_buf_addch(b, '"');
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
@@ -595,7 +697,7 @@ static void toml_str(bl_buf *b, const char *s)
 		else
 			bl_buf_addch(b, (char)ch);
 	}
-	bl_buf_addch(b, '"');
+	return bl_buf_addch(b, '"');
 }
 
 static int cmp_rep(const void *a, const void *b)
@@ -604,24 +706,19 @@ static int cmp_rep(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int kohya_toml(struct xctx *c, const bl_export_options *opt, char *err,
-		      size_t errlen)
+static int kohya_toml(struct xctx *c, const bl_export_options *opt)
 {
-	char abs[PATH_MAX];
 	bl_buf t;
 	int rc = BL_FAILED;
 
 	bl_buf_init(&t, 0);
-	if (!realpath(c->outdir, abs)) {
-		seterr(err, errlen, "'%s': %s", c->outdir, strerror(errno));
-		goto out;
-	}
 	qsort(c->rep, c->nrep, sizeof *c->rep, cmp_rep);
 	bl_buf_addf(&t,
 		    "# kohya-ss sd-scripts dataset config, written by ballast export\n"
 		    "# train_network.py --dataset_config THIS_FILE ...\n"
 		    "# One subset per repeat count: the images of rN/ are seen N times an\n"
-		    "# epoch, which realises the manifest's weights.\n\n"
+		    "# epoch, which realises the manifest's weights (x %.6g, rounded at\n"
+		    "# random with seed %" PRIu64 "; see ballast.json for what was skipped).\n\n"
 		    "[general]\n"
 		    "caption_extension = \".txt\"\n"
 		    "shuffle_caption = false\n"
@@ -629,42 +726,46 @@ static int kohya_toml(struct xctx *c, const bl_export_options *opt, char *err,
 		    "[[datasets]]\n"
 		    "resolution = %d\n"
 		    "batch_size = 1\n",
-		    opt->resolution > 0 ? opt->resolution : 512);
+		    c->scale, c->seed, opt->resolution > 0 ? opt->resolution : 512);
 	for (size_t k = 0; k < c->nrep; k++) {
 		bl_buf_addf(&t, "\n  [[datasets.subsets]]\n  image_dir = ");
 		bl_buf_reset(&c->path);
-		bl_buf_addf(&c->path, "%s/r%" PRIu64, abs, c->rep[k].n);
-		toml_str(&t, c->path.buf);
+		bl_buf_addf(&c->path, "%s/r%" PRIu64, c->d->abs, c->rep[k].n);
+		if (toml_str(&t, c->path.buf) != BL_OK) {
+			bl_export_seterr(c->x.err, c->x.errlen, "'%s' is not UTF-8: a TOML file cannot name "
+					 "it; choose another output path", c->d->abs);
+			goto out;
+		}
 		bl_buf_addf(&t, "\n  num_repeats = %" PRIu64 "\n  caption_extension = \".txt\"\n"
 			    "  # %" PRIu64 " images\n", c->rep[k].n, c->rep[k].files);
 	}
 	bl_buf_reset(&c->path);
-	bl_buf_addf(&c->path, "%s/dataset.toml", c->outdir);
-	if (bl_file_write_atomic(c->path.buf, t.buf, t.len, NULL, 0) != BL_OK) {
-		seterr(err, errlen, "cannot write '%s': %s", c->path.buf, strerror(errno));
+	bl_buf_addf(&c->path, "%s/dataset.toml", c->d->tmp);
+	if (bl_file_write_new(c->path.buf, t.buf, t.len, c->x.err, c->x.errlen) != BL_OK)
 		goto out;
-	}
 	rc = BL_OK;
 out:
 	bl_buf_release(&t);
 	return rc;
 }
 
-static int export_webdataset(const bl_sampler *s, const char *outdir,
+/* webdataset: shards.txt (absolute paths), weights.jsonl and shards.json,
+ * nothing copied. */
+static int export_webdataset(const bl_sampler *s, const bl_file_dir *d,
 			     bl_export_totals *tot, char *err, size_t errlen)
 {
 	size_t ns = bl_sampler_nshards(s), n = bl_sampler_nentries(s);
+	char **url = calloc(ns ? ns : 1, sizeof *url);
 	double *w = calloc(ns ? ns : 1, sizeof *w), W = bl_sampler_weight(s);
 	uint64_t *cnt = calloc(ns ? ns : 1, sizeof *cnt);
-	char **url = calloc(ns ? ns : 1, sizeof *url);
-	bl_buf txt, js, tsv, path;
+	bl_buf txt, wl, js, path;
 	int rc = BL_ENOMEM;
 
 	bl_buf_init(&txt, 0);
+	bl_buf_init(&wl, 0);
 	bl_buf_init(&js, 0);
-	bl_buf_init(&tsv, 0);
 	bl_buf_init(&path, 0);
-	if (!w || !cnt || !url)
+	if (!url || !w || !cnt)
 		goto out;
 	for (size_t i = 0; i < ns; i++) {
 		char abs[PATH_MAX];
@@ -672,55 +773,58 @@ static int export_webdataset(const bl_sampler *s, const char *outdir,
 		url[i] = strdup(realpath(p, abs) ? abs : p);
 		if (!url[i])
 			goto out;
+		bl_buf_addf(&txt, "%s\n", url[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const bl_entry *e = bl_sampler_entry(s, i);
 		w[e->shard_index] += e->weight;
 		cnt[e->shard_index]++;
-		bl_buf_addf(&tsv, "%s\t%s\t%.9g\n", url[e->shard_index], e->key, e->weight);
+		bl_buf_adds(&wl, "{\"url\":");
+		add_json_str(&wl, url[e->shard_index]);
+		bl_buf_adds(&wl, ",\"key\":");
+		add_json_str(&wl, e->key);
+		bl_buf_adds(&wl, ",\"weight\":");
+		add_json_float(&wl, e->weight);
+		if (bl_buf_adds(&wl, "}\n") != BL_OK)
+			goto out;
 		tot->entries++;
 	}
-	bl_buf_addf(&js, "{\"format\": \"ballast-webdataset\", \"version\": 1, "
+	/* per shard, for information: mixing shards by these weights does
+	 * not weight the samples inside them (weights.jsonl does) */
+	bl_buf_addf(&js, "{\"format\": \"ballast-webdataset\", \"version\": 2, "
 		    "\"manifest_sha256\": \"%s\", \"total_weight\": %.9g, \"shards\": [",
 		    bl_sampler_digest(s), W);
 	for (size_t i = 0; i < ns; i++) {
-		cJSON *u = cJSON_CreateString(url[i]);
-		char *q = u ? cJSON_PrintUnformatted(u) : NULL;
-		cJSON_Delete(u);
-		if (!q)
-			goto out;
-		bl_buf_addf(&txt, "%s\n", url[i]);
-		bl_buf_addf(&js, "%s\n  {\"url\": %s, \"samples\": %" PRIu64
-			    ", \"weight\": %.9g, \"share\": %.9g}", i ? "," : "", q, cnt[i],
-			    w[i], W > 0 ? w[i] / W : 0);
-		free(q);
+		bl_buf_addf(&js, "%s\n  {\"url\": ", i ? "," : "");
+		add_json_str(&js, url[i]);
+		bl_buf_addf(&js, ", \"samples\": %" PRIu64 ", \"weight\": %.9g, \"share\": %.9g}",
+			    cnt[i], w[i], W > 0 ? w[i] / W : 0);
 	}
-	bl_buf_adds(&js, "\n]}\n");
+	if (bl_buf_adds(&js, "\n]}\n") != BL_OK)
+		goto out;
 	rc = BL_FAILED;
-	const char *names[3] = {"shards.txt", "shards.json", "weights.tsv"};
-	bl_buf *bufs[3] = {&txt, &js, &tsv};
+	const char *names[3] = {"shards.txt", "weights.jsonl", "shards.json"};
+	bl_buf *bufs[3] = {&txt, &wl, &js};
 	for (int k = 0; k < 3; k++) {
 		bl_buf_reset(&path);
-		bl_buf_addf(&path, "%s/%s", outdir, names[k]);
-		if (bl_file_write_atomic(path.buf, bufs[k]->buf, bufs[k]->len, NULL, 0) != BL_OK) {
-			seterr(err, errlen, "cannot write '%s': %s", path.buf, strerror(errno));
+		bl_buf_addf(&path, "%s/%s", d->tmp, names[k]);
+		if (bl_file_write_new(path.buf, bufs[k]->buf, bufs[k]->len, err, errlen) != BL_OK)
 			goto out;
-		}
 		tot->files++;
 	}
 	tot->samples = n;
 	rc = BL_OK;
 out:
 	if (rc == BL_ENOMEM)
-		seterr(err, errlen, "out of memory");
+		bl_export_seterr(err, errlen, "out of memory");
 	for (size_t i = 0; url && i < ns; i++)
 		free(url[i]);
 	free(url);
 	free(w);
 	free(cnt);
 	bl_buf_release(&txt);
+	bl_buf_release(&wl);
 	bl_buf_release(&js);
-	bl_buf_release(&tsv);
 	bl_buf_release(&path);
 	return rc;
 }
@@ -729,17 +833,19 @@ int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
 		 const bl_export_options *opt, bl_export_totals *totals,
 		 char *err, size_t errlen)
 {
+	static const char *const kinds[] = {"", "webdataset", "kohya", "hf"};
 	bl_export_options dflt;
 	bl_export_totals tot;
+	bl_file_dir d = {0};
+	bl_limits lim;
 	struct xctx c;
-	struct walk w;
-	const char *seed;
 	int rc = BL_EUSAGE;
 
 	memset(&c, 0, sizeof c);
 	memset(&tot, 0, sizeof tot);
 	bl_buf_init(&c.path, 0);
-	bl_buf_init(&c.line, 0);
+	bl_buf_init(&c.stem, 0);
+	bl_buf_init(&c.cap, 0);
 	bl_buf_init(&c.meta, 0);
 	if (!opt) {
 		memset(&dflt, 0, sizeof dflt);
@@ -747,46 +853,56 @@ int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
 	}
 	if (!s || kind < BL_EXPORT_WEBDATASET || kind > BL_EXPORT_HF)
 		goto out;
-	rc = prepare_outdir(outdir, opt->force, err, errlen);
+	c.x = (struct bl_export_ctx){s, opt, &tot, err, errlen, 0, bl_sampler_nentries(s)};
+	c.kind = kind;
+	c.repeats = bl_sampler_repeats(s);
+	c.seed = bl_export_seed(s, opt);
+	c.scale = opt->repeat_scale > 0 ? opt->repeat_scale : 1;
+	if (opt->repeat_scale < 0) {
+		/* every sample at least once: the smallest weight becomes 1 */
+		double lo = INFINITY;
+		for (size_t i = 0; i < bl_sampler_nentries(s); i++)
+			if (bl_sampler_entry(s, i)->weight < lo)
+				lo = bl_sampler_entry(s, i)->weight;
+		/* a hair above, so that lo x scale is not 0.999... */
+		c.scale = lo > 0 && lo < 1 ? (1 / lo) * (1 + 1e-12) : 1;
+	}
+	c.stems.fold = 1;
+	c.d = &d;
+	rc = bl_file_dir_begin(&d, outdir, opt->force, BL_EXPORT_MARKER, err, errlen);
 	if (rc != BL_OK)
 		goto out;
 	if (kind == BL_EXPORT_WEBDATASET) {
-		rc = export_webdataset(s, outdir, &tot, err, errlen);
-		goto out;
-	}
-	c.kind = kind;
-	c.outdir = outdir;
-	c.repeats = bl_sampler_repeats(s);
-	c.seed = opt->seed;
-	if (!c.seed && (seed = bl_sampler_meta(s, "seed")))
-		c.seed = strtoull(seed, NULL, 10);
-	rc = keys_collide(s, &c.prefix);
-	if (rc != BL_OK)
-		goto out;
-	w = (struct walk){s, opt, &tot, err, errlen, 0};
-	rc = walk(&w, extract_one, &c);
-	if (rc != BL_OK)
-		goto out;
-	if (kind == BL_EXPORT_KOHYA) {
-		rc = kohya_toml(&c, opt, err, errlen);
+		rc = export_webdataset(s, &d, &tot, err, errlen);
 	} else {
-		bl_buf_reset(&c.path);
-		bl_buf_addf(&c.path, "%s/metadata.jsonl", outdir);
-		if (bl_file_write_atomic(c.path.buf, c.meta.buf, c.meta.len, NULL, 0) != BL_OK) {
-			seterr(err, errlen, "cannot write '%s': %s", c.path.buf, strerror(errno));
-			rc = BL_FAILED;
+		bl_export_copy_limits(opt, &lim);
+		rc = bl_export_walk(s, BL_LOAD_ALL, &lim, extract_one, &c, err, errlen);
+		tot.entries = bl_sampler_nentries(s);
+		if (rc == BL_OK && kind == BL_EXPORT_KOHYA) {
+			rc = kohya_toml(&c, opt);
+		} else if (rc == BL_OK) {
+			bl_buf_reset(&c.path);
+			bl_buf_addf(&c.path, "%s/metadata.jsonl", d.tmp);
+			rc = bl_file_write_new(c.path.buf, c.meta.buf, c.meta.len, err, errlen);
 		}
+		if (rc == BL_OK)
+			tot.files++;
 	}
 	if (rc == BL_OK)
-		tot.files++;
+		rc = bl_export_record(&d, "export", kinds[kind], s, c.seed, &tot, err, errlen);
+	if (rc == BL_OK)
+		rc = bl_file_dir_commit(&d, opt->force, err, errlen);
 out:
+	bl_file_dir_release(&d);
+	bl_export_nameset_free(&c.stems);
 	free(c.rep);
 	bl_buf_release(&c.path);
-	bl_buf_release(&c.line);
+	bl_buf_release(&c.stem);
+	bl_buf_release(&c.cap);
 	bl_buf_release(&c.meta);
 	if (totals)
 		*totals = tot;
-	return rc;
+	return rc != BL_OK && rc != BL_EUSAGE && rc != BL_ENOMEM ? BL_FAILED : rc;
 }
 
 int bl_export_kind_parse(const char *name)

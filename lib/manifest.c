@@ -11,7 +11,7 @@
  *
  * Writing is the map half of the rebalancer: shard by shard, each sample's
  * label bits go through bl_rebalance_next.  The whole directory is built
- * beside OUTDIR and swapped in whole (bl_file_dir_begin/publish), so a
+ * beside OUTDIR and swapped in whole (bl_file_dir, lib/file.c), so a
  * reader never sees half a manifest.  Nothing in the output depends on the
  * clock, the thread count or the order of work: the same index, policy and
  * seed give the same bytes.  JSON lines are formatted by hand (one reused
@@ -54,6 +54,7 @@ struct in_shard {
 	int64_t id;
 	char *path;
 	int64_t size, samples;
+	int64_t mtime_ns;    /* as the scan saw it; -1 unknown */
 	uint64_t written;
 	char digest[65];
 	int has_digest;
@@ -281,7 +282,7 @@ static int load_shards(sqlite3 *db, struct in_shard **out, size_t *nout, char *e
 	int rc = BL_FAILED, src;
 
 	if (sqlite3_prepare_v2(db, "SELECT id, path, size, (SELECT count(*) FROM samples "
-			       "WHERE shard_id = shards.id) FROM shards ORDER BY id",
+			       "WHERE shard_id = shards.id), mtime FROM shards ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "reading shards: %s", sqlite3_errmsg(db));
 		goto out;
@@ -303,6 +304,8 @@ static int load_shards(sqlite3 *db, struct in_shard **out, size_t *nout, char *e
 		s[n].size = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 :
 			    sqlite3_column_int64(st, 2);
 		s[n].samples = sqlite3_column_int64(st, 3);
+		s[n].mtime_ns = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
+				sqlite3_column_int64(st, 4);
 		if (!s[n].path) {
 			snprintf(err, errlen, "out of memory");
 			rc = BL_ENOMEM;
@@ -452,6 +455,13 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 		else
 			cJSON_AddNullToObject(e, "size");
 		cJSON_AddNumberToObject(e, "samples", (double)sh[i].samples);
+		if (sh[i].mtime_ns >= 0) {
+			/* text: nanoseconds do not fit a double; write/export/train
+			 * compare it before trusting the shard (lib/verify.c) */
+			char mt[32];
+			snprintf(mt, sizeof mt, "%lld", (long long)sh[i].mtime_ns);
+			cJSON_AddStringToObject(e, "mtime_ns", mt);
+		}
 		if (sh[i].has_digest)
 			cJSON_AddStringToObject(e, "sha256", sh[i].digest);
 		else
@@ -483,7 +493,7 @@ struct mwrite {
 	bl_rebalance *rb;
 	sqlite3 *db;
 	const char *outdir;  /* NULL: a dry run */
-	bl_buf dir;          /* the temporary directory beside outdir */
+	bl_file_dir dir;     /* dir.tmp: the directory being built beside outdir */
 	bl_buf path, line, shfrag;
 	memo *weights, *labelsets;
 	int members;         /* the index has the members' data columns */
@@ -546,7 +556,7 @@ static int write_shard(struct mwrite *w, sqlite3_stmt *st, struct in_shard *sh, 
 
 	if (w->outdir) {
 		bl_buf_reset(&w->path);
-		bl_buf_addf(&w->path, "%s/shards/%05zu.jsonl", w->dir.buf, i);
+		bl_buf_addf(&w->path, "%s/shards/%05zu.jsonl", w->dir.tmp, i);
 		if (!(f = fopen(w->path.buf, "wb"))) {
 			snprintf(w->err, w->errlen, "cannot create '%s': %s", w->path.buf,
 				 strerror(errno));
@@ -641,7 +651,6 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	char *json = NULL, dummy[1];
 	uint64_t done_samples = 0, bytes_done = 0, bytes_total = 0;
 	int rc = BL_FAILED;
-	struct stat sb;
 
 	if (!err || !errlen) {
 		err = dummy;
@@ -655,7 +664,6 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	w.errlen = errlen;
 	w.weights = calloc(1, sizeof *w.weights);
 	w.labelsets = calloc(1, sizeof *w.labelsets);
-	bl_buf_init(&w.dir, 8192);
 	bl_buf_init(&w.path, 8192);
 	bl_buf_init(&w.line, 1 << 20);
 	bl_buf_init(&w.shfrag, 0);
@@ -667,14 +675,14 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		goto out;
 	}
 	if (outdir) {
-		if (stat(outdir, &sb) == 0 && !opts->force) {
-			snprintf(err, errlen, "'%s' exists (use --force to replace it)", outdir);
+		/* --force replaces an empty directory or an earlier manifest,
+		 * never a directory this command did not write */
+		if ((rc = bl_file_dir_begin(&w.dir, outdir, opts->force, "manifest.json", err,
+					    errlen)) != BL_OK)
 			goto out;
-		}
-		if (bl_file_dir_begin(outdir, &w.dir, err, errlen) != BL_OK)
-			goto out;
+		rc = BL_FAILED;
 		bl_buf_reset(&w.path);
-		bl_buf_addf(&w.path, "%s/shards", w.dir.buf);
+		bl_buf_addf(&w.path, "%s/shards", w.dir.tmp);
 		if (mkdir(w.path.buf, 0777) != 0) {
 			snprintf(err, errlen, "cannot create '%s': %s", w.path.buf, strerror(errno));
 			goto out;
@@ -725,32 +733,17 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		goto out;
 	}
 	bl_buf_reset(&w.path);
-	bl_buf_addf(&w.path, "%s/manifest.json", w.dir.buf);
+	bl_buf_addf(&w.path, "%s/manifest.json", w.dir.tmp);
 	if (write_file(w.path.buf, json, strlen(json), err, errlen) != BL_OK)
 		goto out;
-	bl_buf_reset(&w.path);
-	bl_buf_addf(&w.path, "%s/shards", w.dir.buf);
-	{
-		int fd = open(w.path.buf, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) {
-			snprintf(err, errlen, "cannot sync '%s': %s", w.path.buf, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			goto out;
-		}
-		close(fd);
-	}
-	if (bl_file_dir_publish(w.dir.buf, outdir, opts->force, err, errlen) != BL_OK)
+	if (bl_file_dir_commit(&w.dir, opts->force, err, errlen) != BL_OK)
 		goto out;
-	bl_buf_reset(&w.dir); /* published: nothing to remove */
 	rc = BL_OK;
 out:
 	sqlite3_finalize(st);
-	if (w.dir.len)
-		bl_file_dir_remove(w.dir.buf);
+	bl_file_dir_release(&w.dir); /* removes the temporary directory unless published */
 	free(json);
 	free_shards(sh, nsh);
-	bl_buf_release(&w.dir);
 	bl_buf_release(&w.path);
 	bl_buf_release(&w.line);
 	bl_buf_release(&w.shfrag);

@@ -1081,7 +1081,7 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 			if (frac > 0) {
 				bl_rng r;
 				bl_rng_seed2(&r, rb->seed,
-					     ((uint64_t)shard_id << 40) ^ ordinal);
+					     BL_RNG_STREAM_SAMPLE(shard_id, ordinal));
 				if (bl_rng_double(&r) < frac)
 					w += 1;
 			}

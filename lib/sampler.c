@@ -933,3 +933,24 @@ out:
 	bl_buf_release(&text);
 	return rc;
 }
+
+int bl_sampler_resolve_shard(const char *dir, const char *path, bl_buf *out)
+{
+	bl_buf base;
+	int rc;
+
+	if (!dir || !path || !out)
+		return BL_EUSAGE;
+	/* the base bl_sampler_open uses: the directory, or a bare .jsonl's */
+	bl_buf_init(&base, 0);
+	if (is_dir(dir)) {
+		rc = bl_buf_adds(&base, dir);
+	} else {
+		const char *slash = strrchr(dir, '/');
+		rc = slash ? bl_buf_add(&base, dir, (size_t)(slash - dir)) : bl_buf_addch(&base, '.');
+	}
+	if (rc == BL_OK)
+		rc = resolve_shard(path, base.buf, out);
+	bl_buf_release(&base);
+	return rc == BL_OK ? BL_OK : BL_ENOMEM;
+}

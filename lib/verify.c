@@ -1,16 +1,28 @@
 /*
- * verify.c - check a manifest against the shards it points into, before a
- * long training run finds out the hard way: every input shard exists with
- * the size (and, unless skipped, the SHA-256) the manifest recorded, and
- * every entry's key stands at its recorded ordinal and byte offset.  Each
- * shard is read once, as a stream, in step with its entries (entries are
- * in shard order), so any shard the reader opens can be verified, and
- * memory stays flat.
+ * verify.c - check a manifest against the shards it points into, before
+ * anything consumes it.
+ *
+ * Two checks.  The shards (bl_verify_shards): every shard the manifest
+ * reads is a regular file ("-" or a FIFO would hang a reader) with the
+ * size, modification time and SHA-256 the manifest recorded, so that a
+ * shard replaced after rebalancing is refused instead of being read under
+ * the old labels.  write, export and train call it before reading; verify
+ * calls it too.  The entries (bl_verify_manifest): every entry's key
+ * stands at its recorded ordinal and offset.
+ *
+ * Paths and order are those of every consumer: the manifest is loaded by
+ * bl_sampler_open (relative shard paths resolved as it resolves them, so
+ * verify succeeds from any directory where train and write do), and the
+ * entries are walked in (shard, ordinal) order by the exports' walk, so
+ * the order of the lines does not matter.  Each shard is read once, as a
+ * stream.
  */
 #include "ballast.h"
+#include "export_int.h"
 
 #include <cJSON.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,80 +47,190 @@ static void problem(struct vctx *v, const char *fmt, ...)
 		v->o->on_error(v->o->arg, v->msg);
 }
 
-/* The shards: they exist, with the recorded size and digest. */
-static void check_inputs(struct vctx *v, const bl_manifest *m)
-{
-	const char *text = bl_manifest_get(m, "inputs");
-	cJSON *in = text ? cJSON_Parse(text) : NULL, *e;
+/* What manifest.json recorded of one shard. */
+struct record {
+	const char *path;    /* resolved, as the sampler has it */
+	double size;         /* -1: not recorded */
+	int64_t mtime_ns;    /* -1: not recorded */
+	const char *sha256;  /* NULL: not recorded */
+};
 
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(((const struct record *)a)->path, ((const struct record *)b)->path);
+}
+
+/* Check one shard; 1 when it may be read. */
+static int check_one(struct vctx *v, const char *path, const struct record *rec, int level)
+{
+	struct stat st;
+	char hex[65];
+	int64_t mt;
+
+	if (!strcmp(path, "-")) {
+		problem(v, "shard '-': standard input cannot be a manifest's shard (refused)");
+		return 0;
+	}
+	if (stat(path, &st) != 0) {
+		problem(v, "shard '%s': %s", path, strerror(errno));
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		problem(v, "shard '%s' is not a regular file (a FIFO, device or directory "
+			"is not read; refused)", path);
+		return 0;
+	}
+	if (level == BL_CHECK_NONE || !rec)
+		return 1;
+	if (rec->size >= 0 && (double)st.st_size != rec->size) {
+		problem(v, "shard '%s': %lld bytes on disk, %.0f in the manifest (the shard "
+			"changed since the manifest was written)", path, (long long)st.st_size,
+			rec->size);
+		return 0;
+	}
+	mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	/* quick: an unchanged mtime is trusted; a changed one is settled by
+	 * the digest (a copy or a touch keeps the bytes) */
+	if (level == BL_CHECK_QUICK && rec->mtime_ns >= 0 && mt == rec->mtime_ns)
+		return 1;
+	if (!rec->sha256) {
+		if (rec->mtime_ns >= 0 && mt != rec->mtime_ns) {
+			problem(v, "shard '%s' was modified since the manifest was written "
+				"(mtime), and the manifest has no SHA-256 to tell whether its "
+				"bytes changed", path);
+			return 0;
+		}
+		return 1;
+	}
+	v->t->digests++;
+	if (bl_sha256_file(path, hex) != BL_OK) {
+		problem(v, "shard '%s': cannot read: %s", path, strerror(errno));
+		return 0;
+	}
+	if (strcmp(hex, rec->sha256) != 0) {
+		problem(v, "shard '%s': SHA-256 %.16s… differs from the manifest's %.16s… "
+			"(the shard changed since the manifest was written)", path, hex,
+			rec->sha256);
+		return 0;
+	}
+	return 1;
+}
+
+int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
+		     const bl_verify_options *opts, bl_verify_totals *totals, char *err,
+		     size_t errlen)
+{
+	struct vctx v;
+	bl_verify_totals t;
+	bl_manifest *m = NULL;
+	cJSON *in = NULL, *e;
+	struct record *recs = NULL;
+	size_t nrec = 0, ns;
+	bl_buf res;
+	const char *text;
+	char dummy[1];
+	int rc = BL_ENOMEM;
+
+	if (!err || !errlen) {
+		err = dummy;
+		errlen = sizeof dummy;
+	}
+	if (!manifest || !s || level < BL_CHECK_FULL || level > BL_CHECK_NONE)
+		return BL_EUSAGE;
+	memset(&t, 0, sizeof t);
+	memset(&v, 0, sizeof v);
+	v.o = opts;
+	v.t = &t;
+	bl_buf_init(&res, 0);
+	ns = bl_sampler_nshards(s);
+	/* the records of manifest.json (none for a bare .jsonl) */
+	m = bl_manifest_open(manifest, err, errlen);
+	if (!m) {
+		rc = BL_FATAL;
+		goto out;
+	}
+	text = bl_manifest_get(m, "inputs");
+	in = text ? cJSON_Parse(text) : NULL;
+	recs = calloc((size_t)cJSON_GetArraySize(in) + 1, sizeof *recs);
+	if (!recs) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	cJSON_ArrayForEach(e, in) {
 		const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
 		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(e, "size");
+		const cJSON *mt = cJSON_GetObjectItemCaseSensitive(e, "mtime_ns");
 		const cJSON *dg = cJSON_GetObjectItemCaseSensitive(e, "sha256");
-		struct stat st;
-		char hex[65];
-		int bad = 0;
-
+		char *path;
 		if (!cJSON_IsString(p))
 			continue;
-		v->t->shards++;
-		if (stat(p->valuestring, &st) != 0) {
-			problem(v, "shard '%s': %s", p->valuestring, strerror(errno));
-			v->t->shards_bad++;
-			continue;
+		if (bl_sampler_resolve_shard(manifest, p->valuestring, &res) != BL_OK ||
+		    !(path = strdup(res.buf))) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
 		}
-		if (cJSON_IsNumber(sz) && (double)st.st_size != sz->valuedouble) {
-			problem(v, "shard '%s': %lld bytes on disk, %.0f in the manifest",
-				p->valuestring, (long long)st.st_size, sz->valuedouble);
-			bad = 1;
-		}
-		if (!bad && cJSON_IsString(dg) && !(v->o && v->o->no_digest)) {
-			v->t->digests++;
-			if (bl_sha256_file(p->valuestring, hex) != BL_OK) {
-				problem(v, "shard '%s': cannot read: %s", p->valuestring,
-					strerror(errno));
-				bad = 1;
-			} else if (strcmp(hex, dg->valuestring) != 0) {
-				problem(v, "shard '%s': SHA-256 %.16s… differs from the "
-					"manifest's %.16s… (the shard changed since the scan)",
-					p->valuestring, hex, dg->valuestring);
-				bad = 1;
-			}
-		}
-		v->t->shards_bad += (uint64_t)bad;
+		recs[nrec].path = path;
+		recs[nrec].size = cJSON_IsNumber(sz) ? sz->valuedouble : -1;
+		recs[nrec].mtime_ns = cJSON_IsString(mt) ? strtoll(mt->valuestring, NULL, 10) : -1;
+		recs[nrec].sha256 = cJSON_IsString(dg) ? dg->valuestring : NULL;
+		nrec++;
 	}
+	qsort(recs, nrec, sizeof *recs, cmp_path);
+	/* every shard the manifest reads */
+	for (size_t i = 0; i < ns; i++) {
+		struct record key = {bl_sampler_shard(s, i), 0, 0, NULL};
+		const struct record *rec = bsearch(&key, recs, nrec, sizeof *recs, cmp_path);
+		t.shards++;
+		if (!check_one(&v, key.path, rec, level))
+			t.shards_bad++;
+	}
+	rc = t.shards_bad ? BL_FAILED : BL_OK;
+	if (rc == BL_FAILED)
+		snprintf(err, errlen, "%" PRIu64 " of %" PRIu64 " shards do not match the "
+			 "manifest", t.shards_bad, t.shards);
+out:
+	for (size_t i = 0; recs && i < nrec; i++)
+		free((char *)recs[i].path);
+	free(recs);
 	cJSON_Delete(in);
+	bl_manifest_free(m);
+	bl_buf_release(&res);
+	if (totals) {
+		totals->shards = t.shards;
+		totals->shards_bad = t.shards_bad;
+		totals->digests = t.digests;
+	}
+	return rc;
 }
 
-/* Advance the reader to the sample of ordinal `want`; the sample or NULL. */
-static const bl_sample *seek_ordinal(bl_reader *r, int *open_ok, uint64_t want)
+/* An entry against the sample at its ordinal. */
+static int check_entry(void *ctx, size_t idx, const bl_entry *e, const bl_sample *smp,
+		       const char *why)
 {
-	const bl_sample *s;
-	int rc;
+	struct vctx *v = ctx;
 
-	while (*open_ok && (rc = bl_reader_next(r, &s)) != BL_END) {
-		if (rc == BL_OK || rc == BL_WARN) {
-			if (s->ordinal == want)
-				return s;
-			if (s->ordinal > want)
-				return NULL;
-		} else if (rc == BL_FATAL || rc < BL_FATAL) {
-			*open_ok = 0;
-		}
+	(void)idx;
+	v->t->entries++;
+	if (!smp) {
+		problem(v, "%s, where the manifest has key '%s'", why, e->key);
+	} else if (strcmp(smp->key, e->key) != 0 || smp->offset != e->offset) {
+		problem(v, "shard '%s' sample %" PRIu64 ": key '%s' at offset %" PRId64 ", the "
+			"manifest says '%s' at %" PRId64, e->shard, e->ordinal, smp->key,
+			smp->offset, e->key, e->offset);
+	} else {
+		return BL_OK;
 	}
-	return NULL;
+	v->t->entries_bad++;
+	return BL_FAILED;
 }
 
 int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 		       bl_verify_totals *totals, char *err, size_t errlen)
 {
 	struct vctx v;
-	bl_manifest *m;
-	bl_reader *r = NULL;
-	const bl_manifest_entry *e;
-	char *cur = NULL;
-	int rc = BL_FATAL, open_ok = 0, mrc;
+	bl_sampler *s = NULL;
 	char dummy[1];
+	int rc;
 
 	if (!err || !errlen) {
 		err = dummy;
@@ -120,56 +242,22 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 	memset(&v, 0, sizeof v);
 	v.o = opts;
 	v.t = totals;
-	m = bl_manifest_open(dir, err, errlen);
-	if (!m)
+	s = bl_sampler_open(dir, err, errlen);
+	if (!s)
 		return BL_FATAL;
-	r = bl_reader_new();
-	if (!r || bl_reader_set_load(r, 0) != BL_OK) {
-		snprintf(err, errlen, "out of memory");
+	rc = bl_verify_shards(dir, s, opts && opts->no_digest ? BL_CHECK_QUICK : BL_CHECK_FULL,
+			      opts, totals, err, errlen);
+	if (rc != BL_OK && rc != BL_FAILED)
 		goto out;
-	}
-	check_inputs(&v, m);
-	while ((mrc = bl_manifest_next(m, &e)) != BL_END) {
-		const bl_sample *s;
-		if (mrc != BL_OK) {
-			problem(&v, "%s", bl_manifest_errmsg(m));
-			totals->entries_bad++;
-			continue;
-		}
-		totals->entries++;
-		if (!cur || strcmp(cur, e->shard) != 0) {
-			free(cur);
-			cur = strdup(e->shard);
-			if (!cur) {
-				snprintf(err, errlen, "out of memory");
-				goto out;
-			}
-			open_ok = bl_reader_open(r, e->shard) == BL_OK;
-			if (!open_ok)
-				problem(&v, "%s", bl_reader_errmsg(r));
-		}
-		s = seek_ordinal(r, &open_ok, e->ordinal);
-		if (!s) {
-			problem(&v, "shard '%s': no sample %llu (key '%s') where the manifest "
-				"says", e->shard, (unsigned long long)e->ordinal, e->key);
-			totals->entries_bad++;
-		} else if (strcmp(s->key, e->key) != 0 || s->offset != e->offset) {
-			problem(&v, "shard '%s' sample %llu: key '%s' at offset %lld, the "
-				"manifest says '%s' at %lld", e->shard,
-				(unsigned long long)e->ordinal, s->key, (long long)s->offset,
-				e->key, (long long)e->offset);
-			totals->entries_bad++;
-		}
-	}
+	rc = bl_export_walk(s, 0, NULL, check_entry, &v, err, errlen);
+	if (rc != BL_OK)
+		goto out;
 	rc = totals->shards_bad || totals->entries_bad ? BL_FAILED : BL_OK;
 	if (rc == BL_FAILED)
-		snprintf(err, errlen, "%llu of %llu shards and %llu of %llu entries do not match",
-			 (unsigned long long)totals->shards_bad, (unsigned long long)totals->shards,
-			 (unsigned long long)totals->entries_bad,
-			 (unsigned long long)totals->entries);
+		snprintf(err, errlen, "%" PRIu64 " of %" PRIu64 " shards and %" PRIu64 " of %"
+			 PRIu64 " entries do not match", totals->shards_bad, totals->shards,
+			 totals->entries_bad, totals->entries);
 out:
-	free(cur);
-	bl_reader_free(r);
-	bl_manifest_free(m);
-	return rc;
+	bl_sampler_free(s);
+	return rc == BL_OK || rc == BL_FAILED || rc == BL_FATAL ? rc : BL_FATAL;
 }

@@ -1,10 +1,18 @@
 /*
  * writer.c - writes WebDataset tar shards, reproducibly and atomically.
  *
+ * Format: POSIX pax, restricted: a plain ustar header for every member
+ * whose name and size fit (as GNU tar, Python's tarfile and webdataset
+ * read it), an extended header only for what ustar cannot hold: names
+ * over 100 bytes (keys are unbounded), names that are not ASCII (kept as
+ * bytes, hdrcharset=BINARY, which libarchive and Python read back as
+ * written; GNU tar warns about the keyword and reads them too), sizes of
+ * 8 GiB and more.
  * Reproducible: every header carries the same mtime, owner and mode, and
  * the gzip filter writes no timestamp, so the same members in the same
- * order give the same bytes.  Atomic: the archive goes to PATH.tmp, which
- * is fsynced and renamed over PATH only when everything was written (git's
+ * order give the same bytes.  Atomic: the archive goes to a temporary
+ * file beside PATH (lib/file.c: unpredictable name, O_EXCL), which is
+ * fsynced and renamed over PATH only when everything was written (git's
  * lockfile.h discipline); a failure or a free without close removes it.
  */
 #include "ballast.h"
@@ -12,21 +20,19 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define BL_WRITER_MTIME 1700000000 /* fixed: 2023-11-14, any constant will do */
 
 struct bl_writer {
 	struct archive *a;
 	struct archive_entry *e;
-	int fd;
+	bl_file_out out;
+	int open;          /* out holds a file */
 	char *path;
-	char *tmp;
 	bl_buf name;
 	bl_buf errmsg;
 };
@@ -49,8 +55,7 @@ bl_writer *bl_writer_new(void)
 	bl_writer *w = calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
-	w->fd = -1;
-	bl_buf_init(&w->name, 8192);
+	bl_buf_init(&w->name, 0);
 	bl_buf_init(&w->errmsg, 4096);
 	return w;
 }
@@ -67,14 +72,9 @@ static void abandon(bl_writer *w)
 		archive_write_free(w->a); /* may flush to fd; the file goes anyway */
 		w->a = NULL;
 	}
-	if (w->fd >= 0) {
-		close(w->fd);
-		w->fd = -1;
-	}
-	if (w->tmp) {
-		unlink(w->tmp);
-		free(w->tmp);
-		w->tmp = NULL;
+	if (w->open) {
+		bl_file_out_abort(&w->out);
+		w->open = 0;
 	}
 	free(w->path);
 	w->path = NULL;
@@ -83,26 +83,21 @@ static void abandon(bl_writer *w)
 int bl_writer_open(bl_writer *w, const char *path)
 {
 	int rc = BL_FAILED;
-	size_t n;
+	char msg[1024];
 
 	if (!w || !path)
 		return BL_EUSAGE;
 	abandon(w);
 	w->path = strdup(path);
-	n = strlen(path) + 5;
-	w->tmp = malloc(n);
-	if (!w->path || !w->tmp) {
+	if (!w->path) {
 		werr(w, "out of memory");
 		goto out;
 	}
-	snprintf(w->tmp, n, "%s.tmp", path);
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
-		werr(w, "cannot create '%s': %s", w->tmp, strerror(errno));
-		free(w->tmp);
-		w->tmp = NULL;
+	if (bl_file_out_open(&w->out, path, 0, msg, sizeof msg) != BL_OK) {
+		werr(w, "%s", msg);
 		goto out;
 	}
+	w->open = 1;
 	w->a = archive_write_new();
 	if (!w->e)
 		w->e = archive_entry_new();
@@ -110,7 +105,7 @@ int bl_writer_open(bl_writer *w, const char *path)
 		werr(w, "out of memory");
 		goto out;
 	}
-	if (archive_write_set_format_ustar(w->a) != ARCHIVE_OK)
+	if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK)
 		goto arch;
 	if (ends_with(path, ".gz") || ends_with(path, ".tgz")) {
 		if (archive_write_add_filter_gzip(w->a) != ARCHIVE_OK ||
@@ -125,7 +120,7 @@ int bl_writer_open(bl_writer *w, const char *path)
 	}
 	/* no padding of the last block beyond the tar standard */
 	archive_write_set_bytes_in_last_block(w->a, 1);
-	if (archive_write_open_fd(w->a, w->fd) != ARCHIVE_OK)
+	if (archive_write_open_fd(w->a, w->out.fd) != ARCHIVE_OK)
 		goto arch;
 	rc = BL_OK;
 	goto out;
@@ -160,7 +155,9 @@ int bl_writer_add(bl_writer *w, const char *key, const char *ext,
 	archive_entry_set_gid(w->e, 0);
 	archive_entry_set_uname(w->e, "ballast");
 	archive_entry_set_gname(w->e, "ballast");
-	if (archive_write_header(w->a, w->e) != ARCHIVE_OK) {
+	/* ARCHIVE_WARN: written, e.g. a name that is not UTF-8 stored as
+	 * binary (hdrcharset=BINARY), as the reader will read it back */
+	if (archive_write_header(w->a, w->e) < ARCHIVE_WARN) {
 		werr(w, "member '%s': %s", w->name.buf, archive_error_string(w->a));
 		return BL_FAILED;
 	}
@@ -176,6 +173,7 @@ int bl_writer_add(bl_writer *w, const char *key, const char *ext,
 int bl_writer_close(bl_writer *w)
 {
 	int rc = BL_FAILED;
+	char msg[1024];
 
 	if (!w || !w->a)
 		return BL_EUSAGE;
@@ -185,22 +183,11 @@ int bl_writer_close(bl_writer *w)
 	}
 	archive_write_free(w->a);
 	w->a = NULL;
-	if (fsync(w->fd) != 0) {
-		werr(w, "fsync: %s", strerror(errno));
+	w->open = 0;
+	if (bl_file_out_commit(&w->out, msg, sizeof msg) != BL_OK) {
+		werr(w, "%s", msg);
 		goto out;
 	}
-	if (close(w->fd) != 0) {
-		w->fd = -1;
-		werr(w, "close: %s", strerror(errno));
-		goto out;
-	}
-	w->fd = -1;
-	if (rename(w->tmp, w->path) != 0) {
-		werr(w, "cannot rename '%s': %s", w->tmp, strerror(errno));
-		goto out;
-	}
-	free(w->tmp);
-	w->tmp = NULL;
 	rc = BL_OK;
 out:
 	abandon(w);

@@ -78,6 +78,14 @@ const char usage_train[] =
 	"                    target and realised shares, tvd)\n"
 	"  -q                no per-step lines, and skipped samples counted rather\n"
 	"                    than listed (their totals by kind still end the run)\n"
+	"  --check-shards L  before reading, check each shard against the manifest's\n"
+	"                    record (ballast verify's check): full (size and\n"
+	"                    SHA-256), quick (size and mtime; SHA-256 when the mtime\n"
+	"                    changed), auto (the default: full up to 1 GiB of\n"
+	"                    shards, quick above), none.  A shard that changed since\n"
+	"                    the manifest was written is refused (exit 3);\n"
+	"                    --no-check-shards is none.  '-', FIFOs and devices are\n"
+	"                    refused whatever the level\n"
 	"\n"
 	"Shares: for each label, the fraction of the manifest's weight carrying it\n"
 	"(target) and of consumed samples carrying it (realised).  tvd is the total\n"
@@ -143,6 +151,7 @@ struct topts {
 	const char *manifest, *mode, *resume, *save, *dump;
 	uint64_t lrank, steps, epochs, batch, seed, rank, world, size, threads, dumpn;
 	int have_seed, have_steps, json, quiet;
+	int check; /* shards against the manifest: BL_CHECK_* or TOOL_CHECK_AUTO */
 };
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -168,6 +177,8 @@ static int parse_args(int argc, char **argv, struct topts *o)
 		{"dump", required_argument, NULL, 'd'},
 		{"dump-batches", required_argument, NULL, 'D'},
 		{"json", no_argument, NULL, 'J'},
+		{"check-shards", required_argument, NULL, 'C'},
+		{"no-check-shards", no_argument, NULL, 'N'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -179,6 +190,7 @@ static int parse_args(int argc, char **argv, struct topts *o)
 	o->size = 512;
 	o->threads = 2;
 	o->dumpn = 2;
+	o->check = TOOL_CHECK_AUTO;
 	while ((c = getopt_long(argc, argv, "j:q", opts, NULL)) != -1) {
 		const char *bad = NULL;
 		switch (c) {
@@ -198,6 +210,8 @@ static int parse_args(int argc, char **argv, struct topts *o)
 		case 'z': if (!parse_u64(optarg, &o->size) || o->size < 8 || o->size > 8192) bad = "--size wants 8..8192"; break;
 		case 'j': if (!parse_u64(optarg, &o->threads) || o->threads > 256) bad = "-j wants 0..256"; break;
 		case 'D': if (!parse_u64(optarg, &o->dumpn)) bad = "--dump-batches wants a non-negative integer"; break;
+		case 'C': if ((o->check = tool_check_level(optarg)) < 0) bad = "--check-shards wants auto, full, quick or none"; break;
+		case 'N': o->check = BL_CHECK_NONE; break;
 		default:
 			return tool_usage_error(usage_train, NULL);
 		}
@@ -302,6 +316,8 @@ static int open_manifest(struct run *r)
 		tool_err("%s", err);
 		return EXIT_FATAL;
 	}
+	if (tool_check_shards(o->manifest, r->s, o->check, o->quiet) != BL_OK)
+		return EXIT_FATAL;
 	r->seed = o->seed;
 	if (!o->have_seed && (seedtxt = bl_sampler_meta(r->s, "seed")) &&
 	    bl_seed_parse(seedtxt, &r->seed) != BL_OK) {

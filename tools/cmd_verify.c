@@ -11,16 +11,21 @@
 const char usage_verify[] =
 	"usage: ballast verify OUTDIR [--no-digest] [-q]\n"
 	"\n"
-	"Check a manifest (a 'ballast rebalance' OUTDIR) against the shards it\n"
-	"points into: every shard exists with the size and SHA-256 recorded when\n"
-	"the manifest was written, and every entry's key stands at its ordinal and\n"
-	"byte offset.  Run it before a long training job, or after moving shards.\n"
+	"Check a manifest (a 'ballast rebalance' OUTDIR, or a .jsonl of entries)\n"
+	"against the shards it points into: every shard it reads is a regular\n"
+	"file with the size and SHA-256 recorded when the manifest was written,\n"
+	"and every entry's key stands at its ordinal and byte offset, whatever the\n"
+	"order of the lines.  Shard paths are resolved as train, write and export\n"
+	"resolve them (as written when that exists, else relative to the manifest\n"
+	"directory, else to its parent), so verify agrees with them from any\n"
+	"directory.  write, export and train make the shard check themselves.\n"
 	"\n"
-	"  --no-digest   skip the SHA-256 of each shard (it rereads every byte)\n"
+	"  --no-digest   trust a shard whose size and mtime match the record; the\n"
+	"                SHA-256 is computed only when the mtime changed\n"
 	"  -q            do not print each mismatch\n"
 	"\n"
 	"Exit status: 0 all match, 1 some shards or entries do not, 2 usage,\n"
-	"3 the manifest cannot be read.\n";
+	"3 the manifest cannot be read (a damaged line is named).\n";
 
 int cmd_verify(int argc, char **argv)
 {

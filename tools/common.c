@@ -1,10 +1,13 @@
 /*
- * common.c - helpers shared by the subcommands: messages, the filters
- * directory, rule loading and shard-spec expansion with error messages.
+ * common.c - helpers shared by the subcommands: messages (escaped for the
+ * terminal), the filters directory, rule loading, shard-spec expansion
+ * with error messages, progress lines, and the check of a manifest's
+ * shards that every consumer makes before reading them.
  */
 #include "tools.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,25 +18,130 @@
 
 const char *tool_cmd = "ballast";
 
+/* ---- escaping ---------------------------------------------------------- */
+
+/* Code point of the UTF-8 sequence at s (n bytes, valid), *len its bytes. */
+static unsigned utf8_cp(const unsigned char *s, size_t *len)
+{
+	if (s[0] < 0xe0) {
+		*len = 2;
+		return (unsigned)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+	}
+	if (s[0] < 0xf0) {
+		*len = 3;
+		return (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+	}
+	*len = 4;
+	return (unsigned)(s[0] & 0x07) << 18 | (unsigned)(s[1] & 0x3f) << 12 |
+	       (unsigned)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
+}
+
+/* Characters a terminal acts on or a reader of lines and columns splits
+ * on: C0 and C1 controls, DEL, line and paragraph separators, and the
+ * bidirectional overrides and isolates (which reorder what is shown). */
+static int unsafe_cp(unsigned cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 ||
+	       cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+	       cp == 0x200e || cp == 0x200f || cp == 0x061c;
+}
+
+int tool_escape(bl_buf *out, const char *str, size_t len, unsigned flags)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	int rc = BL_OK;
+
+	while (i < len && rc == BL_OK) {
+		size_t n = 1, bad;
+		unsigned c = s[i], cp = c;
+		if (c >= 0x80) {
+			/* a valid sequence is kept unless it is a control */
+			if (!bl_utf8_valid((const char *)s + i, len - i < 4 ? len - i : 4, &bad) &&
+			    bad == 0) {
+				rc = bl_buf_addf(out, "\\x%02x", c);
+				i++;
+				continue;
+			}
+			cp = utf8_cp(s + i, &n);
+		}
+		if (c == '\\' && (flags & TOOL_ESC_TSV))
+			rc = bl_buf_adds(out, "\\\\");
+		else if (c == '\t')
+			rc = bl_buf_adds(out, "\\t");
+		else if (c == '\n')
+			rc = bl_buf_adds(out, "\\n");
+		else if (c == '\r')
+			rc = bl_buf_adds(out, "\\r");
+		else if (cp < 0x80 && unsafe_cp(cp))
+			rc = bl_buf_addf(out, "\\x%02x", c);
+		else if (unsafe_cp(cp))
+			rc = bl_buf_addf(out, "\\u%04x", cp);
+		else
+			rc = bl_buf_add(out, s + i, n);
+		i += n;
+	}
+	return rc;
+}
+
+const char *tool_esc(const char *s)
+{
+	static bl_buf ring[8];
+	static int k;
+	bl_buf *b = &ring[k = (k + 1) % 8];
+
+	if (!b->buf)
+		bl_buf_init(b, 1 << 20);
+	bl_buf_reset(b);
+	if (!s || tool_escape(b, s, strlen(s), 0) != BL_OK)
+		return s ? "(too long to show)" : "(null)";
+	return b->buf;
+}
+
+/* A message to stderr with every byte a terminal could act on escaped. */
+static void put_escaped(const char *fmt, va_list ap)
+{
+	char small[2048];
+	bl_buf msg, out;
+	va_list aq;
+	int n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(small, sizeof small, fmt, aq);
+	va_end(aq);
+	bl_buf_init(&msg, 0);
+	bl_buf_init(&out, 0);
+	if (n >= (int)sizeof small) {
+		char *big = malloc((size_t)n + 1);
+		if (big) {
+			vsnprintf(big, (size_t)n + 1, fmt, ap);
+			bl_buf_add(&msg, big, (size_t)n);
+			free(big);
+		}
+	} else if (n > 0) {
+		bl_buf_add(&msg, small, (size_t)n);
+	}
+	tool_escape(&out, msg.buf, msg.len, 0);
+	fprintf(stderr, "ballast %s: %s\n", tool_cmd, out.buf);
+	bl_buf_release(&msg);
+	bl_buf_release(&out);
+}
+
 void tool_err(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "ballast %s: ", tool_cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_escaped(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int tool_usage_error(const char *usage, const char *fmt, ...)
 {
 	va_list ap;
 	if (fmt) {
-		fprintf(stderr, "ballast %s: ", tool_cmd);
 		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
+		put_escaped(fmt, ap);
 		va_end(ap);
-		fputc('\n', stderr);
 	}
 	fputs(usage, stderr);
 	return EXIT_USAGE;
@@ -139,4 +247,78 @@ int tool_expand_specs(int n, char **specs, bl_strlist *out)
 		}
 	}
 	return BL_OK;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+void tool_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	if (!tool_progress_wanted())
+		return;
+	/* one line, rewritten in place; a newline when the phase is done */
+	fprintf(stderr, "\rballast %s: %s %llu of %llu\033[K%s", tool_cmd, phase,
+		(unsigned long long)done, (unsigned long long)total, done < total ? "" : "\n");
+	fflush(stderr);
+}
+
+/* ---- numbers and the shard check ----------------------------------------- */
+
+int tool_parse_u64(const char *s, uint64_t *out)
+{
+	return bl_seed_parse(s, out);
+}
+
+int tool_check_level(const char *name)
+{
+	if (!name)
+		return -1;
+	if (!strcmp(name, "auto"))
+		return TOOL_CHECK_AUTO;
+	if (!strcmp(name, "full"))
+		return BL_CHECK_FULL;
+	if (!strcmp(name, "quick"))
+		return BL_CHECK_QUICK;
+	if (!strcmp(name, "none"))
+		return BL_CHECK_NONE;
+	return -1;
+}
+
+int tool_check_shards(const char *manifest, const bl_sampler *s, int level, int quiet)
+{
+	bl_verify_options vo;
+	bl_verify_totals t;
+	char err[1024];
+	int rc;
+
+	memset(&vo, 0, sizeof vo);
+	vo.on_error = tool_item_error;
+	vo.arg = &quiet;
+	if (level == TOOL_CHECK_AUTO) {
+		/* the digest where it is cheap: up to 1 GiB of shards */
+		double total = 0;
+		struct stat st;
+		for (size_t i = 0; i < bl_sampler_nshards(s); i++)
+			if (stat(bl_sampler_shard(s, i), &st) == 0)
+				total += (double)st.st_size;
+		level = total <= (double)(1 << 30) ? BL_CHECK_FULL : BL_CHECK_QUICK;
+	}
+	rc = bl_verify_shards(manifest, s, level, &vo, &t, err, sizeof err);
+	if (rc == BL_OK)
+		return BL_OK;
+	if (rc == BL_FAILED)
+		tool_err("refusing to read the shards: %s (rerun scan and rebalance, or "
+			 "--no-check-shards to read them as they are)", err);
+	else
+		tool_err("%s", err);
+	return BL_FAILED;
+}
+
+void tool_print_skipped(const bl_export_totals *t)
+{
+	for (int k = 0; k < BL_SKIP__COUNT; k++)
+		if (t->skipped[k])
+			printf("skipped  %" PRIu64 " %s\n", t->skipped[k], bl_export_skip_name(k));
+	if (t->renamed)
+		printf("renamed  %" PRIu64 " (names made unique with _dN)\n", t->renamed);
 }

@@ -38,7 +38,8 @@ TOOL_CMD(rebalance)
 /* Name of the running subcommand, for messages ("ballast ls: ..."). */
 extern const char *tool_cmd;
 
-/* "ballast CMD: message" on stderr. */
+/* "ballast CMD: message" on stderr, escaped as tool_escape does (a key
+ * with ESC or a newline in it cannot drive the terminal or forge a line). */
 void tool_err(const char *fmt, ...) __attribute__((format(__printf__, 1, 2)));
 /* Print the usage of the running command on stderr; returns EXIT_USAGE. */
 int tool_usage_error(const char *usage, const char *fmt, ...)
@@ -67,5 +68,35 @@ bl_ruleset *tool_load_rules(const bl_strlist *paths);
 
 /* Expand shard specs (argv-style) into paths; prints errors; BL_OK or not. */
 int tool_expand_specs(int n, char **specs, bl_strlist *out);
+
+/*
+ * Escaping for terminal and TSV sinks: append s[0..len) to out with
+ * TAB, LF, CR as \t \n \r, other C0/C1 controls and DEL as \xHH or
+ * \uHHHH, bytes that are not UTF-8 as \xHH, and the bidirectional
+ * overrides and line separators as \uHHHH; with TOOL_ESC_TSV a backslash
+ * becomes \\ too (so a TSV field can be unescaped exactly).  Printable
+ * text, UTF-8 included, is unchanged.  Returns as bl_buf_add.
+ */
+enum { TOOL_ESC_TSV = 1 };
+int tool_escape(bl_buf *out, const char *s, size_t len, unsigned flags);
+/* s escaped (flags 0) in one of 8 static buffers used in turn, so a
+ * printf may hold up to 8 of them.  Never NULL. */
+const char *tool_esc(const char *s);
+
+/* An on_progress callback for the library: "ballast CMD: PHASE N of M"
+ * on one stderr line, only when stderr is a terminal. */
+void tool_progress(void *arg, const char *phase, uint64_t done, uint64_t total);
+/* A decimal uint64 (no sign, no junk, no overflow).  BL_OK / BL_FAILED. */
+int tool_parse_u64(const char *s, uint64_t *out);
+/* "full", "quick", "none" -> BL_CHECK_*, "auto" -> TOOL_CHECK_AUTO (full
+ * up to 1 GiB of shards, quick above), or -1. */
+enum { TOOL_CHECK_AUTO = 100 };
+int tool_check_level(const char *name);
+/* bl_verify_shards with messages (level: BL_CHECK_* or TOOL_CHECK_AUTO):
+ * BL_OK, or BL_FAILED after printing each problem (unless quiet) and why
+ * the run refuses. */
+int tool_check_shards(const char *manifest, const bl_sampler *s, int level, int quiet);
+/* write/export: one "skipped N REASON" line per reason, and the renames. */
+void tool_print_skipped(const bl_export_totals *t);
 
 #endif

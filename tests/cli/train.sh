@@ -122,7 +122,7 @@ assert got == {k: v for k, v in want.items() if v}, (got, want)
 EOF
 	then ok "$m: write then scan reproduces the manifest's counts"; else bad "$m: write then scan reproduces the manifest's counts"; fi
 done
-n=$(tar tf w-up/00000.tar | grep -c '_r1\.jpg$')
+n=$(for t in w-up/*.tar; do tar tf "$t"; done | grep -c '_r1\.jpg$')
 [ "$n" -gt 0 ] && ok "repeats are written as KEY_r1 ..." || bad "repeats are written as KEY_r1"
 tar xOf w-man/00000.tar "$(tar tf w-man/00000.tar | grep json | head -1)" | grep -q ballast_weight && ok "fractional weights go into the json" || bad "ballast_weight in json"
 run "$B" write man -o w-man

@@ -48,3 +48,59 @@ run "$B" verify man
 expect_rc 0 "the original shard back: verifies again"
 run "$B" verify nonexistent
 expect_rc 3 "no manifest there is fatal"
+
+# --- order and paths: verify agrees with write, train and export -------------
+# two lines swapped: still every key at its place
+sed -n '2p;1p;3,$p' man/shards/00000.jsonl > swapped.jsonl
+run "$B" verify swapped.jsonl
+expect_rc 0 "lines out of order verify (as write reads them)"
+run "$B" write swapped.jsonl -o w-swapped
+expect_rc 0 "and write accepts them"
+# from another directory: relative shard paths resolve as train resolves them
+mkdir -p elsewhere
+(cd elsewhere && "$B" verify ../man > ../out.txt 2> ../err.txt); rc=$?
+expect_rc 0 "verify from another directory than the scan's"
+(cd elsewhere && "$B" train ../man --mode lora --steps 1 --size 16 -q > /dev/null 2>&1); rc=$?
+expect_rc 0 "train from there too"
+
+# --- a shard replaced after rebalance: every consumer refuses it ---------------
+"$B" mkshards other --shards 3 --per-shard 200 --seed 99 --image-size 16 > /dev/null
+cmp -s other/00001.tar gen/00001.tar && bad "the replacement differs" || ok "a replacement shard: same keys and layout, other bytes"
+cp gen/00001.tar saved.tar
+cp other/00001.tar gen/00001.tar
+for c in "write man -o w-changed" "export man --to kohya -o k-changed" \
+	 "export man --to webdataset -o x-changed" "train man --mode lora --steps 1 --size 16"; do
+	name=$(echo "$c" | sed 's/ -o .*//; s/ --mode.*//; s/ man / /; s/ man$//')
+	run "$B" $c
+	expect_rc 3 "$name: a shard changed since rebalance is refused"
+	expect_err "gen/00001.tar'.*(SHA-256|mtime|bytes)" "$name: the changed shard is named"
+done
+[ ! -e w-changed ] && [ ! -e k-changed ] && ok "nothing written from a changed shard" || bad "nothing written from a changed shard"
+run "$B" write man -o w-forced --no-check-shards
+expect_rc 0 "--no-check-shards reads it anyway (same keys and offsets)"
+# the same size and the recorded mtime back: only the digest can tell
+touch -r saved.tar gen/00001.tar
+run "$B" write man -o w-same-mtime
+expect_rc 3 "same size, same mtime, other bytes: write's full check refuses"
+run "$B" train man --mode lora --steps 1 --size 16
+expect_rc 3 "and train's default check (full below 1 GiB of shards)"
+cp -p saved.tar gen/00001.tar
+touch -r saved.tar gen/00001.tar
+run "$B" write man -o w-back
+expect_rc 0 "the original bytes back: accepted"
+touch gen/00002.tar
+run "$B" train man --mode lora --steps 1 --size 16 --check-shards quick
+expect_rc 0 "quick check: a touched shard whose digest matches is accepted"
+
+# --- '-' and FIFOs as shards: refused by every consumer, never read ------------
+sed 's#"shard":"[^"]*"#"shard":"-"#' man/shards/00000.jsonl | head -n 3 > dash.jsonl
+mkfifo pipe.tar
+sed 's#"shard":"[^"]*"#"shard":"pipe.tar"#' man/shards/00000.jsonl | head -n 3 > fifo.jsonl
+for m in dash fifo; do
+	run timeout 20 "$B" verify $m.jsonl
+	expect_rc 1 "verify: a $m shard is a mismatch, not a hang"
+	run timeout 20 "$B" train $m.jsonl --mode lora --steps 1 --size 16 --no-check-shards
+	expect_rc 3 "train: a $m shard is refused even with --no-check-shards"
+	run timeout 20 "$B" export $m.jsonl --to hf -o hf-$m
+	expect_rc 3 "export: a $m shard is refused"
+done

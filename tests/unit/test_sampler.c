@@ -363,31 +363,3 @@ BL_TEST(manifest_reader_limits)
 	bl_manifest_free(m);
 }
 
-BL_TEST(file_dir_publish)
-{
-	bl_buf tmp;
-	char err[512], path[1100];
-	const char *out = tpath("pubdir");
-	struct stat st;
-
-	bl_buf_init(&tmp, 0);
-	REQUIRE(bl_file_dir_begin(out, &tmp, err, sizeof err) == BL_OK);
-	snprintf(path, sizeof path, "%s/a", tmp.buf);
-	REQUIRE(bl_file_write_atomic(path, "1", 1, err, sizeof err) == BL_OK);
-	REQUIRE(bl_file_dir_publish(tmp.buf, out, 0, err, sizeof err) == BL_OK);
-	CHECK(stat(tmp.buf, &st) != 0);
-	snprintf(path, sizeof path, "%s/a", out);
-	CHECK(stat(path, &st) == 0);
-	/* a second one: refused without replace, swapped in with it */
-	bl_buf_reset(&tmp);
-	REQUIRE(bl_file_dir_begin(out, &tmp, err, sizeof err) == BL_OK);
-	CHECK(bl_file_dir_publish(tmp.buf, out, 0, err, sizeof err) == BL_FAILED);
-	CHECK_CONTAINS(err, "exists");
-	CHECK(stat(path, &st) == 0);
-	REQUIRE(bl_file_dir_publish(tmp.buf, out, 1, err, sizeof err) == BL_OK);
-	CHECK(stat(path, &st) != 0); /* the new, empty one */
-	CHECK(stat(out, &st) == 0 && S_ISDIR(st.st_mode));
-	bl_file_dir_remove(out);
-	CHECK(stat(out, &st) != 0);
-	bl_buf_release(&tmp);
-}
