@@ -667,6 +667,16 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
  * not parse, BL_EUSAGE on NULL arguments.
  */
 int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **str);
+/*
+ * The normalised view of the caption last given to bl_tagger_tag: the text
+ * the rules matched (filters/FORMAT.md, "The caption's view"): HTML
+ * entities and escapes decoded, tags, URLs, hashtags and CamelCase split,
+ * masked spellings read, invalid UTF-8 as U+FFFD.  Borrowed until the next
+ * tag call: the caption itself when it needed no change.  *len (may be
+ * NULL) gets its length.  NULL (and 0) before any caption, for a NULL
+ * caption, or for t NULL.
+ */
+const char *bl_tagger_view(const bl_tagger *t, size_t *len);
 bl_errkind bl_tagger_errkind(const bl_tagger *t);
 const char *bl_tagger_errmsg(const bl_tagger *t);
 void bl_tagger_free(bl_tagger *t);
