@@ -56,18 +56,17 @@ static const char *const fact_names[BL_FACT__COUNT] = {
 	[BL_FACT_CORRUPT] = "corrupt",
 };
 
-/* Labels parsed but not yet committed, plus the digest they would give. */
+/* Labels and globals parsed but not yet committed, plus the digest they
+ * would give. */
 typedef struct pending {
 	bl_rlabel *v;
 	int n, a;
+	bl_rdefine *g;
+	size_t ng, ag;
 	bl_sha256 sha;
 } pending;
 
-/* A "define NAME PATTERN" of the file being parsed (file-local). */
-typedef struct define {
-	char *name;
-	char *pat; /* expanded */
-} define;
+typedef bl_rdefine define;
 
 /* The parser's position, for messages, and the file's defines. */
 typedef struct pctx {
@@ -180,6 +179,15 @@ static void label_init(bl_rlabel *l)
 	bl_strlist_init(&l->unless_pats);
 }
 
+static void defines_free(define *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].pat);
+	}
+	free(v);
+}
+
 static void pending_release(pending *pd)
 {
 	for (int i = 0; i < pd->n; i++)
@@ -187,6 +195,24 @@ static void pending_release(pending *pd)
 	free(pd->v);
 	pd->v = NULL;
 	pd->n = pd->a = 0;
+	defines_free(pd->g, pd->ng);
+	pd->g = NULL;
+	pd->ng = pd->ag = 0;
+}
+
+/* The define called name[0..n) visible in the file being parsed: its
+ * own, then the globals pending and loaded; NULL when none. */
+static const define *find_define(const pctx *c, const char *name, size_t n)
+{
+	const define *lists[3] = {c->defs, c->pd->g, c->rs->globals};
+	size_t counts[3] = {c->ndefs, c->pd->ng, c->rs->nglobals};
+
+	for (int l = 0; l < 3; l++)
+		for (size_t i = 0; i < counts[l]; i++)
+			if (strlen(lists[l][i].name) == n &&
+			    memcmp(lists[l][i].name, name, n) == 0)
+				return &lists[l][i];
+	return NULL;
 }
 
 /* Column (1-based) of p on the current line. */
@@ -252,6 +278,7 @@ void bl_ruleset_free(bl_ruleset *rs)
 	free(rs->labels);
 	free(rs->order);
 	free(rs->eval);
+	defines_free(rs->globals, rs->nglobals);
 	bl_prefilter_free(rs->pf);
 	bl_normalise_free(rs->nz);
 	free(rs);
@@ -455,13 +482,11 @@ static int expand(pctx *c, const char *p, const char *end, bl_buf *out,
 			rc = bl_buf_addch(out, *p++);
 			continue;
 		}
-		for (size_t i = 0; i < c->ndefs; i++)
-			if (strlen(c->defs[i].name) == n &&
-			    memcmp(c->defs[i].name, p + 1, n) == 0)
-				d = &c->defs[i];
+		d = find_define(c, p + 1, n);
 		if (!d) {
 			perr(c, p, "{%.*s} is not defined (define NAME PATTERN "
-				   "earlier in the same file)", (int)n, p + 1);
+				   "earlier in the same file, or global NAME "
+				   "PATTERN in a file loaded before)", (int)n, p + 1);
 			return BL_FAILED;
 		}
 		if (*first_at == (size_t)-1)
@@ -547,8 +572,13 @@ static int check_pattern(pctx *c, const char *kw, const char *p,
 	return BL_OK;
 }
 
-static int do_define(pctx *c, const char *p, const char *end)
+/* "define NAME PATTERN" (global: "global NAME PATTERN"). */
+static int do_define(pctx *c, const char *p, const char *end, int global)
 {
+	define **v = global ? &c->pd->g : &c->defs;
+	size_t *nv = global ? &c->pd->ng : &c->ndefs;
+	size_t *av = global ? &c->pd->ag : &c->adefs;
+	const char *kw = global ? "global" : "define";
 	bl_buf pat;
 	size_t n;
 	int rc;
@@ -556,38 +586,36 @@ static int do_define(pctx *c, const char *p, const char *end)
 	p = skip_ws(p, end);
 	n = define_name_len(p, end);
 	if (n == 0 || (p + n < end && !is_space((unsigned char)p[n]))) {
-		perr(c, p, "bad define name: use upper-case letters, digits "
-			   "and _, e.g. PERSON");
+		perr(c, p, "bad %s name: use upper-case letters, digits "
+			   "and _, e.g. PERSON", kw);
 		return BL_FAILED;
 	}
-	for (size_t i = 0; i < c->ndefs; i++)
-		if (strlen(c->defs[i].name) == n &&
-		    memcmp(c->defs[i].name, p, n) == 0) {
-			perr(c, p, "'%.*s' is already defined in this file",
-			     (int)n, p);
-			return BL_FAILED;
-		}
+	if (find_define(c, p, n)) {
+		perr(c, p, "'%.*s' is already defined (in this file or as a "
+			   "global)", (int)n, p);
+		return BL_FAILED;
+	}
 	bl_buf_init(&pat, 0);
-	rc = check_pattern(c, "define", p + n, end, &pat);
+	rc = check_pattern(c, kw, p + n, end, &pat);
 	if (rc != BL_OK)
 		goto out;
-	if (c->ndefs == c->adefs) {
-		size_t na = c->adefs ? c->adefs * 2 : 8;
-		define *v = realloc(c->defs, na * sizeof *v);
-		if (!v)
+	if (*nv == *av) {
+		size_t na = *av ? *av * 2 : 8;
+		define *nvv = realloc(*v, na * sizeof *nvv);
+		if (!nvv)
 			goto nomem;
-		c->defs = v;
-		c->adefs = na;
+		*v = nvv;
+		*av = na;
 	}
-	c->defs[c->ndefs].name = dup_n(p, n);
-	if (!c->defs[c->ndefs].name)
+	(*v)[*nv].name = dup_n(p, n);
+	if (!(*v)[*nv].name)
 		goto nomem;
-	c->defs[c->ndefs].pat = bl_buf_detach(&pat, NULL);
-	if (!c->defs[c->ndefs].pat) {
-		free(c->defs[c->ndefs].name);
+	(*v)[*nv].pat = bl_buf_detach(&pat, NULL);
+	if (!(*v)[*nv].pat) {
+		free((*v)[*nv].name);
 		goto nomem;
 	}
-	c->ndefs++;
+	(*nv)++;
 	rc = BL_OK;
 	goto out;
 nomem:
@@ -996,11 +1024,11 @@ static int parse_line(pctx *c, const char *p, const char *end)
 		return do_names(c, "except", p, end, &l->except, &l->nexcept,
 				&l->aexcept);
 	}
-	if (KW("define"))
-		return do_define(c, p, end);
+	if (KW("define") || KW("global"))
+		return do_define(c, p, end, KW("global"));
 #undef KW
 	perr(c, kw, "unknown keyword '%.*s' (expected label, match, unless, "
-		    "when, implies, except or define)", (int)(n > 40 ? 40 : n), kw);
+		    "when, implies, except, define or global)", (int)(n > 40 ? 40 : n), kw);
 	return BL_FAILED;
 }
 
@@ -1011,6 +1039,7 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 	const char *p = text, *end = text + len;
 	uint64_t n64 = len;
 	int nbefore, rc = BL_FAILED;
+	size_t gbefore;
 
 	memset(&c, 0, sizeof c);
 	c.rs = rs;
@@ -1021,6 +1050,7 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 		goto out;
 	}
 	nbefore = pd->n;
+	gbefore = pd->ng;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
@@ -1033,7 +1063,7 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 			goto out;
 		p = nl ? nl + 1 : end;
 	}
-	if (pd->n == nbefore) {
+	if (pd->n == nbefore && pd->ng == gbefore) {
 		set_err(rs, "%s: declares no labels: a rule file that tags "
 			    "nothing is a mistake (add a 'label' line)", name);
 		goto out;
@@ -1043,11 +1073,7 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 	bl_sha256_update(&pd->sha, text, len);
 	rc = BL_OK;
 out:
-	for (size_t i = 0; i < c.ndefs; i++) {
-		free(c.defs[i].name);
-		free(c.defs[i].pat);
-	}
-	free(c.defs);
+	defines_free(c.defs, c.ndefs);
 	return rc;
 }
 
@@ -1073,7 +1099,23 @@ static int commit(bl_ruleset *rs, pending *pd)
 		rs->labels = v;
 		rs->alabels = na;
 	}
-	if (pd->n) /* an empty file declares nothing: pd->v is NULL */
+	if (pd->ng && rs->nglobals + pd->ng > rs->aglobals) {
+		size_t na = rs->nglobals + pd->ng;
+		define *v = realloc(rs->globals, na * sizeof *v);
+		if (!v) {
+			set_err(rs, "out of memory");
+			return BL_ENOMEM;
+		}
+		rs->globals = v;
+		rs->aglobals = na;
+	}
+	if (pd->ng)
+		memcpy(rs->globals + rs->nglobals, pd->g, pd->ng * sizeof *pd->g);
+	rs->nglobals += pd->ng;
+	free(pd->g);
+	pd->g = NULL;
+	pd->ng = pd->ag = 0;
+	if (pd->n) /* a file of globals declares no label: pd->v is NULL */
 		memcpy(rs->labels + rs->nlabels, pd->v, (size_t)pd->n * sizeof *pd->v);
 	rs->nlabels = need;
 	free(pd->v);

@@ -94,6 +94,13 @@ typedef struct bl_gate {
 	size_t len;
 } bl_gate;
 
+/* A named sub-pattern: "define" (one file) or "global" (every file
+ * loaded after it). */
+typedef struct bl_rdefine {
+	char *name;
+	char *pat; /* expanded */
+} bl_rdefine;
+
 typedef struct bl_rlabel {
 	char *name;
 	char *file;    /* the file (or string name) that declared it */
@@ -137,6 +144,8 @@ struct bl_ruleset {
 	int any_implies;        /* some label implies another */
 	int uses_caption_facts; /* some predicate reads caption.* */
 	bl_normaliser *nz;      /* the view's dictionaries */
+	bl_rdefine *globals;    /* "global" defines loaded so far */
+	size_t nglobals, aglobals;
 	int max_match;          /* most match patterns of one label */
 	int max_unless;         /* most unless patterns of one label */
 	bl_prefilter *pf;       /* the literals of every gate */
