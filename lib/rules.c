@@ -1412,6 +1412,37 @@ static int dictionary_add(bl_normaliser *nz, int flags, const bl_trigger *tr)
 	return BL_OK;
 }
 
+/* The words spelt out in pattern pat (runs of ASCII letters, escapes
+ * skipped) into the normaliser's dictionaries: the extractor's clauses
+ * miss words of alternatives it did not keep. */
+static int dictionary_add_text(bl_normaliser *nz, int flags, const char *pat)
+{
+	const char *p = pat;
+
+	while (*p) {
+		size_t n = 0;
+		int rc;
+		if (*p == '\\') {
+			p += p[1] ? 2 : 1;
+			continue;
+		}
+		while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z'))
+			n++;
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		/* a word cut by a class or a group ("wom[ae]n") is no word */
+		if (!(p[n] == '[' || p[n] == '(' || (p > pat && (p[-1] == ']' || p[-1] == ')')))) {
+			rc = bl_normalise_add_word(nz, p, n, flags);
+			if (rc != BL_OK)
+				return rc;
+		}
+		p += n;
+	}
+	return BL_OK;
+}
+
 /*
  * The gate of the program of pattern pat: one term, the clauses the
  * extractor proved.  A pattern it proves nothing about leaves the program
@@ -1426,6 +1457,13 @@ static int gate_build(bl_prefilter *pf, clauses *cs, bl_normaliser *nz,
 
 	g->code = NULL;
 	g->len = 0;
+	if (rc >= 0) {
+		int drc = dictionary_add_text(nz, nzflags, pat);
+		if (drc != BL_OK) {
+			bl_trigger_release(&tr);
+			return drc;
+		}
+	}
 	if (rc <= 0)
 		return rc < 0 ? rc : BL_OK;
 	rc = dictionary_add(nz, nzflags, &tr);
