@@ -1066,6 +1066,7 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 	if (pd->n == nbefore && pd->ng == gbefore) {
 		set_err(rs, "%s: declares no labels: a rule file that tags "
 			    "nothing is a mistake (add a 'label' line)", name);
+		rc = BL_FAILED;
 		goto out;
 	}
 	/* the digest covers the texts with their lengths, in load order */
