@@ -39,6 +39,7 @@
  */
 #include "rules_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -936,15 +937,45 @@ static const char *const foreign_words[] = {
 	"von", "voor", "vous", "wat", "wir", "yang", "zijn", "zu", "zum", "zur",
 };
 
-static int in_list(const char *const *list, size_t n, const char *w)
+/* The lists as sorted 64-bit keys (a word of up to 8 letters packed
+ * into one integer), built once per process. */
+#define LIST_N(l) (sizeof l / sizeof *l)
+static uint64_t english_keys[LIST_N(english_words)];
+static uint64_t foreign_keys[LIST_N(foreign_words)];
+static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
+
+static uint64_t pack(const char *w, size_t n)
+{
+	uint64_t k = 0;
+	for (size_t i = 0; i < n && i < 8; i++)
+		k = k << 8 | (unsigned char)w[i];
+	return k;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void keys_build(void)
+{
+	for (size_t i = 0; i < LIST_N(english_words); i++)
+		english_keys[i] = pack(english_words[i], strlen(english_words[i]));
+	for (size_t i = 0; i < LIST_N(foreign_words); i++)
+		foreign_keys[i] = pack(foreign_words[i], strlen(foreign_words[i]));
+	qsort(english_keys, LIST_N(english_keys), sizeof *english_keys, cmp_key);
+	qsort(foreign_keys, LIST_N(foreign_keys), sizeof *foreign_keys, cmp_key);
+}
+
+static int in_keys(const uint64_t *v, size_t n, uint64_t k)
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(list[mid], w);
-		if (c == 0)
+		if (v[mid] == k)
 			return 1;
-		if (c < 0)
+		if (v[mid] < k)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -985,6 +1016,7 @@ void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f)
 	memset(f, 0, sizeof *f);
 	if (!s)
 		return;
+	pthread_once(&keys_once, keys_build);
 	for (;;) {
 		unsigned cp = 0, k;
 		size_t n = 0;
@@ -1024,14 +1056,15 @@ void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f)
 			if (has_letter) {
 				f->words++;
 				w[wn] = '\0';
-				if (accent)
+				if (accent) {
 					f->foreign++;
-				else if (ascii && in_list(english_words,
-							  sizeof english_words / sizeof *english_words, w))
-					f->english++;
-				else if (ascii && in_list(foreign_words,
-							  sizeof foreign_words / sizeof *foreign_words, w))
-					f->foreign++;
+				} else if (ascii && wn <= 6) {
+					uint64_t key = pack(w, wn);
+					if (in_keys(english_keys, LIST_N(english_keys), key))
+						f->english++;
+					else if (in_keys(foreign_keys, LIST_N(foreign_keys), key))
+						f->foreign++;
+				}
 			}
 			in_word = has_letter = accent = 0;
 			ascii = 1;
