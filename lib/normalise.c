@@ -937,11 +937,14 @@ static const char *const foreign_words[] = {
 	"von", "voor", "vous", "wat", "wir", "yang", "zijn", "zu", "zum", "zur",
 };
 
-/* The lists as sorted 64-bit keys (a word of up to 8 letters packed
- * into one integer), built once per process. */
+/* The lists in one hash table of 64-bit keys (a word of up to 8 letters
+ * packed into one integer; 0 is an empty slot), built once per process:
+ * a word is looked up with a multiply, a shift and a probe or two. */
 #define LIST_N(l) (sizeof l / sizeof *l)
-static uint64_t english_keys[LIST_N(english_words)];
-static uint64_t foreign_keys[LIST_N(foreign_words)];
+#define KEYS_BITS 9
+#define KEYS_SIZE (1u << KEYS_BITS)
+static uint64_t key_slot[KEYS_SIZE];
+static unsigned char key_kind[KEYS_SIZE]; /* 1 English, 2 foreign */
 static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
 
 static uint64_t pack(const char *w, size_t n)
@@ -952,33 +955,37 @@ static uint64_t pack(const char *w, size_t n)
 	return k;
 }
 
-static int cmp_key(const void *a, const void *b)
+static unsigned key_hash(uint64_t k)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	return (unsigned)((k * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - KEYS_BITS));
+}
+
+static void keys_put(const char *w, unsigned char kind)
+{
+	uint64_t k = pack(w, strlen(w));
+	unsigned h = key_hash(k);
+	while (key_slot[h] && key_slot[h] != k)
+		h = (h + 1) & (KEYS_SIZE - 1);
+	key_slot[h] = k;
+	key_kind[h] = kind;
 }
 
 static void keys_build(void)
 {
 	for (size_t i = 0; i < LIST_N(english_words); i++)
-		english_keys[i] = pack(english_words[i], strlen(english_words[i]));
+		keys_put(english_words[i], 1);
 	for (size_t i = 0; i < LIST_N(foreign_words); i++)
-		foreign_keys[i] = pack(foreign_words[i], strlen(foreign_words[i]));
-	qsort(english_keys, LIST_N(english_keys), sizeof *english_keys, cmp_key);
-	qsort(foreign_keys, LIST_N(foreign_keys), sizeof *foreign_keys, cmp_key);
+		keys_put(foreign_words[i], 2);
 }
 
-static int in_keys(const uint64_t *v, size_t n, uint64_t k)
+/* 1 English, 2 foreign, 0 neither. */
+static int key_kind_of(uint64_t k)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid] == k)
-			return 1;
-		if (v[mid] < k)
-			lo = mid + 1;
-		else
-			hi = mid;
+	unsigned h = key_hash(k);
+	while (key_slot[h]) {
+		if (key_slot[h] == k)
+			return key_kind[h];
+		h = (h + 1) & (KEYS_SIZE - 1);
 	}
 	return 0;
 }
@@ -1006,10 +1013,24 @@ static int latin_accented(unsigned cp)
 	       (cp >= 0x1E00 && cp <= 0x1EFF);
 }
 
+/* End of a word: count it, and look it up when it is short ASCII. */
+static void word_done(bl_caption_facts *f, const char *w, size_t n, int ascii,
+		      int accent)
+{
+	f->words++;
+	if (accent) {
+		f->foreign++;
+	} else if (ascii && n <= 6) {
+		int kind = key_kind_of(pack(w, n));
+		f->english += kind == 1;
+		f->foreign += kind == 2;
+	}
+}
+
 void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	char w[9];
+	char w[8];
 	size_t i = 0, wn = 0;
 	int in_word = 0, has_letter = 0, ascii = 1, accent = 0;
 
@@ -1017,61 +1038,48 @@ void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f)
 	if (!s)
 		return;
 	pthread_once(&keys_once, keys_build);
-	for (;;) {
-		unsigned cp = 0, k;
-		size_t n = 0;
-		int letter = 0, wordch = 0;
-		if (i < len) {
-			n = utf8_at(u, len, i, &cp);
-			if (n == 0) {
-				n = 1; /* an invalid byte separates words */
-				cp = 0xFFFD;
+	while (i < len) {
+		unsigned cp = u[i], k;
+		int wordch;
+		if (cp < 0x80) {
+			/* ASCII: one table look-up */
+			k = ctab[cp];
+			i++;
+			if (IS_ALNUM(k)) {
+				in_word = 1;
+				if (IS_LETTER(k)) {
+					has_letter = 1;
+					f->letters++;
+				}
+				if (wn < sizeof w)
+					w[wn] = (char)(cp | ((k & C_UP) ? 0x20 : 0));
+				wn++;
+				continue;
 			}
-			if (cp < 0x80) {
-				k = ctab[cp];
-				letter = IS_LETTER(k) != 0;
-				wordch = IS_ALNUM(k) != 0;
-			} else if (latin_accented(cp)) {
-				letter = wordch = 1;
-			} else if (other_script(cp)) {
-				letter = wordch = 1;
+		} else {
+			size_t n = utf8_at(u, len, i, &cp);
+			i += n ? n : 1; /* an invalid byte separates words */
+			wordch = 0;
+			if (n && latin_accented(cp)) {
+				wordch = 1;
+				accent = 1;
+			} else if (n && other_script(cp)) {
+				wordch = 1;
 				f->nonlatin++;
 			}
-		}
-		if (wordch) {
-			in_word = 1;
-			if (letter) {
-				has_letter = 1;
-				f->letters++;
-			}
-			if (cp >= 0x80) {
+			if (wordch) {
+				in_word = has_letter = 1;
 				ascii = 0;
-				accent |= latin_accented(cp);
-			} else if (wn < sizeof w - 1) {
-				w[wn++] = (char)lower((int)cp);
-			} else {
-				ascii = 0; /* too long to be a function word */
+				f->letters++;
+				continue;
 			}
-		} else if (in_word) {
-			if (has_letter) {
-				f->words++;
-				w[wn] = '\0';
-				if (accent) {
-					f->foreign++;
-				} else if (ascii && wn <= 6) {
-					uint64_t key = pack(w, wn);
-					if (in_keys(english_keys, LIST_N(english_keys), key))
-						f->english++;
-					else if (in_keys(foreign_keys, LIST_N(foreign_keys), key))
-						f->foreign++;
-				}
-			}
-			in_word = has_letter = accent = 0;
-			ascii = 1;
-			wn = 0;
 		}
-		if (i >= len)
-			break;
-		i += n;
+		if (in_word && has_letter)
+			word_done(f, w, wn, ascii && wn <= sizeof w, accent);
+		in_word = has_letter = accent = 0;
+		ascii = 1;
+		wn = 0;
 	}
+	if (in_word && has_letter)
+		word_done(f, w, wn, ascii && wn <= sizeof w, accent);
 }

@@ -99,6 +99,9 @@ struct bl_tagger {
 	size_t cap_len;
 	bl_caption_facts facts;
 	int facts_state; /* 0 not computed yet for this caption */
+	/* PCRE2_NO_UTF_CHECK when the subject is the view (valid UTF-8, so
+	 * PCRE2 need not check it again on every match), else 0 */
+	uint32_t match_opts;
 };
 
 bl_tagger *bl_tagger_new(const bl_ruleset *rs)
@@ -195,7 +198,8 @@ static int run(bl_tagger *t, const pcre2_code *code,
 	       pcre2_match_context *ctx, const char *subj, size_t len,
 	       size_t start, size_t *s, size_t *e)
 {
-	int rc = pcre2_match(code, (PCRE2_SPTR)subj, len, start, 0, t->md, ctx);
+	int rc = pcre2_match(code, (PCRE2_SPTR)subj, len, start, t->match_opts,
+			     t->md, ctx);
 	const PCRE2_SIZE *ov;
 
 	if (rc == PCRE2_ERROR_NOMATCH)
@@ -608,6 +612,7 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 		if (t->cap && !bl_utf8_valid(t->cap, t->cap_len, &off))
 			bad = off;
 	}
+	t->match_opts = t->view == t->cap && bad != (size_t)-1 ? 0 : PCRE2_NO_UTF_CHECK;
 	if (bad != (size_t)-1)
 		note(t, BL_ERR_BAD_UTF8, "caption is not valid UTF-8 at byte %zu; "
 					 "tagged with U+FFFD for each invalid byte", bad);
