@@ -693,7 +693,11 @@ static inline int bl_labelset_has(const bl_labelset *s, int i)
  *
  * A label is set when one of its "match" regexes matches the caption where
  * no "unless" regex match overlaps it, or when one of its "when" conditions
- * on JSON fields / image facts holds; then the labels it "implies" are set.
+ * on JSON fields / image facts / caption facts holds, unless a label its
+ * "except" names is set; then the labels it "implies" are set.  The regexes
+ * match the caption's normalised view (entities and escapes decoded,
+ * hashtags, CamelCase and slugs split, masked spellings read, invalid
+ * UTF-8 as U+FFFD: filters/FORMAT.md), never the stored caption.
  * Regexes are PCRE2, caseless and UTF-8, JIT-compiled: one program per
  * match pattern and one per unless pattern.  A literal
  * prefilter (Aho-Corasick over words each pattern provably needs) decides
@@ -711,15 +715,19 @@ bl_ruleset *bl_ruleset_new(void);
  * once across everything loaded.  On a syntax error returns BL_FAILED and
  * errmsg reads "file:line:col: message" (PCRE2's message for a bad regex);
  * a failed load leaves the set as it was (a directory loads all or
- * nothing).  BL_EUSAGE after bl_ruleset_compile, BL_ENOMEM.
+ * nothing).  A file (or string) that declares no label is an error
+ * (BL_FAILED, "name: declares no labels ...").  BL_EUSAGE after
+ * bl_ruleset_compile, BL_ENOMEM.
  */
 int bl_ruleset_load_file(bl_ruleset *rs, const char *path);
 int bl_ruleset_load_dir(bl_ruleset *rs, const char *dir);
 int bl_ruleset_load_string(bl_ruleset *rs, const char *name,
 			   const char *text, size_t len);
 /* Compile every label's patterns (PCRE2 with JIT), resolve "implies" and
- * freeze the set.  After this no more loads are accepted.  BL_OK /
- * BL_FAILED with errmsg (an "implies" naming an unknown label says where). */
+ * "except" and freeze the set.  After this no more loads are accepted.
+ * BL_OK / BL_FAILED with errmsg (an "implies" or "except" naming an
+ * unknown label, or an "except" cycle, says where; a set with no label
+ * declared is an error too). */
 int bl_ruleset_compile(bl_ruleset *rs);
 /* The last error; owned by rs. Never NULL. */
 const char *bl_ruleset_errmsg(const bl_ruleset *rs);
@@ -765,8 +773,10 @@ bl_tagger *bl_tagger_new(const bl_ruleset *rs);
  *   BL_ERR_MATCH_LIMIT  a pattern hit its match/depth limit; that label is
  *                       left unset (the message names it)
  *   BL_ERR_JSON         the JSON does not parse; its fields count as missing
- *   BL_ERR_BAD_UTF8     the caption is not valid UTF-8; invalid sequences
- *                       never match, the rest was tagged
+ *   BL_ERR_BAD_UTF8     the caption is not valid UTF-8; it was tagged with
+ *                       U+FFFD for each invalid byte (any bytes, NULs
+ *                       included, are accepted: the minor+sexual block
+ *                       never depends on clean input)
  *   BL_ERR_NOMEM        PCRE2 ran out of memory for one pattern
  */
 int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
@@ -780,6 +790,16 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
  * not parse, BL_EUSAGE on NULL arguments.
  */
 int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **str);
+/*
+ * The normalised view of the caption last given to bl_tagger_tag: the text
+ * the rules matched (filters/FORMAT.md, "The caption's view"): HTML
+ * entities and escapes decoded, tags, URLs, hashtags and CamelCase split,
+ * masked spellings read, invalid UTF-8 as U+FFFD.  Borrowed until the next
+ * tag call: the caption itself when it needed no change.  *len (may be
+ * NULL) gets its length.  NULL (and 0) before any caption, for a NULL
+ * caption, or for t NULL.
+ */
+const char *bl_tagger_view(const bl_tagger *t, size_t *len);
 bl_errkind bl_tagger_errkind(const bl_tagger *t);
 const char *bl_tagger_errmsg(const bl_tagger *t);
 void bl_tagger_free(bl_tagger *t);

@@ -144,7 +144,13 @@ typedef struct px {
 } px;
 
 /* What one item of a sequence is. */
-enum { IT_ZW, IT_NONLIT, IT_CHARS, IT_GROUP };
+enum { IT_ZW, IT_NONLIT, IT_CHARS, IT_GROUP, IT_BOUNDARY };
+
+/* A word boundary (\b) inside a literal: the scan feeds this byte where
+ * the caption passes between a word character ([A-Za-z0-9_]) and a
+ * non-word one, so "\bman\b" needs the whole word, not "woman" or
+ * "many".  Captions' views hold no control characters. */
+#define BOUNDARY '\x01'
 
 /*
  * What a sequence, an alternation or a group proves: its clauses, and
@@ -244,7 +250,10 @@ static void parse_escape(px *x, item *it)
 		return;
 	}
 	switch (c) {
-	case 'b': case 'B': case 'A': case 'z': case 'Z': case 'G': case 'K':
+	case 'b':
+		it->kind = IT_BOUNDARY;
+		break;
+	case 'B': case 'A': case 'z': case 'Z': case 'G': case 'K':
 	case 'E': /* \E without \Q is ignored */
 		it->kind = IT_ZW;
 		break;
@@ -677,9 +686,22 @@ static void dedupe(bl_strlist *s)
 /* End the run: it becomes a clause, and the sequence's prefix set when
  * it started the sequence.  A run that may spell "" (only optional
  * characters) proves nothing. */
+static int only_boundaries(const char *s)
+{
+	for (; *s; s++)
+		if (*s != BOUNDARY)
+			return 0;
+	return 1;
+}
+
 static void run_flush(px *x, seqst *st)
 {
-	if (st->run.n > 0 && set_minlen(&st->run) == 0) {
+	int bare = 0;
+
+	/* a run of boundaries alone proves nothing either */
+	for (size_t i = 0; i < st->run.n && !bare; i++)
+		bare = only_boundaries(st->run.items[i]);
+	if (st->run.n > 0 && (set_minlen(&st->run) == 0 || bare)) {
 		st->pre_open = 0;
 	} else if (st->run.n > 0) {
 		if (st->pre_open && !st->res->has_pre) {
@@ -797,6 +819,15 @@ static void parse_seq(px *x, ares *out)
 		case IT_ZW: /* consumes nothing: a run ends, a prefix goes on */
 			run_flush(x, &st);
 			break;
+		case IT_BOUNDARY: { /* zero-width, but the scan sees it */
+			static char b[2] = {BOUNDARY, '\0'};
+			char *v[1] = {b};
+			if (q && qmin == 0)
+				run_flush(x, &st); /* "\b?" proves nothing */
+			else
+				run_cross(x, &st, v, 1);
+			break;
+		}
 		default: /* not a literal: the run ends */
 			run_flush(x, &st);
 			st.pre_open = 0;
@@ -940,10 +971,14 @@ int bl_prefilter_describe(const char *pat, size_t len, bl_buf *out)
 			rc = BL_ENOMEM;
 		if (rc >= 0 && bl_buf_addch(out, '{') != BL_OK)
 			rc = BL_ENOMEM;
-		for (size_t j = 0; j < tr.cl[i].n && rc >= 0; j++)
-			if ((j && bl_buf_addch(out, ',') != BL_OK) ||
-			    bl_buf_adds(out, tr.cl[i].items[j]) != BL_OK)
+		for (size_t j = 0; j < tr.cl[i].n && rc >= 0; j++) {
+			if (j && bl_buf_addch(out, ',') != BL_OK)
 				rc = BL_ENOMEM;
+			for (const char *c = tr.cl[i].items[j]; *c && rc >= 0; c++)
+				if ((*c == BOUNDARY ? bl_buf_adds(out, "\\b")
+						    : bl_buf_addch(out, *c)) != BL_OK)
+					rc = BL_ENOMEM;
+		}
 		if (rc >= 0 && bl_buf_addch(out, '}') != BL_OK)
 			rc = BL_ENOMEM;
 	}
@@ -969,6 +1004,7 @@ struct bl_prefilter {
 	int built;
 	unsigned char cls[256]; /* byte -> class; 0 is "in no literal" */
 	int ncls;
+	int bcls;               /* class of BOUNDARY, 0 when no literal has one */
 	uint32_t nstates;
 	/* delta[state * ncls + class] = next state * 2 + (1 if it has
 	 * outputs) */
@@ -996,6 +1032,12 @@ void bl_prefilter_free(bl_prefilter *pf)
 	free(pf);
 }
 
+/* Whether byte c is a word character for \b: ASCII letters, digits, _. */
+static int word_byte(unsigned c)
+{
+	return (c | 0x20) - 'a' < 26u || c - '0' < 10u || c == '_';
+}
+
 int bl_prefilter_add(bl_prefilter *pf, const char *lit, size_t len, int id)
 {
 	plit *l;
@@ -1011,12 +1053,23 @@ int bl_prefilter_add(bl_prefilter *pf, const char *lit, size_t len, int id)
 		pf->alits = na;
 	}
 	l = &pf->lits[pf->nlits];
-	l->s = malloc(len);
+	/* the scan sees a boundary wherever the text passes between word
+	 * and non-word bytes, so the literal must hold one there too */
+	l->s = malloc(2 * len + 1);
 	if (!l->s)
 		return BL_ENOMEM;
-	for (size_t i = 0; i < len; i++)
-		l->s[i] = (char)lower((unsigned char)lit[i]);
-	l->len = len;
+	l->len = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)lower((unsigned char)lit[i]);
+		if (c != BOUNDARY && l->len > 0) {
+			unsigned char prev = (unsigned char)l->s[l->len - 1];
+			if (prev != BOUNDARY && word_byte(prev) != word_byte(c))
+				l->s[l->len++] = BOUNDARY;
+		}
+		if (c == BOUNDARY && l->len > 0 && l->s[l->len - 1] == BOUNDARY)
+			continue;
+		l->s[l->len++] = (char)c;
+	}
 	l->id = id;
 	pf->nlits++;
 	if (id >= pf->nids)
@@ -1076,6 +1129,7 @@ int bl_prefilter_build(bl_prefilter *pf)
 	}
 	for (int c = 'A'; c <= 'Z'; c++)
 		pf->cls[c] = pf->cls[c + ('a' - 'A')];
+	pf->bcls = pf->cls[(unsigned char)BOUNDARY];
 	if (maxstates > UINT32_MAX / 2 / (size_t)pf->ncls) {
 		rc = BL_FAILED;
 		goto out;
@@ -1173,11 +1227,27 @@ void bl_prefilter_scan(const bl_prefilter *pf, const char *text, size_t len,
 	const uint32_t *delta = pf->delta;
 	const int ncls = pf->ncls;
 	uint32_t e = 0;
+	int prevw = 0;
 
 	memset(hits, 0, BL_PF_WORDS(pf->nids) * sizeof *hits);
 	if (!pf->built)
 		return;
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i <= len; i++) {
+		if (pf->bcls) {
+			/* between a word byte and a non-word one (or an end) */
+			int w = i < len && word_byte(p[i]);
+			if (w != prevw) {
+				e = delta[(size_t)(e >> 1) * ncls + pf->bcls];
+				if (e & 1) {
+					uint32_t s = e >> 1;
+					for (uint32_t k = pf->out_off[s]; k < pf->out_off[s + 1]; k++)
+						hits[pf->out_ids[k] >> 6] |= UINT64_C(1) << (pf->out_ids[k] & 63);
+				}
+			}
+			prevw = w;
+		}
+		if (i == len)
+			break;
 		e = delta[(size_t)(e >> 1) * ncls + pf->cls[p[i]]];
 		if (e & 1) {
 			uint32_t s = e >> 1;

@@ -38,6 +38,14 @@
 #define RULE_PCRE2_OPTIONS                                                \
 	(PCRE2_CASELESS | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF)
 
+static const char *const cfact_names[BL_CFACT__COUNT] = {
+	[BL_CFACT_WORDS] = "words",
+	[BL_CFACT_LETTERS] = "letters",
+	[BL_CFACT_NONLATIN] = "nonlatin",
+	[BL_CFACT_ENGLISH] = "english",
+	[BL_CFACT_FOREIGN] = "foreign",
+};
+
 static const char *const fact_names[BL_FACT__COUNT] = {
 	[BL_FACT_WIDTH] = "width",
 	[BL_FACT_HEIGHT] = "height",
@@ -48,18 +56,17 @@ static const char *const fact_names[BL_FACT__COUNT] = {
 	[BL_FACT_CORRUPT] = "corrupt",
 };
 
-/* Labels parsed but not yet committed, plus the digest they would give. */
+/* Labels and globals parsed but not yet committed, plus the digest they
+ * would give. */
 typedef struct pending {
 	bl_rlabel *v;
 	int n, a;
+	bl_rdefine *g;
+	size_t ng, ag;
 	bl_sha256 sha;
 } pending;
 
-/* A "define NAME PATTERN" of the file being parsed (file-local). */
-typedef struct define {
-	char *name;
-	char *pat; /* expanded */
-} define;
+typedef bl_rdefine define;
 
 /* The parser's position, for messages, and the file's defines. */
 typedef struct pctx {
@@ -159,6 +166,9 @@ static void label_release(bl_rlabel *l)
 	for (size_t i = 0; i < l->nimplies; i++)
 		free(l->implies[i].name);
 	free(l->implies);
+	for (size_t i = 0; i < l->nexcept; i++)
+		free(l->except[i].name);
+	free(l->except);
 	memset(l, 0, sizeof *l);
 }
 
@@ -169,6 +179,15 @@ static void label_init(bl_rlabel *l)
 	bl_strlist_init(&l->unless_pats);
 }
 
+static void defines_free(define *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].pat);
+	}
+	free(v);
+}
+
 static void pending_release(pending *pd)
 {
 	for (int i = 0; i < pd->n; i++)
@@ -176,6 +195,24 @@ static void pending_release(pending *pd)
 	free(pd->v);
 	pd->v = NULL;
 	pd->n = pd->a = 0;
+	defines_free(pd->g, pd->ng);
+	pd->g = NULL;
+	pd->ng = pd->ag = 0;
+}
+
+/* The define called name[0..n) visible in the file being parsed: its
+ * own, then the globals pending and loaded; NULL when none. */
+static const define *find_define(const pctx *c, const char *name, size_t n)
+{
+	const define *lists[3] = {c->defs, c->pd->g, c->rs->globals};
+	size_t counts[3] = {c->ndefs, c->pd->ng, c->rs->nglobals};
+
+	for (int l = 0; l < 3; l++)
+		for (size_t i = 0; i < counts[l]; i++)
+			if (strlen(lists[l][i].name) == n &&
+			    memcmp(lists[l][i].name, name, n) == 0)
+				return &lists[l][i];
+	return NULL;
 }
 
 /* Column (1-based) of p on the current line. */
@@ -239,8 +276,11 @@ void bl_ruleset_free(bl_ruleset *rs)
 		for (int i = 0; i < rs->nlabels; i++)
 			label_release(&rs->labels[i]);
 	free(rs->labels);
-	free(rs->implying);
+	free(rs->order);
+	free(rs->eval);
+	defines_free(rs->globals, rs->nglobals);
 	bl_prefilter_free(rs->pf);
+	bl_normalise_free(rs->nz);
 	free(rs);
 }
 
@@ -442,13 +482,11 @@ static int expand(pctx *c, const char *p, const char *end, bl_buf *out,
 			rc = bl_buf_addch(out, *p++);
 			continue;
 		}
-		for (size_t i = 0; i < c->ndefs; i++)
-			if (strlen(c->defs[i].name) == n &&
-			    memcmp(c->defs[i].name, p + 1, n) == 0)
-				d = &c->defs[i];
+		d = find_define(c, p + 1, n);
 		if (!d) {
 			perr(c, p, "{%.*s} is not defined (define NAME PATTERN "
-				   "earlier in the same file)", (int)n, p + 1);
+				   "earlier in the same file, or global NAME "
+				   "PATTERN in a file loaded before)", (int)n, p + 1);
 			return BL_FAILED;
 		}
 		if (*first_at == (size_t)-1)
@@ -469,8 +507,32 @@ static int expand(pctx *c, const char *p, const char *end, bl_buf *out,
 	return BL_OK;
 }
 
+/* Fold the characters of pattern b as the caption's view folds them
+ * (lib/normalise.c): a pattern written "fiancée" matches the view's
+ * "fiancee".  Only patterns holding non-ASCII bytes or '`' change. */
+static int fold(bl_buf *b)
+{
+	bl_buf f;
+	int rc = BL_OK;
+	size_t i;
+
+	for (i = 0; i < b->len; i++)
+		if ((unsigned char)b->buf[i] >= 0x80 || b->buf[i] == '`')
+			break;
+	if (i == b->len)
+		return BL_OK;
+	bl_buf_init(&f, 0);
+	rc = bl_normalise_fold_pattern(b->buf, b->len, &f);
+	if (rc == BL_OK) {
+		bl_buf_reset(b);
+		rc = bl_buf_add(b, f.buf, f.len);
+	}
+	bl_buf_release(&f);
+	return rc;
+}
+
 /* Expand and compile one pattern on its own, to report errors where they
- * are; the expanded text is left in out. */
+ * are; the expanded (and folded) text is left in out. */
 static int check_pattern(pctx *c, const char *kw, const char *p,
 			 const char *end, bl_buf *out)
 {
@@ -487,6 +549,11 @@ static int check_pattern(pctx *c, const char *kw, const char *p,
 	rc = expand(c, p, end, out, &first_at);
 	if (rc != BL_OK)
 		return rc;
+	rc = fold(out);
+	if (rc != BL_OK) {
+		set_err(c->rs, "out of memory");
+		return BL_ENOMEM;
+	}
 	code = pcre2_compile((PCRE2_SPTR)out->buf, out->len, RULE_PCRE2_OPTIONS,
 			     &errcode, &erroff, NULL);
 	if (!code) {
@@ -505,8 +572,13 @@ static int check_pattern(pctx *c, const char *kw, const char *p,
 	return BL_OK;
 }
 
-static int do_define(pctx *c, const char *p, const char *end)
+/* "define NAME PATTERN" (global: "global NAME PATTERN"). */
+static int do_define(pctx *c, const char *p, const char *end, int global)
 {
+	define **v = global ? &c->pd->g : &c->defs;
+	size_t *nv = global ? &c->pd->ng : &c->ndefs;
+	size_t *av = global ? &c->pd->ag : &c->adefs;
+	const char *kw = global ? "global" : "define";
 	bl_buf pat;
 	size_t n;
 	int rc;
@@ -514,38 +586,36 @@ static int do_define(pctx *c, const char *p, const char *end)
 	p = skip_ws(p, end);
 	n = define_name_len(p, end);
 	if (n == 0 || (p + n < end && !is_space((unsigned char)p[n]))) {
-		perr(c, p, "bad define name: use upper-case letters, digits "
-			   "and _, e.g. PERSON");
+		perr(c, p, "bad %s name: use upper-case letters, digits "
+			   "and _, e.g. PERSON", kw);
 		return BL_FAILED;
 	}
-	for (size_t i = 0; i < c->ndefs; i++)
-		if (strlen(c->defs[i].name) == n &&
-		    memcmp(c->defs[i].name, p, n) == 0) {
-			perr(c, p, "'%.*s' is already defined in this file",
-			     (int)n, p);
-			return BL_FAILED;
-		}
+	if (find_define(c, p, n)) {
+		perr(c, p, "'%.*s' is already defined (in this file or as a "
+			   "global)", (int)n, p);
+		return BL_FAILED;
+	}
 	bl_buf_init(&pat, 0);
-	rc = check_pattern(c, "define", p + n, end, &pat);
+	rc = check_pattern(c, kw, p + n, end, &pat);
 	if (rc != BL_OK)
 		goto out;
-	if (c->ndefs == c->adefs) {
-		size_t na = c->adefs ? c->adefs * 2 : 8;
-		define *v = realloc(c->defs, na * sizeof *v);
-		if (!v)
+	if (*nv == *av) {
+		size_t na = *av ? *av * 2 : 8;
+		define *nvv = realloc(*v, na * sizeof *nvv);
+		if (!nvv)
 			goto nomem;
-		c->defs = v;
-		c->adefs = na;
+		*v = nvv;
+		*av = na;
 	}
-	c->defs[c->ndefs].name = dup_n(p, n);
-	if (!c->defs[c->ndefs].name)
+	(*v)[*nv].name = dup_n(p, n);
+	if (!(*v)[*nv].name)
 		goto nomem;
-	c->defs[c->ndefs].pat = bl_buf_detach(&pat, NULL);
-	if (!c->defs[c->ndefs].pat) {
-		free(c->defs[c->ndefs].name);
+	(*v)[*nv].pat = bl_buf_detach(&pat, NULL);
+	if (!(*v)[*nv].pat) {
+		free((*v)[*nv].name);
 		goto nomem;
 	}
-	c->ndefs++;
+	(*nv)++;
 	rc = BL_OK;
 	goto out;
 nomem:
@@ -761,9 +831,23 @@ static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
 				name += 6;
 				n -= 6;
 				pr.src = BL_SRC_IMAGE;
+			} else if (n > 8 && memcmp(name, "caption.", 8) == 0) {
+				pr.src = BL_SRC_CAPTION;
+				pr.fact = -1;
+				for (int f = 0; f < BL_CFACT__COUNT; f++)
+					if (strlen(cfact_names[f]) == n - 8 &&
+					    memcmp(cfact_names[f], name + 8, n - 8) == 0)
+						pr.fact = f;
+				if (pr.fact < 0) {
+					perr(c, t.at, "unknown caption fact '%.*s' (words, "
+						      "letters, nonlatin, english, foreign)",
+					     (int)(n - 8), name + 8);
+					return BL_FAILED;
+				}
 			}
-			pr.fact = -1;
-			if (!explicit_json)
+			if (pr.src != BL_SRC_CAPTION)
+				pr.fact = -1;
+			if (pr.src != BL_SRC_CAPTION && !explicit_json)
 				for (int f = 0; f < BL_FACT__COUNT; f++)
 					if (strlen(fact_names[f]) == n &&
 					    memcmp(fact_names[f], name, n) == 0)
@@ -774,7 +858,9 @@ static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
 					      "components, corrupt)", (int)n, name);
 				return BL_FAILED;
 			}
-			if (pr.fact >= 0) {
+			if (pr.src == BL_SRC_CAPTION) {
+				/* a caption fact */
+			} else if (pr.fact >= 0) {
 				pr.src = BL_SRC_IMAGE;
 			} else {
 				pr.path = dup_n(name, n);
@@ -820,9 +906,10 @@ static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
 					     (int)op.len, op.at);
 				return BL_FAILED;
 			}
-			if (pr.src == BL_SRC_IMAGE && pr.vtype != BL_VAL_NUM) {
+			if (pr.src != BL_SRC_JSON && pr.vtype != BL_VAL_NUM) {
 				free(pr.str);
-				perr(c, t.at, "image facts are numbers");
+				perr(c, t.at, "%s facts are numbers",
+				     pr.src == BL_SRC_IMAGE ? "image" : "caption");
 				return BL_FAILED;
 			}
 			p = next_token(p, end, &t);
@@ -859,46 +946,45 @@ static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
 	return BL_OK;
 }
 
-static int do_implies(pctx *c, const char *kw_at, const char *p,
-		      const char *end)
+/* A list of label names after keyword kw ("implies", "except") of the
+ * current label, separated by blanks or commas, appended to *v (n, a). */
+static int do_names(pctx *c, const char *kw, const char *p, const char *end,
+		    bl_implied **v, size_t *n, size_t *a)
 {
-	bl_rlabel *l = cur_label(c, kw_at, "implies");
 	int any = 0;
 
-	if (!l)
-		return BL_FAILED;
 	for (;;) {
-		size_t n;
+		size_t len;
 		p = skip_ws(p, end);
 		if (p < end && *p == ',' && any)
 			p = skip_ws(p + 1, end);
 		if (p == end)
 			break;
-		n = label_name_len(p, end);
-		if (n == 0 || (p + n < end && !is_space((unsigned char)p[n]) &&
-			       p[n] != ',')) {
-			perr(c, p, "bad label name after 'implies'");
+		len = label_name_len(p, end);
+		if (len == 0 || (p + len < end && !is_space((unsigned char)p[len]) &&
+				 p[len] != ',')) {
+			perr(c, p, "bad label name after '%s'", kw);
 			return BL_FAILED;
 		}
-		if (l->nimplies == l->aimplies) {
-			size_t na = l->aimplies ? l->aimplies * 2 : 2;
-			bl_implied *v = realloc(l->implies, na * sizeof *v);
-			if (!v)
+		if (*n == *a) {
+			size_t na = *a ? *a * 2 : 2;
+			bl_implied *nv = realloc(*v, na * sizeof *nv);
+			if (!nv)
 				goto nomem;
-			l->implies = v;
-			l->aimplies = na;
+			*v = nv;
+			*a = na;
 		}
-		l->implies[l->nimplies].name = dup_n(p, n);
-		if (!l->implies[l->nimplies].name)
+		(*v)[*n].name = dup_n(p, len);
+		if (!(*v)[*n].name)
 			goto nomem;
-		l->implies[l->nimplies].line = c->line;
-		l->implies[l->nimplies].col = col_of(c, p);
-		l->nimplies++;
+		(*v)[*n].line = c->line;
+		(*v)[*n].col = col_of(c, p);
+		(*n)++;
 		any = 1;
-		p += n;
+		p += len;
 	}
 	if (!any) {
-		perr(c, p, "missing label name after 'implies'");
+		perr(c, p, "missing label name after '%s'", kw);
 		return BL_FAILED;
 	}
 	return BL_OK;
@@ -928,13 +1014,21 @@ static int parse_line(pctx *c, const char *p, const char *end)
 		return do_pattern(c, kw, "unless", p, end, 1);
 	if (KW("when"))
 		return do_when(c, kw, p, end);
-	if (KW("implies"))
-		return do_implies(c, kw, p, end);
-	if (KW("define"))
-		return do_define(c, p, end);
+	if (KW("implies") || KW("except")) {
+		bl_rlabel *l = cur_label(c, kw, KW("implies") ? "implies" : "except");
+		if (!l)
+			return BL_FAILED;
+		if (KW("implies"))
+			return do_names(c, "implies", p, end, &l->implies,
+					&l->nimplies, &l->aimplies);
+		return do_names(c, "except", p, end, &l->except, &l->nexcept,
+				&l->aexcept);
+	}
+	if (KW("define") || KW("global"))
+		return do_define(c, p, end, KW("global"));
 #undef KW
 	perr(c, kw, "unknown keyword '%.*s' (expected label, match, unless, "
-		    "when, implies or define)", (int)(n > 40 ? 40 : n), kw);
+		    "when, implies, except, define or global)", (int)(n > 40 ? 40 : n), kw);
 	return BL_FAILED;
 }
 
@@ -944,7 +1038,8 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 	pctx c;
 	const char *p = text, *end = text + len;
 	uint64_t n64 = len;
-	int rc = BL_FAILED;
+	int nbefore, rc = BL_FAILED;
+	size_t gbefore;
 
 	memset(&c, 0, sizeof c);
 	c.rs = rs;
@@ -954,6 +1049,8 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 		set_err(rs, "%s: contains a NUL byte; not a rule file", name);
 		goto out;
 	}
+	nbefore = pd->n;
+	gbefore = pd->ng;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
@@ -966,16 +1063,18 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 			goto out;
 		p = nl ? nl + 1 : end;
 	}
+	if (pd->n == nbefore && pd->ng == gbefore) {
+		set_err(rs, "%s: declares no labels: a rule file that tags "
+			    "nothing is a mistake (add a 'label' line)", name);
+		rc = BL_FAILED;
+		goto out;
+	}
 	/* the digest covers the texts with their lengths, in load order */
 	bl_sha256_update(&pd->sha, &n64, sizeof n64);
 	bl_sha256_update(&pd->sha, text, len);
 	rc = BL_OK;
 out:
-	for (size_t i = 0; i < c.ndefs; i++) {
-		free(c.defs[i].name);
-		free(c.defs[i].pat);
-	}
-	free(c.defs);
+	defines_free(c.defs, c.ndefs);
 	return rc;
 }
 
@@ -1001,7 +1100,23 @@ static int commit(bl_ruleset *rs, pending *pd)
 		rs->labels = v;
 		rs->alabels = na;
 	}
-	if (pd->n) /* an empty file declares nothing: pd->v is NULL */
+	if (pd->ng && rs->nglobals + pd->ng > rs->aglobals) {
+		size_t na = rs->nglobals + pd->ng;
+		define *v = realloc(rs->globals, na * sizeof *v);
+		if (!v) {
+			set_err(rs, "out of memory");
+			return BL_ENOMEM;
+		}
+		rs->globals = v;
+		rs->aglobals = na;
+	}
+	if (pd->ng)
+		memcpy(rs->globals + rs->nglobals, pd->g, pd->ng * sizeof *pd->g);
+	rs->nglobals += pd->ng;
+	free(pd->g);
+	pd->g = NULL;
+	pd->ng = pd->ag = 0;
+	if (pd->n) /* a file of globals declares no label: pd->v is NULL */
 		memcpy(rs->labels + rs->nlabels, pd->v, (size_t)pd->n * sizeof *pd->v);
 	rs->nlabels = need;
 	free(pd->v);
@@ -1203,6 +1318,12 @@ static int compile_program(bl_ruleset *rs, const bl_rlabel *l,
 	return BL_OK;
 }
 
+static int name_has_prefix(const char *name, const char *family)
+{
+	size_t n = strlen(family);
+	return strncmp(name, family, n) == 0 && (name[n] == '\0' || name[n] == '.');
+}
+
 /* ---- prefilter gates ---------------------------------------------- */
 
 /* The clauses registered in the rule set's automaton so far; equal
@@ -1269,13 +1390,67 @@ static int gate_push(bl_gate *g, size_t *alloc, int v)
 	return BL_OK;
 }
 
+/* The words of the literals in tr (split at non-letters) into the
+ * normaliser's dictionaries, with flags. */
+static int dictionary_add(bl_normaliser *nz, int flags, const bl_trigger *tr)
+{
+	for (size_t k = 0; k < tr->n; k++)
+		for (size_t i = 0; i < tr->cl[k].n; i++) {
+			const char *w = tr->cl[k].items[i];
+			while (*w) {
+				size_t n = 0;
+				int rc;
+				while (w[n] >= 'a' && w[n] <= 'z')
+					n++;
+				rc = bl_normalise_add_word(nz, w, n, flags);
+				if (rc != BL_OK)
+					return rc;
+				w += n;
+				while (*w && !(*w >= 'a' && *w <= 'z'))
+					w++;
+			}
+		}
+	return BL_OK;
+}
+
+/* The words spelt out in pattern pat (runs of ASCII letters, escapes
+ * skipped) into the normaliser's dictionaries: the extractor's clauses
+ * miss words of alternatives it did not keep. */
+static int dictionary_add_text(bl_normaliser *nz, int flags, const char *pat)
+{
+	const char *p = pat;
+
+	while (*p) {
+		size_t n = 0;
+		int rc;
+		if (*p == '\\') {
+			p += p[1] ? 2 : 1;
+			continue;
+		}
+		while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z'))
+			n++;
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		/* a word cut by a class or a group ("wom[ae]n") is no word */
+		if (!(p[n] == '[' || p[n] == '(' || (p > pat && (p[-1] == ']' || p[-1] == ')')))) {
+			rc = bl_normalise_add_word(nz, p, n, flags);
+			if (rc != BL_OK)
+				return rc;
+		}
+		p += n;
+	}
+	return BL_OK;
+}
+
 /*
  * The gate of the program of pattern pat: one term, the clauses the
  * extractor proved.  A pattern it proves nothing about leaves the program
  * ungated (g->len 0).  BL_OK or BL_ENOMEM.
  */
-static int gate_build(bl_prefilter *pf, clauses *cs, const char *pat,
-		      bl_gate *g)
+static int gate_build(bl_prefilter *pf, clauses *cs, bl_normaliser *nz,
+		      int nzflags, const char *pat, bl_gate *g)
 {
 	size_t alloc = 0;
 	bl_trigger tr;
@@ -1283,9 +1458,18 @@ static int gate_build(bl_prefilter *pf, clauses *cs, const char *pat,
 
 	g->code = NULL;
 	g->len = 0;
+	if (rc >= 0) {
+		int drc = dictionary_add_text(nz, nzflags, pat);
+		if (drc != BL_OK) {
+			bl_trigger_release(&tr);
+			return drc;
+		}
+	}
 	if (rc <= 0)
 		return rc < 0 ? rc : BL_OK;
-	rc = gate_push(g, &alloc, (int)tr.n);
+	rc = dictionary_add(nz, nzflags, &tr);
+	if (rc == BL_OK)
+		rc = gate_push(g, &alloc, (int)tr.n);
 	for (size_t k = 0; k < tr.n && rc == BL_OK; k++) {
 		int id = clause_id(pf, cs, &tr.cl[k]);
 		rc = id < 0 ? id : gate_push(g, &alloc, id);
@@ -1303,8 +1487,8 @@ static int gate_build(bl_prefilter *pf, clauses *cs, const char *pat,
  * PCRE2 options; *ngated counts the gated ones. */
 static int programs_compile(bl_ruleset *rs, const bl_rlabel *l,
 			    clauses *cs, const bl_strlist *pats, int n,
-			    const char *what, uint32_t extra, pcre2_code ***progs,
-			    bl_gate **gates, int *ngated)
+			    const char *what, uint32_t extra, int nzflags,
+			    pcre2_code ***progs, bl_gate **gates, int *ngated)
 {
 	int rc;
 
@@ -1320,7 +1504,7 @@ static int programs_compile(bl_ruleset *rs, const bl_rlabel *l,
 				     &(*progs)[k]);
 		if (rc != BL_OK)
 			return rc;
-		rc = gate_build(rs->pf, cs, p, &(*gates)[k]);
+		rc = gate_build(rs->pf, cs, rs->nz, nzflags, p, &(*gates)[k]);
 		if (rc != BL_OK)
 			goto nomem;
 		*ngated += (*gates)[k].len > 0;
@@ -1334,9 +1518,11 @@ nomem:
 /* Compile a label's programs and build their gates. */
 static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
 {
+	/* masked spellings are read as words of the sexual vocabulary */
+	int mflags = BL_NZ_SPLIT | (name_has_prefix(l->name, "sexual") ? BL_NZ_UNMASK : 0);
 	int rc = programs_compile(rs, l, cs, &l->match_pats, l->nmatch,
-				  "match patterns", 0, &l->match, &l->mgate,
-				  &rs->gated_match);
+				  "match patterns", 0, mflags, &l->match,
+				  &l->mgate, &rs->gated_match);
 	if (rc != BL_OK)
 		return rc;
 	if (l->nmatch > rs->max_match)
@@ -1346,7 +1532,7 @@ static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
 	/* an unless search is bounded by the occurrence it judges */
 	return programs_compile(rs, l, cs, &l->unless_pats, l->nunless,
 				"unless patterns", PCRE2_USE_OFFSET_LIMIT,
-				&l->unless, &l->ugate,
+				BL_NZ_SPLIT, &l->unless, &l->ugate,
 				&rs->gated_unless);
 }
 
@@ -1357,7 +1543,8 @@ static int prefilter_start(bl_ruleset *rs)
 	static const char *const bypass[] = {"\xc5\xbf", "\xe2\x84\xaa"};
 
 	rs->pf = bl_prefilter_new();
-	if (!rs->pf)
+	rs->nz = bl_normalise_new();
+	if (!rs->pf || !rs->nz)
 		return BL_ENOMEM;
 	for (size_t i = 0; i < sizeof bypass / sizeof *bypass; i++)
 		if (bl_prefilter_add(rs->pf, bypass[i], strlen(bypass[i]),
@@ -1366,10 +1553,98 @@ static int prefilter_start(bl_ruleset *rs)
 	return BL_OK;
 }
 
-static int name_has_prefix(const char *name, const char *family)
+/* Resolve each "except" name of every label into except_mask: the label
+ * of that name and every label of that family. */
+static int except_resolve(bl_ruleset *rs)
 {
-	size_t n = strlen(family);
-	return strncmp(name, family, n) == 0 && (name[n] == '\0' || name[n] == '.');
+	for (int i = 1; i < rs->nlabels; i++) {
+		bl_rlabel *l = &rs->labels[i];
+		bl_labelset_clear(&l->except_mask);
+		l->has_except = l->nexcept > 0;
+		for (size_t k = 0; k < l->nexcept; k++) {
+			int any = 0;
+			for (int j = 1; j < rs->nlabels; j++)
+				if (name_has_prefix(rs->labels[j].name, l->except[k].name)) {
+					bl_labelset_set(&l->except_mask, j);
+					any = 1;
+				}
+			if (!any) {
+				set_err(rs, "%s:%d:%d: 'except' names an unknown label "
+					    "or family '%s'", l->file, l->except[k].line,
+					l->except[k].col, l->except[k].name);
+				return BL_FAILED;
+			}
+		}
+	}
+	return BL_OK;
+}
+
+/*
+ * The evaluation order: a label with "except" comes after every label
+ * its names cover and every label implying one of those (they decide
+ * whether it is set); otherwise load order.  A label that must come
+ * after itself is an error.
+ */
+static int order_build(bl_ruleset *rs)
+{
+	int n = rs->nlabels, rc = BL_FAILED;
+	bl_labelset *need = calloc((size_t)n, sizeof *need);
+	bl_labelset done;
+	int placed = 0;
+
+	rs->order = malloc((size_t)n * sizeof *rs->order);
+	rs->eval = malloc((size_t)n * sizeof *rs->eval);
+	if (!need || !rs->order || !rs->eval) {
+		set_err(rs, "out of memory");
+		rc = BL_ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		const bl_rlabel *l = &rs->labels[i];
+		if (!l->has_except)
+			continue;
+		for (int y = 0; y < n; y++)
+			for (size_t w = 0; w < BL_MAX_LABELS / 64; w++)
+				if (rs->labels[y].closure.w[w] & l->except_mask.w[w]) {
+					bl_labelset_set(&need[i], y);
+					break;
+				}
+	}
+	bl_labelset_clear(&done);
+	while (placed < n) {
+		int pick = -1;
+		for (int i = 0; i < n && pick < 0; i++) {
+			int ready = !bl_labelset_has(&done, i);
+			for (size_t w = 0; ready && w < BL_MAX_LABELS / 64; w++)
+				if (need[i].w[w] & ~done.w[w])
+					ready = 0;
+			if (ready)
+				pick = i;
+		}
+		if (pick < 0) {
+			for (int i = 0; i < n; i++)
+				if (!bl_labelset_has(&done, i) && rs->labels[i].has_except) {
+					const bl_rlabel *l = &rs->labels[i];
+					set_err(rs, "%s:%d:%d: 'except' of label '%s' makes a "
+						    "cycle: it waits for a label that waits "
+						    "for it (or that it implies)",
+						l->file, l->except[0].line, l->except[0].col,
+						l->name);
+					break;
+				}
+			goto out;
+		}
+		bl_labelset_set(&done, pick);
+		rs->order[placed++] = pick;
+	}
+	for (int k = 0; k < n; k++) {
+		rs->labels[k].index = k;
+		rs->eval[k] = &rs->labels[rs->order[k]];
+	}
+	rc = BL_OK;
+out:
+	free(need);
+	return rc;
 }
 
 int bl_ruleset_compile(bl_ruleset *rs)
@@ -1380,6 +1655,11 @@ int bl_ruleset_compile(bl_ruleset *rs)
 
 	if (rc != BL_OK)
 		return rc;
+	if (rs->nlabels <= 1) {
+		set_err(rs, "the rule set declares no labels: it would tag "
+			    "nothing (load a rule file with 'label' lines)");
+		return BL_FAILED;
+	}
 	rc = prefilter_start(rs);
 	if (rc != BL_OK) {
 		set_err(rs, "out of memory");
@@ -1399,6 +1679,8 @@ int bl_ruleset_compile(bl_ruleset *rs)
 		for (size_t k = 0; k < l->npreds; k++) {
 			if (l->preds[k].src == BL_SRC_IMAGE)
 				rs->uses_image = 1;
+			else if (l->preds[k].src == BL_SRC_CAPTION)
+				rs->uses_caption_facts = 1;
 			else
 				rs->uses_json = 1;
 		}
@@ -1436,21 +1718,23 @@ int bl_ruleset_compile(bl_ruleset *rs)
 			}
 		}
 	} while (changed);
-	rs->implying = malloc((size_t)rs->nlabels * sizeof *rs->implying);
-	if (!rs->implying) {
+	rc = except_resolve(rs);
+	if (rc == BL_OK)
+		rc = order_build(rs);
+	if (rc != BL_OK)
+		goto out;
+	rc = bl_normalise_build(rs->nz);
+	if (rc != BL_OK) {
 		set_err(rs, "out of memory");
-		rc = BL_ENOMEM;
 		goto out;
 	}
-	rs->nimplying = 0;
 	for (int i = 0; i < rs->nlabels; i++) {
 		bl_labelset self;
 		bl_labelset_clear(&self);
 		bl_labelset_set(&self, i);
 		rs->labels[i].has_closure =
 			memcmp(&self, &rs->labels[i].closure, sizeof self) != 0;
-		if (rs->labels[i].has_closure)
-			rs->implying[rs->nimplying++] = i;
+		rs->any_implies |= rs->labels[i].has_closure;
 	}
 	rc = bl_prefilter_build(rs->pf);
 	if (rc != BL_OK) {
@@ -1475,13 +1759,19 @@ out:
 			label_uncompile(&rs->labels[i]);
 		bl_prefilter_free(rs->pf);
 		rs->pf = NULL;
+		bl_normalise_free(rs->nz);
+		rs->nz = NULL;
+		free(rs->order);
+		rs->order = NULL;
+		free(rs->eval);
+		rs->eval = NULL;
+		rs->any_implies = 0;
+		rs->uses_caption_facts = 0;
 		rs->max_match = rs->max_unless = 0;
 		rs->gated_match = rs->gated_unless = 0;
 		bl_labelset_clear(&rs->minor_mask);
 		bl_labelset_clear(&rs->sexual_mask);
 		rs->uses_json = rs->uses_image = 0;
-		free(rs->implying);
-		rs->implying = NULL;
 	}
 	return rc;
 }

@@ -19,9 +19,23 @@
 
 /* The literal prefilter (lib/prefilter.c, below). */
 typedef struct bl_prefilter bl_prefilter;
+/* The caption normaliser (lib/normalise.c, below). */
+typedef struct bl_normaliser bl_normaliser;
 
 /* Where a predicate reads its value. */
-enum { BL_SRC_JSON = 0, BL_SRC_IMAGE };
+enum { BL_SRC_JSON = 0, BL_SRC_IMAGE, BL_SRC_CAPTION };
+
+/* Facts about the caption text (bl_caption_facts) a predicate may name
+ * as caption.NAME. */
+enum {
+	BL_CFACT_WORDS = 0, /* words holding a letter */
+	BL_CFACT_LETTERS,   /* letters, any script */
+	BL_CFACT_NONLATIN,  /* share of the letters not in Latin script (0..1) */
+	BL_CFACT_ENGLISH,   /* English function words */
+	BL_CFACT_FOREIGN,   /* function words of other Latin-script languages,
+			     * and words holding a letter with a diacritic */
+	BL_CFACT__COUNT
+};
 
 /* Image facts (bl_image_info) a predicate may name. */
 enum {
@@ -53,7 +67,7 @@ enum { BL_VAL_NONE = 0, BL_VAL_NUM, BL_VAL_STR, BL_VAL_NULL, BL_VAL_OTHER };
 
 typedef struct bl_pred {
 	int src;        /* BL_SRC_* */
-	int fact;       /* BL_FACT_* when src is BL_SRC_IMAGE */
+	int fact;       /* BL_FACT_* (image) or BL_CFACT_* (caption) */
 	char *path;     /* JSON field path ("a.b" descends) when BL_SRC_JSON */
 	int op;         /* BL_OP_* */
 	int negate;     /* "not" in front */
@@ -80,6 +94,13 @@ typedef struct bl_gate {
 	size_t len;
 } bl_gate;
 
+/* A named sub-pattern: "define" (one file) or "global" (every file
+ * loaded after it). */
+typedef struct bl_rdefine {
+	char *name;
+	char *pat; /* expanded */
+} bl_rdefine;
+
 typedef struct bl_rlabel {
 	char *name;
 	char *file;    /* the file (or string name) that declared it */
@@ -100,6 +121,11 @@ typedef struct bl_rlabel {
 	size_t nimplies, aimplies;
 	bl_labelset closure; /* labels set when this one is (itself included) */
 	int has_closure;     /* it implies at least one other label */
+	bl_implied *except;  /* "except" names (labels or families) */
+	size_t nexcept, aexcept;
+	bl_labelset except_mask; /* the labels they name, resolved */
+	int has_except;
+	int index;           /* its place in the label table */
 } bl_rlabel;
 
 struct bl_ruleset {
@@ -111,8 +137,15 @@ struct bl_ruleset {
 	int minor_sexual;       /* index of safety.minor_sexual */
 	bl_labelset minor_mask;  /* age.minor and age.minor.* */
 	bl_labelset sexual_mask; /* sexual and sexual.* */
-	int *implying;          /* labels with has_closure, in order */
-	int nimplying;
+	int *order;             /* evaluation order: a label after those that
+				 * its "except" names (and all that imply
+				 * them); load order otherwise */
+	const bl_rlabel **eval; /* &labels[order[k]] */
+	int any_implies;        /* some label implies another */
+	int uses_caption_facts; /* some predicate reads caption.* */
+	bl_normaliser *nz;      /* the view's dictionaries */
+	bl_rdefine *globals;    /* "global" defines loaded so far */
+	size_t nglobals, aglobals;
 	int max_match;          /* most match patterns of one label */
 	int max_unless;         /* most unless patterns of one label */
 	bl_prefilter *pf;       /* the literals of every gate */
@@ -183,6 +216,57 @@ void bl_prefilter_free(bl_prefilter *pf);
 #define BL_DEPTH_LIMIT 5000u
 #define BL_HEAP_LIMIT 20000u /* KiB, for the interpreter fallback */
 #define BL_JIT_STACK_MAX (1024 * 1024)
+
+/* ---- lib/normalise.c: the view of a caption that rules match ------- */
+
+/* What a dictionary word is for: splitting hashtags into words, and
+ * reading masked spellings (s3xy, n*de) as words. */
+#define BL_NZ_SPLIT 1
+#define BL_NZ_UNMASK 2
+
+/* Empty dictionaries; NULL when out of memory. */
+bl_normaliser *bl_normalise_new(void);
+/* Add word w[0..len) with BL_NZ_* flags.  Only ASCII letters count; a
+ * word of other characters, or shorter than 3 or longer than 24 letters,
+ * is ignored (BL_OK).  BL_ENOMEM; BL_EUSAGE after build. */
+int bl_normalise_add_word(bl_normaliser *nz, const char *w, size_t len,
+			  int flags);
+/* Freeze the dictionaries (read-only, shareable by threads afterwards). */
+int bl_normalise_build(bl_normaliser *nz);
+/* Words with any of flags (for tests and diagnostics). */
+size_t bl_normalise_nwords(const bl_normaliser *nz, int flags);
+void bl_normalise_free(bl_normaliser *nz);
+
+/*
+ * The view of caption s[0..len) (any bytes), always valid UTF-8: *view is
+ * s itself when the caption needs no change (the fast path: it is then
+ * ASCII), else the text built in b (a is scratch; both are the caller's,
+ * reused from call to call).  nz (built) supplies the dictionaries; NULL:
+ * no hashtag splitting nor unmasking.  *bad_at (may be NULL) gets the
+ * offset of the first byte of s that is not UTF-8, or (size_t)-1.  s NULL
+ * gives *view NULL, *vlen 0.  BL_OK, BL_ENOMEM, BL_FAILED (a buffer's
+ * cap), BL_EUSAGE.
+ */
+int bl_normalise_view(const bl_normaliser *nz, const char *s, size_t len,
+		      bl_buf *a, bl_buf *b, const char **view, size_t *vlen,
+		      size_t *bad_at);
+
+/* Append pattern p[0..len) to out with its characters folded as the view
+ * folds them (é e, ’ ', ` '), so that a pattern written with them still
+ * matches.  Bytes that are not UTF-8 are copied.  Returns as bl_buf_add. */
+int bl_normalise_fold_pattern(const char *p, size_t len, bl_buf *out);
+
+/* Facts about a caption for caption.* conditions, read from the caption
+ * as it is (s NULL: all zero). */
+typedef struct bl_caption_facts {
+	int words;    /* runs of letters and digits holding a letter */
+	int letters;
+	int nonlatin; /* letters of scripts other than Latin */
+	int english;  /* English function words */
+	int foreign;  /* other languages' function words + accented words */
+} bl_caption_facts;
+
+void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f);
 
 /* ---- lib/meta.c: JSON fields of a sample ---------------------------- */
 

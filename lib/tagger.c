@@ -91,6 +91,17 @@ struct bl_tagger {
 	bl_meta *doc;
 	bl_meta_arena *arena; /* where doc is built */
 	int doc_state; /* 0 not parsed yet, 1 parsed (doc may be NULL: bad) */
+	/* the caption's view (lib/normalise.c): the caption itself or vb */
+	bl_buf va, vb;
+	const char *view;
+	size_t view_len;
+	const char *cap; /* the caption as given, for its facts */
+	size_t cap_len;
+	bl_caption_facts facts;
+	int facts_state; /* 0 not computed yet for this caption */
+	/* PCRE2_NO_UTF_CHECK when the subject is the view (valid UTF-8, so
+	 * PCRE2 need not check it again on every match), else 0 */
+	uint32_t match_opts;
 };
 
 bl_tagger *bl_tagger_new(const bl_ruleset *rs)
@@ -114,6 +125,8 @@ bl_tagger *bl_tagger_new(const bl_ruleset *rs)
 	t->useek = calloc((size_t)rs->max_unless + 1, sizeof *t->useek);
 	t->mseek = calloc((size_t)rs->max_match + 1, sizeof *t->mseek);
 	t->arena = bl_meta_arena_new();
+	bl_buf_init(&t->va, 0);
+	bl_buf_init(&t->vb, 0);
 	if (!t->md || !t->mctx || !t->uctx || !t->jit || !t->hits ||
 	    !t->useek || !t->mseek || !t->arena) {
 		bl_tagger_free(t);
@@ -142,7 +155,16 @@ void bl_tagger_free(bl_tagger *t)
 	free(t->hits);
 	free(t->useek);
 	free(t->mseek);
+	bl_buf_release(&t->va);
+	bl_buf_release(&t->vb);
 	free(t);
+}
+
+const char *bl_tagger_view(const bl_tagger *t, size_t *len)
+{
+	if (len)
+		*len = t && t->view ? t->view_len : 0;
+	return t ? t->view : NULL;
 }
 
 bl_errkind bl_tagger_errkind(const bl_tagger *t)
@@ -176,7 +198,8 @@ static int run(bl_tagger *t, const pcre2_code *code,
 	       pcre2_match_context *ctx, const char *subj, size_t len,
 	       size_t start, size_t *s, size_t *e)
 {
-	int rc = pcre2_match(code, (PCRE2_SPTR)subj, len, start, 0, t->md, ctx);
+	int rc = pcre2_match(code, (PCRE2_SPTR)subj, len, start, t->match_opts,
+			     t->md, ctx);
 	const PCRE2_SIZE *ov;
 
 	if (rc == PCRE2_ERROR_NOMATCH)
@@ -395,11 +418,40 @@ static void pcre2_problem(bl_tagger *t, const bl_rlabel *l, int code)
 
 /* ---- predicates ---------------------------------------------------- */
 
-static int pred_value(const bl_pred *p, const bl_meta *doc,
+/* A caption fact: BL_VAL_NUM, or BL_VAL_NONE when the sample has no
+ * caption (or no letters, for the share of non-Latin ones). */
+static int caption_fact(bl_tagger *t, int fact, double *num)
+{
+	const bl_caption_facts *f = &t->facts;
+
+	if (!t->cap)
+		return BL_VAL_NONE;
+	if (!t->facts_state) {
+		bl_normalise_facts(t->cap, t->cap_len, &t->facts);
+		t->facts_state = 1;
+	}
+	switch (fact) {
+	case BL_CFACT_WORDS: *num = f->words; break;
+	case BL_CFACT_LETTERS: *num = f->letters; break;
+	case BL_CFACT_NONLATIN:
+		if (f->letters == 0)
+			return BL_VAL_NONE;
+		*num = (double)f->nonlatin / (double)f->letters;
+		break;
+	case BL_CFACT_ENGLISH: *num = f->english; break;
+	case BL_CFACT_FOREIGN: *num = f->foreign; break;
+	default: return BL_VAL_NONE;
+	}
+	return BL_VAL_NUM;
+}
+
+static int pred_value(bl_tagger *t, const bl_pred *p, const bl_meta *doc,
 		      const bl_image_info *img, double *num, const char **str)
 {
 	if (p->src == BL_SRC_JSON)
 		return bl_meta_get(doc, p->path, num, str);
+	if (p->src == BL_SRC_CAPTION)
+		return caption_fact(t, p->fact, num);
 	if (!img)
 		return BL_VAL_NONE;
 	switch (p->fact) {
@@ -453,12 +505,12 @@ static int cmp_holds(int op, int c)
 	}
 }
 
-static int pred_eval(const bl_pred *p, const bl_meta *doc,
+static int pred_eval(bl_tagger *t, const bl_pred *p, const bl_meta *doc,
 		     const bl_image_info *img)
 {
 	double num = 0;
 	const char *str = NULL;
-	int vt = pred_value(p, doc, img, &num, &str);
+	int vt = pred_value(t, p, doc, img, &num, &str);
 	int r = 0;
 
 	switch (p->op) {
@@ -499,7 +551,7 @@ static int pred_eval(const bl_pred *p, const bl_meta *doc,
 }
 
 /* Conditions are conjunctions joined by "or" (and by separate lines). */
-static int conds_hold(const bl_rlabel *l, const bl_meta *doc,
+static int conds_hold(bl_tagger *t, const bl_rlabel *l, const bl_meta *doc,
 		      const bl_image_info *img)
 {
 	int cur = 0;
@@ -512,7 +564,7 @@ static int conds_hold(const bl_rlabel *l, const bl_meta *doc,
 			cur = 1;
 		}
 		if (cur)
-			cur = pred_eval(p, doc, img);
+			cur = pred_eval(t, p, doc, img);
 	}
 	return cur;
 }
@@ -529,7 +581,7 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 {
 	const bl_ruleset *rs;
 	const char *cap;
-	size_t clen, bad;
+	size_t clen, bad, off;
 	bl_meta *doc = NULL;
 
 	if (!t || !in || !out)
@@ -543,13 +595,29 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 	bl_labelset_clear(out);
 	t->kind = BL_ERR_NONE;
 	t->msg[0] = '\0';
-	cap = in->caption;
-	clen = cap ? in->caption_len : 0;
-	/* invalid sequences never match (PCRE2_MATCH_INVALID_UTF); the rest
-	 * of the caption is tagged, and the caller hears about it */
-	if (cap && !bl_utf8_valid(cap, clen, &bad))
+	t->cap = in->caption;
+	t->cap_len = in->caption ? in->caption_len : 0;
+	t->facts_state = 0;
+	/* the rules match the caption's view: always valid UTF-8 (invalid
+	 * bytes read as U+FFFD), entities decoded, tags split ... */
+	if (bl_normalise_view(rs->nz, t->cap, t->cap_len, &t->va, &t->vb,
+			      &t->view, &t->view_len, &bad) != BL_OK) {
+		/* out of memory (or past a buffer's cap): tag the caption as
+		 * it is, invalid bytes never matching */
+		note(t, BL_ERR_NOMEM, "no memory for the caption's normalised "
+				      "view; the caption was tagged as it is");
+		t->view = t->cap;
+		t->view_len = t->cap_len;
+		bad = (size_t)-1;
+		if (t->cap && !bl_utf8_valid(t->cap, t->cap_len, &off))
+			bad = off;
+	}
+	t->match_opts = t->view == t->cap && bad != (size_t)-1 ? 0 : PCRE2_NO_UTF_CHECK;
+	if (bad != (size_t)-1)
 		note(t, BL_ERR_BAD_UTF8, "caption is not valid UTF-8 at byte %zu; "
-					 "invalid sequences never match", bad);
+					 "tagged with U+FFFD for each invalid byte", bad);
+	cap = t->view;
+	clen = t->view_len;
 	if (rs->uses_json && in->json && in->json_len) {
 		doc = t->doc = bl_meta_parse(t->arena, in->json, in->json_len);
 		t->doc_state = 1;
@@ -562,9 +630,15 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 		bl_prefilter_scan(rs->pf, cap, clen, t->hits);
 		t->gated = !(t->hits[BL_PF_BYPASS >> 6] >> (BL_PF_BYPASS & 63) & 1);
 	}
-	for (int i = 0; i < rs->nlabels; i++) {
-		const bl_rlabel *l = &rs->labels[i];
-		int hit = 0;
+	/* in evaluation order: a label with "except" after the labels it
+	 * names, which are set with what they imply as soon as decided */
+	for (int k = 0; k < rs->nlabels; k++) {
+		const bl_rlabel *l = rs->eval[k];
+		int i = l->index, hit = 0;
+		if (rs->any_implies && bl_labelset_has(out, i))
+			continue; /* implied already */
+		if (l->has_except && intersects(out, &l->except_mask))
+			continue;
 		if (l->nmatch && cap && label_open(t, l)) {
 			int r = match_label(t, l, cap, clen);
 			if (r > 0)
@@ -573,15 +647,14 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 				pcre2_problem(t, l, r);
 		}
 		if (!hit && l->npreds)
-			hit = conds_hold(l, doc, in->image);
-		if (hit)
-			bl_labelset_set(out, i);
-	}
-	for (int k = 0; k < rs->nimplying; k++) {
-		int i = rs->implying[k];
-		if (bl_labelset_has(out, i))
+			hit = conds_hold(t, l, doc, in->image);
+		if (!hit)
+			continue;
+		if (l->has_closure)
 			for (size_t w = 0; w < BL_MAX_LABELS / 64; w++)
-				out->w[w] |= rs->labels[i].closure.w[w];
+				out->w[w] |= l->closure.w[w];
+		else
+			bl_labelset_set(out, i);
 	}
 	if (intersects(out, &rs->minor_mask) && intersects(out, &rs->sexual_mask))
 		bl_labelset_set(out, rs->minor_sexual);

@@ -14,7 +14,7 @@
 #include <string.h>
 
 const char usage_tag[] =
-	"usage: ballast tag [-r RULES]... [--json] < captions\n"
+	"usage: ballast tag [-r RULES]... [--json] [--view] < captions\n"
 	"\n"
 	"Reads captions from standard input, one a line, and writes for each\n"
 	"line the labels its caption gets: sorted names, comma separated, an\n"
@@ -25,6 +25,11 @@ const char usage_tag[] =
 	"  --json             each line is a JSON object; its \"caption\" field\n"
 	"                     is tagged and its other fields feed metadata\n"
 	"                     predicates (punsafe >= 0.5, status != \"success\")\n"
+	"  --view             also write, after a tab, the caption's normalised\n"
+	"                     view: the text the rules matched (HTML entities\n"
+	"                     and escapes decoded, hashtags, CamelCase and\n"
+	"                     slugs split, masked spellings read, ALL-CAPS\n"
+	"                     title-cased, invalid UTF-8 as U+FFFD)\n"
 	"\n"
 	"Exit status: 0 all lines tagged, 1 some line had a problem (bad JSON,\n"
 	"invalid UTF-8, a pattern hit its match limit; reported on stderr),\n"
@@ -46,7 +51,7 @@ int cmd_tag(int argc, char **argv)
 	size_t cap = 0;
 	ssize_t n;
 	unsigned long lineno = 0;
-	int json = 0, nl, problems = 0;
+	int json = 0, view = 0, nl, problems = 0;
 	int rc = EXIT_FATAL;
 
 	bl_strlist_init(&rules);
@@ -68,6 +73,8 @@ int cmd_tag(int argc, char **argv)
 			}
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
+		} else if (!strcmp(a, "--view")) {
+			view = 1;
 		} else {
 			rc = tool_usage_error(usage_tag, "unexpected argument '%s'", a);
 			goto out;
@@ -137,6 +144,13 @@ int cmd_tag(int argc, char **argv)
 				putchar(',');
 			fputs(names[i], stdout);
 			first = 0;
+		}
+		if (view) {
+			size_t vlen;
+			const char *v = bl_tagger_view(tg, &vlen);
+			putchar('\t');
+			if (v)
+				fwrite(v, 1, vlen, stdout);
 		}
 		putchar('\n');
 		cJSON_Delete(doc);

@@ -55,6 +55,39 @@ expect_err "already defined at" "tag same label twice message"
 run "$B" tag --bogus < in.txt
 expect_rc 2 "tag bad option exits 2"
 
+# a rule file or directory that declares no label is an error, not a run
+# that tags nothing
+: > empty.rules
+run "$B" tag -r empty.rules < in.txt
+expect_rc 3 "tag empty rule file exits 3"
+expect_err "empty.rules: declares no labels" "tag empty rule file says so"
+mkdir -p nolabels && printf '# only comments\n\n' > nolabels/a.rules
+run "$B" tag -r nolabels < in.txt
+expect_rc 3 "tag rule directory without labels exits 3"
+expect_err "a.rules: declares no labels" "tag rule directory without labels says so"
+
+# --view prints the normalised view the rules matched
+printf '%s\n' "Women&#39;s #asianwoman s3xy" 'caf\xc3\xa9' > view.txt
+printf 'label w\n  match \\b(?:asian|woman)\\b\nlabel sexual.s\n  match \\bsexy\\b\n' > v.rules
+run "$B" tag -r v.rules --view < view.txt
+expect_rc 0 "tag --view exits 0"
+if [ "$(sed -n 1p out.txt)" = "$(printf 'sexual.s,w\tWomen'"'"'s #asian woman sexy')" ]; then
+	ok "tag --view: labels, a tab, the view"
+else
+	bad "tag --view: labels, a tab, the view" "$(sed -n 1p out.txt | od -c | head -3)"
+fi
+
+# a caption with invalid UTF-8 is tagged (U+FFFD in its view) and reported
+printf 'a woman \377 sexy\n' > badutf.txt
+run "$B" tag -r v.rules --view < badutf.txt
+expect_rc 1 "tag invalid UTF-8 exits 1"
+if [ "$(cat out.txt)" = "$(printf 'sexual.s,w\ta woman \357\277\275 sexy')" ]; then
+	ok "tag invalid UTF-8 still tags the caption"
+else
+	bad "tag invalid UTF-8 still tags the caption" "$(od -c out.txt | head -3)"
+fi
+expect_err "line 1: caption is not valid UTF-8 at byte 8" "tag invalid UTF-8 names line and byte"
+
 run "$B" tag < in.txt
 expect_rc 0 "tag with the shipped filters"
 expect_out '^gender.female,group.black$' "tag with the shipped filters labels"

@@ -1,7 +1,7 @@
 /*
  * fuzz_rules.c - fuzz target: arbitrary bytes as a rule file.  Loads and
- * compiles them; when they compile, tags a few captions and JSON objects
- * with them.  A rule file is trusted more than a shard, but a typo must
+ * compiles them; when they compile, tags a few captions (some exercising
+ * every step of the normalised view) and JSON objects with them.  A rule file is trusted more than a shard, but a typo must
  * still give an error, never a crash.
  */
 #include "ballast.h"
@@ -15,6 +15,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 	static const char *const caps[] = {
 		"a nude woman in a black dress", "Women's shoes, size 38",
 		"\xff\xfe broken utf-8 caption", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", "",
+		/* the normalised view: entities, escapes, hashtags, CamelCase,
+		 * masked spellings, ALL-CAPS, other scripts */
+		"Women&#39;s &amp;amp;#39; Boy\\'s #asiangirl AsianGirl_x s3xy n*de P0RN",
+		"NUDE WOMAN POSING \xe5\xa5\xb3\xe6\x80\xa7 Sch\xc3\xb6ne Frau mit Hut und Brille",
 	};
 	static const char json[] = "{\"punsafe\": 0.7, \"status\": \"success\", \"a\": {\"b\": 1}}";
 	bl_ruleset *rs = bl_ruleset_new();

@@ -89,9 +89,10 @@ static const char *tag(bl_ruleset *rs, const char *cap)
 	return tag_full(rs, cap, strlen(cap), NULL, NULL, NULL);
 }
 
+/* A sample without a caption: only its JSON is read. */
 static const char *tag_json(bl_ruleset *rs, const char *json)
 {
-	return tag_full(rs, "", 0, json, NULL, NULL);
+	return tag_full(rs, NULL, 0, json, NULL, NULL);
 }
 
 /* ---- the parser ------------------------------------------------------ */
@@ -701,11 +702,163 @@ BL_TEST(rules_shipped_skin_stereotype_meta_image)
 	memset(&info, 0, sizeof info);
 	info.width = 100;
 	info.height = 1000;
-	CHECK_EQ_STR(tag_full(rs, "", 0, NULL, &info, NULL), "image.extreme_aspect,image.small");
+	CHECK_EQ_STR(tag_full(rs, NULL, 0, NULL, &info, NULL), "image.extreme_aspect,image.small");
 	info.width = 800;
 	info.height = 600;
-	CHECK_EQ_STR(tag_full(rs, "", 0, NULL, &info, NULL), "");
+	CHECK_EQ_STR(tag_full(rs, NULL, 0, NULL, &info, NULL), "");
+	/* an empty caption is too short to judge; no caption is not judged */
+	CHECK_EQ_STR(tag_full(rs, "", 0, NULL, &info, NULL), "caption.too_short");
 	CHECK_EQ_INT(bl_ruleset_uses_json(rs), 1);
 	CHECK_EQ_INT(bl_ruleset_uses_image(rs), 1);
+	bl_ruleset_free(rs);
+}
+
+/* ---- except, global, caption facts, empty rule sets ------------------ */
+
+BL_TEST(rules_empty_rule_set_is_an_error)
+{
+	char d[512], f[600];
+	FILE *fp;
+	bl_ruleset *rs = bl_ruleset_new();
+
+	REQUIRE(rs);
+	CHECK_CONTAINS(load_error(""), "t.rules: declares no labels");
+	CHECK_CONTAINS(load_error("# only a comment\n\n"), "declares no labels");
+	CHECK_CONTAINS(load_error("define X a\n"), "declares no labels");
+	/* a rule set with nothing loaded does not compile */
+	CHECK_EQ_INT(bl_ruleset_compile(rs), BL_FAILED);
+	CHECK_CONTAINS(bl_ruleset_errmsg(rs), "declares no labels");
+	bl_ruleset_free(rs);
+	/* a directory whose one file is empty */
+	snprintf(d, sizeof d, "%s/emptyfile", bl_test_tmpdir());
+	REQUIRE(mkdir(d, 0700) == 0);
+	snprintf(f, sizeof f, "%s/a.rules", d);
+	fp = fopen(f, "w");
+	REQUIRE(fp);
+	fputs("# nothing here\n", fp);
+	fclose(fp);
+	rs = bl_ruleset_new();
+	CHECK_EQ_INT(bl_ruleset_load_dir(rs, d), BL_FAILED);
+	CHECK_CONTAINS(bl_ruleset_errmsg(rs), "a.rules: declares no labels");
+	bl_ruleset_free(rs);
+}
+
+BL_TEST(rules_except_label_and_family)
+{
+	/* kind.listing decides once; both families use it; implication
+	 * still sets an excepted label */
+	bl_ruleset *rs = rules("label p.a\n  match \\bwoman\\b\n  except kind\n"
+			       "label p.b\n  match \\bman\\b\n  except kind.listing\n"
+			       "label kind.listing\n  match \\bsize\\s+\\d\n"
+			       "label q\n  match \\bqq\\b\n  implies p.a\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "a woman and a man"), "p.a,p.b");
+	CHECK_EQ_STR(tag(rs, "woman man size 8"), "kind.listing");
+	CHECK_EQ_STR(tag(rs, "woman size 8 qq"), "kind.listing,p.a,q");
+	bl_ruleset_free(rs);
+	/* evaluation order does not depend on load order */
+	rs = rules("label kind.listing\n  match \\bsize\\s+\\d\nlabel p\n  match x\n  except kind\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "x size 8"), "kind.listing");
+	bl_ruleset_free(rs);
+	CHECK_CONTAINS(load_error("label a\n  match x\n  except nowhere\n"),
+		       "t.rules:3:10: 'except' names an unknown label or family 'nowhere'");
+	CHECK_CONTAINS(load_error("label a\n  match x\n  except b\nlabel b\n  match y\n  except a\n"),
+		       "makes a cycle");
+	CHECK_CONTAINS(load_error("label a\n  match x\n  except a\n"), "makes a cycle");
+	CHECK_CONTAINS(load_error("label a\n  match x\n  implies b\n  except b\nlabel b\n  match y\n"),
+		       "makes a cycle");
+	CHECK_CONTAINS(load_error("label a\n  except\n"), "missing label name after 'except'");
+}
+
+BL_TEST(rules_global_defines)
+{
+	bl_ruleset *rs = bl_ruleset_new();
+	static const char v[] = "# words\nglobal WORD (?:cat|dog)\n";
+	static const char a[] = "define PET \\b{WORD}s?\\b\nlabel pet\n  match {PET}\n";
+	REQUIRE(rs);
+	CHECK_EQ_INT(bl_ruleset_load_string(rs, "v.rules", v, strlen(v)), BL_OK);
+	CHECK_EQ_INT(bl_ruleset_load_string(rs, "a.rules", a, strlen(a)), BL_OK);
+	REQUIRE(bl_ruleset_compile(rs) == BL_OK);
+	CHECK_EQ_STR(tag(rs, "two dogs"), "pet");
+	CHECK_EQ_STR(tag(rs, "a bird"), "");
+	bl_ruleset_free(rs);
+	/* a define may not shadow a global, nor a global another */
+	rs = bl_ruleset_new();
+	REQUIRE(rs);
+	CHECK_EQ_INT(bl_ruleset_load_string(rs, "v.rules", v, strlen(v)), BL_OK);
+	CHECK_EQ_INT(bl_ruleset_load_string(rs, "b.rules", "define WORD x\nlabel b\n  match y\n", 30), BL_FAILED);
+	CHECK_CONTAINS(bl_ruleset_errmsg(rs), "b.rules:1:8: 'WORD' is already defined");
+	/* a failed load adds no global */
+	CHECK_EQ_INT(bl_ruleset_load_string(rs, "c.rules", "global NEW x\nlabel c\n  match (\n", 31), BL_FAILED);
+	CHECK_EQ_INT(bl_ruleset_load_string(rs, "d.rules", "label d\n  match {NEW}\n", 22), BL_FAILED);
+	CHECK_CONTAINS(bl_ruleset_errmsg(rs), "{NEW} is not defined");
+	bl_ruleset_free(rs);
+	/* defines stay file-local */
+	rs = bl_ruleset_new();
+	REQUIRE(rs);
+	CHECK_EQ_INT(bl_ruleset_load_string(rs, "a.rules", "define L x\nlabel a\n  match {L}\n", 30), BL_OK);
+	CHECK_EQ_INT(bl_ruleset_load_string(rs, "b.rules", "label b\n  match {L}\n", 20), BL_FAILED);
+	bl_ruleset_free(rs);
+}
+
+BL_TEST(rules_caption_facts)
+{
+	bl_ruleset *rs = rules("label short\n  when caption.words < 3\n"
+			       "label other\n  when caption.nonlatin >= 0.5\n"
+			       "  when caption.foreign >= 2 and caption.english == 0\n");
+	REQUIRE(rs);
+	CHECK_EQ_INT(bl_ruleset_uses_json(rs), 0);
+	CHECK_EQ_STR(tag(rs, "IMG_2034"), "short");
+	CHECK_EQ_STR(tag(rs, ""), "short");
+	CHECK_EQ_STR(tag(rs, "a dog on a beach"), "");
+	CHECK_EQ_STR(tag(rs, "Портрет молодой женщины в шляпе"), "other");
+	CHECK_EQ_STR(tag(rs, "perro grande con collar en la playa"), "other");
+	CHECK_EQ_STR(tag(rs, "the dog and the cat en la playa"), "");
+	/* no caption at all: caption facts are missing */
+	CHECK_EQ_STR(tag_full(rs, NULL, 0, NULL, NULL, NULL), "");
+	bl_ruleset_free(rs);
+	CHECK_CONTAINS(load_error("label a\n  when caption.colour > 1\n"), "unknown caption fact 'colour'");
+	CHECK_CONTAINS(load_error("label a\n  when caption.words == \"x\"\n"), "caption facts are numbers");
+}
+
+BL_TEST(rules_view_is_tagged_and_total)
+{
+	/* the rules see the normalised view; a NUL or invalid byte never
+	 * stops the minor+sexual block (placeholder words only) */
+	bl_ruleset *rs = rules("label age.minor\n  match \\bminorterm\\b\n"
+			       "label sexual.explicit\n  match \\bsexterm\\b\n"
+			       "label w\n  match \\bwomen's\\b\n");
+	static const char nul[] = "minorterm\0sexterm";
+	static const char bad[] = "minorterm \xff\xfe sexterm";
+	bl_tagger *t;
+	bl_tag_input in;
+	bl_labelset ls;
+	size_t vlen;
+	int rc;
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag_full(rs, nul, sizeof nul - 1, NULL, NULL, &rc),
+		     "age.minor,safety.minor_sexual,sexual.explicit");
+	CHECK_EQ_INT(rc, BL_OK);
+	CHECK_EQ_STR(tag_full(rs, bad, sizeof bad - 1, NULL, NULL, &rc),
+		     "age.minor,safety.minor_sexual,sexual.explicit");
+	CHECK_EQ_INT(rc, BL_WARN);
+	CHECK_EQ_STR(tag(rs, "MINORTERM &amp; SEXTERM"), "age.minor,safety.minor_sexual,sexual.explicit");
+	CHECK_EQ_STR(tag(rs, "Women&#39;s"), "w");
+	t = bl_tagger_new(rs);
+	REQUIRE(t);
+	CHECK(bl_tagger_view(t, &vlen) == NULL);
+	memset(&in, 0, sizeof in);
+	in.caption = "Women&#39;s\\'";
+	in.caption_len = strlen(in.caption);
+	CHECK_EQ_INT(bl_tagger_tag(t, &in, &ls), BL_OK);
+	CHECK_EQ_STR(bl_tagger_view(t, &vlen), "Women's'");
+	CHECK_EQ_INT(vlen, 8);
+	in.caption = "plain words";
+	in.caption_len = strlen(in.caption);
+	CHECK_EQ_INT(bl_tagger_tag(t, &in, &ls), BL_OK);
+	CHECK(bl_tagger_view(t, &vlen) == in.caption); /* no copy */
+	bl_tagger_free(t);
+	CHECK(bl_tagger_view(NULL, &vlen) == NULL);
 	bl_ruleset_free(rs);
 }
