@@ -65,19 +65,32 @@ typedef struct table {
 	size_t n, a;
 } table;
 
+/* The array v of *a elements of size bytes with room for element n:
+ * v itself, or v moved to twice the room when full (*a updated); NULL when
+ * out of memory (v and *a unchanged). */
+static void *grow(void *v, size_t n, size_t *a, size_t size)
+{
+	size_t na;
+	void *nv;
+	if (n < *a)
+		return v;
+	na = *a ? *a * 2 : 16;
+	nv = realloc(v, na * size);
+	if (nv)
+		*a = na;
+	return nv;
+}
+
 static score *table_get(table *t, const char *name)
 {
+	score *v;
 	for (size_t i = 0; i < t->n; i++)
 		if (strcmp(t->v[i].name, name) == 0)
 			return &t->v[i];
-	if (t->n == t->a) {
-		size_t na = t->a ? t->a * 2 : 32;
-		score *v = realloc(t->v, na * sizeof *v);
-		if (!v)
-			return NULL;
-		t->v = v;
-		t->a = na;
-	}
+	v = grow(t->v, t->n, &t->a, sizeof *t->v);
+	if (!v)
+		return NULL;
+	t->v = v;
 	memset(&t->v[t->n], 0, sizeof t->v[t->n]);
 	snprintf(t->v[t->n].name, KEY_LEN, "%s", name);
 	return &t->v[t->n++];
@@ -204,17 +217,14 @@ typedef struct tallies {
 
 static tally *tally_get(tallies *t, const char *name)
 {
+	tally *v;
 	for (size_t i = 0; i < t->n; i++)
 		if (strcmp(t->v[i].name, name) == 0)
 			return &t->v[i];
-	if (t->n == t->a) {
-		size_t na = t->a ? t->a * 2 : 8;
-		tally *v = realloc(t->v, na * sizeof *v);
-		if (!v)
-			return NULL;
-		t->v = v;
-		t->a = na;
-	}
+	v = grow(t->v, t->n, &t->a, sizeof *t->v);
+	if (!v)
+		return NULL;
+	t->v = v;
 	memset(&t->v[t->n], 0, sizeof t->v[t->n]);
 	snprintf(t->v[t->n].name, KEY_LEN, "%s", name);
 	return &t->v[t->n++];
