@@ -101,6 +101,13 @@ static int cmp_score(const void *a, const void *b)
 	return strcmp(((const score *)a)->name, ((const score *)b)->name);
 }
 
+/* Sort a table by name (an empty table may have no array at all). */
+static void table_sort(table *t)
+{
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof *t->v, cmp_score);
+}
+
 /* A small set of short names. */
 typedef struct nameset {
 	char v[MAX_NAMES][KEY_LEN];
@@ -387,7 +394,7 @@ static int label_scored(const char *name, const nameset *gold_tops)
 static void print_tally(tally *ta, const nameset *gold_tops)
 {
 	score tot[NFAM];
-	qsort(ta->labels.v, ta->labels.n, sizeof *ta->labels.v, cmp_score);
+	table_sort(&ta->labels);
 	for (size_t i = 0; i < ta->labels.n; i++)
 		if (label_scored(ta->labels.v[i].name, gold_tops))
 			print_row("label", &ta->labels.v[i], ta->name);
@@ -410,7 +417,7 @@ static cJSON *json_tally(tally *ta, const nameset *gold_tops)
 		cJSON_Delete(o);
 		return NULL;
 	}
-	qsort(ta->labels.v, ta->labels.n, sizeof *ta->labels.v, cmp_score);
+	table_sort(&ta->labels);
 	for (size_t i = 0; i < ta->labels.n; i++)
 		if (label_scored(ta->labels.v[i].name, gold_tops))
 			cJSON_AddItemToObject(l, ta->labels.v[i].name, json_row(&ta->labels.v[i]));
@@ -591,7 +598,7 @@ int cmd_eval(int argc, char **argv)
 			goto nomem;
 		u->fp = s->fp;
 	}
-	qsort(unscored.v, unscored.n, sizeof *unscored.v, cmp_score);
+	table_sort(&unscored);
 	if (ts.n > 2)
 		qsort(ts.v + 1, ts.n - 1, sizeof *ts.v, cmp_tally);
 
