@@ -20,7 +20,8 @@ top=$(cd "$here/../.." && pwd)
 data=${BALLAST_SHARED_DATA:-$top/../shared/data}
 labels=$here/labels
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ballast-eval-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT HUP INT PIPE TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT PIPE TERM
 
 # evaluate FILE TAG: filters and baseline scores of FILE, per source, into
 # $tmp/TAG.filters and $tmp/TAG.baseline
