@@ -1,6 +1,7 @@
 /*
  * cmd_eval.c - "ballast eval": precision and recall of rule files on a
- * hand-labelled caption set (shared/data/labels/dev.tsv and its kin).
+ * hand-labelled caption set (shared/data/labels/dev.tsv, the splits in
+ * tests/eval/labels/ and their kin).
  *
  * The labelled file is a TSV with a header line and the columns source,
  * row, caption, labels (comma separated, sorted, empty for none), note.
@@ -11,31 +12,45 @@
  *           middle_eastern / indigenous (group.asian.east counts as asian)
  *   gender  gender.female and gender.male
  *   age     age.minor
- * plus attire (swimwear, underwear) for information.  Precision is "-"
- * when nothing was predicted, recall "-" when nothing was expected.
+ * plus attire (swimwear, underwear) for information.  Every precision and
+ * recall comes with its Wilson 95% interval; "-" when nothing was
+ * predicted (precision) or expected (recall).  With --by source the same
+ * table follows for each value of the source column.
+ *
+ * A label the file cannot judge is not scored: a predicted label is
+ * scored when its family (the name up to the first dot) is one of the
+ * families above or safety (derived from them), or when the file's own
+ * labels use that family somewhere (skin, stereotype, ...).  Others (a
+ * caption.* family the file predates, say) are listed with the number of
+ * captions they fired on and count as neither right nor wrong.
  */
 #include "tools.h"
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char usage_eval[] =
-	"usage: ballast eval [-r RULES]... [--json] [--errors] LABELLED.tsv\n"
+	"usage: ballast eval [-r RULES]... [--by source] [--json] [--errors] LABELLED.tsv\n"
 	"\n"
 	"Tags the captions of a labelled TSV (columns source, row, caption,\n"
-	"labels, note; a header line) and prints precision, recall and support\n"
-	"per label and per family (sexual: any sexual.* per caption; group:\n"
-	"rolled up to group.asian/black/white/latino/middle_eastern/indigenous;\n"
-	"gender: female, male; age: age.minor; attire).\n"
+	"labels, note; a header line) and prints precision and recall, each with\n"
+	"its Wilson 95% interval, and support per label and per family (sexual:\n"
+	"any sexual.* per caption; group: rolled up to group.asian/black/white/\n"
+	"latino/middle_eastern/indigenous; gender: female, male; age: age.minor;\n"
+	"attire).  Labels of a family the file never uses (e.g. caption.*) are\n"
+	"listed as not scored.\n"
 	"\n"
 	"  -r, --rules RULES  a rule file or a directory (repeatable; default:\n"
 	"                     the shipped filters)\n"
+	"  --by source        also print the table for each source (first column)\n"
 	"  --json             print the scores as one JSON object\n"
 	"  --errors           also list the captions whose labels differ\n"
 	"\n"
-	"Table lines read: kind name precision recall support tp fp fn, kind\n"
-	"being 'label' or 'family'.\n";
+	"Table lines read: kind name precision recall support tp fp fn p_lo p_hi\n"
+	"r_lo r_hi source, kind being 'label' or 'family', source '*' for the\n"
+	"whole file.\n";
 
 #define MAX_NAMES 64
 #define KEY_LEN 64
@@ -50,19 +65,32 @@ typedef struct table {
 	size_t n, a;
 } table;
 
+/* The array v of *a elements of size bytes with room for element n:
+ * v itself, or v moved to twice the room when full (*a updated); NULL when
+ * out of memory (v and *a unchanged). */
+static void *grow(void *v, size_t n, size_t *a, size_t size)
+{
+	size_t na;
+	void *nv;
+	if (n < *a)
+		return v;
+	na = *a ? *a * 2 : 16;
+	nv = realloc(v, na * size);
+	if (nv)
+		*a = na;
+	return nv;
+}
+
 static score *table_get(table *t, const char *name)
 {
+	score *v;
 	for (size_t i = 0; i < t->n; i++)
 		if (strcmp(t->v[i].name, name) == 0)
 			return &t->v[i];
-	if (t->n == t->a) {
-		size_t na = t->a ? t->a * 2 : 32;
-		score *v = realloc(t->v, na * sizeof *v);
-		if (!v)
-			return NULL;
-		t->v = v;
-		t->a = na;
-	}
+	v = grow(t->v, t->n, &t->a, sizeof *t->v);
+	if (!v)
+		return NULL;
+	t->v = v;
 	memset(&t->v[t->n], 0, sizeof t->v[t->n]);
 	snprintf(t->v[t->n].name, KEY_LEN, "%s", name);
 	return &t->v[t->n++];
@@ -71,6 +99,13 @@ static score *table_get(table *t, const char *name)
 static int cmp_score(const void *a, const void *b)
 {
 	return strcmp(((const score *)a)->name, ((const score *)b)->name);
+}
+
+/* Sort a table by name (an empty table may have no array at all). */
+static void table_sort(table *t)
+{
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof *t->v, cmp_score);
 }
 
 /* A small set of short names. */
@@ -158,29 +193,238 @@ static void derive_minor_sexual(nameset *gold)
 static const char *const families[] = {"sexual", "group", "gender", "age", "attire"};
 #define NFAM (sizeof families / sizeof families[0])
 
-static void fmt_ratio(char *out, size_t n, long num, long den)
+/* The top-level family of a label: its name up to the first dot. */
+static void top_family(const char *name, char out[KEY_LEN])
 {
-	if (den == 0)
-		snprintf(out, n, "-");
-	else
-		snprintf(out, n, "%.3f", (double)num / (double)den);
+	const char *dot = strchr(name, '.');
+	snprintf(out, KEY_LEN, "%.*s", (int)(dot ? (size_t)(dot - name) : strlen(name)), name);
 }
 
-static void print_row(const char *kind, const score *s, int json, int *first)
+/* Families every labelled file judges, whether or not it uses them. */
+static int always_scored(const char *top)
 {
-	char p[16], r[16];
-	fmt_ratio(p, sizeof p, s->tp, s->tp + s->fp);
-	fmt_ratio(r, sizeof r, s->tp, s->tp + s->fn);
-	if (json) {
-		printf("%s\n    \"%s\": {\"precision\": %s, \"recall\": %s, "
-		       "\"support\": %ld, \"tp\": %ld, \"fp\": %ld, \"fn\": %ld}",
-		       *first ? "" : ",", s->name, p[0] == '-' ? "null" : p,
-		       r[0] == '-' ? "null" : r, s->tp + s->fn, s->tp, s->fp, s->fn);
-		*first = 0;
-	} else {
-		printf("%-7s %-28s %-9s %-9s %7ld %5ld %5ld %5ld\n", kind, s->name,
-		       p, r, s->tp + s->fn, s->tp, s->fp, s->fn);
+	for (size_t i = 0; i < NFAM; i++)
+		if (!strcmp(top, families[i]))
+			return 1;
+	return !strcmp(top, "safety");
+}
+
+/* The scores of one source (or of the whole file, name "*"). */
+typedef struct tally {
+	char name[KEY_LEN];
+	unsigned long ncaptions;
+	table labels;
+	table fams[NFAM];
+} tally;
+
+typedef struct tallies {
+	tally *v;
+	size_t n, a;
+} tallies;
+
+static tally *tally_get(tallies *t, const char *name)
+{
+	tally *v;
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].name, name) == 0)
+			return &t->v[i];
+	v = grow(t->v, t->n, &t->a, sizeof *t->v);
+	if (!v)
+		return NULL;
+	t->v = v;
+	memset(&t->v[t->n], 0, sizeof t->v[t->n]);
+	snprintf(t->v[t->n].name, KEY_LEN, "%s", name);
+	return &t->v[t->n++];
+}
+
+static int cmp_tally(const void *a, const void *b)
+{
+	return strcmp(((const tally *)a)->name, ((const tally *)b)->name);
+}
+
+static void tallies_free(tallies *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].labels.v);
+		for (size_t fi = 0; fi < NFAM; fi++)
+			free(t->v[i].fams[fi].v);
 	}
+	free(t->v);
+}
+
+/* Count pred against gold into t: tp for each predicted name that is
+ * expected, fp for the others, fn for each expected name not predicted.
+ * BL_OK or BL_ENOMEM. */
+static int count_sets(table *t, const nameset *gold, const nameset *pred)
+{
+	for (int i = 0; i < pred->n; i++) {
+		score *s = table_get(t, pred->v[i]);
+		if (!s)
+			return BL_ENOMEM;
+		if (ns_has(gold, pred->v[i]))
+			s->tp++;
+		else
+			s->fp++;
+	}
+	for (int i = 0; i < gold->n; i++) {
+		score *s;
+		if (ns_has(pred, gold->v[i]))
+			continue;
+		s = table_get(t, gold->v[i]);
+		if (!s)
+			return BL_ENOMEM;
+		s->fn++;
+	}
+	return BL_OK;
+}
+
+/* Score one caption's labels into a tally, per label and per family. */
+static int tally_add(tally *ta, const nameset *gold, const nameset *pred)
+{
+	ta->ncaptions++;
+	if (count_sets(&ta->labels, gold, pred) != BL_OK)
+		return BL_ENOMEM;
+	for (size_t fi = 0; fi < NFAM; fi++) {
+		nameset gk, pk;
+		char key[KEY_LEN];
+		gk.n = pk.n = 0;
+		for (int i = 0; i < gold->n; i++)
+			if (family_key(families[fi], gold->v[i], key))
+				ns_add(&gk, key);
+		for (int i = 0; i < pred->n; i++)
+			if (family_key(families[fi], pred->v[i], key))
+				ns_add(&pk, key);
+		if (count_sets(&ta->fams[fi], &gk, &pk) != BL_OK)
+			return BL_ENOMEM;
+	}
+	return BL_OK;
+}
+
+/* A ratio and its Wilson 95% interval; ok = 0 when den is 0. */
+typedef struct ratio {
+	int ok;
+	double v, lo, hi;
+} ratio;
+
+static ratio ratio_of(long num, long den)
+{
+	ratio r = {0, 0, 0, 0};
+	if (den > 0) {
+		r.ok = 1;
+		r.v = (double)num / (double)den;
+		bl_stats_wilson(r.v, (double)den, 1.96, &r.lo, &r.hi);
+	}
+	return r;
+}
+
+static void fmt3(char *out, size_t n, int ok, double v)
+{
+	if (ok)
+		snprintf(out, n, "%.3f", v);
+	else
+		snprintf(out, n, "-");
+}
+
+static void print_row(const char *kind, const score *s, const char *source)
+{
+	ratio p = ratio_of(s->tp, s->tp + s->fp), r = ratio_of(s->tp, s->tp + s->fn);
+	char c[6][16];
+	fmt3(c[0], sizeof c[0], p.ok, p.v);
+	fmt3(c[1], sizeof c[1], r.ok, r.v);
+	fmt3(c[2], sizeof c[2], p.ok, p.lo);
+	fmt3(c[3], sizeof c[3], p.ok, p.hi);
+	fmt3(c[4], sizeof c[4], r.ok, r.lo);
+	fmt3(c[5], sizeof c[5], r.ok, r.hi);
+	printf("%-7s %-28s %-9s %-9s %7ld %5ld %5ld %5ld %-5s %-5s %-5s %-5s %s\n", kind,
+	       s->name, c[0], c[1], s->tp + s->fn, s->tp, s->fp, s->fn, c[2], c[3], c[4], c[5],
+	       source);
+}
+
+static cJSON *json_row(const score *s)
+{
+	ratio p = ratio_of(s->tp, s->tp + s->fp), r = ratio_of(s->tp, s->tp + s->fn);
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	if (p.ok) {
+		double ci[2] = {p.lo, p.hi};
+		cJSON_AddNumberToObject(o, "precision", p.v);
+		cJSON_AddItemToObject(o, "precision_ci", cJSON_CreateDoubleArray(ci, 2));
+	} else {
+		cJSON_AddNullToObject(o, "precision");
+		cJSON_AddNullToObject(o, "precision_ci");
+	}
+	if (r.ok) {
+		double ci[2] = {r.lo, r.hi};
+		cJSON_AddNumberToObject(o, "recall", r.v);
+		cJSON_AddItemToObject(o, "recall_ci", cJSON_CreateDoubleArray(ci, 2));
+	} else {
+		cJSON_AddNullToObject(o, "recall");
+		cJSON_AddNullToObject(o, "recall_ci");
+	}
+	cJSON_AddNumberToObject(o, "support", (double)(s->tp + s->fn));
+	cJSON_AddNumberToObject(o, "tp", (double)s->tp);
+	cJSON_AddNumberToObject(o, "fp", (double)s->fp);
+	cJSON_AddNumberToObject(o, "fn", (double)s->fn);
+	return o;
+}
+
+/* The family totals of a tally, in the order of families[]. */
+static void family_totals(const tally *ta, score tot[NFAM])
+{
+	for (size_t fi = 0; fi < NFAM; fi++) {
+		memset(&tot[fi], 0, sizeof tot[fi]);
+		snprintf(tot[fi].name, KEY_LEN, "%s", families[fi]);
+		for (size_t i = 0; i < ta->fams[fi].n; i++) {
+			tot[fi].tp += ta->fams[fi].v[i].tp;
+			tot[fi].fp += ta->fams[fi].v[i].fp;
+			tot[fi].fn += ta->fams[fi].v[i].fn;
+		}
+	}
+}
+
+/* Whether a label's row is scored, given the families the file uses. */
+static int label_scored(const char *name, const nameset *gold_tops)
+{
+	char top[KEY_LEN];
+	top_family(name, top);
+	return always_scored(top) || ns_has(gold_tops, top);
+}
+
+static void print_tally(tally *ta, const nameset *gold_tops)
+{
+	score tot[NFAM];
+	table_sort(&ta->labels);
+	for (size_t i = 0; i < ta->labels.n; i++)
+		if (label_scored(ta->labels.v[i].name, gold_tops))
+			print_row("label", &ta->labels.v[i], ta->name);
+	family_totals(ta, tot);
+	for (size_t fi = 0; fi < NFAM; fi++)
+		print_row("family", &tot[fi], ta->name);
+}
+
+/* {"captions": n, "labels": {...}, "families": {...}} of a tally. */
+static cJSON *json_tally(tally *ta, const nameset *gold_tops)
+{
+	cJSON *o = cJSON_CreateObject(), *l, *f;
+	score tot[NFAM];
+	if (!o)
+		return NULL;
+	cJSON_AddNumberToObject(o, "captions", (double)ta->ncaptions);
+	l = cJSON_AddObjectToObject(o, "labels");
+	f = cJSON_AddObjectToObject(o, "families");
+	if (!l || !f) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	table_sort(&ta->labels);
+	for (size_t i = 0; i < ta->labels.n; i++)
+		if (label_scored(ta->labels.v[i].name, gold_tops))
+			cJSON_AddItemToObject(l, ta->labels.v[i].name, json_row(&ta->labels.v[i]));
+	family_totals(ta, tot);
+	for (size_t fi = 0; fi < NFAM; fi++)
+		cJSON_AddItemToObject(f, tot[fi].name, json_row(&tot[fi]));
+	return o;
 }
 
 /* Split a comma-separated label list (modified in place) into a set. */
@@ -196,6 +440,27 @@ static void parse_labels(char *s, nameset *out)
 	}
 }
 
+static void print_errors(const char *src, const char *row, const char *caption,
+			 const nameset *gold, const nameset *pred)
+{
+	int diff = 0;
+	for (int i = 0; i < pred->n && !diff; i++)
+		diff = !ns_has(gold, pred->v[i]);
+	for (int i = 0; i < gold->n && !diff; i++)
+		diff = !ns_has(pred, gold->v[i]);
+	if (!diff)
+		return;
+	printf("error   %s:%s\t", src, row);
+	for (int i = 0, c = 0; i < gold->n; i++)
+		if (!ns_has(pred, gold->v[i]))
+			printf("%s-%s", c++ ? "," : "", gold->v[i]);
+	putchar(' ');
+	for (int i = 0, c = 0; i < pred->n; i++)
+		if (!ns_has(gold, pred->v[i]))
+			printf("%s+%s", c++ ? "," : "", pred->v[i]);
+	printf("\t%s\n", caption);
+}
+
 int cmd_eval(int argc, char **argv)
 {
 	bl_strlist rules;
@@ -206,12 +471,13 @@ int cmd_eval(int argc, char **argv)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	unsigned long lineno = 0, ncaptions = 0;
-	int json = 0, errors = 0, problems = 0;
-	table labels = {0}, fams[NFAM];
+	unsigned long lineno = 0;
+	int json = 0, errors = 0, by_source = 0, problems = 0;
+	tallies ts = {0};
+	nameset gold_tops = {.n = 0};
+	table unscored = {0};
 	int rc = EXIT_FATAL;
 
-	memset(fams, 0, sizeof fams);
 	bl_strlist_init(&rules);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -222,6 +488,13 @@ int cmd_eval(int argc, char **argv)
 			}
 			if (bl_strlist_add(&rules, argv[++i]) != BL_OK)
 				goto nomem;
+		} else if (!strcmp(a, "--by")) {
+			if (i + 1 >= argc || strcmp(argv[i + 1], "source")) {
+				rc = tool_usage_error(usage_eval, "--by takes 'source'");
+				goto out;
+			}
+			by_source = 1;
+			i++;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
 		} else if (!strcmp(a, "--errors")) {
@@ -249,7 +522,7 @@ int cmd_eval(int argc, char **argv)
 	if (!rs)
 		goto out;
 	tg = bl_tagger_new(rs);
-	if (!tg)
+	if (!tg || !tally_get(&ts, "*"))
 		goto nomem;
 
 	while ((n = getline(&line, &cap, f)) >= 0) {
@@ -257,6 +530,7 @@ int cmd_eval(int argc, char **argv)
 		nameset gold, pred;
 		bl_tag_input in;
 		bl_labelset ls;
+		tally *src;
 		int k = 0, trc;
 		char *p = line;
 
@@ -278,9 +552,13 @@ int cmd_eval(int argc, char **argv)
 			problems = 1;
 			continue;
 		}
-		ncaptions++;
 		parse_labels(fld[3], &gold);
 		derive_minor_sexual(&gold);
+		for (int i = 0; i < gold.n; i++) {
+			char top[KEY_LEN];
+			top_family(gold.v[i], top);
+			ns_add(&gold_tops, top);
+		}
 		memset(&in, 0, sizeof in);
 		in.caption = fld[2];
 		in.caption_len = strlen(fld[2]);
@@ -294,111 +572,87 @@ int cmd_eval(int argc, char **argv)
 			if (bl_labelset_has(&ls, i))
 				ns_add(&pred, bl_ruleset_label(rs, i));
 
-		/* per label, exact names */
-		for (int i = 0; i < pred.n; i++) {
-			score *s = table_get(&labels, pred.v[i]);
-			if (!s)
+		if (tally_add(&ts.v[0], &gold, &pred) != BL_OK)
+			goto nomem;
+		if (by_source) {
+			src = tally_get(&ts, fld[0]);
+			if (!src || tally_add(src, &gold, &pred) != BL_OK)
 				goto nomem;
-			if (ns_has(&gold, pred.v[i]))
-				s->tp++;
-			else
-				s->fp++;
 		}
-		for (int i = 0; i < gold.n; i++) {
-			score *s;
-			if (ns_has(&pred, gold.v[i]))
-				continue;
-			s = table_get(&labels, gold.v[i]);
-			if (!s)
-				goto nomem;
-			s->fn++;
-		}
-		/* per family, rolled up */
-		for (size_t fi = 0; fi < NFAM; fi++) {
-			nameset gk, pk;
-			char key[KEY_LEN];
-			gk.n = pk.n = 0;
-			for (int i = 0; i < gold.n; i++)
-				if (family_key(families[fi], gold.v[i], key))
-					ns_add(&gk, key);
-			for (int i = 0; i < pred.n; i++)
-				if (family_key(families[fi], pred.v[i], key))
-					ns_add(&pk, key);
-			for (int i = 0; i < pk.n; i++) {
-				score *s = table_get(&fams[fi], pk.v[i]);
-				if (!s)
-					goto nomem;
-				if (ns_has(&gk, pk.v[i]))
-					s->tp++;
-				else
-					s->fp++;
-			}
-			for (int i = 0; i < gk.n; i++) {
-				score *s;
-				if (ns_has(&pk, gk.v[i]))
-					continue;
-				s = table_get(&fams[fi], gk.v[i]);
-				if (!s)
-					goto nomem;
-				s->fn++;
-			}
-		}
-		if (errors && !json) {
-			int diff = 0;
-			for (int i = 0; i < pred.n && !diff; i++)
-				diff = !ns_has(&gold, pred.v[i]);
-			for (int i = 0; i < gold.n && !diff; i++)
-				diff = !ns_has(&pred, gold.v[i]);
-			if (diff) {
-				printf("error   %s:%s\t", fld[0], fld[1]);
-				for (int i = 0, c = 0; i < gold.n; i++)
-					if (!ns_has(&pred, gold.v[i]))
-						printf("%s-%s", c++ ? "," : "", gold.v[i]);
-				putchar(' ');
-				for (int i = 0, c = 0; i < pred.n; i++)
-					if (!ns_has(&gold, pred.v[i]))
-						printf("%s+%s", c++ ? "," : "", pred.v[i]);
-				printf("\t%s\n", fld[2]);
-			}
-		}
+		if (errors && !json)
+			print_errors(fld[0], fld[1], fld[2], &gold, &pred);
 	}
 	if (ferror(f)) {
 		tool_err("error reading '%s'", path);
 		goto out;
 	}
 
-	qsort(labels.v, labels.n, sizeof *labels.v, cmp_score);
-	if (json) {
-		int first = 1;
-		printf("{\n  \"file\": \"%s\",\n  \"captions\": %lu,\n  \"rules_digest\": \"%s\",\n  \"labels\": {",
-		       path, ncaptions, bl_ruleset_digest(rs));
-		for (size_t i = 0; i < labels.n; i++)
-			print_row("label", &labels.v[i], 1, &first);
-		printf("\n  },\n  \"families\": {");
-		first = 1;
-	} else {
-		printf("# %lu captions from %s; rules %.16s\n", ncaptions, path,
-		       bl_ruleset_digest(rs));
-		printf("%-7s %-28s %-9s %-9s %7s %5s %5s %5s\n", "kind", "name",
-		       "precision", "recall", "support", "tp", "fp", "fn");
-		for (size_t i = 0; i < labels.n; i++)
-			print_row("label", &labels.v[i], 0, NULL);
+	/* predicted labels of families the file never uses */
+	for (size_t i = 0; i < ts.v[0].labels.n; i++) {
+		const score *s = &ts.v[0].labels.v[i];
+		score *u;
+		if (label_scored(s->name, &gold_tops))
+			continue;
+		u = table_get(&unscored, s->name);
+		if (!u)
+			goto nomem;
+		u->fp = s->fp;
 	}
-	{
-		int first = 1;
-		for (size_t fi = 0; fi < NFAM; fi++) {
-			score tot;
-			memset(&tot, 0, sizeof tot);
-			snprintf(tot.name, KEY_LEN, "%s", families[fi]);
-			for (size_t i = 0; i < fams[fi].n; i++) {
-				tot.tp += fams[fi].v[i].tp;
-				tot.fp += fams[fi].v[i].fp;
-				tot.fn += fams[fi].v[i].fn;
-			}
-			print_row("family", &tot, json, &first);
+	table_sort(&unscored);
+	if (ts.n > 2)
+		qsort(ts.v + 1, ts.n - 1, sizeof *ts.v, cmp_tally);
+
+	if (json) {
+		cJSON *o = cJSON_CreateObject(), *x, *u;
+		char *txt;
+		if (!o)
+			goto nomem;
+		cJSON_AddStringToObject(o, "file", path);
+		cJSON_AddNumberToObject(o, "captions", (double)ts.v[0].ncaptions);
+		cJSON_AddStringToObject(o, "rules_digest", bl_ruleset_digest(rs));
+		x = json_tally(&ts.v[0], &gold_tops);
+		if (!x) {
+			cJSON_Delete(o);
+			goto nomem;
 		}
-		if (json)
-			printf("\n  }\n}\n");
+		cJSON_AddItemToObject(o, "labels", cJSON_DetachItemFromObject(x, "labels"));
+		cJSON_AddItemToObject(o, "families", cJSON_DetachItemFromObject(x, "families"));
+		cJSON_Delete(x);
+		u = cJSON_AddObjectToObject(o, "unscored");
+		for (size_t i = 0; u && i < unscored.n; i++)
+			cJSON_AddNumberToObject(u, unscored.v[i].name, (double)unscored.v[i].fp);
+		if (by_source) {
+			cJSON *srcs = cJSON_AddObjectToObject(o, "sources");
+			for (size_t i = 1; srcs && i < ts.n; i++)
+				cJSON_AddItemToObject(srcs, ts.v[i].name,
+						      json_tally(&ts.v[i], &gold_tops));
+		}
+		txt = cJSON_Print(o);
+		cJSON_Delete(o);
+		if (!txt)
+			goto nomem;
+		printf("%s\n", txt);
+		cJSON_free(txt);
+	} else {
+		printf("# %lu captions from %s; rules %.16s\n", ts.v[0].ncaptions, path,
+		       bl_ruleset_digest(rs));
+		printf("# intervals: Wilson 95%%; '-' where nothing was predicted (precision) "
+		       "or expected (recall)\n");
+		if (unscored.n) {
+			printf("# not scored (no label of that family in the file):");
+			for (size_t i = 0; i < unscored.n; i++)
+				printf(" %s=%ld", unscored.v[i].name, unscored.v[i].fp);
+			printf("\n");
+		}
+		printf("%-7s %-28s %-9s %-9s %7s %5s %5s %5s %-5s %-5s %-5s %-5s %s\n", "kind",
+		       "name", "precision", "recall", "support", "tp", "fp", "fn", "p_lo", "p_hi",
+		       "r_lo", "r_hi", "source");
+		for (size_t i = 0; i < ts.n; i++) {
+			if (i > 0)
+				printf("# source %s: %lu captions\n", ts.v[i].name,
+				       ts.v[i].ncaptions);
+			print_tally(&ts.v[i], &gold_tops);
+		}
 	}
 	rc = problems ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD;
 	goto out;
@@ -409,9 +663,8 @@ out:
 	if (f && f != stdin)
 		fclose(f);
 	free(line);
-	free(labels.v);
-	for (size_t fi = 0; fi < NFAM; fi++)
-		free(fams[fi].v);
+	free(unscored.v);
+	tallies_free(&ts);
 	bl_tagger_free(tg);
 	bl_ruleset_free(rs);
 	bl_strlist_release(&rules);

@@ -1,38 +1,109 @@
 #!/bin/sh
-# tests/eval/run.sh - precision and recall of the shipped filters and of
-# the naive keyword baseline (baseline.rules) on the labelled dev set,
-# side by side per family.  "make eval" runs it as
+# tests/eval/run.sh - precision and recall, with Wilson 95% intervals, of
+# the shipped filters and of the naive keyword baseline (baseline.rules)
+# on every labelled split, per family and per source, side by side.
+# "make eval" runs it as
 #   sh tests/eval/run.sh /abs/path/to/ballast
-# The labelled set lives in ../shared/data/labels/ (or
-# $BALLAST_SHARED_DATA/labels); without it the script says so and exits 0.
+#
+# Splits (tests/eval/labels/README.md says how each was drawn):
+#   heldout  tests/eval/labels/heldout.tsv  NEVER tuned on: the accuracy
+#   tune     tests/eval/labels/tune.tsv     tuned on: not an accuracy figure
+#   dev      ../shared/data/labels/dev.tsv  tuned on: not an accuracy figure
+# The headline comes first: held-back web alt-text (heldout rows from
+# img2dataset plus the web-style hard cases, rows hard:w*), per family.
+# dev lives outside the project ($BALLAST_SHARED_DATA/labels or
+# ../shared/data/labels); without it that part is skipped with a message.
 set -u
 B=${1:?usage: run.sh /path/to/ballast}
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 data=${BALLAST_SHARED_DATA:-$top/../shared/data}
-dev=$data/labels/dev.tsv
-if [ ! -f "$dev" ]; then
-	echo "eval: skipped: $dev is absent (set BALLAST_SHARED_DATA)"
-	exit 0
-fi
+labels=$here/labels
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ballast-eval-XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT PIPE TERM
 
-"$B" eval -r "$top/filters" "$dev" > "$tmp/filters.txt" || { echo "eval: ballast eval failed on the filters"; exit 1; }
-"$B" eval -r "$here/baseline.rules" "$dev" > "$tmp/baseline.txt" || { echo "eval: ballast eval failed on the baseline"; exit 1; }
+# evaluate FILE TAG: filters and baseline scores of FILE, per source, into
+# $tmp/TAG.filters and $tmp/TAG.baseline
+evaluate() {
+	"$B" eval --by source -r "$top/filters" "$1" > "$tmp/$2.filters" ||
+		{ echo "eval: ballast eval failed on the filters ($1)"; exit 1; }
+	"$B" eval --by source -r "$here/baseline.rules" "$1" > "$tmp/$2.baseline" ||
+		{ echo "eval: ballast eval failed on the baseline ($1)"; exit 1; }
+}
 
-echo "precision / recall on $dev ($(grep -c '' "$dev") lines)"
-echo
-awk '
-	FNR == 1 { file++ }
-	$1 == "family" { p[file, $2] = $3; r[file, $2] = $4; s[$2] = $5; if (file == 1) order[++n] = $2 }
-	END {
-		printf "%-8s %8s   %-17s %-17s\n", "family", "support", "filters  P     R", "baseline P     R"
-		for (i = 1; i <= n; i++) {
-			f = order[i]
-			printf "%-8s %8s   %-6s %-6s     %-6s %-6s\n", f, s[f], p[1, f], r[1, f], p[2, f], r[2, f]
+# table TAG SOURCE: the family rows of one source ('*': all) of TAG,
+# filters and baseline side by side
+table() {
+	awk -v want="$2" '
+		FNR == 1 { file++ }
+		$1 == "family" && $NF == want {
+			ci = ($3 == "-") ? "-" : sprintf("%.2f [%.2f, %.2f]", $3, $9, $10)
+			cr = ($4 == "-") ? "-" : sprintf("%.2f [%.2f, %.2f]", $4, $11, $12)
+			p[file, $2] = ci; r[file, $2] = cr; s[$2] = $5
+			if (file == 1) order[++n] = $2
 		}
-	}' "$tmp/filters.txt" "$tmp/baseline.txt"
+		END {
+			printf "    %-7s %7s   %-18s %-18s   %-18s %-18s\n", "family", "support",
+				"filters P", "R", "baseline P", "R"
+			for (i = 1; i <= n; i++) {
+				f = order[i]
+				printf "    %-7s %7s   %-18s %-18s   %-18s %-18s\n", f, s[f],
+					p[1, f], r[1, f], p[2, f], r[2, f]
+			}
+		}' "$tmp/$1.filters" "$tmp/$1.baseline"
+}
+
+# sources TAG: the sources of TAG, in the order eval printed them
+sources() {
+	awk '$1 == "#" && $2 == "source" { sub(":$", "", $3); print $3 }' "$tmp/$1.filters"
+}
+
+# report TAG TITLE: the whole file, then each source
+report() {
+	echo "== $2"
+	echo "  all sources ($(awk '/^# [0-9]+ captions/ { print $2; exit }' "$tmp/$1.filters") captions)"
+	table "$1" '*'
+	for s in $(sources "$1"); do
+		echo "  $s ($(awk -v s="$s" '$1 == "#" && $3 == s ":" { print $4; exit }' "$tmp/$1.filters") captions)"
+		table "$1" "$s"
+	done
+	echo
+}
+
+heldout=$labels/heldout.tsv
+tune=$labels/tune.tsv
+for f in "$heldout" "$tune"; do
+	[ -f "$f" ] || { echo "eval: $f is missing"; exit 1; }
+done
+
+# the headline: held-back web alt-text
+awk -F'\t' 'NR == 1 || $1 ~ /^img2dataset/ || ($1 == "hard" && $2 ~ /^w/)' "$heldout" > "$tmp/web.tsv"
+evaluate "$tmp/web.tsv" web
+echo "HEADLINE - held-back web alt-text, never tuned on"
+echo "  (heldout.tsv: img2dataset rows + web-style hard cases; $(($(grep -c '' "$tmp/web.tsv") - 1)) captions)"
+echo "  P, R: precision, recall [Wilson 95% interval]; '-': nothing predicted / expected"
+table web '*'
 echo
-echo "per label (shipped filters):"
-grep '^label' "$tmp/filters.txt" | awk '{ printf "  %-26s P %-6s R %-6s support %s\n", $2, $3, $4, $5 }'
+
+evaluate "$heldout" heldout
+report heldout "heldout: NEVER tuned on (the accuracy figures)"
+
+evaluate "$tune" tune
+report tune "tune: TUNED ON (the rules were developed on it) - not an accuracy figure"
+
+dev=$data/labels/dev.tsv
+if [ -f "$dev" ]; then
+	evaluate "$dev" dev
+	report dev "dev: TUNED ON (the shipped rules were tuned on it) - not an accuracy figure"
+else
+	echo "== dev: skipped: $dev is absent (set BALLAST_SHARED_DATA)"
+	echo
+fi
+
+echo "per label on heldout (shipped filters; labels with support):"
+awk '$1 == "label" && $NF == "*" && $5 > 0 {
+	printf "  %-26s support %4s  P %-5s [%s, %s]  R %-5s [%s, %s]\n", $2, $5, $3, $9, $10, $4, $11, $12
+}' "$tmp/heldout.filters"
+grep '^# not scored' "$tmp/heldout.filters" | sed 's/^# /  /'
+exit 0

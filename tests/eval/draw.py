@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""tests/eval/draw.py - which caption rows the labelled splits tune.tsv and
+heldout.tsv hold, drawn reproducibly from ../shared/data/captions.
+
+  python3 tests/eval/draw.py [--data DIR] SPLIT            list the draw
+  python3 tests/eval/draw.py [--data DIR] SPLIT --check TSV check a split
+
+SPLIT is "tune" or "heldout".  The listing is one line per drawn row:
+source, row, stratum, caption (tabs and line breaks replaced by spaces,
+otherwise the text exactly as in the source file).  --check verifies that
+the real-source rows of a labelled TSV are exactly the draw, with the same
+captions, and that the hard cases (source "hard") sit apart; it exits 1 and
+says what differs otherwise.
+
+How rows are drawn (the README beside the labelled files says why):
+- Partition: tune rows are EVEN 0-based rows of the caption files, heldout
+  rows ODD ones.  Rows in the shared dev set (labels/dev.tsv) are never drawn.
+- Order: every candidate row gets the key sha256("SEED:split:stratum:source:
+  row"); a stratum takes the lowest keys.  No interpreter's random module is
+  involved, so any Python 3 gives the same draw.
+- Strata: "random" takes rows from the whole file; an "kw-<family>" stratum
+  takes rows that the naive keyword list KEYWORDS[family] flags (word
+  boundaries, any case) and that no earlier stratum of the split took.
+  Strata are drawn in the order of QUOTAS.
+- Safety screen: a row matching both SCREEN_MINOR and SCREEN_SEXUAL is
+  excluded before anyone reads it (never written to a labelled file); so is
+  any row in EXCLUDE (rows an annotator excluded by hand for the same
+  reason).  The next row in key order takes its place.  The screen is
+  deliberately broad: it also drops harmless rows ("hot pink baby booties"),
+  which costs a few age.minor traps and is counted in the README.
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+
+SEED = "ballast-issue-11"
+
+# Number of rows per stratum, in draw order (None: every row the stratum
+# can take; sexual wording is rare outside a few hundred web captions).  Sources are the file names
+# in captions/ (and the labelled files' first column).
+I2D = "img2dataset-test-10000.tsv"
+CC3M = "cc3m-validation.tsv"
+COCO = "coco-captions-val2017.json"
+FLICKR = "flickr8k-token.txt"
+QUOTAS = {
+    "tune": [
+        (I2D, "random", 250),
+        (I2D, "kw-sexual", None),
+        (I2D, "kw-ethnic", 60),
+        (I2D, "kw-colour", 25),
+        (I2D, "kw-child", 50),
+        (I2D, "kw-person", 55),
+    ],
+    "heldout": [
+        (I2D, "random", 400),
+        (I2D, "kw-sexual", None),
+        (I2D, "kw-ethnic", 95),
+        (I2D, "kw-colour", 35),
+        (I2D, "kw-child", 80),
+        (I2D, "kw-person", 80),
+        (CC3M, "random", 100),
+        (COCO, "random", 50),
+        (FLICKR, "random", 50),
+    ],
+}
+
+# The naive keyword list used ONLY to enrich the draw (never to label).
+# Written from scratch for the draw, not taken from filters/.
+KEYWORDS = {
+    "sexual": r"sexy|sexier|sexiest|sex|sexual|nude|nudes|nudity|naked|topless|"
+              r"porn|porno|xxx|nsfw|erotic|erotica|hentai|lingerie|seductive|"
+              r"sensual|busty|cleavage|boudoir|pin-?up|babe|babes|stripper|"
+              r"thong|panties|milf|fetish|bdsm|playboy|bikini|hot girls?",
+    "ethnic": r"asian|asians|chinese|japanese|korean|taiwanese|mongolian|thai|"
+              r"vietnamese|filipino|filipina|indonesian|malaysian|cambodian|"
+              r"burmese|singaporean|indian|indians|pakistani|bangladeshi|"
+              r"nepali|desi|african|africans|african-american|afro|ebony|"
+              r"caucasian|latina|latino|latinas|latinos|latin|hispanic|"
+              r"mexican|brazilian|colombian|cuban|arab|arabs|arabic|persian|"
+              r"iranian|turkish|egyptian|native|indigenous|aboriginal|"
+              r"european|russian|ukrainian|polish|irish|scottish|british|"
+              r"english|french|german|italian|spanish|swedish|dutch|greek|"
+              r"american|canadian|australian|oriental|exotic|ethnic",
+    "colour": r"black|blacks|white|whites",
+    "child": r"child|children|kid|kids|baby|babies|toddler|toddlers|infant|"
+             r"infants|newborn|teen|teens|teenage|teenager|teenagers|preteen|"
+             r"schoolgirl|schoolboy|youth|junior|son|sons|daughter|daughters|"
+             r"boy|boys|girl|girls|little|young",
+    "person": r"woman|women|man|men|girl|girls|boy|boys|lady|ladies|guy|guys|"
+              r"gentleman|gentlemen|female|male|actress|actor|model|models|"
+              r"wife|husband|mother|mom|mum|father|dad|bride|groom|she|her|"
+              r"he|his|him|mr|mrs|ms|miss|queen|king|princess|prince|couple|"
+              r"people|person|portrait|singer|player|dancer|student",
+}
+KW = {k: re.compile(r"\b(?:" + v + r")\b", re.I) for k, v in KEYWORDS.items()}
+
+SCREEN_MINOR = re.compile(
+    r"\b(?:child|children|childs?|kid|kids|kiddie|baby|babies|toddlers?|"
+    r"infants?|newborns?|teens?|teenage|teenagers?|preteens?|schoolgirls?|"
+    r"schoolboys?|underage|loli|lolita|minors?|youth|daughters?|sons?|"
+    r"little\s+(?:girl|boy)s?|young\s+(?:girl|boy)s?|"
+    r"\d{1,2}[\s-]*(?:yo|y/o|years?[\s-]*old))\b", re.I)
+SCREEN_SEXUAL = re.compile(
+    r"\bsex|sexy|sexual|nude|nudity|naked|topless|porn|\bxxx\b|nsfw|erotic|"
+    r"hentai|lingerie|seduct|sensual|busty|cleavage|boudoir|stripper|"
+    r"pant(?:y|ies)|thong|fetish|bdsm|\bhot\b|\bbabes?\b|milf|fuck|pussy|"
+    r"\bcock|\bdick|\btits?\b|boob|\bass\b|orgasm|masturbat|blowjob|playboy|"
+    r"s3x|n\*de", re.I)
+
+# (source, row) pairs excluded by hand, for the reason above.  No text.
+EXCLUDE = {
+    (I2D, 452),
+    (I2D, 8361),
+}
+
+
+def one_line(s):
+    return s.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def read_source(data, source):
+    """The captions of one source file, as a list indexed by row."""
+    path = os.path.join(data, "captions", source)
+    if source == COCO:
+        with open(path, encoding="utf-8") as f:
+            return [one_line(a["caption"]) for a in json.load(f)["annotations"]]
+    with open(path, encoding="utf-8", newline="\n") as f:
+        lines = f.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if source == I2D:
+        lines = lines[1:]          # header "caption<TAB>url"
+    if source == FLICKR:
+        return [one_line(l.split("\t", 1)[1]) for l in lines]
+    return [one_line(l.split("\t", 1)[0]) for l in lines]
+
+
+def dev_rows(data):
+    rows = set()
+    path = os.path.join(data, "labels", "dev.tsv")
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            fld = line.split("\t")
+            rows.add((fld[0], int(fld[1])))
+    return rows
+
+
+def key(split, stratum, source, row):
+    s = "%s:%s:%s:%s:%d" % (SEED, split, stratum, source, row)
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def draw(data, split):
+    """[(source, row, stratum, caption)] and the number screened out."""
+    parity = 0 if split == "tune" else 1
+    dev = dev_rows(data)
+    cache, taken, out = {}, set(), []
+    screened = {"auto": 0, "hand": 0}
+    for source, stratum, quota in QUOTAS[split]:
+        if source not in cache:
+            cache[source] = read_source(data, source)
+        caps = cache[source]
+        cands = [r for r in range(parity, len(caps), 2)
+                 if (source, r) not in dev and (source, r) not in taken]
+        if stratum.startswith("kw-"):
+            rx = KW[stratum[3:]]
+            cands = [r for r in cands if rx.search(caps[r])]
+        cands.sort(key=lambda r: key(split, stratum, source, r))
+        n = 0
+        for r in cands:
+            if quota is not None and n == quota:
+                break
+            if (source, r) in EXCLUDE:
+                screened["hand"] += 1
+                continue
+            if SCREEN_MINOR.search(caps[r]) and SCREEN_SEXUAL.search(caps[r]):
+                screened["auto"] += 1
+                continue
+            taken.add((source, r))
+            out.append((source, r, stratum, caps[r]))
+            n += 1
+        if quota is not None and n < quota:
+            sys.exit("draw: %s %s: only %d of %d rows" % (source, stratum, n, quota))
+    return out, screened
+
+
+def check(data, split, path, rows):
+    want = {(s, r): c for s, r, _, c in rows}
+    got, bad = {}, 0
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            fld = line.rstrip("\n").split("\t")
+            if n == 1:
+                if fld[:5] != ["source", "row", "caption", "labels", "note"]:
+                    print("%s:1: bad header" % path)
+                    bad += 1
+                continue
+            if len(fld) != 5:
+                print("%s:%d: %d columns, not 5" % (path, n, len(fld)))
+                bad += 1
+                continue
+            if fld[0] == "hard":
+                continue
+            k = (fld[0], int(fld[1]))
+            if k in got:
+                print("%s:%d: %s row %s twice" % (path, n, k[0], k[1]))
+                bad += 1
+            got[k] = fld[2]
+            if k not in want:
+                print("%s:%d: %s row %s is not in the %s draw" % (path, n, k[0], k[1], split))
+                bad += 1
+            elif want[k] != fld[2]:
+                print("%s:%d: caption differs from the source file" % (path, n))
+                bad += 1
+    for k in want:
+        if k not in got:
+            print("%s: %s row %d of the draw is missing" % (path, k[0], k[1]))
+            bad += 1
+    print("%s: %d drawn rows, %d problems" % (path, len(want), bad))
+    return 1 if bad else 0
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("split", choices=sorted(QUOTAS))
+    ap.add_argument("--data", default=os.environ.get(
+        "BALLAST_SHARED_DATA", os.path.join(here, "..", "..", "..", "shared", "data")))
+    ap.add_argument("--check", metavar="TSV")
+    a = ap.parse_args()
+    rows, screened = draw(a.data, a.split)
+    if a.check:
+        sys.exit(check(a.data, a.split, a.check, rows))
+    out = sys.stdout
+    for s, r, st, c in rows:
+        out.write("%s\t%d\t%s\t%s\n" % (s, r, st, c))
+    sys.stderr.write("draw %s: %d rows; screened out %d (auto) + %d (by hand)\n"
+                     % (a.split, len(rows), screened["auto"], screened["hand"]))
+
+
+if __name__ == "__main__":
+    main()
