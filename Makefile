@@ -14,9 +14,10 @@
 
 CC      ?= cc
 B       ?= build
-PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson
+PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson zlib liblzma libzstd
 DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
-           libsqlite3-dev libpcre2-dev libcjson-dev zstd xz-utils python3 sqlite3
+           libsqlite3-dev libpcre2-dev libcjson-dev zlib1g-dev liblzma-dev \
+           libzstd-dev libbz2-dev zstd xz-utils bzip2 python3 sqlite3
 
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -30,7 +31,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) $(SAN) -Ilib $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
-LIBS    = $(PKG_LIBS) -lm
+LIBS    = $(PKG_LIBS) -lbz2 -lm
 
 LIB_SRC   := $(sort $(wildcard lib/*.c))
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
