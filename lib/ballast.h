@@ -750,6 +750,8 @@ void bl_tagger_free(bl_tagger *t);
  *   error_counts(shard_id INTEGER, kind TEXT, n INTEGER,
  *                PRIMARY KEY(shard_id, kind)) WITHOUT ROWID
  *       every item error counted by kind, stored or not.
+ *   error_totals(shard_id, kind, n)  a view: error_counts, and for a shard
+ *       without counts (rows inserted by hand) its rows of errors counted.
  *   runs(id INTEGER PRIMARY KEY, started TEXT, finished TEXT, argv TEXT,
  *        threads INTEGER, shards_scanned INTEGER, shards_skipped INTEGER)
  *

@@ -71,7 +71,11 @@ static const char schema_sql[] =
 	" n INTEGER NOT NULL, PRIMARY KEY(shard_id, kind)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, started TEXT, finished TEXT,"
 	" argv TEXT, threads INTEGER, shards_scanned INTEGER, shards_skipped INTEGER);"
-	"CREATE INDEX IF NOT EXISTS shards_ident ON shards(dev, ino);";
+	"CREATE INDEX IF NOT EXISTS shards_ident ON shards(dev, ino);"
+	"CREATE VIEW IF NOT EXISTS error_totals(shard_id, kind, n) AS"
+	" SELECT shard_id, kind, n FROM error_counts UNION ALL"
+	" SELECT shard_id, kind, count(*) FROM errors WHERE shard_id NOT IN"
+	" (SELECT shard_id FROM error_counts) GROUP BY shard_id, kind;";
 
 /* Schema 1 -> 2: item errors counted by kind (stored ones are capped per
  * shard), scan options and file identity per shard.  Counts of an
@@ -88,6 +92,10 @@ static const char upgrade_1_2[] =
 	"UPDATE shards SET errors = (SELECT count(*) FROM errors e WHERE e.shard_id = shards.id)"
 	" WHERE complete = 1;"
 	"CREATE INDEX IF NOT EXISTS shards_ident ON shards(dev, ino);"
+	"CREATE VIEW IF NOT EXISTS error_totals(shard_id, kind, n) AS"
+	" SELECT shard_id, kind, n FROM error_counts UNION ALL"
+	" SELECT shard_id, kind, count(*) FROM errors WHERE shard_id NOT IN"
+	" (SELECT shard_id FROM error_counts) GROUP BY shard_id, kind;"
 	"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', '2');"
 	"PRAGMA user_version = 2;";
 
@@ -249,7 +257,7 @@ static int create_schema(bl_index *ix)
 	if (sqlite3_prepare_v2(ix->db,
 			       "SELECT count(*) FROM sqlite_master WHERE name NOT IN "
 			       "('meta','labels','shards','samples','errors','runs','errors_shard',"
-			       "'error_counts','shards_ident')",
+			       "'error_counts','shards_ident','error_totals')",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		open_err(ix);
@@ -342,8 +350,10 @@ static int reader_schema(bl_index *ix)
 
 static int open_db(bl_index *ix, int flags)
 {
-	int oflags = flags & BL_INDEX_CREATE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-					     : SQLITE_OPEN_READONLY;
+	/* URI names on: a merge attaches its parts read-only by URI */
+	int oflags = flags & BL_INDEX_CREATE
+			     ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI
+			     : SQLITE_OPEN_READONLY;
 
 	if (sqlite3_open_v2(ix->path, &ix->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		open_err(ix);
@@ -584,7 +594,7 @@ int bl_index_get_status(bl_index *ix, bl_index_status *s)
 	s->shards_damaged = (uint64_t)query_int(
 		ix, "SELECT count(*) FROM shards WHERE complete = 1 AND fatal IS NOT NULL", &ok);
 	s->samples = (uint64_t)query_int(ix, "SELECT count(*) FROM samples", &ok);
-	s->errors = (uint64_t)query_int(ix, "SELECT coalesce(sum(n), 0) FROM error_counts", &ok);
+	s->errors = (uint64_t)query_int(ix, "SELECT coalesce(sum(n), 0) FROM error_totals", &ok);
 	s->errors_not_stored = (uint64_t)query_int(
 		ix, "SELECT coalesce(sum(errors_not_stored), 0) FROM shards", &ok);
 	if (!ok) {

@@ -1281,7 +1281,7 @@ int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
 	t->shards_failed = (uint64_t)sqlite3_column_int64(st, 1);
 	t->errors_not_stored = (uint64_t)sqlite3_column_int64(st, 2);
 	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(ix->db, "SELECT kind, sum(n) FROM error_counts GROUP BY kind",
+	if (sqlite3_prepare_v2(ix->db, "SELECT kind, sum(n) FROM error_totals GROUP BY kind",
 			       -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	while (sqlite3_step(st) == SQLITE_ROW) {

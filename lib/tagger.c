@@ -486,7 +486,7 @@ static int pred_eval(const bl_pred *p, const bl_meta *doc,
 		if (vt == BL_VAL_STR) { /* "0.73" compares as 0.73 */
 			char *end;
 			num = strtod(str, &end);
-			if (end == str || *end != '\0')
+			if (end == str || *end != '\0' || !isfinite(num))
 				break;
 			vt = BL_VAL_NUM;
 		}
