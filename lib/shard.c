@@ -979,7 +979,7 @@ static int load_member(bl_reader *r, struct slot *sl, bl_member *m)
  */
 static int read_header(bl_reader *r, struct archive_entry **e)
 {
-	int64_t start, before;
+	int64_t before;
 	int rc;
 
 	bl_buf_reset(&r->hdr_warn);
@@ -989,7 +989,6 @@ static int read_header(bl_reader *r, struct archive_entry **e)
 		r->pending = NULL;
 		return ARCHIVE_OK;
 	}
-	start = archive_filter_bytes(r->a, 0);
 	for (;;) {
 		before = archive_filter_bytes(r->a, 0);
 		rc = archive_read_next_header(r->a, e);
@@ -999,7 +998,10 @@ static int read_header(bl_reader *r, struct archive_entry **e)
 			rc = ARCHIVE_FATAL; /* no progress: give up */
 			break;
 		}
-		r->skip_from = start;
+		/* the first bad block, just consumed (libarchive consumes what
+		 * is left of the last member only when it reads on) */
+		if (r->skip_from < 0)
+			r->skip_from = archive_filter_bytes(r->a, 0) - 512;
 	}
 	if (r->skip_from >= 0)
 		r->skip_to = rc == ARCHIVE_OK || rc == ARCHIVE_WARN
@@ -1102,7 +1104,15 @@ static int note_skip(bl_reader *r, struct archive_entry *e)
 	r->skip_from = -1;
 	r->after_damage = from;
 	if (r->nmembers) {
+		const char *path = archive_entry_pathname(e);
+		size_t keylen;
+		const char *ext;
 		add_problem(r, BL_ERR_DAMAGED, NULL, from, "%s", what);
+		/* the sample goes on after the damage: the stretch lost was
+		 * its own, not the next sample's */
+		if (path && split_key(path, &keylen, &ext) && keylen == r->key.len &&
+		    !memcmp(path, r->key.buf, keylen))
+			r->after_damage = -1;
 		return NEXT_MEMBER;
 	}
 	/* no sample open: an item error of its own, the header kept */
