@@ -685,9 +685,12 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
  * callers need not parse it again (it is parsed at most once per sample;
  * the input's json text must stay valid until the next tag call).
  * Returns 1 and *num for a number or boolean, 2 and *str (borrowed until
- * the next tag call) for a string, 0 when the field is missing or of
- * another type or the sample had no JSON, BL_FAILED when the JSON does
- * not parse, BL_EUSAGE on NULL arguments.
+ * the next tag call) for a string, 3 for a value that is neither (an
+ * array, an object, a number that is not finite or outside the range of
+ * a known field, see lib/meta.c), 0 when the field is missing or null or
+ * the sample had no JSON, BL_FAILED when the JSON does not parse (it must
+ * be one object, with nothing but white space after it), BL_EUSAGE on
+ * NULL arguments.
  */
 int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **str);
 bl_errkind bl_tagger_errkind(const bl_tagger *t);

@@ -901,7 +901,7 @@ static void bind_str(sqlite3_stmt *st, int col, const bl_buf *arena, size_t off)
  * (it cannot be written at all)? */
 static int failure_tier(bl_index *ix)
 {
-	switch (sqlite3_errcode(ix->db)) {
+	switch (sqlite3_errcode(ix->db) & 0xff) {
 	case SQLITE_CONSTRAINT:
 	case SQLITE_TOOBIG:
 	case SQLITE_MISMATCH:

@@ -162,6 +162,25 @@ static const cJSON *find(const cJSON *obj, const char *path)
 	return it ? find(it, dot + 1) : NULL;
 }
 
+/* Fields img2dataset writes whose values have a range: a value outside
+ * it is damage, not data, and counts as no number at all. */
+static const struct {
+	const char *name;
+	double lo, hi;
+} ranged[] = {
+	{"punsafe", 0, 1},        {"pwatermark", 0, 1},
+	{"width", 1, 1e9},        {"height", 1, 1e9},
+	{"original_width", 1, 1e9}, {"original_height", 1, 1e9},
+};
+
+static int in_range(const char *path, double v)
+{
+	for (size_t i = 0; i < sizeof ranged / sizeof ranged[0]; i++)
+		if (!strcmp(path, ranged[i].name))
+			return v >= ranged[i].lo && v <= ranged[i].hi;
+	return 1;
+}
+
 int bl_meta_get(const bl_meta *doc, const char *path, double *num,
 		const char **str)
 {
@@ -174,7 +193,7 @@ int bl_meta_get(const bl_meta *doc, const char *path, double *num,
 		return BL_VAL_NONE;
 	if (cJSON_IsNumber(it)) {
 		/* 1e999 parses as infinity: not a number anyone wrote */
-		if (!isfinite(it->valuedouble))
+		if (!isfinite(it->valuedouble) || !in_range(path, it->valuedouble))
 			return BL_VAL_OTHER;
 		*num = it->valuedouble;
 		return BL_VAL_NUM;

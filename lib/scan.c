@@ -260,6 +260,10 @@ static int num_field(struct worker *w, struct bl_index_row *row, const struct pe
 		snprintf(why, sizeof why, "is the string \"%.40s\", not a number (ignored)", str);
 		bad_field(w, row, p, field, why);
 		return 0;
+	case 3:
+		snprintf(why, sizeof why, "is not a finite number in [%g, %g] (ignored)", lo, hi);
+		bad_field(w, row, p, field, why);
+		return 0;
 	default:
 		return 0;
 	}

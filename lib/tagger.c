@@ -603,6 +603,8 @@ int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **st
 		return 1;
 	case BL_VAL_STR:
 		return 2;
+	case BL_VAL_OTHER:
+		return 3;
 	default:
 		return 0;
 	}
