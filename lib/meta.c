@@ -176,7 +176,7 @@ static const struct {
 static int in_range(const char *path, double v)
 {
 	for (size_t i = 0; i < sizeof ranged / sizeof ranged[0]; i++)
-		if (!strcmp(path, ranged[i].name))
+		if (path[0] == ranged[i].name[0] && !strcmp(path, ranged[i].name))
 			return v >= ranged[i].lo && v <= ranged[i].hi;
 	return 1;
 }
