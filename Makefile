@@ -85,7 +85,7 @@ fuzz:
 	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build-fuzz/libballast.a
 	@for n in $(FUZZ_NAMES); do \
 	  clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Ilib $(PKG_CFLAGS) \
-	    -o build-fuzz/fuzz-$$n tests/fuzz/fuzz_$$n.c build-fuzz/libballast.a $(PKG_LIBS) -lm -pthread || exit 1; \
+	    -o build-fuzz/fuzz-$$n tests/fuzz/fuzz_$$n.c build-fuzz/libballast.a $(PKG_LIBS) -lbz2 -lm -pthread || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$n; \
 	  echo "== fuzzing $$n for $(FUZZ_SECONDS) s (new inputs in build-fuzz/corpus-$$n)"; \
 	  build-fuzz/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
