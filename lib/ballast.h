@@ -259,8 +259,9 @@ typedef struct bl_sample {
 	int64_t offset;         /* byte offset of the first member's header */
 	size_t nmembers;
 	const bl_member *members;
-	const bl_member *caption; /* the txt member, or NULL */
-	const bl_member *json;    /* the json member, or NULL */
+	const bl_member *caption; /* the txt member (without one, the txt.gz
+				   * member, its data decompressed), or NULL */
+	const bl_member *json;    /* the json (or json.gz) member, or NULL */
 	const bl_member *image;   /* first jpg/jpeg/png/webp member, or NULL */
 	bl_problems problems;     /* BL_PROBLEM(BL_ERR_NO_CAPTION) etc. */
 } bl_sample;
@@ -275,7 +276,12 @@ int bl_reader_set_limits(bl_reader *r, const bl_limits *lim);
 int bl_reader_set_load(bl_reader *r, unsigned flags);
 /*
  * Open a shard ("-" is standard input).  Compression (gzip, zstd, xz, bzip2)
- * is detected from the bytes, not the name.  Closes any shard still open.
+ * is detected from the bytes, not the name, and decoded by the reader
+ * (lib/stream.c) so that every byte before bad input is read and the bad
+ * input located; others libarchive knows (lz4, lzip ...) pass to it.  An
+ * uncompressed regular file is mapped (BALLAST_NO_MMAP=1: read()); a
+ * SIGBUS from the file being cut meanwhile is caught and ends the shard
+ * with BL_ERR_TRUNCATED.  Closes any shard still open.
  * Returns BL_OK, or BL_FATAL with errmsg naming the shard.
  */
 int bl_reader_open(bl_reader *r, const char *path);
@@ -289,10 +295,15 @@ int bl_reader_open_memory(bl_reader *r, const void *data, size_t len,
  * Deliver the next sample in *out (borrowed until the next call).
  *   BL_OK     a sample without problems
  *   BL_WARN   a sample with problems: (*out)->problems says which, errmsg
- *             describes the first; the sample is valid
+ *             describes the first, bl_reader_problem lists them all; the
+ *             sample is valid (a sample next to a damaged header skipped
+ *             carries BL_ERR_DAMAGED: members of it may be lost)
  *   BL_FAILED a member or sample was rejected (not a regular file,
- *             duplicated key, bad path); *out is NULL; errkind/errmsg say
- *             why; call again
+ *             duplicated key, bad path), a damaged header was skipped
+ *             with no sample open (BL_ERR_DAMAGED, offset and bytes
+ *             skipped), or, after the last sample, junk follows the
+ *             archive or the compressed data (BL_ERR_DAMAGED); *out is
+ *             NULL; errkind/errmsg say why; call again
  *   BL_FATAL  the shard is damaged or unreadable; every complete sample
  *             before the damage has been delivered; the next call returns
  *             BL_END

@@ -163,7 +163,7 @@ struct worker {
 	struct warn *warns;
 	size_t nwarns, warns_alloc;
 	bl_buf strs;           /* the batch's JSON, names and messages */
-	const char *shard;     /* the name the reader gives the shard */
+	const char *shard;     /* the shard as given (the reader names it so) */
 	const struct work *wk;
 	struct bl_index_shard *ch; /* the chunk being filled */
 	/* the shard so far */
@@ -525,7 +525,7 @@ static int scan_sample(struct scan *sc, struct worker *w, const bl_sample *s, in
 	p->json = p->json_name = p->image_msg = BL_NO_STR;
 	p->nwarn = 0;
 	p->have_info = 0;
-	w->shard = s->shard;
+
 	w->samples++;
 	if ((row->key = arena_add(ch, s->key, strlen(s->key))) == BL_NO_STR)
 		return BL_ENOMEM;
@@ -687,8 +687,9 @@ static int scan_shard(struct scan *sc, struct worker *w, const struct work *wk)
 		    (rc = next_chunk(sc, w)) != BL_OK)
 			goto fail;
 	}
+	rc = last_chunk(sc, w);
 	bl_reader_close(w->r);
-	return last_chunk(sc, w);
+	return rc;
 fail:
 	w->nbatch = 0;
 	w->nwarns = 0;
