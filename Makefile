@@ -17,10 +17,11 @@
 
 CC      ?= cc
 B       ?= build
-PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson libpng nettle
+PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson libpng nettle zlib liblzma \
+           libzstd
 DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
-           libsqlite3-dev libpcre2-dev libcjson-dev libpng-dev nettle-dev zstd xz-utils \
-           python3 sqlite3
+           libsqlite3-dev libpcre2-dev libcjson-dev libpng-dev nettle-dev zlib1g-dev \
+           liblzma-dev libzstd-dev libbz2-dev zstd xz-utils bzip2 python3 sqlite3
 # not needed to build or test: without them the tests that use them skip
 OPTPKGS := python3-torch
 
@@ -36,7 +37,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) $(SAN) -Ilib $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pthread $(SAN) $(LDFLAGS)
-LIBS    = $(PKG_LIBS) -lm
+LIBS    = $(PKG_LIBS) -lbz2 -lm
 
 LIB_SRC   := $(sort $(wildcard lib/*.c))
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
@@ -90,7 +91,7 @@ fuzz:
 	$(MAKE) B=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" build-fuzz/libballast.a
 	@for n in $(FUZZ_NAMES); do \
 	  clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Ilib $(PKG_CFLAGS) \
-	    -o build-fuzz/fuzz-$$n tests/fuzz/fuzz_$$n.c build-fuzz/libballast.a $(PKG_LIBS) -lm -pthread || exit 1; \
+	    -o build-fuzz/fuzz-$$n tests/fuzz/fuzz_$$n.c build-fuzz/libballast.a $(PKG_LIBS) -lbz2 -lm -pthread || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$n; \
 	  echo "== fuzzing $$n for $(FUZZ_SECONDS) s (new inputs in build-fuzz/corpus-$$n)"; \
 	  build-fuzz/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \

@@ -79,6 +79,14 @@ typedef enum bl_errkind {
 	BL_ERR_IMAGE,       /* image cannot be probed or decoded */
 	BL_ERR_MATCH_LIMIT, /* a regex hit its match/depth limit */
 	BL_ERR_NOMEM,       /* out of memory for this item */
+	BL_ERR_DAMAGED,     /* damage the shard goes on after: a damaged member
+			     * header skipped, junk after the compressed data
+			     * or after the end of the archive, a compressed
+			     * member (txt.gz) that does not decompress */
+	BL_ERR_NUL,         /* caption holds a NUL byte (kept, NUL replaced) */
+	BL_ERR_DUP_SHARD,   /* the same file given twice (scanned once) */
+	BL_ERR_LIMIT,       /* a per-shard limit was reached (named) */
+	BL_ERR_INDEX,       /* the index could not take a shard's rows */
 	BL_ERR__COUNT
 } bl_errkind;
 
@@ -322,6 +330,9 @@ typedef struct bl_limits {
 	int64_t max_caption;  /* bytes of one caption: 64 KiB */
 	size_t max_path;      /* member path length: 4096 */
 	size_t max_members;   /* members in one sample: 64 */
+	size_t max_keys;      /* keys remembered per shard for the duplicate-
+			       * key check (8 bytes each): 1 Mi; past it the
+			       * check stops, reported once (BL_ERR_LIMIT) */
 } bl_limits;
 
 /* Which member bytes the reader loads; the rest are skipped unread. */
@@ -361,8 +372,9 @@ typedef struct bl_sample {
 	int64_t offset;         /* byte offset of the first member's header */
 	size_t nmembers;
 	const bl_member *members;
-	const bl_member *caption; /* the txt member, or NULL */
-	const bl_member *json;    /* the json member, or NULL */
+	const bl_member *caption; /* the txt member (without one, the txt.gz
+				   * member, its data decompressed), or NULL */
+	const bl_member *json;    /* the json (or json.gz) member, or NULL */
 	const bl_member *image;   /* first jpg/jpeg/png/webp member, or NULL */
 	bl_problems problems;     /* BL_PROBLEM(BL_ERR_NO_CAPTION) etc. */
 } bl_sample;
@@ -377,7 +389,12 @@ int bl_reader_set_limits(bl_reader *r, const bl_limits *lim);
 int bl_reader_set_load(bl_reader *r, unsigned flags);
 /*
  * Open a shard ("-" is standard input).  Compression (gzip, zstd, xz, bzip2)
- * is detected from the bytes, not the name.  Closes any shard still open.
+ * is detected from the bytes, not the name, and decoded by the reader
+ * (lib/stream.c) so that every byte before bad input is read and the bad
+ * input located; others libarchive knows (lz4, lzip ...) pass to it.  An
+ * uncompressed regular file is mapped (BALLAST_NO_MMAP=1: read()); a
+ * SIGBUS from the file being cut meanwhile is caught and ends the shard
+ * with BL_ERR_TRUNCATED.  Closes any shard still open.
  * Returns BL_OK, or BL_FATAL with errmsg naming the shard.
  */
 int bl_reader_open(bl_reader *r, const char *path);
@@ -391,10 +408,15 @@ int bl_reader_open_memory(bl_reader *r, const void *data, size_t len,
  * Deliver the next sample in *out (borrowed until the next call).
  *   BL_OK     a sample without problems
  *   BL_WARN   a sample with problems: (*out)->problems says which, errmsg
- *             describes the first; the sample is valid
+ *             describes the first, bl_reader_problem lists them all; the
+ *             sample is valid (a sample next to a damaged header skipped
+ *             carries BL_ERR_DAMAGED: members of it may be lost)
  *   BL_FAILED a member or sample was rejected (not a regular file,
- *             duplicated key, bad path); *out is NULL; errkind/errmsg say
- *             why; call again
+ *             duplicated key, bad path), a damaged header was skipped
+ *             with no sample open (BL_ERR_DAMAGED, offset and bytes
+ *             skipped), or, after the last sample, junk follows the
+ *             archive or the compressed data (BL_ERR_DAMAGED); *out is
+ *             NULL; errkind/errmsg say why; call again
  *   BL_FATAL  the shard is damaged or unreadable; every complete sample
  *             before the damage has been delivered; the next call returns
  *             BL_END
@@ -407,6 +429,18 @@ int bl_reader_next(bl_reader *r, const bl_sample **out);
 /* Kind and message of the last non-OK result. */
 bl_errkind bl_reader_errkind(const bl_reader *r);
 const char *bl_reader_errmsg(const bl_reader *r);
+/*
+ * Every problem of the sample last delivered with BL_WARN, in the order
+ * found (bl_reader_errkind/errmsg give the first): count, and problem i
+ * (kind, byte offset or -1, message naming shard and member; borrowed
+ * until the next call).  At most 32 are listed; bl_reader_problems_unlisted
+ * counts the rest.  bl_reader_problem returns BL_OK or BL_EUSAGE (i out of
+ * range); any out pointer may be NULL.
+ */
+size_t bl_reader_nproblems(const bl_reader *r);
+size_t bl_reader_problems_unlisted(const bl_reader *r);
+int bl_reader_problem(const bl_reader *r, size_t i, bl_errkind *kind,
+		      int64_t *offset, const char **msg);
 /* Byte offset the last non-OK result refers to, or -1 when none applies. */
 int64_t bl_reader_erroffset(const bl_reader *r);
 /* Bytes of the shard file consumed so far (compressed side), for progress. */
@@ -785,9 +819,12 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out);
  * callers need not parse it again (it is parsed at most once per sample;
  * the input's json text must stay valid until the next tag call).
  * Returns 1 and *num for a number or boolean, 2 and *str (borrowed until
- * the next tag call) for a string, 0 when the field is missing or of
- * another type or the sample had no JSON, BL_FAILED when the JSON does
- * not parse, BL_EUSAGE on NULL arguments.
+ * the next tag call) for a string, 3 for a value that is neither (an
+ * array, an object, a number that is not finite or outside the range of
+ * a known field, see lib/meta.c), 0 when the field is missing or null or
+ * the sample had no JSON, BL_FAILED when the JSON does not parse (it must
+ * be one object, with nothing but white space after it), BL_EUSAGE on
+ * NULL arguments.
  */
 int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **str);
 /*
@@ -809,21 +846,35 @@ void bl_tagger_free(bl_tagger *t);
 /* ------------------------------------------------------------------ */
 
 /*
- * Schema version 1 (PRAGMA user_version = 1).  Readers may rely on it;
+ * Schema version 2 (PRAGMA user_version = 2).  Readers may rely on it;
  * any change bumps the version.
  *
  *   meta(key TEXT PRIMARY KEY, value TEXT)
- *       'schema' = '1', 'tool' = 'ballast 0.1.0', 'rules_digest' = SHA-256
- *       of the rule set of the last scan, 'created' (ISO time).
+ *       'schema' = '2', 'tool' = 'ballast 0.1.0', 'rules_digest' = SHA-256
+ *       of the rule set of the last scan, 'created' (ISO time);
+ *       'plan_sha256' = SHA-256 of the last scan's whole shard list (every
+ *       path followed by a NUL, in order) and 'plan_shards' its length;
+ *       for array tasks 'tasks' = N and 'task' = I (a part), and in an
+ *       index merged from parts 'tasks' = N and 'tasks_merged' = the task
+ *       numbers merged so far ("0,1,2").
  *   labels(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)
  *       id = bit position in samples.bits; ids are stable within an index
  *       (new labels are appended, none is renumbered).
  *   shards(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER,
  *          mtime INTEGER, rules_digest TEXT, complete INTEGER NOT NULL
  *          DEFAULT 0, samples INTEGER, errors INTEGER, fatal TEXT,
- *          scanned_at TEXT)
- *       one row per shard, in the order shards were first given; complete
- *       = 1 once its samples are committed (one transaction per shard).
+ *          scanned_at TEXT, options TEXT, errors_not_stored INTEGER NOT
+ *          NULL DEFAULT 0, dev INTEGER, ino INTEGER)
+ *       one row per shard, in the order shards were first given (a scan
+ *       adds the rows of its whole list before it reads any); complete
+ *       = 1 once its samples are committed (one transaction per shard), so
+ *       a row with complete = 0 is a shard planned and not (yet) indexed.
+ *       errors: every item error of the shard; errors_not_stored: how many
+ *       of them have no row in errors (see BL_INDEX_MAX_ERRORS); options:
+ *       the image mode it was scanned with ("image=none", "image=probe",
+ *       "image=check"; a different mode rescans it); dev, ino: the file's
+ *       identity (the same file under another path is the same shard).
+ *       Standard input is stored as "stdin:run-N" (N = runs.id).
  *   samples(shard_id INTEGER, ordinal INTEGER, key TEXT, offset INTEGER,
  *           labels TEXT, bits BLOB, caption TEXT, caption_offset INTEGER,
  *           image_offset INTEGER, image_size INTEGER, image_ext TEXT,
@@ -836,30 +887,57 @@ void bl_tagger_free(bl_tagger *t);
  *       trailing ',' (",gender.female,sexual.suggestive,") so that
  *       "labels LIKE '%,sexual.%'" works in plain SQL; bits: the same set
  *       as a little-endian bitset over labels.id (BL_MAX_LABELS/8 bytes at
- *       most, trailing zero bytes trimmed); width/height from the probed
- *       image when probed, else from the JSON; NULL when unknown.
+ *       most, trailing zero bytes trimmed); caption: as tagged (invalid
+ *       UTF-8 sequences and NULs replaced by U+FFFD); width/height from
+ *       the probed image when probed, else from the JSON; NULL when
+ *       unknown; punsafe, pwatermark only when finite and in [0, 1].
  *       problems: bl_problems bitmask.  caption_data/_size,
  *       image_data (size: image_size), json_data/_size: where the bytes
  *       of the caption, image and json members start (past their tar
  *       headers) and how many there are, for manifests (offsets into the
  *       decompressed stream for compressed shards); NULL in rows scanned
- *       before these columns existed (an older index gets them added).
+ *       before these columns existed.
  *   errors(shard_id INTEGER, ordinal INTEGER, kind TEXT, offset INTEGER,
  *          message TEXT)
- *       one row per item error (ordinal NULL when no sample was delivered).
+ *       one row per item error (ordinal NULL when no sample was
+ *       delivered), at most BL_INDEX_MAX_ERRORS of each kind per shard.
+ *   error_counts(shard_id INTEGER, kind TEXT, n INTEGER,
+ *                PRIMARY KEY(shard_id, kind)) WITHOUT ROWID
+ *       every item error counted by kind, stored or not.
+ *   error_totals(shard_id, kind, n)  a view: error_counts, and for a shard
+ *       without counts (rows inserted by hand) its rows of errors counted.
  *   runs(id INTEGER PRIMARY KEY, started TEXT, finished TEXT, argv TEXT,
  *        threads INTEGER, shards_scanned INTEGER, shards_skipped INTEGER)
+ *
+ * An index of schema 1 is upgraded in place when opened for writing
+ * (BL_INDEX_CREATE: scan, merge): its rows are kept and its error counts
+ * taken from its errors table.  Opened read-only it is refused with a
+ * message saying how to upgrade it.
  */
-#define BL_INDEX_SCHEMA 1
+#define BL_INDEX_SCHEMA 2
+/* Item errors kept as rows of errors, per kind and shard. */
+#define BL_INDEX_MAX_ERRORS 1000
 
 typedef struct bl_index bl_index;
 
 enum { BL_INDEX_READ = 0, BL_INDEX_CREATE = 1 };
 
-/* Open (and with BL_INDEX_CREATE create or upgrade) an index.  Returns
- * the handle, or NULL with a message in err. */
+/*
+ * Open an index.  BL_INDEX_READ opens it read-only (and leaves no file
+ * behind; on a read-only filesystem in SQLite's immutable mode).
+ * BL_INDEX_CREATE creates it, or upgrades an older schema in place, for
+ * writing; one writer at a time: a second writer open, from this process
+ * or another, fails at once with a message saying that another scan or
+ * merge holds the index.  Returns the handle, or NULL with a message in
+ * err that names the cause (missing file, not an SQLite database, not a
+ * ballast index, a newer or older schema, a read-only filesystem, held by
+ * another writer).
+ */
 bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen);
-/* Close; returns BL_OK or BL_FAILED when SQLite reports an error. */
+/* 1 when the open upgraded the index from an older schema. */
+int bl_index_upgraded(const bl_index *ix);
+/* Close; returns BL_OK or BL_FAILED when SQLite reports an error.  A
+ * writer's index goes back to a rollback journal (no -wal, -shm files). */
 int bl_index_close(bl_index *ix);
 const char *bl_index_errmsg(const bl_index *ix);
 /* The SQLite connection (a sqlite3 *), for modules of the library and for
@@ -870,6 +948,32 @@ int bl_index_nlabels(const bl_index *ix);
 const char *bl_index_label(const bl_index *ix, int id);
 /* Label id by name, or -1. */
 int bl_index_label_id(const bl_index *ix, const char *name);
+
+/* What an index holds, and whether it is whole. */
+typedef struct bl_index_status {
+	uint64_t shards;            /* shard rows: every shard ever planned */
+	uint64_t shards_complete;   /* of them, committed */
+	uint64_t shards_damaged;    /* complete, but ended in damage */
+	uint64_t samples;
+	uint64_t errors;            /* item errors, all (error_counts) */
+	uint64_t errors_not_stored; /* of them, without a row in errors */
+	int tasks;                  /* array tasks of the plan (0: none) */
+	int task;                   /* this part's task, or -1 */
+	int tasks_merged;           /* distinct tasks merged into it */
+	int partial;                /* 1 when incomplete: a shard not
+				     * committed, a part of an array job, or
+				     * a merge that lacks some parts */
+} bl_index_status;
+
+/* Fill *st.  BL_OK, BL_FAILED (SQLite error, errmsg), BL_EUSAGE. */
+int bl_index_get_status(bl_index *ix, bl_index_status *st);
+/*
+ * Whether the index is incomplete, for commands that must not take a part
+ * for the whole (report, rebalance): 1 with a sentence in msg saying what
+ * is missing and how to finish it, 0 when complete (msg ""), BL_FAILED
+ * (msg: the error), BL_EUSAGE.
+ */
+int bl_index_partial_reason(bl_index *ix, char *msg, size_t len);
 
 /*
  * Merge the index at part_path (a partial index written by one array task)
@@ -920,8 +1024,11 @@ typedef struct bl_scan_options {
 
 typedef struct bl_scan_totals {
 	uint64_t shards, shards_skipped, shards_failed;
+	uint64_t shards_unwritten; /* of the failed, those the index could not
+				    * take (left incomplete, BL_ERR_INDEX) */
 	uint64_t samples;     /* samples tagged in this run */
-	uint64_t errors[BL_ERR__COUNT];
+	uint64_t errors[BL_ERR__COUNT]; /* every item error, by kind */
+	uint64_t errors_not_stored; /* of them, not stored in the index */
 	uint64_t labels[BL_MAX_LABELS]; /* per rule-set label index */
 	uint64_t blocked;     /* samples with safety.minor_sexual */
 } bl_scan_totals;
@@ -929,17 +1036,30 @@ typedef struct bl_scan_totals {
 /*
  * Read, tag and (when ix is not NULL) index every shard in order, with
  * opts->threads workers.  Shards complete in the index with the same size,
- * mtime and rules digest are skipped unless BL_SCAN_FORCE.  Each shard is
+ * mtime, rules digest and image options are skipped unless BL_SCAN_FORCE.
+ * The same file given twice (another path, a symlink, "-" twice) or
+ * already in the index under another path is one shard: read once, and
+ * each extra name is a BL_ERR_DUP_SHARD item error.  Each shard is
  * committed in one transaction, so an interrupted scan resumes where it
- * stopped and a rerun adds nothing twice.  Memory is bounded by
- * threads x the largest shard's row data, whatever the number of shards.
+ * stopped and a rerun adds nothing twice.  Memory is bounded by the thread
+ * count (a shard larger than one chunk of rows is staged by the index
+ * chunk by chunk), whatever the number and size of shards.  A shard the
+ * index refuses (a row it cannot store) is an item error naming the shard
+ * and sample (BL_ERR_INDEX), left incomplete, and later shards go on.
  * Returns BL_OK (every shard read, maybe with item errors), BL_FAILED
  * (BL_SCAN_STRICT and an item error), BL_FATAL (the index could not be
- * written); err gets the message.
+ * written at all); err gets the message.
  */
 int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 		const bl_strlist *shards, bl_index *ix, bl_scan_totals *totals,
 		char *err, size_t errlen);
+/*
+ * The totals of what ix holds (complete shards: samples, damaged shards,
+ * errors by kind, labels by rs's indexes, blocked), for a scan that found
+ * nothing to do.  BL_OK, BL_FAILED with err, BL_EUSAGE.
+ */
+int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
+			 char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* Policies, rebalancing and manifests                                 */

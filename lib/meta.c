@@ -17,6 +17,7 @@
 #include "rules_int.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,31 @@ void bl_meta_arena_free(bl_meta_arena *a)
 
 /* bl_meta is never defined: a bl_meta pointer is the cJSON root. */
 
+/* A sample's JSON is one object and nothing else: cJSON stops at the end
+ * of the first value, so what follows it must be white space only (a NUL
+ * ends the text as it ends cJSON's parse). */
+static int whole_object(const cJSON *root, const char *text, size_t len, const char *end)
+{
+	if (!cJSON_IsObject(root) || !end)
+		return 0;
+	for (const char *p = end; p < text + len && *p; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+			return 0;
+	return 1;
+}
+
+static cJSON *parse(const char *text, size_t len)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+
+	if (root && !whole_object(root, text, len, end)) {
+		cJSON_Delete(root);
+		root = NULL;
+	}
+	return root;
+}
+
 bl_meta *bl_meta_parse(bl_meta_arena *a, const char *text, size_t len)
 {
 	cJSON *root;
@@ -99,12 +125,15 @@ bl_meta *bl_meta_parse(bl_meta_arena *a, const char *text, size_t len)
 	if (!text)
 		return NULL;
 	if (!a || a->live) /* a tree lives there: this one goes to malloc */
-		return (bl_meta *)cJSON_ParseWithLength(text, len);
+		return (bl_meta *)parse(text, len);
 	a->used = a->spilled = 0;
 	cur_arena = a;
-	root = cJSON_ParseWithLength(text, len);
+	root = parse(text, len);
 	cur_arena = NULL;
+	/* a refused tree was freed into the arena: it is empty again */
 	a->live = root;
+	if (!root)
+		a->used = a->spilled = 0;
 	/* the handle is the tree itself: no allocation of our own */
 	return (bl_meta *)root;
 }
@@ -133,6 +162,25 @@ static const cJSON *find(const cJSON *obj, const char *path)
 	return it ? find(it, dot + 1) : NULL;
 }
 
+/* Fields img2dataset writes whose values have a range: a value outside
+ * it is damage, not data, and counts as no number at all. */
+static const struct {
+	const char *name;
+	double lo, hi;
+} ranged[] = {
+	{"punsafe", 0, 1},        {"pwatermark", 0, 1},
+	{"width", 1, 1e9},        {"height", 1, 1e9},
+	{"original_width", 1, 1e9}, {"original_height", 1, 1e9},
+};
+
+static int in_range(const char *path, double v)
+{
+	for (size_t i = 0; i < sizeof ranged / sizeof ranged[0]; i++)
+		if (path[0] == ranged[i].name[0] && !strcmp(path, ranged[i].name))
+			return v >= ranged[i].lo && v <= ranged[i].hi;
+	return 1;
+}
+
 int bl_meta_get(const bl_meta *doc, const char *path, double *num,
 		const char **str)
 {
@@ -144,6 +192,9 @@ int bl_meta_get(const bl_meta *doc, const char *path, double *num,
 	if (!it)
 		return BL_VAL_NONE;
 	if (cJSON_IsNumber(it)) {
+		/* 1e999 parses as infinity: not a number anyone wrote */
+		if (!isfinite(it->valuedouble) || !in_range(path, it->valuedouble))
+			return BL_VAL_OTHER;
 		*num = it->valuedouble;
 		return BL_VAL_NUM;
 	}

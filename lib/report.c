@@ -182,7 +182,7 @@ static int read_shards(struct bl_report *r, sqlite3 *db, char *err, size_t errle
 	st = NULL;
 	/* errors by kind, and by shard */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT kind, count(*) FROM errors GROUP BY kind ORDER BY kind",
+			       "SELECT kind, sum(n) FROM error_totals GROUP BY kind ORDER BY kind",
 			       -1, &st, NULL) != SQLITE_OK) {
 		rc = sql_fail(db, "errors", err, errlen);
 		goto out;
@@ -209,7 +209,7 @@ static int read_shards(struct bl_report *r, sqlite3 *db, char *err, size_t errle
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT shard_id, count(*) FROM errors GROUP BY shard_id",
+	if (sqlite3_prepare_v2(db, "SELECT shard_id, sum(n) FROM error_totals GROUP BY shard_id",
 			       -1, &st, NULL) != SQLITE_OK) {
 		rc = sql_fail(db, "errors", err, errlen);
 		goto out;

@@ -538,7 +538,7 @@ static int pred_eval(bl_tagger *t, const bl_pred *p, const bl_meta *doc,
 		if (vt == BL_VAL_STR) { /* "0.73" compares as 0.73 */
 			char *end;
 			num = strtod(str, &end);
-			if (end == str || *end != '\0')
+			if (end == str || *end != '\0' || !isfinite(num))
 				break;
 			vt = BL_VAL_NUM;
 		}
@@ -676,6 +676,8 @@ int bl_tagger_field(bl_tagger *t, const char *path, double *num, const char **st
 		return 1;
 	case BL_VAL_STR:
 		return 2;
+	case BL_VAL_OTHER:
+		return 3;
 	default:
 		return 0;
 	}

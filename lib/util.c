@@ -27,6 +27,11 @@ static const char *const errkind_names[BL_ERR__COUNT] = {
 	[BL_ERR_IMAGE] = "bad_image",
 	[BL_ERR_MATCH_LIMIT] = "match_limit",
 	[BL_ERR_NOMEM] = "out_of_memory",
+	[BL_ERR_DAMAGED] = "damaged",
+	[BL_ERR_NUL] = "nul_byte",
+	[BL_ERR_DUP_SHARD] = "duplicate_shard",
+	[BL_ERR_LIMIT] = "limit",
+	[BL_ERR_INDEX] = "index_write",
 };
 
 const char *bl_errkind_name(bl_errkind kind)

@@ -110,6 +110,24 @@ static void print_summary(struct summary *s, int json)
 			       (unsigned long long)s->errors[k]);
 }
 
+/* Item errors shown per shard: at most BL_INDEX_MAX_ERRORS of each kind
+ * (as the index stores them); the rest are counted. */
+struct shown {
+	uint64_t n[BL_ERR__COUNT];
+	uint64_t hidden;
+};
+
+static void show(struct shown *sh, int quiet, bl_errkind kind, const char *msg)
+{
+	if (quiet)
+		return;
+	if (sh->n[kind]++ >= BL_INDEX_MAX_ERRORS) {
+		sh->hidden++;
+		return;
+	}
+	tool_err("%s", msg);
+}
+
 int cmd_ls(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -122,6 +140,7 @@ int cmd_ls(int argc, char **argv)
 	bl_strlist shards;
 	bl_reader *r = NULL;
 	struct summary sum;
+	struct shown shown;
 	bl_buf line;
 
 	memset(&sum, 0, sizeof sum);
@@ -159,12 +178,12 @@ int cmd_ls(int argc, char **argv)
 				tool_err("%s", bl_reader_errmsg(r));
 			continue;
 		}
+		memset(&shown, 0, sizeof shown);
 		while ((res = bl_reader_next(r, &s)) != BL_END) {
 			if (res == BL_FAILED || res == BL_FATAL) {
 				sum.errors[bl_reader_errkind(r)]++;
 				sum.shards_failed += res == BL_FATAL;
-				if (!quiet)
-					tool_err("%s", bl_reader_errmsg(r));
+				show(&shown, quiet, bl_reader_errkind(r), bl_reader_errmsg(r));
 				if (res == BL_FATAL)
 					break;
 				continue;
@@ -174,14 +193,23 @@ int cmd_ls(int argc, char **argv)
 				goto out;
 			}
 			sum.samples++;
-			for (int k = 1; k < BL_ERR__COUNT; k++)
-				if (s->problems & BL_PROBLEM(k))
-					sum.errors[k]++;
 			if (s->problems & BL_PROBLEM(BL_ERR_NO_CAPTION))
 				sum.no_caption++;
-			if (res == BL_WARN && !quiet &&
-			    (s->problems & ~BL_PROBLEM(BL_ERR_NO_CAPTION)))
-				tool_err("%s", bl_reader_errmsg(r));
+			/* every problem of the sample, each counted */
+			for (size_t p = 0; res == BL_WARN && p < bl_reader_nproblems(r); p++) {
+				bl_errkind kind;
+				const char *msg;
+				bl_reader_problem(r, p, &kind, NULL, &msg);
+				sum.errors[kind]++;
+				if (kind != BL_ERR_NO_CAPTION)
+					show(&shown, quiet, kind, msg);
+			}
+			if (res == BL_WARN && bl_reader_problems_unlisted(r)) {
+				sum.errors[bl_reader_errkind(r)] += bl_reader_problems_unlisted(r);
+				if (!quiet)
+					tool_err("shard '%s' sample '%s': %zu more problems",
+						 s->shard, s->key, bl_reader_problems_unlisted(r));
+			}
 			for (size_t m = 0; m < s->nmembers; m++) {
 				sum.members++;
 				count_ext(&sum, s->members[m].ext);
@@ -198,6 +226,10 @@ int cmd_ls(int argc, char **argv)
 					    (long long)s->members[m].size);
 			puts(line.buf);
 		}
+		if (shown.hidden && !quiet)
+			tool_err("shard '%s': %llu more item errors not shown (the first %d of "
+				 "each kind are; the counts are complete)", shards.items[i],
+				 (unsigned long long)shown.hidden, BL_INDEX_MAX_ERRORS);
 		bl_reader_close(r);
 	}
 	if (summary)

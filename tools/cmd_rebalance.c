@@ -37,6 +37,9 @@ const char usage_rebalance[] =
 	"  --no-digest        do not hash the shard files (their digest is null)\n"
 	"  --force            replace an existing DIR\n"
 	"  -q                 no progress on stderr\n"
+	"  --allow-partial    write from an incomplete index (a scan that did not\n"
+	"                     finish, a merge missing parts); without it such an\n"
+	"                     index is refused with exit 1\n"
 	"\n"
 	"Samples labelled both age.minor and sexual.* are never written,\n"
 	"whatever the policy; the summary counts them.\n"
@@ -52,9 +55,10 @@ const char usage_rebalance[] =
 	"'clip weight W' and 'floor ess F' lines trade distance from the target\n"
 	"for a sounder set; the summary reports both.\n"
 	"\n"
-	"Exit status: 0 done, 1 the plan failed a check or the policy cannot be met\n"
-	"on this index (an unknown label, an impossible target), 2 usage or a bad\n"
-	"policy, 3 fatal (the index cannot be read, the output cannot be written).\n";
+	"Exit status: 0 done, 1 the plan failed a check, the policy cannot be met\n"
+	"on this index (an unknown label, an impossible target) or the index is\n"
+	"incomplete (see --allow-partial), 2 usage or a bad policy, 3 fatal (the\n"
+	"index cannot be read, the output cannot be written).\n";
 
 /* Progress on a terminal: the manifest's lines, then each shard's
  * SHA-256 (the slow part: every byte of every shard is read). */
@@ -222,10 +226,11 @@ int cmd_rebalance(int argc, char **argv)
 		{"json", no_argument, NULL, 'J'},
 		{"no-digest", no_argument, NULL, 'D'},
 		{"force", no_argument, NULL, 'F'},
+		{"allow-partial", no_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *policy_path = NULL, *outdir = NULL;
-	int json = 0, quiet = 0, have_seed = 0, c, rc = EXIT_FATAL;
+	int json = 0, quiet = 0, have_seed = 0, c, rc = EXIT_FATAL, allow_partial = 0;
 	unsigned long long seed = 0;
 	bl_manifest_options mo = {0};
 	bl_policy *pol = NULL;
@@ -245,6 +250,7 @@ int cmd_rebalance(int argc, char **argv)
 		case 'J': json = 1; break;
 		case 'D': mo.no_digest = 1; break;
 		case 'F': mo.force = 1; break;
+		case 'A': allow_partial = 1; break;
 		case 'S': {
 			char *end;
 			errno = 0;
@@ -277,6 +283,14 @@ int cmd_rebalance(int argc, char **argv)
 	if (!(ix = bl_index_open(argv[optind], BL_INDEX_READ, err, sizeof err))) {
 		tool_err("%s", err);
 		goto out;
+	}
+	if (bl_index_partial_reason(ix, err, sizeof err) == 1) {
+		tool_err("WARNING: %s%s", err, allow_partial ? "" : "; nothing written (exit 1): "
+					   "--allow-partial writes it anyway");
+		if (!allow_partial) {
+			rc = EXIT_ITEMS_FAILED;
+			goto out;
+		}
 	}
 	if (!(rb = bl_rebalance_new(pol))) {
 		tool_err("out of memory");

@@ -38,6 +38,9 @@ const char usage_report[] =
 	"  --min-cell N      skew cells with fewer samples are 'small' (30)\n"
 	"  --min-events N    ... or with fewer events (5)\n"
 	"  --title TEXT      title of the HTML page (default: the index path)\n"
+	"  --allow-partial   an incomplete index (a scan that did not finish, a\n"
+	"                    merge missing parts) is reported with a warning and\n"
+	"                    exit 0 instead of exit 1\n"
 	"  --manifest OUTDIR before and after a rebalance: the index (INDEX.db;\n"
 	"                    default: the index manifest.json records, if any)\n"
 	"                    against the manifest OUTDIR written from it, each\n"
@@ -72,10 +75,10 @@ const char usage_report[] =
 	"agree}], notes; CSV columns are table,name,gender,before,before_lo,\n"
 	"before_hi,after,after_lo,after_hi (see lib/ballast.h).\n"
 	"\n"
-	"Exit status: 0 written, 1 written, but (--manifest) the plan failed its\n"
-	"checks or manifest.json's summary disagrees with the lines or the index\n"
-	"(both listed at the top of the report), 2 usage (unknown format, family\n"
-	"or label),\n"
+	"Exit status: 0 written, 1 written, but from an incomplete index, or\n"
+	"(--manifest) the plan failed its checks or manifest.json's summary\n"
+	"disagrees with the lines or the index (all listed at the top of the\n"
+	"report), 2 usage (unknown format, family or label),\n"
 	"3 fatal (unreadable index, missing or damaged manifest, a manifest of\n"
 	"another index, write error).\n";
 
@@ -114,8 +117,8 @@ int cmd_report(int argc, char **argv)
 	bl_index *ix = NULL;
 	bl_manifest *m = NULL;
 	const char *index = NULL, *output = NULL, *manifest = NULL;
-	char err[1024], name[64];
-	int rc = EXIT_FATAL, r;
+	char err[1024], name[64], why[1024];
+	int rc = EXIT_FATAL, r, allow_partial = 0, partial = 0;
 
 	memset(&opt, 0, sizeof opt);
 	for (int i = 1; i < argc; i++) {
@@ -167,6 +170,8 @@ int cmd_report(int argc, char **argv)
 				rc = tool_usage_error(usage_report, "%s: '%s' is not a count", a, v);
 				goto out;
 			}
+		} else if (!strcmp(a, "--allow-partial")) {
+			allow_partial = 1;
 		} else if (a[0] == '-' && a[1]) {
 			rc = tool_usage_error(usage_report, "unknown option '%s'", a);
 			goto out;
@@ -205,6 +210,11 @@ int cmd_report(int argc, char **argv)
 		tool_err("%s", err);
 		goto out;
 	}
+	if (bl_index_partial_reason(ix, why, sizeof why) == 1) {
+		tool_err("WARNING: %s%s", why, allow_partial ? "" : " (exit 1; --allow-partial "
+					   "accepts it)");
+		partial = !allow_partial;
+	}
 	if (m && output)
 		r = bl_report_manifest_save(ix, m, manifest, &opt, output, err, sizeof err);
 	else if (m)
@@ -227,7 +237,7 @@ int cmd_report(int argc, char **argv)
 			     : EXIT_FATAL;
 		goto out;
 	}
-	rc = tool_finish(EXIT_ALL_GOOD);
+	rc = tool_finish(partial ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD);
 out:
 	bl_manifest_free(m);
 	bl_index_close(ix);

@@ -19,8 +19,10 @@ const char usage_scan[] =
 	"Read and tag every sample of the shards and print how often each label\n"
 	"occurs.  With -o, write one row per sample to an SQLite index (schema in\n"
 	"lib/ballast.h), one transaction per shard: an interrupted scan resumes\n"
-	"where it stopped, and shards already complete (same path, size, mtime and\n"
-	"rules) are skipped.  SHARD specs as for 'ballast ls'.\n"
+	"where it stopped, and shards already complete (same file, size, mtime,\n"
+	"rules and image mode) are skipped.  The same file under two names is one\n"
+	"shard (the extra name is an item error).  One scan writes an index at a\n"
+	"time; a second is refused.  SHARD specs as for 'ballast ls'.\n"
 	"\n"
 	"  -o INDEX.db   write (or resume) the index\n"
 	"  -r RULES      rule file or directory (repeatable; default: shipped filters/)\n"
@@ -33,7 +35,7 @@ const char usage_scan[] =
 	"  --force       rescan shards even when complete in the index\n"
 	"  --json        print the counts as one JSON object\n"
 	"  -q            do not print item errors on stderr\n"
-	"  --task I --tasks N\n"
+	"  --task I --tasks N  (both, or neither)\n"
 	"                scan only block I (0-based) of N contiguous blocks of the\n"
 	"                shard list: one array task of a cluster job; combine the\n"
 	"                parts with 'ballast merge' (tools/slurm/scan-array.sbatch)\n"
@@ -96,6 +98,7 @@ static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, int json
 		cJSON_AddNumberToObject(o, "shards_failed", (double)t->shards_failed);
 		cJSON_AddNumberToObject(o, "samples", (double)t->samples);
 		cJSON_AddNumberToObject(o, "blocked", (double)t->blocked);
+		cJSON_AddNumberToObject(o, "errors_not_stored", (double)t->errors_not_stored);
 		l = cJSON_AddObjectToObject(o, "labels");
 		for (int k = 0; k < n; k++)
 			cJSON_AddNumberToObject(l, bl_ruleset_label(rs, order[k]),
@@ -119,10 +122,20 @@ static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, int json
 	printf("blocked  %llu (safety.minor_sexual: never written to a manifest)\n",
 	       (unsigned long long)t->blocked);
 	printf("errors   %llu", (unsigned long long)nerr);
-	for (int k = 1; k < BL_ERR__COUNT; k++)
-		if (t->errors[k])
-			printf("%s%s %llu", k == 1 ? " (" : ", ", bl_errkind_name((bl_errkind)k),
+	for (int k = 1, first = 1; k < BL_ERR__COUNT; k++)
+		if (t->errors[k]) {
+			printf("%s%s %llu", first ? " (" : ", ", bl_errkind_name((bl_errkind)k),
 			       (unsigned long long)t->errors[k]);
+			first = 0;
+		}
+	for (int k = 1; k < BL_ERR__COUNT; k++)
+		if (t->errors[k]) {
+			printf(")");
+			break;
+		}
+	if (t->errors_not_stored)
+		printf("; %llu more not stored in the index (at most %d of each kind per "
+		       "shard are)", (unsigned long long)t->errors_not_stored, BL_INDEX_MAX_ERRORS);
 	printf("\n\n%-32s %10s %8s\n", "label", "samples", "share");
 	for (int k = 0; k < n; k++) {
 		int i = order[k];
@@ -152,7 +165,7 @@ int cmd_scan(int argc, char **argv)
 	bl_index *ix = NULL;
 	const char *out = NULL;
 	struct ctx ctx = {0};
-	int json = 0, c, rc = EXIT_FATAL;
+	int json = 0, c, rc = EXIT_FATAL, have_task = 0, have_tasks = 0, failed = 0;
 	char err[1024];
 	bl_buf args;
 
@@ -191,10 +204,13 @@ int cmd_scan(int argc, char **argv)
 				rc = tool_usage_error(usage_scan, "--task/--tasks want a number");
 				goto out;
 			}
-			if (c == 'T')
+			if (c == 'T') {
 				so.task = (int)v;
-			else
+				have_task = 1;
+			} else {
 				so.tasks = (int)v;
+				have_tasks = 1;
+			}
 			break;
 		}
 		case 'J': json = 1; break;
@@ -208,7 +224,16 @@ int cmd_scan(int argc, char **argv)
 		rc = tool_usage_error(usage_scan, "no shard given");
 		goto out;
 	}
-	if (so.tasks > 1 && so.task >= so.tasks) {
+	if (have_task != have_tasks) {
+		rc = tool_usage_error(usage_scan, have_task ? "--task needs --tasks N"
+							   : "--tasks needs --task I");
+		goto out;
+	}
+	if (have_tasks && so.tasks < 1) {
+		rc = tool_usage_error(usage_scan, "--tasks wants 1 or more");
+		goto out;
+	}
+	if (have_tasks && so.task >= so.tasks) {
 		rc = tool_usage_error(usage_scan, "--task must be below --tasks");
 		goto out;
 	}
@@ -225,6 +250,9 @@ int cmd_scan(int argc, char **argv)
 			tool_err("%s", err);
 			goto out;
 		}
+		if (bl_index_upgraded(ix))
+			tool_err("index '%s' upgraded to schema %d (its rows are kept)", out,
+				 BL_INDEX_SCHEMA);
 	}
 	for (int i = 0; i < argc; i++)
 		bl_buf_addf(&args, "%s%s", i ? " " : "ballast ", argv[i]);
@@ -245,6 +273,24 @@ int cmd_scan(int argc, char **argv)
 	}
 	if (c == BL_FAILED)
 		tool_err("%s", err);
+	failed = tool_failed_items(tot->errors) != 0;
+	if (tot->shards_unwritten)
+		tool_err("%llu shards could not be written to the index (named above): they "
+			 "are left incomplete; run the scan again once the cause is fixed",
+			 (unsigned long long)tot->shards_unwritten);
+	if (ix && c == BL_OK && tot->shards == 0 && tot->shards_skipped > 0) {
+		/* nothing to do: show what the index holds, not a table of zeros */
+		uint64_t skipped = tot->shards_skipped;
+		failed = tool_failed_items(tot->errors) != 0;
+		tool_err("%llu shards already complete in the index, nothing to do; what "
+			 "the index holds follows", (unsigned long long)skipped);
+		if (bl_scan_index_totals(ix, rs, tot, err, sizeof err) != BL_OK) {
+			tool_err("%s", err);
+			goto out;
+		}
+		tot->shards = 0;
+		tot->shards_skipped = skipped;
+	}
 	if (ix && bl_index_close(ix) != BL_OK) {
 		ix = NULL;
 		tool_err("cannot close the index '%s'", out);
@@ -252,8 +298,7 @@ int cmd_scan(int argc, char **argv)
 	}
 	ix = NULL;
 	print_counts(rs, tot, json);
-	rc = tool_failed_items(tot->errors) || c == BL_FAILED ? EXIT_ITEMS_FAILED
-							      : EXIT_ALL_GOOD;
+	rc = failed || c == BL_FAILED ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD;
 	goto out;
 nomem:
 	tool_err("out of memory");

@@ -5,12 +5,14 @@
  * bad-input case has a test that does not depend on shared data.
  */
 #include "test.h"
+#include "shard_int.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct ent {
@@ -147,12 +149,15 @@ BL_TEST(shard_groups_members_by_key)
 	REQUIRE(s->caption);
 	CHECK_EQ_STR((const char *)s->caption->data, "second");
 
-	/* txt.gz is not a caption: the sample is delivered with a warning */
+	/* a txt.gz that is not gzip: its caption is damaged, not loaded */
 	CHECK_EQ_INT(bl_reader_next(r, &s), BL_WARN);
 	CHECK_EQ_STR(s->key, "c");
-	CHECK(s->problems & BL_PROBLEM(BL_ERR_NO_CAPTION));
-	CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_NO_CAPTION);
-	CHECK_CONTAINS(bl_reader_errmsg(r), "has no caption");
+	REQUIRE(s->caption);
+	CHECK(s->caption->data == NULL);
+	CHECK(s->problems & BL_PROBLEM(BL_ERR_DAMAGED));
+	CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_DAMAGED);
+	CHECK_CONTAINS(bl_reader_errmsg(r), "member 'c.txt.gz'");
+	CHECK_CONTAINS(bl_reader_errmsg(r), "not compressed data");
 	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
 	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
 
@@ -801,4 +806,434 @@ BL_TEST(shard_open_memory)
 	CHECK_EQ_INT(bl_reader_open_memory(r, NULL, 5, "x"), BL_EUSAGE);
 	bl_reader_free(r);
 	free(bytes);
+}
+
+/* ---- hostile input (issue 12) ------------------------------------------ */
+
+static long slurp(const char *p, char **out)
+{
+	FILE *f = fopen(p, "rb");
+	long n;
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	*out = malloc((size_t)n + 1);
+	if (!*out || fread(*out, 1, (size_t)n, f) != (size_t)n)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+static int spit(const char *p, const void *data, size_t n)
+{
+	FILE *f = fopen(p, "wb");
+	int ok = f && fwrite(data, 1, n, f) == n;
+	if (f)
+		ok &= fclose(f) == 0;
+	return ok;
+}
+
+/*
+ * A header that fails its checksum (one flipped bit) is skipped to the
+ * next valid header, as GNU tar does: an item error with its offset and
+ * length, the samples around it flagged, every other sample delivered.
+ * Whatever member it hits, even one whose data spans many blocks.
+ */
+BL_TEST(shard_damaged_header_is_an_item_error)
+{
+	static char img[6000];
+	struct ent e[30];
+	char names[30][32];
+	const char *full = tpath("dmg.tar"), *flip = tpath("dmg-flip.tar");
+	bl_reader *r = bl_reader_new();
+	long offs[64], n;
+	char *data = NULL;
+	int nh;
+
+	memset(img, 'j', sizeof img);
+	for (int i = 0; i < 10; i++) {
+		snprintf(names[3 * i], 32, "k%d.jpg", i);
+		snprintf(names[3 * i + 1], 32, "k%d.txt", i);
+		snprintf(names[3 * i + 2], 32, "k%d.json", i);
+		e[3 * i] = (struct ent){names[3 * i], 0, img, sizeof img};
+		e[3 * i + 1] = (struct ent){names[3 * i + 1], 0, "a caption", 0};
+		e[3 * i + 2] = (struct ent){names[3 * i + 2], 0, "{}", 0};
+	}
+	REQUIRE(make_tar(full, e, 30));
+	n = slurp(full, &data);
+	REQUIRE(n > 0);
+	/* where each member's header is, as the reader says */
+	nh = 0;
+	REQUIRE(bl_reader_open(r, full) == BL_OK);
+	for (int i = 0; i < 10; i++) {
+		const bl_sample *s;
+		REQUIRE(bl_reader_next(r, &s) == BL_OK && s->nmembers == 3);
+		for (int k = 0; k < 3; k++)
+			offs[nh++] = (long)s->members[k].offset;
+	}
+	bl_reader_close(r);
+	/* each member of sample k4 in turn: the jpg (12 data blocks), the
+	 * txt, the json */
+	for (int m = 12; m < 15; m++) {
+		const bl_sample *s;
+		int rc, samples = 0, damaged = 0, flagged = 0, failed = 0;
+		char *copy = malloc((size_t)n);
+		REQUIRE(copy);
+		memcpy(copy, data, (size_t)n);
+		copy[offs[m] + 2] ^= 0x08;
+		REQUIRE(spit(flip, copy, (size_t)n));
+		free(copy);
+		REQUIRE(bl_reader_open(r, flip) == BL_OK);
+		while ((rc = bl_reader_next(r, &s)) != BL_END) {
+			if (rc == BL_FATAL) {
+				bl_test_failf(__FILE__, __LINE__, "member %d: fatal: %s", m,
+					      bl_reader_errmsg(r));
+				break;
+			}
+			if (rc == BL_FAILED) {
+				failed++;
+				CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_DAMAGED);
+				continue;
+			}
+			samples++;
+			for (size_t p = 0; p < bl_reader_nproblems(r); p++) {
+				bl_errkind kind;
+				int64_t off;
+				const char *msg;
+				REQUIRE(bl_reader_problem(r, p, &kind, &off, &msg) == BL_OK);
+				if (kind != BL_ERR_DAMAGED)
+					continue;
+				if (strstr(msg, "skipped")) {
+					damaged++;
+					CHECK_EQ_INT(off, offs[m]);
+					CHECK_CONTAINS(msg, "dmg-flip.tar");
+				} else {
+					flagged++;
+				}
+			}
+		}
+		CHECK_EQ_INT(samples, 10);
+		CHECK_EQ_INT(damaged + failed, 1);
+		/* a damaged first member flags the sample before it too */
+		CHECK(flagged <= 1);
+		bl_reader_close(r);
+	}
+	free(data);
+	bl_reader_free(r);
+}
+
+/*
+ * Junk after the compressed data (or after the end of a plain tar):
+ * every sample before it is delivered (on a small shard libarchive's own
+ * filters lost them all), then one item error says where the junk is.
+ * Zero padding after the data is not junk.
+ */
+BL_TEST(shard_junk_after_the_data)
+{
+	static const char *const names[] = {"j.tar", "j.tar.gz", "j.tar.bz2", "j.tar.xz", "j.tar.zst"};
+	static const unsigned char junk[] = "this is not compressed data, it is junk at the end";
+	bl_reader *r = bl_reader_new();
+
+	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+		const char *p = tpath(names[k]);
+		char path[1100], cmd[2300], *data = NULL;
+		long n;
+		int pad;
+		if (k == 2) {
+			/* bzip2: compress the plain tar with the bzip2 tool */
+			snprintf(cmd, sizeof cmd, "bzip2 -c '%s' > '%s' 2>/dev/null", tpath("j.tar"), p);
+			if (system(cmd) != 0) {
+				bl_test_skip("bzip2 is not installed");
+				continue;
+			}
+		} else {
+			write_samples(p, 40);
+		}
+		n = slurp(p, &data);
+		REQUIRE(n > 0);
+		for (pad = 0; pad < 2; pad++) {
+			const bl_sample *s;
+			int rc, got = 0, junked = 0;
+			snprintf(path, sizeof path, "%s.%s", p, pad ? "pad" : "junk");
+			{
+				FILE *f = fopen(path, "wb");
+				REQUIRE(f);
+				fwrite(data, 1, (size_t)n, f);
+				if (pad)
+					for (int i = 0; i < 4096; i++)
+						fputc(0, f);
+				else
+					fwrite(junk, 1, sizeof junk - 1, f);
+				fclose(f);
+			}
+			REQUIRE(bl_reader_open(r, path) == BL_OK);
+			while ((rc = bl_reader_next(r, &s)) != BL_END) {
+				if (rc == BL_OK) {
+					got++;
+					continue;
+				}
+				CHECK_EQ_INT(rc, BL_FAILED);
+				CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_DAMAGED);
+				CHECK_EQ_INT(bl_reader_erroffset(r), k == 0 ? n : n);
+				junked++;
+			}
+			if (got != 40 || junked != !pad)
+				bl_test_failf(__FILE__, __LINE__, "%s: %d samples, %d junk errors (%s)",
+					      path, got, junked, bl_reader_errmsg(r));
+			bl_reader_close(r);
+		}
+		free(data);
+	}
+	bl_reader_free(r);
+}
+
+/* Damage inside the compressed data: the samples decoded before it are
+ * delivered in order, and the shard ends naming the decoder's complaint.
+ * (What the decoder puts out between the damage and its checksum is
+ * garbage; tar headers in it fail their checksums and are skipped as
+ * damage.) */
+BL_TEST(shard_corrupt_compressed_data)
+{
+	const char *p = tpath("c.tar.xz"), *bad = tpath("c-bad.tar.xz");
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	char *data = NULL;
+	long n;
+	int rc, got = 0, fatal = 0, clean = 1;
+
+	write_samples(p, 3000);
+	n = slurp(p, &data);
+	REQUIRE(n > 2000);
+	for (long i = n / 2; i < n / 2 + 64; i++)
+		data[i] ^= 0x5a;
+	REQUIRE(spit(bad, data, (size_t)n));
+	REQUIRE(bl_reader_open(r, bad) == BL_OK);
+	while ((rc = bl_reader_next(r, &s)) != BL_END) {
+		if (rc == BL_FATAL) {
+			fatal = 1;
+			CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_TRUNCATED);
+			CHECK_CONTAINS(bl_reader_errmsg(r), "xz:");
+			continue;
+		}
+		if (rc != BL_OK)
+			clean = 0;
+		if (!clean)
+			continue;
+		char cap[64];
+		snprintf(cap, sizeof cap, "caption %d", got);
+		CHECK_EQ_STR((const char *)s->caption->data, cap);
+		got++;
+	}
+	CHECK(fatal);
+	CHECK(got > 100 && got < 3000);
+	free(data);
+	bl_reader_free(r);
+}
+
+/*
+ * A mapped shard cut by another process while it is read: SIGBUS is
+ * caught, the samples before the cut are delivered, and the shard ends
+ * with a truncation error instead of killing the process.  The same for
+ * an image head handed out as a pointer into the map and read later
+ * (bl_reader_guarded).
+ */
+static int truncate_in_child(const char *path, off_t size)
+{
+	pid_t pid = fork();
+	int status = 0;
+	if (pid == 0)
+		_exit(truncate(path, size) == 0 ? 0 : 1);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int read_first_byte(void *arg)
+{
+	const bl_member *m = arg;
+	volatile unsigned char c = m->data[m->len - 1];
+	(void)c;
+	return BL_OK;
+}
+
+BL_TEST(shard_cut_while_mapped_is_an_error_not_sigbus)
+{
+	static char img[40000];
+	struct ent e[200];
+	char names[200][32];
+	const char *p = tpath("cutme.tar");
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	int rc, got = 0, fatal = 0;
+
+	if (getenv("BALLAST_NO_MMAP")) {
+		bl_test_skip("BALLAST_NO_MMAP is set");
+		bl_reader_free(r);
+		return;
+	}
+	memset(img, 'x', sizeof img);
+	for (int i = 0; i < 100; i++) {
+		snprintf(names[2 * i], 32, "s%03d.jpg", i);
+		snprintf(names[2 * i + 1], 32, "s%03d.txt", i);
+		e[2 * i] = (struct ent){names[2 * i], 0, img, sizeof img};
+		e[2 * i + 1] = (struct ent){names[2 * i + 1], 0, "caption", 0};
+	}
+	REQUIRE(make_tar(p, e, 200));
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	for (int i = 0; i < 10; i++) {
+		REQUIRE(bl_reader_next(r, &s) == BL_OK);
+		got++;
+	}
+	/* another process cuts the shard to a third of its size */
+	REQUIRE(truncate_in_child(p, (off_t)(100 * 41000 / 3)));
+	while ((rc = bl_reader_next(r, &s)) != BL_END) {
+		if (rc == BL_FATAL) {
+			fatal = 1;
+			CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_TRUNCATED);
+			CHECK_CONTAINS(bl_reader_errmsg(r), "cutme.tar");
+			continue;
+		}
+		REQUIRE(rc == BL_OK);
+		got++;
+	}
+	CHECK(fatal);
+	CHECK(got >= 10 && got < 40);
+	bl_reader_close(r);
+
+	/* an image head pointing into the map, read after the cut */
+	REQUIRE(make_tar(p, e, 200));
+	REQUIRE(bl_reader_set_load(r, BL_LOAD_TEXT | BL_LOAD_IMAGE_HEAD) == BL_OK);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	for (int i = 0; i < 60; i++)
+		REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	REQUIRE(s->image && s->image->data && s->image->len == sizeof img);
+	CHECK_EQ_INT(bl_reader_guarded(r, read_first_byte, (void *)s->image), BL_OK);
+	REQUIRE(truncate_in_child(p, 4096));
+	CHECK_EQ_INT(bl_reader_guarded(r, read_first_byte, (void *)s->image), BL_FATAL);
+	CHECK_CONTAINS(bl_reader_errmsg(r), "shrank");
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+	bl_reader_free(r);
+}
+
+/* Every problem of a sample is listed, not only the first: a third and
+ * a second duplicate extension, a NUL in the caption. */
+BL_TEST(shard_every_problem_is_listed)
+{
+	static const char cap[] = "a caption\0with a NUL";
+	struct ent e[] = {
+		{"a.txt", 0, cap, sizeof cap - 1},
+		{"a.txt", 0, "second", 0},
+		{"a.txt", 0, "third", 0},
+		{"a.json", 0, "{}", 0},
+		{"a.json", 0, "{}", 0},
+	};
+	const char *p = tpath("probs.tar");
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	int dup = 0, nul = 0;
+
+	REQUIRE(make_tar(p, e, 5));
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	REQUIRE(bl_reader_next(r, &s) == BL_WARN);
+	CHECK_EQ_INT(s->caption->len, sizeof cap - 1); /* kept whole */
+	for (size_t i = 0; i < bl_reader_nproblems(r); i++) {
+		bl_errkind kind;
+		const char *msg;
+		int64_t off;
+		REQUIRE(bl_reader_problem(r, i, &kind, &off, &msg) == BL_OK);
+		dup += kind == BL_ERR_DUP_KEY;
+		nul += kind == BL_ERR_NUL;
+		CHECK(off >= 0);
+	}
+	CHECK_EQ_INT(dup, 3);
+	CHECK_EQ_INT(nul, 1);
+	CHECK(s->problems & BL_PROBLEM(BL_ERR_NUL));
+	CHECK_EQ_INT(bl_reader_problem(r, 99, NULL, NULL, NULL), BL_EUSAGE);
+	bl_reader_free(r);
+}
+
+/* gzip-compressed captions and JSON (.txt.gz, .json.gz) are read, within
+ * the caption limit once decompressed (a gzip bomb is an item error). */
+BL_TEST(shard_gzip_members)
+{
+	const char *p = tpath("gzm.tar"), *raw = tpath("gzm-cap.txt");
+	char cmd[2300], *gz = NULL, *bomb = NULL;
+	long ngz, nbomb;
+	bl_limits lim = {0};
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	FILE *f;
+
+	f = fopen(raw, "w");
+	REQUIRE(f);
+	fputs("a photo of a woman", f);
+	fclose(f);
+	snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s.gz' && head -c 300000 /dev/zero | gzip -c > '%s.bomb'",
+		 raw, raw, raw);
+	REQUIRE(system(cmd) == 0);
+	snprintf(cmd, sizeof cmd, "%s.gz", raw);
+	ngz = slurp(cmd, &gz);
+	snprintf(cmd, sizeof cmd, "%s.bomb", raw);
+	nbomb = slurp(cmd, &bomb);
+	REQUIRE(ngz > 0 && nbomb > 0);
+	{
+		struct ent e[] = {
+			{"a.txt.gz", 0, gz, (size_t)ngz},
+			{"a.json.gz", 0, gz, (size_t)ngz},
+			{"b.txt.gz", 0, bomb, (size_t)nbomb},
+			{"c.txt", 0, "plain", 0},
+			{"c.txt.gz", 0, gz, (size_t)ngz},
+		};
+		REQUIRE(make_tar(p, e, 5));
+	}
+	lim.max_caption = 1000;
+	REQUIRE(bl_reader_set_limits(r, &lim) == BL_OK);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	REQUIRE(s->caption && s->caption->data);
+	CHECK_EQ_STR((const char *)s->caption->data, "a photo of a woman");
+	CHECK_EQ_STR(s->caption->ext, "txt.gz");
+	REQUIRE(s->json && s->json->data);
+	CHECK_EQ_INT(s->json->len, 18);
+	REQUIRE(bl_reader_next(r, &s) == BL_WARN);
+	CHECK(s->problems & BL_PROBLEM(BL_ERR_TOO_BIG));
+	CHECK(s->caption && !s->caption->data);
+	CHECK_CONTAINS(bl_reader_errmsg(r), "1000-byte limit");
+	/* a plain caption wins over its compressed twin */
+	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	CHECK_EQ_STR((const char *)s->caption->data, "plain");
+	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
+	free(gz);
+	free(bomb);
+	bl_reader_free(r);
+}
+
+/* The duplicate-key set is bounded: past max_keys the check stops, and
+ * that is said once. */
+BL_TEST(shard_key_set_is_bounded)
+{
+	const char *p = tpath("keys.tar");
+	bl_limits lim = {0};
+	bl_reader *r = bl_reader_new();
+	const bl_sample *s;
+	int rc, n = 0, limit = 0;
+
+	write_samples(p, 50);
+	lim.max_keys = 20;
+	REQUIRE(bl_reader_set_limits(r, &lim) == BL_OK);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	while ((rc = bl_reader_next(r, &s)) != BL_END) {
+		REQUIRE(rc == BL_OK || rc == BL_WARN);
+		n++;
+		if (rc == BL_WARN) {
+			CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_LIMIT);
+			CHECK_CONTAINS(bl_reader_errmsg(r), "more than 20 keys");
+			limit++;
+		}
+	}
+	CHECK_EQ_INT(n, 50);
+	CHECK_EQ_INT(limit, 1);
+	bl_reader_free(r);
 }
