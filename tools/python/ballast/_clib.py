@@ -47,7 +47,7 @@ class Entry(ctypes.Structure):
 
 class Limits(ctypes.Structure):
     _fields_ = [("max_member", c_int64), ("max_caption", c_int64),
-                ("max_path", c_size_t), ("max_members", c_size_t)]
+                ("max_path", c_size_t), ("max_members", c_size_t), ("max_keys", c_size_t)]
 
 
 class ImageLimits(ctypes.Structure):
