@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 		return tool_finish(EXIT_ALL_GOOD);
 	}
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "help") != 0) {
 			c = find(argv[2]);
 			if (!c) {
 				fprintf(stderr, "ballast: '%s' is not a ballast command\n", argv[2]);
@@ -81,6 +81,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	tool_cmd = c->name;
+	/* getopt's own messages then read "ballast scan: unrecognized option" */
+	{
+		static char name[64];
+		snprintf(name, sizeof name, "ballast %s", c->name);
+		argv[1] = name;
+	}
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			break;

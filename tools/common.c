@@ -143,7 +143,10 @@ int tool_usage_error(const char *usage, const char *fmt, ...)
 		put_escaped(fmt, ap);
 		va_end(ap);
 	}
-	fputs(usage, stderr);
+	/* one line that says where the whole usage is, not the whole usage
+	 * after the error (the error would scroll away) */
+	(void)usage;
+	fprintf(stderr, "see 'ballast %s --help'\n", tool_cmd);
 	return EXIT_USAGE;
 }
 
