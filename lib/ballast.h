@@ -1212,15 +1212,34 @@ typedef struct bl_stats_skew {
 			      * allowing for the cell being part of the base:
 			      * Var = (1-p)/e - (1+q-2p)/E, p,e cell rate and
 			      * events, q,E base rate and events (effective) */
-	double odds_ratio, or_lo, or_hi; /* outcome in the cell vs the rest
-			      * of the gender (of all samples), Woolf 95%,
-			      * Haldane 0.5 on zero cells; computed on
-			      * effective counts (each row of the 2x2 table
-			      * scaled by its ESS / Sum w: 1 when unweighted) */
+	double odds_ratio, or_lo, or_hi; /* odds of the outcome in the cell
+			      * vs the odds in the rest of the gender (of all
+			      * samples), Woolf 95%; computed on effective
+			      * counts (each row of the 2x2 table scaled by
+			      * its ESS / Sum w: 1 when unweighted).  NAN, with
+			      * or_note saying why, when a cell of the 2x2
+			      * table is empty (the sample odds ratio is then
+			      * 0 or infinite; no +0.5 correction, which can
+			      * turn a cell without events into an odds ratio
+			      * above 1) */
 	double events2, rate2, rate2_lo, rate2_hi, lift2; /* the second
 			      * outcome family (attire), likewise */
 	int small;           /* rows < min_rows or events (unweighted
 			      * rows with the outcome) < min_events */
+	/* Added after the fields above (they keep their meaning): */
+	double rest_rate;    /* outcome rate among the OTHER samples of the
+			      * gender (the cell excluded; all other samples
+			      * when gender is NULL); NAN when there are none */
+	double rate_ratio, rr_lo, rr_hi; /* rate / rest_rate ("n times as
+			      * often as the other captions of that gender"),
+			      * 95% delta-method interval on the log,
+			      * Var = (1-p1)/e1 + (1-p2)/e2 on effective
+			      * events; with no event on a side, the ratio of
+			      * the Wilson bounds (NAN: unbounded) */
+	const char *or_note; /* NULL, or why odds_ratio is NAN: "0 events",
+			      * "every sample has an event", "0 events in
+			      * the rest", "every other sample has an event",
+			      * "no other samples" (static text) */
 } bl_stats_skew;
 
 /*

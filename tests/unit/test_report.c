@@ -246,15 +246,34 @@ BL_TEST(report_skew_by_hand)
 	CHECK(c->small); /* 10 < 30 samples, 4 < 5 events */
 	CHECK_NEAR(c->rate2, 0, 1e-12);
 
+	/* Lift is against all women (the cell included), the rate ratio
+	 * against the OTHER women: 30, with 2 sexual: 0.0667; rr = 6.
+	 * Var log rr = 0.6/4 + (1-1/15)/2 = 0.616667, se 0.785281:
+	 * [6 exp(-1.96 se), 6 exp(1.96 se)] = [1.28742, 27.9630]. */
+	CHECK_NEAR(c->rest_rate, 2.0 / 30, 1e-12);
+	CHECK_NEAR(c->rate_ratio, 6, 1e-9);
+	CHECK_NEAR(c->rr_lo, 1.28741518, 1e-6);
+	CHECK_NEAR(c->rr_hi, 27.9630073, 1e-5);
+	CHECK(c->or_note == NULL);
+
 	/* male x east: 0 of 10; men: 20 with 1 sexual, base 0.05; the rest
-	 * of the men: 1 of 10.  Haldane: 0.301587 [0.010917, 8.331597] */
+	 * of the men: 1 of 10.  No event in the cell: the odds ratio is 0
+	 * in the sample and undefined on the log scale; Haldane's +0.5 would
+	 * say 0.30 here, and above 1 when the rest is small, against a lift
+	 * of 0.  So it is not given, and the rate ratio (0) carries the
+	 * information, bounded by the Wilson bounds: hi = 0.277533 (0 of 10)
+	 * / 0.017876 (1 of 10) = 15.5253. */
 	c = find_cell(v, n, "group.asian.east", "gender.male");
 	REQUIRE(c);
 	CHECK_NEAR(c->rate, 0, 1e-12);
 	CHECK_NEAR(c->base_rate, 0.05, 1e-12);
 	CHECK_NEAR(c->lift, 0, 1e-12);
-	CHECK_NEAR(c->odds_ratio, 0.30158730, 1e-7);
-	CHECK_NEAR(c->or_lo, 0.01091686, 1e-7);
+	CHECK(isnan(c->odds_ratio) && isnan(c->or_lo) && isnan(c->or_hi));
+	CHECK_EQ_STR(c->or_note, "0 events");
+	CHECK_NEAR(c->rest_rate, 0.1, 1e-12);
+	CHECK_NEAR(c->rate_ratio, 0, 1e-12);
+	CHECK_NEAR(c->rr_lo, 0, 1e-12);
+	CHECK_NEAR(c->rr_hi, 15.5252569, 1e-5);
 
 	/* east, all genders: 4 of 20 = 0.2; all samples: 65 with 4+1+1+1+1 =
 	 * 8 sexual; base 8/65 = 0.123077, lift 1.625 */
