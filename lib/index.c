@@ -28,7 +28,7 @@ static const char schema_sql[] =
 	" key TEXT NOT NULL, offset INTEGER, labels TEXT NOT NULL, bits BLOB, caption TEXT,"
 	" caption_offset INTEGER, image_offset INTEGER, image_size INTEGER, image_ext TEXT,"
 	" width INTEGER, height INTEGER, punsafe REAL, pwatermark REAL, status TEXT,"
-	" problems INTEGER NOT NULL DEFAULT 0,"
+	" problems INTEGER NOT NULL DEFAULT 0, weight REAL,"
 	" PRIMARY KEY(shard_id, ordinal)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS errors(shard_id INTEGER, ordinal INTEGER, kind TEXT,"
 	" offset INTEGER, message TEXT);"
@@ -183,6 +183,11 @@ bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen)
 		if (bl_index_exec(ix, "COMMIT") != BL_OK)
 			goto fail;
 	}
+	/* samples.weight came after schema 1's first release: add it to an
+	 * index written before (NULL reads as 1) */
+	if ((flags & BL_INDEX_CREATE) && !bl_index_has_weight(ix) &&
+	    bl_index_exec(ix, "ALTER TABLE samples ADD COLUMN weight REAL") != BL_OK)
+		goto fail;
 	if (flags & BL_INDEX_CREATE) {
 		/* WAL + NORMAL: a commit survives a killed process (not a
 		 * power cut mid-transaction, which costs at most the last
@@ -198,6 +203,18 @@ fail:
 	sqlite3_finalize(st);
 	bl_index_close(ix);
 	return NULL;
+}
+
+int bl_index_has_weight(bl_index *ix)
+{
+	sqlite3_stmt *st = NULL;
+	int has = 0;
+
+	if (sqlite3_prepare_v2(ix->db, "SELECT 1 FROM pragma_table_info('samples')"
+			       " WHERE name = 'weight'", -1, &st, NULL) == SQLITE_OK)
+		has = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return has;
 }
 
 int bl_index_close(bl_index *ix)
@@ -302,8 +319,8 @@ static const char *const writer_sql[IX_NSTMT] = {
 	[IX_DEL_ERRORS] = "DELETE FROM errors WHERE shard_id = ?1",
 	[IX_ADD_SAMPLE] = "INSERT INTO samples(shard_id, ordinal, key, offset, labels, bits,"
 			  " caption, caption_offset, image_offset, image_size, image_ext,"
-			  " width, height, punsafe, pwatermark, status, problems)"
-			  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+			  " width, height, punsafe, pwatermark, status, problems, weight)"
+			  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
 	[IX_ADD_ERROR] = "INSERT INTO errors(shard_id, ordinal, kind, offset, message)"
 			 " VALUES (?1,?2,?3,?4,?5)",
 };
@@ -468,6 +485,8 @@ int bl_index_write_shard(bl_index *ix, const struct bl_index_shard *sh,
 			sqlite3_bind_double(st, 15, r->pwatermark);
 		bind_str(st, 16, &sh->arena, r->status);
 		sqlite3_bind_int64(st, 17, (sqlite3_int64)r->problems);
+		if (r->weight != 1)
+			sqlite3_bind_double(st, 18, r->weight);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			ix_err(ix, "writing samples");
 			goto out;

@@ -175,12 +175,12 @@ int bl_index_merge(bl_index *ix, const char *part_path)
 	    sqlite3_prepare_v2(ix->db, identity
 			       ? "INSERT INTO main.samples SELECT ?1, ordinal, key, offset, labels, bits,"
 				 " caption, caption_offset, image_offset, image_size, image_ext, width,"
-				 " height, punsafe, pwatermark, status, problems FROM part.samples"
+				 " height, punsafe, pwatermark, status, problems, weight FROM part.samples"
 				 " WHERE shard_id = ?2"
 			       : "INSERT INTO main.samples SELECT ?1, ordinal, key, offset, labels,"
 				 " bl_remap(bits), caption, caption_offset, image_offset, image_size,"
-				 " image_ext, width, height, punsafe, pwatermark, status, problems"
-				 " FROM part.samples WHERE shard_id = ?2",
+				 " image_ext, width, height, punsafe, pwatermark, status, problems,"
+				 " weight FROM part.samples WHERE shard_id = ?2",
 			       -1, &ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(ix->db, "INSERT INTO main.errors SELECT ?1, ordinal, kind, offset,"
 			       " message FROM part.errors WHERE shard_id = ?2", -1, &err,

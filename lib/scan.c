@@ -156,6 +156,20 @@ static void json_fields(bl_tagger *t, struct bl_index_row *row,
 		row->pwatermark = v;
 	if (bl_tagger_field(t, "status", &v, &str) == 2)
 		row->status = arena_add(sh, str, strlen(str));
+	/* the weight "ballast write" gives a sample: reports honour it */
+	switch (bl_tagger_field(t, "ballast_weight", &v, &str)) {
+	case 1:
+		if (isfinite(v) && v >= 0 && v <= 1e15) {
+			row->weight = v;
+			break;
+		}
+		/* fall through */
+	case 2:
+		*bad_json = 2;
+		break;
+	default:
+		break;
+	}
 }
 
 /* A sample read and probed, waiting to be tagged.  Offsets into the
@@ -233,12 +247,14 @@ static void flush_batch(struct worker *w, struct bl_index_shard *sh)
 				row->height = ph;
 			}
 		}
-		if (bad_json && trc == BL_OK) {
+		if (bad_json == 2 || (bad_json && trc == BL_OK)) {
 			char msg[1024];
 			row->problems |= BL_PROBLEM(BL_ERR_JSON);
-			snprintf(msg, sizeof msg, "shard '%s' member '%s' at offset %lld: "
-				 "not a JSON object", w->shard, w->strs.buf + p->json_name,
-				 (long long)p->json_offset);
+			snprintf(msg, sizeof msg, "shard '%s' member '%s' at offset %lld: %s",
+				 w->shard, w->strs.buf + p->json_name, (long long)p->json_offset,
+				 bad_json == 2 ? "ballast_weight is not a finite number >= 0; "
+						 "weight 1 used"
+					       : "not a JSON object");
 			add_err(sh, ord, BL_ERR_JSON, p->json_offset, msg);
 		}
 		if (trc != BL_OK) {
@@ -273,6 +289,7 @@ static int scan_sample(struct scan *sc, struct worker *w, struct bl_index_shard 
 	row->caption_offset = row->image_offset = -1;
 	row->width = row->height = -1;
 	row->punsafe = row->pwatermark = NAN;
+	row->weight = 1;
 	row->problems = s->problems;
 	p->row = (size_t)(row - sh->rows);
 	p->cap_len = 0;
