@@ -776,6 +776,10 @@ static void skew_row(const bl_stats *st, const struct cell *c, const struct cell
 	sc = c->w > 0 ? ess / c->w : 0;
 	sr = rest_w > 0 ? rest_ess / rest_w : 0;
 	r->rest_rate = rest_w > 0 ? rest_ev / rest_w : NAN;
+	r->base_n = b->w;
+	r->base_ess = bess;
+	r->rest_n = rest_w;
+	r->rest_ess = rest_ess;
 	rate_ratio(c->ev * sc, ess, rest_ev * sr, rest_ess, &r->rate_ratio, &r->rr_lo,
 		   &r->rr_hi);
 	a4[0] = c->ev * sc;
