@@ -364,6 +364,11 @@ static void comment_facts(bl_audit *a, const char *c)
 
 static int estimate_node(bl_audit *a, size_t i);
 
+static int cmp_node(const void *a, const void *b)
+{
+	return strcmp(((const struct node *)a)->name, ((const struct node *)b)->name);
+}
+
 enum { C_ROW, C_LABEL, C_JUDGE, C_STRATUM, C_SIZE, C_DRAWN, C_DESIGN, C_N };
 
 bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
@@ -540,6 +545,8 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 	}
 	fclose(f);
 	free(line);
+	/* by name, whatever order the rows came in */
+	qsort(a->nodes, a->nnodes, sizeof *a->nodes, cmp_node);
 	for (size_t i = 0; i < a->nnodes; i++)
 		if (estimate_node(a, i) != BL_OK) {
 			snprintf(err, errlen, "out of memory");
@@ -1000,6 +1007,10 @@ static int select_rows(struct draw *d)
 							     (uint64_t)h);
 					d->want[k][h] = design == BL_AUDIT_TAGGED && !h ? 0
 						       : fmin((double)per, d->N[k][h]);
+					/* a default label the tagger never gave has
+					 * nothing to audit */
+					if (!(d->opt->nodes && *d->opt->nodes) && d->N[k][1] == 0)
+						d->want[k][h] = 0;
 				}
 			bl_rng_seed2(&all, d->opt->seed, 0x73696d706c65ULL);
 			want_all = fmin((double)(d->opt->samples ? d->opt->samples : DEFAULT_SIMPLE),

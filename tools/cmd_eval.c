@@ -211,6 +211,10 @@ int cmd_eval(int argc, char **argv)
 	table labels = {0}, fams[NFAM];
 	int rc = EXIT_FATAL;
 
+	/* a filled audit sheet (ballast audit) is scored by cmd_audit.c */
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '-' && bl_audit_sniff(argv[i]))
+			return cmd_audit_eval(argc, argv);
 	memset(fams, 0, sizeof fams);
 	bl_strlist_init(&rules);
 	for (int i = 1; i < argc; i++) {
