@@ -649,11 +649,13 @@ static int estimate_node(bl_audit *a, size_t i)
 	percentiles(pv + 2 * BL_AUDIT_DRAWS, BL_AUDIT_DRAWS, &e->prev_lo, &e->prev_hi);
 	free(pv);
 	e->prevalence = (N1 * e->precision + N0 * (1 - e->npv)) / (N1 + N0);
-	e->status = t->judged < BL_AUDIT_MIN_JUDGED || u->judged < BL_AUDIT_MIN_JUDGED ||
+	/* the estimate itself first: tags that carry no information are
+	 * not a matter of audit size */
+	e->status = !(e->sensitivity + e->specificity > 1) ? BL_FIX_UNDEFINED
+		    : t->judged < BL_AUDIT_MIN_JUDGED || u->judged < BL_AUDIT_MIN_JUDGED ||
 				    nd->bad_draws > 0.025
 			    ? BL_FIX_TOO_SMALL
-		    : e->sensitivity + e->specificity <= 1 ? BL_FIX_UNDEFINED
-							   : BL_FIX_OK;
+			    : BL_FIX_OK;
 	return BL_OK;
 }
 
@@ -717,10 +719,10 @@ static void fix_init(bl_audit_fix *f)
 /* The status of a corrected value x (unclipped) from node nd. */
 static int fix_status(const struct node *nd, double x)
 {
+	if (isnan(x) || nd->est.status == BL_FIX_UNDEFINED)
+		return BL_FIX_UNDEFINED;
 	if (nd->est.status == BL_FIX_TOO_SMALL)
 		return BL_FIX_TOO_SMALL;
-	if (isnan(x))
-		return BL_FIX_UNDEFINED;
 	return x < 0 || x > 1 ? BL_FIX_CLIPPED : BL_FIX_OK;
 }
 
