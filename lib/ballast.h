@@ -1503,7 +1503,9 @@ int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f,
 int bl_report_save(bl_index *ix, const bl_report_options *opt,
 		   const char *path, char *err, size_t errlen);
 /* Append s to out with HTML escaping of & < > " ' (for any string that
- * comes from data).  Returns as bl_buf_add. */
+ * comes from data); control bytes but TAB, LF and CR are written as the
+ * text \xNN.  Returns
+ * as bl_buf_add. */
 int bl_report_html_escape(bl_buf *out, const char *s);
 /* Append s to out for a terminal or a text file: every control byte (C0,
  * DEL), C1 control (U+0080-U+009F) and byte that is not valid UTF-8 is

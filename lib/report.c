@@ -60,13 +60,20 @@ int bl_report_html_escape(bl_buf *out, const char *s)
 		return BL_EUSAGE;
 	for (; s && *s && rc == BL_OK; s++) {
 		const char *rep = NULL;
+		char ctl[8];
 		switch (*s) {
 		case '&': rep = "&amp;"; break;
 		case '<': rep = "&lt;"; break;
 		case '>': rep = "&gt;"; break;
 		case '"': rep = "&quot;"; break;
 		case '\'': rep = "&#39;"; break;
-		default: break;
+		default:
+			/* a control byte is shown, not passed on */
+			if (((unsigned char)*s < 0x20 && !strchr("\t\n\r", *s)) || *s == 0x7f) {
+				snprintf(ctl, sizeof ctl, "\\x%02x", (unsigned char)*s);
+				rep = ctl;
+			}
+			break;
 		}
 		if (!rep)
 			continue;

@@ -831,8 +831,11 @@ int bl_report_html(const struct bl_report *r, bl_buf *o)
 	put(o, &rc,
 	    "<footer><p><b>Method.</b> Shares and rates carry 95% Wilson score intervals. "
 	    "Lift intervals use the delta method on log lift, allowing for the cell being "
-	    "part of its base. Odds ratios compare the cell with the rest of its gender "
-	    "(Woolf log interval; 0.5 added to every cell of a table with a zero). With "
+	    "part of its base; rate ratios (the headline's &#8220;n&#215; as often&#8221;) "
+	    "compare the cell's rate with the rate among the other captions of its gender, "
+	    "delta method on the log. Odds ratios compare the same two groups (Woolf log "
+	    "interval); when a cell of the 2&#215;2 table is empty the odds ratio is 0 or "
+	    "infinite and is shown as n/a with the reason, not smoothed. With "
 	    "weights, counts are sums of weights and interval widths use Kish's effective "
 	    "sample size. Labels come from caption text only (see TAXONOMY.md); a label "
 	    "rate is a rate of wording, not of images.</p>"
