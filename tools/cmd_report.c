@@ -109,6 +109,19 @@ const char usage_report[] =
 	"3 fatal (unreadable index or audit sheet, missing or damaged manifest, a\n"
 	"manifest of another index, write error).\n";
 
+/* A library message on stderr, with any control byte from a path or a
+ * shard name shown as \xNN instead of reaching the terminal. */
+static void err_clean(const char *prefix, const char *msg)
+{
+	bl_buf b;
+	bl_buf_init(&b, 0);
+	if (bl_report_text_escape(&b, msg) == BL_OK)
+		tool_err("%s%s", prefix, b.buf);
+	else
+		tool_err("%s%s", prefix, "(message lost: out of memory)");
+	bl_buf_release(&b);
+}
+
 static int parse_num(const char *s, double *out)
 {
 	char *end;
@@ -218,7 +231,7 @@ int cmd_report(int argc, char **argv)
 	if (audit_path) {
 		audit = bl_audit_read(audit_path, err, sizeof err);
 		if (!audit) {
-			tool_err("--audit: %s", err);
+			err_clean("--audit: ", err);
 			goto out;
 		}
 		opt.audit = audit;
@@ -226,7 +239,7 @@ int cmd_report(int argc, char **argv)
 	if (manifest) {
 		m = bl_manifest_open(manifest, err, sizeof err);
 		if (!m) {
-			tool_err("manifest: %s", err);
+			err_clean("manifest: ", err);
 			goto out;
 		}
 		if (!index)
@@ -244,7 +257,7 @@ int cmd_report(int argc, char **argv)
 	}
 	ix = bl_index_open(index, BL_INDEX_READ, err, sizeof err);
 	if (!ix) {
-		tool_err("%s", err);
+		err_clean("", err);
 		goto out;
 	}
 	if (m && output)
@@ -256,7 +269,7 @@ int cmd_report(int argc, char **argv)
 	else
 		r = bl_report_write(ix, &opt, stdout, err, sizeof err);
 	if (r != BL_OK) {
-		tool_err("%s", err);
+		err_clean("", err);
 		/* an unknown --by family or --given label is a usage error */
 		rc = (strncmp(err, "--by", 4) == 0 || strncmp(err, "--given", 7) == 0)
 			     ? EXIT_USAGE
