@@ -695,7 +695,7 @@ void bl_tagger_free(bl_tagger *t);
  *           labels TEXT, bits BLOB, caption TEXT, caption_offset INTEGER,
  *           image_offset INTEGER, image_size INTEGER, image_ext TEXT,
  *           width INTEGER, height INTEGER, punsafe REAL, pwatermark REAL,
- *           status TEXT, problems INTEGER,
+ *           status TEXT, problems INTEGER, weight REAL,
  *           PRIMARY KEY(shard_id, ordinal)) WITHOUT ROWID
  *       labels: the sorted label names joined by ',' with a leading and
  *       trailing ',' (",gender.female,sexual.suggestive,") so that
@@ -703,7 +703,12 @@ void bl_tagger_free(bl_tagger *t);
  *       as a little-endian bitset over labels.id (BL_MAX_LABELS/8 bytes at
  *       most, trailing zero bytes trimmed); width/height from the probed
  *       image when probed, else from the JSON; NULL when unknown.
- *       problems: bl_problems bitmask.
+ *       problems: bl_problems bitmask.  weight: the "ballast_weight" of
+ *       the sample's JSON (shards written by "ballast write" carry one),
+ *       NULL when absent (reads as 1); a value that is not a finite
+ *       number >= 0 is a bad_json item error and stays NULL.  The column
+ *       was added within schema 1: opening an older index with
+ *       BL_INDEX_CREATE adds it; readers treat a missing column as 1.
  *   errors(shard_id INTEGER, ordinal INTEGER, kind TEXT, offset INTEGER,
  *          message TEXT)
  *       one row per item error (ordinal NULL when no sample was delivered).
@@ -1432,21 +1437,37 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  * shares and 95% Wilson intervals, the skew table, optional conditional
  * tables, and per-shard counts.  One pass over samples (in primary key
  * order), so memory grows with shards x labels, never with samples.
+ * Samples count with their samples.weight (ballast_weight): when any is
+ * not 1, shares and rates are weighted and every format says so at the
+ * top (a note).  Labels under "caption." (captions the filters could not
+ * read) are summed up at the top of every format.  With opt->audit, the
+ * shares of audited nodes and (when the audit judged "sexual") the skew
+ * table's rates, rate ratios and lifts are also given corrected for the
+ * tagger's measured errors (bl_audit_correct), beside the raw ones.
+ * Strings from data are escaped for each sink: text with
+ * bl_report_text_escape, CSV with bl_report_csv_escape, HTML with
+ * bl_report_html_escape, JSON by cJSON.
  *
  * Formats:
  *   BL_REPORT_TEXT  aligned tables for a terminal.
  *   BL_REPORT_CSV   one tidy table, header
  *       table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,
- *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small
- *     table is one of total, error, label, family, skew, skew_attire,
- *     given, by, shard; for given and by rows the gender column holds
- *     the condition (the given labels joined by '&', the --by node);
+ *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,rate_ratio,
+ *       rr_lo,rr_hi,note
+ *     table is one of note, total, error, label, family, skew,
+ *     skew_attire, unread, given, by, shard, and with an audit
+ *     audit_precision, audit_npv, audit_sensitivity, audit_specificity,
+ *     label_corrected, family_corrected, skew_corrected (note: the
+ *     correction's status; skew rows: why the odds ratio is empty); for
+ *     given and by rows the gender column holds the condition (the given
+ *     labels joined by '&', the --by node); n is the sum of weights;
  *     fields that do not apply are empty.
  *   BL_REPORT_JSON  one object, keys in this order (stable; new keys may
  *     be added, none removed or renamed within schema 1):
  *       "report": "ballast", "schema": 1,
  *       "index": path, "samples": N, "shards": N, "shards_complete": N,
- *       "samples_with_errors": N, "errors": {kind: N},
+ *       "samples_with_errors": N, "weighted": bool, "weight_sum": W,
+ *       "notes": [text], "errors": {kind: N},
  *       "blocked": N,
  *       "labels": {label: N}, "families": {family: N},
  *       "shares": {name: {"count", "share", "lo", "hi"}}  (labels and
@@ -1455,7 +1476,17 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  *         "rate_lo", "rate_hi", "base_rate", "lift", "lift_lo",
  *         "lift_hi", "odds_ratio", "or_lo", "or_hi", "attire_events",
  *         "attire_rate", "attire_lo", "attire_hi", "attire_lift",
- *         "small"}] sorted by lift,
+ *         "small", "rest_rate", "rate_ratio", "rr_lo", "rr_hi",
+ *         "or_note" (null, or why odds_ratio is null), and with an audit
+ *         "corrected": {"rate", "rest_rate", "base_rate", "rate_ratio",
+ *         "lift": {"value", "lo", "hi", "status"}}}] sorted by lift,
+ *       "unread" (when the index has caption.* labels): {"count",
+ *         "share", "labels": {label: {"count", "share", "lo", "hi"}}},
+ *       "audit" (with an audit): {"sheet", "rows", "judged", "outcome",
+ *         "skew_corrected", "nodes": {node: {"tagged", "untagged",
+ *         "judged_tagged", "judged_untagged", "precision", "npv",
+ *         "sensitivity", "specificity"}}, "shares": {node: {"value",
+ *         "lo", "hi", "status"}}},
  *       "given" (with a filter): {"labels": [...], "samples": N,
  *         "rates": {label: {"count", "share", "lo", "hi"}}},
  *       "by" (with a family): {"family": F, "rows": {node: {"samples": N,

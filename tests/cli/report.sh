@@ -33,8 +33,8 @@ expect_out 'group\.asian\.east +gender\.female +430 ' report-text-skew-row
 
 run "$B" report ix.db --format csv -o r.csv
 expect_rc 0 report-csv
-check report-csv-header sh -c 'head -1 r.csv | grep -q "^table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small$"'
-check report-csv-rectangular sh -c 'awk -F, "{print NF}" r.csv | sort -u | grep -qx 18 && [ $(awk -F, "{print NF}" r.csv | sort -u | wc -l) -eq 1 ]'
+check report-csv-header sh -c 'head -1 r.csv | grep -q "^table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,rate_ratio,rr_lo,rr_hi,note$"'
+check report-csv-rectangular sh -c 'awk -F, "{print NF}" r.csv | sort -u | grep -qx 23 && [ $(awk -F, "{print NF}" r.csv | sort -u | wc -l) -eq 1 ]'
 check report-csv-per-shard sh -c '[ $(grep -c "^shard,D/0000[0-3].tar,samples," r.csv) -eq 4 ]'
 check report-no-tmp-left sh -c '! ls ./*.tmp 2>/dev/null | grep -q .'
 
