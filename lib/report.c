@@ -365,16 +365,14 @@ static uint64_t cell_stream(const bl_stats_skew *s)
 	return h;
 }
 
-static int notef(struct bl_report *r, const char *fmt, ...)
-	__attribute__((format(__printf__, 2, 3)));
-static int notef(struct bl_report *r, const char *fmt, ...)
+int bl_report_notef(bl_strlist *notes, const char *fmt, ...)
 {
 	char b[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(b, sizeof b, fmt, ap);
 	va_end(ap);
-	return bl_strlist_add(&r->notes, b);
+	return bl_strlist_add(notes, b);
 }
 
 /*
@@ -415,21 +413,23 @@ static int apply_audit(struct bl_report *r)
 	for (size_t i = 0; i < bl_audit_nnodes(a) && rc == BL_OK; i++) {
 		const bl_audit_est *e = bl_audit_node(a, i);
 		if (bl_stats_node_find(r->all, e->node) < 0)
-			rc = notef(r, "the audit judged '%s', which no label of this index is: "
-				   "not used", e->node);
+			rc = bl_report_notef(&r->notes, "the audit judged '%s', which no label of "
+					     "this index is: not used", e->node);
 	}
 	r->audit_outcome = bl_audit_find(a, BL_REPORT_OUTCOME);
 	if (rc == BL_OK && r->audit_outcome < 0)
-		rc = notef(r, "the audit has no judgements of '%s' (any %s.* label): the skew "
-			   "table is not corrected; draw a sheet with --label %s",
-			   BL_REPORT_OUTCOME, BL_REPORT_OUTCOME, BL_REPORT_OUTCOME);
+		rc = bl_report_notef(&r->notes, "the audit has no judgements of '%s' (any %s.* "
+				     "label): the skew table is not corrected; draw a sheet with "
+				     "--label %s", BL_REPORT_OUTCOME, BL_REPORT_OUTCOME,
+				     BL_REPORT_OUTCOME);
 	if (rc == BL_OK && isfinite(drawn_from) && drawn_from != (double)r->samples)
-		rc = notef(r, "the audit was drawn from an index of %.0f samples; this one has "
-			   "%llu: the correction assumes the tagger errs here as it did there",
-			   drawn_from, (unsigned long long)r->samples);
+		rc = bl_report_notef(&r->notes, "the audit was drawn from an index of %.0f "
+				     "samples; this one has %llu: the correction assumes the "
+				     "tagger errs here as it did there", drawn_from,
+				     (unsigned long long)r->samples);
 	if (rc == BL_OK && bl_audit_nproblems(a))
-		rc = notef(r, "%zu rows of the audit sheet could not be used (ballast eval "
-			   "lists them)", bl_audit_nproblems(a));
+		rc = bl_report_notef(&r->notes, "%zu rows of the audit sheet could not be used "
+				     "(ballast eval lists them)", bl_audit_nproblems(a));
 	for (size_t i = 0; r->audit_outcome >= 0 && i < r->nskew && rc == BL_OK; i++) {
 		const bl_stats_skew *s = &r->skew[i];
 		struct bl_report_fix *f = &r->fix[i];

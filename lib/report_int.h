@@ -57,6 +57,10 @@ struct bl_report {
 	bl_strlist notes;           /* what the reader must know (audit, weights) */
 };
 
+/* Append a formatted note (at most 1023 bytes) to notes: BL_OK/BL_ENOMEM. */
+int bl_report_notef(bl_strlist *notes, const char *fmt, ...)
+	__attribute__((format(__printf__, 2, 3)));
+
 /* The outcome family of the skew table, as the audit names it. */
 #define BL_REPORT_OUTCOME "sexual"
 
