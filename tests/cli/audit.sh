@@ -256,3 +256,18 @@ check audit-tsv-one-line-per-row sh -c '[ $(wc -l < h.tsv) -eq 6 ] && [ $(awk -F
 check audit-tsv-formula-neutralised grep -q "	'=HYPERLINK" h.tsv
 check audit-tsv-no-raw-control sh -c '! tr -d "\t\n" < h.tsv | grep -q "[[:cntrl:]]"'
 check audit-html-escapes-caption sh -c 'grep -q "&lt;script&gt;alert(1)&lt;/script&gt;" h.html && ! grep -q "<script>" h.html'
+
+# ---- images on the HTML page: from plain tars, never for samples tagged age.* -----
+run "$B" mkshards M --shards 1 --per-shard 400 --seed 2
+run "$B" scan 'M/*.tar' -o m.db -q
+run "$B" audit m.db --label gender.female --design tagged --per-stratum 15 -o mf.tsv --html mf.html
+expect_rc 0 audit-images-draw
+check audit-html-embeds-images sh -c '[ $(grep -o "data:image/jpeg;base64," mf.html | wc -l) -ge 10 ]'
+check audit-html-image-is-a-jpeg python3 -c '
+import base64, re, sys
+m = re.search(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", open("mf.html").read())
+sys.exit(0 if m and base64.b64decode(m.group(1))[:3] == b"\xff\xd8\xff" else 1)'
+run "$B" audit m.db --label age.minor --design tagged --per-stratum 15 -o ma.tsv --html ma.html
+check audit-html-no-image-of-minors sh -c '[ $(tail -n +3 ma.tsv | wc -l) -ge 5 ] && ! grep -q "data:image" ma.html'
+run "$B" audit m.db --label gender.female --design tagged --per-stratum 15 -o mn.tsv --html mn.html --no-images
+check audit-html-no-images-option sh -c '! grep -q "data:image" mn.html && cmp -s mf.tsv mn.tsv'
