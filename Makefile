@@ -2,21 +2,27 @@
 #
 #   make            build build/ballast and build/libballast.a
 #   make deps       install missing Debian packages (as root), else print the command
+#   make deps-optional  also python3-torch, for the PyTorch dataset's tests
 #   make demo       deps + build + synthetic shards + the whole chain
 #   make test       deps + build + unit, CLI and real-data tests
 #   make asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
 #   make eval       precision/recall of the shipped filters on the labelled set
 #   make bench      benchmarks (not part of make test), results in BENCHMARKS.md
 #   make fuzz       run the fuzz targets under libFuzzer (clang), FUZZ_SECONDS each
+#   make install    PREFIX=/usr/local: the binary, libballast.a, libballast.so
+#                   (with its soname), ballast.h and ballast.pc
 #
 # Objects go to $(B)/ (build/ by default) so that sanitizer builds live beside
 # the normal one.
 
 CC      ?= cc
 B       ?= build
-PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson
+PKGS    := libarchive libturbojpeg sqlite3 libpcre2-8 libcjson libpng nettle
 DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
-           libsqlite3-dev libpcre2-dev libcjson-dev zstd xz-utils python3 sqlite3
+           libsqlite3-dev libpcre2-dev libcjson-dev libpng-dev nettle-dev zstd xz-utils \
+           python3 sqlite3
+# not needed to build or test: without them the tests that use them skip
+OPTPKGS := python3-torch
 
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -41,8 +47,8 @@ TEST_OBJ  := $(TEST_SRC:%.c=$(B)/%.o) $(B)/tests/unit/main.o
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(B)/fuzz-replay-%)
 
-.PHONY: all deps demo test check asan eval bench fuzz clean nm-check
-all: $(B)/ballast $(B)/test-unit $(FUZZ_REPLAY)
+.PHONY: all deps demo test check asan eval bench fuzz clean nm-check install
+all: $(B)/ballast $(B)/test-unit $(FUZZ_REPLAY) $(B)/libballast.so
 
 $(B)/%.o: %.c lib/ballast.h $(wildcard lib/*_int.h) $(wildcard tools/*.h) | deps-ok
 	@mkdir -p $(dir $@)
@@ -96,11 +102,63 @@ nm-check: $(B)/libballast.a
 	@bad=$$(nm -g --defined-only $(B)/libballast.a | awk 'NF==3 {print $$3}' | grep -v '^bl_' || true); \
 	if [ -n "$$bad" ]; then echo "unprefixed exported symbols: $$bad"; exit 1; fi
 
+# ---- the shared library and install ---------------------------------------
+# libballast.so.MAJOR.MINOR.PATCH with soname libballast.so.MAJOR exports
+# exactly the functions declared in lib/ballast.h: a version script made
+# from the header hides every other symbol (the bl_ helpers of lib/*_int.h
+# included).  Library objects are position independent for it.
+VERSION := $(shell sed -n 's/^\#define BALLAST_VERSION "\(.*\)"/\1/p' lib/ballast.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libballast.so.$(SOMAJOR)
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+
+$(LIB_OBJ): ALL_CFLAGS += -fPIC
+$(LIB_OBJ): Makefile
+
+# every function declared at the start of a line of the header (static
+# inline helpers and typedefs are no symbols)
+$(B)/ballast.map: lib/ballast.h
+	@mkdir -p $(dir $@)
+	@{ echo '{ global:'; \
+	   sed -n '/^static/d; /^typedef/d; s/^[a-z][^(]*[ *]\(bl_[a-z0-9_]*\)(.*/  \1;/p' lib/ballast.h | sort -u; \
+	   echo 'local: *; };'; } > $@.tmp && mv $@.tmp $@
+
+$(B)/libballast.so.$(VERSION): $(LIB_OBJ) $(B)/ballast.map
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=$(B)/ballast.map \
+	  -o $@ $(LIB_OBJ) $(LIBS)
+
+$(B)/libballast.so: $(B)/libballast.so.$(VERSION)
+	ln -sf libballast.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+install: $(B)/ballast $(B)/libballast.a $(B)/libballast.so
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 755 $(B)/ballast $(DESTDIR)$(BINDIR)/ballast
+	install -m 644 $(B)/libballast.a $(DESTDIR)$(LIBDIR)/libballast.a
+	install -m 755 $(B)/libballast.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libballast.so.$(VERSION)
+	ln -sf libballast.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libballast.so
+	install -m 644 lib/ballast.h $(DESTDIR)$(INCDIR)/ballast.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	  'Name: ballast' \
+	  'Description: measure and correct skew in image-caption training sets' \
+	  'Version: $(VERSION)' \
+	  'Requires.private: $(PKGS)' \
+	  'Libs: -L$${libdir} -lballast' \
+	  'Libs.private: -lm -pthread' \
+	  'Cflags: -I$${includedir}' > $(DESTDIR)$(LIBDIR)/pkgconfig/ballast.pc
+
 # ---- dependencies --------------------------------------------------------
 # deps-ok checks quietly; deps installs (as root) or says what to run.
-.PHONY: deps-ok
+.PHONY: deps-ok deps-optional
 deps-ok:
 	@pkg-config --exists $(PKGS) 2>/dev/null || $(MAKE) --no-print-directory deps
+
+deps-optional:
+	@$(MAKE) --no-print-directory deps DEBPKGS="$(OPTPKGS)"
 
 deps:
 	@missing=""; for p in $(DEBPKGS); do \
@@ -116,7 +174,8 @@ deps:
 
 # ---- test, demo ----------------------------------------------------------
 test check: deps all nm-check
-	@BALLAST=$(CURDIR)/$(B)/ballast TEST_UNIT=$(CURDIR)/$(B)/test-unit FUZZ_REPLAY_DIR=$(CURDIR)/$(B) sh tests/run.sh
+	@BALLAST=$(CURDIR)/$(B)/ballast TEST_UNIT=$(CURDIR)/$(B)/test-unit FUZZ_REPLAY_DIR=$(CURDIR)/$(B) \
+	  BALLAST_BUILD_SAN="$(SAN)" sh tests/run.sh
 
 asan:
 	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \

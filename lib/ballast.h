@@ -37,6 +37,14 @@ extern "C" {
 #endif
 
 #define BALLAST_VERSION "0.1.0"
+/* The same as numbers, for #if: BALLAST_VERSION_NUMBER is
+ * major * 10000 + minor * 100 + patch. */
+#define BALLAST_VERSION_MAJOR 0
+#define BALLAST_VERSION_MINOR 1
+#define BALLAST_VERSION_PATCH 0
+#define BALLAST_VERSION_NUMBER                                             \
+	(BALLAST_VERSION_MAJOR * 10000 + BALLAST_VERSION_MINOR * 100 +     \
+	 BALLAST_VERSION_PATCH)
 
 /* ------------------------------------------------------------------ */
 /* Return codes and error kinds                                        */
@@ -133,6 +141,24 @@ uint64_t bl_hash_bytes(const void *p, size_t n);
 int bl_file_write_atomic(const char *path, const void *data, size_t len, char *err,
 			 size_t errlen);
 
+/*
+ * Directories published whole (lib/file.c): build the output in a fresh
+ * directory beside it, then swap it in, so that path is at every moment
+ * absent, the old directory or the complete new one.
+ * bl_file_dir_begin makes PATH.tmp-XXXXXX (mode 0777 less the umask) and
+ * appends its name to tmp: BL_OK, BL_FAILED with a message in err.
+ * bl_file_dir_publish fsyncs tmp (and its subdirectories' entries are the
+ * caller's), then: when path exists and replace is 0, BL_FAILED; else it
+ * moves an old path aside, renames tmp to path, removes the old one and
+ * fsyncs the parent.  On failure path is as it was and tmp is left for
+ * the caller (bl_file_dir_remove).  bl_file_dir_remove deletes a tree
+ * without following symbolic links.
+ */
+int bl_file_dir_begin(const char *path, bl_buf *tmp, char *err, size_t errlen);
+int bl_file_dir_publish(const char *tmp, const char *path, int replace,
+			char *err, size_t errlen);
+void bl_file_dir_remove(const char *path);
+
 /* 1 if label belongs to family: equal to it, or below it ("group" and
  * "group.asian" both hold "group.asian.east"; "group.asia" does not). */
 int bl_label_in_family(const char *label, const char *family);
@@ -151,12 +177,41 @@ double bl_rng_double(bl_rng *r);
 /* Uniform integer in [0, n); n == 0 returns 0. */
 uint64_t bl_rng_below(bl_rng *r, uint64_t n);
 
-/* SHA-256 (lib/sha256.c), for digests of rule files, policies and shards. */
+/*
+ * Seeds and streams.  A seed is a uint64_t, given by users as a decimal
+ * integer from 0 to 2^64 - 1 and parsed by bl_seed_parse only (0 is a seed
+ * like any other, not "unset").  In JSON it is written exactly: as a
+ * number up to 2^53, as a decimal string above (JSON readers hold numbers
+ * as doubles); readers take either.  Every random choice of ballast draws
+ * from bl_rng_seed2(seed, stream) with one of these stream ids, so that no
+ * two purposes share a stream and no draw depends on thread scheduling:
+ *   BL_RNG_STREAM_SAMPLE(shard, ordinal)  a sample's own draws: the
+ *       rebalancer's stochastic rounding and Bernoulli keep, an export's
+ *       rounding of a fractional weight (shard: the index's shard id or
+ *       the manifest's input number, below 2^22; ordinal below 2^40)
+ *   BL_RNG_STREAM_EPOCH(e)  the sampler's epoch e (below 2^62)
+ */
+#define BL_RNG_STREAM_SAMPLE(shard, ordinal)                               \
+	(((uint64_t)(shard) << 40) ^ (uint64_t)(ordinal))
+#define BL_RNG_STREAM_EPOCH(e) ((UINT64_C(1) << 62) | (uint64_t)(e))
+
+/* Parse a seed: decimal digits only (no sign, blank, prefix or suffix),
+ * at most 2^64 - 1.  BL_OK and *seed set; BL_FAILED (junk, empty,
+ * overflow: *seed untouched); BL_EUSAGE on NULL. */
+int bl_seed_parse(const char *text, uint64_t *seed);
+
+/* BALLAST_VERSION_NUMBER of the library actually linked (the header's
+ * may differ from an older or newer shared library). */
+int bl_version_number(void);
+
+/* SHA-256 (lib/sha256.c, backed by nettle: the SHA-NI instructions where
+ * the CPU has them), for digests of rule files, policies and shards.  The
+ * context is plain bytes: copying it by value forks the hash. */
 typedef struct bl_sha256 {
-	uint32_t h[8];
-	uint64_t nbytes;
-	unsigned char block[64];
-	size_t fill;
+	union {
+		uint64_t align;
+		unsigned char bytes[128];
+	} ctx;
 } bl_sha256;
 void bl_sha256_init(bl_sha256 *c);
 void bl_sha256_update(bl_sha256 *c, const void *data, size_t len);
@@ -233,6 +288,10 @@ typedef struct bl_member {
 	const char *ext;           /* extension, lower-cased: "jpg", "txt.gz" */
 	int64_t offset;            /* byte offset of its tar header */
 	int64_t size;              /* size from the header */
+	int64_t data_offset;       /* byte offset of its data (after every
+				    * header block of the member); in the
+				    * decompressed stream for compressed
+				    * shards, like offset */
 	const unsigned char *data; /* loaded bytes, or NULL if not loaded */
 	size_t len;                /* bytes in data */
 } bl_member;
@@ -695,7 +754,9 @@ void bl_tagger_free(bl_tagger *t);
  *           labels TEXT, bits BLOB, caption TEXT, caption_offset INTEGER,
  *           image_offset INTEGER, image_size INTEGER, image_ext TEXT,
  *           width INTEGER, height INTEGER, punsafe REAL, pwatermark REAL,
- *           status TEXT, problems INTEGER, weight REAL,
+ *           status TEXT, problems INTEGER, caption_data INTEGER,
+ *           caption_size INTEGER, image_data INTEGER, json_data INTEGER,
+ *           json_size INTEGER, weight REAL,
  *           PRIMARY KEY(shard_id, ordinal)) WITHOUT ROWID
  *       labels: the sorted label names joined by ',' with a leading and
  *       trailing ',' (",gender.female,sexual.suggestive,") so that
@@ -703,12 +764,18 @@ void bl_tagger_free(bl_tagger *t);
  *       as a little-endian bitset over labels.id (BL_MAX_LABELS/8 bytes at
  *       most, trailing zero bytes trimmed); width/height from the probed
  *       image when probed, else from the JSON; NULL when unknown.
- *       problems: bl_problems bitmask.  weight: the "ballast_weight" of
- *       the sample's JSON (shards written by "ballast write" carry one),
- *       NULL when absent (reads as 1); a value that is not a finite
- *       number >= 0 is a bad_json item error and stays NULL.  The column
- *       was added within schema 1: opening an older index with
- *       BL_INDEX_CREATE adds it; readers treat a missing column as 1.
+ *       problems: bl_problems bitmask.  caption_data/_size,
+ *       image_data (size: image_size), json_data/_size: where the bytes
+ *       of the caption, image and json members start (past their tar
+ *       headers) and how many there are, for manifests (offsets into the
+ *       decompressed stream for compressed shards); NULL in rows scanned
+ *       before these columns existed (an older index gets them added).
+ *       weight: the "ballast_weight" of the sample's JSON (shards
+ *       written by "ballast write" carry one), NULL when absent (reads
+ *       as 1); a value that is not a finite number >= 0 is a bad_json
+ *       item error and stays NULL.  Added within schema 1 after the
+ *       member columns: opening an older index with BL_INDEX_CREATE adds
+ *       it; readers treat a missing column as 1.
  *   errors(shard_id INTEGER, ordinal INTEGER, kind TEXT, offset INTEGER,
  *          message TEXT)
  *       one row per item error (ordinal NULL when no sample was delivered).
@@ -897,8 +964,10 @@ bl_policy *bl_policy_new(void);
 /*
  * Parse a policy from text (name is used in messages) or from a file.
  * Only one parse per handle.  Returns BL_OK; BL_FAILED with errmsg
- * "NAME:LINE:COL: message" on the first error; BL_ENOMEM; BL_EUSAGE when
- * the handle was parsed before.
+ * "NAME:LINE:COL: message" on the first error (a policy without any
+ * method line, drop, cap, target or independent, is an error too: it
+ * would change nothing); BL_ENOMEM; BL_EUSAGE when the handle was parsed
+ * before.
  */
 int bl_policy_parse(bl_policy *p, const char *name, const char *text,
 		    size_t len);
@@ -914,6 +983,51 @@ int bl_policy_realise(const bl_policy *p);
 double bl_policy_max_repeat(const bl_policy *p);
 /* 1 and *seed set when the policy has a "seed" line, else 0. */
 int bl_policy_seed(const bl_policy *p, uint64_t *seed);
+
+/*
+ * The checks a plan is held to (lib/rb_check.c; manifests/FORMAT.md,
+ * "Checks"): a plan that fails one is reported at the top of every output
+ * and `ballast rebalance` exits 1, unless an `accept` line of the policy
+ * sets a limit the plan meets (it is then reported as accepted).
+ */
+enum {
+	BL_CHECK_CELLS = 0, /* a weighting line rests on rows with too few
+			     * samples: `accept cells >= N` (default 30) */
+	BL_CHECK_ESS,       /* Kish ESS / samples written under a floor:
+			     * `accept ess >= F` (default 0.3) */
+	BL_CHECK_WEIGHT,    /* largest weight / mean weight over a cap:
+			     * `accept max weight W` (default 10) */
+	BL_CHECK_SHARE,     /* one sample's share of the weight over a bound:
+			     * `accept sample share S` (default 0.01) */
+	BL_CHECK_SHIFT,     /* a label no line names moves its share:
+			     * `accept shift [FAMILY] D` (default: more than
+			     * max(0.005, a quarter of its share)) */
+	BL_CHECK_GAP,       /* a line does not reduce the distance it was
+			     * asked to reduce: `accept gap` */
+	BL_CHECK_DROP,      /* a drop name no sample carries (a warning) */
+	BL_NCHECKS
+};
+
+/* One `accept` line. */
+typedef struct bl_policy_accept {
+	int check;           /* BL_CHECK_* */
+	const char *family;  /* shift: the family it covers, NULL: all */
+	double limit;        /* cells: N; ess: F; weight: W; share: S;
+			      * shift: D; gap: unused */
+	int line;
+} bl_policy_accept;
+
+int bl_policy_naccepts(const bl_policy *p);
+/* Accept line i (in file order), or NULL. */
+const bl_policy_accept *bl_policy_accept_at(const bl_policy *p, int i);
+/* `clip weight W`: no sample weighs more than W times the mean (0: no
+ * clip); *line (may be NULL) gets its line. */
+double bl_policy_clip_weight(const bl_policy *p, int *line);
+/* `floor ess F`: weights are pulled towards uniform until Kish's ESS is
+ * at least F of the samples written (0: no floor). */
+double bl_policy_floor_ess(const bl_policy *p, int *line);
+/* "cells", "ess", "weight", "share", "shift", "gap", "drop". */
+const char *bl_check_name(int check);
 /* The text as parsed, its name, and the SHA-256 hex of the text. */
 const char *bl_policy_text(const bl_policy *p);
 const char *bl_policy_name(const bl_policy *p);
@@ -958,6 +1072,181 @@ typedef struct bl_rb_totals {
 					* of a target rule */
 } bl_rb_totals;
 
+/*
+ * The summary of a rebalance (lib/rb_summary.c): what each policy line
+ * declared and achieved, and what the plan cost.  bl_rebalance_finish
+ * fills one; bl_rb_summary_json renders it (it is manifest.json's
+ * "summary" and what `ballast rebalance --json` prints, key by key in
+ * manifests/FORMAT.md); bl_manifest_summary and bl_rb_summary_parse read
+ * it back.  The summary owns every string and array in it (released by
+ * bl_rb_summary_release).  A real number that is not known is NAN (null
+ * in JSON).  "Before" is the index, every sample weight 1; "after" is the
+ * manifest's realised weights.
+ */
+
+/* One label of a target or cap line. */
+typedef struct bl_rb_label_row {
+	char *label;          /* a label of the line's family, or "rest"
+			       * (target: samples with none of the listed) */
+	double target;        /* target: the declared share (NAN: a free
+			       * rest); cap: the share expected right after
+			       * the cap */
+	double before;        /* target: the share in the index; cap: NAN */
+	double after;         /* share of the manifest's weight */
+	double error;         /* after - target */
+	double count_before;  /* cap: samples with the label in the index */
+	double count_expected;/* cap: their weighted count expected after the
+			       * cap (target: NAN, like count_before) */
+	double weight_after;  /* cap: their realised weight (target: NAN) */
+} bl_rb_label_row;
+
+/* One row of an `independent A B [within C]` line: the samples with label
+ * `label` of B within one level of C.  [0] is before, [1] after. */
+typedef struct bl_rb_indep_row {
+	char *within;         /* the level: labels of C as ",a,b," ("," for
+			       * none, and always without `within`) */
+	char *label;          /* a label of B */
+	uint64_t samples;     /* samples of the index in the row */
+	double rate[2];       /* weighted share of the row's samples with any
+			       * label of A */
+	double rate_within[2];/* the same among all samples of the level */
+	double odds_ratio[2]; /* A in the row vs A in the rest of the level */
+} bl_rb_indep_row;
+
+/* What one policy line did, in file order. */
+typedef struct bl_rb_rule_result {
+	int line;             /* 1-based line in the policy */
+	int kind;             /* BL_RULE_* */
+	char *text;           /* the line as written */
+	uint64_t samples;     /* drop: samples it excluded */
+	char *family[3];      /* cap, target: [0]; independent: A, B and C
+			       * (NULL without `within`); others NULL */
+	double cap;           /* cap: N (else NAN) */
+	bl_rb_label_row *labels; /* target, cap: one row per label */
+	size_t nlabels;
+	bl_rb_indep_row *rows;   /* independent: one row per B label and C
+				  * level with samples */
+	size_t nrows;
+	double max_abs_error; /* target, cap: largest |after - target|;
+			       * independent: max_rate_gap_after */
+	double tv_distance;   /* target: 1/2 sum |after - target|;
+			       * independent: the distance from independence,
+			       * sum over levels c of P(c) 1/2 sum over
+			       * combinations a of A and b of B of
+			       * |P(a,b|c) - P(a|c) P(b|c)|, every combination
+			       * counted, however small, empty ones included */
+	double tv_distance_before; /* the same for the index */
+	double max_rate_gap_before, max_rate_gap_after; /* independent:
+			       * largest |rate - rate_within| over the rows */
+} bl_rb_rule_result;
+
+/* A label's or roll-up family's share (weighted after). */
+typedef struct bl_rb_share {
+	char *name;
+	double share;
+} bl_rb_share;
+
+/* One row of the skew table (lib/stats.c): sexual.* rate by group x
+ * gender. */
+typedef struct bl_rb_skew_row {
+	char *group;          /* a group label or roll-up */
+	char *gender;         /* a gender label, or NULL: all samples */
+	uint64_t rows;        /* samples in the cell, unweighted */
+	double n, ess;        /* sum of weights in the cell, Kish's n */
+	double events;        /* sum of weights with sexual.* (0: the rates,
+			       * lift and odds ratio rest on no event) */
+	double rate, rate_lo, rate_hi; /* with its 95% Wilson interval */
+	double base_rate;     /* the gender's rate */
+	double lift;          /* rate / base_rate */
+	double odds_ratio;
+	int small;            /* under the skew table's minimum */
+} bl_rb_skew_row;
+
+/* The outcome of one check (BL_CHECK_*) of a plan. */
+enum {
+	BL_CHECK_OK = 0,      /* within the limit */
+	BL_CHECK_WARNING,     /* worth knowing, does not fail the plan */
+	BL_CHECK_ACCEPTED,    /* over the default limit, within the limit of
+			       * an accept line of the policy */
+	BL_CHECK_FAILED       /* over the limit: the plan failed */
+};
+
+typedef struct bl_rb_check {
+	int check;            /* BL_CHECK_* */
+	int status;           /* BL_CHECK_OK ... BL_CHECK_FAILED */
+	int line;             /* the policy line it concerns, 0: the plan */
+	char *subject;        /* the label or family concerned, or NULL */
+	double value;         /* what the plan got */
+	double limit;         /* the limit it was held to (NAN: none) */
+	double default_limit; /* the limit without accept lines */
+	int accept_line;      /* the accept line that set limit, or 0 */
+	char *message;        /* one sentence for people */
+} bl_rb_check;
+
+typedef struct bl_rb_summary {
+	int ok;               /* no check failed */
+	bl_rb_check *checks;  /* every check, the worst case of each kind
+			       * and line first; problems (status > OK) are
+			       * printed first by every output */
+	size_t nchecks;
+	int realise;          /* BL_REALISE_* */
+	uint64_t samples;     /* in the index */
+	uint64_t blocked;     /* excluded by the safety rule */
+	uint64_t dropped_rule;/* excluded by drop lines */
+	uint64_t excluded;    /* not written, all causes */
+	uint64_t written;     /* lines of the manifest */
+	uint64_t repeated;    /* upsample: samples written with count >= 2 */
+	uint64_t copies;      /* upsample: sum of (count - 1) */
+	double weight_sum;    /* sum of the manifest's weights */
+	double largest_weight, smallest_weight; /* over written samples */
+	double ess_before, ess_after, ess_ratio; /* Kish (sum w)^2 / sum w^2 */
+	double scale;         /* from relative to manifest weights */
+	double max_repeat;    /* upsample: the clip (else NAN) */
+	uint64_t clipped_cells; /* upsample: cells clipped at max_repeat */
+	double clip_weight;   /* `clip weight W`: W (else NAN) */
+	uint64_t clipped_samples; /* samples whose weight it lowered */
+	double ess_floor;     /* `floor ess F`: F (else NAN) */
+	double ess_floor_mix; /* the share of uniform weight mixed in to
+			       * meet it (0: none needed; NAN: no floor) */
+	double weight_ratio;  /* largest / mean weight of the manifest */
+	double largest_sample_share; /* largest weight / weight sum */
+	double ess_written_ratio; /* ess_after / written */
+	bl_rb_rule_result *rules;
+	size_t nrules;
+	double max_abs_share_error; /* largest |achieved - declared| share
+				     * over target and cap lines, and the
+				     * largest rate gap left by an
+				     * independent line */
+	double tv_distance;   /* largest tv_distance of a target or
+			       * independent line */
+	bl_rb_share *shares[3]; /* [0] before, [1] after, [2] kept (after
+				 * safety and drop lines, weight 1): every
+				 * label and roll-up with samples, in stats
+				 * order */
+	size_t nshares[3];
+	bl_rb_skew_row *skew[2];
+	size_t nskew[2];
+} bl_rb_summary;
+
+/* Free everything a summary holds and zero it.  NULL is a no-op. */
+void bl_rb_summary_release(bl_rb_summary *s);
+/* "ok", "warning", "accepted", "failed". */
+const char *bl_check_status_name(int status);
+/* Checks with status >= min_status (BL_CHECK_WARNING: every problem). */
+size_t bl_rb_summary_count(const bl_rb_summary *s, int min_status);
+/* The summary as one line of JSON (the keys of manifests/FORMAT.md, in
+ * that order).  Returns a string the caller frees, or NULL without
+ * memory. */
+char *bl_rb_summary_json(const bl_rb_summary *s);
+/*
+ * Read a summary from JSON text (as bl_rb_summary_json writes it).  *s is
+ * overwritten (release it before reuse).  Returns BL_OK; BL_FAILED with a
+ * message in err when the text is not a JSON object or a count is missing
+ * or not a count (*s is then empty); BL_ENOMEM.
+ */
+int bl_rb_summary_parse(bl_rb_summary *s, const char *text, size_t len,
+			char *err, size_t errlen);
+
 typedef struct bl_rebalance bl_rebalance;
 
 /* A rebalancer for a parsed policy (which must outlive it), or NULL. */
@@ -968,9 +1257,12 @@ uint64_t bl_rebalance_seed(const bl_rebalance *rb);
 /*
  * The reduce: read every sample's labels from the index (one SELECT),
  * count the cells and compute the weights.  Returns BL_OK; BL_FAILED with
- * errmsg when the policy cannot be met on this index (a family no label
- * belongs to, a listed label with no samples, a share that no sample can
- * fill, targets that contradict each other) or SQLite fails; BL_ENOMEM.
+ * errmsg when the policy cannot be met on this index (a family or drop
+ * name no label of the index belongs to, a listed label with no samples,
+ * a share that no sample can fill, targets that contradict each other);
+ * BL_FATAL when SQLite cannot read the index; BL_ENOMEM.  Whether the plan
+ * is sound (checks) is known after bl_rebalance_finish: the summary's ok
+ * and checks.
  */
 int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix);
 /*
@@ -988,11 +1280,16 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 void bl_rebalance_reset(bl_rebalance *rb);
 /*
  * Close the realisation: compute the after-side of the summary.  Returns
- * BL_OK, BL_ENOMEM.  The summary (JSON text, owned by the handle) holds
- * totals, label shares and the skew table before and after, and per rule
- * its declared target and what was achieved; see manifests/FORMAT.md.
+ * BL_OK, BL_ENOMEM.  The summary (owned by the handle) holds totals,
+ * label shares and the skew table before and after, and per rule its
+ * declared target and what was achieved; see manifests/FORMAT.md.
  */
 int bl_rebalance_finish(bl_rebalance *rb);
+/* The summary after bl_rebalance_finish (borrowed until the next plan,
+ * reset or free of the handle), or NULL before it. */
+const bl_rb_summary *bl_rebalance_summary(const bl_rebalance *rb);
+/* The same as one line of JSON (owned by the handle), "{}" before
+ * bl_rebalance_finish. */
 const char *bl_rebalance_summary_json(const bl_rebalance *rb);
 const bl_rb_totals *bl_rebalance_totals(const bl_rebalance *rb);
 size_t bl_rebalance_ncells(const bl_rebalance *rb);
@@ -1012,14 +1309,20 @@ typedef struct bl_manifest_options {
 	void (*on_progress)(void *arg, uint64_t shards_done,
 			    uint64_t shards_total, uint64_t samples);
 	void *arg;
+	/* after each shard's SHA-256 (not with no_digest): bytes hashed so
+	 * far and in all (the shard sizes the index records); may be NULL */
+	void (*on_digest)(void *arg, uint64_t shards_done, uint64_t shards_total,
+			  uint64_t bytes_done, uint64_t bytes_total);
 } bl_manifest_options;
 
 /*
  * Realise a planned rebalancer over every sample of the index, shard by
  * shard, and write OUTDIR/manifest.json and OUTDIR/shards/NNNNN.jsonl
- * (format in manifests/FORMAT.md).  The directory is built as
- * OUTDIR.tmp-XXXXXX (every file fsynced) and renamed into place, so
- * OUTDIR is either absent, the old one, or complete.  An existing OUTDIR
+ * (format in manifests/FORMAT.md; each entry records where its members'
+ * data bytes are when the index has them, see bl_members).  The directory
+ * is built as OUTDIR.tmp-XXXXXX (every file fsynced) and renamed into
+ * place (bl_file_dir_publish), so OUTDIR is either absent, the old one,
+ * or complete.  An existing OUTDIR
  * is an error unless opts->force.  outdir NULL: a dry run that realises
  * and summarises but writes nothing.  Calls bl_rebalance_finish.
  * Returns BL_OK, BL_FAILED with a message in err, BL_ENOMEM.
@@ -1027,6 +1330,31 @@ typedef struct bl_manifest_options {
 int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		      const bl_manifest_options *opts, char *err,
 		      size_t errlen);
+
+/* The data bytes of one member: offset (past its tar headers) and size;
+ * offset -1 when unknown.  For a plain tar, reading size bytes at offset
+ * of the file gives the member exactly; for a compressed shard the offset
+ * counts bytes of the decompressed stream (the file cannot be entered
+ * there: read it from the start, or `ballast write` it to plain tars). */
+typedef struct bl_span {
+	int64_t offset, size;
+} bl_span;
+
+/* Where a sample's caption, image and json bytes are (manifest entries'
+ * "members"; any may be unknown). */
+typedef struct bl_members {
+	bl_span caption;        /* the txt member */
+	bl_span image;          /* the first jpg/jpeg/png/webp member */
+	bl_span json;           /* the json member */
+	const char *image_ext;  /* "jpg", "png" ...; NULL when unknown */
+} bl_members;
+
+/* Limits of the manifest reader: a weight above BL_MANIFEST_MAX_WEIGHT,
+ * an ordinal, offset or size that is not an integer in [0, 2^53), or a
+ * line longer than BL_MANIFEST_MAX_LINE bytes is an error naming the
+ * file and line. */
+#define BL_MANIFEST_MAX_WEIGHT 1e6
+#define BL_MANIFEST_MAX_LINE ((size_t)1 << 20)
 
 /* One entry of a manifest, as read back. */
 typedef struct bl_manifest_entry {
@@ -1036,6 +1364,7 @@ typedef struct bl_manifest_entry {
 	int64_t offset;
 	double weight;
 	const char *labels;  /* ",a,b," */
+	const bl_members *members; /* NULL when the line records none */
 } bl_manifest_entry;
 
 typedef struct bl_manifest bl_manifest;
@@ -1047,14 +1376,34 @@ typedef struct bl_manifest bl_manifest;
  * manifest.json (bl_manifest_get returns NULL) and "labels" is optional.
  * Blank lines are skipped.  Returns the handle, or NULL with a message in
  * err.
+ *
+ * Strings (keys, shard paths, labels) are bytes: a byte that is not part
+ * of valid UTF-8 is written as the escape \udcXX (XX its value, 80..ff:
+ * the lone low surrogates Python's "surrogateescape" uses), which the
+ * reader turns back into the byte, so any key or path comes back exactly
+ * and every file stays valid JSON (and ASCII where the data is).  Valid
+ * UTF-8 cannot hold a surrogate, so the escape is unambiguous.
  */
 bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen);
 /* Next entry in shard order (borrowed until the next call).  BL_OK,
- * BL_END, BL_FAILED (a line that breaks the format: errmsg names the
- * file and line; the next call goes on). */
+ * BL_END, BL_FAILED (a line that breaks the format or a limit above:
+ * errmsg names the file and line; the next call goes on). */
 int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out);
-/* Fields of manifest.json: "seed", "policy_sha256", ... as text, or NULL. */
+/* Fields of manifest.json: "seed", "policy_sha256", ... as text, or NULL.
+ * Strings come back unescaped, integers exactly (the seed too, written
+ * as a number or a decimal string), other numbers with 17 digits, objects
+ * and arrays as compact JSON. */
 const char *bl_manifest_get(const bl_manifest *m, const char *field);
+/* Append s[0..len) to out as a JSON string literal, quotes included, with
+ * the manifest's escapes (above): '"', '\\' and control characters
+ * escaped, valid UTF-8 kept, every other byte as \udcXX.  Returns as
+ * bl_buf_add. */
+int bl_manifest_json_str(bl_buf *out, const char *s, size_t len);
+/* manifest.json's "summary" read into *out (see bl_rb_summary_parse; the
+ * caller releases it).  BL_OK; BL_FAILED with a message in err when the
+ * manifest has no summary (a bare .jsonl) or it is damaged; BL_ENOMEM. */
+int bl_manifest_summary(const bl_manifest *m, bl_rb_summary *out, char *err,
+			size_t errlen);
 const char *bl_manifest_errmsg(const bl_manifest *m);
 void bl_manifest_free(bl_manifest *m);
 
@@ -1563,8 +1912,9 @@ int bl_report_csv_escape(bl_buf *out, const char *s);
  * path, SHA-256, seed and text.  Every summary number that can be
  * recomputed from the index and the lines is (written, weight sum, largest
  * and smallest weight, ESS, per-shard counts, repeats, shares and lifts
- * after) and each comparison is shown as a check; a disagreement is
- * output, not an error.
+ * after) and each comparison is shown as a check.  The plan's problems
+ * (the summary's checks that did not pass) and every disagreement come
+ * first, in every format.
  *
  * name is the manifest's directory as the user gave it (for titles; NULL:
  * "manifest").  m must be fresh (no bl_manifest_next yet); it is read to
@@ -1574,11 +1924,19 @@ int bl_report_csv_escape(bl_buf *out, const char *s);
  * Formats:
  *   BL_REPORT_TEXT  aligned tables, before -> after.
  *   BL_REPORT_CSV   header table,name,gender,before,before_lo,before_hi,
- *     after,after_lo,after_hi; table is cost, label, family, skew_lift,
- *     skew_rate or check (check: before = manifest, after = recomputed,
- *     after_hi = 1 when they agree).
+ *     after,after_lo,after_hi; table is plan_check (first: a check of the
+ *     plan that did not pass; gender = its status, before = value, after
+ *     = limit), cost, label, family, skew_lift, skew_rate or check (check:
+ *     before = manifest, after = recomputed, after_hi = 1 when they
+ *     agree).
  *   BL_REPORT_JSON  one object, keys in this order (stable, schema 1):
- *       "report": "ballast-manifest", "schema": 1, "manifest": name,
+ *       "report": "ballast-manifest", "schema": 1,
+ *       "ok": false when the plan failed a check or a check disagrees,
+ *       "problems": [{"source": "plan", "check", "status" (failed,
+ *         accepted, warning), "line", "subject" (when there is one),
+ *         "value", "limit", "message"} and {"source": "summary", "check",
+ *         "status": "disagrees", "manifest", "recomputed"}],
+ *       "manifest": name,
  *       "index": path,
  *       "policy": {"path", "sha256", "seed" (text), "realise", "text"},
  *       "cost": {"samples", "written", "ess_before", "ess_after",
@@ -1604,20 +1962,24 @@ int bl_report_csv_escape(bl_buf *out, const char *s);
  *     lift chart with a before (hollow) and an after (filled) dot per
  *     cell with 95% whiskers, paired share bars, the numbers, the checks.
  *
- * Returns BL_OK; BL_FAILED with a message in err when a line of the
- * manifest is damaged (file and line named), when manifest.json lacks its
- * summary, policy or inputs, or when a shard or label of the manifest is
+ * Returns BL_OK; BL_WARN when the report is complete in out but the plan
+ * failed a check or the summary disagrees (err says which); BL_FAILED
+ * with a message in err when a line of the manifest is damaged (file and
+ * line named), when manifest.json lacks its summary, policy or inputs (or
+ * the summary is damaged), or when a shard or label of the manifest is
  * not in ix (a manifest of another index); BL_ENOMEM.  out is unchanged
  * on failure.
  */
 int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 			   const bl_report_options *opt, bl_buf *out, char *err,
 			   size_t errlen);
-/* The same, written to f (the caller's stream; not closed). */
+/* The same, written to f (the caller's stream; not closed); BL_WARN
+ * after writing it. */
 int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
 			     const bl_report_options *opt, FILE *f, char *err,
 			     size_t errlen);
-/* The same, written to path atomically (as bl_report_save). */
+/* The same, written to path atomically (as bl_report_save); BL_WARN
+ * after writing it. */
 int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 			    const bl_report_options *opt, const char *path, char *err,
 			    size_t errlen);
@@ -1641,35 +2003,49 @@ typedef struct bl_entry {
 	const char *key;
 	uint64_t ordinal;     /* sample ordinal in its shard */
 	int64_t offset;       /* byte offset of the sample's first header */
-	double weight;        /* > 0 */
+	double weight;        /* > 0, at most BL_MANIFEST_MAX_WEIGHT */
 	uint32_t shard_index; /* into bl_sampler_shard() */
 	int nlabels;
 	const int *labels;    /* label ids into bl_sampler_label() */
+	const bl_members *members; /* where its members' bytes are, or NULL
+			       * (see bl_members) */
 } bl_entry;
 
 /*
  * bl_sampler: the entries of a manifest held in memory, and draws from
  * them.  An epoch is a weighted draw of N = round(sum of weights) entry
- * positions: each entry gets floor or ceil of N*w/sum(w) copies by
+ * positions: each entry gets c = floor or ceil of N*w/sum(w) copies by
  * systematic sampling with one uniform offset (integer weights that sum
- * to N give exactly w copies), and the N positions are shuffled
- * (Fisher-Yates).  Epoch e draws from bl_rng_seed2(seed, e) only, so the
- * global sequence depends on (manifest, seed) and nothing else.  With
- * world W, rank r gets global positions r, r+W, r+2W, ... : ranks are
- * disjoint, equally sized to within one, and together the world-1
+ * to N give exactly w copies).  The copies are then spread over the
+ * epoch, not shuffled at random: copy j of an entry with c copies gets
+ * the time (j + u) / c, u uniform per entry and epoch, and the epoch is
+ * the copies in time order (ties by entry index).  Entries drawn once
+ * come in uniformly random order; an entry drawn c times appears about
+ * every N/c draws, so a heavy sample never piles up in one batch (any
+ * window of B draws holds about B*c/N of its copies, give or take 2).
+ * Memory is per entry, never per draw, whatever N; a draw costs
+ * O(log entries).
+ *
+ * Epoch e draws from bl_rng_seed2(seed, BL_RNG_STREAM_EPOCH(e)) only, so
+ * the global sequence depends on (manifest, seed) and nothing else.
+ * With world W, rank r gets global positions r, r+W, r+2W, ... : ranks
+ * are disjoint, equally sized to within one, and together the world-1
  * stream.  A position counts draws of this rank; saving it and seeking
- * back to it continues the same sequence.  Not thread-safe.
+ * back to it continues the same sequence.  Not thread-safe: one handle a
+ * thread (bl_sampler_split shares a rank's stream out to workers).
  */
 typedef struct bl_sampler bl_sampler;
 
 /*
  * Load a manifest: dir is OUTDIR of bl_manifest_write (read with
  * bl_manifest_open/next) or one .jsonl file of entries in the same
- * format (a hand-made subset).  Entries with weight 0 are skipped.  A relative shard path is taken as written when it exists from
- * the working directory, else relative to the manifest directory, else to
+ * format (a hand-made subset).  Entries with weight 0 are skipped.  A
+ * relative shard path is taken as written when it exists from the
+ * working directory, else relative to the manifest directory, else to
  * its parent.
- * Returns the handle, or NULL with a message in err ("manifest 'm'
- * shards/00001.jsonl line 7: no offset").
+ * Returns the handle, or NULL with a message in err ("manifest 'm':
+ * 'm/shards/00001.jsonl' line 7: not a manifest entry ...").  Every
+ * limit of the manifest reader applies; at most 2^32 - 2 entries.
  */
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen);
 void bl_sampler_free(bl_sampler *s);
@@ -1691,48 +2067,81 @@ int bl_sampler_repeats(const bl_sampler *s);
  * weight): a resumed run checks it against its state file. */
 const char *bl_sampler_digest(const bl_sampler *s);
 /* A top-level scalar of manifest.json as text ("seed", "format"...), or
- * NULL (absent, not a scalar, or a bare .jsonl). */
+ * NULL (absent, not a scalar, or a bare .jsonl).  The seed comes back
+ * exactly (see bl_seed_parse). */
 const char *bl_sampler_meta(const bl_sampler *s, const char *field);
 /* Draws per epoch, N = round(sum of weights) (at least 1). */
 uint64_t bl_sampler_epoch_size(const bl_sampler *s);
 
-/* Choose seed and split, and go to position 0.  BL_OK / BL_EUSAGE (world
- * 0, rank >= world). */
+/* Choose seed and split, and go to position 0 (a worker split set by
+ * bl_sampler_split stays).  BL_OK / BL_EUSAGE (world 0, rank >= world). */
 int bl_sampler_start(bl_sampler *s, uint64_t seed, uint32_t rank,
 		     uint32_t world);
-/* Go to position pos of this rank's stream.  BL_OK. */
+/*
+ * Share this rank's stream out to data-loader workers: the handle then
+ * draws only the positions p of the rank with (p / block) % nworkers ==
+ * worker, in order (blocks of `block` consecutive positions dealt round
+ * robin, so that worker k's n-th block is batch k + n*nworkers when block
+ * is the batch size and the loader takes batches from workers in turn,
+ * as PyTorch's DataLoader does: the batches come out in the order of the
+ * rank's stream whatever the number of workers).  nworkers 1 (the
+ * default) takes every position.  Positions stay rank positions: a draw
+ * at position p is the same entry whichever handle makes it.
+ * BL_OK / BL_EUSAGE (nworkers 0, worker >= nworkers, block 0).
+ */
+int bl_sampler_split(bl_sampler *s, uint32_t worker, uint32_t nworkers,
+		     uint32_t block);
+/* Go to position pos of this rank's stream (the next draw is at pos, or
+ * at this worker's first position after it).  BL_OK, BL_EUSAGE. */
 int bl_sampler_seek(bl_sampler *s, uint64_t pos);
+/* Position (in the rank's stream) of the next draw's search start: the
+ * number of rank draws before it. */
 uint64_t bl_sampler_position(const bl_sampler *s);
-/* Next draw of this rank: *entry gets the entry index, *epoch (may be
- * NULL) its epoch.  BL_OK, BL_ENOMEM (position unchanged). */
+/* Next draw of this handle: *entry gets the entry index, *epoch (may be
+ * NULL) its epoch.  BL_OK; BL_ENOMEM (position unchanged); BL_FAILED
+ * when the global position would pass 2^64 - 1. */
 int bl_sampler_next(bl_sampler *s, size_t *entry, uint64_t *epoch);
 /*
- * State files: one JSON object {"format": "ballast-sampler-state",
- * "version": 1, "manifest_sha256", "seed", "rank", "world", "position",
- * "steps"} written atomically (path.tmp, fsync, rename).  steps is the
- * caller's (optimizer steps done).  Load checks the digest, and the
- * split against the one set by bl_sampler_start, then starts s at the
- * saved seed and position; *steps (may be NULL) gets the saved steps.
- * BL_OK, BL_FAILED with a message in err (s unchanged).
+ * Sampler states: one JSON object {"format": "ballast-sampler-state",
+ * "version": 1, "manifest_sha256", "seed" (decimal string), "rank",
+ * "world", "position", "steps"}.  steps is the caller's (optimizer steps
+ * done).  bl_sampler_state_text writes it to out[outlen] (NUL-terminated,
+ * snprintf-style: returns the length it needs, so a return >= outlen
+ * means truncated; 0 for a NULL s; 512 bytes always suffice).
+ * bl_sampler_state_restore reads text[0..len) (untrusted: every field is
+ * checked, at most 64 KiB), checks the digest and the split against the
+ * one set by bl_sampler_start, then starts s at the saved seed and
+ * position (the worker split stays); *steps (may be NULL) gets the saved
+ * steps.  BL_OK, BL_FAILED with a message in err (s unchanged).
+ * save_state / load_state do the same through a file (written
+ * atomically, path.tmp, fsync, rename).
  */
+size_t bl_sampler_state_text(const bl_sampler *s, uint64_t steps, char *out,
+			     size_t outlen);
+int bl_sampler_state_restore(bl_sampler *s, const char *text, size_t len,
+			     uint64_t *steps, char *err, size_t errlen);
 int bl_sampler_save_state(const bl_sampler *s, const char *path,
 			  uint64_t steps, char *err, size_t errlen);
 int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
 			  char *err, size_t errlen);
 
 /*
- * bl_loader: reads samples (image and caption) from their shards, decodes
- * the JPEG with TurboJPEG at the smallest DCT scale whose shorter side is
- * still >= size, resizes the central square so that it becomes size x
- * size (area averaging when shrinking, bilinear when enlarging) and hands
- * back packed RGB.  Uncompressed shards are read by seeking to the
- * recorded offset; compressed ones by a streaming pass from the start of
- * the shard (each worker keeps its place, so entries in shard order cost
- * one pass; random order costs a pass per sample: materialise compressed
- * sets with `ballast write` first).  With threads > 0 a pool of workers,
- * each with its own file and decoder handles, works ahead; results come
- * back in push order whatever the thread count.  A sample that cannot be
- * read or decoded is an item failure (status BL_FAILED), never fatal.
+ * bl_loader: reads samples (image and caption) from their shards and
+ * hands back pixels.  JPEGs are decoded with TurboJPEG at the smallest
+ * DCT scale whose shorter side is still >= size, PNGs with libpng (8-bit
+ * RGB, alpha composited on white); the central square is resized to
+ * size x size (area averaging when shrinking, bilinear when enlarging)
+ * and handed back as packed RGB.  Other formats (WebP, GIF) are item
+ * failures that say so.  With opt->raw nothing is decoded: the image
+ * member's bytes come back as stored.  Uncompressed shards are read by
+ * seeking to the recorded offset; compressed ones by a streaming pass
+ * from the start of the shard (each worker keeps its place, so entries
+ * in shard order cost one pass; random order costs a pass per sample:
+ * materialise compressed sets with `ballast write` first).  With
+ * threads > 0 a pool of workers, each with its own file and decoder
+ * handles, works ahead; results come back in push order whatever the
+ * thread count.  A sample that cannot be read or decoded is an item
+ * failure (status BL_FAILED), never fatal.
  */
 typedef struct bl_loader bl_loader;
 
@@ -1742,6 +2151,7 @@ typedef struct bl_loader_options {
 	size_t depth;      /* samples in flight (default 64) */
 	bl_limits limits;  /* tar member limits (zeros: defaults) */
 	bl_image_limits image_limits; /* (zeros: defaults) */
+	int raw;           /* 1: hand back the image bytes, decode nothing */
 } bl_loader_options;
 
 /* One loaded sample, borrowed until the next bl_loader_pop. */
@@ -1750,11 +2160,18 @@ typedef struct bl_loaded {
 	int status;                /* BL_OK or BL_FAILED */
 	bl_errkind errkind;        /* BL_ERR_IMAGE, BL_ERR_TRUNCATED ... */
 	const char *errmsg;        /* "" when status is BL_OK */
-	const unsigned char *rgb;  /* size*size*3 bytes, NULL on failure */
+	const unsigned char *rgb;  /* size*size*3 bytes, NULL on failure
+				    * and in raw mode */
 	int size;
-	int src_width, src_height; /* image as stored */
+	int src_width, src_height; /* image as stored (0 in raw mode) */
 	int dec_width, dec_height; /* after DCT scaling */
 	const char *caption;       /* "" when the sample has none */
+	size_t caption_len;        /* bytes in caption */
+	const unsigned char *image; /* raw mode: the image member's bytes,
+				    * else NULL */
+	size_t image_len;
+	const char *image_ext;     /* the image member's extension, lower
+				    * case ("jpg", "png"); "" on failure */
 } bl_loaded;
 
 /* Start a loader (and its threads).  NULL when out of memory or a thread

@@ -28,7 +28,9 @@ static const char schema_sql[] =
 	" key TEXT NOT NULL, offset INTEGER, labels TEXT NOT NULL, bits BLOB, caption TEXT,"
 	" caption_offset INTEGER, image_offset INTEGER, image_size INTEGER, image_ext TEXT,"
 	" width INTEGER, height INTEGER, punsafe REAL, pwatermark REAL, status TEXT,"
-	" problems INTEGER NOT NULL DEFAULT 0, weight REAL,"
+	" problems INTEGER NOT NULL DEFAULT 0,"
+	" caption_data INTEGER, caption_size INTEGER, image_data INTEGER,"
+	" json_data INTEGER, json_size INTEGER, weight REAL,"
 	" PRIMARY KEY(shard_id, ordinal)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS errors(shard_id INTEGER, ordinal INTEGER, kind TEXT,"
 	" offset INTEGER, message TEXT);"
@@ -183,16 +185,29 @@ bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen)
 		if (bl_index_exec(ix, "COMMIT") != BL_OK)
 			goto fail;
 	}
-	/* samples.weight came after schema 1's first release: add it to an
-	 * index written before (NULL reads as 1) */
-	if ((flags & BL_INDEX_CREATE) && !bl_index_has_weight(ix) &&
-	    bl_index_exec(ix, "ALTER TABLE samples ADD COLUMN weight REAL") != BL_OK)
-		goto fail;
 	if (flags & BL_INDEX_CREATE) {
 		/* WAL + NORMAL: a commit survives a killed process (not a
 		 * power cut mid-transaction, which costs at most the last
 		 * shard, rescanned on the next run) */
 		if (bl_index_exec(ix, "PRAGMA synchronous=NORMAL") != BL_OK)
+			goto fail;
+		/* members' data columns (manifests) came later: add them to
+		 * an older index; its rows keep NULL until rescanned */
+		if (sqlite3_prepare_v2(ix->db, "SELECT count(*) FROM pragma_table_info('samples')"
+				       " WHERE name = 'caption_data'", -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0 &&
+		    bl_index_exec(ix, "ALTER TABLE samples ADD COLUMN caption_data INTEGER;"
+				  "ALTER TABLE samples ADD COLUMN caption_size INTEGER;"
+				  "ALTER TABLE samples ADD COLUMN image_data INTEGER;"
+				  "ALTER TABLE samples ADD COLUMN json_data INTEGER;"
+				  "ALTER TABLE samples ADD COLUMN json_size INTEGER;") != BL_OK)
+			goto fail;
+		sqlite3_finalize(st);
+		st = NULL;
+		/* samples.weight came after those: add it last, so that an
+		 * upgraded index has a new one's column order (NULL reads as 1) */
+		if (!bl_index_has_weight(ix) &&
+		    bl_index_exec(ix, "ALTER TABLE samples ADD COLUMN weight REAL") != BL_OK)
 			goto fail;
 	}
 	if (load_labels(ix) != BL_OK)
@@ -319,8 +334,10 @@ static const char *const writer_sql[IX_NSTMT] = {
 	[IX_DEL_ERRORS] = "DELETE FROM errors WHERE shard_id = ?1",
 	[IX_ADD_SAMPLE] = "INSERT INTO samples(shard_id, ordinal, key, offset, labels, bits,"
 			  " caption, caption_offset, image_offset, image_size, image_ext,"
-			  " width, height, punsafe, pwatermark, status, problems, weight)"
-			  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+			  " width, height, punsafe, pwatermark, status, problems,"
+			  " caption_data, caption_size, image_data, json_data, json_size, weight)"
+			  " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+			  "?18,?19,?20,?21,?22,?23)",
 	[IX_ADD_ERROR] = "INSERT INTO errors(shard_id, ordinal, kind, offset, message)"
 			 " VALUES (?1,?2,?3,?4,?5)",
 };
@@ -485,8 +502,16 @@ int bl_index_write_shard(bl_index *ix, const struct bl_index_shard *sh,
 			sqlite3_bind_double(st, 15, r->pwatermark);
 		bind_str(st, 16, &sh->arena, r->status);
 		sqlite3_bind_int64(st, 17, (sqlite3_int64)r->problems);
+		{
+			/* members' data offsets and sizes, for manifests */
+			const int64_t md[5] = {r->caption_data, r->caption_size, r->image_data,
+					       r->json_data, r->json_size};
+			for (int k = 0; k < 5; k++)
+				if (md[k] >= 0)
+					sqlite3_bind_int64(st, 18 + k, md[k]);
+		}
 		if (r->weight != 1)
-			sqlite3_bind_double(st, 18, r->weight);
+			sqlite3_bind_double(st, 23, r->weight);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			ix_err(ix, "writing samples");
 			goto out;

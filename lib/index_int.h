@@ -43,6 +43,8 @@ struct bl_index_shard_state {
 struct bl_index_row {
 	uint64_t ordinal;
 	int64_t offset, caption_offset, image_offset, image_size;
+	/* members' data bytes (for manifests): offset and size, -1 unknown */
+	int64_t caption_data, caption_size, image_data, json_data, json_size;
 	size_t key, caption, image_ext, status; /* arena offsets; SIZE_MAX = NULL */
 	int width, height;
 	double punsafe, pwatermark;

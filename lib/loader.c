@@ -12,13 +12,19 @@
  * worker streams it from the start to the key, and keeps its place for
  * a later key further on.
  *
- * Pixels.  The JPEG is decoded with bl_image_decode_rgb at the smallest
- * DCT scale (n/8) whose shorter side is still >= size; the central square
- * of the result is then resampled to size x size, separably: area
- * averaging (a box filter with fractional coverage, the exact mean of the
- * source pixels under each output pixel) when shrinking, bilinear when
- * enlarging.  The square is taken before resampling, so cropped pixels
- * are never resampled; rows are combined first, then columns.
+ * Pixels.  A JPEG is decoded with bl_image_decode_rgb at the smallest
+ * DCT scale (n/8) whose shorter side is still >= size; a PNG with
+ * libpng's simplified API (any bit depth, palette or grey, to 8-bit RGB,
+ * alpha composited on white: a transparent background must not turn
+ * black), at full size, after the probe has checked the pixel limit.
+ * The central square of the result is then resampled to size x size,
+ * separably: area averaging (a box filter with fractional coverage, the
+ * exact mean of the source pixels under each output pixel) when
+ * shrinking, bilinear when enlarging.  The square is taken before
+ * resampling, so cropped pixels are never resampled; rows are combined
+ * first, then columns.  Other formats (WebP, GIF) are item failures that
+ * name the format.  In raw mode nothing is decoded: the image member's
+ * bytes are handed back as they are stored.
  *
  * Order and threads.  Samples sit in a ring of `depth` slots.  Workers
  * take queued slots in ring order and fill them, each with its own file,
@@ -34,7 +40,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <png.h>
 #include <pthread.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +67,8 @@ struct slot {
 	int status;
 	bl_errkind kind;
 	bl_buf errmsg, caption;
+	bl_buf raw;         /* raw mode: the image bytes */
+	char ext[16];       /* the image member's extension */
 	unsigned char *rgb;
 	int sw, sh, dw, dh;
 };
@@ -68,6 +78,8 @@ struct worker {
 	bl_loader *ld;
 	bl_image *im;
 	bl_buf image, caption, name, path;
+	unsigned char *png;  /* decoded PNG pixels */
+	size_t png_len;
 	int fd;             /* open shard, or -1 */
 	int compressed;     /* of the open shard */
 	struct archive *st; /* streaming reader over a compressed shard */
@@ -80,7 +92,7 @@ struct worker {
 };
 
 struct bl_loader {
-	int size, nthreads;
+	int size, nthreads, raw;
 	bl_limits lim;
 	bl_image_limits ilim;
 	struct slot *ring;
@@ -434,6 +446,9 @@ static int read_members(struct worker *w, struct archive *a,
 				if (read_data(a, e, &w->image, maxm, s) != BL_OK)
 					return BL_FAILED;
 				have_image = 1;
+				snprintf(s->ext, sizeof s->ext, "%s", ext);
+				for (char *c = s->ext; *c; c++)
+					*c = (char)tolower((unsigned char)*c);
 			} else if (!have_caption && !strcasecmp(ext, "txt")) {
 				if (read_data(a, e, &w->caption, maxc, s) != BL_OK)
 					return BL_FAILED;
@@ -587,6 +602,48 @@ out:
 
 /* ---- one sample, start to finish ------------------------------------ */
 
+/* A PNG to 8-bit RGB in w->png (alpha composited on white).  The probe
+ * has checked the pixel limit.  BL_OK, or BL_FAILED with the reason in s. */
+static int decode_png(struct worker *w, struct slot *s, const bl_image_info *info)
+{
+	static const png_color white = {255, 255, 255};
+	png_image img;
+	size_t need;
+
+	memset(&img, 0, sizeof img);
+	img.version = PNG_IMAGE_VERSION;
+	if (!png_image_begin_read_from_memory(&img, w->image.buf, w->image.len)) {
+		slot_err(s, BL_ERR_IMAGE, "png: %s", img.message);
+		return BL_FAILED;
+	}
+	img.format = PNG_FORMAT_RGB;
+	if (img.width != (png_uint_32)info->width || img.height != (png_uint_32)info->height) {
+		png_image_free(&img);
+		slot_err(s, BL_ERR_IMAGE, "png: header says %ux%u, probe %dx%d", img.width,
+			 img.height, info->width, info->height);
+		return BL_FAILED;
+	}
+	need = (size_t)img.width * (size_t)img.height * 3;
+	if (need > w->png_len) {
+		unsigned char *np = realloc(w->png, need);
+		if (!np) {
+			png_image_free(&img);
+			slot_err(s, BL_ERR_NOMEM, "out of memory for %ux%u pixels", img.width,
+				 img.height);
+			return BL_FAILED;
+		}
+		w->png = np;
+		w->png_len = need;
+	}
+	memset(w->png, 255, need);
+	if (!png_image_finish_read(&img, &white, w->png, 0, NULL)) {
+		slot_err(s, BL_ERR_IMAGE, "png: %s", img.message);
+		png_image_free(&img);
+		return BL_FAILED;
+	}
+	return BL_OK;
+}
+
 static void process(struct worker *w, struct slot *s)
 {
 	bl_loader *ld = w->ld;
@@ -597,14 +654,21 @@ static void process(struct worker *w, struct slot *s)
 	s->status = BL_OK;
 	s->kind = BL_ERR_NONE;
 	s->sw = s->sh = s->dw = s->dh = 0;
+	s->ext[0] = '\0';
 	bl_buf_reset(&s->errmsg);
 	bl_buf_reset(&s->caption);
+	bl_buf_reset(&s->raw);
 	if (open_shard(w, s) != BL_OK)
 		return;
 	if ((w->compressed ? read_stream(w, s) : read_seek(w, s)) != BL_OK)
 		return;
 	if (bl_buf_add(&s->caption, w->caption.buf, w->caption.len) != BL_OK) {
 		slot_err(s, BL_ERR_NOMEM, "out of memory");
+		return;
+	}
+	if (ld->raw) {
+		if (bl_buf_add(&s->raw, w->image.buf, w->image.len) != BL_OK)
+			slot_err(s, BL_ERR_NOMEM, "out of memory");
 		return;
 	}
 	r = bl_image_probe(w->im, (const unsigned char *)w->image.buf, w->image.len, &info);
@@ -614,15 +678,27 @@ static void process(struct worker *w, struct slot *s)
 	}
 	s->sw = info.width;
 	s->sh = info.height;
-	/* the shorter side must stay >= size after DCT scaling */
-	r = bl_image_decode_rgb(w->im, (const unsigned char *)w->image.buf, w->image.len,
-				info.width <= info.height ? ld->size : 0,
-				info.width <= info.height ? 0 : ld->size, &pix, &pw, &ph);
-	if (r != BL_OK) {
-		/* BL_WARN too: grey fill must not pass for a picture */
-		slot_err(s, r == BL_ENOMEM ? BL_ERR_NOMEM : BL_ERR_IMAGE, "%s",
-			 bl_image_errmsg(w->im));
+	if (info.format == BL_IMG_PNG) {
+		if (decode_png(w, s, &info) != BL_OK)
+			return;
+		pix = w->png;
+		pw = info.width;
+		ph = info.height;
+	} else if (info.format != BL_IMG_JPEG) {
+		slot_err(s, BL_ERR_IMAGE, "a %s image: the loader decodes JPEG and PNG only",
+			 bl_image_format_name(info.format));
 		return;
+	} else {
+		/* the shorter side must stay >= size after DCT scaling */
+		r = bl_image_decode_rgb(w->im, (const unsigned char *)w->image.buf, w->image.len,
+					info.width <= info.height ? ld->size : 0,
+					info.width <= info.height ? 0 : ld->size, &pix, &pw, &ph);
+		if (r != BL_OK) {
+			/* BL_WARN too: grey fill must not pass for a picture */
+			slot_err(s, r == BL_ENOMEM ? BL_ERR_NOMEM : BL_ERR_IMAGE, "%s",
+				 bl_image_errmsg(w->im));
+			return;
+		}
 	}
 	s->dw = pw;
 	s->dh = ph;
@@ -685,6 +761,7 @@ static void worker_release(struct worker *w)
 	bl_buf_release(&w->caption);
 	bl_buf_release(&w->name);
 	bl_buf_release(&w->path);
+	free(w->png);
 	free(w->tmp);
 }
 
@@ -700,6 +777,7 @@ bl_loader *bl_loader_new(const bl_loader_options *opt)
 	pthread_cond_init(&ld->done, NULL);
 	ld->size = opt && opt->size > 0 ? opt->size : DEF_SIZE;
 	ld->nthreads = opt && opt->threads > 0 ? opt->threads : 0;
+	ld->raw = opt && opt->raw;
 	ld->depth = opt && opt->depth > 0 ? opt->depth : DEF_DEPTH;
 	if (opt) {
 		ld->lim = opt->limits;
@@ -716,9 +794,9 @@ bl_loader *bl_loader_new(const bl_loader_options *opt)
 		ld->w[i].fd = -1;
 	for (size_t i = 0; i < ld->depth; i++) {
 		struct slot *s = &ld->ring[i];
-		s->rgb = malloc((size_t)ld->size * (size_t)ld->size * 3);
+		s->rgb = ld->raw ? NULL : malloc((size_t)ld->size * (size_t)ld->size * 3);
 		if (buf_own(&s->errmsg, 0) != BL_OK || buf_own(&s->caption, 0) != BL_OK ||
-		    !s->rgb)
+		    buf_own(&s->raw, 0) != BL_OK || (!ld->raw && !s->rgb))
 			goto out;
 	}
 	for (int i = 0; i < nw; i++)
@@ -811,13 +889,17 @@ int bl_loader_pop(bl_loader *ld, const bl_loaded **out)
 	ld->out.status = s->status;
 	ld->out.errkind = s->kind;
 	ld->out.errmsg = s->errmsg.buf;
-	ld->out.rgb = s->status == BL_OK ? s->rgb : NULL;
+	ld->out.rgb = s->status == BL_OK && !ld->raw ? s->rgb : NULL;
 	ld->out.size = ld->size;
 	ld->out.src_width = s->sw;
 	ld->out.src_height = s->sh;
 	ld->out.dec_width = s->dw;
 	ld->out.dec_height = s->dh;
 	ld->out.caption = s->caption.buf;
+	ld->out.caption_len = s->caption.len;
+	ld->out.image = s->status == BL_OK && ld->raw ? (const unsigned char *)s->raw.buf : NULL;
+	ld->out.image_len = s->status == BL_OK && ld->raw ? s->raw.len : 0;
+	ld->out.image_ext = s->status == BL_OK ? s->ext : "";
 	*out = &ld->out;
 	rc = BL_OK;
 out:
@@ -847,6 +929,7 @@ void bl_loader_free(bl_loader *ld)
 		for (size_t i = 0; i < ld->depth; i++) {
 			bl_buf_release(&ld->ring[i].errmsg);
 			bl_buf_release(&ld->ring[i].caption);
+			bl_buf_release(&ld->ring[i].raw);
 			free(ld->ring[i].rgb);
 		}
 	free(ld->ring);

@@ -6,12 +6,12 @@
  * rules digest, inputs with their digests, cells with counts and weights,
  * the before/after summary), and shards/NNNNN.jsonl lists, one JSON line
  * each, the samples of input shard NNNNN that made it in, in shard order,
- * with their weight.
+ * with their weight and, when the index knows them, where the bytes of
+ * their caption, image and json members are.
  *
  * Writing is the map half of the rebalancer: shard by shard, each sample's
  * label bits go through bl_rebalance_next.  The whole directory is built
- * as OUTDIR.tmp-XXXXXX, every file fsynced, then renamed into place (with
- * --force, the old OUTDIR is moved aside first and removed after), so a
+ * beside OUTDIR and swapped in whole (bl_file_dir_begin/publish), so a
  * reader never sees half a manifest.  Nothing in the output depends on the
  * clock, the thread count or the order of work: the same index, policy and
  * seed give the same bytes.  JSON lines are formatted by hand (one reused
@@ -20,16 +20,25 @@
  * cell and a few hundred label combinations) and copied after, and the
  * shard's path once per shard.  manifest.json goes through cJSON.
  *
+ * Strings are bytes.  JSON holds text, so a byte that is not part of
+ * valid UTF-8 is written as \udcXX (Python's "surrogateescape": valid
+ * UTF-8 never holds a surrogate, so the escape is unambiguous) and the
+ * reader turns it back into the byte before cJSON sees the line (cJSON
+ * refuses lone surrogates).  Keys and shard paths come back exactly.
+ *
  * Reading (bl_manifest_open/next) is for consumers and tests: it checks
- * manifest.json's required fields and walks the JSON lines in order.
+ * manifest.json's required fields and walks the JSON lines in order,
+ * checking every number against the reader's limits (a weight, ordinal
+ * or offset from a file is never trusted to fit).
  */
 #define _XOPEN_SOURCE 700
 #include "index_int.h"
+#include "manifest_int.h"
+#include "rb_summary_int.h"
 
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +46,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* integers a JSON number (a double) holds exactly */
+#define EXACT_MAX 9007199254740992.0 /* 2^53 */
 
 struct in_shard {
 	int64_t id;
@@ -49,19 +61,21 @@ struct in_shard {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-/* Append s as a JSON string.  Bytes that are not valid UTF-8 are written as
- * \u00XX (read as Latin-1): lossy, but the line stays valid JSON. */
-static int json_str(bl_buf *b, const char *s, size_t len)
+int bl_manifest_json_str(bl_buf *b, const char *s, size_t len)
 {
 	size_t i = 0, good = 0;
-	int rc = bl_buf_addch(b, '"');
+	int rc;
 
+	if (!b || (!s && len))
+		return BL_EUSAGE;
+	rc = bl_buf_addch(b, '"');
 	bl_utf8_valid(s, len, &good);
 	while (rc == BL_OK && i < len) {
 		unsigned char c = (unsigned char)s[i];
 		if (i >= good && c >= 0x80) {
 			size_t more;
-			rc = bl_buf_addf(b, "\\u%04x", c);
+			/* a byte outside valid UTF-8: the surrogate escape */
+			rc = bl_buf_addf(b, "\\udc%02x", c);
 			i++;
 			/* find the next invalid byte after this one */
 			if (bl_utf8_valid(s + i, len - i, &more))
@@ -88,6 +102,11 @@ static int json_str(bl_buf *b, const char *s, size_t len)
 	if (rc == BL_OK)
 		rc = bl_buf_addch(b, '"');
 	return rc;
+}
+
+static int json_str(bl_buf *b, const char *s, size_t len)
+{
+	return bl_manifest_json_str(b, s, len);
 }
 
 static void add_weight(bl_buf *b, double w)
@@ -228,31 +247,6 @@ static void fmt_labels(bl_buf *b, const void *key, size_t klen)
 	add_labels(b, key, klen);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-	if (fd < 0)
-		return -1;
-	if (fsync(fd) != 0 && errno != EINVAL)
-		rc = -1;
-	close(fd);
-	return rc;
-}
-
 /* Write data to path, fsync, close. */
 static int write_file(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
@@ -349,6 +343,42 @@ static char *meta_value(sqlite3 *db, const char *key)
 
 /* ---- manifest.json ----------------------------------------------------- */
 
+/* A string item for text from data (paths, labels), which may not be
+ * UTF-8: cJSON's own string when it is (the same bytes as ever), else
+ * the manifest's escaped literal as a raw item. */
+static cJSON *str_item(const char *s)
+{
+	bl_buf b;
+	cJSON *it = NULL;
+
+	if (!s)
+		return cJSON_CreateNull();
+	if (bl_utf8_valid(s, strlen(s), NULL))
+		return cJSON_CreateString(s);
+	bl_buf_init(&b, 0);
+	if (json_str(&b, s, strlen(s)) == BL_OK)
+		it = cJSON_CreateRaw(b.buf);
+	bl_buf_release(&b);
+	return it;
+}
+
+static void add_str(cJSON *o, const char *name, const char *s)
+{
+	cJSON_AddItemToObject(o, name, str_item(s));
+}
+
+/* The seed exactly: a number up to 2^53 (every JSON reader holds it), a
+ * decimal string above. */
+static cJSON *seed_item(uint64_t seed)
+{
+	char num[24];
+
+	if (seed <= ((uint64_t)1 << 53))
+		return cJSON_CreateNumber((double)seed);
+	snprintf(num, sizeof num, "%llu", (unsigned long long)seed);
+	return cJSON_CreateString(num);
+}
+
 static cJSON *cell_json(const bl_rb_cell *c)
 {
 	static const char *const status[] = {"kept", "safety", "dropped"};
@@ -366,7 +396,7 @@ static cJSON *cell_json(const bl_rb_cell *c)
 			q = p + strlen(p);
 		char *nm = strndup(p, (size_t)(q - p));
 		if (nm)
-			cJSON_AddItemToArray(l, cJSON_CreateString(nm));
+			cJSON_AddItemToArray(l, str_item(nm));
 		free(nm);
 		p = q;
 	}
@@ -395,14 +425,14 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 		/* the index it was made from, absolute, so that 'ballast report
 		 * --manifest' finds it from anywhere */
 		char *abs = realpath(ix->path, NULL);
-		cJSON_AddStringToObject(o, "index", abs ? abs : ix->path);
+		add_str(o, "index", abs ? abs : ix->path);
 		free(abs);
 	}
 	x = cJSON_AddObjectToObject(o, "policy");
-	cJSON_AddStringToObject(x, "path", bl_policy_name(p));
+	add_str(x, "path", bl_policy_name(p));
 	cJSON_AddStringToObject(x, "sha256", bl_policy_digest(p));
-	cJSON_AddStringToObject(x, "text", bl_policy_text(p));
-	cJSON_AddNumberToObject(o, "seed", (double)bl_rebalance_seed(rb));
+	add_str(x, "text", bl_policy_text(p));
+	cJSON_AddItemToObject(o, "seed", seed_item(bl_rebalance_seed(rb)));
 	cJSON_AddStringToObject(o, "realise", bl_realise_name(bl_policy_realise(p)));
 	if (rules)
 		cJSON_AddStringToObject(o, "rules_digest", rules);
@@ -410,13 +440,13 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 		cJSON_AddNullToObject(o, "rules_digest");
 	arr = cJSON_AddArrayToObject(o, "labels");
 	for (int i = 0; i < bl_index_nlabels(ix); i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(bl_index_label(ix, i)));
+		cJSON_AddItemToArray(arr, str_item(bl_index_label(ix, i)));
 	arr = cJSON_AddArrayToObject(o, "inputs");
 	for (size_t i = 0; i < nsh; i++) {
 		cJSON *e = cJSON_CreateObject();
 		snprintf(name, sizeof name, "shards/%05zu.jsonl", i);
 		cJSON_AddNumberToObject(e, "shard", (double)i);
-		cJSON_AddStringToObject(e, "path", sh[i].path);
+		add_str(e, "path", sh[i].path);
 		if (sh[i].size >= 0)
 			cJSON_AddNumberToObject(e, "size", (double)sh[i].size);
 		else
@@ -435,7 +465,7 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 	arr = cJSON_AddArrayToObject(o, "cells");
 	for (size_t i = 0; i < bl_rebalance_ncells(rb); i++)
 		cJSON_AddItemToArray(arr, cell_json(bl_rebalance_cell(rb, i)));
-	x = cJSON_Parse(bl_rebalance_summary_json(rb));
+	x = bl_rb_summary_cjson(bl_rebalance_summary(rb));
 	if (!x)
 		goto out;
 	cJSON_AddItemToObject(o, "summary", x);
@@ -448,20 +478,169 @@ out:
 
 /* ---- writing ----------------------------------------------------------- */
 
+/* One manifest being written. */
+struct mwrite {
+	bl_rebalance *rb;
+	sqlite3 *db;
+	const char *outdir;  /* NULL: a dry run */
+	bl_buf dir;          /* the temporary directory beside outdir */
+	bl_buf path, line, shfrag;
+	memo *weights, *labelsets;
+	int members;         /* the index has the members' data columns */
+	char *err;
+	size_t errlen;
+};
+
+/* 1 when the samples table has the members' data columns (an index
+ * opened read-only may predate them). */
+static int has_member_columns(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int yes = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info('samples')"
+			       " WHERE name = 'json_size'", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		yes = sqlite3_column_int(st, 0) == 1;
+	sqlite3_finalize(st);
+	return yes;
+}
+
+/* ,"members":{"jpg":[o,n],"txt":[o,n],"json":[o,n]} for the members whose
+ * data offset and size the row has (columns 5..10). */
+static void add_members(bl_buf *b, sqlite3_stmt *st)
+{
+	/* column of offset, of size, and the member's name */
+	static const struct {
+		int off, size;
+		const char *ext;
+	} m[3] = {{7, 8, NULL}, {5, 6, "txt"}, {9, 10, "json"}};
+	int first = 1;
+
+	for (int k = 0; k < 3; k++) {
+		const char *ext = m[k].ext ? m[k].ext : (const char *)sqlite3_column_text(st, 11);
+		if (!ext || sqlite3_column_type(st, m[k].off) == SQLITE_NULL ||
+		    sqlite3_column_type(st, m[k].size) == SQLITE_NULL)
+			continue;
+		bl_buf_adds(b, first ? ",\"members\":{" : ",");
+		first = 0;
+		json_str(b, ext, strlen(ext));
+		bl_buf_addch(b, ':');
+		bl_buf_addch(b, '[');
+		add_i64(b, sqlite3_column_int64(st, m[k].off));
+		bl_buf_addch(b, ',');
+		add_i64(b, sqlite3_column_int64(st, m[k].size));
+		bl_buf_addch(b, ']');
+	}
+	if (!first)
+		bl_buf_addch(b, '}');
+}
+
+/* Realise the samples of input shard i through the rebalancer and write
+ * their lines to shards/NNNNN.jsonl.  BL_OK or an error in w->err. */
+static int write_shard(struct mwrite *w, sqlite3_stmt *st, struct in_shard *sh, size_t i,
+		       uint64_t *done)
+{
+	FILE *f = NULL;
+	int rc = BL_FAILED, src;
+
+	if (w->outdir) {
+		bl_buf_reset(&w->path);
+		bl_buf_addf(&w->path, "%s/shards/%05zu.jsonl", w->dir.buf, i);
+		if (!(f = fopen(w->path.buf, "wb"))) {
+			snprintf(w->err, w->errlen, "cannot create '%s': %s", w->path.buf,
+				 strerror(errno));
+			goto out;
+		}
+	}
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, sh->id);
+	bl_buf_reset(&w->line);
+	bl_buf_reset(&w->shfrag);
+	bl_buf_adds(&w->shfrag, ",\"shard\":");
+	json_str(&w->shfrag, sh->path, strlen(sh->path));
+	bl_buf_adds(&w->shfrag, ",\"ordinal\":");
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t ord = (uint64_t)sqlite3_column_int64(st, 0);
+		const char *key = (const char *)sqlite3_column_text(st, 1);
+		int klen = sqlite3_column_bytes(st, 1);
+		int64_t off = sqlite3_column_int64(st, 2);
+		const char *labels = (const char *)sqlite3_column_text(st, 3);
+		int llen = sqlite3_column_bytes(st, 3);
+		const void *bits = sqlite3_column_blob(st, 4);
+		size_t nb = (size_t)sqlite3_column_bytes(st, 4);
+		double wt;
+		int r = bl_rebalance_next(w->rb, bits, nb, sh->id, ord, &wt);
+
+		(*done)++;
+		if (r != BL_OK) {
+			snprintf(w->err, w->errlen, "%s", bl_rebalance_errmsg(w->rb));
+			goto out;
+		}
+		if (wt <= 0)
+			continue;
+		sh->written++;
+		if (!f)
+			continue;
+		bl_buf_adds(&w->line, "{\"key\":");
+		json_str(&w->line, key ? key : "", key ? (size_t)klen : 0);
+		bl_buf_add(&w->line, w->shfrag.buf, w->shfrag.len);
+		add_u64(&w->line, ord);
+		bl_buf_adds(&w->line, ",\"offset\":");
+		add_i64(&w->line, off);
+		bl_buf_adds(&w->line, ",\"weight\":");
+		add_memo(w->weights, &w->line, &wt, sizeof wt, fmt_weight);
+		bl_buf_adds(&w->line, ",\"labels\":");
+		add_memo(w->labelsets, &w->line, labels ? labels : "",
+			 labels ? (size_t)llen : 0, fmt_labels);
+		if (w->members)
+			add_members(&w->line, st);
+		if (bl_buf_adds(&w->line, "}\n") != BL_OK) {
+			snprintf(w->err, w->errlen, "out of memory");
+			rc = BL_ENOMEM;
+			goto out;
+		}
+		if (w->line.len > (1 << 19)) {
+			if (fwrite(w->line.buf, 1, w->line.len, f) != w->line.len)
+				goto write_err;
+			bl_buf_reset(&w->line);
+		}
+	}
+	if (src != SQLITE_DONE) {
+		snprintf(w->err, w->errlen, "reading samples: %s", sqlite3_errmsg(w->db));
+		goto out;
+	}
+	if (f) {
+		int c;
+		if (fwrite(w->line.buf, 1, w->line.len, f) != w->line.len || fflush(f) != 0 ||
+		    fsync(fileno(f)) != 0)
+			goto write_err;
+		c = fclose(f);
+		f = NULL;
+		if (c != 0)
+			goto write_err;
+	}
+	rc = BL_OK;
+	goto out;
+write_err:
+	snprintf(w->err, w->errlen, "cannot write '%s': %s", w->path.buf, strerror(errno));
+out:
+	if (f)
+		fclose(f);
+	return rc;
+}
+
 int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		      const bl_manifest_options *opts, char *err, size_t errlen)
 {
 	bl_manifest_options none = {0};
 	struct in_shard *sh = NULL;
 	size_t nsh = 0;
-	sqlite3 *db;
 	sqlite3_stmt *st = NULL;
-	bl_buf tmp, line, path, old, shfrag;
-	memo *weights = calloc(1, sizeof *weights), *labelsets = calloc(1, sizeof *labelsets);
-	FILE *f = NULL;
+	struct mwrite w;
 	char *json = NULL, dummy[1];
-	uint64_t done_samples = 0;
-	int rc = BL_FAILED, src, made_tmp = 0, moved_old = 0;
+	uint64_t done_samples = 0, bytes_done = 0, bytes_total = 0;
+	int rc = BL_FAILED;
 	struct stat sb;
 
 	if (!err || !errlen) {
@@ -469,14 +648,20 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		errlen = sizeof dummy;
 	}
 	err[0] = '\0';
-	bl_buf_init(&tmp, 8192);
-	bl_buf_init(&path, 8192);
-	bl_buf_init(&old, 8192);
-	bl_buf_init(&line, 1 << 20);
-	bl_buf_init(&shfrag, 256);
+	memset(&w, 0, sizeof w);
+	w.rb = rb;
+	w.outdir = outdir;
+	w.err = err;
+	w.errlen = errlen;
+	w.weights = calloc(1, sizeof *w.weights);
+	w.labelsets = calloc(1, sizeof *w.labelsets);
+	bl_buf_init(&w.dir, 8192);
+	bl_buf_init(&w.path, 8192);
+	bl_buf_init(&w.line, 1 << 20);
+	bl_buf_init(&w.shfrag, 0);
 	if (!opts)
 		opts = &none;
-	if (!rb || !ix || !(db = bl_index_db(ix))) {
+	if (!rb || !ix || !(w.db = bl_index_db(ix))) {
 		snprintf(err, errlen, "bad arguments");
 		rc = BL_EUSAGE;
 		goto out;
@@ -486,109 +671,42 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 			snprintf(err, errlen, "'%s' exists (use --force to replace it)", outdir);
 			goto out;
 		}
-		if (bl_buf_addf(&tmp, "%s.tmp-XXXXXX", outdir) != BL_OK)
-			goto nomem;
-		if (!mkdtemp(tmp.buf)) {
-			snprintf(err, errlen, "cannot create '%s': %s", tmp.buf, strerror(errno));
+		if (bl_file_dir_begin(outdir, &w.dir, err, errlen) != BL_OK)
 			goto out;
-		}
-		made_tmp = 1;
-		{
-			/* mkdtemp makes it 0700; a manifest is as readable as
-			 * any file the user creates */
-			mode_t um = umask(0);
-			umask(um);
-			chmod(tmp.buf, 0777 & ~um);
-		}
-		bl_buf_reset(&path);
-		bl_buf_addf(&path, "%s/shards", tmp.buf);
-		if (mkdir(path.buf, 0777) != 0) {
-			snprintf(err, errlen, "cannot create '%s': %s", path.buf, strerror(errno));
+		bl_buf_reset(&w.path);
+		bl_buf_addf(&w.path, "%s/shards", w.dir.buf);
+		if (mkdir(w.path.buf, 0777) != 0) {
+			snprintf(err, errlen, "cannot create '%s': %s", w.path.buf, strerror(errno));
 			goto out;
 		}
 	}
-	if ((rc = load_shards(db, &sh, &nsh, err, errlen)) != BL_OK)
+	if ((rc = load_shards(w.db, &sh, &nsh, err, errlen)) != BL_OK)
 		goto out;
+	for (size_t i = 0; i < nsh; i++)
+		bytes_total += sh[i].size > 0 ? (uint64_t)sh[i].size : 0;
 	rc = BL_FAILED;
 	bl_rebalance_reset(rb);
-	if (sqlite3_prepare_v2(db, "SELECT ordinal, key, offset, labels, bits FROM samples "
+	w.members = has_member_columns(w.db);
+	if (sqlite3_prepare_v2(w.db, w.members ?
+			       "SELECT ordinal, key, offset, labels, bits, caption_data,"
+			       " caption_size, image_data, image_size, json_data, json_size,"
+			       " image_ext FROM samples WHERE shard_id = ?1 ORDER BY ordinal" :
+			       "SELECT ordinal, key, offset, labels, bits FROM samples "
 			       "WHERE shard_id = ?1 ORDER BY ordinal", -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "reading samples: %s", sqlite3_errmsg(db));
+		snprintf(err, errlen, "reading samples: %s", sqlite3_errmsg(w.db));
 		goto out;
 	}
 	for (size_t i = 0; i < nsh; i++) {
-		if (outdir) {
-			bl_buf_reset(&path);
-			bl_buf_addf(&path, "%s/shards/%05zu.jsonl", tmp.buf, i);
-			if (!(f = fopen(path.buf, "wb"))) {
-				snprintf(err, errlen, "cannot create '%s': %s", path.buf,
-					 strerror(errno));
-				goto out;
-			}
-		}
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, sh[i].id);
-		bl_buf_reset(&line);
-		bl_buf_reset(&shfrag);
-		bl_buf_adds(&shfrag, ",\"shard\":");
-		json_str(&shfrag, sh[i].path, strlen(sh[i].path));
-		bl_buf_adds(&shfrag, ",\"ordinal\":");
-		while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-			uint64_t ord = (uint64_t)sqlite3_column_int64(st, 0);
-			const char *key = (const char *)sqlite3_column_text(st, 1);
-			int klen = sqlite3_column_bytes(st, 1);
-			int64_t off = sqlite3_column_int64(st, 2);
-			const char *labels = (const char *)sqlite3_column_text(st, 3);
-			int llen = sqlite3_column_bytes(st, 3);
-			const void *bits = sqlite3_column_blob(st, 4);
-			size_t nb = (size_t)sqlite3_column_bytes(st, 4);
-			double w;
-			int r = bl_rebalance_next(rb, bits, nb, sh[i].id, ord, &w);
-
-			done_samples++;
-			if (r != BL_OK) {
-				snprintf(err, errlen, "%s", bl_rebalance_errmsg(rb));
-				goto out;
-			}
-			if (w <= 0)
-				continue;
-			sh[i].written++;
-			if (!outdir)
-				continue;
-			bl_buf_adds(&line, "{\"key\":");
-			json_str(&line, key ? key : "", key ? (size_t)klen : 0);
-			bl_buf_add(&line, shfrag.buf, shfrag.len);
-			add_u64(&line, ord);
-			bl_buf_adds(&line, ",\"offset\":");
-			add_i64(&line, off);
-			bl_buf_adds(&line, ",\"weight\":");
-			add_memo(weights, &line, &w, sizeof w, fmt_weight);
-			bl_buf_adds(&line, ",\"labels\":");
-			add_memo(labelsets, &line, labels ? labels : "",
-				 labels ? (size_t)llen : 0, fmt_labels);
-			if (bl_buf_adds(&line, "}\n") != BL_OK)
-				goto nomem;
-			if (line.len > (1 << 19)) {
-				if (fwrite(line.buf, 1, line.len, f) != line.len)
-					goto write_err;
-				bl_buf_reset(&line);
-			}
-		}
-		if (src != SQLITE_DONE) {
-			snprintf(err, errlen, "reading samples: %s", sqlite3_errmsg(db));
+		if ((rc = write_shard(&w, st, &sh[i], i, &done_samples)) != BL_OK)
 			goto out;
-		}
-		if (outdir) {
-			if (fwrite(line.buf, 1, line.len, f) != line.len || fflush(f) != 0 ||
-			    fsync(fileno(f)) != 0)
-				goto write_err;
-			int c = fclose(f);
-			f = NULL;
-			if (c != 0)
-				goto write_err;
-		}
-		if (!opts->no_digest && sh[i].path[0])
+		rc = BL_FAILED;
+		/* only a manifest written records digests: a dry run hashes nothing */
+		if (outdir && !opts->no_digest && sh[i].path[0]) {
 			sh[i].has_digest = bl_sha256_file(sh[i].path, sh[i].digest) == BL_OK;
+			bytes_done += sh[i].size > 0 ? (uint64_t)sh[i].size : 0;
+			if (opts->on_digest)
+				opts->on_digest(opts->arg, i + 1, nsh, bytes_done, bytes_total);
+		}
 		if (opts->on_progress)
 			opts->on_progress(opts->arg, i + 1, nsh, done_samples);
 	}
@@ -601,80 +719,47 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		rc = BL_OK;
 		goto out;
 	}
-	if (!(json = manifest_json(rb, ix, sh, nsh, opts->no_digest)))
-		goto nomem;
-	bl_buf_reset(&path);
-	bl_buf_addf(&path, "%s/manifest.json", tmp.buf);
-	if (write_file(path.buf, json, strlen(json), err, errlen) != BL_OK)
-		goto out;
-	bl_buf_reset(&path);
-	bl_buf_addf(&path, "%s/shards", tmp.buf);
-	if (fsync_path(path.buf) != 0 || fsync_path(tmp.buf) != 0) {
-		snprintf(err, errlen, "cannot sync '%s': %s", tmp.buf, strerror(errno));
+	if (!(json = manifest_json(rb, ix, sh, nsh, opts->no_digest))) {
+		snprintf(err, errlen, "out of memory");
+		rc = BL_ENOMEM;
 		goto out;
 	}
-	/* swap into place: move an old OUTDIR aside, rename, remove the old */
-	if (stat(outdir, &sb) == 0) {
-		if (bl_buf_addf(&old, "%s.old", tmp.buf) != BL_OK)
-			goto nomem;
-		if (rename(outdir, old.buf) != 0) {
-			snprintf(err, errlen, "cannot move '%s' aside: %s", outdir, strerror(errno));
+	bl_buf_reset(&w.path);
+	bl_buf_addf(&w.path, "%s/manifest.json", w.dir.buf);
+	if (write_file(w.path.buf, json, strlen(json), err, errlen) != BL_OK)
+		goto out;
+	bl_buf_reset(&w.path);
+	bl_buf_addf(&w.path, "%s/shards", w.dir.buf);
+	{
+		int fd = open(w.path.buf, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) {
+			snprintf(err, errlen, "cannot sync '%s': %s", w.path.buf, strerror(errno));
+			if (fd >= 0)
+				close(fd);
 			goto out;
 		}
-		moved_old = 1;
+		close(fd);
 	}
-	if (rename(tmp.buf, outdir) != 0) {
-		snprintf(err, errlen, "cannot rename '%s' to '%s': %s", tmp.buf, outdir,
-			 strerror(errno));
-		if (moved_old && rename(old.buf, outdir) == 0)
-			moved_old = 0;
+	if (bl_file_dir_publish(w.dir.buf, outdir, opts->force, err, errlen) != BL_OK)
 		goto out;
-	}
-	made_tmp = 0;
-	if (moved_old)
-		rm_tree(old.buf);
-	moved_old = 0;
-	{
-		/* the rename is durable once the parent directory is synced */
-		char *slash = strrchr(outdir, '/');
-		bl_buf_reset(&path);
-		if (slash)
-			bl_buf_add(&path, outdir, slash == outdir ? 1 : (size_t)(slash - outdir));
-		else
-			bl_buf_addch(&path, '.');
-		fsync_path(path.buf);
-	}
+	bl_buf_reset(&w.dir); /* published: nothing to remove */
 	rc = BL_OK;
-	goto out;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	rc = BL_ENOMEM;
-	goto out;
-write_err:
-	snprintf(err, errlen, "cannot write '%s': %s", path.buf, strerror(errno));
-	rc = BL_FAILED;
 out:
-	if (f)
-		fclose(f);
 	sqlite3_finalize(st);
-	if (made_tmp && rc != BL_OK)
-		rm_tree(tmp.buf);
+	if (w.dir.len)
+		bl_file_dir_remove(w.dir.buf);
 	free(json);
 	free_shards(sh, nsh);
-	bl_buf_release(&tmp);
-	bl_buf_release(&path);
-	bl_buf_release(&old);
-	bl_buf_release(&line);
-	bl_buf_release(&shfrag);
-	memo_free(weights);
-	memo_free(labelsets);
+	bl_buf_release(&w.dir);
+	bl_buf_release(&w.path);
+	bl_buf_release(&w.line);
+	bl_buf_release(&w.shfrag);
+	memo_free(w.weights);
+	memo_free(w.labelsets);
 	return rc;
 }
 
 /* ---- reading ----------------------------------------------------------- */
-
-/* a manifest line longer than this is damage, not an entry */
-#define BL_MANIFEST_MAX_LINE ((size_t)1 << 20)
 
 struct bl_manifest {
 	char *dir;
@@ -683,12 +768,14 @@ struct bl_manifest {
 	size_t cur;
 	FILE *f;
 	uint64_t lineno;
-	char *linebuf;
-	size_t linecap;
+	char *chunk;        /* read buffer of f */
+	size_t chunk_pos, chunk_len;
+	bl_buf line;        /* the current line, capped */
 	cJSON *row;
 	int bare;           /* a bare .jsonl: no manifest.json, labels optional */
 	bl_manifest_entry e;
-	bl_buf labels, errmsg, field;
+	bl_members members;
+	bl_buf labels, errmsg, field, ext;
 };
 
 static int m_err(bl_manifest *m, int rc, const char *fmt, ...)
@@ -706,6 +793,113 @@ static int m_err(bl_manifest *m, int rc, const char *fmt, ...)
 	return rc;
 }
 
+#define CHUNK 65536
+
+/* The next line of m->f (without its newline) into m->line: 1, or 0 at
+ * the end of the file.  A line over the cap is read to its end but not
+ * kept: *toolong is set. */
+static int read_line(bl_manifest *m, int *toolong)
+{
+	int any = 0;
+
+	*toolong = 0;
+	bl_buf_reset(&m->line);
+	for (;;) {
+		const char *nl;
+		size_t end;
+		if (m->chunk_pos == m->chunk_len) {
+			m->chunk_len = fread(m->chunk, 1, CHUNK, m->f);
+			m->chunk_pos = 0;
+			if (m->chunk_len == 0)
+				return any;
+		}
+		any = 1;
+		nl = memchr(m->chunk + m->chunk_pos, '\n', m->chunk_len - m->chunk_pos);
+		end = nl ? (size_t)(nl - m->chunk) : m->chunk_len;
+		if (!*toolong && bl_buf_add(&m->line, m->chunk + m->chunk_pos,
+					    end - m->chunk_pos) != BL_OK)
+			*toolong = 1;
+		m->chunk_pos = nl ? end + 1 : end;
+		if (nl)
+			return 1;
+	}
+}
+
+/* Value of 4 hex digits at s (n bytes available), or -1. */
+static long hex4(const char *s, size_t n)
+{
+	long v = 0;
+
+	if (n < 4)
+		return -1;
+	for (int k = 0; k < 4; k++) {
+		int c = (unsigned char)s[k], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+size_t bl_manifest_unescape(char *s, size_t len)
+{
+	size_t i = 0, o = 0;
+	int in_str = 0;
+
+	while (i < len) {
+		char c = s[i];
+		long v, w;
+
+		if (!in_str || c == '"') {
+			in_str ^= c == '"';
+			s[o++] = s[i++];
+			continue;
+		}
+		if (c != '\\' || i + 1 >= len) {
+			s[o++] = s[i++];
+			continue;
+		}
+		if (s[i + 1] != 'u') { /* \" \\ \n ...: two characters as they are */
+			s[o++] = s[i++];
+			s[o++] = s[i++];
+			continue;
+		}
+		v = hex4(s + i + 2, len - i - 2);
+		if (v == 0)
+			return (size_t)-1; /* a NUL would cut the string short */
+		if (v >= 0xd800 && v <= 0xdbff && i + 12 <= len && s[i + 6] == '\\' &&
+		    s[i + 7] == 'u' && (w = hex4(s + i + 8, len - i - 8)) >= 0xdc00 &&
+		    w <= 0xdfff) {
+			/* a surrogate pair: a character above U+FFFF, for cJSON */
+			memmove(s + o, s + i, 12);
+			o += 12;
+			i += 12;
+			continue;
+		}
+		if (v >= 0xdc80 && v <= 0xdcff) {
+			s[o++] = (char)(v & 0xff);
+			i += 6;
+			continue;
+		}
+		s[o++] = s[i++];
+		s[o++] = s[i++];
+	}
+	return o;
+}
+
+/* Parse JSON text (modified in place) after undoing the byte escapes. */
+static cJSON *parse_text(char *text, size_t len)
+{
+	size_t n = bl_manifest_unescape(text, len);
+	return n == (size_t)-1 ? NULL : cJSON_ParseWithLength(text, n);
+}
+
 void bl_manifest_free(bl_manifest *m)
 {
 	if (!m)
@@ -715,11 +909,13 @@ void bl_manifest_free(bl_manifest *m)
 	cJSON_Delete(m->root);
 	cJSON_Delete(m->row);
 	bl_strlist_release(&m->lists);
-	free(m->linebuf);
+	free(m->chunk);
+	bl_buf_release(&m->line);
 	free(m->dir);
 	bl_buf_release(&m->labels);
 	bl_buf_release(&m->errmsg);
 	bl_buf_release(&m->field);
+	bl_buf_release(&m->ext);
 	free(m);
 }
 
@@ -738,7 +934,7 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 		errlen = sizeof dummy;
 	}
 	bl_buf_init(&text, (size_t)1 << 30);
-	bl_buf_init(&path, 8192);
+	bl_buf_init(&path, 0);
 	if (!m || !dir || !(m->dir = strdup(dir))) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -747,6 +943,12 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 	bl_buf_init(&m->labels, 0);
 	bl_buf_init(&m->errmsg, 4096);
 	bl_buf_init(&m->field, 0);
+	bl_buf_init(&m->ext, 64);
+	bl_buf_init(&m->line, BL_MANIFEST_MAX_LINE);
+	if (!(m->chunk = malloc(CHUNK))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	{
 		struct stat st;
 		if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -771,8 +973,8 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 			snprintf(err, errlen, "'%s' is too large", path.buf);
 			goto out;
 		}
-	if (!(m->root = cJSON_ParseWithLength(text.buf, text.len))) {
-		snprintf(err, errlen, "'%s' is not valid JSON", path.buf);
+	if (!(m->root = parse_text(text.buf, text.len)) || !cJSON_IsObject(m->root)) {
+		snprintf(err, errlen, "'%s' is not a JSON object", path.buf);
 		goto out;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(m->root, "format_version");
@@ -818,10 +1020,69 @@ out:
 	return m;
 }
 
+/* An integer JSON number in [0, 2^53) (exact in a double): 1 and *v. */
+static int get_count(const cJSON *x, int64_t *v)
+{
+	if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0) || x->valuedouble >= EXACT_MAX ||
+	    x->valuedouble != floor(x->valuedouble))
+		return 0;
+	*v = (int64_t)x->valuedouble;
+	return 1;
+}
+
+/* "members": {EXT: [offset, size], ...}: the caption (txt), the json and
+ * the image (jpg, jpeg, png, webp); other names are skipped.  NULL with
+ * *why set when the object breaks the format. */
+static const bl_members *get_members(bl_manifest *m, const cJSON *o, const char **why)
+{
+	static const char *const images[] = {"jpg", "jpeg", "png", "webp"};
+	const cJSON *x;
+
+	*why = NULL;
+	if (!o)
+		return NULL;
+	if (!cJSON_IsObject(o)) {
+		*why = "members is not an object";
+		return NULL;
+	}
+	m->members.caption.offset = m->members.image.offset = m->members.json.offset = -1;
+	m->members.caption.size = m->members.image.size = m->members.json.size = 0;
+	m->members.image_ext = NULL;
+	bl_buf_reset(&m->ext);
+	cJSON_ArrayForEach(x, o) {
+		bl_span *sp = NULL;
+		int64_t off, size;
+		if (!strcmp(x->string, "txt"))
+			sp = &m->members.caption;
+		else if (!strcmp(x->string, "json"))
+			sp = &m->members.json;
+		for (size_t k = 0; !sp && k < sizeof images / sizeof images[0]; k++)
+			if (!strcmp(x->string, images[k]) && m->members.image.offset < 0) {
+				sp = &m->members.image;
+				bl_buf_adds(&m->ext, images[k]);
+				m->members.image_ext = m->ext.buf;
+			}
+		if (!sp)
+			continue;
+		if (!cJSON_IsArray(x) || cJSON_GetArraySize(x) != 2 ||
+		    !get_count(cJSON_GetArrayItem(x, 0), &off) ||
+		    !get_count(cJSON_GetArrayItem(x, 1), &size)) {
+			*why = "a member is not [offset, size] (integers from 0 to 2^53)";
+			return NULL;
+		}
+		sp->offset = off;
+		sp->size = size;
+	}
+	return &m->members;
+}
+
 int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 {
-	ssize_t got;
+	int toolong = 0;
 	const cJSON *k, *s, *o, *off, *w, *l, *x;
+	const char *file, *why = NULL;
+	unsigned long long line;
+	int64_t ord, offset;
 
 	if (!m || !out)
 		return BL_EUSAGE;
@@ -834,11 +1095,11 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 				return m_err(m, BL_FATAL, "cannot open '%s': %s",
 					     m->lists.items[m->cur], strerror(errno));
 			m->lineno = 0;
+			m->chunk_pos = m->chunk_len = 0;
 		}
-		got = getline(&m->linebuf, &m->linecap, m->f);
-		if (got >= 0) {
+		if (read_line(m, &toolong)) {
 			m->lineno++;
-			if (got > 1 || (got == 1 && m->linebuf[0] != '\n'))
+			if (m->line.len || toolong)
 				break;
 			continue; /* blank lines are no entries */
 		}
@@ -846,12 +1107,15 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 		m->f = NULL;
 		m->cur++;
 	}
-	if ((size_t)got > BL_MANIFEST_MAX_LINE)
-		return m_err(m, BL_FAILED, "'%s' line %llu: longer than %zu bytes",
-			     m->lists.items[m->cur], (unsigned long long)m->lineno,
+	file = m->lists.items[m->cur];
+	line = (unsigned long long)m->lineno;
+	if (toolong)
+		return m_err(m, BL_FAILED, "'%s' line %llu: longer than %zu bytes", file, line,
 			     (size_t)BL_MANIFEST_MAX_LINE);
+	if (memchr(m->line.buf, '\0', m->line.len))
+		return m_err(m, BL_FAILED, "'%s' line %llu: holds a NUL byte", file, line);
 	cJSON_Delete(m->row);
-	m->row = cJSON_ParseWithLength(m->linebuf, (size_t)got);
+	m->row = parse_text(m->line.buf, m->line.len);
 	k = cJSON_GetObjectItemCaseSensitive(m->row, "key");
 	s = cJSON_GetObjectItemCaseSensitive(m->row, "shard");
 	o = cJSON_GetObjectItemCaseSensitive(m->row, "ordinal");
@@ -859,53 +1123,112 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 	w = cJSON_GetObjectItemCaseSensitive(m->row, "weight");
 	l = cJSON_GetObjectItemCaseSensitive(m->row, "labels");
 	if (!m->row || !cJSON_IsString(k) || !cJSON_IsString(s) || !cJSON_IsNumber(o) ||
-	    o->valuedouble < 0 || !cJSON_IsNumber(off) || !cJSON_IsNumber(w) ||
-	    !(w->valuedouble >= 0) || !(cJSON_IsArray(l) || (m->bare && !l)))
+	    !cJSON_IsNumber(off) || !cJSON_IsNumber(w) || !(cJSON_IsArray(l) || (m->bare && !l)))
 		return m_err(m, BL_FAILED, "'%s' line %llu: not a manifest entry (needs key, "
-			     "shard, ordinal, offset, weight >= 0, labels)",
-			     m->lists.items[m->cur], (unsigned long long)m->lineno);
+			     "shard, ordinal, offset, weight >= 0, labels)", file, line);
+	if (!get_count(o, &ord) || !get_count(off, &offset))
+		return m_err(m, BL_FAILED, "'%s' line %llu: ordinal and offset must be integers "
+			     "from 0 to 2^53", file, line);
+	if (!(w->valuedouble >= 0) || !(w->valuedouble <= BL_MANIFEST_MAX_WEIGHT))
+		return m_err(m, BL_FAILED, "'%s' line %llu: weight %g is out of range (0 to %g)",
+			     file, line, w->valuedouble, BL_MANIFEST_MAX_WEIGHT);
+	if (!k->valuestring[0] || !s->valuestring[0])
+		return m_err(m, BL_FAILED, "'%s' line %llu: empty key or shard", file, line);
+	m->e.members = get_members(m, cJSON_GetObjectItemCaseSensitive(m->row, "members"), &why);
+	if (why)
+		return m_err(m, BL_FAILED, "'%s' line %llu: %s", file, line, why);
 	bl_buf_reset(&m->labels);
 	bl_buf_addch(&m->labels, ',');
 	cJSON_ArrayForEach(x, l) {
-		if (!cJSON_IsString(x))
-			return m_err(m, BL_FAILED, "'%s' line %llu: a label is not a string",
-				     m->lists.items[m->cur], (unsigned long long)m->lineno);
+		if (!cJSON_IsString(x) || !x->valuestring[0] || strchr(x->valuestring, ','))
+			return m_err(m, BL_FAILED, "'%s' line %llu: a label is not a name",
+				     file, line);
 		bl_buf_adds(&m->labels, x->valuestring);
-		bl_buf_addch(&m->labels, ',');
+		if (bl_buf_addch(&m->labels, ',') != BL_OK)
+			return m_err(m, BL_FAILED, "out of memory");
 	}
 	m->e.key = k->valuestring;
 	m->e.shard = s->valuestring;
-	m->e.ordinal = (uint64_t)o->valuedouble;
-	m->e.offset = (int64_t)off->valuedouble;
+	m->e.ordinal = (uint64_t)ord;
+	m->e.offset = offset;
 	m->e.weight = w->valuedouble;
 	m->e.labels = m->labels.buf;
 	*out = &m->e;
 	return BL_OK;
 }
 
-const char *bl_manifest_get(const bl_manifest *m, const char *field)
+/* The JSON value of a top-level field, or of "a.b" one level down. */
+static const cJSON *field_item(const bl_manifest *m, const char *field)
 {
+	const char *dot = strchr(field, '.');
 	const cJSON *v;
-	bl_manifest *mm = (bl_manifest *)m;
+	char head[64];
 
-	if (!m || !field || !(v = cJSON_GetObjectItemCaseSensitive(m->root, field)))
+	if (!dot)
+		return cJSON_GetObjectItemCaseSensitive(m->root, field);
+	if ((size_t)(dot - field) >= sizeof head)
 		return NULL;
-	bl_buf_reset(&mm->field);
+	memcpy(head, field, (size_t)(dot - field));
+	head[dot - field] = '\0';
+	v = cJSON_GetObjectItemCaseSensitive(m->root, head);
+	return cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, dot + 1) : NULL;
+}
+
+static const char *field_text(bl_manifest *m, const cJSON *v)
+{
+	bl_buf_reset(&m->field);
 	if (cJSON_IsString(v))
-		bl_buf_adds(&mm->field, v->valuestring);
+		bl_buf_adds(&m->field, v->valuestring);
 	else if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
-		 fabs(v->valuedouble) < 9007199254740992.0)
-		bl_buf_addf(&mm->field, "%.0f", v->valuedouble);
+		 fabs(v->valuedouble) <= EXACT_MAX)
+		bl_buf_addf(&m->field, "%.0f", v->valuedouble);
 	else if (cJSON_IsNumber(v))
-		bl_buf_addf(&mm->field, "%.17g", v->valuedouble);
+		bl_buf_addf(&m->field, "%.17g", v->valuedouble);
 	else {
 		char *t = cJSON_PrintUnformatted(v);
 		if (!t)
 			return NULL;
-		bl_buf_adds(&mm->field, t);
+		bl_buf_adds(&m->field, t);
 		free(t);
 	}
-	return mm->field.buf;
+	return m->field.buf;
+}
+
+const char *bl_manifest_get(const bl_manifest *m, const char *field)
+{
+	const cJSON *v;
+
+	if (!m || !field || !(v = cJSON_GetObjectItemCaseSensitive(m->root, field)))
+		return NULL;
+	return field_text((bl_manifest *)m, v);
+}
+
+const char *bl_manifest_scalar(const bl_manifest *m, const char *field)
+{
+	const cJSON *v;
+
+	if (!m || !field || !(v = field_item(m, field)))
+		return NULL;
+	if (cJSON_IsBool(v))
+		return cJSON_IsTrue(v) ? "true" : "false";
+	if (!cJSON_IsString(v) && !cJSON_IsNumber(v))
+		return NULL;
+	return field_text((bl_manifest *)m, v);
+}
+
+int bl_manifest_summary(const bl_manifest *m, bl_rb_summary *out, char *err, size_t errlen)
+{
+	const cJSON *v = m ? cJSON_GetObjectItemCaseSensitive(m->root, "summary") : NULL;
+
+	if (!m || !out)
+		return BL_EUSAGE;
+	if (!v) {
+		memset(out, 0, sizeof *out);
+		if (err && errlen)
+			snprintf(err, errlen, "'%s' has no summary", m->dir);
+		return BL_FAILED;
+	}
+	return bl_rb_summary_from_cjson(out, v, err, errlen);
 }
 
 const char *bl_manifest_errmsg(const bl_manifest *m)

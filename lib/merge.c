@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the members' data columns (manifests), after problems */
+#define MEMBER_COLS " caption_data, caption_size, image_data, json_data, json_size"
+
 struct remap {
 	int map[BL_MAX_LABELS]; /* part label id -> index label id */
 	int n;
@@ -175,12 +178,12 @@ int bl_index_merge(bl_index *ix, const char *part_path)
 	    sqlite3_prepare_v2(ix->db, identity
 			       ? "INSERT INTO main.samples SELECT ?1, ordinal, key, offset, labels, bits,"
 				 " caption, caption_offset, image_offset, image_size, image_ext, width,"
-				 " height, punsafe, pwatermark, status, problems, weight FROM part.samples"
-				 " WHERE shard_id = ?2"
+				 " height, punsafe, pwatermark, status, problems," MEMBER_COLS
+				 ", weight FROM part.samples WHERE shard_id = ?2"
 			       : "INSERT INTO main.samples SELECT ?1, ordinal, key, offset, labels,"
 				 " bl_remap(bits), caption, caption_offset, image_offset, image_size,"
 				 " image_ext, width, height, punsafe, pwatermark, status, problems,"
-				 " weight FROM part.samples WHERE shard_id = ?2",
+				 MEMBER_COLS ", weight FROM part.samples WHERE shard_id = ?2",
 			       -1, &ins, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(ix->db, "INSERT INTO main.errors SELECT ?1, ordinal, kind, offset,"
 			       " message FROM part.errors WHERE shard_id = ?2", -1, &err,

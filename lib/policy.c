@@ -346,6 +346,7 @@ int bl_expr_nnames(const bl_expr *e)
 
 #define POLICY_MAX_RULES 256
 #define POLICY_MAX_TEXT ((size_t)1 << 20)
+#define POLICY_MAX_ACCEPTS 64
 
 struct bl_policy {
 	char *name;
@@ -359,6 +360,10 @@ struct bl_policy {
 	double max_repeat;
 	int has_seed;
 	uint64_t seed;
+	bl_policy_accept accepts[POLICY_MAX_ACCEPTS];
+	int naccepts;
+	double clip_weight, floor_ess;
+	int clip_line, floor_line;
 	bl_strlist strings; /* every string the rules point at */
 };
 
@@ -566,6 +571,104 @@ static int parse_target(struct line_ctx *c, bl_policy_rule *r)
 	return BL_OK;
 }
 
+/* A number word w in [lo, hi] into *out. */
+static int number_at(struct line_ctx *c, int i, double lo, double hi, int integer,
+		     const char *what, double *out)
+{
+	return number_word(c, c->w[i].s, c->w[i].len, c->w[i].col, lo, hi, integer, what, out);
+}
+
+/*
+ *   accept ess >= F         accept max weight W     accept sample share S
+ *   accept shift [FAMILY] D accept cells >= N       accept gap
+ */
+static int parse_accept(struct line_ctx *c)
+{
+	bl_policy *p = c->p;
+	bl_policy_accept a = {0};
+	int nw = c->nw, rc = BL_OK;
+
+	a.line = c->lineno;
+	if (nw >= 2 && wordeq(&c->w[1], "ess")) {
+		a.check = BL_CHECK_ESS;
+		if (nw != 4 || !wordeq(&c->w[2], ">="))
+			return perr(c, c->w[1].col, "expected 'accept ess >= F' (F from 0 to 1: the "
+				    "smallest effective sample size, as a share of the samples written)");
+		rc = number_at(c, 3, 0, 1, 0, "a share of the samples", &a.limit);
+	} else if (nw >= 2 && wordeq(&c->w[1], "cells")) {
+		a.check = BL_CHECK_CELLS;
+		if (nw != 4 || !wordeq(&c->w[2], ">="))
+			return perr(c, c->w[1].col, "expected 'accept cells >= N' (N: the fewest "
+				    "samples a weighted row may have)");
+		rc = number_at(c, 3, 1, 1e15, 1, "a positive integer N", &a.limit);
+	} else if (nw >= 2 && wordeq(&c->w[1], "max")) {
+		a.check = BL_CHECK_WEIGHT;
+		if (nw != 4 || !wordeq(&c->w[2], "weight"))
+			return perr(c, c->w[1].col, "expected 'accept max weight W' (W: the largest "
+				    "weight, in times the mean weight)");
+		rc = number_at(c, 3, 1, 1e15, 0, "a weight of at least 1", &a.limit);
+	} else if (nw >= 2 && wordeq(&c->w[1], "sample")) {
+		a.check = BL_CHECK_SHARE;
+		if (nw != 4 || !wordeq(&c->w[2], "share"))
+			return perr(c, c->w[1].col, "expected 'accept sample share S' (S: the largest "
+				    "share of the weight one sample may carry)");
+		rc = number_at(c, 3, 0, 1, 0, "a share", &a.limit);
+	} else if (nw >= 2 && wordeq(&c->w[1], "shift")) {
+		a.check = BL_CHECK_SHIFT;
+		if (nw != 3 && nw != 4)
+			return perr(c, c->w[1].col, "expected 'accept shift [FAMILY] D' (D: how far, "
+				    "as a share of the set, a label no line names may move)");
+		if (nw == 4 && !(a.family = name_word(c, &c->w[2], "family")))
+			return BL_FAILED;
+		rc = number_at(c, nw - 1, 0, 1, 0, "a share", &a.limit);
+	} else if (nw >= 2 && wordeq(&c->w[1], "gap")) {
+		a.check = BL_CHECK_GAP;
+		if (nw != 2)
+			return perr(c, c->w[2].col, "unexpected words after 'accept gap'");
+	} else {
+		return perr(c, nw >= 2 ? c->w[1].col : c->len,
+			    "expected 'accept ess >= F', 'accept max weight W', 'accept sample "
+			    "share S', 'accept shift [FAMILY] D', 'accept cells >= N' or "
+			    "'accept gap'");
+	}
+	if (rc != BL_OK)
+		return rc;
+	for (int i = 0; i < p->naccepts; i++) {
+		const bl_policy_accept *o = &p->accepts[i];
+		if (o->check == a.check && (a.check != BL_CHECK_SHIFT ||
+		    (!o->family && !a.family) ||
+		    (o->family && a.family && strcmp(o->family, a.family) == 0)))
+			return perr(c, c->w[1].col, "'accept %s%s%s' given twice (first on line %d)",
+				    bl_check_name(a.check), a.family ? " " : "",
+				    a.family ? a.family : "", o->line);
+	}
+	if (p->naccepts >= POLICY_MAX_ACCEPTS)
+		return perr(c, c->w[0].col, "more than %d accept lines", POLICY_MAX_ACCEPTS);
+	p->accepts[p->naccepts++] = a;
+	return BL_OK;
+}
+
+/* clip weight W / floor ess F */
+static int parse_adjust(struct line_ctx *c, int clip)
+{
+	bl_policy *p = c->p;
+	int *line = clip ? &p->clip_line : &p->floor_line;
+
+	if (*line)
+		return perr(c, c->w[0].col, "'%s' given twice (first on line %d)",
+			    clip ? "clip weight" : "floor ess", *line);
+	if (c->nw != 3 || !wordeq(&c->w[1], clip ? "weight" : "ess"))
+		return perr(c, c->nw > 1 ? c->w[1].col : c->len, clip ?
+			    "expected 'clip weight W' (W: the largest weight, in times the mean)" :
+			    "expected 'floor ess F' (F from 0 to 1: the smallest effective sample "
+			    "size, as a share of the samples written)");
+	if (clip ? number_at(c, 2, 1, 1e15, 0, "a weight of at least 1", &p->clip_weight) :
+		   number_at(c, 2, 1e-6, 1, 0, "a share above 0", &p->floor_ess))
+		return BL_FAILED;
+	*line = c->lineno;
+	return BL_OK;
+}
+
 static int parse_line(struct line_ctx *c)
 {
 	bl_policy *p = c->p;
@@ -613,6 +716,10 @@ static int parse_line(struct line_ctx *c)
 		p->realise_line = c->lineno;
 		return BL_OK;
 	}
+	if (wordeq(m, "accept"))
+		return parse_accept(c);
+	if (wordeq(m, "clip") || wordeq(m, "floor"))
+		return parse_adjust(c, wordeq(m, "clip"));
 	if (p->nrules >= POLICY_MAX_RULES)
 		return perr(c, m->col, "more than %d rules", POLICY_MAX_RULES);
 	r = &p->rules[p->nrules];
@@ -632,7 +739,7 @@ static int parse_line(struct line_ctx *c)
 		rc = parse_target(c, r);
 	} else {
 		return perr(c, m->col, "unknown method '%.*s' (expected drop, cap, target, "
-			    "independent, realise or seed)", (int)m->len, m->s);
+			    "independent, realise, seed, clip, floor or accept)", (int)m->len, m->s);
 	}
 	if (rc == BL_OK && !(r->text = keep_str(p, c->line + m->col, c->len - m->col)))
 		rc = perr(c, m->col, "out of memory");
@@ -725,6 +832,13 @@ int bl_policy_parse(bl_policy *p, const char *name, const char *text, size_t len
 		if ((rc = parse_line(&c)) != BL_OK)
 			goto out;
 	}
+	if (p->nrules == 0) {
+		bl_buf_reset(&p->errmsg);
+		bl_buf_addf(&p->errmsg, "%s: no method line (drop, cap, target or independent): "
+			    "the policy would change nothing", p->name);
+		rc = BL_FAILED;
+		goto out;
+	}
 	rc = BL_OK;
 out:
 	return rc;
@@ -799,6 +913,38 @@ int bl_policy_seed(const bl_policy *p, uint64_t *seed)
 	if (seed)
 		*seed = p->seed;
 	return 1;
+}
+
+int bl_policy_naccepts(const bl_policy *p)
+{
+	return p ? p->naccepts : 0;
+}
+
+const bl_policy_accept *bl_policy_accept_at(const bl_policy *p, int i)
+{
+	return p && i >= 0 && i < p->naccepts ? &p->accepts[i] : NULL;
+}
+
+double bl_policy_clip_weight(const bl_policy *p, int *line)
+{
+	if (line)
+		*line = p ? p->clip_line : 0;
+	return p && p->clip_line ? p->clip_weight : 0;
+}
+
+double bl_policy_floor_ess(const bl_policy *p, int *line)
+{
+	if (line)
+		*line = p ? p->floor_line : 0;
+	return p && p->floor_line ? p->floor_ess : 0;
+}
+
+const char *bl_check_name(int check)
+{
+	static const char *const names[BL_NCHECKS] = {
+		"cells", "ess", "weight", "share", "shift", "gap", "drop",
+	};
+	return check >= 0 && check < BL_NCHECKS ? names[check] : "unknown";
 }
 
 const char *bl_policy_text(const bl_policy *p)

@@ -25,8 +25,8 @@
  * the index does not change between plan and map.
  */
 #include "index_int.h"
+#include "rb_summary_int.h"
 
-#include <cJSON.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -88,8 +88,10 @@ struct bl_rebalance {
 	uint64_t clipped;
 	bl_rb_totals t;
 	bl_stats *before, *after;
-	char *summary;
-	bl_strlist warnings;
+	bl_rb_summary sum;   /* after bl_rebalance_finish */
+	char *summary;       /* sum as JSON */
+	uint64_t clipped_samples; /* `clip weight`: samples it lowered */
+	double floor_mix;    /* `floor ess`: uniform weight mixed in */
 	/* last lookup, for runs of equal label sets */
 	bl_labelset last_key;
 	struct fcell *last;
@@ -310,7 +312,6 @@ bl_rebalance *bl_rebalance_new(const bl_policy *p)
 	rb->p = p;
 	bl_policy_seed(p, &rb->seed);
 	bl_buf_init(&rb->errmsg, 4096);
-	bl_strlist_init(&rb->warnings);
 	rb->realise = bl_policy_realise(p);
 	rb->max_repeat = bl_policy_max_repeat(p) > 0 ? bl_policy_max_repeat(p) : DEFAULT_MAX_REPEAT;
 	return rb;
@@ -338,7 +339,7 @@ static void rb_clear_plan(bl_rebalance *rb)
 	rb->before = rb->after = NULL;
 	free(rb->summary);
 	rb->summary = NULL;
-	bl_strlist_release(&rb->warnings);
+	bl_rb_summary_release(&rb->sum);
 	rb->last = NULL;
 	rb->planned = rb->finished = 0;
 }
@@ -388,6 +389,11 @@ const bl_rb_cell *bl_rebalance_cell(const bl_rebalance *rb, size_t i)
 const bl_rb_totals *bl_rebalance_totals(const bl_rebalance *rb)
 {
 	return rb ? &rb->t : NULL;
+}
+
+const bl_rb_summary *bl_rebalance_summary(const bl_rebalance *rb)
+{
+	return rb && rb->summary ? &rb->sum : NULL;
 }
 
 const char *bl_rebalance_summary_json(const bl_rebalance *rb)
@@ -708,17 +714,17 @@ static int prepare_rules(bl_rebalance *rb)
 			if (u < 0)
 				return rb_err(rb, u, "out of memory");
 			ri->unbound = u;
+			/* a name no label of the index is in is a typo or rules
+			 * other than the scan's: nothing would be dropped */
 			for (int i = 0; i < bl_expr_nnames(r->expr); i++) {
 				const char *nm = bl_expr_name(r->expr, i);
 				bl_labelset m;
 				family_mask(rb, nm, &m);
-				if (ls_empty(&m)) {
-					char w[512];
-					snprintf(w, sizeof w, "%s:%d: '%s' matches no label of the "
-						 "index (taken as false)", bl_policy_name(p), r->line, nm);
-					if (bl_strlist_add(&rb->warnings, w) != BL_OK)
-						return rb_err(rb, BL_ENOMEM, "out of memory");
-				}
+				if (ls_empty(&m))
+					return rb_err(rb, BL_FAILED, "%s:%d: drop: '%s' is not a label "
+						      "of the index (no rule file of its scan defines it; "
+						      "'ballast report' lists the labels)",
+						      bl_policy_name(p), r->line, nm);
 			}
 		}
 		if (r->kind == BL_RULE_TARGET) {
@@ -729,6 +735,93 @@ static int prepare_rules(bl_rebalance *rb)
 						      "'%s' is not a label of the index",
 						      bl_policy_name(p), r->line, r->target_label[j]);
 			}
+		}
+	}
+	return BL_OK;
+}
+
+/* An `accept shift FAMILY` that names no label of the index. */
+static int check_accepts(bl_rebalance *rb)
+{
+	for (int i = 0; i < bl_policy_naccepts(rb->p); i++) {
+		const bl_policy_accept *a = bl_policy_accept_at(rb->p, i);
+		bl_labelset m;
+		if (!a->family)
+			continue;
+		family_mask(rb, a->family, &m);
+		if (ls_empty(&m))
+			return rb_err(rb, BL_FAILED, "%s:%d: accept shift: '%s' is not a label "
+				      "of the index", bl_policy_name(rb->p), a->line, a->family);
+	}
+	return BL_OK;
+}
+
+/*
+ * 4b: `clip weight W` lowers every weight above W times the mean (over
+ * the samples with a weight) to it, again until none is above (the mean
+ * falls as weights are clipped); then `floor ess F` mixes the weights
+ * with uniform ones, w' = (1 - m) w / mean + m, with the smallest m that
+ * brings Kish's ESS to F of the samples: with u = w / mean, n samples and
+ * S = sum u^2, sum w'^2 = (1 - m)^2 (S - n) + n, so
+ * m = 1 - sqrt(n (1/F - 1) / (S - n)).
+ */
+static int plan_adjust(bl_rebalance *rb)
+{
+	double cw = bl_policy_clip_weight(rb->p, NULL), fe = bl_policy_floor_ess(rb->p, NULL);
+	double n, sw, sw2;
+	double *orig = NULL;
+
+	rb->clipped_samples = 0;
+	rb->floor_mix = 0;
+	if (cw > 0) {
+		if (!(orig = malloc((rb->npc ? rb->npc : 1) * sizeof *orig)))
+			return rb_err(rb, BL_ENOMEM, "out of memory");
+		for (size_t i = 0; i < rb->npc; i++)
+			orig[i] = rb->pc[i].weight;
+		for (int it = 0; it < 10000; it++) {
+			int any = 0;
+			n = sw = 0;
+			for (size_t i = 0; i < rb->npc; i++)
+				if (rb->pc[i].weight > 0) {
+					n += (double)rb->pc[i].n;
+					sw += (double)rb->pc[i].n * rb->pc[i].weight;
+				}
+			if (n <= 0)
+				break;
+			for (size_t i = 0; i < rb->npc; i++)
+				if (rb->pc[i].weight > cw * sw / n * (1 + 1e-12)) {
+					rb->pc[i].weight = cw * sw / n;
+					any = 1;
+				}
+			if (!any)
+				break;
+		}
+		for (size_t i = 0; i < rb->npc; i++)
+			if (rb->pc[i].weight < orig[i])
+				rb->clipped_samples += rb->pc[i].n;
+		free(orig);
+	}
+	if (fe > 0) {
+		n = sw = sw2 = 0;
+		for (size_t i = 0; i < rb->npc; i++) {
+			double w = rb->pc[i].weight, k = (double)rb->pc[i].n;
+			if (w <= 0)
+				continue;
+			n += k;
+			sw += k * w;
+			sw2 += k * w * w;
+		}
+		if (n > 0 && sw * sw / sw2 < fe * n * (1 - 1e-12)) {
+			double mean = sw / n, S = sw2 / (mean * mean);
+			double m = S > n ? 1 - sqrt(n * (1 / fe - 1) / (S - n)) : 0;
+			if (m < 0)
+				m = 0;
+			if (m > 1)
+				m = 1;
+			for (size_t i = 0; i < rb->npc; i++)
+				if (rb->pc[i].weight > 0)
+					rb->pc[i].weight = (1 - m) * rb->pc[i].weight / mean + m;
+			rb->floor_mix = m;
 		}
 	}
 	return BL_OK;
@@ -757,7 +850,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		}
 		rb->labels[i] = rb->label_store[i];
 	}
-	if ((rc = prepare_rules(rb)) != BL_OK)
+	if ((rc = prepare_rules(rb)) != BL_OK || (rc = check_accepts(rb)) != BL_OK)
 		goto out;
 	rc = BL_ENOMEM;
 	if (!(rb->before = bl_stats_new_index(ix)) || !(rb->after = bl_stats_new_index(ix)) ||
@@ -766,8 +859,9 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		goto out;
 	}
 
-	/* the reduce: count full cells */
-	rc = BL_FAILED;
+	/* the reduce: count full cells (an index SQLite cannot read is fatal,
+	 * not a plan that failed) */
+	rc = BL_FATAL;
 	if (sqlite3_prepare_v2(db, "SELECT bits FROM samples", -1, &st, NULL) != SQLITE_OK) {
 		rb_err(rb, rc, "reading samples: %s", sqlite3_errmsg(db));
 		goto out;
@@ -861,7 +955,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		    (rc = plan_independent(rb, r, &rb->ri[k])) != BL_OK)
 			goto out;
 	}
-	if ((rc = plan_targets(rb)) != BL_OK)
+	if ((rc = plan_targets(rb)) != BL_OK || (rc = plan_adjust(rb)) != BL_OK)
 		goto out;
 
 	/* 5: the realisation's scale */
@@ -954,6 +1048,7 @@ void bl_rebalance_reset(bl_rebalance *rb)
 	}
 	free(rb->summary);
 	rb->summary = NULL;
+	bl_rb_summary_release(&rb->sum);
 	rb->finished = 0;
 }
 
@@ -1019,18 +1114,34 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 
 /* ---- the summary ------------------------------------------------------- */
 
-static cJSON *num(double v)
+/*
+ * bl_rebalance_finish fills rb->sum (a bl_rb_summary) from the plan and
+ * the realised weights; lib/rb_summary.c renders it.  A failed allocation
+ * while filling sets fill->nomem and the summary is given up.
+ */
+struct fill {
+	bl_rebalance *rb;
+	int nomem;
+};
+
+static char *fdup(struct fill *f, const char *s)
 {
-	return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+	char *r = strdup(s ? s : "");
+	if (!r)
+		f->nomem = 1;
+	return r;
 }
 
-static void add_num(cJSON *o, const char *k, double v)
+static void *fcalloc(struct fill *f, size_t n, size_t size)
 {
-	cJSON_AddItemToObject(o, k, num(v));
+	void *p = calloc(n ? n : 1, size);
+	if (!p)
+		f->nomem = 1;
+	return p;
 }
 
 /* Realised (after) or raw (before) mass of full cells matching m; m NULL:
- * all.  need_none: cells matching none of the first ntm masks instead. */
+ * all. */
 static double fmass(const bl_rebalance *rb, const bl_labelset *m, int after)
 {
 	double s = 0;
@@ -1043,6 +1154,7 @@ static double fmass(const bl_rebalance *rb, const bl_labelset *m, int after)
 	return s;
 }
 
+/* The same for the full cells matching none of the first nt target masks. */
 static double fmass_none(const bl_rebalance *rb, const struct rinfo *ri, int nt, int after)
 {
 	double s = 0;
@@ -1068,26 +1180,30 @@ static void note_error(bl_rebalance *rb, double e)
 		rb->t.max_abs_share_error = e;
 }
 
-static cJSON *rule_target(bl_rebalance *rb, const bl_policy_rule *r, const struct rinfo *ri)
+static void fill_target(struct fill *fl, const bl_policy_rule *r, const struct rinfo *ri,
+			bl_rb_rule_result *x)
 {
-	cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "labels");
-	double tb = fmass(rb, NULL, 0), ta = fmass(rb, NULL, 1), maxe = 0, tv = 0;
+	bl_rebalance *rb = fl->rb;
+	double tb = fmass(rb, NULL, 0), ta = fmass(rb, NULL, 1), maxe = 0, tv = 0, tv0 = 0;
 
-	cJSON_AddStringToObject(o, "family", r->family[0]);
-	for (int j = 0; j <= r->ntargets; j++) {
-		cJSON *e = cJSON_CreateObject();
+	x->family[0] = fdup(fl, r->family[0]);
+	x->labels = fcalloc(fl, (size_t)r->ntargets + 1, sizeof *x->labels);
+	for (int j = 0; x->labels && j <= r->ntargets; j++) {
+		bl_rb_label_row *e = &x->labels[x->nlabels++];
 		int rest = j == r->ntargets;
 		double t = rest ? (ri->rest >= 0 ? ri->rest : NAN) : r->target_share[j];
 		double b = safe_div(rest ? fmass_none(rb, ri, r->ntargets, 0) :
 				    fmass(rb, &ri->tmask[j], 0), tb);
 		double a = safe_div(rest ? fmass_none(rb, ri, r->ntargets, 1) :
 				    fmass(rb, &ri->tmask[j], 1), ta);
-		cJSON_AddStringToObject(e, "label", rest ? "rest" : r->target_label[j]);
-		add_num(e, "target", t);
-		add_num(e, "before", b);
-		add_num(e, "after", a);
-		add_num(e, "error", a - t);
-		cJSON_AddItemToArray(arr, e);
+		e->label = fdup(fl, rest ? "rest" : r->target_label[j]);
+		e->target = t;
+		e->before = b;
+		e->after = a;
+		e->error = a - t;
+		e->count_before = e->count_expected = e->weight_after = NAN;
+		if (isfinite(t) && isfinite(b))
+			tv0 += fabs(b - t);
 		if (!isfinite(t) || !isfinite(a))
 			continue; /* a free rest */
 		if (fabs(a - t) > maxe)
@@ -1095,70 +1211,134 @@ static cJSON *rule_target(bl_rebalance *rb, const bl_policy_rule *r, const struc
 		tv += fabs(a - t);
 	}
 	tv /= 2;
-	add_num(o, "max_abs_error", maxe);
-	add_num(o, "tv_distance", tv);
+	x->max_abs_error = maxe;
+	x->tv_distance = tv;
+	x->tv_distance_before = tv0 / 2;
 	note_error(rb, maxe);
 	if (tv > rb->t.tv_distance)
 		rb->t.tv_distance = tv;
-	return o;
 }
 
-static cJSON *rule_cap(bl_rebalance *rb, const bl_policy_rule *r, const struct rinfo *ri)
+static void fill_cap(struct fill *fl, const bl_policy_rule *r, const struct rinfo *ri,
+		     bl_rb_rule_result *x)
 {
-	cJSON *o = cJSON_CreateObject(), *arr;
+	bl_rebalance *rb = fl->rb;
 	double ta = fmass(rb, NULL, 1), maxe = 0;
 
-	cJSON_AddStringToObject(o, "family", r->family[0]);
-	add_num(o, "cap", r->cap);
-	arr = cJSON_AddArrayToObject(o, "labels");
-	for (int id = 0; id < rb->nlabels; id++) {
+	x->family[0] = fdup(fl, r->family[0]);
+	x->cap = r->cap;
+	x->labels = fcalloc(fl, (size_t)rb->nlabels, sizeof *x->labels);
+	for (int id = 0; x->labels && id < rb->nlabels; id++) {
 		bl_labelset one;
-		cJSON *e;
-		double a, b;
+		bl_rb_label_row *e;
+		double a, sa;
 		if (!bl_labelset_has(&ri->fam[0], id))
 			continue;
 		bl_labelset_clear(&one);
 		bl_labelset_set(&one, id);
-		b = fmass(rb, &one, 0);
 		a = fmass(rb, &one, 1);
-		e = cJSON_CreateObject();
-		cJSON_AddStringToObject(e, "label", rb->labels[id]);
-		add_num(e, "count_before", b);
-		add_num(e, "count_expected", ri->cap_count[id]);
-		add_num(e, "share_expected", ri->cap_share[id]);
-		add_num(e, "share_after", safe_div(a, ta));
-		add_num(e, "weight_after", a);
-		cJSON_AddItemToArray(arr, e);
-		if (isfinite(safe_div(a, ta)) && fabs(safe_div(a, ta) - ri->cap_share[id]) > maxe)
-			maxe = fabs(safe_div(a, ta) - ri->cap_share[id]);
+		sa = safe_div(a, ta);
+		e = &x->labels[x->nlabels++];
+		e->label = fdup(fl, rb->labels[id]);
+		e->count_before = fmass(rb, &one, 0);
+		e->count_expected = ri->cap_count[id];
+		e->target = ri->cap_share[id];
+		e->before = NAN;
+		e->after = sa;
+		e->error = sa - e->target;
+		e->weight_after = a;
+		if (isfinite(sa) && fabs(sa - ri->cap_share[id]) > maxe)
+			maxe = fabs(sa - ri->cap_share[id]);
 	}
-	add_num(o, "max_abs_error", maxe);
+	x->max_abs_error = maxe;
 	note_error(rb, maxe);
-	return o;
 }
 
-/* Rates of any-A among samples with B label `id` within C level `lvl`. */
-static cJSON *rule_independent(bl_rebalance *rb, const bl_policy_rule *r,
-			       const struct rinfo *ri)
+/*
+ * Distance of the index (after 0) or the manifest (after 1) from A and B
+ * independent within C: (1 / 2T) sum over levels c, combinations a of A
+ * and b of B of |m(a,b,c) - m(a,c) m(b,c) / m(c)|, with m the (weighted)
+ * counts and T their total.  Every combination of a level counts, those
+ * with no sample included: a cell independence needs but the data lacks
+ * is part of the distance, however small.
+ */
+static double indep_tv(struct fill *fl, const struct rinfo *ri, int after)
 {
-	cJSON *o = cJSON_CreateObject(), *fams = cJSON_AddArrayToObject(o, "families"), *rows;
+	const bl_rebalance *rb = fl->rb;
+	struct psum c = {0}, ac = {0}, bc = {0}, abc = {0};
+	bl_labelset ma = ri->fam[0], mb = ri->fam[1], mab = ri->fam[0];
+	double total = 0, sum = 0;
+
+	ls_or(&ma, &ri->fam[2]);
+	ls_or(&mb, &ri->fam[2]);
+	ls_or(&mab, &ri->fam[1]);
+	ls_or(&mab, &ri->fam[2]);
+	for (size_t i = 0; i < rb->nfc; i++) {
+		const struct fcell *f = &rb->fc[i];
+		double w = after ? f->sum_w : (double)f->n;
+		bl_labelset k;
+		if (w <= 0)
+			continue;
+		total += w;
+		ls_and(&k, &f->key, &ri->fam[2]);
+		if (psum_add(&c, &k, w) < 0)
+			fl->nomem = 1;
+		ls_and(&k, &f->key, &ma);
+		if (psum_add(&ac, &k, w) < 0)
+			fl->nomem = 1;
+		ls_and(&k, &f->key, &mb);
+		if (psum_add(&bc, &k, w) < 0)
+			fl->nomem = 1;
+		ls_and(&k, &f->key, &mab);
+		if (psum_add(&abc, &k, w) < 0)
+			fl->nomem = 1;
+	}
+	for (size_t l = 0; !fl->nomem && l < c.n; l++) {
+		for (size_t i = 0; i < ac.n; i++) {
+			bl_labelset k;
+			ls_and(&k, &ac.keys[i], &ri->fam[2]);
+			if (!ls_eq(&k, &c.keys[l]))
+				continue;
+			for (size_t j = 0; j < bc.n; j++) {
+				bl_labelset kab = ac.keys[i];
+				ls_and(&k, &bc.keys[j], &ri->fam[2]);
+				if (!ls_eq(&k, &c.keys[l]))
+					continue;
+				ls_or(&kab, &bc.keys[j]);
+				sum += fabs(psum_get(&abc, &kab) - ac.w[i] * bc.w[j] / c.w[l]);
+			}
+		}
+	}
+	psum_free(&c);
+	psum_free(&ac);
+	psum_free(&bc);
+	psum_free(&abc);
+	return total > 0 ? sum / (2 * total) : NAN;
+}
+
+/* Rates of any-A among samples with B label `id` within each C level. */
+static void fill_independent(struct fill *fl, const bl_policy_rule *r, const struct rinfo *ri,
+			     bl_rb_rule_result *x)
+{
+	bl_rebalance *rb = fl->rb;
 	struct psum lv = {0};
 	double gap[2] = {0, 0};
 
 	for (int f = 0; f < 3 && r->family[f]; f++)
-		cJSON_AddItemToArray(fams, cJSON_CreateString(r->family[f]));
+		x->family[f] = fdup(fl, r->family[f]);
 	for (size_t i = 0; i < rb->nfc; i++) {
 		bl_labelset k;
 		ls_and(&k, &rb->fc[i].key, &ri->fam[2]);
-		psum_add(&lv, &k, (double)rb->fc[i].n);
+		if (psum_add(&lv, &k, (double)rb->fc[i].n) < 0)
+			fl->nomem = 1;
 	}
-	rows = cJSON_AddArrayToObject(o, "rows");
-	for (size_t l = 0; l < lv.n; l++) {
+	x->rows = fcalloc(fl, lv.n * (size_t)rb->nlabels, sizeof *x->rows);
+	for (size_t l = 0; x->rows && l < lv.n; l++) {
 		for (int id = 0; id < rb->nlabels; id++) {
 			/* [after][in B][has A] */
 			double m[2][2][2] = {{{0}}};
 			uint64_t nb = 0;
-			cJSON *e;
+			bl_rb_indep_row *e;
 			if (!bl_labelset_has(&ri->fam[1], id))
 				continue;
 			for (size_t i = 0; i < rb->nfc; i++) {
@@ -1175,83 +1355,163 @@ static cJSON *rule_independent(bl_rebalance *rb, const bl_policy_rule *r,
 			}
 			if (nb == 0)
 				continue;
-			char *within = names_of(rb, &lv.keys[l]);
-			e = cJSON_CreateObject();
-			cJSON_AddStringToObject(e, "within", within ? within : "");
-			free(within);
-			cJSON_AddStringToObject(e, "label", rb->labels[id]);
-			add_num(e, "samples", (double)nb);
+			e = &x->rows[x->nrows++];
+			if (!(e->within = names_of(rb, &lv.keys[l])))
+				fl->nomem = 1;
+			e->label = fdup(fl, rb->labels[id]);
+			e->samples = nb;
 			for (int s = 0; s < 2; s++) {
 				double rate = safe_div(m[s][1][1], m[s][1][1] + m[s][1][0]);
 				double base = safe_div(m[s][1][1] + m[s][0][1],
 						       m[s][1][1] + m[s][1][0] + m[s][0][1] + m[s][0][0]);
-				double orr = bl_stats_odds_ratio(m[s][1][1], m[s][1][0], m[s][0][1],
-								 m[s][0][0], 1.96, NULL, NULL);
-				char k1[32], k2[32], k3[32];
-				snprintf(k1, sizeof k1, "rate_%s", s ? "after" : "before");
-				snprintf(k2, sizeof k2, "rate_within_%s", s ? "after" : "before");
-				snprintf(k3, sizeof k3, "odds_ratio_%s", s ? "after" : "before");
-				add_num(e, k1, rate);
-				add_num(e, k2, base);
-				add_num(e, k3, orr);
+				e->rate[s] = rate;
+				e->rate_within[s] = base;
+				e->odds_ratio[s] = bl_stats_odds_ratio(m[s][1][1], m[s][1][0], m[s][0][1],
+								       m[s][0][0], 1.96, NULL, NULL);
 				if (isfinite(rate) && isfinite(base) && fabs(rate - base) > gap[s])
 					gap[s] = fabs(rate - base);
 			}
-			cJSON_AddItemToArray(rows, e);
 		}
 	}
-	add_num(o, "max_rate_gap_before", gap[0]);
-	add_num(o, "max_rate_gap_after", gap[1]);
+	x->max_rate_gap_before = gap[0];
+	x->max_rate_gap_after = gap[1];
+	x->max_abs_error = gap[1];
+	x->tv_distance_before = indep_tv(fl, ri, 0);
+	x->tv_distance = indep_tv(fl, ri, 1);
+	note_error(rb, gap[1]);
+	if (isfinite(x->tv_distance) && x->tv_distance > rb->t.tv_distance)
+		rb->t.tv_distance = x->tv_distance;
 	psum_free(&lv);
-	return o;
 }
 
-static cJSON *shares_of(bl_stats *st)
+static void fill_shares(struct fill *fl, bl_stats *st, bl_rb_share **out, size_t *nout)
 {
-	cJSON *o = cJSON_CreateObject();
-	for (int i = 0; i < bl_stats_nnodes(st); i++) {
+	int nn = bl_stats_nnodes(st);
+
+	*out = fcalloc(fl, (size_t)(nn > 0 ? nn : 1), sizeof **out);
+	for (int i = 0; *out && i < nn; i++) {
 		bl_stats_count c;
 		if (bl_stats_node(st, i, &c) != BL_OK || c.rows == 0)
 			continue;
-		add_num(o, bl_stats_node_name(st, i), c.share);
+		(*out)[*nout].name = fdup(fl, bl_stats_node_name(st, i));
+		(*out)[(*nout)++].share = c.share;
 	}
-	return o;
 }
 
-static cJSON *skew_of(bl_stats *st)
+/* Shares of the same nodes as before (names[i]) among the samples that
+ * safety and drop lines leave, weight 1: what the weighting started
+ * from. */
+static void fill_kept(struct fill *fl, const bl_rb_share *before, size_t n, bl_rb_share **out,
+		      size_t *nout)
 {
-	cJSON *arr = cJSON_CreateArray();
+	bl_rebalance *rb = fl->rb;
+	double total = 0;
+
+	for (size_t i = 0; i < rb->nfc; i++)
+		if (rb->pc[rb->fc[i].pc].status == BL_CELL_KEPT)
+			total += (double)rb->fc[i].n;
+	*out = fcalloc(fl, n, sizeof **out);
+	for (size_t j = 0; *out && j < n; j++) {
+		bl_labelset m;
+		double in = 0;
+		family_mask(rb, before[j].name, &m);
+		for (size_t i = 0; i < rb->nfc; i++)
+			if (rb->pc[rb->fc[i].pc].status == BL_CELL_KEPT && ls_any(&rb->fc[i].key, &m))
+				in += (double)rb->fc[i].n;
+		(*out)[*nout].name = fdup(fl, before[j].name);
+		(*out)[(*nout)++].share = safe_div(in, total);
+	}
+}
+
+static void fill_skew(struct fill *fl, bl_stats *st, bl_rb_skew_row **out, size_t *nout)
+{
 	const bl_stats_skew *rows = NULL;
 	size_t n = 0;
+
 	if (bl_stats_skew_table(st, 0, 0, &rows, &n) != BL_OK)
-		return arr;
-	for (size_t i = 0; i < n; i++) {
+		n = 0;
+	*out = fcalloc(fl, n, sizeof **out);
+	for (size_t i = 0; *out && i < n; i++) {
 		const bl_stats_skew *s = &rows[i];
-		cJSON *e = cJSON_CreateObject();
-		cJSON_AddStringToObject(e, "group", s->group);
-		if (s->gender)
-			cJSON_AddStringToObject(e, "gender", s->gender);
-		else
-			cJSON_AddNullToObject(e, "gender");
-		add_num(e, "rows", (double)s->rows);
-		add_num(e, "n", s->n);
-		add_num(e, "ess", s->ess);
-		add_num(e, "rate", s->rate);
-		add_num(e, "rate_lo", s->rate_lo);
-		add_num(e, "rate_hi", s->rate_hi);
-		add_num(e, "base_rate", s->base_rate);
-		add_num(e, "lift", s->lift);
-		add_num(e, "odds_ratio", s->odds_ratio);
-		cJSON_AddBoolToObject(e, "small", s->small);
-		cJSON_AddItemToArray(arr, e);
+		bl_rb_skew_row *e = &(*out)[(*nout)++];
+		e->group = fdup(fl, s->group);
+		e->gender = s->gender ? fdup(fl, s->gender) : NULL;
+		e->rows = s->rows;
+		e->n = s->n;
+		e->ess = s->ess;
+		e->events = s->events;
+		e->rate = s->rate;
+		e->rate_lo = s->rate_lo;
+		e->rate_hi = s->rate_hi;
+		e->base_rate = s->base_rate;
+		e->lift = s->lift;
+		e->odds_ratio = s->odds_ratio;
+		e->small = s->small;
 	}
-	return arr;
+}
+
+static void fill_summary(struct fill *fl)
+{
+	bl_rebalance *rb = fl->rb;
+	bl_rb_summary *s = &rb->sum;
+	double cw = bl_policy_clip_weight(rb->p, NULL), fe = bl_policy_floor_ess(rb->p, NULL);
+	double mean = safe_div(rb->t.sum_w, (double)rb->t.written);
+
+	s->realise = rb->realise;
+	s->samples = rb->t.samples;
+	s->blocked = rb->t.blocked;
+	s->dropped_rule = rb->t.dropped_rule;
+	s->excluded = rb->t.excluded;
+	s->written = rb->t.written;
+	s->repeated = rb->t.repeated;
+	s->copies = rb->t.copies;
+	s->weight_sum = rb->t.sum_w;
+	s->largest_weight = rb->t.max_weight;
+	s->smallest_weight = rb->t.min_weight;
+	s->ess_before = rb->t.ess_before;
+	s->ess_after = rb->t.ess_after;
+	s->ess_ratio = safe_div(rb->t.ess_after, rb->t.ess_before);
+	s->scale = rb->scale;
+	s->max_repeat = rb->realise == BL_REALISE_UPSAMPLE ? rb->max_repeat : NAN;
+	s->clipped_cells = rb->realise == BL_REALISE_UPSAMPLE ? rb->clipped : 0;
+	s->clip_weight = cw > 0 ? cw : NAN;
+	s->clipped_samples = rb->clipped_samples;
+	s->ess_floor = fe > 0 ? fe : NAN;
+	s->ess_floor_mix = fe > 0 ? rb->floor_mix : NAN;
+	s->weight_ratio = safe_div(rb->t.max_weight, mean);
+	s->largest_sample_share = safe_div(rb->t.max_weight, rb->t.sum_w);
+	s->ess_written_ratio = safe_div(rb->t.ess_after, (double)rb->t.written);
+	s->rules = fcalloc(fl, (size_t)rb->nri, sizeof *s->rules);
+	for (int k = 0; s->rules && k < rb->nri; k++) {
+		const bl_policy_rule *r = bl_policy_rule_at(rb->p, k);
+		const struct rinfo *ri = &rb->ri[k];
+		bl_rb_rule_result *x = &s->rules[s->nrules++];
+		x->line = r->line;
+		x->kind = r->kind;
+		x->text = fdup(fl, r->text);
+		x->cap = x->max_abs_error = x->tv_distance = x->tv_distance_before = NAN;
+		x->max_rate_gap_before = x->max_rate_gap_after = NAN;
+		switch (r->kind) {
+		case BL_RULE_TARGET: fill_target(fl, r, ri, x); break;
+		case BL_RULE_CAP: fill_cap(fl, r, ri, x); break;
+		case BL_RULE_INDEPENDENT: fill_independent(fl, r, ri, x); break;
+		default: x->samples = ri->dropped; break;
+		}
+	}
+	s->max_abs_share_error = rb->t.max_abs_share_error;
+	s->tv_distance = rb->t.tv_distance;
+	fill_shares(fl, rb->before, &s->shares[0], &s->nshares[0]);
+	fill_shares(fl, rb->after, &s->shares[1], &s->nshares[1]);
+	fill_kept(fl, s->shares[0], s->nshares[0], &s->shares[2], &s->nshares[2]);
+	fill_skew(fl, rb->before, &s->skew[0], &s->nskew[0]);
+	fill_skew(fl, rb->after, &s->skew[1], &s->nskew[1]);
+	if (!fl->nomem && bl_rb_check_plan(s, rb->p) != BL_OK)
+		fl->nomem = 1;
 }
 
 int bl_rebalance_finish(bl_rebalance *rb)
 {
-	cJSON *o = NULL, *rules, *x;
-	int rc = BL_ENOMEM;
+	struct fill fl = {rb, 0};
 
 	if (!rb || !rb->planned)
 		return BL_EUSAGE;
@@ -1266,71 +1526,17 @@ int bl_rebalance_finish(bl_rebalance *rb)
 	rb->finished = 1;
 	free(rb->summary);
 	rb->summary = NULL;
+	bl_rb_summary_release(&rb->sum);
 	rb->t.max_abs_share_error = 0;
 	rb->t.tv_distance = 0;
 	rb->t.ess_before = (double)rb->t.samples;
 	rb->t.ess_after = bl_stats_kish(rb->t.sum_w, rb->t.sum_w2);
 	if (!isfinite(rb->t.min_weight))
 		rb->t.min_weight = 0;
-	if (!(o = cJSON_CreateObject()))
-		goto out;
-	cJSON_AddStringToObject(o, "realise", bl_realise_name(rb->realise));
-	add_num(o, "samples", (double)rb->t.samples);
-	add_num(o, "blocked_minor_sexual", (double)rb->t.blocked);
-	add_num(o, "dropped_by_rule", (double)rb->t.dropped_rule);
-	add_num(o, "excluded", (double)rb->t.excluded);
-	add_num(o, "written", (double)rb->t.written);
-	add_num(o, "repeated", (double)rb->t.repeated);
-	add_num(o, "copies_added", (double)rb->t.copies);
-	add_num(o, "weight_sum", rb->t.sum_w);
-	add_num(o, "largest_weight", rb->t.max_weight);
-	add_num(o, "smallest_weight", rb->t.min_weight);
-	add_num(o, "ess_before", rb->t.ess_before);
-	add_num(o, "ess_after", rb->t.ess_after);
-	add_num(o, "ess_ratio", safe_div(rb->t.ess_after, rb->t.ess_before));
-	add_num(o, "scale", rb->scale);
-	if (rb->realise == BL_REALISE_UPSAMPLE) {
-		add_num(o, "max_repeat", rb->max_repeat);
-		add_num(o, "clipped_cells", (double)rb->clipped);
+	fill_summary(&fl);
+	if (fl.nomem || !(rb->summary = bl_rb_summary_json(&rb->sum))) {
+		bl_rb_summary_release(&rb->sum);
+		return rb_err(rb, BL_ENOMEM, "out of memory");
 	}
-	rules = cJSON_AddArrayToObject(o, "rules");
-	for (int k = 0; k < rb->nri; k++) {
-		const bl_policy_rule *r = bl_policy_rule_at(rb->p, k);
-		const struct rinfo *ri = &rb->ri[k];
-		switch (r->kind) {
-		case BL_RULE_TARGET: x = rule_target(rb, r, ri); break;
-		case BL_RULE_CAP: x = rule_cap(rb, r, ri); break;
-		case BL_RULE_INDEPENDENT: x = rule_independent(rb, r, ri); break;
-		default:
-			x = cJSON_CreateObject();
-			add_num(x, "samples", (double)ri->dropped);
-			break;
-		}
-		if (!x)
-			goto out;
-		cJSON_AddItemToObject(x, "line", cJSON_CreateNumber(r->line));
-		cJSON_AddStringToObject(x, "kind", bl_rule_kind_name(r->kind));
-		cJSON_AddStringToObject(x, "text", r->text);
-		cJSON_AddItemToArray(rules, x);
-	}
-	add_num(o, "max_abs_share_error", rb->t.max_abs_share_error);
-	add_num(o, "tv_distance", rb->t.tv_distance);
-	x = cJSON_AddObjectToObject(o, "shares");
-	cJSON_AddItemToObject(x, "before", shares_of(rb->before));
-	cJSON_AddItemToObject(x, "after", shares_of(rb->after));
-	x = cJSON_AddObjectToObject(o, "skew");
-	cJSON_AddItemToObject(x, "before", skew_of(rb->before));
-	cJSON_AddItemToObject(x, "after", skew_of(rb->after));
-	x = cJSON_AddArrayToObject(o, "warnings");
-	for (size_t i = 0; i < rb->warnings.n; i++)
-		cJSON_AddItemToArray(x, cJSON_CreateString(rb->warnings.items[i]));
-	if (!(rb->summary = cJSON_PrintUnformatted(o)))
-		goto out;
-	rb->finished = 1;
-	rc = BL_OK;
-out:
-	cJSON_Delete(o);
-	if (rc != BL_OK)
-		rb_err(rb, rc, "out of memory");
-	return rc;
+	return BL_OK;
 }

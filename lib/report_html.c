@@ -1114,41 +1114,41 @@ static void mf_share_chart(const struct bl_report_mf *mf, bl_buf *o, int *rc)
 
 static void mf_rules(const struct bl_report_mf *mf, bl_buf *o, int *rc)
 {
-	for (size_t i = 0; i < mf->nrules; i++) {
-		const struct bl_report_rule *x = &mf->rules[i];
+	for (size_t i = 0; i < mf->sum.nrules; i++) {
+		const bl_rb_rule_result *x = &mf->sum.rules[i];
 		char a[40], b[40];
 		PUTF(o, rc, "<p class=\"legend\"><b>line %d</b> <code>", x->line);
 		esc(o, rc, x->text);
 		put(o, rc, "</code>");
-		if (isfinite(x->gap_before)) {
-			fmtnum(a, sizeof a, F_PCT2, x->gap_before);
-			fmtnum(b, sizeof b, F_PCT2, x->gap_after);
+		if (isfinite(x->max_rate_gap_before)) {
+			fmtnum(a, sizeof a, F_PCT2, x->max_rate_gap_before);
+			fmtnum(b, sizeof b, F_PCT2, x->max_rate_gap_after);
 			PUTF(o, rc, " &#183; largest gap in the rate between rows: %s &#8594; "
 				    "<b>%s</b>", a, b);
 		}
-		if (isfinite(x->samples) && strcmp(x->kind, "drop") == 0)
-			PUTF(o, rc, " &#183; %.0f samples dropped", x->samples);
-		if (isfinite(x->tv)) {
-			fmtnum(a, sizeof a, F_G6, x->tv);
+		if (x->kind == BL_RULE_DROP)
+			PUTF(o, rc, " &#183; %llu samples dropped", (unsigned long long)x->samples);
+		if (isfinite(x->tv_distance)) {
+			fmtnum(a, sizeof a, F_G6, x->tv_distance);
 			PUTF(o, rc, " &#183; TV distance %s", a);
 		}
-		if (isfinite(x->max_err)) {
-			fmtnum(a, sizeof a, F_G6, x->max_err);
+		if (isfinite(x->max_abs_error)) {
+			fmtnum(a, sizeof a, F_G6, x->max_abs_error);
 			PUTF(o, rc, " &#183; largest share error %s", a);
 		}
 		put(o, rc, "</p>");
-		if (!x->nt)
+		if (!x->nlabels)
 			continue;
 		put(o, rc, "<div class=\"wrap\"><table><tr><th class=\"l\">label</th>"
 			   "<th>declared</th><th>before</th><th>after</th><th>error</th></tr>");
-		for (size_t k = 0; k < x->nt; k++) {
+		for (size_t k = 0; k < x->nlabels; k++) {
 			char v[4][40];
-			fmtnum(v[0], 40, F_PCT2, x->t[k].target);
-			fmtnum(v[1], 40, F_PCT2, x->t[k].before);
-			fmtnum(v[2], 40, F_PCT2, x->t[k].after);
-			fmtnum(v[3], 40, F_G6, x->t[k].error);
+			fmtnum(v[0], 40, F_PCT2, x->labels[k].target);
+			fmtnum(v[1], 40, F_PCT2, x->labels[k].before);
+			fmtnum(v[2], 40, F_PCT2, x->labels[k].after);
+			fmtnum(v[3], 40, F_G6, x->labels[k].error);
 			put(o, rc, "<tr><td class=\"l\">");
-			esc(o, rc, x->t[k].label);
+			esc(o, rc, x->labels[k].label);
 			PUTF(o, rc, "</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>", v[0],
 			     v[1], v[2], v[3]);
 		}
@@ -1173,32 +1173,32 @@ int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
 	esc(o, &rc, title);
 	put(o, &rc, " &#183; index ");
 	esc(o, &rc, r->path);
-	put(o, &rc, " &#183; ballast " BALLAST_VERSION "</p>\n<div class=\"cards\">");
-	snprintf(v, sizeof v, "%.0f<span class=\"arr\">&#8594;</span>%.0f", mf->ess_before,
-		 mf->ess_after);
-	snprintf(s, sizeof s, "%.1f%% kept", 100 * mf->ess_after / mf->ess_before);
+	put(o, &rc, " &#183; ballast " BALLAST_VERSION "</p>\n");
+	if (rc == BL_OK)
+		rc = bl_report_mf_problems_html(mf, o);
+	put(o, &rc, "<div class=\"cards\">");
+	snprintf(v, sizeof v, "%.0f<span class=\"arr\">&#8594;</span>%.0f", mf->sum.ess_before,
+		 mf->sum.ess_after);
+	snprintf(s, sizeof s, "%.1f%% kept", 100 * mf->sum.ess_after / mf->sum.ess_before);
 	card_text(o, &rc, "effective sample size (Kish)", v, s,
-		  mf->ess_after < 0.5 * mf->ess_before);
+		  mf->sum.ess_after < 0.5 * mf->sum.ess_before);
 	snprintf(v, sizeof v, "%llu", (unsigned long long)mf->lines);
 	snprintf(s, sizeof s, "of %llu in the index", (unsigned long long)r->samples);
 	card_text(o, &rc, "samples written", v, s, 0);
-	snprintf(v, sizeof v, "%.0f", mf->excluded);
-	snprintf(s, sizeof s, "drop rules %.0f &#183; safety %.0f", mf->dropped_rule,
-		 mf->blocked);
+	snprintf(v, sizeof v, "%.0f", (double)mf->sum.excluded);
+	snprintf(s, sizeof s, "drop rules %.0f &#183; safety %.0f", (double)mf->sum.dropped_rule,
+		 (double)mf->sum.blocked);
 	card_text(o, &rc, "samples dropped", v, s, 0);
-	snprintf(v, sizeof v, "%.0f", mf->repeated);
-	snprintf(s, sizeof s, "%.0f extra copies", mf->copies);
+	snprintf(v, sizeof v, "%.0f", (double)mf->sum.repeated);
+	snprintf(s, sizeof s, "%.0f extra copies", (double)mf->sum.copies);
 	card_text(o, &rc, "samples repeated", v, s, 0);
-	snprintf(v, sizeof v, "%.3g", mf->max_w);
-	snprintf(s, sizeof s, "smallest %.3g", mf->min_w);
-	card_text(o, &rc, "largest weight", v, s, mf->max_w > 10);
-	snprintf(v, sizeof v, "%.3g", mf->tv);
-	snprintf(s, sizeof s, "largest share error %.3g", mf->max_err);
-	card_text(o, &rc, "distance from target (TV)", v, s, mf->max_err > 0.01);
+	snprintf(v, sizeof v, "%.3g", mf->sum.largest_weight);
+	snprintf(s, sizeof s, "smallest %.3g", mf->sum.smallest_weight);
+	card_text(o, &rc, "largest weight", v, s, mf->sum.largest_weight > 10);
+	snprintf(v, sizeof v, "%.3g", mf->sum.tv_distance);
+	snprintf(s, sizeof s, "largest share error %.3g", mf->sum.max_abs_share_error);
+	card_text(o, &rc, "distance from target (TV)", v, s, mf->sum.max_abs_share_error > 0.01);
 	put(o, &rc, "</div>\n");
-	if (!mf->agree)
-		put(o, &rc, "<div class=\"finding\"><b>The manifest's summary disagrees with "
-			    "its own lines or with the index</b>; see the checks at the end.</div>");
 
 	/* the headline: the strongest skew before (against the other
 	 * captions of the gender), and where it went */
@@ -1251,14 +1251,14 @@ int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
 			int f;
 		} rows[] = {
 			{"samples", (double)r->samples, (double)mf->lines, F_G6},
-			{"effective sample size", mf->ess_before, mf->ess_after, F_FIX2},
-			{"sum of weights", (double)r->samples, mf->weight_sum, F_FIX2},
-			{"largest weight", 1, mf->max_w, F_G6},
-			{"smallest weight", 1, mf->min_w, F_G6},
-			{"samples dropped", 0, mf->excluded, F_G6},
-			{"samples repeated", 0, mf->repeated, F_G6},
-			{"TV distance from target", NAN, mf->tv, F_G6},
-			{"largest share error", NAN, mf->max_err, F_G6},
+			{"effective sample size", mf->sum.ess_before, mf->sum.ess_after, F_FIX2},
+			{"sum of weights", (double)r->samples, mf->sum.weight_sum, F_FIX2},
+			{"largest weight", 1, mf->sum.largest_weight, F_G6},
+			{"smallest weight", 1, mf->sum.smallest_weight, F_G6},
+			{"samples dropped", 0, (double)mf->sum.excluded, F_G6},
+			{"samples repeated", 0, (double)mf->sum.repeated, F_G6},
+			{"TV distance from target", NAN, mf->sum.tv_distance, F_G6},
+			{"largest share error", NAN, mf->sum.max_abs_share_error, F_G6},
 		};
 		put(o, &rc, "<tr><th class=\"l\"></th><th>before</th><th>after</th></tr>");
 		for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {

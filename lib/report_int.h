@@ -71,23 +71,6 @@ const char *bl_report_unread_phrase(const char *label, char *b, size_t n);
 
 /* ---- the before/after report of a manifest (bl_report_manifest_*) ---- */
 
-/* One label of a target or cap rule: declared share and what was got. */
-struct bl_report_target {
-	char *label;        /* a label, or "rest" */
-	double target, before, after, error; /* NAN when not known */
-};
-
-/* One policy line, as the manifest's summary describes it. */
-struct bl_report_rule {
-	int line;
-	char *kind, *text;
-	double tv, max_err;           /* target, cap; NAN otherwise */
-	double gap_before, gap_after; /* independent: largest rate gap */
-	double samples;               /* drop: samples it excluded */
-	struct bl_report_target *t;
-	size_t nt;
-};
-
 /* A number of manifest.json's summary against the same number recomputed
  * from the index and the JSON lines.  manifest is NAN for checks that
  * compare whole distributions (recomputed is then the largest gap). */
@@ -108,14 +91,10 @@ struct bl_report_mf {
 	const bl_stats_skew *skew;   /* after's skew table */
 	size_t nskew;
 	char *policy_path, *policy_text, *policy_sha, *realise, *seed;
-	/* manifest.json's summary (NAN when absent) */
-	double samples, written, excluded, dropped_rule, blocked, repeated, copies,
-		weight_sum, max_w, min_w, ess_before, ess_after, tv, max_err;
+	bl_rb_summary sum;           /* manifest.json's summary */
 	/* recomputed from the JSON lines */
 	uint64_t lines, repeated_re;
 	double copies_re, max_w_re, min_w_re;
-	struct bl_report_rule *rules;
-	size_t nrules;
 	struct bl_report_check checks[BL_REPORT_MAX_CHECKS];
 	size_t nchecks;
 	int agree;                   /* every check agrees */
@@ -126,6 +105,12 @@ struct bl_report_mf {
 const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
 					const bl_stats_skew *before);
 int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *out);
+/* 1 when the manifest's plan passed its checks and its summary agrees
+ * with its lines and the index. */
+int bl_report_mf_ok(const struct bl_report_mf *mf);
+/* The plan's problems and the disagreements as an HTML box (nothing when
+ * there are none), for the top of the page. */
+int bl_report_mf_problems_html(const struct bl_report_mf *mf, bl_buf *out);
 
 /* 1 when node is a row of the --by table: a node strictly below the
  * family, or the family itself when nothing lies below it. */

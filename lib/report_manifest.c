@@ -5,7 +5,9 @@
  * report_html.c).  The "after" side streams the manifest's JSON lines into
  * a weighted bl_stats accumulator, so memory does not grow with the set;
  * every number of manifest.json's summary that can be recomputed from the
- * lines is, and disagreements are shown, not hidden.
+ * lines is, and disagreements are shown, not hidden: first, with the
+ * checks of the plan that did not pass (the summary's bl_rb_check list),
+ * and the report returns BL_WARN so that the command exits 1.
  */
 #include "report_int.h"
 #include "index_int.h"
@@ -75,14 +77,7 @@ static void mf_release(struct bl_report_mf *mf)
 	free(mf->policy_sha);
 	free(mf->realise);
 	free(mf->seed);
-	for (size_t i = 0; i < mf->nrules; i++) {
-		for (size_t k = 0; k < mf->rules[i].nt; k++)
-			free(mf->rules[i].t[k].label);
-		free(mf->rules[i].t);
-		free(mf->rules[i].kind);
-		free(mf->rules[i].text);
-	}
-	free(mf->rules);
+	bl_rb_summary_release(&mf->sum);
 	bl_strlist_release(&mf->notes);
 }
 
@@ -135,95 +130,39 @@ const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
 	return hit;
 }
 
-/* The policy lines of the summary, with what each declared and got. */
-static int mf_rules(struct bl_report_mf *mf, const cJSON *rules)
-{
-	const cJSON *r;
-	size_t n = 0;
-	int rc = BL_ENOMEM;
-
-	if (!cJSON_IsArray(rules))
-		return BL_OK;
-	mf->rules = calloc((size_t)cJSON_GetArraySize(rules) + 1, sizeof *mf->rules);
-	if (!mf->rules)
-		goto out;
-	cJSON_ArrayForEach(r, rules) {
-		struct bl_report_rule *x = &mf->rules[n];
-		const cJSON *labels = jget(r, "labels"), *l;
-		int cap;
-		mf->nrules = ++n;
-		x->line = (int)jd(r, "line");
-		x->kind = jstrdup(r, "kind");
-		x->text = jstrdup(r, "text");
-		if (!x->kind || !x->text)
-			goto out;
-		cap = strcmp(x->kind, "cap") == 0;
-		x->tv = jd(r, "tv_distance");
-		x->max_err = jd(r, "max_abs_error");
-		x->gap_before = jd(r, "max_rate_gap_before");
-		x->gap_after = jd(r, "max_rate_gap_after");
-		x->samples = jd(r, "samples");
-		if (!cJSON_IsArray(labels))
-			continue;
-		x->t = calloc((size_t)cJSON_GetArraySize(labels) + 1, sizeof *x->t);
-		if (!x->t)
-			goto out;
-		cJSON_ArrayForEach(l, labels) {
-			struct bl_report_target *t = &x->t[x->nt++];
-			t->label = jstrdup(l, "label");
-			if (!t->label)
-				goto out;
-			/* cap: the expected share is the target */
-			t->target = jd(l, cap ? "share_expected" : "target");
-			t->before = cap ? NAN : jd(l, "before");
-			t->after = jd(l, cap ? "share_after" : "after");
-			t->error = cap ? t->after - t->target : jd(l, "error");
-		}
-	}
-	rc = BL_OK;
-out:
-	return rc;
-}
-
 /* Largest gap between the summary's after-side (shares and lifts, as
  * bl_rebalance_finish computed them from the realised weights) and the
  * same recomputed from the lines. */
-static void mf_check_dists(struct bl_report_mf *mf, const cJSON *sum)
+static void mf_check_dists(struct bl_report_mf *mf)
 {
-	const cJSON *sh = jget(jget(sum, "shares"), "after"), *sk = jget(jget(sum, "skew"), "after");
-	const cJSON *v;
+	const bl_rb_summary *sum = &mf->sum;
 	double gap = 0;
-	int seen = 0;
 
-	for (v = cJSON_IsObject(sh) ? sh->child : NULL; v; v = v->next) {
-		int node = bl_stats_node_find(mf->after, v->string);
+	for (size_t i = 0; i < sum->nshares[1]; i++) {
+		const bl_rb_share *v = &sum->shares[1][i];
+		int node = bl_stats_node_find(mf->after, v->name);
 		bl_stats_count k;
-		if (!cJSON_IsNumber(v))
+		if (!isfinite(v->share))
 			continue;
-		seen = 1;
 		if (node < 0) {
-			gap = fmax(gap, fabs(v->valuedouble));
+			gap = fmax(gap, fabs(v->share));
 			continue;
 		}
 		bl_stats_node(mf->after, node, &k);
-		gap = fmax(gap, fabs(k.share - v->valuedouble));
+		gap = fmax(gap, fabs(k.share - v->share));
 	}
-	if (seen)
+	if (sum->nshares[1])
 		mf_check(mf, "shares after: largest difference", NAN, gap, 1e-6);
 	gap = 0;
-	seen = 0;
-	for (v = cJSON_IsArray(sk) ? sk->child : NULL; v; v = v->next) {
+	for (size_t i = 0; i < sum->nskew[1]; i++) {
+		const bl_rb_skew_row *v = &sum->skew[1][i];
 		bl_stats_skew key;
 		const bl_stats_skew *a;
-		const cJSON *g = jget(v, "group"), *s = jget(v, "gender");
-		double lift = jd(v, "lift");
-		if (!cJSON_IsString(g))
-			continue;
+		double lift = v->lift;
 		memset(&key, 0, sizeof key);
-		key.group = g->valuestring;
-		key.gender = cJSON_IsString(s) ? s->valuestring : NULL;
+		key.group = v->group;
+		key.gender = v->gender;
 		a = bl_report_mf_after(mf, &key);
-		seen = 1;
 		if (!a)
 			gap = INFINITY;
 		else if (isfinite(lift) && isfinite(a->lift))
@@ -231,7 +170,7 @@ static void mf_check_dists(struct bl_report_mf *mf, const cJSON *sum)
 		else if (isfinite(lift) != isfinite(a->lift))
 			gap = INFINITY;
 	}
-	if (seen)
+	if (sum->nskew[1])
 		mf_check(mf, "lifts after: largest relative difference", NAN, gap, 1e-5);
 }
 
@@ -334,7 +273,7 @@ out:
 static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m,
 			   char *err, size_t errlen)
 {
-	cJSON *sum = NULL, *pol = NULL, *inputs = NULL, *mlabels = NULL;
+	cJSON *pol = NULL, *inputs = NULL, *mlabels = NULL;
 	struct name_id *labels = NULL, *paths = NULL;
 	uint64_t *shard_lines = NULL;
 	const cJSON *v;
@@ -353,15 +292,23 @@ static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m
 		goto out;
 	rc = BL_ENOMEM;
 	snprintf(err, errlen, "out of memory");
-	sum = mf_json(m, "summary");
 	pol = mf_json(m, "policy");
 	inputs = mf_json(m, "inputs");
 	mlabels = mf_json(m, "labels");
-	if (!cJSON_IsObject(sum) || !cJSON_IsObject(pol) || !cJSON_IsArray(inputs)) {
-		snprintf(err, errlen, "'%s/manifest.json': summary, policy or inputs damaged",
-			 mf->name);
+	if (!cJSON_IsObject(pol) || !cJSON_IsArray(inputs)) {
+		snprintf(err, errlen, "'%s/manifest.json': policy or inputs damaged", mf->name);
 		rc = BL_FAILED;
 		goto out;
+	}
+	{
+		char why[512];
+		rc = bl_manifest_summary(m, &mf->sum, why, sizeof why);
+		if (rc != BL_OK) {
+			snprintf(err, errlen, "'%s/manifest.json': %s", mf->name, why);
+			goto out;
+		}
+		rc = BL_ENOMEM;
+		snprintf(err, errlen, "out of memory");
 	}
 	mf->policy_path = jstrdup(pol, "path");
 	mf->policy_text = jstrdup(pol, "text");
@@ -374,25 +321,6 @@ static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m
 	if (!mf->policy_path || !mf->policy_text || !mf->policy_sha || !mf->realise ||
 	    !mf->seed || !mf->after)
 		goto out;
-	mf->samples = jd(sum, "samples");
-	mf->written = jd(sum, "written");
-	mf->excluded = jd(sum, "excluded");
-	mf->dropped_rule = jd(sum, "dropped_by_rule");
-	mf->blocked = jd(sum, "blocked_minor_sexual");
-	mf->repeated = jd(sum, "repeated");
-	mf->copies = jd(sum, "copies_added");
-	mf->weight_sum = jd(sum, "weight_sum");
-	mf->max_w = jd(sum, "largest_weight");
-	mf->min_w = jd(sum, "smallest_weight");
-	mf->ess_before = jd(sum, "ess_before");
-	mf->ess_after = jd(sum, "ess_after");
-	mf->tv = jd(sum, "tv_distance");
-	mf->max_err = jd(sum, "max_abs_share_error");
-	if (mf_rules(mf, jget(sum, "rules")) != BL_OK)
-		goto out;
-	cJSON_ArrayForEach(v, jget(sum, "warnings"))
-		if (cJSON_IsString(v) && mf_note(mf, "rebalance: %s", v->valuestring) != BL_OK)
-			goto out;
 
 	/* lookup tables: label names and shard paths of the index */
 	nl = (size_t)bl_index_nlabels(ix);
@@ -457,30 +385,29 @@ static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m
 			if (jd(v, "written") != (double)shard_lines[hit->id])
 				per_shard_ok = 0;
 		}
-		mf_check(mf, "samples in the index", mf->samples, (double)mf->before.samples, 0);
-		mf_check(mf, "written (lines)", mf->written, (double)mf->lines, 0);
+		mf_check(mf, "samples in the index", (double)mf->sum.samples, (double)mf->before.samples, 0);
+		mf_check(mf, "written (lines)", (double)mf->sum.written, (double)mf->lines, 0);
 		if (!per_shard_ok && got == want)
 			got = NAN; /* same total, different shards */
 		mf_check(mf, "written per shard (inputs)", want, got, 0);
 	}
-	mf_check(mf, "not written", mf->excluded, (double)mf->before.samples - (double)mf->lines, 0);
-	mf_check(mf, "weight sum", mf->weight_sum, ta.w, 1e-6);
-	mf_check(mf, "largest weight", mf->max_w, mf->max_w_re, 1e-6);
-	mf_check(mf, "smallest weight", mf->min_w, mf->min_w_re, 1e-6);
-	mf_check(mf, "ESS before", mf->ess_before, tb.ess, 1e-9);
-	mf_check(mf, "ESS after", mf->ess_after, ta.ess, 1e-6);
+	mf_check(mf, "not written", (double)mf->sum.excluded, (double)mf->before.samples - (double)mf->lines, 0);
+	mf_check(mf, "weight sum", mf->sum.weight_sum, ta.w, 1e-6);
+	mf_check(mf, "largest weight", mf->sum.largest_weight, mf->max_w_re, 1e-6);
+	mf_check(mf, "smallest weight", mf->sum.smallest_weight, mf->min_w_re, 1e-6);
+	mf_check(mf, "ESS before", mf->sum.ess_before, tb.ess, 1e-9);
+	mf_check(mf, "ESS after", mf->sum.ess_after, ta.ess, 1e-6);
 	if (strcmp(mf->realise, "upsample") == 0) {
-		mf_check(mf, "repeated", mf->repeated, (double)mf->repeated_re, 0);
-		mf_check(mf, "copies added", mf->copies, mf->copies_re, 0);
+		mf_check(mf, "repeated", (double)mf->sum.repeated, (double)mf->repeated_re, 0);
+		mf_check(mf, "copies added", (double)mf->sum.copies, mf->copies_re, 0);
 	}
-	mf_check_dists(mf, sum);
+	mf_check_dists(mf);
 	rc = BL_OK;
 out:
 	free(digest);
 	free(labels);
 	free(paths);
 	free(shard_lines);
-	cJSON_Delete(sum);
 	cJSON_Delete(pol);
 	cJSON_Delete(inputs);
 	cJSON_Delete(mlabels);
@@ -541,6 +468,18 @@ static int mtext_skew(const struct bl_report_mf *mf, bl_buf *out)
 		bl_report_ci_fix(lac, sizeof lac, a ? a->lift_lo : NAN, a ? a->lift_hi : NAN);
 		bl_report_fix(x, sizeof x, b->odds_ratio);
 		bl_report_fix(y, sizeof y, a ? a->odds_ratio : NAN);
+		/* a side with no event: its lift is 0 by construction and its odds
+		 * ratio only the zero-cell correction; neither is a finding */
+		if (!(b->events > 0)) {
+			snprintf(lb, sizeof lb, "0 events");
+			lbc[0] = '\0';
+			snprintf(x, sizeof x, "0 events");
+		}
+		if (a && !(a->events > 0)) {
+			snprintf(la, sizeof la, "0 events");
+			lac[0] = '\0';
+			snprintf(y, sizeof y, "0 events");
+		}
 		arrow(orr, sizeof orr, x, y);
 		bl_report_tb_row(&t, b->group, b->gender ? b->gender : "-", n, rate, "", lb, lbc, la, lac,
 		       orr, b->small || (a && a->small) ? "small" : "", (char *)NULL);
@@ -552,39 +491,125 @@ static int mtext_rules(const struct bl_report_mf *mf, bl_buf *out)
 {
 	int rc = BL_OK;
 
-	for (size_t i = 0; i < mf->nrules && rc == BL_OK; i++) {
-		const struct bl_report_rule *x = &mf->rules[i];
+	for (size_t i = 0; i < mf->sum.nrules && rc == BL_OK; i++) {
+		const bl_rb_rule_result *x = &mf->sum.rules[i];
 		char a[32], b[32];
 		rc = bl_buf_addf(out, "  line %d: %s\n", x->line, x->text);
-		if (rc == BL_OK && isfinite(x->gap_before)) {
-			bl_report_fix(a, sizeof a, 100 * x->gap_before);
-			bl_report_fix(b, sizeof b, 100 * x->gap_after);
+		if (rc == BL_OK && isfinite(x->max_rate_gap_before)) {
+			bl_report_fix(a, sizeof a, 100 * x->max_rate_gap_before);
+			bl_report_fix(b, sizeof b, 100 * x->max_rate_gap_after);
 			rc = bl_buf_addf(out, "    largest rate gap between rows: %s -> %s pp\n", a,
 					 b);
 		}
-		if (rc == BL_OK && isfinite(x->samples) && strcmp(x->kind, "drop") == 0)
-			rc = bl_buf_addf(out, "    samples dropped: %.0f\n", x->samples);
-		if (rc == BL_OK && (isfinite(x->tv) || isfinite(x->max_err)))
+		if (rc == BL_OK && x->kind == BL_RULE_DROP)
+			rc = bl_buf_addf(out, "    samples dropped: %llu\n",
+					 (unsigned long long)x->samples);
+		if (rc == BL_OK && (isfinite(x->tv_distance) || isfinite(x->max_abs_error)))
 			rc = bl_buf_addf(out, "    TV distance %.4g, largest |achieved - declared| "
-					      "%.4g\n", isfinite(x->tv) ? x->tv : 0.0,
-					 isfinite(x->max_err) ? x->max_err : 0.0);
-		if (rc == BL_OK && x->nt) {
+					      "%.4g\n", isfinite(x->tv_distance) ? x->tv_distance : 0.0,
+					 isfinite(x->max_abs_error) ? x->max_abs_error : 0.0);
+		if (rc == BL_OK && x->nlabels) {
 			struct table t = {.ncol = 5};
 			bl_report_tb_row(&t, "label", "declared", "before", "after", "error", (char *)NULL);
-			for (size_t k = 0; k < x->nt; k++) {
+			for (size_t k = 0; k < x->nlabels; k++) {
 				char d[32], bb[32], aa[32], e[32];
-				bl_report_pct(d, sizeof d, x->t[k].target);
-				bl_report_pct(bb, sizeof bb, x->t[k].before);
-				bl_report_pct(aa, sizeof aa, x->t[k].after);
-				double er = x->t[k].error;
+				bl_report_pct(d, sizeof d, x->labels[k].target);
+				bl_report_pct(bb, sizeof bb, x->labels[k].before);
+				bl_report_pct(aa, sizeof aa, x->labels[k].after);
+				double er = x->labels[k].error;
 				/* no "-0.000" for a rounding residue */
 				snprintf(e, sizeof e, "%+.3f pp", fabs(er) < 5e-6 ? 0.0 : 100 * er);
-				bl_report_tb_row(&t, x->t[k].label, d, bb, aa, isfinite(x->t[k].error) ? e : "-",
+				bl_report_tb_row(&t, x->labels[k].label, d, bb, aa, isfinite(x->labels[k].error) ? e : "-",
 				       (char *)NULL);
 			}
 			rc = bl_report_tb_print(&t, out, "    ");
 		}
 	}
+	return rc;
+}
+
+/* ---- problems: the plan's checks and the cross-checks, at the top ------- */
+
+int bl_report_mf_ok(const struct bl_report_mf *mf)
+{
+	return mf->agree && mf->sum.ok;
+}
+
+/* Plan problems (failed first, then accepted, then warnings), then the
+ * disagreements, as text lines. */
+static int mtext_problems(const struct bl_report_mf *mf, bl_buf *out)
+{
+	static const int order[] = {BL_CHECK_FAILED, BL_CHECK_ACCEPTED, BL_CHECK_WARNING};
+	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
+	int rc = BL_OK;
+
+	if (failed)
+		rc = bl_buf_addf(out, "PLAN FAILED %zu check%s when it was made: the manifest does "
+				      "not do what its policy asked without side effects\n", failed,
+				 failed == 1 ? "" : "s");
+	else if (bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING))
+		rc = bl_buf_adds(out, "plan checks: passed, with what the policy accepts and "
+				      "warnings below\n");
+	for (size_t o = 0; o < sizeof order / sizeof order[0]; o++)
+		for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
+			const bl_rb_check *c = &mf->sum.checks[i];
+			if (c->status != order[o])
+				continue;
+			rc = bl_buf_addf(out, "  %-8s %-6s %s\n", c->status == BL_CHECK_FAILED ?
+					 "FAILED" : bl_check_status_name(c->status),
+					 bl_check_name(c->check), c->message);
+		}
+	if (rc == BL_OK && !mf->agree)
+		rc = bl_buf_adds(out, "DISAGREEMENT: manifest.json's summary does not match the "
+				      "manifest's lines or the index (checks at the end):\n");
+	for (size_t i = 0; i < mf->nchecks && rc == BL_OK; i++) {
+		const struct bl_report_check *k = &mf->checks[i];
+		if (k->agree)
+			continue;
+		if (isnan(k->manifest))
+			rc = bl_buf_addf(out, "  DIFF     %s: %.10g\n", k->name, k->recomputed);
+		else
+			rc = bl_buf_addf(out, "  DIFF     %s: manifest %.10g, recomputed %.10g\n",
+					 k->name, k->manifest, k->recomputed);
+	}
+	if (rc == BL_OK && (!bl_report_mf_ok(mf) || bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING)))
+		rc = bl_buf_addch(out, '\n');
+	return rc;
+}
+
+int bl_report_mf_problems_html(const struct bl_report_mf *mf, bl_buf *o)
+{
+	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
+	size_t shown = bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING);
+	int rc = BL_OK;
+
+	if (!shown && mf->agree)
+		return BL_OK;
+	rc = bl_buf_addf(o, "<div class=\"finding\"><b>%s</b><ul>",
+			 failed ? "The plan failed its checks: this manifest does not do what "
+				  "its policy asked without side effects." :
+			 shown ? "Plan checks: passed, with what the policy accepts and warnings." :
+				 "The manifest's summary disagrees with its own lines or with the "
+				 "index.");
+	for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
+		const bl_rb_check *c = &mf->sum.checks[i];
+		if (c->status == BL_CHECK_OK)
+			continue;
+		rc = bl_buf_addf(o, "<li><b>%s</b> %s: ", c->status == BL_CHECK_FAILED ? "FAILED" :
+				 bl_check_status_name(c->status), bl_check_name(c->check));
+		if (rc == BL_OK)
+			rc = bl_report_html_escape(o, c->message);
+		if (rc == BL_OK)
+			rc = bl_buf_adds(o, "</li>");
+	}
+	for (size_t i = 0; i < mf->nchecks && rc == BL_OK; i++) {
+		const struct bl_report_check *k = &mf->checks[i];
+		if (!k->agree)
+			rc = bl_buf_addf(o, "<li><b>DISAGREEMENT</b> %s: manifest %.6g, recomputed "
+					    "%.6g</li>", k->name, k->manifest, k->recomputed);
+	}
+	if (rc == BL_OK)
+		rc = bl_buf_adds(o, "</ul></div>\n");
 	return rc;
 }
 
@@ -599,6 +624,8 @@ static int render_mtext(const struct bl_report_mf *mf, bl_buf *out)
 	bl_stats_totals_get(mf->after, &ta);
 	rc = bl_buf_addf(out, "ballast report of manifest %s (index %s)\n\n", mf->name,
 			 mf->before.path);
+	if (rc == BL_OK)
+		rc = mtext_problems(mf, out);
 	bl_report_tb_row(&t, "policy", mf->policy_path, (char *)NULL);
 	snprintf(c, sizeof c, "%.12s", mf->policy_sha);
 	bl_report_tb_row(&t, "policy sha256", c, (char *)NULL);
@@ -608,21 +635,31 @@ static int render_mtext(const struct bl_report_mf *mf, bl_buf *out)
 	bl_report_tb_row(&t, "samples in index", a, (char *)NULL);
 	snprintf(a, sizeof a, "%llu", (unsigned long long)mf->lines);
 	bl_report_tb_row(&t, "written", a, (char *)NULL);
-	snprintf(a, sizeof a, "%.0f (drop rules %.0f, safety %.0f)", mf->excluded,
-		 mf->dropped_rule, mf->blocked);
+	snprintf(a, sizeof a, "%.0f (drop rules %.0f, safety %.0f)", (double)mf->sum.excluded,
+		 (double)mf->sum.dropped_rule, (double)mf->sum.blocked);
 	bl_report_tb_row(&t, "dropped (not written)", a, (char *)NULL);
-	snprintf(a, sizeof a, "%.0f (extra copies %.0f)", mf->repeated, mf->copies);
+	snprintf(a, sizeof a, "%.0f (extra copies %.0f)", (double)mf->sum.repeated, (double)mf->sum.copies);
 	bl_report_tb_row(&t, "repeated", a, (char *)NULL);
-	snprintf(a, sizeof a, "%.4g (smallest %.4g)", mf->max_w, mf->min_w);
+	snprintf(a, sizeof a, "%.4g (smallest %.4g)", mf->sum.largest_weight, mf->sum.smallest_weight);
 	bl_report_tb_row(&t, "largest weight", a, (char *)NULL);
-	snprintf(a, sizeof a, "%.1f -> %.1f (%.1f%% kept)", mf->ess_before, mf->ess_after,
-		 100 * mf->ess_after / mf->ess_before);
+	snprintf(a, sizeof a, "%.1f -> %.1f (%.1f%% kept)", mf->sum.ess_before, mf->sum.ess_after,
+		 100 * mf->sum.ess_after / mf->sum.ess_before);
 	bl_report_tb_row(&t, "effective sample size", a, (char *)NULL);
-	snprintf(b, sizeof b, "TV %.4g, max abs share error %.4g", mf->tv, mf->max_err);
+	snprintf(b, sizeof b, "TV %.4g, max abs share error %.4g", mf->sum.tv_distance, mf->sum.max_abs_share_error);
 	bl_report_tb_row(&t, "distance from target", b, (char *)NULL);
+	if (isfinite(mf->sum.clip_weight)) {
+		snprintf(c, sizeof c, "%g times the mean (lowered %llu samples)",
+			 mf->sum.clip_weight, (unsigned long long)mf->sum.clipped_samples);
+		bl_report_tb_row(&t, "clip weight", c, (char *)NULL);
+	}
+	if (isfinite(mf->sum.ess_floor)) {
+		snprintf(c, sizeof c, "%g (%.1f%% uniform weight mixed in)", mf->sum.ess_floor,
+			 100 * mf->sum.ess_floor_mix);
+		bl_report_tb_row(&t, "floor ess", c, (char *)NULL);
+	}
 	if (rc == BL_OK)
 		rc = bl_report_tb_print(&t, out, "  ");
-	if (rc == BL_OK && mf->nrules)
+	if (rc == BL_OK && mf->sum.nrules)
 		rc = bl_buf_adds(out, "\npolicy lines: what each declared and what was achieved\n");
 	if (rc == BL_OK)
 		rc = mtext_rules(mf, out);
@@ -699,14 +736,23 @@ static int render_mcsv(const struct bl_report_mf *mf, bl_buf *out)
 		double b, a;
 	} cost[] = {
 		{"samples", (double)mf->before.samples, (double)mf->lines},
-		{"ess", mf->ess_before, mf->ess_after},
-		{"dropped", NAN, mf->excluded},
-		{"repeated", NAN, mf->repeated},
-		{"max_weight", 1, mf->max_w},
-		{"tv_distance", NAN, mf->tv},
-		{"max_share_error", NAN, mf->max_err},
+		{"ess", mf->sum.ess_before, mf->sum.ess_after},
+		{"dropped", NAN, (double)mf->sum.excluded},
+		{"repeated", NAN, (double)mf->sum.repeated},
+		{"max_weight", 1, mf->sum.largest_weight},
+		{"tv_distance", NAN, mf->sum.tv_distance},
+		{"max_share_error", NAN, mf->sum.max_abs_share_error},
 	};
 
+	/* the plan's problems first: name is the check, gender its status,
+	 * before the value, after the limit */
+	for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
+		const bl_rb_check *k = &mf->sum.checks[i];
+		double v[6] = {k->value, NAN, NAN, k->limit, NAN, NAN};
+		if (k->status != BL_CHECK_OK)
+			rc = mcsv_row(out, "plan_check", bl_check_name(k->check),
+				      bl_check_status_name(k->status), v);
+	}
 	for (size_t i = 0; i < sizeof cost / sizeof cost[0] && rc == BL_OK; i++) {
 		double v[6] = {cost[i].b, NAN, NAN, cost[i].a, NAN, NAN};
 		rc = mcsv_row(out, "cost", cost[i].name, NULL, v);
@@ -800,6 +846,35 @@ static int render_mjson(const struct bl_report_mf *mf, bl_buf *out)
 		goto out;
 	cJSON_AddStringToObject(root, "report", "ballast-manifest");
 	bl_report_jnum(root, "schema", 1);
+	cJSON_AddBoolToObject(root, "ok", bl_report_mf_ok(mf));
+	a = cJSON_AddArrayToObject(root, "problems");
+	for (size_t i = 0; a && i < mf->sum.nchecks; i++) {
+		const bl_rb_check *k = &mf->sum.checks[i];
+		cJSON *c;
+		if (k->status == BL_CHECK_OK || !(c = cJSON_CreateObject()))
+			continue;
+		cJSON_AddStringToObject(c, "source", "plan");
+		cJSON_AddStringToObject(c, "check", bl_check_name(k->check));
+		cJSON_AddStringToObject(c, "status", bl_check_status_name(k->status));
+		bl_report_jnum(c, "line", k->line);
+		if (k->subject)
+			cJSON_AddStringToObject(c, "subject", k->subject);
+		bl_report_jnum(c, "value", k->value);
+		bl_report_jnum(c, "limit", k->limit);
+		cJSON_AddStringToObject(c, "message", k->message);
+		cJSON_AddItemToArray(a, c);
+	}
+	for (size_t i = 0; a && i < mf->nchecks; i++) {
+		cJSON *c;
+		if (mf->checks[i].agree || !(c = cJSON_CreateObject()))
+			continue;
+		cJSON_AddStringToObject(c, "source", "summary");
+		cJSON_AddStringToObject(c, "check", mf->checks[i].name);
+		cJSON_AddStringToObject(c, "status", "disagrees");
+		bl_report_jnum(c, "manifest", mf->checks[i].manifest);
+		bl_report_jnum(c, "recomputed", mf->checks[i].recomputed);
+		cJSON_AddItemToArray(a, c);
+	}
 	cJSON_AddStringToObject(root, "manifest", mf->name);
 	cJSON_AddStringToObject(root, "index", mf->before.path);
 	o = cJSON_AddObjectToObject(root, "policy");
@@ -814,49 +889,49 @@ static int render_mjson(const struct bl_report_mf *mf, bl_buf *out)
 	if (o) {
 		bl_report_jnum(o, "samples", (double)mf->before.samples);
 		bl_report_jnum(o, "written", (double)mf->lines);
-		bl_report_jnum(o, "ess_before", mf->ess_before);
-		bl_report_jnum(o, "ess_after", mf->ess_after);
-		bl_report_jnum(o, "ess_ratio", mf->ess_after / mf->ess_before);
-		bl_report_jnum(o, "dropped", mf->excluded);
-		bl_report_jnum(o, "dropped_by_rule", mf->dropped_rule);
-		bl_report_jnum(o, "blocked", mf->blocked);
-		bl_report_jnum(o, "repeated", mf->repeated);
-		bl_report_jnum(o, "copies_added", mf->copies);
-		bl_report_jnum(o, "max_weight", mf->max_w);
-		bl_report_jnum(o, "min_weight", mf->min_w);
-		bl_report_jnum(o, "weight_sum", mf->weight_sum);
-		bl_report_jnum(o, "tv_distance", mf->tv);
-		bl_report_jnum(o, "max_share_error", mf->max_err);
+		bl_report_jnum(o, "ess_before", mf->sum.ess_before);
+		bl_report_jnum(o, "ess_after", mf->sum.ess_after);
+		bl_report_jnum(o, "ess_ratio", mf->sum.ess_after / mf->sum.ess_before);
+		bl_report_jnum(o, "dropped", (double)mf->sum.excluded);
+		bl_report_jnum(o, "dropped_by_rule", (double)mf->sum.dropped_rule);
+		bl_report_jnum(o, "blocked", (double)mf->sum.blocked);
+		bl_report_jnum(o, "repeated", (double)mf->sum.repeated);
+		bl_report_jnum(o, "copies_added", (double)mf->sum.copies);
+		bl_report_jnum(o, "max_weight", mf->sum.largest_weight);
+		bl_report_jnum(o, "min_weight", mf->sum.smallest_weight);
+		bl_report_jnum(o, "weight_sum", mf->sum.weight_sum);
+		bl_report_jnum(o, "tv_distance", mf->sum.tv_distance);
+		bl_report_jnum(o, "max_share_error", mf->sum.max_abs_share_error);
 	}
 	a = cJSON_AddArrayToObject(root, "rules");
-	for (size_t i = 0; a && i < mf->nrules; i++) {
-		const struct bl_report_rule *x = &mf->rules[i];
+	for (size_t i = 0; a && i < mf->sum.nrules; i++) {
+		const bl_rb_rule_result *x = &mf->sum.rules[i];
 		cJSON *c = cJSON_CreateObject(), *t;
 		if (!c)
 			break;
 		bl_report_jnum(c, "line", x->line);
-		cJSON_AddStringToObject(c, "kind", x->kind);
+		cJSON_AddStringToObject(c, "kind", bl_rule_kind_name(x->kind));
 		cJSON_AddStringToObject(c, "text", x->text);
-		if (isfinite(x->samples))
-			bl_report_jnum(c, "samples", x->samples);
-		if (isfinite(x->gap_before)) {
-			bl_report_jnum(c, "max_rate_gap_before", x->gap_before);
-			bl_report_jnum(c, "max_rate_gap_after", x->gap_after);
+		if (x->kind == BL_RULE_DROP)
+			bl_report_jnum(c, "samples", (double)x->samples);
+		if (isfinite(x->max_rate_gap_before)) {
+			bl_report_jnum(c, "max_rate_gap_before", x->max_rate_gap_before);
+			bl_report_jnum(c, "max_rate_gap_after", x->max_rate_gap_after);
 		}
-		if (isfinite(x->tv))
-			bl_report_jnum(c, "tv_distance", x->tv);
-		if (isfinite(x->max_err))
-			bl_report_jnum(c, "max_abs_error", x->max_err);
-		t = x->nt ? cJSON_AddArrayToObject(c, "labels") : NULL;
-		for (size_t k = 0; t && k < x->nt; k++) {
+		if (isfinite(x->tv_distance))
+			bl_report_jnum(c, "tv_distance", x->tv_distance);
+		if (isfinite(x->max_abs_error))
+			bl_report_jnum(c, "max_abs_error", x->max_abs_error);
+		t = x->nlabels ? cJSON_AddArrayToObject(c, "labels") : NULL;
+		for (size_t k = 0; t && k < x->nlabels; k++) {
 			cJSON *l = cJSON_CreateObject();
 			if (!l)
 				break;
-			cJSON_AddStringToObject(l, "label", x->t[k].label);
-			bl_report_jnum(l, "target", x->t[k].target);
-			bl_report_jnum(l, "before", x->t[k].before);
-			bl_report_jnum(l, "after", x->t[k].after);
-			bl_report_jnum(l, "error", x->t[k].error);
+			cJSON_AddStringToObject(l, "label", x->labels[k].label);
+			bl_report_jnum(l, "target", x->labels[k].target);
+			bl_report_jnum(l, "before", x->labels[k].before);
+			bl_report_jnum(l, "after", x->labels[k].after);
+			bl_report_jnum(l, "error", x->labels[k].error);
 			cJSON_AddItemToArray(t, l);
 		}
 		cJSON_AddItemToArray(a, c);
@@ -936,11 +1011,19 @@ int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 	case BL_REPORT_HTML: rc = bl_report_html_manifest(&mf, out); break;
 	default: rc = render_mtext(&mf, out); break;
 	}
-	if (rc != BL_OK)
+	if (rc != BL_OK) {
 		snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
 							    : "report larger than the output cap");
+	} else if (!bl_report_mf_ok(&mf)) {
+		size_t failed = bl_rb_summary_count(&mf.sum, BL_CHECK_FAILED);
+		snprintf(err, errlen, "manifest '%s': %s%s%s", mf.name,
+			 failed ? "its plan failed checks" : "",
+			 failed && !mf.agree ? "; " : "",
+			 mf.agree ? "" : "its summary disagrees with its lines or the index");
+		rc = BL_WARN;
+	}
 out:
-	if (rc != BL_OK && out && out->len > len0) {
+	if (rc != BL_OK && rc != BL_WARN && out && out->len > len0) {
 		out->len = len0;
 		out->buf[len0] = '\0';
 	}
@@ -959,8 +1042,14 @@ int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
 		return BL_EUSAGE;
 	bl_buf_init(&b, 0);
 	rc = bl_report_manifest_buf(ix, m, name, opt, &b, err, errlen);
-	if (rc == BL_OK)
-		rc = bl_report_write_stream(&b, f, err, errlen);
+	if (rc == BL_OK || rc == BL_WARN) {
+		char werr[1024];
+		int w = bl_report_write_stream(&b, f, werr, sizeof werr);
+		if (w != BL_OK) {
+			snprintf(err, errlen, "%s", werr);
+			rc = w;
+		}
+	}
 	bl_buf_release(&b);
 	return rc;
 }
@@ -981,8 +1070,14 @@ int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 		return BL_EUSAGE;
 	bl_buf_init(&b, 0);
 	rc = bl_report_manifest_buf(ix, m, name, opt, &b, err, errlen);
-	if (rc == BL_OK)
-		rc = bl_file_write_atomic(path, b.buf, b.len, err, errlen);
+	if (rc == BL_OK || rc == BL_WARN) {
+		char werr[1024];
+		int w = bl_file_write_atomic(path, b.buf, b.len, werr, sizeof werr);
+		if (w != BL_OK) {
+			snprintf(err, errlen, "%s", werr);
+			rc = w;
+		}
+	}
 	bl_buf_release(&b);
 	return rc;
 }

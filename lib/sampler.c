@@ -4,23 +4,44 @@
  *
  * Loading goes through the manifest reader of lib/manifest.c
  * (bl_manifest_open/next: manifest.json checked, then shards/NNNNN.jsonl,
- * one JSON object a kept sample, in shard order; manifests/FORMAT.md),
- * plus the scalars of manifest.json for bl_sampler_meta.  A bare .jsonl
- * file of entries (hand-made subsets, benchmarks) is read here with cJSON.  Entries live in one array; keys,
- * shard paths and label names are interned, so memory is about 80 bytes
- * an entry plus its key.
+ * one JSON object a kept sample, in shard order; manifests/FORMAT.md), a
+ * bare .jsonl of entries (hand-made subsets, benchmarks) alike; the handle
+ * stays open for the scalars of manifest.json (bl_sampler_meta).  Entries
+ * live in one array; keys, shard paths and label names are interned, so
+ * memory is about 80 bytes an entry plus its key (and 56 more when the
+ * manifest records where its members are).
  *
  * Draws.  An epoch is N = round(sum w) positions.  Systematic sampling
- * (one uniform offset u, points u, u+1, ..., u+N-1 laid over the
- * cumulative scaled weights N*w/sum w) gives every entry floor or ceil of
- * its expected count, the sum exactly N, and integer weights summing to N
- * exactly their count; Fisher-Yates then shuffles the N positions.  The
- * whole epoch comes from bl_rng_seed2(seed, epoch), so no draw depends on
- * threads, batch size or rank: rank r of W takes global positions
- * r, r+W, ..., and a saved position resumes the same stream.  One epoch's
- * permutation (4 bytes a draw) is kept at a time.
+ * (one uniform offset, points u, u+1, ..., u+N-1 laid over the cumulative
+ * scaled weights N*w/sum w) gives every entry c = floor or ceil of its
+ * expected count, the sum exactly N, and integer weights summing to N
+ * exactly their count.  The copies are then spread, not shuffled: copy j
+ * of entry i gets the time (j + u_i) / c_i, and the epoch lists the
+ * copies in (time, entry) order.  The phases u_i are stratified within
+ * each class of entries with the same c (a random order of the class over
+ * [0, 1), jittered), so every class, the entries drawn once included, is
+ * spread evenly over the epoch.  A Fisher-Yates shuffle of the N copies
+ * lets a weight-600 sample pile up by chance (10 copies in 64 draws where
+ * 1.9 are expected); spread, its copies are N/c apart and the draws
+ * between them are as many as its weight says.  Within a class the order
+ * is random and is the same in each of its c rounds.
+ *
+ * The order is generated, never stored: a binary heap holds each entry's
+ * next copy, so memory is per entry (28 bytes), whatever N, and a draw
+ * costs O(log n).  A position far ahead (a resume, a worker's share) is
+ * reached by bisection on the time: the number of copies with time <= t
+ * is a sum over entries computed in O(n), so the state at any position
+ * is rebuilt in about 60 passes instead of N draws.  Times are doubles
+ * computed by one expression (key_of) everywhere, so the heap and the
+ * bisection agree to the bit.
+ *
+ * The whole epoch comes from bl_rng_seed2(seed, BL_RNG_STREAM_EPOCH(e)),
+ * so no draw depends on threads, batch size or rank: rank r of W takes
+ * global positions r, r+W, ..., and a saved position resumes the same
+ * stream.
  */
 #include "ballast.h"
+#include "manifest_int.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -33,8 +54,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_META ((size_t)64 << 20)  /* manifest.json */
 #define STATE_FORMAT "ballast-sampler-state"
+#define MAX_STATE ((size_t)64 << 10)
+#define MAX_ENTRIES ((size_t)UINT32_MAX - 1)
 
 /* String interning: open addressing over indexes into a strlist. */
 struct intern {
@@ -43,22 +65,37 @@ struct intern {
 	size_t cap;
 };
 
+/* An entry's next copy in the epoch: its time and who it is. */
+struct node {
+	double key;
+	uint32_t i; /* entry */
+	uint32_t j; /* copy */
+};
+
 struct bl_sampler {
+	bl_manifest *m;  /* kept open for bl_sampler_meta */
 	bl_entry *e;
 	size_t n, alloc;
-	struct intern keys, shards, labels;
+	bl_members *mem; /* per entry when the manifest has members */
+	size_t amem;
+	struct intern keys, shards, labels, exts;
 	int *lab;     /* label ids of all entries, entry by entry */
 	size_t nlab, alab;
 	double wsum;
 	double *lweight; /* per label id */
 	int repeats;
 	char digest[65];
-	bl_strlist meta; /* name, value, name, value ... */
 	/* draws */
 	uint64_t seed, pos, N;
 	uint32_t rank, world;
-	uint32_t *perm;
-	uint64_t perm_epoch; /* UINT64_MAX: none */
+	uint32_t worker, nworkers, block;
+	/* the epoch being generated */
+	uint64_t ep;      /* UINT64_MAX: none */
+	uint64_t next_q;  /* epoch offset of the heap's top */
+	uint32_t *cnt;    /* copies of each entry this epoch */
+	double *u;        /* phase of each entry this epoch */
+	struct node *heap;
+	size_t nheap;
 };
 
 static void intern_release(struct intern *t)
@@ -113,85 +150,17 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Read a whole file into b (capped).  BL_OK / BL_FAILED (errno set). */
-static int slurp(const char *path, bl_buf *b)
-{
-	FILE *f = fopen(path, "rb");
-	char chunk[65536];
-	size_t n;
-	int rc = BL_FAILED;
-
-	if (!f)
-		return BL_FAILED;
-	bl_buf_reset(b);
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		if (bl_buf_add(b, chunk, n) != BL_OK) {
-			errno = EFBIG;
-			goto out;
-		}
-	if (!ferror(f))
-		rc = BL_OK;
-out:
-	fclose(f);
-	return rc;
-}
-
 static int is_dir(const char *p)
 {
 	struct stat st;
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The scalars of manifest.json become name/value pairs. */
-static int load_meta(bl_sampler *s, const char *text)
-{
-	cJSON *root = cJSON_Parse(text), *it;
-	char num[64];
-	int rc = BL_FAILED;
-
-	if (!root || !cJSON_IsObject(root))
-		goto out;
-	cJSON_ArrayForEach(it, root) {
-		const char *v = NULL;
-		if (!it->string)
-			continue;
-		if (cJSON_IsString(it))
-			v = it->valuestring;
-		else if (cJSON_IsNumber(it)) {
-			double d = it->valuedouble;
-			if (d == floor(d) && fabs(d) < 9e15)
-				snprintf(num, sizeof num, "%.0f", d);
-			else
-				snprintf(num, sizeof num, "%.17g", d);
-			v = num;
-		} else if (cJSON_IsBool(it))
-			v = cJSON_IsTrue(it) ? "true" : "false";
-		else if (cJSON_IsObject(it) && !strcmp(it->string, "policy")) {
-			/* the realisation may sit inside the policy object */
-			cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "realise");
-			if (cJSON_IsString(r) &&
-			    (bl_strlist_add(&s->meta, "policy.realise") != BL_OK ||
-			     bl_strlist_add(&s->meta, r->valuestring) != BL_OK))
-				goto out;
-		}
-		if (v && (bl_strlist_add(&s->meta, it->string) != BL_OK ||
-			  bl_strlist_add(&s->meta, v) != BL_OK))
-			goto out;
-	}
-	rc = BL_OK;
-out:
-	cJSON_Delete(root);
-	return rc;
-}
-
 const char *bl_sampler_meta(const bl_sampler *s, const char *field)
 {
 	if (!s || !field)
 		return NULL;
-	for (size_t i = 0; i + 1 < s->meta.n; i += 2)
-		if (!strcmp(s->meta.items[i], field))
-			return s->meta.items[i + 1];
-	return NULL;
+	return bl_manifest_scalar(s->m, field);
 }
 
 /* Resolve a shard path: as written when it exists, else below the
@@ -230,21 +199,45 @@ static int add_label(bl_sampler *s, const char *name)
 	return BL_OK;
 }
 
-/* Add one kept entry; labels as ",a,b," (NULL: none).  BL_OK, BL_END
- * (weight 0: not kept), BL_FAILED / BL_ENOMEM with a message. */
-static int add_entry(bl_sampler *s, const char *key, const char *shard,
-		     double ord, double off, double w, const char *labels,
-		     const char *base, bl_buf *tmp, char *msg, size_t msglen)
+/* Keep the members of entry s->n (the one being added). */
+static int add_members(bl_sampler *s, const bl_members *mb)
+{
+	bl_members *d;
+	long ext = -1;
+
+	if (s->amem <= s->n) {
+		size_t na = s->alloc;
+		bl_members *nm = realloc(s->mem, na * sizeof *nm);
+		if (!nm)
+			return BL_ENOMEM;
+		/* entries before the first with members have none */
+		for (size_t k = s->amem; k < na; k++)
+			nm[k].caption.offset = nm[k].image.offset = nm[k].json.offset = -2;
+		s->mem = nm;
+		s->amem = na;
+	}
+	if (mb->image_ext && (ext = intern_add(&s->exts, mb->image_ext)) < 0)
+		return BL_ENOMEM;
+	d = &s->mem[s->n];
+	*d = *mb;
+	d->image_ext = (const char *)(uintptr_t)(ext + 1); /* fixed up after loading */
+	return BL_OK;
+}
+
+/* Add one kept entry.  BL_OK, BL_END (weight 0: not kept), BL_FAILED /
+ * BL_ENOMEM with a message. */
+static int add_entry(bl_sampler *s, const bl_manifest_entry *me, const char *base,
+		     bl_buf *tmp, char *msg, size_t msglen)
 {
 	bl_entry *e;
 	long si, ki;
 
-	if (!(w >= 0) || !isfinite(w) || ord < 0 || off < 0) {
-		seterr(msg, msglen, "negative or non-finite number");
+	if (me->weight == 0)
+		return BL_END;
+	if (s->n >= MAX_ENTRIES) {
+		seterr(msg, msglen, "more than %zu entries", MAX_ENTRIES);
 		return BL_FAILED;
 	}
-	if (w == 0)
-		return BL_END;
 	if (s->n == s->alloc) {
 		size_t na = s->alloc ? s->alloc * 2 : 1024;
 		bl_entry *ne = realloc(s->e, na * sizeof *ne);
@@ -253,19 +246,22 @@ static int add_entry(bl_sampler *s, const char *key, const char *shard,
 		s->e = ne;
 		s->alloc = na;
 	}
-	if (resolve_shard(shard, base, tmp) != BL_OK ||
+	if (resolve_shard(me->shard, base, tmp) != BL_OK ||
 	    (si = intern_add(&s->shards, tmp->buf)) < 0 ||
-	    (ki = intern_add(&s->keys, key)) < 0)
+	    (ki = intern_add(&s->keys, me->key)) < 0)
+		goto nomem;
+	if ((me->members || s->mem) &&
+	    add_members(s, me->members ? me->members : &(bl_members){{-2, 0}, {-2, 0}, {-2, 0}, NULL}) != BL_OK)
 		goto nomem;
 	e = &s->e[s->n];
 	memset(e, 0, sizeof *e);
 	e->shard_index = (uint32_t)si;
 	e->key = (const char *)(uintptr_t)ki; /* fixed up after loading */
-	e->ordinal = (uint64_t)ord;
-	e->offset = (int64_t)off;
-	e->weight = w;
+	e->ordinal = me->ordinal;
+	e->offset = me->offset;
+	e->weight = me->weight;
 	e->labels = (const int *)(uintptr_t)s->nlab; /* likewise */
-	for (const char *p = labels ? labels : ""; *p;) {
+	for (const char *p = me->labels ? me->labels : ""; *p;) {
 		const char *q = strchr(p, ',');
 		size_t len = q ? (size_t)(q - p) : strlen(p);
 		if (len) {
@@ -279,7 +275,7 @@ static int add_entry(bl_sampler *s, const char *key, const char *shard,
 		p += len + (q ? 1 : 0);
 	}
 	s->n++;
-	s->wsum += w;
+	s->wsum += me->weight;
 	return BL_OK;
 nomem:
 	seterr(msg, msglen, "out of memory");
@@ -291,35 +287,32 @@ nomem:
 static int load_manifest(bl_sampler *s, const char *dir, const char *base, char *err,
 			 size_t errlen)
 {
-	bl_manifest *m = bl_manifest_open(dir, err, errlen);
 	const bl_manifest_entry *e;
 	bl_buf tmp;
 	char msg[256];
 	int r, rc = BL_FAILED;
 
 	bl_buf_init(&tmp, 0);
-	if (!m)
+	if (!(s->m = bl_manifest_open(dir, err, errlen)))
 		goto out;
-	while ((r = bl_manifest_next(m, &e)) == BL_OK) {
-		r = add_entry(s, e->key, e->shard, (double)e->ordinal, (double)e->offset,
-			      e->weight, e->labels, base, &tmp, msg, sizeof msg);
+	while ((r = bl_manifest_next(s->m, &e)) == BL_OK) {
+		r = add_entry(s, e, base, &tmp, msg, sizeof msg);
 		if (r != BL_OK && r != BL_END) {
 			seterr(err, errlen, "manifest '%s' key '%s': %s", dir, e->key, msg);
 			goto out;
 		}
 	}
 	if (r != BL_END) {
-		seterr(err, errlen, "manifest '%s': %s", dir, bl_manifest_errmsg(m));
+		seterr(err, errlen, "manifest '%s': %s", dir, bl_manifest_errmsg(s->m));
 		goto out;
 	}
 	rc = BL_OK;
 out:
-	bl_manifest_free(m);
 	bl_buf_release(&tmp);
 	return rc;
 }
 
-/* Pointers fixed up, label weights, digest, repeat mode. */
+/* Pointers fixed up, label weights, digest, repeat mode, epoch size. */
 static int finish_load(bl_sampler *s)
 {
 	bl_sha256 h;
@@ -336,6 +329,11 @@ static int finish_load(bl_sampler *s)
 		e->key = s->keys.s.items[(uintptr_t)e->key];
 		e->labels = s->lab ? s->lab + (uintptr_t)e->labels : NULL;
 		e->shard = s->shards.s.items[e->shard_index];
+		if (s->mem && i < s->amem && s->mem[i].caption.offset != -2) {
+			uintptr_t x = (uintptr_t)s->mem[i].image_ext;
+			s->mem[i].image_ext = x ? s->exts.s.items[x - 1] : NULL;
+			e->members = &s->mem[i];
+		}
 		for (int k = 0; k < e->nlabels; k++)
 			s->lweight[e->labels[k]] += e->weight;
 		if (e->weight != floor(e->weight))
@@ -354,19 +352,22 @@ static int finish_load(bl_sampler *s)
 		s->repeats = !strcmp(mode, "upsample") || !strcmp(mode, "downsample");
 	else
 		s->repeats = all_int;
+	/* weights <= BL_MANIFEST_MAX_WEIGHT and n < 2^32 keep the sum below
+	 * 2^53: exact for integer weights, and a valid uint64 */
 	s->N = (uint64_t)llround(s->wsum);
 	if (s->N < 1)
 		s->N = 1;
-	return BL_OK;
+	s->cnt = malloc(s->n * sizeof *s->cnt);
+	s->u = malloc(s->n * sizeof *s->u);
+	s->heap = malloc(s->n * sizeof *s->heap);
+	return s->cnt && s->u && s->heap ? BL_OK : BL_ENOMEM;
 }
 
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 {
 	bl_sampler *s = calloc(1, sizeof *s), *ret = NULL;
-	bl_buf path, text;
+	char *base = NULL;
 
-	bl_buf_init(&path, 0);
-	bl_buf_init(&text, MAX_META);
 	if (!s || !dir) {
 		seterr(err, errlen, s ? "no manifest given" : "out of memory");
 		goto out;
@@ -374,38 +375,26 @@ bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 	bl_strlist_init(&s->keys.s);
 	bl_strlist_init(&s->shards.s);
 	bl_strlist_init(&s->labels.s);
-	bl_strlist_init(&s->meta);
-	s->perm_epoch = UINT64_MAX;
-	s->world = 1;
+	bl_strlist_init(&s->exts.s);
+	s->ep = UINT64_MAX;
+	s->world = s->nworkers = s->block = 1;
 	if (!is_dir(dir)) {
 		/* a bare .jsonl: shard paths relative to its directory */
-		char *base = strdup(dir), *slash;
-		if (!base) {
+		char *slash;
+		if (!(base = strdup(dir))) {
 			seterr(err, errlen, "out of memory");
 			goto out;
 		}
 		slash = strrchr(base, '/');
 		if (slash)
 			*slash = '\0';
-		int r = load_manifest(s, dir, slash ? base : ".", err, errlen);
-		free(base);
-		if (r != BL_OK)
+		if (load_manifest(s, dir, slash ? base : ".", err, errlen) != BL_OK)
 			goto out;
-	} else {
-		/* the scalars for bl_sampler_meta; bl_manifest_open checks
-		 * the format */
-		bl_buf_addf(&path, "%s/manifest.json", dir);
-		if (slurp(path.buf, &text) == BL_OK)
-			load_meta(s, text.buf); /* a bad file fails in the next call */
-		if (load_manifest(s, dir, dir, err, errlen) != BL_OK)
-			goto out;
+	} else if (load_manifest(s, dir, dir, err, errlen) != BL_OK) {
+		goto out;
 	}
 	if (s->n == 0) {
 		seterr(err, errlen, "manifest '%s': no entries with a weight above 0", dir);
-		goto out;
-	}
-	if (s->n >= UINT32_MAX) {
-		seterr(err, errlen, "manifest '%s': too many entries", dir);
 		goto out;
 	}
 	if (finish_load(s) != BL_OK) {
@@ -415,8 +404,7 @@ bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 	ret = s;
 	s = NULL;
 out:
-	bl_buf_release(&path);
-	bl_buf_release(&text);
+	free(base);
 	bl_sampler_free(s);
 	return ret;
 }
@@ -425,14 +413,18 @@ void bl_sampler_free(bl_sampler *s)
 {
 	if (!s)
 		return;
+	bl_manifest_free(s->m);
 	free(s->e);
+	free(s->mem);
 	free(s->lab);
 	free(s->lweight);
-	free(s->perm);
+	free(s->cnt);
+	free(s->u);
+	free(s->heap);
 	intern_release(&s->keys);
 	intern_release(&s->shards);
 	intern_release(&s->labels);
-	bl_strlist_release(&s->meta);
+	intern_release(&s->exts);
 	free(s);
 }
 
@@ -500,7 +492,18 @@ int bl_sampler_start(bl_sampler *s, uint64_t seed, uint32_t rank,
 	s->rank = rank;
 	s->world = world;
 	s->pos = 0;
-	s->perm_epoch = UINT64_MAX;
+	s->ep = UINT64_MAX;
+	return BL_OK;
+}
+
+int bl_sampler_split(bl_sampler *s, uint32_t worker, uint32_t nworkers,
+		     uint32_t block)
+{
+	if (!s || nworkers == 0 || worker >= nworkers || block == 0)
+		return BL_EUSAGE;
+	s->worker = worker;
+	s->nworkers = nworkers;
+	s->block = block;
 	return BL_OK;
 }
 
@@ -517,141 +520,370 @@ uint64_t bl_sampler_position(const bl_sampler *s)
 	return s ? s->pos : 0;
 }
 
-/* The permutation of epoch ep: systematic sampling, then Fisher-Yates. */
-static int build_epoch(bl_sampler *s, uint64_t ep)
+/* ---- the epoch order ------------------------------------------------ */
+
+/* The time of copy j of an entry with phase u and c copies.  The one
+ * expression for it: the heap and the bisection must agree to the bit. */
+static inline double key_of(uint64_t j, double u, uint32_t c)
+{
+	return ((double)j + u) / (double)c;
+}
+
+static inline int node_less(const struct node *a, const struct node *b)
+{
+	return a->key < b->key || (a->key == b->key && a->i < b->i);
+}
+
+static void sift_down(struct node *h, size_t n, size_t k)
+{
+	struct node x = h[k];
+
+	for (;;) {
+		size_t c = 2 * k + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && node_less(&h[c + 1], &h[c]))
+			c++;
+		if (!node_less(&h[c], &x))
+			break;
+		h[k] = h[c];
+		k = c;
+	}
+	h[k] = x;
+}
+
+static void heapify(bl_sampler *s)
+{
+	for (size_t k = s->nheap / 2; k-- > 0;)
+		sift_down(s->heap, s->nheap, k);
+}
+
+/* An entry to place in its class: (copies << 32 | random) and itself. */
+struct placing {
+	uint64_t key;
+	uint32_t i;
+};
+
+static int cmp_placing(const void *a, const void *b)
+{
+	const struct placing *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Phases of epoch ep, stratified by class: the n_c entries drawn c times
+ * this epoch take the slots r = 0 .. n_c-1 of [0, 1) in a random order,
+ * u = (r + v) / n_c with v uniform, so each class is spread evenly over
+ * the epoch (independent phases would leave Poisson gaps between the
+ * light entries, and a heavy one would bunch in them).  BL_OK, BL_ENOMEM.
+ */
+static int epoch_phases(bl_sampler *s, bl_rng *rng)
+{
+	struct placing *p = malloc(s->n * sizeof *p);
+	size_t m = 0;
+
+	if (!p)
+		return BL_ENOMEM;
+	for (size_t i = 0; i < s->n; i++) {
+		s->u[i] = bl_rng_double(rng); /* v, for now */
+		if (s->cnt[i])
+			p[m++] = (struct placing){((uint64_t)s->cnt[i] << 32) | (bl_rng_next(rng) >> 32),
+						  (uint32_t)i};
+	}
+	qsort(p, m, sizeof *p, cmp_placing);
+	for (size_t a = 0, b; a < m; a = b) {
+		for (b = a + 1; b < m && p[b].key >> 32 == p[a].key >> 32;)
+			b++;
+		for (size_t r = a; r < b; r++)
+			s->u[p[r].i] = ((double)(r - a) + s->u[p[r].i]) / (double)(b - a);
+	}
+	free(p);
+	return BL_OK;
+}
+
+/* Copies and phases of epoch ep.  BL_OK, BL_ENOMEM. */
+static int epoch_counts(bl_sampler *s, uint64_t ep)
 {
 	bl_rng rng;
-	uint64_t k = 0, N = s->N;
-	double scale, cum = 0, u;
+	uint64_t N = s->N, prev = 0;
+	double scale, cum = 0, u0;
 
-	if (!s->perm) {
-		s->perm = malloc(N * sizeof *s->perm);
-		if (!s->perm)
-			return BL_ENOMEM;
-	}
-	bl_rng_seed2(&rng, s->seed, ep);
-	u = bl_rng_double(&rng);
+	bl_rng_seed2(&rng, s->seed, BL_RNG_STREAM_EPOCH(ep));
+	u0 = bl_rng_double(&rng);
 	/* exact when the weights are integers summing to N */
 	scale = s->wsum == (double)N ? 1.0 : (double)N / s->wsum;
-	for (size_t i = 0; i < s->n && k < N; i++) {
+	for (size_t i = 0; i < s->n; i++) {
+		uint64_t k;
+		double x;
 		cum += s->e[i].weight * scale;
-		while (k < N && (double)k + u < cum)
-			s->perm[k++] = (uint32_t)i;
+		/* points k = 0.. with k + u0 < cum: ceil(cum - u0) of them;
+		 * the last entry takes what rounding left */
+		x = ceil(cum - u0);
+		k = i + 1 == s->n ? N : x <= 0 ? 0 : x >= (double)N ? N : (uint64_t)x;
+		if (k < prev)
+			k = prev;
+		s->cnt[i] = (uint32_t)(k - prev);
+		prev = k;
 	}
-	while (k < N) /* rounding left the last point unplaced */
-		s->perm[k++] = (uint32_t)(s->n - 1);
-	for (uint64_t i = N - 1; i > 0; i--) {
-		uint64_t j = bl_rng_below(&rng, i + 1);
-		uint32_t t = s->perm[i];
-		s->perm[i] = s->perm[j];
-		s->perm[j] = t;
+	return epoch_phases(s, &rng);
+}
+
+/* Copies of entry i with time <= t. */
+static uint64_t count_le(const bl_sampler *s, size_t i, double t)
+{
+	uint32_t c = s->cnt[i];
+	double u = s->u[i], x;
+	int64_t j;
+
+	if (c == 0)
+		return 0;
+	/* an estimate of the last j, then made exact with key_of */
+	x = floor(t * (double)c - u);
+	j = x < -1 ? -1 : x > (double)c - 1 ? (int64_t)c - 1 : (int64_t)x;
+	while (j + 1 < (int64_t)c && key_of((uint64_t)(j + 1), u, c) <= t)
+		j++;
+	while (j >= 0 && key_of((uint64_t)j, u, c) > t)
+		j--;
+	return (uint64_t)(j + 1);
+}
+
+static uint64_t total_le(const bl_sampler *s, double t)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < s->n; i++)
+		sum += count_le(s, i, t);
+	return sum;
+}
+
+static double bits_double(uint64_t b)
+{
+	double d;
+	memcpy(&d, &b, sizeof d);
+	return d;
+}
+
+/*
+ * Heap at epoch offset q: the copies before the q-th (0-based, in (time,
+ * entry) order) consumed.  Near the start the heap is built at 0 and
+ * popped forward; further on, the time T of the q-th copy is found by
+ * bisection over the bit patterns of non-negative doubles (ordered like
+ * the doubles), then each entry resumes at its first copy after
+ * (T, entry of the q-th copy).
+ */
+static void epoch_heap_at(bl_sampler *s, uint64_t q);
+
+static void pop_one(bl_sampler *s, size_t *entry)
+{
+	struct node *top = &s->heap[0];
+	uint32_t i = top->i;
+
+	*entry = i;
+	if (++top->j < s->cnt[i]) {
+		top->key = key_of(top->j, s->u[i], s->cnt[i]);
+	} else {
+		s->heap[0] = s->heap[--s->nheap];
 	}
-	s->perm_epoch = ep;
+	if (s->nheap)
+		sift_down(s->heap, s->nheap, 0);
+	s->next_q++;
+}
+
+static void epoch_heap_at(bl_sampler *s, uint64_t q)
+{
+	s->nheap = 0;
+	if (q <= 4 * (uint64_t)s->n) {
+		size_t dummy;
+		for (size_t i = 0; i < s->n; i++)
+			if (s->cnt[i])
+				s->heap[s->nheap++] = (struct node){key_of(0, s->u[i], s->cnt[i]),
+								    (uint32_t)i, 0};
+		heapify(s);
+		s->next_q = 0;
+		while (s->next_q < q)
+			pop_one(s, &dummy);
+		return;
+	}
+	{
+		uint64_t lo = 0, hi, before, want;
+		double two = 2.0, T, Tprev;
+		size_t iq = 0;
+
+		memcpy(&hi, &two, sizeof hi); /* every time is below 2 */
+		while (lo < hi) {
+			uint64_t mid = lo + (hi - lo) / 2;
+			if (total_le(s, bits_double(mid)) > q)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		T = bits_double(lo);
+		Tprev = lo ? bits_double(lo - 1) : -1.0;
+		before = lo ? total_le(s, Tprev) : 0;
+		/* the q-th copy is the (q - before)-th of those at time T, by
+		 * entry index */
+		want = q - before;
+		for (size_t i = 0; i < s->n; i++) {
+			uint64_t a = lo ? count_le(s, i, Tprev) : 0;
+			if (count_le(s, i, T) > a) {
+				if (want == 0) {
+					iq = i;
+					break;
+				}
+				want--;
+			}
+		}
+		for (size_t i = 0; i < s->n; i++) {
+			uint64_t j = lo ? count_le(s, i, Tprev) : 0;
+			if (i < iq && count_le(s, i, T) > j)
+				j++; /* its copy at T comes before the q-th */
+			if (j < s->cnt[i])
+				s->heap[s->nheap++] = (struct node){
+					key_of(j, s->u[i], s->cnt[i]), (uint32_t)i, (uint32_t)j};
+		}
+		heapify(s);
+		s->next_q = q;
+	}
+}
+
+/* The entry at global position g.  BL_OK, BL_ENOMEM. */
+static int draw_global(bl_sampler *s, uint64_t g, size_t *entry, uint64_t *epoch)
+{
+	uint64_t ep = g / s->N, q = g % s->N;
+
+	if (ep != s->ep) {
+		s->ep = UINT64_MAX;
+		if (epoch_counts(s, ep) != BL_OK)
+			return BL_ENOMEM;
+		s->ep = ep;
+		epoch_heap_at(s, q);
+	} else if (q < s->next_q || q - s->next_q > 4 * (uint64_t)s->n) {
+		epoch_heap_at(s, q);
+	}
+	while (s->next_q < q) {
+		size_t skip;
+		pop_one(s, &skip);
+	}
+	pop_one(s, entry);
+	if (epoch)
+		*epoch = ep;
 	return BL_OK;
 }
 
 int bl_sampler_next(bl_sampler *s, size_t *entry, uint64_t *epoch)
 {
-	uint64_t g, ep;
-	int rc = BL_EUSAGE;
+	uint64_t p, blk;
 
 	if (!s || !entry)
-		goto out;
-	g = s->pos * s->world + s->rank;
-	ep = g / s->N;
-	if (ep != s->perm_epoch) {
-		rc = build_epoch(s, ep);
-		if (rc != BL_OK)
-			goto out;
+		return BL_EUSAGE;
+	/* this worker's next position at or after pos */
+	p = s->pos;
+	blk = p / s->block;
+	if (blk % s->nworkers != s->worker) {
+		uint64_t ahead = (s->worker + s->nworkers - blk % s->nworkers) % s->nworkers;
+		if (blk > UINT64_MAX - ahead || blk + ahead > UINT64_MAX / s->block)
+			return BL_FAILED;
+		p = (blk + ahead) * s->block;
 	}
-	*entry = s->perm[g % s->N];
-	if (epoch)
-		*epoch = ep;
-	s->pos++;
-	rc = BL_OK;
-out:
-	return rc;
+	if (p == UINT64_MAX || p > (UINT64_MAX - s->rank) / s->world)
+		return BL_FAILED; /* beyond 2^64 global draws */
+	if (draw_global(s, p * s->world + s->rank, entry, epoch) != BL_OK)
+		return BL_ENOMEM;
+	s->pos = p + 1;
+	return BL_OK;
+}
+
+/* ---- states ------------------------------------------------------------ */
+
+size_t bl_sampler_state_text(const bl_sampler *s, uint64_t steps, char *out,
+			     size_t outlen)
+{
+	int n;
+
+	if (!s)
+		return 0;
+	n = snprintf(out, out ? outlen : 0,
+		     "{\"format\": \"%s\", \"version\": 1, \"manifest_sha256\": \"%s\", "
+		     "\"seed\": \"%" PRIu64 "\", \"rank\": %" PRIu32 ", \"world\": %" PRIu32
+		     ", \"position\": %" PRIu64 ", \"steps\": %" PRIu64 "}\n",
+		     STATE_FORMAT, s->digest, s->seed, s->rank, s->world, s->pos, steps);
+	return n < 0 ? 0 : (size_t)n;
 }
 
 int bl_sampler_save_state(const bl_sampler *s, const char *path,
 			  uint64_t steps, char *err, size_t errlen)
 {
-	bl_buf text;
-	int rc = BL_FAILED;
+	char text[512];
+	size_t n;
 
-	bl_buf_init(&text, 0);
 	if (!s || !path) {
 		seterr(err, errlen, "no sampler or path");
-		goto out;
+		return BL_FAILED;
 	}
-	bl_buf_addf(&text,
-		    "{\"format\": \"%s\", \"version\": 1, \"manifest_sha256\": \"%s\", "
-		    "\"seed\": \"%" PRIu64 "\", \"rank\": %" PRIu32 ", \"world\": %" PRIu32
-		    ", \"position\": %" PRIu64 ", \"steps\": %" PRIu64 "}\n",
-		    STATE_FORMAT, s->digest, s->seed, s->rank, s->world, s->pos, steps);
-	if (bl_file_write_atomic(path, text.buf, text.len, err, errlen) != BL_OK)
-		goto out;
-	rc = BL_OK;
-out:
-	bl_buf_release(&text);
-	return rc;
+	n = bl_sampler_state_text(s, steps, text, sizeof text);
+	if (n >= sizeof text)
+		return BL_FAILED;
+	return bl_file_write_atomic(path, text, n, err, errlen) == BL_OK ? BL_OK : BL_FAILED;
 }
 
-/* A non-negative integer field given as a number or a decimal string. */
-static int get_u64(cJSON *o, const char *name, uint64_t *v)
+/* A non-negative integer field: a JSON number that holds it exactly
+ * (below 2^53) or a decimal string (up to 2^64 - 1). */
+static int get_u64(const cJSON *o, const char *name, uint64_t *v)
 {
-	cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-	char *end;
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
 
-	if (cJSON_IsNumber(it) && it->valuedouble >= 0) {
+	if (cJSON_IsNumber(it) && it->valuedouble >= 0 &&
+	    it->valuedouble < 9007199254740992.0 && it->valuedouble == floor(it->valuedouble)) {
 		*v = (uint64_t)it->valuedouble;
 		return 1;
 	}
-	if (cJSON_IsString(it) && it->valuestring[0] >= '0' && it->valuestring[0] <= '9') {
-		errno = 0;
-		*v = strtoull(it->valuestring, &end, 10);
-		return errno == 0 && *end == '\0';
-	}
-	return 0;
+	return cJSON_IsString(it) && bl_seed_parse(it->valuestring, v) == BL_OK;
 }
 
-int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
-			  char *err, size_t errlen)
+int bl_sampler_state_restore(bl_sampler *s, const char *text, size_t len,
+			     uint64_t *steps, char *err, size_t errlen)
 {
-	bl_buf text;
-	cJSON *o = NULL, *fmt, *dig;
+	cJSON *o = NULL;
+	const cJSON *fmt, *dig, *ver;
 	uint64_t seed, rank, world, pos, st = 0;
 	int rc = BL_FAILED;
 
-	bl_buf_init(&text, 1 << 20);
-	if (!s || !path) {
-		seterr(err, errlen, "no sampler or path");
+	if (!s || (!text && len)) {
+		seterr(err, errlen, "no sampler or state");
+		return BL_EUSAGE;
+	}
+	if (len > MAX_STATE) {
+		seterr(err, errlen, "not a ballast sampler state (%zu bytes)", len);
 		goto out;
 	}
-	if (slurp(path, &text) != BL_OK) {
-		seterr(err, errlen, "state '%s': cannot read: %s", path, strerror(errno));
-		goto out;
-	}
-	o = cJSON_Parse(text.buf);
+	o = cJSON_ParseWithLength(text, len);
 	fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
+	ver = cJSON_GetObjectItemCaseSensitive(o, "version");
 	dig = cJSON_GetObjectItemCaseSensitive(o, "manifest_sha256");
-	if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATE_FORMAT) ||
+	if (!cJSON_IsObject(o) || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATE_FORMAT) ||
+	    !cJSON_IsNumber(ver) || ver->valuedouble != 1 ||
 	    !cJSON_IsString(dig) || !get_u64(o, "seed", &seed) ||
 	    !get_u64(o, "rank", &rank) || !get_u64(o, "world", &world) ||
-	    !get_u64(o, "position", &pos)) {
-		seterr(err, errlen, "state '%s': not a ballast sampler state", path);
+	    !get_u64(o, "position", &pos) ||
+	    (cJSON_GetObjectItemCaseSensitive(o, "steps") && !get_u64(o, "steps", &st))) {
+		seterr(err, errlen, "not a ballast sampler state (format, version 1, "
+		       "manifest_sha256, seed, rank, world, position, steps)");
 		goto out;
 	}
-	get_u64(o, "steps", &st);
 	if (strcmp(dig->valuestring, s->digest)) {
-		seterr(err, errlen, "state '%s': saved for another manifest (sha256 %.12s..., this one %.12s...)",
-		       path, dig->valuestring, s->digest);
+		seterr(err, errlen, "saved for another manifest (sha256 %.12s..., this one %.12s...)",
+		       dig->valuestring, s->digest);
 		goto out;
 	}
 	if (world != s->world || rank != s->rank) {
-		seterr(err, errlen, "state '%s': saved for rank %" PRIu64 " of %" PRIu64
-		       ", this run is rank %" PRIu32 " of %" PRIu32, path, rank, world,
+		seterr(err, errlen, "saved for rank %" PRIu64 " of %" PRIu64
+		       ", this run is rank %" PRIu32 " of %" PRIu32, rank, world,
 		       s->rank, s->world);
+		goto out;
+	}
+	if (pos == UINT64_MAX || pos > (UINT64_MAX - rank) / world) {
+		seterr(err, errlen, "position %" PRIu64 " is beyond 2^64 draws", pos);
 		goto out;
 	}
 	bl_sampler_start(s, seed, (uint32_t)rank, (uint32_t)world);
@@ -661,6 +893,43 @@ int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
 	rc = BL_OK;
 out:
 	cJSON_Delete(o);
+	return rc;
+}
+
+int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
+			  char *err, size_t errlen)
+{
+	bl_buf text;
+	FILE *f = NULL;
+	char chunk[4096], msg[512];
+	size_t n;
+	int rc = BL_FAILED;
+
+	bl_buf_init(&text, MAX_STATE + 1);
+	if (!s || !path) {
+		seterr(err, errlen, "no sampler or path");
+		goto out;
+	}
+	if (!(f = fopen(path, "rb"))) {
+		seterr(err, errlen, "state '%s': cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		if (bl_buf_add(&text, chunk, n) != BL_OK) {
+			seterr(err, errlen, "state '%s': not a ballast sampler state (over %zu bytes)",
+			       path, MAX_STATE);
+			goto out;
+		}
+	if (ferror(f)) {
+		seterr(err, errlen, "state '%s': cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = bl_sampler_state_restore(s, text.buf, text.len, steps, msg, sizeof msg);
+	if (rc != BL_OK)
+		seterr(err, errlen, "state '%s': %s", path, msg);
+out:
+	if (f)
+		fclose(f);
 	bl_buf_release(&text);
 	return rc;
 }

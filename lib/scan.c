@@ -287,6 +287,8 @@ static int scan_sample(struct scan *sc, struct worker *w, struct bl_index_shard 
 	row->key = arena_add(sh, s->key, strlen(s->key));
 	row->caption = row->image_ext = row->status = BL_NO_STR;
 	row->caption_offset = row->image_offset = -1;
+	row->caption_data = row->caption_size = row->image_data = -1;
+	row->json_data = row->json_size = -1;
 	row->width = row->height = -1;
 	row->punsafe = row->pwatermark = NAN;
 	row->weight = 1;
@@ -304,11 +306,17 @@ static int scan_sample(struct scan *sc, struct worker *w, struct bl_index_shard 
 
 	if (s->caption) {
 		row->caption_offset = s->caption->offset;
+		row->caption_data = s->caption->data_offset;
+		row->caption_size = s->caption->size;
 		if (s->caption->data && !(s->problems & BL_PROBLEM(BL_ERR_BAD_UTF8))) {
 			row->caption = arena_add(sh, (const char *)s->caption->data,
 						 s->caption->len);
 			p->cap_len = s->caption->len;
 		}
+	}
+	if (s->json) {
+		row->json_data = s->json->data_offset;
+		row->json_size = s->json->size;
 	}
 	if (s->json && s->json->data) {
 		p->json = batch_str(w, (const char *)s->json->data, s->json->len);
@@ -319,6 +327,7 @@ static int scan_sample(struct scan *sc, struct worker *w, struct bl_index_shard 
 	if (s->image) {
 		row->image_offset = s->image->offset;
 		row->image_size = s->image->size;
+		row->image_data = s->image->data_offset;
 		row->image_ext = arena_add(sh, s->image->ext, strlen(s->image->ext));
 		if (sc->probe && s->image->data) {
 			bl_image_info *info = &p->info;

@@ -1,111 +1,47 @@
 /*
- * sha256.c - SHA-256 (FIPS 180-4), for the digests that manifests and the
- * index record: rule files, policies, shards.  None of the libraries we
- * depend on exports a hash, and 100 lines beat a crypto dependency for a
- * checksum that only has to identify content.
+ * sha256.c - SHA-256 for the digests that manifests and the index record:
+ * rule files, policies and shards.
+ *
+ * Backed by nettle (Debian's nettle-dev), whose x86-64 build picks the
+ * SHA-NI instructions at run time where the CPU has them: about 1.4 GB/s
+ * on one core here against 0.24 GB/s for the portable C this file used to
+ * hold, which is what hashing every shard of a rebalance costs.  nettle's
+ * context is a plain struct, so bl_sha256 holds it by value and a copy
+ * forks the hash (rules.c finalises a copy to read a running digest).
  */
 #include "ballast.h"
 
-#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/sha2.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-static const uint32_t K[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-	0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-	0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-	0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-	0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
+_Static_assert(sizeof(struct sha256_ctx) <= sizeof(((bl_sha256 *)0)->ctx.bytes),
+	       "bl_sha256 is too small for nettle's sha256_ctx");
+_Static_assert(_Alignof(struct sha256_ctx) <= _Alignof(uint64_t),
+	       "bl_sha256 is not aligned enough for nettle's sha256_ctx");
 
-#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+#define CTX(c) ((struct sha256_ctx *)(void *)(c)->ctx.bytes)
 
-static void compress(uint32_t h[8], const unsigned char *p)
-{
-	uint32_t w[64], a, b, c, d, e, f, g, hh;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (i = 16; i < 64; i++) {
-		uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = h[0]; b = h[1]; c = h[2]; d = h[3];
-	e = h[4]; f = h[5]; g = h[6]; hh = h[7];
-	for (i = 0; i < 64; i++) {
-		uint32_t t1 = hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) +
-			      ((e & f) ^ (~e & g)) + K[i] + w[i];
-		uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) +
-			      ((a & b) ^ (a & c) ^ (b & c));
-		hh = g; g = f; f = e; e = d + t1;
-		d = c; c = b; b = a; a = t1 + t2;
-	}
-	h[0] += a; h[1] += b; h[2] += c; h[3] += d;
-	h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
-}
+/* a file is read in pieces this large */
+#define FILE_CHUNK ((size_t)1 << 20)
 
 void bl_sha256_init(bl_sha256 *c)
 {
-	static const uint32_t iv[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-	};
-	memcpy(c->h, iv, sizeof iv);
-	c->nbytes = 0;
-	c->fill = 0;
+	memset(c, 0, sizeof *c);
+	sha256_init(CTX(c));
 }
 
 void bl_sha256_update(bl_sha256 *c, const void *data, size_t len)
 {
-	const unsigned char *p = data;
-
-	c->nbytes += len;
-	if (c->fill) {
-		size_t take = 64 - c->fill < len ? 64 - c->fill : len;
-		memcpy(c->block + c->fill, p, take);
-		c->fill += take;
-		p += take;
-		len -= take;
-		if (c->fill < 64)
-			return;
-		compress(c->h, c->block);
-		c->fill = 0;
-	}
-	while (len >= 64) {
-		compress(c->h, p);
-		p += 64;
-		len -= 64;
-	}
-	memcpy(c->block, p, len);
-	c->fill = len;
+	sha256_update(CTX(c), len, data);
 }
 
 void bl_sha256_final(bl_sha256 *c, unsigned char out[32])
 {
-	uint64_t bits = c->nbytes * 8;
-	unsigned char pad = 0x80, zero = 0, lenb[8];
-	int i;
-
-	bl_sha256_update(c, &pad, 1);
-	while (c->fill != 56)
-		bl_sha256_update(c, &zero, 1);
-	for (i = 0; i < 8; i++)
-		lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
-	bl_sha256_update(c, lenb, 8);
-	for (i = 0; i < 8; i++) {
-		out[4 * i] = (unsigned char)(c->h[i] >> 24);
-		out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);
-		out[4 * i + 2] = (unsigned char)(c->h[i] >> 8);
-		out[4 * i + 3] = (unsigned char)c->h[i];
-	}
+	sha256_digest(CTX(c), SHA256_DIGEST_SIZE, out);
 }
 
 void bl_sha256_final_hex(bl_sha256 *c, char hex[65])
@@ -131,21 +67,35 @@ void bl_sha256_hex(const void *data, size_t len, char hex[65])
 
 int bl_sha256_file(const char *path, char hex[65])
 {
-	unsigned char buf[1 << 16];
+	unsigned char *buf = NULL;
 	bl_sha256 c;
-	size_t n;
-	FILE *f = fopen(path, "rb");
-	int rc = BL_FAILED;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = BL_FAILED, saved;
 
-	if (!f)
+	if (fd < 0)
 		return BL_FAILED;
-	bl_sha256_init(&c);
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		bl_sha256_update(&c, buf, n);
-	if (!ferror(f)) {
-		bl_sha256_final_hex(&c, hex);
-		rc = BL_OK;
+	if (!(buf = malloc(FILE_CHUNK))) {
+		errno = ENOMEM;
+		goto out;
 	}
-	fclose(f);
+#ifdef POSIX_FADV_SEQUENTIAL
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+	bl_sha256_init(&c);
+	while ((n = read(fd, buf, FILE_CHUNK)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto out;
+		}
+		bl_sha256_update(&c, buf, (size_t)n);
+	}
+	bl_sha256_final_hex(&c, hex);
+	rc = BL_OK;
+out:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
 	return rc;
 }

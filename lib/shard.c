@@ -801,6 +801,7 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		m->name = sl->name.buf;
 		m->ext = sl->ext.buf;
 		m->offset = offset;
+		m->data_offset = archive_filter_bytes(r->a, 0); /* past its headers */
 		m->size = size;
 		r->nmembers++;
 

@@ -156,3 +156,28 @@ int bl_label_in_family(const char *label, const char *family)
 	n = strlen(family);
 	return strncmp(label, family, n) == 0 && (label[n] == '\0' || label[n] == '.');
 }
+
+/* ---- seeds and version (consumers) ----------------------------------- */
+
+int bl_seed_parse(const char *text, uint64_t *seed)
+{
+	uint64_t v = 0;
+
+	if (!text || !seed)
+		return BL_EUSAGE;
+	if (!*text)
+		return BL_FAILED;
+	for (const char *p = text; *p; p++) {
+		unsigned d = (unsigned)(unsigned char)*p - '0';
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return BL_FAILED;
+		v = v * 10 + d;
+	}
+	*seed = v;
+	return BL_OK;
+}
+
+int bl_version_number(void)
+{
+	return BALLAST_VERSION_NUMBER;
+}

@@ -4,12 +4,11 @@
  *
  * The library plans (bl_rebalance_plan), realises and writes
  * (bl_manifest_write); this file parses argv and renders the summary the
- * library returns as JSON: as text for people, or as the JSON itself
- * with --json.
+ * library fills (bl_rb_summary): as text for people, or as its JSON with
+ * --json.
  */
 #include "tools.h"
 
-#include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -42,104 +41,174 @@ const char usage_rebalance[] =
 	"Samples labelled both age.minor and sexual.* are never written,\n"
 	"whatever the policy; the summary counts them.\n"
 	"\n"
-	"Exit status: 0 done, 2 usage or a bad policy, 3 fatal (the index cannot\n"
-	"be read, the policy cannot be met on it, the output cannot be written).\n";
+	"Every plan is checked (manifests/FORMAT.md, \"Checks\"): rows too small\n"
+	"to estimate (under 30 samples), Kish's ESS under 30% of the samples\n"
+	"written, a weight over 10 times the mean, one sample over 1% of the\n"
+	"weight, a label no line names moving by more than max(0.5 pp, a quarter\n"
+	"of its share), a line that does not reduce its own gap.  Problems are\n"
+	"printed first; a failed check exits 1 unless the policy accepts it\n"
+	"('accept ess >= 0.2', 'accept max weight 20', 'accept sample share 0.05',\n"
+	"'accept shift sexual 0.05', 'accept cells >= 10', 'accept gap').\n"
+	"'clip weight W' and 'floor ess F' lines trade distance from the target\n"
+	"for a sounder set; the summary reports both.\n"
+	"\n"
+	"Exit status: 0 done, 1 the plan failed a check or the policy cannot be met\n"
+	"on this index (an unknown label, an impossible target), 2 usage or a bad\n"
+	"policy, 3 fatal (the index cannot be read, the output cannot be written).\n";
 
-static void progress(void *arg, uint64_t done, uint64_t total, uint64_t samples)
+/* Progress on a terminal: the manifest's lines, then each shard's
+ * SHA-256 (the slow part: every byte of every shard is read). */
+struct prog {
+	int digest;      /* shards are hashed */
+	uint64_t samples;
+	uint64_t bytes_done, bytes_total;
+};
+
+static void progress_line(const struct prog *p, uint64_t done, uint64_t total)
 {
-	(void)arg;
-	fprintf(stderr, "\r%llu/%llu shards, %llu samples", (unsigned long long)done,
-		(unsigned long long)total, (unsigned long long)samples);
+	if (p->digest)
+		fprintf(stderr, "\rwriting the manifest and hashing shards %llu/%llu, "
+			"%.1f GB/%.1f GB, %llu samples   ", (unsigned long long)done,
+			(unsigned long long)total, p->bytes_done / 1e9, p->bytes_total / 1e9,
+			(unsigned long long)p->samples);
+	else
+		fprintf(stderr, "\rwriting the manifest: shards %llu/%llu, %llu samples   ",
+			(unsigned long long)done, (unsigned long long)total,
+			(unsigned long long)p->samples);
 	if (done == total)
 		fputc('\n', stderr);
 }
 
-static double jnum(const cJSON *o, const char *k)
+static void progress(void *arg, uint64_t done, uint64_t total, uint64_t samples)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+	struct prog *p = arg;
+	p->samples = samples;
+	progress_line(p, done, total);
 }
 
-static const char *jstr(const cJSON *o, const char *k)
+static void progress_digest(void *arg, uint64_t done, uint64_t total, uint64_t bytes,
+			    uint64_t bytes_total)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : "";
+	struct prog *p = arg;
+	p->bytes_done = bytes;
+	p->bytes_total = bytes_total;
+	/* the line is printed by progress(), right after */
+	(void)done;
+	(void)total;
 }
 
-static void print_rule(const cJSON *r)
+static void print_rule(const bl_rb_rule_result *r)
 {
-	const char *kind = jstr(r, "kind");
-	const cJSON *x;
-
-	printf("  line %.0f: %s\n", jnum(r, "line"), jstr(r, "text"));
-	if (!strcmp(kind, "drop")) {
-		printf("    dropped %.0f samples\n", jnum(r, "samples"));
-	} else if (!strcmp(kind, "target")) {
+	printf("  line %d: %s\n", r->line, r->text);
+	if (r->kind == BL_RULE_DROP) {
+		printf("    dropped %llu samples\n", (unsigned long long)r->samples);
+	} else if (r->kind == BL_RULE_TARGET) {
 		printf("    %-28s %8s %8s %8s\n", "label", "target", "before", "after");
-		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "labels")) {
-			if (isnan(jnum(x, "target")))
-				printf("    %-28s %8s %8.4f %8.4f\n", jstr(x, "label"), "free",
-				       jnum(x, "before"), jnum(x, "after"));
+		for (size_t i = 0; i < r->nlabels; i++) {
+			const bl_rb_label_row *x = &r->labels[i];
+			if (isnan(x->target))
+				printf("    %-28s %8s %8.4f %8.4f\n", x->label, "free", x->before,
+				       x->after);
 			else
-				printf("    %-28s %8.4f %8.4f %8.4f\n", jstr(x, "label"),
-				       jnum(x, "target"), jnum(x, "before"), jnum(x, "after"));
+				printf("    %-28s %8.4f %8.4f %8.4f\n", x->label, x->target,
+				       x->before, x->after);
 		}
-		printf("    max abs share error %.3g, total variation distance %.3g\n",
-		       jnum(r, "max_abs_error"), jnum(r, "tv_distance"));
-	} else if (!strcmp(kind, "cap")) {
+		printf("    max abs share error %.3g, total variation distance %.3g (before: %.3g)\n",
+		       r->max_abs_error, r->tv_distance, r->tv_distance_before);
+	} else if (r->kind == BL_RULE_CAP) {
 		printf("    %-28s %10s %10s %9s %9s\n", "label", "count", "expected",
 		       "share exp", "share now");
-		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "labels"))
-			printf("    %-28s %10.0f %10.1f %9.4f %9.4f\n", jstr(x, "label"),
-			       jnum(x, "count_before"), jnum(x, "count_expected"),
-			       jnum(x, "share_expected"), jnum(x, "share_after"));
-		printf("    max abs share error %.3g\n", jnum(r, "max_abs_error"));
-	} else if (!strcmp(kind, "independent")) {
+		for (size_t i = 0; i < r->nlabels; i++) {
+			const bl_rb_label_row *x = &r->labels[i];
+			printf("    %-28s %10.0f %10.1f %9.4f %9.4f\n", x->label, x->count_before,
+			       x->count_expected, x->target, x->after);
+		}
+		printf("    max abs share error %.3g\n", r->max_abs_error);
+	} else if (r->kind == BL_RULE_INDEPENDENT) {
 		printf("    %-22s %-24s %7s %15s %15s\n", "within", "label", "samples",
 		       "rate before", "rate after");
-		cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(r, "rows")) {
-			if (jnum(x, "samples") < 30)
+		for (size_t i = 0; i < r->nrows; i++) {
+			const bl_rb_indep_row *x = &r->rows[i];
+			if (x->samples < 30)
 				continue;
-			printf("    %-22s %-24s %7.0f %6.3f (%6.3f) %6.3f (%6.3f)\n",
-			       jstr(x, "within"), jstr(x, "label"), jnum(x, "samples"),
-			       jnum(x, "rate_before"), jnum(x, "rate_within_before"),
-			       jnum(x, "rate_after"), jnum(x, "rate_within_after"));
+			printf("    %-22s %-24s %7llu %6.3f (%6.3f) %6.3f (%6.3f)\n", x->within,
+			       x->label, (unsigned long long)x->samples, x->rate[0],
+			       x->rate_within[0], x->rate[1], x->rate_within[1]);
 		}
 		printf("    (rate: share with the first family among the row's samples;\n"
 		       "     in brackets, among all samples of the 'within' level;\n"
 		       "     rows under 30 samples not shown)\n");
-		printf("    largest rate gap: before %.4f, after %.4f\n",
-		       jnum(r, "max_rate_gap_before"), jnum(r, "max_rate_gap_after"));
+		printf("    largest rate gap: before %.4f, after %.4f\n", r->max_rate_gap_before,
+		       r->max_rate_gap_after);
+		printf("    distance from independence (TV, every cell counted): before %.4g, "
+		       "after %.4g\n", r->tv_distance_before, r->tv_distance);
 	}
 }
 
-static void print_text(const cJSON *s, const char *outdir)
+/* The problems of a plan, at the top of the output: failed checks first,
+ * then accepted ones, then warnings. */
+static void print_problems(const bl_rb_summary *s)
 {
-	const cJSON *x;
-	double before = jnum(s, "ess_before"), after = jnum(s, "ess_after");
+	static const int order[] = {BL_CHECK_FAILED, BL_CHECK_ACCEPTED, BL_CHECK_WARNING};
+	size_t failed = bl_rb_summary_count(s, BL_CHECK_FAILED);
 
-	printf("realisation              %s\n", jstr(s, "realise"));
-	printf("samples in index         %.0f\n", jnum(s, "samples"));
-	printf("blocked (minor+sexual)   %.0f\n", jnum(s, "blocked_minor_sexual"));
-	printf("dropped by drop rules    %.0f\n", jnum(s, "dropped_by_rule"));
-	printf("not written (all causes) %.0f\n", jnum(s, "excluded"));
-	printf("written                  %.0f\n", jnum(s, "written"));
-	if (!strcmp(jstr(s, "realise"), "upsample"))
-		printf("repeated                 %.0f samples, %.0f extra copies\n",
-		       jnum(s, "repeated"), jnum(s, "copies_added"));
-	printf("weight sum               %.1f\n", jnum(s, "weight_sum"));
-	printf("largest weight           %.4g (smallest %.4g)\n", jnum(s, "largest_weight"),
-	       jnum(s, "smallest_weight"));
+	if (!bl_rb_summary_count(s, BL_CHECK_WARNING))
+		return;
+	if (failed)
+		printf("PLAN FAILED %zu check%s: the manifest does not do what the policy asked "
+		       "without side effects (exit status 1)\n", failed, failed == 1 ? "" : "s");
+	else
+		printf("plan checks: passed, with what the policy accepts and warnings below\n");
+	for (size_t o = 0; o < sizeof order / sizeof order[0]; o++)
+		for (size_t i = 0; i < s->nchecks; i++) {
+			const bl_rb_check *c = &s->checks[i];
+			if (c->status != order[o])
+				continue;
+			printf("  %-8s %-6s %s", c->status == BL_CHECK_FAILED ? "FAILED" :
+			       bl_check_status_name(c->status), bl_check_name(c->check), c->message);
+			if (c->status == BL_CHECK_ACCEPTED)
+				printf(" [policy line %d]", c->accept_line);
+			printf("\n");
+		}
+	if (failed)
+		printf("  to take such a risk knowingly, add the matching 'accept' line to the "
+		       "policy (manifests/FORMAT.md, \"Checks\")\n");
+	printf("\n");
+}
+
+static void print_text(const bl_rb_summary *s, const char *outdir)
+{
+	double before = s->ess_before, after = s->ess_after;
+
+	printf("realisation              %s\n", bl_realise_name(s->realise));
+	printf("samples in index         %llu\n", (unsigned long long)s->samples);
+	printf("blocked (minor+sexual)   %llu\n", (unsigned long long)s->blocked);
+	printf("dropped by drop rules    %llu\n", (unsigned long long)s->dropped_rule);
+	printf("not written (all causes) %llu\n", (unsigned long long)s->excluded);
+	printf("written                  %llu\n", (unsigned long long)s->written);
+	if (s->realise == BL_REALISE_UPSAMPLE)
+		printf("repeated                 %llu samples, %llu extra copies\n",
+		       (unsigned long long)s->repeated, (unsigned long long)s->copies);
+	printf("weight sum               %.1f\n", s->weight_sum);
+	printf("largest weight           %.4g (smallest %.4g)\n", s->largest_weight,
+	       s->smallest_weight);
 	printf("effective sample size    %.1f -> %.1f (%.1f%%)\n", before, after,
 	       before > 0 ? 100 * after / before : 0);
 	printf("distance from target     max abs share error %.3g, TV distance %.3g\n",
-	       jnum(s, "max_abs_share_error"), jnum(s, "tv_distance"));
+	       s->max_abs_share_error, s->tv_distance);
+	if (isfinite(s->clip_weight))
+		printf("clip weight              %g times the mean (lowered %llu samples)\n",
+		       s->clip_weight, (unsigned long long)s->clipped_samples);
+	if (isfinite(s->ess_floor))
+		printf("floor ess                %g (%.1f%% uniform weight mixed in)\n",
+		       s->ess_floor, 100 * s->ess_floor_mix);
 	printf("rules:\n");
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(s, "rules"))
-		print_rule(x);
-	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(s, "warnings"))
-		if (cJSON_IsString(x))
-			printf("warning: %s\n", x->valuestring);
+	for (size_t i = 0; i < s->nrules; i++)
+		print_rule(&s->rules[i]);
+	printf("checks:\n");
+	for (size_t i = 0; i < s->nchecks; i++)
+		printf("  %-8s %-6s %s\n", bl_check_status_name(s->checks[i].status),
+		       bl_check_name(s->checks[i].check), s->checks[i].message);
 	if (outdir)
 		printf("manifest                 %s/manifest.json\n", outdir);
 }
@@ -162,8 +231,10 @@ int cmd_rebalance(int argc, char **argv)
 	bl_policy *pol = NULL;
 	bl_rebalance *rb = NULL;
 	bl_index *ix = NULL;
-	cJSON *sum = NULL;
+	const bl_rb_summary *sum;
+	struct prog prog = {0};
 	char err[1024];
+	int r;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:o:q", opts, NULL)) != -1) {
@@ -213,23 +284,29 @@ int cmd_rebalance(int argc, char **argv)
 	}
 	if (have_seed)
 		bl_rebalance_set_seed(rb, (uint64_t)seed);
-	if (bl_rebalance_plan(rb, ix) != BL_OK) {
+	if ((r = bl_rebalance_plan(rb, ix)) != BL_OK) {
 		tool_err("%s", bl_rebalance_errmsg(rb));
+		/* a policy this index cannot meet is a plan that failed; the
+		 * index unreadable is fatal */
+		if (r == BL_FAILED)
+			rc = EXIT_ITEMS_FAILED;
 		goto out;
 	}
-	if (!quiet && tool_progress_wanted())
+	if (!quiet && tool_progress_wanted()) {
+		prog.digest = !mo.no_digest && outdir;
 		mo.on_progress = progress;
+		mo.on_digest = progress_digest;
+		mo.arg = &prog;
+	}
 	if (bl_manifest_write(rb, ix, outdir, &mo, err, sizeof err) != BL_OK) {
 		tool_err("%s", err);
 		goto out;
 	}
+	sum = bl_rebalance_summary(rb);
 	if (json) {
 		printf("%s\n", bl_rebalance_summary_json(rb));
 	} else {
-		if (!(sum = cJSON_Parse(bl_rebalance_summary_json(rb)))) {
-			tool_err("out of memory");
-			goto out;
-		}
+		print_problems(sum);
 		printf("policy                   %s (sha256 %.12s)\n", policy_path,
 		       bl_policy_digest(pol));
 		printf("seed                     %llu\n",
@@ -237,11 +314,17 @@ int cmd_rebalance(int argc, char **argv)
 		print_text(sum, outdir);
 	}
 	rc = EXIT_ALL_GOOD;
+	if (!sum->ok) {
+		size_t n = bl_rb_summary_count(sum, BL_CHECK_FAILED);
+		tool_err("the plan failed %zu check%s (%s); %s", n, n == 1 ? "" : "s",
+			 json ? "\"checks\" in the JSON" : "listed at the top of the output",
+			 outdir ? "the manifest was written and records them" : "nothing was written");
+		rc = EXIT_ITEMS_FAILED;
+	}
 out:
-	cJSON_Delete(sum);
 	bl_rebalance_free(rb);
 	bl_policy_free(pol);
 	if (ix)
 		bl_index_close(ix);
-	return rc == EXIT_ALL_GOOD ? tool_finish(rc) : rc;
+	return rc == EXIT_ALL_GOOD || rc == EXIT_ITEMS_FAILED ? tool_finish(rc) : rc;
 }

@@ -96,6 +96,8 @@ const char usage_report[] =
 	"skew_corrected (note: the correction's status).  Text fields starting\n"
 	"with = + - @ TAB or CR get a leading apostrophe (no formulas).\n"
 	"With --manifest, JSON keys are report (\"ballast-manifest\"), schema,\n"
+	"ok, problems [{source, check, status, ...}] (the plan's checks that did\n"
+	"not pass and the disagreements, also first in text, CSV and HTML),\n"
 	"manifest, index, policy {path, sha256, seed, realise, text}, cost\n"
 	"{samples, written, ess_before, ess_after, ess_ratio, dropped,\n"
 	"dropped_by_rule, blocked, repeated, copies_added, max_weight, min_weight,\n"
@@ -105,7 +107,10 @@ const char usage_report[] =
 	"agree}], notes; CSV columns are table,name,gender,before,before_lo,\n"
 	"before_hi,after,after_lo,after_hi (see lib/ballast.h).\n"
 	"\n"
-	"Exit status: 0 written, 2 usage (unknown format, family or label),\n"
+	"Exit status: 0 written, 1 written, but (--manifest) the plan failed its\n"
+	"checks or manifest.json's summary disagrees with the lines or the index\n"
+	"(both listed at the top of the report), 2 usage (unknown format, family\n"
+	"or label),\n"
 	"3 fatal (unreadable index or audit sheet, missing or damaged manifest, a\n"
 	"manifest of another index, write error).\n";
 
@@ -268,6 +273,12 @@ int cmd_report(int argc, char **argv)
 		r = bl_report_save(ix, &opt, output, err, sizeof err);
 	else
 		r = bl_report_write(ix, &opt, stdout, err, sizeof err);
+	if (r == BL_WARN) {
+		/* --manifest: the report is out, with its problems at the top */
+		tool_err("%s (listed at the top of the report)", err);
+		rc = tool_finish(EXIT_ITEMS_FAILED);
+		goto out;
+	}
 	if (r != BL_OK) {
 		err_clean("", err);
 		/* an unknown --by family or --given label is a usage error */

@@ -91,10 +91,11 @@ run "$B" rebalance ix.db -p up.policy -o up3 --seed 5
 if diff -rq up1/shards up3/shards > /dev/null; then bad rebalance-upsample-seed-matters "seeds 4 and 5 gave the same draws"; else ok rebalance-upsample-seed-matters; fi
 expect_out '^repeated ' rebalance-upsample-prints-repeats
 
-# impossible target: exit 3 and a message naming the policy line
+# impossible target: a plan that cannot be made (exit 1) and a message
+# naming the policy line
 printf 'target group group.indigenous=0.2\n' > imp.policy
 run "$B" rebalance ix.db -p imp.policy
-expect_rc 3 rebalance-impossible-target-exit
+expect_rc 1 rebalance-impossible-target-exit
 expect_err "imp.policy:1: impossible target: label 'group.indigenous'" rebalance-impossible-target-message
 
 # --json prints the summary

@@ -111,7 +111,8 @@ check rmf-html-hollow-and-filled sh -c 'grep -q "fill=\"#fff\" stroke=" m.html &
 run "$B" report --manifest out ix.db --format html -o m2.html --title 'deskew <run> & co'
 check rmf-html-deterministic cmp -s m.html m2.html
 
-# a disagreement between the summary and the lines is shown, not fatal
+# a disagreement between the summary and the lines: the report is out,
+# the disagreement at its top, exit 1
 cp -r out bent
 python3 - bent/manifest.json <<'PY'
 import json, sys
@@ -120,8 +121,17 @@ m["summary"]["ess_after"] += 50
 json.dump(m, open(sys.argv[1], "w"), indent="\t")
 PY
 run "$B" report --manifest bent ix.db
-expect_rc 0 rmf-disagreement-runs
+expect_rc 1 rmf-disagreement-exits-1
 expect_out '^  DIFF ESS after' rmf-disagreement-shown
+check rmf-disagreement-at-the-top sh -c 'sed -n 3p out.txt | grep -q "^DISAGREEMENT: " && sed -n 4p out.txt | grep -q "DIFF *ESS after: manifest"'
+expect_err "summary disagrees" rmf-disagreement-on-stderr
+run "$B" report --manifest bent ix.db --format json -o bent.json
+expect_rc 1 rmf-disagreement-json-exits-1
+if python3 -c 'import json,sys; r=json.load(open("bent.json")); k=list(r); assert r["ok"] is False and k.index("problems") < k.index("cost"), k; assert any(p["check"]=="ESS after" and p["status"]=="disagrees" for p in r["problems"]), r["problems"]' 2> py.err
+then ok rmf-disagreement-json-top; else bad rmf-disagreement-json-top "$(cat py.err)"; fi
+run "$B" report --manifest bent ix.db --format html -o bent.html
+expect_rc 1 rmf-disagreement-html-exits-1
+check rmf-disagreement-html-before-cards python3 -c 'import sys; h=open("bent.html").read(); d=h.find("DISAGREEMENT"); sys.exit(not (0 <= d < h.find("class=\"cards\"")))'
 
 # damaged manifests: exit 3 with the file named
 cp -r out broken1

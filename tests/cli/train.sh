@@ -8,9 +8,12 @@
 py=python3
 "$B" mkshards gen --shards 4 --per-shard 500 --seed 3 --image-size 48 --skew east_asian:female=3 -j 2 >/dev/null
 "$B" scan 'gen/*.tar' -o ix.db -j 2 -q >/dev/null
-run "$B" rebalance ix.db -p "$TOP/manifests/policies/deskew-sexualisation.policy" -o man -q
+# 2000 samples leave a few group x gender rows under the rebalancer's 30:
+# the policy accepts that (manifests/FORMAT.md, "Checks")
+{ cat "$TOP/manifests/policies/deskew-sexualisation.policy"; echo 'accept cells >= 20'; } > deskew.policy
+run "$B" rebalance ix.db -p deskew.policy -o man -q
 expect_rc 0 "rebalance writes the deskew manifest"
-printf 'independent sexual group within gender\nrealise upsample\nseed 1\n' > up.policy
+printf 'independent sexual group within gender\nrealise upsample\nseed 1\naccept cells >= 20\n' > up.policy
 run "$B" rebalance ix.db -p up.policy -o up -q
 expect_rc 0 "rebalance writes an upsampled manifest"
 
@@ -31,21 +34,21 @@ run "$B" train man --mode full --steps 1 --size 32
 expect_out "all 93536640 projection parameters" "full trains all 93,536,640 projection parameters"
 
 # --- 20k draws realise the manifest's weighted label distribution ----------
+# the bound follows from 20k draws (tests/cli/tvd.py); the python dataset
+# (tests/cli/python.sh) is held to the same one
 for m in man up; do
 	run "$B" train $m --mode lora --steps 2500 --batch 8 --size 32 -j 2 --json -q
 	expect_rc 0 "$m: 20k draws consumed"
 	tail -n 1 out.txt > sum.json
-	if $py - sum.json <<'EOF'
-import json, sys
-o = json.load(open(sys.argv[1]))
-assert o["samples"] == 20000, o["samples"]
-assert o["tvd"] < 0.02, o["tvd"]
-# recompute the tvd from the counts and the manifest's targets
-t, r = o["target"], o["realised"]
-assert set(t) == set(o["labels"])
-print("tvd", o["tvd"])
-EOF
-	then ok "$m: realised label distribution within TVD 0.02 of the target"; else bad "$m: TVD"; fi
+	if $py -c 'import json,sys; o=json.load(open("sum.json")); assert o["samples"] == 20000, o["samples"]' &&
+	   $py "$TOP/tests/cli/tvd.py" $m sum.json > tvd.txt; then
+		ok "$m: realised label distribution within the 20k-draw bound ($(cat tvd.txt))"
+	else
+		bad "$m: realised label distribution within the 20k-draw bound" "$(cat tvd.txt)"
+	fi
+	# train's own figure is the same distance
+	$py -c 'import json,sys; o=json.load(open("sum.json")); t=float(open("tvd.txt").read().split()[1]); assert abs(o["tvd"] - t) < 1e-5, (o["tvd"], t)' &&
+		ok "$m: train's tvd is the distance recomputed from its counts" || bad "$m: train's tvd recomputed"
 done
 
 # --- determinism: same seed, same sequence; threads do not matter ----------

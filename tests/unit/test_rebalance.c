@@ -287,6 +287,20 @@ BL_TEST(policy_errors_have_line_and_column)
 		{"realise sometimes\n", "t.policy:1:9: unknown realisation 'sometimes'"},
 		{"seed 1\nseed 2\n", "t.policy:2:1: 'seed' given twice"},
 		{"target group group.black=0.3 rest=0.3\n", "t.policy:1:14: shares with 'rest' sum to 0.6"},
+		{"# nothing\nrealise weights\nseed 1\n", "t.policy: no method line"},
+		{"drop a\naccept ess 0.5\n", "t.policy:2:8: expected 'accept ess >= F'"},
+		{"drop a\naccept ess >= 1.5\n", "t.policy:2:15: a share of the samples must lie in [0, 1]"},
+		{"drop a\naccept max weight 0.5\n", "t.policy:2:19: a weight of at least 1 must lie"},
+		{"drop a\naccept sample share x\n", "t.policy:2:21: expected a share"},
+		{"drop a\naccept shift sexual\n", "t.policy:2:14: expected a share, got 'sexual'"},
+		{"drop a\naccept shift se..x 0.1\n", "t.policy:2:17: expected a family name, got 'se..x'"},
+		{"drop a\naccept cells >= 0\n", "t.policy:2:17: a positive integer N must lie"},
+		{"drop a\naccept gap now\n", "t.policy:2:12: unexpected words after 'accept gap'"},
+		{"drop a\naccept anything\n", "t.policy:2:8: expected 'accept ess >= F'"},
+		{"drop a\naccept shift sexual 0.1\naccept shift sexual 0.2\n", "t.policy:3:8: 'accept shift sexual' given twice (first on line 2)"},
+		{"drop a\nclip weight 20\nclip weight 30\n", "t.policy:3:1: 'clip weight' given twice (first on line 2)"},
+		{"drop a\nclip 20\n", "t.policy:2:6: expected 'clip weight W'"},
+		{"drop a\nfloor ess 0\n", "t.policy:2:11: a share above 0 must lie"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		bl_policy *p = bl_policy_new();
@@ -294,6 +308,114 @@ BL_TEST(policy_errors_have_line_and_column)
 		CHECK_EQ_INT(bl_policy_parse(p, "t.policy", cases[i].text, strlen(cases[i].text)),
 			     BL_FAILED);
 		CHECK_CONTAINS(bl_policy_errmsg(p), cases[i].msg);
+		bl_policy_free(p);
+	}
+}
+
+BL_TEST(policy_accept_clip_floor)
+{
+	bl_policy *p = policy("independent sexual group within gender\n"
+			      "accept ess >= 0.2\n"
+			      "accept max weight 20\n"
+			      "accept sample share 0.05\n"
+			      "accept shift sexual 0.05\n"
+			      "accept shift 0.02\n"
+			      "accept cells >= 10\n"
+			      "accept gap\n"
+			      "clip weight 15\n"
+			      "floor ess 0.4\n");
+	static const struct {
+		int check;
+		double limit;
+		const char *family;
+	} want[] = {
+		{BL_CHECK_ESS, 0.2, NULL}, {BL_CHECK_WEIGHT, 20, NULL}, {BL_CHECK_SHARE, 0.05, NULL},
+		{BL_CHECK_SHIFT, 0.05, "sexual"}, {BL_CHECK_SHIFT, 0.02, NULL},
+		{BL_CHECK_CELLS, 10, NULL}, {BL_CHECK_GAP, 0, NULL},
+	};
+	int line = 0;
+	REQUIRE(p);
+	CHECK_EQ_INT(bl_policy_nrules(p), 1);
+	REQUIRE(bl_policy_naccepts(p) == 7);
+	for (int i = 0; i < 7; i++) {
+		const bl_policy_accept *a = bl_policy_accept_at(p, i);
+		CHECK_EQ_INT(a->check, want[i].check);
+		CHECK(a->limit == want[i].limit);
+		CHECK_EQ_INT(a->line, i + 2);
+		if (want[i].family)
+			CHECK_EQ_STR(a->family, want[i].family);
+		else
+			CHECK(a->family == NULL);
+	}
+	CHECK(bl_policy_accept_at(p, 7) == NULL);
+	CHECK(bl_policy_clip_weight(p, &line) == 15 && line == 9);
+	CHECK(bl_policy_floor_ess(p, &line) == 0.4 && line == 10);
+	CHECK_EQ_STR(bl_check_name(BL_CHECK_SHIFT), "shift");
+	CHECK_EQ_STR(bl_check_status_name(BL_CHECK_ACCEPTED), "accepted");
+	bl_policy_free(p);
+	p = policy("drop sexual.explicit\n");
+	REQUIRE(p);
+	CHECK(bl_policy_clip_weight(p, &line) == 0 && line == 0);
+	CHECK(bl_policy_floor_ess(p, NULL) == 0);
+	CHECK_EQ_INT(bl_policy_naccepts(p), 0);
+	bl_policy_free(p);
+}
+
+/* The checks on the 100k set: a target that lifts a 7% group to 60% costs
+ * weight and ESS; its accept lines make it pass, reported as accepted;
+ * clip and floor bring the plan within their limits and leave a distance
+ * from the target, reported. */
+BL_TEST(rebalance_checks_and_adjustments)
+{
+	const char *ix = ix100k();
+	REQUIRE(ix);
+	static const char *const texts[] = {
+		"target group group.latino=0.6\n",
+		"target group group.latino=0.6\naccept ess >= 0.05\naccept max weight 40\n"
+		"accept shift 0.5\n",
+		"target group group.latino=0.6\nclip weight 5\nfloor ess 0.6\naccept shift 0.5\n",
+	};
+	for (int t = 0; t < 3; t++) {
+		bl_policy *p = policy(texts[t]);
+		REQUIRE(p);
+		bl_rebalance *rb = run(ix, p, NULL, 1);
+		REQUIRE(rb);
+		const bl_rb_summary *s = bl_rebalance_summary(rb);
+		REQUIRE(s);
+		int st[BL_NCHECKS];
+		for (int k = 0; k < BL_NCHECKS; k++)
+			st[k] = -1;
+		for (size_t i = 0; i < s->nchecks; i++)
+			if (s->checks[i].status > st[s->checks[i].check])
+				st[s->checks[i].check] = s->checks[i].status;
+		fprintf(stderr, "    checks %d: weight ratio %.3g, ESS %.3g of written, TV %.3g, ok %d\n",
+			t, s->weight_ratio, s->ess_written_ratio, s->tv_distance, s->ok);
+		if (t == 0) {
+			CHECK(!s->ok);
+			CHECK_EQ_INT(st[BL_CHECK_WEIGHT], BL_CHECK_FAILED);
+			CHECK_EQ_INT(st[BL_CHECK_ESS], BL_CHECK_FAILED);
+			CHECK_EQ_INT(st[BL_CHECK_CELLS], BL_CHECK_OK);
+			CHECK_EQ_INT(st[BL_CHECK_GAP], BL_CHECK_OK);
+			CHECK(bl_rb_summary_count(s, BL_CHECK_FAILED) >= 2);
+			CHECK(s->tv_distance < 1e-9);
+		} else if (t == 1) {
+			CHECK(s->ok);
+			CHECK_EQ_INT(st[BL_CHECK_WEIGHT], BL_CHECK_ACCEPTED);
+			CHECK_EQ_INT(st[BL_CHECK_ESS], BL_CHECK_ACCEPTED);
+			for (size_t i = 0; i < s->nchecks; i++)
+				if (s->checks[i].status == BL_CHECK_ACCEPTED)
+					CHECK(s->checks[i].accept_line >= 2);
+		} else {
+			CHECK(s->ok);
+			CHECK(s->weight_ratio <= 5 * (1 + 1e-9));
+			CHECK(s->ess_written_ratio >= 0.6 * (1 - 1e-9));
+			CHECK(s->clipped_samples > 0);
+			CHECK(s->clip_weight == 5 && s->ess_floor == 0.6);
+			CHECK(s->tv_distance > 0.01); /* the price of the clip */
+			CHECK(s->rules[0].labels[0].after < 0.6);
+			CHECK(s->rules[0].labels[0].after > s->rules[0].labels[0].before);
+		}
+		bl_rebalance_free(rb);
 		bl_policy_free(p);
 	}
 }
@@ -584,7 +706,9 @@ BL_TEST(rebalance_impossible_targets)
 		{"target gender gender.female=0.9\ntarget gender gender.female=0.1\n", "the targets cannot be met together"},
 		{"drop !group.black\ntarget group group.black=0.5 rest=0.5\n", "rest=0.5 of the set must carry none of the listed labels"},
 		{"drop group.black\ntarget group group.black=0.3\n", "label 'group.black' has no samples left"},
-		{"drop !nothing\n", "leaves no sample with a positive weight"},
+		{"drop sexual | !sexual\n", "leaves no sample with a positive weight"},
+		{"drop sexual.explicit | sexual.explicti\n", "t.policy:1: drop: 'sexual.explicti' is not a label of the index"},
+		{"independent sexual group\naccept shift sexaul 0.1\n", "t.policy:2: accept shift: 'sexaul' is not a label of the index"},
 	};
 	REQUIRE(ix);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -623,4 +747,82 @@ BL_TEST(manifest_example)
 	CHECK_EQ_STR(bl_manifest_get(m, "format"), "ballast-manifest");
 	CHECK(bl_manifest_get(m, "seed") != NULL);
 	bl_manifest_free(m);
+}
+
+/* The summary struct round-trips: what the rebalancer fills, the JSON it
+ * renders, what manifest.json holds and what bl_manifest_summary and
+ * bl_rb_summary_parse read back are the same, for every kind of line. */
+BL_TEST(rebalance_summary_round_trip)
+{
+	const char *ix = ix100k();
+	char out[512], err[256];
+	REQUIRE(ix);
+	bl_policy *p = policy("drop sexual.explicit | attire.swimwear\n"
+			      "cap 9000 per group\n"
+			      "independent sexual group within gender\n"
+			      "target gender gender.female=0.4 gender.male=0.4\n"
+			      "realise upsample max 50\n");
+	REQUIRE(p);
+	snprintf(out, sizeof out, "%s/summary", bl_test_tmpdir());
+	bl_rebalance *rb = run(ix, p, out, 3);
+	REQUIRE(rb);
+	const bl_rb_summary *s = bl_rebalance_summary(rb);
+	REQUIRE(s);
+	const bl_rb_totals *t = bl_rebalance_totals(rb);
+	CHECK_EQ_INT(s->samples, t->samples);
+	CHECK_EQ_INT(s->written, t->written);
+	CHECK_EQ_INT(s->nrules, 4);
+	CHECK_EQ_INT(s->rules[0].kind, BL_RULE_DROP);
+	CHECK_EQ_INT(s->rules[0].samples, t->dropped_rule);
+	CHECK_EQ_INT(s->rules[1].kind, BL_RULE_CAP);
+	CHECK(s->rules[1].nlabels == 4 && s->rules[1].cap == 9000);
+	CHECK_EQ_INT(s->rules[2].kind, BL_RULE_INDEPENDENT);
+	CHECK(s->rules[2].nrows > 0 && s->rules[2].family[2] != NULL);
+	CHECK_EQ_INT(s->rules[3].kind, BL_RULE_TARGET);
+	CHECK_EQ_INT(s->rules[3].nlabels, 3); /* two labels and the rest */
+	CHECK(isnan(s->rules[3].labels[2].target)); /* a free rest */
+	CHECK(s->max_repeat == 50);
+	CHECK(s->nchecks > 0);
+	CHECK(s->nshares[0] > 0 && s->nskew[0] > 0 && s->nskew[1] > 0);
+
+	/* text -> struct -> text is the identity */
+	const char *js = bl_rebalance_summary_json(rb);
+	bl_rb_summary back;
+	REQUIRE(bl_rb_summary_parse(&back, js, strlen(js), err, sizeof err) == BL_OK);
+	char *again = bl_rb_summary_json(&back);
+	CHECK_EQ_STR(again, js);
+	free(again);
+	bl_rb_summary_release(&back);
+
+	/* manifest.json holds the same summary */
+	bl_manifest *m = bl_manifest_open(out, err, sizeof err);
+	REQUIRE(m);
+	REQUIRE(bl_manifest_summary(m, &back, err, sizeof err) == BL_OK);
+	again = bl_rb_summary_json(&back);
+	CHECK_EQ_STR(again, js);
+	CHECK_EQ_STR(back.rules[3].labels[0].label, "gender.female");
+	free(again);
+	bl_rb_summary_release(&back);
+	bl_manifest_free(m);
+
+	/* damage is named, not read as zero */
+	static const char *const bad[] = {
+		"[1]", "{\"realise\":\"weights\"}",
+		"{\"realise\":\"weights\",\"samples\":-1,\"blocked_minor_sexual\":0,"
+		"\"dropped_by_rule\":0,\"excluded\":0,\"written\":0,\"repeated\":0,"
+		"\"copies_added\":0}",
+		"{\"realise\":\"often\"}", "{\"samples\": ",
+	};
+	static const char *const why[] = {
+		"not a JSON object", "'samples' is missing", "'samples' is not a count",
+		"unknown realisation 'often'", "not valid JSON",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_EQ_INT(bl_rb_summary_parse(&back, bad[i], strlen(bad[i]), err, sizeof err),
+			     BL_FAILED);
+		CHECK_CONTAINS(err, why[i]);
+		CHECK(back.nrules == 0 && back.rules == NULL);
+	}
+	bl_rebalance_free(rb);
+	bl_policy_free(p);
 }
