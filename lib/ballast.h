@@ -881,7 +881,7 @@ void bl_tagger_free(bl_tagger *t);
  *           width INTEGER, height INTEGER, punsafe REAL, pwatermark REAL,
  *           status TEXT, problems INTEGER, caption_data INTEGER,
  *           caption_size INTEGER, image_data INTEGER, json_data INTEGER,
- *           json_size INTEGER,
+ *           json_size INTEGER, weight REAL,
  *           PRIMARY KEY(shard_id, ordinal)) WITHOUT ROWID
  *       labels: the sorted label names joined by ',' with a leading and
  *       trailing ',' (",gender.female,sexual.suggestive,") so that
@@ -897,6 +897,10 @@ void bl_tagger_free(bl_tagger *t);
  *       headers) and how many there are, for manifests (offsets into the
  *       decompressed stream for compressed shards); NULL in rows scanned
  *       before these columns existed.
+ *       weight: the "ballast_weight" of the sample's JSON (shards
+ *       written by "ballast write" carry one), NULL when absent (reads
+ *       as 1); a value that is not a finite number in [0, 1e6] is a
+ *       bad_json item error and stays NULL.
  *   errors(shard_id INTEGER, ordinal INTEGER, kind TEXT, offset INTEGER,
  *          message TEXT)
  *       one row per item error (ordinal NULL when no sample was
@@ -1649,6 +1653,175 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 		       bl_verify_totals *totals, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
+/* Audits: how far to trust the tags (lib/audit.c)                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A tagger's labels are only as good as its rules on the data at hand.
+ * An audit measures that on the user's own index: bl_audit_draw writes a
+ * review sheet of captions drawn at random, a person marks on each
+ * whether its label applies, bl_audit_read reads the filled sheet back
+ * and estimates, per audited label or family ("node"), precision, NPV,
+ * sensitivity, specificity and the corrected share; bl_audit_correct*
+ * turn any rate the tagger observed into a Rogan-Gladen corrected rate
+ * with an interval that carries the audit's own uncertainty.
+ *
+ * Designs (one row per judgement; every row records its stratum, the
+ * stratum's size in the index and how many rows were drawn from it, so
+ * the estimator can reweight):
+ *   BL_AUDIT_STRATIFIED  per node, up to per_stratum samples the tagger
+ *       gave the node ("tagged") and up to per_stratum it did not
+ *       ("untagged"): precision and NPV, hence Se, Sp and the corrected
+ *       share even for rare labels (the default);
+ *   BL_AUDIT_TAGGED      the tagged stratum only: precision, nothing else;
+ *   BL_AUDIT_SIMPLE      `samples` samples from the whole index, every
+ *       node judged on each (post-stratified by the tagger's decision).
+ * Each stratum is a simple random sample without replacement, drawn by
+ * selection sampling over samples in key order from a stream seeded by
+ * (seed, node, stratum): the same index and seed give the same sheet.
+ * Samples are shuffled (seeded) so that the order tells the reviewer
+ * nothing; a sample's rows stay together.
+ *
+ * The sheet (TSV, UTF-8): a comment line "# ballast audit sheet 1 |
+ * index PATH | samples N | rules DIGEST | seed S | design D | ...", then
+ * the header BL_AUDIT_HEADER and one row per judgement.  Text fields
+ * have tabs, newlines and control bytes escaped (\t \n \r \xNN, \\)
+ * and a leading = + - @ neutralised with an apostrophe (sheets are
+ * opened in spreadsheets).  judgement: y/yes/1/true, n/no/0/false, or
+ * empty/?/skip (not judged: rows not judged are left out, as if not
+ * drawn, which assumes they are missing at random within their stratum).
+ * The HTML page shows each row's number, label, caption and (from plain
+ * tars, when images is set, never for samples tagged age.* or safety.*)
+ * the image, as a data: URI; not the tagger's decision.
+ */
+enum { BL_AUDIT_STRATIFIED = 0, BL_AUDIT_TAGGED = 1, BL_AUDIT_SIMPLE = 2 };
+
+#define BL_AUDIT_HEADER "audit_row\tlabel\tcaption\tjudgement\tnote\tshard" \
+	"\tordinal\tkey\tstratum\tstratum_size\tstratum_drawn\tdesign"
+/* Judged rows a stratum needs before its node corrects anything. */
+#define BL_AUDIT_MIN_JUDGED 10
+/* Seeded draws behind every audit interval. */
+#define BL_AUDIT_DRAWS 4000
+
+typedef struct bl_audit_options {
+	int design;            /* BL_AUDIT_* */
+	const char *nodes;     /* labels or families to audit, comma
+				* separated ("sexual,gender.female"); NULL
+				* or "": the family "sexual" as a whole and
+				* every gender.* and group.* label */
+	uint64_t per_stratum;  /* rows per stratum (0: 25) */
+	uint64_t samples;      /* BL_AUDIT_SIMPLE: samples drawn (0: 200) */
+	uint64_t seed;
+	int images;            /* 1: images of plain-tar shards in the HTML */
+	const char *title;     /* HTML title (NULL: the index path) */
+} bl_audit_options;
+
+/*
+ * Draw a review sheet from ix and append it as TSV to tsv and/or as an
+ * HTML page to html (either may be NULL, not both).  BL_OK; BL_FAILED
+ * with a message in err (a node with no label of the index, an empty
+ * index, an SQLite error, the buffer cap); BL_EUSAGE; BL_ENOMEM.  The
+ * buffers are unchanged on failure.  Memory grows with the rows drawn,
+ * not with the index.
+ */
+int bl_audit_draw(bl_index *ix, const bl_audit_options *opt, bl_buf *tsv,
+		  bl_buf *html, char *err, size_t errlen);
+/* "stratified", "tagged", "simple" (or "unknown"). */
+const char *bl_audit_design_name(int design);
+
+/* A filled sheet, read back. */
+typedef struct bl_audit bl_audit;
+
+/*
+ * What the judgements of one node say.  Counts are of the sheet's rows;
+ * sizes are the strata in the index when the sheet was drawn.  NAN where
+ * the sheet cannot say (no untagged rows: only precision).
+ */
+typedef struct bl_audit_est {
+	const char *node;                    /* owned by the audit */
+	int design;                          /* BL_AUDIT_*, -1 unknown */
+	double size_tagged, size_untagged;   /* N1, N0 */
+	uint64_t drawn_tagged, drawn_untagged;
+	uint64_t judged_tagged, judged_untagged;
+	uint64_t yes_tagged, yes_untagged;   /* judged: the label applies */
+	double precision, precision_lo, precision_hi; /* PPV, Wilson 95% */
+	double npv, npv_lo, npv_hi;          /* 1 - false omission rate */
+	double sensitivity, se_lo, se_hi;    /* recall: N1 PPV / true count */
+	double specificity, sp_lo, sp_hi;
+	double observed;                     /* N1 / (N1 + N0) */
+	double prevalence, prev_lo, prev_hi; /* (N1 PPV + N0 FOR) / N */
+	int status;                          /* BL_FIX_* of the prevalence */
+} bl_audit_est;
+
+/* What became of a corrected number. */
+enum {
+	BL_FIX_OK = 0,        /* corrected */
+	BL_FIX_CLIPPED,       /* Rogan-Gladen fell outside [0, 1]: clipped */
+	BL_FIX_UNDEFINED,     /* Se + Sp <= 1: no correction exists */
+	BL_FIX_TOO_SMALL,     /* a stratum has < BL_AUDIT_MIN_JUDGED judged
+			       * rows, or > 2.5% of the draws have
+			       * Se + Sp <= 1: the interval is unbounded */
+	BL_FIX_NONE           /* not audited (no such node, or no rows of
+			       * one of its strata) */
+};
+/* "corrected", "clipped to [0, 1]", ... (static text). */
+const char *bl_audit_status_name(int status);
+
+typedef struct bl_audit_fix {
+	double est, lo, hi;   /* NAN when not known */
+	int status;           /* BL_FIX_* */
+} bl_audit_fix;
+
+/* 1 when path starts like an audit sheet (its comment line, or a header
+ * starting "audit_row"), else 0. */
+int bl_audit_sniff(const char *path);
+/*
+ * Read a filled sheet.  Rows that cannot be used (a judgement that is
+ * neither y nor n nor empty, a stratum size that disagrees with an
+ * earlier row of the same stratum, missing columns) are left out and
+ * listed by bl_audit_problem with file and line; the rest is read.
+ * Returns the audit, or NULL with a message in err when the file cannot
+ * be read or is not a sheet (no header).  Free with bl_audit_free.
+ */
+bl_audit *bl_audit_read(const char *path, char *err, size_t errlen);
+void bl_audit_free(bl_audit *a);
+/* Nodes in the order first seen; their estimates (borrowed). */
+size_t bl_audit_nnodes(const bl_audit *a);
+const bl_audit_est *bl_audit_node(const bl_audit *a, size_t i);
+/* Node index by name, or -1. */
+int bl_audit_find(const bl_audit *a, const char *node);
+/* Rows read, rows judged, and the index's sample count the comment line
+ * records (NAN when absent).  Pointers may be NULL. */
+void bl_audit_totals(const bl_audit *a, uint64_t *rows, uint64_t *judged,
+		     double *index_samples);
+size_t bl_audit_nproblems(const bl_audit *a);
+const char *bl_audit_problem(const bl_audit *a, size_t i);
+/* The sheet's first comment line, or NULL; the path it was read from. */
+const char *bl_audit_comment(const bl_audit *a);
+const char *bl_audit_path(const bl_audit *a);
+
+/* Rogan-Gladen (p + Sp - 1) / (Se + Sp - 1), unclipped; NAN when
+ * Se + Sp <= 1. */
+double bl_audit_rogan_gladen(double p, double se, double sp);
+/*
+ * Correct an observed rate, events / n (effective counts), for node's
+ * measured Se and Sp: est = Rogan-Gladen clipped to [0, 1]; lo, hi the
+ * 2.5% and 97.5% percentiles over BL_AUDIT_DRAWS draws of (Se, Sp) from
+ * the audit and of the rate from Beta(events + 1/2, n - events + 1/2).
+ * stream seeds the rate's draws (give each cell its own, e.g. a hash of
+ * its name): the result is a pure function of the inputs.
+ * bl_audit_correct_pair does two rates (e.g. a cell and the rest of its
+ * gender) on the same (Se, Sp) draws, and their ratio r1 / r2.  Any out
+ * pointer may be NULL.  BL_OK (statuses say what could be done),
+ * BL_EUSAGE (no audit, node out of range), BL_ENOMEM.
+ */
+int bl_audit_correct(const bl_audit *a, int node, double events, double n,
+		     uint64_t stream, bl_audit_fix *rate);
+int bl_audit_correct_pair(const bl_audit *a, int node, double e1, double n1,
+			  double e2, double n2, uint64_t stream,
+			  bl_audit_fix *r1, bl_audit_fix *r2, bl_audit_fix *ratio);
+
+/* ------------------------------------------------------------------ */
 /* Statistics and reports (lib/stats.c, lib/report.c)                  */
 /* ------------------------------------------------------------------ */
 
@@ -1786,15 +1959,37 @@ typedef struct bl_stats_skew {
 			      * allowing for the cell being part of the base:
 			      * Var = (1-p)/e - (1+q-2p)/E, p,e cell rate and
 			      * events, q,E base rate and events (effective) */
-	double odds_ratio, or_lo, or_hi; /* outcome in the cell vs the rest
-			      * of the gender (of all samples), Woolf 95%,
-			      * Haldane 0.5 on zero cells; computed on
-			      * effective counts (each row of the 2x2 table
-			      * scaled by its ESS / Sum w: 1 when unweighted) */
+	double odds_ratio, or_lo, or_hi; /* odds of the outcome in the cell
+			      * vs the odds in the rest of the gender (of all
+			      * samples), Woolf 95%; computed on effective
+			      * counts (each row of the 2x2 table scaled by
+			      * its ESS / Sum w: 1 when unweighted).  NAN, with
+			      * or_note saying why, when a cell of the 2x2
+			      * table is empty (the sample odds ratio is then
+			      * 0 or infinite; no +0.5 correction, which can
+			      * turn a cell without events into an odds ratio
+			      * above 1) */
 	double events2, rate2, rate2_lo, rate2_hi, lift2; /* the second
 			      * outcome family (attire), likewise */
 	int small;           /* rows < min_rows or events (unweighted
 			      * rows with the outcome) < min_events */
+	/* Added after the fields above (they keep their meaning): */
+	double rest_rate;    /* outcome rate among the OTHER samples of the
+			      * gender (the cell excluded; all other samples
+			      * when gender is NULL); NAN when there are none */
+	double rate_ratio, rr_lo, rr_hi; /* rate / rest_rate ("n times as
+			      * often as the other captions of that gender"),
+			      * 95% delta-method interval on the log,
+			      * Var = (1-p1)/e1 + (1-p2)/e2 on effective
+			      * events; with no event on a side, the ratio of
+			      * the Wilson bounds (NAN: unbounded) */
+	const char *or_note; /* NULL, or why odds_ratio is NAN: "0 events",
+			      * "every sample has an event", "0 events in
+			      * the rest", "every other sample has an event",
+			      * "no other samples" (static text) */
+	double base_n, base_ess; /* Sum w and Kish effective n of the gender
+			      * (all samples when gender is NULL) */
+	double rest_n, rest_ess; /* the same of the rest (base minus cell) */
 } bl_stats_skew;
 
 /*
@@ -1815,21 +2010,37 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  * shares and 95% Wilson intervals, the skew table, optional conditional
  * tables, and per-shard counts.  One pass over samples (in primary key
  * order), so memory grows with shards x labels, never with samples.
+ * Samples count with their samples.weight (ballast_weight): when any is
+ * not 1, shares and rates are weighted and every format says so at the
+ * top (a note).  Labels under "caption." (captions the filters could not
+ * read) are summed up at the top of every format.  With opt->audit, the
+ * shares of audited nodes and (when the audit judged "sexual") the skew
+ * table's rates, rate ratios and lifts are also given corrected for the
+ * tagger's measured errors (bl_audit_correct), beside the raw ones.
+ * Strings from data are escaped for each sink: text with
+ * bl_report_text_escape, CSV with bl_report_csv_escape, HTML with
+ * bl_report_html_escape, JSON by cJSON.
  *
  * Formats:
  *   BL_REPORT_TEXT  aligned tables for a terminal.
  *   BL_REPORT_CSV   one tidy table, header
  *       table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,
- *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small
- *     table is one of total, error, label, family, skew, skew_attire,
- *     given, by, shard; for given and by rows the gender column holds
- *     the condition (the given labels joined by '&', the --by node);
+ *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,rate_ratio,
+ *       rr_lo,rr_hi,note
+ *     table is one of note, total, error, label, family, skew,
+ *     skew_attire, unread, given, by, shard, and with an audit
+ *     audit_precision, audit_npv, audit_sensitivity, audit_specificity,
+ *     label_corrected, family_corrected, skew_corrected (note: the
+ *     correction's status; skew rows: why the odds ratio is empty); for
+ *     given and by rows the gender column holds the condition (the given
+ *     labels joined by '&', the --by node); n is the sum of weights;
  *     fields that do not apply are empty.
  *   BL_REPORT_JSON  one object, keys in this order (stable; new keys may
  *     be added, none removed or renamed within schema 1):
  *       "report": "ballast", "schema": 1,
  *       "index": path, "samples": N, "shards": N, "shards_complete": N,
- *       "samples_with_errors": N, "errors": {kind: N},
+ *       "samples_with_errors": N, "weighted": bool, "weight_sum": W,
+ *       "notes": [text], "errors": {kind: N},
  *       "blocked": N,
  *       "labels": {label: N}, "families": {family: N},
  *       "shares": {name: {"count", "share", "lo", "hi"}}  (labels and
@@ -1838,7 +2049,17 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  *         "rate_lo", "rate_hi", "base_rate", "lift", "lift_lo",
  *         "lift_hi", "odds_ratio", "or_lo", "or_hi", "attire_events",
  *         "attire_rate", "attire_lo", "attire_hi", "attire_lift",
- *         "small"}] sorted by lift,
+ *         "small", "rest_rate", "rate_ratio", "rr_lo", "rr_hi",
+ *         "or_note" (null, or why odds_ratio is null), and with an audit
+ *         "corrected": {"rate", "rest_rate", "base_rate", "rate_ratio",
+ *         "lift": {"value", "lo", "hi", "status"}}}] sorted by lift,
+ *       "unread" (when the index has caption.* labels): {"count",
+ *         "share", "labels": {label: {"count", "share", "lo", "hi"}}},
+ *       "audit" (with an audit): {"sheet", "rows", "judged", "outcome",
+ *         "skew_corrected", "nodes": {node: {"tagged", "untagged",
+ *         "judged_tagged", "judged_untagged", "precision", "npv",
+ *         "sensitivity", "specificity"}}, "shares": {node: {"value",
+ *         "lo", "hi", "status"}}},
  *       "given" (with a filter): {"labels": [...], "samples": N,
  *         "rates": {label: {"count", "share", "lo", "hi"}}},
  *       "by" (with a family): {"family": F, "rows": {node: {"samples": N,
@@ -1863,6 +2084,10 @@ typedef struct bl_report_options {
 			      * flagged small (0: 30) */
 	double min_events;   /* ... or under this many events (0: 5) */
 	const char *title;   /* page title for HTML (NULL: the index path) */
+	/* Added later (zero keeps the old behaviour): */
+	const bl_audit *audit; /* a filled audit sheet: rates corrected for
+			      * the tagger's measured errors are shown
+			      * beside the raw ones (NULL: none) */
 } bl_report_options;
 
 /* Parse "text", "csv", "json", "html"; -1 when unknown. */
@@ -1882,8 +2107,19 @@ int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f,
 int bl_report_save(bl_index *ix, const bl_report_options *opt,
 		   const char *path, char *err, size_t errlen);
 /* Append s to out with HTML escaping of & < > " ' (for any string that
- * comes from data).  Returns as bl_buf_add. */
+ * comes from data); control bytes but TAB, LF and CR are written as the
+ * text \xNN.  Returns
+ * as bl_buf_add. */
 int bl_report_html_escape(bl_buf *out, const char *s);
+/* Append s to out for a terminal or a text file: every control byte (C0,
+ * DEL), C1 control (U+0080-U+009F) and byte that is not valid UTF-8 is
+ * written as \xNN, so no escape sequence in data reaches the terminal
+ * raw.  Returns as bl_buf_add. */
+int bl_report_text_escape(bl_buf *out, const char *s);
+/* Append s to out as one CSV field: quoted (with "" for ") when it holds
+ * , " CR or LF; a field starting with = + - @ TAB or CR (a formula to a
+ * spreadsheet) gets a leading apostrophe and quotes.  NULL: empty. */
+int bl_report_csv_escape(bl_buf *out, const char *s);
 
 /*
  * Before and after a rebalance: the report of manifest m (see

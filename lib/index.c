@@ -49,10 +49,10 @@
 	"shard_id, ordinal, key, offset, labels, bits, caption, caption_offset,"    \
 	" image_offset, image_size, image_ext, width, height, punsafe, pwatermark," \
 	" status, problems, caption_data, caption_size, image_data, json_data,"    \
-	" json_size"
+	" json_size, weight"
 #define SAMPLE_VALS                                                         \
 	"?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20," \
-	"?21,?22"
+	"?21,?22,?23"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -67,7 +67,7 @@ static const char schema_sql[] =
 	" width INTEGER, height INTEGER, punsafe REAL, pwatermark REAL, status TEXT,"
 	" problems INTEGER NOT NULL DEFAULT 0,"
 	" caption_data INTEGER, caption_size INTEGER, image_data INTEGER,"
-	" json_data INTEGER, json_size INTEGER,"
+	" json_data INTEGER, json_size INTEGER, weight REAL,"
 	" PRIMARY KEY(shard_id, ordinal)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS errors(shard_id INTEGER, ordinal INTEGER, kind TEXT,"
 	" offset INTEGER, message TEXT);"
@@ -84,7 +84,8 @@ static const char schema_sql[] =
 
 /* Schema 1 -> 2: item errors counted by kind (stored ones are capped per
  * shard), scan options and file identity per shard, where the members'
- * data bytes are (NULL in old rows until rescanned).  Counts of an
+ * data bytes are (NULL in old rows until rescanned), the weight a sample's
+ * JSON gives it (NULL: 1).  Counts of an
  * upgraded index come from its stored errors, which schema 1 kept all. */
 static const char upgrade_1_2[] =
 	"ALTER TABLE samples ADD COLUMN caption_data INTEGER;"
@@ -92,6 +93,7 @@ static const char upgrade_1_2[] =
 	"ALTER TABLE samples ADD COLUMN image_data INTEGER;"
 	"ALTER TABLE samples ADD COLUMN json_data INTEGER;"
 	"ALTER TABLE samples ADD COLUMN json_size INTEGER;"
+	"ALTER TABLE samples ADD COLUMN weight REAL;"
 	"ALTER TABLE shards ADD COLUMN options TEXT;"
 	"ALTER TABLE shards ADD COLUMN errors_not_stored INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE shards ADD COLUMN dev INTEGER;"
@@ -452,6 +454,18 @@ fail:
 int bl_index_upgraded(const bl_index *ix)
 {
 	return ix ? ix->upgraded : 0;
+}
+
+int bl_index_has_weight(bl_index *ix)
+{
+	sqlite3_stmt *st = NULL;
+	int has = 0;
+
+	if (sqlite3_prepare_v2(ix->db, "SELECT 1 FROM pragma_table_info('samples')"
+			       " WHERE name = 'weight'", -1, &st, NULL) == SQLITE_OK)
+		has = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return has;
 }
 
 int bl_index_close(bl_index *ix)
@@ -1000,6 +1014,8 @@ static int insert_rows(bl_index *ix, const struct bl_index_shard *ch, const bl_r
 				if (md[k] >= 0)
 					sqlite3_bind_int64(st, 18 + k, md[k]);
 		}
+		if (r->weight != 1)
+			sqlite3_bind_double(st, 23, r->weight);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			rc = chunk_err(ix, ch, r, "writing samples");
 			goto out;

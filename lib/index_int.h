@@ -70,6 +70,7 @@ struct bl_index_row {
 	size_t key, caption, image_ext, status; /* arena offsets; SIZE_MAX = NULL */
 	int width, height;
 	double punsafe, pwatermark;
+	double weight;      /* the JSON's ballast_weight; 1 when absent */
 	bl_problems problems;
 	bl_labelset labels; /* rule-set label indexes */
 };
@@ -112,6 +113,8 @@ struct bl_index_shard {
 #define BL_NO_STR ((size_t)-1)
 
 int bl_index_exec(bl_index *ix, const char *sql);
+/* 1 when samples has the weight column (indexes written before it: 0). */
+int bl_index_has_weight(bl_index *ix);
 void bl_index_now(char out[32]);
 int bl_index_writer_prepare(bl_index *ix);
 void bl_index_writer_release(bl_index *ix);

@@ -265,7 +265,7 @@ static int copy_shards(bl_index *ix)
 		[CP_SAMPLES] = "INSERT INTO main.samples SELECT ?1, ordinal, key, offset, labels,"
 			       " bl_remap(bits), caption, caption_offset, image_offset, image_size,"
 			       " image_ext, width, height, punsafe, pwatermark, status, problems,"
-			       MEMBER_COLS " FROM part.samples WHERE shard_id = ?2",
+			       MEMBER_COLS ", weight FROM part.samples WHERE shard_id = ?2",
 		[CP_ERRORS] = "INSERT INTO main.errors SELECT ?1, ordinal, kind, offset, message"
 			      " FROM part.errors WHERE shard_id = ?2 ORDER BY rowid",
 		[CP_COUNTS] = "INSERT INTO main.error_counts SELECT ?1, kind, n"

@@ -60,13 +60,20 @@ int bl_report_html_escape(bl_buf *out, const char *s)
 		return BL_EUSAGE;
 	for (; s && *s && rc == BL_OK; s++) {
 		const char *rep = NULL;
+		char ctl[8];
 		switch (*s) {
 		case '&': rep = "&amp;"; break;
 		case '<': rep = "&lt;"; break;
 		case '>': rep = "&gt;"; break;
 		case '"': rep = "&quot;"; break;
 		case '\'': rep = "&#39;"; break;
-		default: break;
+		default:
+			/* a control byte is shown, not passed on */
+			if (((unsigned char)*s < 0x20 && !strchr("\t\n\r", *s)) || *s == 0x7f) {
+				snprintf(ctl, sizeof ctl, "\\x%02x", (unsigned char)*s);
+				rep = ctl;
+			}
+			break;
 		}
 		if (!rep)
 			continue;
@@ -77,6 +84,41 @@ int bl_report_html_escape(bl_buf *out, const char *s)
 	}
 	if (rc == BL_OK && s)
 		rc = bl_buf_add(out, run, (size_t)(s - run));
+	return rc;
+}
+
+int bl_report_text_escape(bl_buf *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	int rc = BL_OK;
+
+	if (!out)
+		return BL_EUSAGE;
+	while (p && *p && rc == BL_OK) {
+		size_t n = 0, bad = 0;
+		if (*p >= 0x20 && *p < 0x7f) {
+			p++;
+			continue;
+		}
+		if (*p >= 0x80) {
+			/* one UTF-8 character, if it is one */
+			n = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc0 ? 2 : 0;
+			for (size_t k = 1; k < n; k++)
+				if ((p[k] & 0xc0) != 0x80)
+					n = 0;
+			if (n && bl_utf8_valid((const char *)p, n, &bad) &&
+			    !(p[0] == 0xc2 && p[1] < 0xa0)) {
+				p += n;
+				continue;
+			}
+		}
+		rc = bl_buf_add(out, run, (size_t)(p - run));
+		if (rc == BL_OK)
+			rc = bl_buf_addf(out, "\\x%02x", *p);
+		run = ++p;
+	}
+	if (rc == BL_OK && p)
+		rc = bl_buf_add(out, run, (size_t)(p - run));
 	return rc;
 }
 
@@ -113,6 +155,9 @@ void bl_report_release(struct bl_report *r)
 	bl_stats_free(r->all);
 	bl_stats_free(r->given);
 	bl_strlist_release(&r->given_labels);
+	free(r->fix);
+	free(r->nfix);
+	bl_strlist_release(&r->notes);
 }
 
 static int sql_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -240,9 +285,13 @@ static int read_samples(struct bl_report *r, bl_index *ix, sqlite3 *db, char *er
 	size_t hint = 0;
 	int rc = BL_FAILED, s, blocked = bl_index_label_id(ix, "safety.minor_sexual");
 
+	/* an index written before samples.weight reads as weight 1 */
 	if (sqlite3_prepare_v2(db,
-			       "SELECT shard_id, bits, problems FROM samples"
-			       " ORDER BY shard_id, ordinal",
+			       bl_index_has_weight(ix)
+				       ? "SELECT shard_id, bits, problems, weight FROM samples"
+					 " ORDER BY shard_id, ordinal"
+				       : "SELECT shard_id, bits, problems, NULL FROM samples"
+					 " ORDER BY shard_id, ordinal",
 			       -1, &st, NULL) != SQLITE_OK) {
 		rc = sql_fail(db, "samples", err, errlen);
 		goto out;
@@ -252,14 +301,24 @@ static int read_samples(struct bl_report *r, bl_index *ix, sqlite3 *db, char *er
 		size_t len = (size_t)sqlite3_column_bytes(st, 1);
 		struct bl_report_shard *sh = find_shard(r, sqlite3_column_int64(st, 0), &hint);
 		int isblocked = 0;
+		double w = 1.0;
 
 		if (!bits)
 			len = 0;
 		if (len > BL_MAX_LABELS / 8)
 			len = BL_MAX_LABELS / 8;
-		rc = bl_stats_add_bits(r->all, bits, len, 1.0);
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+			/* the scan checked it; a hand-edited index may not have */
+			w = sqlite3_column_double(st, 3);
+			if (!isfinite(w) || w < 0)
+				w = 1.0;
+		}
+		if (w != 1.0)
+			r->weighted = 1;
+		r->weight_sum += w;
+		rc = bl_stats_add_bits(r->all, bits, len, w);
 		if (rc == BL_OK && r->given)
-			rc = bl_stats_add_bits(r->given, bits, len, 1.0);
+			rc = bl_stats_add_bits(r->given, bits, len, w);
 		if (rc != BL_OK) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
@@ -297,6 +356,101 @@ out:
 	return rc;
 }
 
+/* A stream id for a cell's draws: its names, not its place in the table. */
+static uint64_t cell_stream(const bl_stats_skew *s)
+{
+	uint64_t h = bl_hash_bytes(s->group, strlen(s->group));
+	if (s->gender)
+		h = h * 1099511628211ULL ^ bl_hash_bytes(s->gender, strlen(s->gender));
+	return h;
+}
+
+int bl_report_notef(bl_strlist *notes, const char *fmt, ...)
+{
+	char b[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof b, fmt, ap);
+	va_end(ap);
+	return bl_strlist_add(notes, b);
+}
+
+/*
+ * The corrections an audit allows: every node of the index the audit
+ * judged gets its share corrected; when the audit judged the outcome
+ * family as a whole, every skew row gets its rate, the rest's rate, the
+ * base rate, the rate ratio and the lift corrected (the outcome's Se and
+ * Sp are taken to be the same in every cell; cell membership, from the
+ * group and gender labels, is the tagger's and is not corrected).
+ */
+static int apply_audit(struct bl_report *r)
+{
+	const bl_audit *a = r->opt->audit;
+	int nn = bl_stats_nnodes(r->all), rc = BL_OK;
+	bl_stats_totals tot;
+	uint64_t rows, judged;
+	double drawn_from;
+
+	bl_stats_totals_get(r->all, &tot);
+	r->nfix = calloc((size_t)nn + 1, sizeof *r->nfix);
+	r->fix = calloc(r->nskew + 1, sizeof *r->fix);
+	if (!r->nfix || !r->fix)
+		return BL_ENOMEM;
+	bl_audit_totals(a, &rows, &judged, &drawn_from);
+	for (int n = 0; n < nn && rc == BL_OK; n++) {
+		int k = bl_audit_find(a, bl_stats_node_name(r->all, n));
+		bl_stats_count c;
+		r->nfix[n].status = BL_FIX_NONE;
+		r->nfix[n].est = r->nfix[n].lo = r->nfix[n].hi = NAN;
+		if (k < 0)
+			continue;
+		bl_stats_node(r->all, n, &c);
+		rc = bl_audit_correct(a, k, c.share * tot.ess, tot.ess,
+				      bl_hash_bytes(bl_stats_node_name(r->all, n),
+						    strlen(bl_stats_node_name(r->all, n))),
+				      &r->nfix[n]);
+	}
+	for (size_t i = 0; i < bl_audit_nnodes(a) && rc == BL_OK; i++) {
+		const bl_audit_est *e = bl_audit_node(a, i);
+		if (bl_stats_node_find(r->all, e->node) < 0)
+			rc = bl_report_notef(&r->notes, "the audit judged '%s', which no label of "
+					     "this index is: not used", e->node);
+	}
+	r->audit_outcome = bl_audit_find(a, BL_REPORT_OUTCOME);
+	if (rc == BL_OK && r->audit_outcome < 0)
+		rc = bl_report_notef(&r->notes, "the audit has no judgements of '%s' (any %s.* "
+				     "label): the skew table is not corrected; draw a sheet with "
+				     "--label %s", BL_REPORT_OUTCOME, BL_REPORT_OUTCOME,
+				     BL_REPORT_OUTCOME);
+	if (rc == BL_OK && isfinite(drawn_from) && drawn_from != (double)r->samples)
+		rc = bl_report_notef(&r->notes, "the audit was drawn from an index of %.0f "
+				     "samples; this one has %llu: the correction assumes the "
+				     "tagger errs here as it did there", drawn_from,
+				     (unsigned long long)r->samples);
+	if (rc == BL_OK && bl_audit_nproblems(a))
+		rc = bl_report_notef(&r->notes, "%zu rows of the audit sheet could not be used "
+				     "(ballast eval lists them)", bl_audit_nproblems(a));
+	for (size_t i = 0; r->audit_outcome >= 0 && i < r->nskew && rc == BL_OK; i++) {
+		const bl_stats_skew *s = &r->skew[i];
+		struct bl_report_fix *f = &r->fix[i];
+		double sc = s->n > 0 ? s->ess / s->n : 0;
+		double sr = s->rest_n > 0 ? s->rest_ess / s->rest_n : 0;
+		double sb = s->base_n > 0 ? s->base_ess / s->base_n : 0;
+		uint64_t h = cell_stream(s);
+		rc = bl_audit_correct_pair(a, r->audit_outcome, s->events * sc, s->ess,
+					   s->rest_rate * s->rest_n * sr, s->rest_ess, h, &f->rate,
+					   &f->rest, &f->rr);
+		if (rc == BL_OK)
+			rc = bl_audit_correct_pair(a, r->audit_outcome, s->events * sc, s->ess,
+						   s->base_rate * s->base_n * sb, s->base_ess,
+						   h ^ 0x9e3779b97f4a7c15ULL, NULL, &f->base,
+						   &f->lift);
+		if (rc == BL_EUSAGE)
+			rc = BL_OK;
+	}
+	return rc;
+}
+
 int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options *opt,
 		  char *err, size_t errlen)
 {
@@ -306,6 +460,8 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 	r->opt = opt;
 	r->path = ix->path;
 	r->by_node = -1;
+	r->unread_node = -1;
+	r->audit_outcome = -1;
 	r->nl = bl_index_nlabels(ix);
 	r->all = bl_stats_new_index(ix);
 	if (!r->all) {
@@ -364,6 +520,20 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 		snprintf(err, errlen, "out of memory");
 		rc = BL_ENOMEM;
 	}
+	if (rc == BL_OK) {
+		int k = bl_stats_node_find(r->all, "caption");
+		if (k >= 0 && bl_stats_node_is_family(r->all, k))
+			r->unread_node = k;
+	}
+	if (rc == BL_OK && r->weighted &&
+	    bl_strlist_add(&r->notes, "weighted by ballast_weight: shares and rates are sums of "
+				      "the weights that 'ballast write' gave the samples (counts "
+				      "stay counts of samples)") != BL_OK)
+		rc = BL_ENOMEM;
+	if (rc == BL_OK && opt->audit)
+		rc = apply_audit(r);
+	if (rc == BL_ENOMEM)
+		snprintf(err, errlen, "out of memory");
 out:
 	return rc;
 }
@@ -395,7 +565,13 @@ void bl_report_tb_row(struct table *t, ...)
 	va_start(ap, t);
 	for (size_t c = 0; c < t->ncol; c++) {
 		const char *s = va_arg(ap, const char *);
-		char *d = strdup(s ? s : "");
+		bl_buf e;
+		char *d;
+		/* cells hold data (shard paths, label names): no control byte
+		 * reaches a terminal */
+		bl_buf_init(&e, 0);
+		d = bl_report_text_escape(&e, s ? s : "") == BL_OK ? bl_buf_detach(&e, NULL) : NULL;
+		bl_buf_release(&e);
 		if (!d)
 			t->failed = 1;
 		t->cells[t->nrow * t->ncol + c] = d;
@@ -506,18 +682,180 @@ static int text_counts(const struct bl_report *r, const bl_stats *st, int given_
 	return bl_report_tb_print(&t, out, "  ");
 }
 
+const char *bl_report_unread_phrase(const char *label, char *b, size_t n)
+{
+	static const struct {
+		const char *leaf, *say;
+	} known[] = {
+		{"other_language", "in languages the filters do not cover"},
+		{"lang_other", "in languages the filters do not cover"},
+		{"too_short", "too short to judge"},
+		{"uncovered", "not covered by the filters"},
+		{"empty", "empty"},
+		{"unreadable", "unreadable"},
+	};
+	const char *leaf = strrchr(label, '.');
+
+	leaf = leaf ? leaf + 1 : label;
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(leaf, known[i].leaf) == 0) {
+			snprintf(b, n, "%s", known[i].say);
+			return b;
+		}
+	snprintf(b, n, "labelled %s", label);
+	return b;
+}
+
+/* "N% of captions ..." lines for the caption.* labels (text form). */
+static int text_unread(const struct bl_report *r, bl_buf *out)
+{
+	bl_stats_count k;
+	int rc;
+
+	if (r->unread_node < 0)
+		return BL_OK;
+	bl_stats_node(r->all, r->unread_node, &k);
+	rc = bl_buf_addf(out, "unread: %.2f%% of captions (%llu) carry a caption.* label: the "
+			      "tagger could not read them, and every rate below counts them as "
+			      "captions without the labels they may hold\n",
+			 100 * k.share, (unsigned long long)k.rows);
+	for (int id = 0; id < r->nl && rc == BL_OK; id++) {
+		const char *name = bl_stats_label_name(r->all, id);
+		char say[128];
+		if (!bl_label_in_family(name, "caption"))
+			continue;
+		bl_stats_label(r->all, id, &k);
+		rc = bl_buf_addf(out, "  %.2f%% of captions (%llu) are %s (", 100 * k.share,
+				 (unsigned long long)k.rows,
+				 bl_report_unread_phrase(name, say, sizeof say));
+		if (rc == BL_OK)
+			rc = bl_report_text_escape(out, name);
+		if (rc == BL_OK)
+			rc = bl_buf_adds(out, ")\n");
+	}
+	return rc;
+}
+
+static void fix_cells(const bl_audit_fix *f, int pct, char *v, size_t vn, char *ci, size_t cn)
+{
+	if (pct) {
+		bl_report_pct(v, vn, f->est);
+		bl_report_ci_pct(ci, cn, f->lo, f->hi);
+	} else {
+		bl_report_fix(v, vn, f->est);
+		bl_report_ci_fix(ci, cn, f->lo, f->hi);
+	}
+}
+
+/* The audit's estimates and the corrected skew table (text form). */
+static int text_audit(const struct bl_report *r, bl_buf *out)
+{
+	const bl_audit *a = r->opt->audit;
+	struct table t = {.ncol = 10, .left = 1u << 9};
+	char v[10][64];
+	int rc;
+
+	rc = bl_buf_adds(out, "\naudit: how far to trust the tags (");
+	if (rc == BL_OK)
+		rc = bl_report_text_escape(out, bl_audit_path(a));
+	if (rc == BL_OK)
+		rc = bl_buf_adds(out, ")\n  corrected share = Rogan-Gladen (observed + Sp - 1) / "
+				      "(Se + Sp - 1) with Se, Sp measured by the audit; 95% "
+				      "intervals from seeded draws that include the audit's own "
+				      "uncertainty\n");
+	bl_report_tb_row(&t, "node", "judged", "precision", "95% CI", "recall (Se)", "95% CI",
+			 "specificity", "observed", "corrected share [95% CI]", "", (char *)NULL);
+	for (size_t i = 0; i < bl_audit_nnodes(a); i++) {
+		const bl_audit_est *e = bl_audit_node(a, i);
+		int n = bl_stats_node_find(r->all, e->node);
+		const bl_audit_fix *f = n >= 0 && r->nfix ? &r->nfix[n] : NULL;
+		bl_stats_count k;
+		char c1[24], c2[36];
+		snprintf(v[0], 64, "%llu+%llu",
+			 (unsigned long long)e->judged_tagged, (unsigned long long)e->judged_untagged);
+		bl_report_pct(v[1], 64, e->precision);
+		bl_report_ci_pct(v[2], 64, e->precision_lo, e->precision_hi);
+		bl_report_pct(v[3], 64, e->sensitivity);
+		bl_report_ci_pct(v[4], 64, e->se_lo, e->se_hi);
+		bl_report_pct(v[5], 64, e->specificity);
+		if (n >= 0) {
+			bl_stats_node(r->all, n, &k);
+			bl_report_pct(v[6], 64, k.share);
+		} else {
+			snprintf(v[6], 64, "-");
+		}
+		if (f && isfinite(f->est)) {
+			fix_cells(f, 1, c1, sizeof c1, c2, sizeof c2);
+			snprintf(v[7], 64, "%s %s", c1, c2);
+		} else {
+			snprintf(v[7], 64, "-");
+		}
+		bl_report_tb_row(&t, e->node, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				 f ? bl_audit_status_name(f->status) : "not in this index",
+				 (char *)NULL);
+	}
+	if (rc == BL_OK)
+		rc = bl_report_tb_print(&t, out, "  ");
+	else
+		bl_report_tb_print(&t, out, "  ");
+	if (rc != BL_OK || r->audit_outcome < 0)
+		return rc;
+	rc = bl_buf_adds(out,
+			 "\nskew corrected for the tagger's measured errors in " BL_REPORT_OUTCOME
+			 ".* (assumed the same in every cell; cells are still the tagger's group "
+			 "and gender labels)\n");
+	t = (struct table){.ncol = 11, .left = 1u << 1 | 1u << 10};
+	bl_report_tb_row(&t, "group", "gender", "raw rate", "corrected", "95% CI", "rest",
+			 "RR", "95% CI", "lift", "95% CI", "", (char *)NULL);
+	for (size_t i = 0; i < r->nskew; i++) {
+		const bl_stats_skew *s = &r->skew[i];
+		const struct bl_report_fix *f = &r->fix[i];
+		int st = f->rate.status > f->rr.status ? f->rate.status : f->rr.status;
+		bl_report_pct(v[0], 64, s->rate);
+		fix_cells(&f->rate, 1, v[1], 64, v[2], 64);
+		bl_report_pct(v[3], 64, f->rest.est);
+		fix_cells(&f->rr, 0, v[4], 64, v[5], 64);
+		fix_cells(&f->lift, 0, v[6], 64, v[7], 64);
+		bl_report_tb_row(&t, s->group, s->gender ? s->gender : "-", v[0], v[1], v[2], v[3],
+				 v[4], v[5], v[6], v[7], bl_audit_status_name(st), (char *)NULL);
+	}
+	return bl_report_tb_print(&t, out, "  ");
+}
+
 static int render_text(const struct bl_report *r, bl_buf *out)
 {
 	struct table t = {.ncol = 2};
-	char a[64], b[64], c[64], d[64], e[64], f[64], g[64], h[64], i_[64], j[64];
+	char a[64], b[64], c[64], d[64], e[64], f[64], g[64], h[64], i_[64], j[64], k_[64],
+		l_[64], m_[64];
 	int rc;
 
-	rc = bl_buf_addf(out, "ballast report of %s\n\n", r->path);
+	rc = bl_buf_adds(out, "ballast report of ");
+	if (rc == BL_OK)
+		rc = bl_report_text_escape(out, r->path);
+	if (rc == BL_OK)
+		rc = bl_buf_adds(out, "\n\n");
+	for (size_t k = 0; k < r->notes.n && rc == BL_OK; k++) {
+		rc = bl_buf_adds(out, "NOTE: ");
+		if (rc == BL_OK)
+			rc = bl_report_text_escape(out, r->notes.items[k]);
+		if (rc == BL_OK)
+			rc = bl_buf_addch(out, '\n');
+	}
+	if (rc == BL_OK)
+		rc = text_unread(r, out);
+	if (rc == BL_OK && (r->notes.n || r->unread_node >= 0))
+		rc = bl_buf_addch(out, '\n');
 	snprintf(a, sizeof a, "%zu (%llu complete)", r->nshards,
 		 (unsigned long long)r->shards_complete);
 	bl_report_tb_row(&t, "shards", a, (char *)NULL);
 	snprintf(a, sizeof a, "%llu", (unsigned long long)r->samples);
 	bl_report_tb_row(&t, "samples", a, (char *)NULL);
+	if (r->weighted) {
+		bl_stats_totals tot;
+		bl_stats_totals_get(r->all, &tot);
+		snprintf(a, sizeof a, "%.6g (Kish ESS %.6g)", tot.w, tot.ess);
+		bl_report_tb_row(&t, "sum of ballast_weight", a, (char *)NULL);
+	}
 	snprintf(a, sizeof a, "%llu", (unsigned long long)r->samples_with_errors);
 	bl_report_tb_row(&t, "samples with problems", a, (char *)NULL);
 	snprintf(a, sizeof a, "%llu", (unsigned long long)r->blocked);
@@ -530,6 +868,8 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 	}
 	if (rc == BL_OK)
 		rc = bl_report_tb_print(&t, out, "  ");
+	else
+		bl_report_tb_print(&t, out, "  ");
 	if (rc == BL_OK)
 		rc = bl_buf_adds(out, "\nlabels\n");
 	if (rc == BL_OK)
@@ -542,13 +882,18 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 	if (rc == BL_OK)
 		rc = bl_buf_adds(out,
 				 "\nskew: rate of sexual.* by group x gender, sorted by lift\n"
-				 "  lift = rate / rate among all samples of the gender (all "
-				 "samples when gender is '-');\n"
-				 "  OR = odds ratio vs the rest of the gender; 95% intervals; "
-				 "'small': too few samples or events\n");
-	t = (struct table){.ncol = 13, .left = 1u << 1 | 1u << 12};
+				 "  base = rate among ALL samples of the gender, the cell included "
+				 "(all samples when gender is '-'); lift = rate / base;\n"
+				 "  rest = rate among the OTHER samples of the gender (the cell "
+				 "excluded); RR = rate / rest (\"n times as often as the other "
+				 "captions\");\n"
+				 "  OR = odds in the cell / odds in the rest, n/a when a cell of its "
+				 "2x2 table is empty; 95% intervals; 'small': too few samples or "
+				 "events\n");
+	t = (struct table){.ncol = 16, .left = 1u << 1 | 1u << 15};
 	bl_report_tb_row(&t, "group", "gender", "n", "events", "rate", "95% CI", "base", "lift",
-	       "95% CI", "OR", "95% CI", "attire", "", (char *)NULL);
+			 "95% CI", "rest", "RR", "95% CI", "OR", "95% CI", "attire", "",
+			 (char *)NULL);
 	for (size_t k = 0; k < r->nskew; k++) {
 		const bl_stats_skew *s = &r->skew[k];
 		snprintf(a, sizeof a, "%llu", (unsigned long long)s->rows);
@@ -558,20 +903,33 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 		bl_report_pct(e, sizeof e, s->base_rate);
 		bl_report_fix(f, sizeof f, s->lift);
 		bl_report_ci_fix(g, sizeof g, s->lift_lo, s->lift_hi);
-		bl_report_fix(h, sizeof h, s->odds_ratio);
+		bl_report_pct(k_, sizeof k_, s->rest_rate);
+		bl_report_fix(l_, sizeof l_, s->rate_ratio);
+		bl_report_ci_fix(m_, sizeof m_, s->rr_lo, s->rr_hi);
+		if (s->or_note)
+			snprintf(h, sizeof h, "n/a (%s)", s->or_note);
+		else
+			bl_report_fix(h, sizeof h, s->odds_ratio);
 		bl_report_ci_fix(i_, sizeof i_, s->or_lo, s->or_hi);
 		bl_report_pct(j, sizeof j, s->rate2);
-		bl_report_tb_row(&t, s->group, s->gender ? s->gender : "-", a, b, c, d, e, f, g, h, i_, j,
-		       s->small ? "small" : "", (char *)NULL);
+		bl_report_tb_row(&t, s->group, s->gender ? s->gender : "-", a, b, c, d, e, f, g, k_,
+				 l_, m_, h, i_, j, s->small ? "small" : "", (char *)NULL);
 	}
 	if (rc == BL_OK)
 		rc = bl_report_tb_print(&t, out, "  ");
+	else
+		bl_report_tb_print(&t, out, "  ");
+	if (rc == BL_OK && r->opt->audit)
+		rc = text_audit(r, out);
 	if (rc == BL_OK && r->given) {
 		bl_stats_totals tot;
 		bl_stats_totals_get(r->given, &tot);
 		rc = bl_buf_adds(out, "\nrates given");
-		for (size_t k = 0; k < r->given_labels.n && rc == BL_OK; k++)
-			rc = bl_buf_addf(out, "%s%s", k ? " & " : " ", r->given_labels.items[k]);
+		for (size_t k = 0; k < r->given_labels.n && rc == BL_OK; k++) {
+			rc = bl_buf_adds(out, k ? " & " : " ");
+			if (rc == BL_OK)
+				rc = bl_report_text_escape(out, r->given_labels.items[k]);
+		}
 		if (rc == BL_OK)
 			rc = bl_buf_addf(out, " (%llu samples)\n", (unsigned long long)tot.rows);
 		if (rc == BL_OK)
@@ -582,8 +940,11 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 		if (!bl_report_by_row(r, n))
 			continue;
 		bl_stats_node(r->all, n, &k);
-		rc = bl_buf_addf(out, "\nlabels among samples with %s (%llu samples)\n",
-				 bl_stats_node_name(r->all, n), (unsigned long long)k.rows);
+		rc = bl_buf_adds(out, "\nlabels among samples with ");
+		if (rc == BL_OK)
+			rc = bl_report_text_escape(out, bl_stats_node_name(r->all, n));
+		if (rc == BL_OK)
+			rc = bl_buf_addf(out, " (%llu samples)\n", (unsigned long long)k.rows);
 		if (rc == BL_OK)
 			rc = text_counts(r, r->all, n, out, 0);
 	}
@@ -592,12 +953,16 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 
 /* ---- CSV ----------------------------------------------------------------- */
 
-int bl_report_csv_field(bl_buf *out, const char *s)
+int bl_report_csv_escape(bl_buf *out, const char *s)
 {
-	int rc;
-	if (!s || !strpbrk(s, ",\"\n\r"))
+	int rc, formula = s && *s && strchr("=+-@\t\r", *s);
+	if (!out)
+		return BL_EUSAGE;
+	if (!s || (!formula && !strpbrk(s, ",\"\n\r")))
 		return bl_buf_adds(out, s ? s : "");
 	rc = bl_buf_addch(out, '"');
+	if (rc == BL_OK && formula)
+		rc = bl_buf_addch(out, '\'');
 	for (; *s && rc == BL_OK; s++)
 		rc = *s == '"' ? bl_buf_adds(out, "\"\"") : bl_buf_addch(out, *s);
 	if (rc == BL_OK)
@@ -605,19 +970,26 @@ int bl_report_csv_field(bl_buf *out, const char *s)
 	return rc;
 }
 
+int bl_report_csv_field(bl_buf *out, const char *s)
+{
+	return bl_report_csv_escape(out, s);
+}
+
 /* The numeric columns of a CSV row; NAN prints as an empty field. */
 struct csv_nums {
-	double v[13]; /* rows n count share lo hi base lift lift_lo lift_hi
-		       * odds_ratio or_lo or_hi */
+	double v[17]; /* rows n count share lo hi base lift lift_lo lift_hi
+		       * odds_ratio or_lo or_hi | rest rate_ratio rr_lo rr_hi */
+	const char *note;
 };
 enum { C_ROWS, C_N, C_COUNT, C_SHARE, C_LO, C_HI, C_BASE, C_LIFT, C_LIFT_LO,
-       C_LIFT_HI, C_OR, C_OR_LO, C_OR_HI };
+       C_LIFT_HI, C_OR, C_OR_LO, C_OR_HI, C_REST, C_RR, C_RR_LO, C_RR_HI, C_NCOL };
 
 static struct csv_nums csv_blank(void)
 {
 	struct csv_nums c;
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < C_NCOL; i++)
 		c.v[i] = NAN;
+	c.note = NULL;
 	return c;
 }
 
@@ -634,12 +1006,22 @@ static int csv_row(bl_buf *out, const char *table, const char *shard, const char
 		if (rc == BL_OK)
 			rc = bl_report_csv_field(out, f[k]);
 	}
-	for (int k = 0; k < 13 && rc == BL_OK; k++) {
+	for (int k = 0; k <= C_OR_HI && rc == BL_OK; k++) {
 		bl_report_num(b, sizeof b, c->v[k]);
 		rc = bl_buf_addf(out, ",%s", b);
 	}
 	if (rc == BL_OK)
-		rc = bl_buf_addf(out, ",%s\n", small < 0 ? "" : small ? "1" : "0");
+		rc = bl_buf_addf(out, ",%s", small < 0 ? "" : small ? "1" : "0");
+	for (int k = C_REST; k < C_NCOL && rc == BL_OK; k++) {
+		bl_report_num(b, sizeof b, c->v[k]);
+		rc = bl_buf_addf(out, ",%s", b);
+	}
+	if (rc == BL_OK)
+		rc = bl_buf_addch(out, ',');
+	if (rc == BL_OK)
+		rc = bl_report_csv_field(out, c->note);
+	if (rc == BL_OK)
+		rc = bl_buf_addch(out, '\n');
 	return rc;
 }
 
@@ -655,11 +1037,77 @@ static int csv_share(bl_buf *out, const char *table, const char *given,
 		     const bl_stats_count *k, const char *name)
 {
 	struct csv_nums c = csv_blank();
+	c.v[C_N] = k->w;
 	c.v[C_COUNT] = (double)k->rows;
 	c.v[C_SHARE] = k->share;
 	c.v[C_LO] = k->lo;
 	c.v[C_HI] = k->hi;
 	return csv_row(out, table, NULL, name, given, &c, -1);
+}
+
+/* A corrected number as a CSV row: share, lo, hi and the status. */
+static int csv_fix(bl_buf *out, const char *table, const char *name, const char *gender,
+		   const bl_audit_fix *f, double count)
+{
+	struct csv_nums c = csv_blank();
+	c.v[C_COUNT] = count;
+	c.v[C_SHARE] = f->est;
+	c.v[C_LO] = f->lo;
+	c.v[C_HI] = f->hi;
+	c.note = bl_audit_status_name(f->status);
+	return csv_row(out, table, NULL, name, gender, &c, -1);
+}
+
+static int csv_audit(const struct bl_report *r, bl_buf *out)
+{
+	const bl_audit *a = r->opt->audit;
+	int rc = BL_OK;
+
+	for (size_t i = 0; i < bl_audit_nnodes(a) && rc == BL_OK; i++) {
+		const bl_audit_est *e = bl_audit_node(a, i);
+		bl_audit_fix v[4] = {
+			{e->precision, e->precision_lo, e->precision_hi, BL_FIX_OK},
+			{e->npv, e->npv_lo, e->npv_hi, BL_FIX_OK},
+			{e->sensitivity, e->se_lo, e->se_hi, e->status},
+			{e->specificity, e->sp_lo, e->sp_hi, e->status},
+		};
+		static const char *const tab[4] = {"audit_precision", "audit_npv",
+						   "audit_sensitivity", "audit_specificity"};
+		for (int k = 0; k < 4 && rc == BL_OK; k++)
+			rc = csv_fix(out, tab[k], e->node, NULL, &v[k],
+				     (double)(k == 0 ? e->judged_tagged
+					      : k == 1 ? e->judged_untagged
+						       : e->judged_tagged + e->judged_untagged));
+	}
+	for (int n = 0; n < bl_stats_nnodes(r->all) && rc == BL_OK; n++) {
+		if (r->nfix[n].status == BL_FIX_NONE)
+			continue;
+		rc = csv_fix(out, bl_stats_node_is_family(r->all, n) ? "family_corrected"
+								     : "label_corrected",
+			     bl_stats_node_name(r->all, n), NULL, &r->nfix[n], NAN);
+	}
+	for (size_t i = 0; r->audit_outcome >= 0 && i < r->nskew && rc == BL_OK; i++) {
+		const bl_stats_skew *s = &r->skew[i];
+		const struct bl_report_fix *f = &r->fix[i];
+		struct csv_nums c = csv_blank();
+		int st = f->rate.status > f->rr.status ? f->rate.status : f->rr.status;
+		c.v[C_ROWS] = (double)s->rows;
+		c.v[C_N] = s->n;
+		c.v[C_SHARE] = f->rate.est;
+		c.v[C_LO] = f->rate.lo;
+		c.v[C_HI] = f->rate.hi;
+		c.v[C_BASE] = f->base.est;
+		c.v[C_LIFT] = f->lift.est;
+		c.v[C_LIFT_LO] = f->lift.lo;
+		c.v[C_LIFT_HI] = f->lift.hi;
+		c.v[C_REST] = f->rest.est;
+		c.v[C_RR] = f->rr.est;
+		c.v[C_RR_LO] = f->rr.lo;
+		c.v[C_RR_HI] = f->rr.hi;
+		c.note = bl_audit_status_name(st);
+		rc = csv_row(out, "skew_corrected", NULL, s->group, s->gender, &c, s->small);
+	}
+	return rc;
 }
 
 static int render_csv(const struct bl_report *r, bl_buf *out)
@@ -668,11 +1116,19 @@ static int render_csv(const struct bl_report *r, bl_buf *out)
 	int rc;
 
 	rc = bl_buf_adds(out, "table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,"
-			      "lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small\n");
+			      "lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,rate_ratio,"
+			      "rr_lo,rr_hi,note\n");
+	for (size_t i = 0; i < r->notes.n && rc == BL_OK; i++) {
+		struct csv_nums c = csv_blank();
+		c.note = r->notes.items[i];
+		rc = csv_row(out, "note", NULL, NULL, NULL, &c, -1);
+	}
 	if (rc == BL_OK)
 		rc = csv_count(out, "total", NULL, "shards", (double)r->nshards);
 	if (rc == BL_OK)
 		rc = csv_count(out, "total", NULL, "samples", (double)r->samples);
+	if (rc == BL_OK && r->weighted)
+		rc = csv_count(out, "total", NULL, "weight_sum", r->weight_sum);
 	if (rc == BL_OK)
 		rc = csv_count(out, "total", NULL, "samples_with_errors",
 			       (double)r->samples_with_errors);
@@ -708,10 +1164,27 @@ static int render_csv(const struct bl_report *r, bl_buf *out)
 				c.v[C_OR] = s->odds_ratio;
 				c.v[C_OR_LO] = s->or_lo;
 				c.v[C_OR_HI] = s->or_hi;
+				c.v[C_REST] = s->rest_rate;
+				c.v[C_RR] = s->rate_ratio;
+				c.v[C_RR_LO] = s->rr_lo;
+				c.v[C_RR_HI] = s->rr_hi;
+				c.note = s->or_note ? s->or_note : NULL;
 			}
 			rc = csv_row(out, pass ? "skew_attire" : "skew", NULL, s->group,
 				     s->gender, &c, pass ? -1 : s->small);
 		}
+	if (rc == BL_OK && r->unread_node >= 0) {
+		bl_stats_node(r->all, r->unread_node, &k);
+		rc = csv_share(out, "unread", NULL, &k, "caption");
+		for (int id = 0; id < r->nl && rc == BL_OK; id++) {
+			if (!bl_label_in_family(bl_stats_label_name(r->all, id), "caption"))
+				continue;
+			bl_stats_label(r->all, id, &k);
+			rc = csv_share(out, "unread", NULL, &k, bl_stats_label_name(r->all, id));
+		}
+	}
+	if (rc == BL_OK && r->opt->audit)
+		rc = csv_audit(r, out);
 	if (r->given && rc == BL_OK) {
 		bl_buf g;
 		bl_buf_init(&g, 0);
@@ -801,7 +1274,82 @@ cJSON *bl_report_jskew(const bl_stats_skew *s)
 	bl_report_jnum(c, "attire_hi", s->rate2_hi);
 	bl_report_jnum(c, "attire_lift", s->lift2);
 	cJSON_AddBoolToObject(c, "small", s->small);
+	bl_report_jnum(c, "rest_rate", s->rest_rate);
+	bl_report_jnum(c, "rate_ratio", s->rate_ratio);
+	bl_report_jnum(c, "rr_lo", s->rr_lo);
+	bl_report_jnum(c, "rr_hi", s->rr_hi);
+	if (s->or_note)
+		cJSON_AddStringToObject(c, "or_note", s->or_note);
+	else
+		cJSON_AddNullToObject(c, "or_note");
 	return c;
+}
+
+static cJSON *jfix(cJSON *obj, const char *key, const bl_audit_fix *f)
+{
+	cJSON *o = cJSON_AddObjectToObject(obj, key);
+	if (o) {
+		bl_report_jnum(o, "value", f->est);
+		bl_report_jnum(o, "lo", f->lo);
+		bl_report_jnum(o, "hi", f->hi);
+		cJSON_AddStringToObject(o, "status", bl_audit_status_name(f->status));
+	}
+	return o;
+}
+
+/* "audit": what the sheet says, and the corrected shares and skew rows. */
+static void json_audit(const struct bl_report *r, cJSON *root, cJSON *skew)
+{
+	const bl_audit *a = r->opt->audit;
+	cJSON *o = cJSON_AddObjectToObject(root, "audit"), *nodes, *shares;
+	uint64_t rows, judged;
+
+	if (!o)
+		return;
+	bl_audit_totals(a, &rows, &judged, NULL);
+	cJSON_AddStringToObject(o, "sheet", bl_audit_path(a));
+	bl_report_jnum(o, "rows", (double)rows);
+	bl_report_jnum(o, "judged", (double)judged);
+	cJSON_AddStringToObject(o, "outcome", BL_REPORT_OUTCOME);
+	cJSON_AddBoolToObject(o, "skew_corrected", r->audit_outcome >= 0);
+	nodes = cJSON_AddObjectToObject(o, "nodes");
+	for (size_t i = 0; nodes && i < bl_audit_nnodes(a); i++) {
+		const bl_audit_est *e = bl_audit_node(a, i);
+		cJSON *n = cJSON_AddObjectToObject(nodes, e->node);
+		bl_audit_fix v;
+		if (!n)
+			continue;
+		bl_report_jnum(n, "tagged", e->size_tagged);
+		bl_report_jnum(n, "untagged", e->size_untagged);
+		bl_report_jnum(n, "judged_tagged", (double)e->judged_tagged);
+		bl_report_jnum(n, "judged_untagged", (double)e->judged_untagged);
+		v = (bl_audit_fix){e->precision, e->precision_lo, e->precision_hi, BL_FIX_OK};
+		jfix(n, "precision", &v);
+		v = (bl_audit_fix){e->npv, e->npv_lo, e->npv_hi, BL_FIX_OK};
+		jfix(n, "npv", &v);
+		v = (bl_audit_fix){e->sensitivity, e->se_lo, e->se_hi, e->status};
+		jfix(n, "sensitivity", &v);
+		v = (bl_audit_fix){e->specificity, e->sp_lo, e->sp_hi, e->status};
+		jfix(n, "specificity", &v);
+	}
+	shares = cJSON_AddObjectToObject(o, "shares");
+	for (int n = 0; shares && n < bl_stats_nnodes(r->all); n++)
+		if (r->nfix[n].status != BL_FIX_NONE)
+			jfix(shares, bl_stats_node_name(r->all, n), &r->nfix[n]);
+	for (size_t i = 0; r->audit_outcome >= 0 && i < r->nskew; i++) {
+		cJSON *row = cJSON_GetArrayItem(skew, (int)i), *c;
+		const struct bl_report_fix *f = &r->fix[i];
+		if (!row)
+			continue;
+		c = cJSON_AddObjectToObject(row, "corrected");
+		if (!c)
+			continue;
+		jfix(c, "rate", &f->rate);
+		jfix(c, "rest_rate", &f->rest);
+		jfix(c, "base_rate", &f->base);
+		jfix(c, "rate_ratio", &f->rr);
+		jfix(c, "lift", &f->lift);
+	}
 }
 
 static cJSON *json_report(const struct bl_report *r)
@@ -818,6 +1366,11 @@ static cJSON *json_report(const struct bl_report *r)
 	bl_report_jnum(root, "shards", (double)r->nshards);
 	bl_report_jnum(root, "shards_complete", (double)r->shards_complete);
 	bl_report_jnum(root, "samples_with_errors", (double)r->samples_with_errors);
+	cJSON_AddBoolToObject(root, "weighted", r->weighted);
+	bl_report_jnum(root, "weight_sum", r->weight_sum);
+	a = cJSON_AddArrayToObject(root, "notes");
+	for (size_t i = 0; a && i < r->notes.n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(r->notes.items[i]));
 	o = cJSON_AddObjectToObject(root, "errors");
 	for (size_t i = 0; o && i < r->nerrors; i++)
 		bl_report_jnum(o, r->errors[i].kind, (double)r->errors[i].count);
@@ -842,6 +1395,24 @@ static cJSON *json_report(const struct bl_report *r)
 	a = cJSON_AddArrayToObject(root, "skew");
 	for (size_t i = 0; a && i < r->nskew; i++)
 		cJSON_AddItemToArray(a, bl_report_jskew(&r->skew[i]));
+	if (r->unread_node >= 0) {
+		cJSON *u = cJSON_AddObjectToObject(root, "unread"), *l;
+		bl_stats_node(r->all, r->unread_node, &k);
+		if (u) {
+			bl_report_jnum(u, "count", (double)k.rows);
+			bl_report_jnum(u, "share", k.share);
+		}
+		l = u ? cJSON_AddObjectToObject(u, "labels") : NULL;
+		for (int id = 0; l && id < r->nl; id++) {
+			const char *name = bl_stats_label_name(r->all, id);
+			if (!bl_label_in_family(name, "caption"))
+				continue;
+			bl_stats_label(r->all, id, &k);
+			cJSON_AddItemToObject(l, name, bl_report_jcount(&k));
+		}
+	}
+	if (a && r->opt->audit)
+		json_audit(r, root, a);
 	if (r->given) {
 		bl_stats_totals tot;
 		cJSON *g = cJSON_AddObjectToObject(root, "given"), *l, *rt;

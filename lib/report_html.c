@@ -69,7 +69,10 @@ static const char css[] =
 	"tr.hi td.lift{color:#b0302a;font-weight:600}"
 	"tr.lo td.lift{color:#2e6da4;font-weight:600}"
 	".wrap{overflow-x:auto}"
-	"footer{margin-top:40px;color:#5b6576;font-size:13px;max-width:900px}";
+	"footer{margin-top:40px;color:#5b6576;font-size:13px;max-width:900px}"
+	"p.warnnote{color:#b0302a;font-weight:600;margin:6px 0;max-width:900px}"
+	".good{background:#f1f8f4;border:1px solid #bfe0cc;border-left:5px solid #1e7d4f;"
+	"border-radius:6px;padding:12px 16px;margin:14px 0;max-width:900px}";
 
 /* Number formats of the page; undefined numbers print as an en dash. */
 enum { F_FIX2, F_PCT2, F_PCT2_BARE, F_PCT1, F_G6 };
@@ -97,6 +100,48 @@ static void card(bl_buf *o, int *rc, const char *label, unsigned long long v, in
 	put(o, rc, "</div></div>");
 }
 
+/* ---- text widths ------------------------------------------------------------ */
+
+/*
+ * Advance widths of printable ASCII (32..126) in DejaVu Sans Bold, in
+ * thousandths of an em: the widest common sans-serif a page falls back
+ * to, in bold, so that a label measured with it fits whatever font the
+ * browser picks (Helvetica, Roboto, Segoe UI are narrower).  Any other
+ * character counts a full em (CJK glyphs are one em wide).
+ */
+static const unsigned short ascii_width[95] = {
+	348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365,
+	696, 696, 696, 696, 696, 696, 696, 696, 696, 696, 400, 400, 838, 838, 838, 580,
+	1000, 774, 762, 734, 830, 683, 683, 821, 837, 372, 372, 775, 637, 995, 837, 850,
+	733, 850, 770, 720, 682, 812, 774, 1103, 771, 724, 725, 457, 365, 457, 838, 500,
+	500, 675, 716, 593, 716, 678, 435, 716, 712, 343, 343, 665, 343, 1042, 712, 687,
+	716, 716, 493, 595, 478, 712, 652, 924, 645, 652, 582, 712, 365, 712, 838,
+};
+
+double bl_report_text_width(const char *s, double px)
+{
+	double em = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p >= 32 && *p < 127)
+			em += ascii_width[*p - 32] / 1000.0;
+		else if (*p < 0x80 || *p >= 0xc0)
+			em += 1.0; /* a control byte, or the lead byte of a character */
+	}
+	return em * px;
+}
+
+/* The width of "group × gender (rows)", a cell's label on the charts. */
+static double cell_label_width(const bl_stats_skew *s, double px)
+{
+	char n[32];
+	double w = bl_report_text_width(s->group, px);
+	if (s->gender)
+		w += bl_report_text_width(" \xc3\x97 ", px) + bl_report_text_width(s->gender, px);
+	snprintf(n, sizeof n, " (%llu)", (unsigned long long)s->rows);
+	return w + bl_report_text_width(n, px);
+}
+
 /* ---- the lift chart ------------------------------------------------------ */
 
 static double clampd(double x, double lo, double hi)
@@ -104,17 +149,34 @@ static double clampd(double x, double lo, double hi)
 	return x < lo ? lo : x > hi ? hi : x;
 }
 
+/* The right-hand text of a lift chart row: "2.50 [1.20, 3.40] small". */
+static void lift_note(char *b, size_t n, const bl_stats_skew *s)
+{
+	char a[32], c[32], d[32];
+	fmtnum(a, sizeof a, F_FIX2, s->lift);
+	fmtnum(c, sizeof c, F_FIX2, s->lift_lo);
+	fmtnum(d, sizeof d, F_FIX2, s->lift_hi);
+	snprintf(b, n, "%s [%s, %s]%s", a, c, d, s->small ? " small" : "");
+}
+
 static void lift_chart(const struct bl_report *r, bl_buf *o, int *rc)
 {
-	const double W = 1040, L = 330, R = 860, top = 34, rowh = 22;
-	double lmin = 0.5, lmax = 2, xl, xr;
+	const double top = 34, rowh = 22;
+	static const char axis[] = "lift (log scale): rate of sexual wording in the cell / rate "
+				   "in its gender";
+	double W = 1040, L = 330, R = 860, lmin = 0.5, lmax = 2, xl, xr, lw = 0, rw = 0;
 	size_t n = 0;
 
 	for (size_t i = 0; i < r->nskew; i++) {
 		const bl_stats_skew *s = &r->skew[i];
+		char note[160];
 		if (!isfinite(s->lift) || s->lift <= 0)
 			continue;
 		n++;
+		/* the labels decide the margins: nothing is drawn outside */
+		lw = fmax(lw, cell_label_width(s, 13));
+		lift_note(note, sizeof note, s);
+		rw = fmax(rw, bl_report_text_width(note, 13));
 		if (s->lift < lmin)
 			lmin = s->lift;
 		if (s->lift > lmax)
@@ -129,6 +191,9 @@ static void lift_chart(const struct bl_report *r, bl_buf *o, int *rc)
 			   "labels, or no outcome label anywhere).</p>");
 		return;
 	}
+	L = fmax(L, ceil(lw) + 24);
+	R = L + 530;
+	W = fmax(W, fmax(R + 14 + ceil(rw) + 12, L + bl_report_text_width(axis, 12) + 12));
 	/* whole powers of two, at most 1/16 .. 64 */
 	xl = floor(log2(clampd(lmin, 1.0 / 16, 1)));
 	xr = ceil(log2(clampd(lmax, 1, 64)));
@@ -157,11 +222,8 @@ static void lift_chart(const struct bl_report *r, bl_buf *o, int *rc)
 		     e == 0 ? "1.5" : "1", e == 0 ? " stroke-dasharray=\"5 3\"" : "", x,
 		     top - 14, lab);
 	}
-	PUTF(o, rc,
-	     "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\">"
-	     "lift (log scale): rate of sexual wording in the cell / rate in its "
-	     "gender</text>",
-	     L, top + rowh * (double)n + 28);
+	PUTF(o, rc, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\">%s</text>",
+	     L, top + rowh * (double)n + 28, axis);
 	PUTF(o, rc,
 	     "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" fill=\"#5b6576\" "
 	     "text-anchor=\"end\">cell (n)</text>"
@@ -226,39 +288,50 @@ static void skew_table(const struct bl_report *r, bl_buf *o, int *rc)
 {
 	put(o, rc,
 	    "<div class=\"wrap\"><table><tr><th class=\"l\">group</th><th class=\"l\">gender</th>"
-	    "<th>n</th><th>events</th><th>rate</th><th>95% CI</th><th>base rate</th>"
-	    "<th>lift</th><th>95% CI</th><th>odds ratio</th><th>95% CI</th>"
+	    "<th>n</th><th>events</th><th>rate</th><th>95% CI</th>"
+	    "<th title=\"all captions of the gender, the cell included\">base rate</th>"
+	    "<th>lift (vs base)</th><th>95% CI</th>"
+	    "<th title=\"the other captions of the gender, the cell excluded\">rest rate</th>"
+	    "<th>rate ratio (vs rest)</th><th>95% CI</th>"
+	    "<th>odds ratio (vs rest)</th><th>95% CI</th>"
 	    "<th>attire rate</th><th>attire lift</th><th class=\"l\"></th></tr>");
 	for (size_t i = 0; i < r->nskew; i++) {
 		const bl_stats_skew *s = &r->skew[i];
-		char v[12][40];
+		char v[16][48];
 		const char *cls = s->small ? "small"
 				  : s->lift_lo > 1 ? "hi"
 				  : s->lift_hi < 1 ? "lo"
 						   : "";
-		fmtnum(v[0], 40, F_G6, s->events);
-		fmtnum(v[1], 40, F_PCT2, s->rate);
-		fmtnum(v[2], 40, F_PCT2_BARE, s->rate_lo);
-		fmtnum(v[3], 40, F_PCT2, s->rate_hi);
-		fmtnum(v[4], 40, F_PCT2, s->base_rate);
-		fmtnum(v[5], 40, F_FIX2, s->lift);
-		fmtnum(v[6], 40, F_FIX2, s->lift_lo);
-		fmtnum(v[7], 40, F_FIX2, s->lift_hi);
-		fmtnum(v[8], 40, F_FIX2, s->odds_ratio);
-		fmtnum(v[9], 40, F_FIX2, s->or_lo);
-		fmtnum(v[10], 40, F_FIX2, s->or_hi);
-		fmtnum(v[11], 40, F_PCT2, s->rate2);
+		fmtnum(v[0], 48, F_G6, s->events);
+		fmtnum(v[1], 48, F_PCT2, s->rate);
+		fmtnum(v[2], 48, F_PCT2_BARE, s->rate_lo);
+		fmtnum(v[3], 48, F_PCT2, s->rate_hi);
+		fmtnum(v[4], 48, F_PCT2, s->base_rate);
+		fmtnum(v[5], 48, F_FIX2, s->lift);
+		fmtnum(v[6], 48, F_FIX2, s->lift_lo);
+		fmtnum(v[7], 48, F_FIX2, s->lift_hi);
+		fmtnum(v[8], 48, F_PCT2, s->rest_rate);
+		fmtnum(v[9], 48, F_FIX2, s->rate_ratio);
+		fmtnum(v[10], 48, F_FIX2, s->rr_lo);
+		fmtnum(v[11], 48, F_FIX2, s->rr_hi);
+		if (s->or_note)
+			snprintf(v[12], 48, "n/a (%s)", s->or_note);
+		else
+			fmtnum(v[12], 48, F_FIX2, s->odds_ratio);
+		fmtnum(v[13], 48, F_FIX2, s->or_lo);
+		fmtnum(v[14], 48, F_FIX2, s->or_hi);
+		fmtnum(v[15], 48, F_PCT2, s->rate2);
 		PUTF(o, rc, "<tr class=\"%s\"><td class=\"l\">", cls);
 		esc(o, rc, s->group);
 		put(o, rc, "</td><td class=\"l\">");
 		esc(o, rc, s->gender ? s->gender : "all");
 		PUTF(o, rc,
 		     "</td><td>%llu</td><td>%s</td><td>%s</td><td>%s&#8211;%s</td><td>%s</td>"
-		     "<td class=\"lift\">%s</td><td>%s&#8211;%s</td><td>%s</td>"
-		     "<td>%s&#8211;%s</td><td>%s</td>",
+		     "<td class=\"lift\">%s</td><td>%s&#8211;%s</td><td>%s</td><td>%s</td>"
+		     "<td>%s&#8211;%s</td><td>%s</td><td>%s&#8211;%s</td><td>%s</td>",
 		     (unsigned long long)s->rows, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-		     v[8], v[9], v[10], v[11]);
-		fmtnum(v[0], 40, F_FIX2, s->lift2);
+		     v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]);
+		fmtnum(v[0], 48, F_FIX2, s->lift2);
 		PUTF(o, rc, "<td>%s</td><td class=\"l\">%s</td></tr>", v[0],
 		     s->small ? "small" : "");
 	}
@@ -335,18 +408,39 @@ static double share_axis(bl_buf *o, int *rc, double smax, double W, double L, do
 	return scale;
 }
 
+/* Where a share chart's bars start (after the widest indented name) and
+ * the width of its right-hand texts, from the names and the counts. */
+static double share_label_right(const bl_stats *st)
+{
+	double x = 0;
+	for (int n = 0; n < bl_stats_nnodes(st); n++) {
+		const char *name = bl_stats_node_name(st, n);
+		int depth = 0;
+		for (const char *p = name; *p; p++)
+			depth += *p == '.';
+		x = fmax(x, 12.0 + 16 * depth + bl_report_text_width(name, 13));
+	}
+	return x;
+}
+
 static void share_chart(const struct bl_report *r, bl_buf *o, int *rc)
 {
-	const double W = 1040, L = 300, R = 820, top = 30, rowh = 21;
+	const double top = 30, rowh = 21;
 	int nn = bl_stats_nnodes(r->all);
-	double smax = 0.0, scale;
+	double W = 1040, L = 300, R = 820, smax = 0.0, scale, rw = 0;
 
 	for (int n = 0; n < nn; n++) {
 		bl_stats_count k;
+		char b[64];
 		bl_stats_node(r->all, n, &k);
 		if (k.hi > smax)
 			smax = k.hi;
+		snprintf(b, sizeof b, "%.2f%% (%llu)", 100 * k.share, (unsigned long long)k.rows);
+		rw = fmax(rw, bl_report_text_width(b, 12));
 	}
+	L = fmax(L, ceil(share_label_right(r->all)) + 12);
+	R = L + 520;
+	W = fmax(W, R + 12 + ceil(rw) + 12);
 	if (nn == 0 || smax <= 0) {
 		put(o, rc, "<p class=\"note\">No labels.</p>");
 		return;
@@ -387,13 +481,257 @@ static void share_chart(const struct bl_report *r, bl_buf *o, int *rc)
 	put(o, rc, "</svg></div>");
 }
 
+/* ---- the headline -------------------------------------------------------- */
+
+/* "group.x × gender.y" in bold. */
+static void cell_name(bl_buf *o, int *rc, const bl_stats_skew *s)
+{
+	put(o, rc, "<b>");
+	esc(o, rc, s->group);
+	if (s->gender) {
+		put(o, rc, " &#215; ");
+		esc(o, rc, s->gender);
+	}
+	put(o, rc, "</b>");
+}
+
+/*
+ * The cell to lead with: among cells that are not small, within a gender
+ * when there is one (a group's rate over all samples mixes in its gender
+ * balance), the largest rate ratio whose interval lies above 1.
+ */
+const bl_stats_skew *bl_report_top_cell(const bl_stats_skew *v, size_t n, size_t *at)
+{
+	const bl_stats_skew *top = NULL;
+
+	for (int pass = 0; pass < 2 && !top; pass++)
+		for (size_t i = 0; i < n; i++) {
+			const bl_stats_skew *s = &v[i];
+			if (s->small || (!pass && !s->gender) || !(s->rr_lo > 1))
+				continue;
+			if (!top || s->rate_ratio > top->rate_ratio) {
+				top = s;
+				if (at)
+					*at = i;
+			}
+		}
+	return top;
+}
+
+static void headline(const struct bl_report *r, bl_buf *o, int *rc)
+{
+	size_t nsmall = 0, at = 0;
+	const bl_stats_skew *top = bl_report_top_cell(r->skew, r->nskew, &at);
+	double min_rows = r->opt->min_rows > 0 ? r->opt->min_rows : 30;
+	double min_ev = r->opt->min_events > 0 ? r->opt->min_events : 5;
+	char a[32], b[32], c[32], d[32], e[32], f[32];
+
+	for (size_t i = 0; i < r->nskew; i++)
+		nsmall += (size_t)r->skew[i].small;
+	if (r->nskew == 0)
+		return; /* the chart says why */
+	if (nsmall == r->nskew) {
+		PUTF(o, rc,
+		     "<div class=\"finding\"><b>No finding: every one of the %zu group cells is "
+		     "too small to read alone</b> (fewer than %g samples, or fewer than %g with "
+		     "sexual wording). The numbers are below, hollow and grey; a difference "
+		     "between such cells is mostly noise. Scan more data, or lower "
+		     "<code>--min-cell</code> / <code>--min-events</code> knowing this.</div>",
+		     r->nskew, min_rows, min_ev);
+		return;
+	}
+	if (!top) {
+		put(o, rc, "<div class=\"good\">No group cell large enough to read carries "
+			   "sexual wording more often than the other captions of its gender: "
+			   "every 95% interval of the rate ratio reaches 1 or lies below it");
+		if (nsmall)
+			PUTF(o, rc, " (%zu small cells are not read)", nsmall);
+		put(o, rc, ".</div>");
+		return;
+	}
+	fmtnum(a, sizeof a, F_FIX2, top->rate_ratio);
+	fmtnum(b, sizeof b, F_FIX2, top->rr_lo);
+	fmtnum(c, sizeof c, F_FIX2, top->rr_hi);
+	fmtnum(d, sizeof d, F_PCT1, top->rate);
+	fmtnum(e, sizeof e, F_PCT1, top->rest_rate);
+	fmtnum(f, sizeof f, F_PCT1, top->base_rate);
+	put(o, rc, "<div class=\"finding\"><b>The tagger says:</b> captions labelled ");
+	cell_name(o, rc, top);
+	PUTF(o, rc,
+	     " carry sexual wording <b>%s&#215;</b> as often as %s (95%% CI %s&#8211;%s): %s "
+	     "against %s (%s among all %s), over %llu samples.",
+	     a, top->gender ? "the other captions of that gender" : "the other captions", b, c,
+	     d, e, f, top->gender ? "captions of that gender" : "captions",
+	     (unsigned long long)top->rows);
+	if (r->opt->audit && r->audit_outcome >= 0) {
+		const struct bl_report_fix *x = &r->fix[at];
+		uint64_t judged;
+		bl_audit_totals(r->opt->audit, NULL, &judged, NULL);
+		put(o, rc, "<br><b>The data says</b> (corrected for the tagger's errors as the "
+			   "audit measured them");
+		PUTF(o, rc, ", %llu judgements): ", (unsigned long long)judged);
+		if (isfinite(x->rr.est) &&
+		    (x->rr.status == BL_FIX_OK || x->rr.status == BL_FIX_CLIPPED)) {
+			fmtnum(a, sizeof a, F_FIX2, x->rr.est);
+			fmtnum(b, sizeof b, F_FIX2, x->rr.lo);
+			fmtnum(c, sizeof c, F_FIX2, x->rr.hi);
+			fmtnum(d, sizeof d, F_PCT1, x->rate.est);
+			fmtnum(e, sizeof e, F_PCT1, x->rest.est);
+			PUTF(o, rc, "<b>%s&#215;</b> (95%% CI %s&#8211;%s): %s against %s", a, b, c,
+			     d, e);
+			if (x->rate.status == BL_FIX_CLIPPED || x->rest.status == BL_FIX_CLIPPED)
+				put(o, rc, " (a corrected rate was clipped to [0, 1])");
+			put(o, rc, ".");
+		} else {
+			PUTF(o, rc, "cannot be told: %s.", bl_audit_status_name(x->rr.status));
+		}
+	} else if (r->opt->audit) {
+		put(o, rc, "<br>The audit has no judgements of <code>sexual</code> as a whole, so "
+			   "this is not corrected for the tagger's errors.");
+	} else {
+		put(o, rc, "<br>That is what the tagger says; how far it is right on this set is "
+			   "not measured here (<code>ballast audit</code>, then <code>ballast "
+			   "report --audit SHEET</code>, says what the data says).");
+	}
+	put(o, rc, "</div>");
+}
+
+/* How much of the set the tagger could not read: the caption.* labels. */
+static void unread(const struct bl_report *r, bl_buf *o, int *rc)
+{
+	bl_stats_count k;
+	int first = 1;
+
+	if (r->unread_node < 0)
+		return;
+	bl_stats_node(r->all, r->unread_node, &k);
+	PUTF(o, rc, "<div class=\"finding\"><b>%.1f%% of captions (%llu) could not be read "
+		    "by the filters</b>: ", 100 * k.share, (unsigned long long)k.rows);
+	for (int id = 0; id < r->nl; id++) {
+		const char *name = bl_stats_label_name(r->all, id);
+		char say[128];
+		if (!bl_label_in_family(name, "caption"))
+			continue;
+		bl_stats_label(r->all, id, &k);
+		PUTF(o, rc, "%s%.1f%% of captions are %s (<code>", first ? "" : "; ",
+		     100 * k.share, bl_report_unread_phrase(name, say, sizeof say));
+		esc(o, rc, name);
+		put(o, rc, "</code>)");
+		first = 0;
+	}
+	put(o, rc, ". Every rate below counts them as captions without the labels they may "
+		   "hold, so rates of what they say are undercounted.</div>");
+}
+
+/* ---- the audit ------------------------------------------------------------ */
+
+static void fixcell(bl_buf *o, int *rc, const bl_audit_fix *f, int kind)
+{
+	char a[40], b[40], c[40];
+	fmtnum(a, sizeof a, kind, f->est);
+	fmtnum(b, sizeof b, kind == F_PCT2 ? F_PCT2_BARE : kind, f->lo);
+	fmtnum(c, sizeof c, kind, f->hi);
+	PUTF(o, rc, "<td>%s</td><td>%s&#8211;%s</td>", a, b, c);
+}
+
+static void audit_section(const struct bl_report *r, bl_buf *o, int *rc)
+{
+	const bl_audit *a = r->opt->audit;
+	uint64_t rows, judged;
+
+	bl_audit_totals(a, &rows, &judged, NULL);
+	put(o, rc, "<h2>How far to trust the tags</h2><p class=\"note\">From the audit sheet ");
+	esc(o, rc, bl_audit_path(a));
+	PUTF(o, rc,
+	     " (%llu rows, %llu judged): for each label a person judged, the share of "
+	     "tagged captions it really applies to (precision), the share of captions it "
+	     "applies to that the tagger found (recall, sensitivity), the share of the "
+	     "others it left alone (specificity), and the share corrected for both "
+	     "(Rogan&#8211;Gladen: (observed + Sp &#8722; 1) / (Se + Sp &#8722; 1)). "
+	     "Intervals: 95%%, from %d seeded draws that include the audit's own "
+	     "uncertainty.</p>",
+	     (unsigned long long)rows, (unsigned long long)judged, BL_AUDIT_DRAWS);
+	put(o, rc, "<div class=\"wrap\"><table><tr><th class=\"l\">label</th><th>judged "
+		   "(tagged + not)</th><th>precision</th><th>95% CI</th><th>recall</th>"
+		   "<th>95% CI</th><th>specificity</th><th>95% CI</th><th>observed share</th>"
+		   "<th>corrected share</th><th>95% CI</th><th class=\"l\"></th></tr>");
+	for (size_t i = 0; i < bl_audit_nnodes(a); i++) {
+		const bl_audit_est *e = bl_audit_node(a, i);
+		int n = bl_stats_node_find(r->all, e->node);
+		bl_audit_fix v;
+		char obs[40];
+		put(o, rc, "<tr><td class=\"l\">");
+		esc(o, rc, e->node);
+		PUTF(o, rc, "</td><td>%llu + %llu</td>", (unsigned long long)e->judged_tagged,
+		     (unsigned long long)e->judged_untagged);
+		v = (bl_audit_fix){e->precision, e->precision_lo, e->precision_hi, 0};
+		fixcell(o, rc, &v, F_PCT2);
+		v = (bl_audit_fix){e->sensitivity, e->se_lo, e->se_hi, 0};
+		fixcell(o, rc, &v, F_PCT2);
+		v = (bl_audit_fix){e->specificity, e->sp_lo, e->sp_hi, 0};
+		fixcell(o, rc, &v, F_PCT2);
+		if (n >= 0) {
+			bl_stats_count k;
+			bl_stats_node(r->all, n, &k);
+			fmtnum(obs, sizeof obs, F_PCT2, k.share);
+			PUTF(o, rc, "<td>%s</td>", obs);
+			fixcell(o, rc, &r->nfix[n], F_PCT2);
+			PUTF(o, rc, "<td class=\"l\">%s</td></tr>",
+			     bl_audit_status_name(r->nfix[n].status));
+		} else {
+			put(o, rc, "<td>&#8211;</td><td>&#8211;</td><td>&#8211;</td><td class=\"l\">"
+				   "not in this index</td></tr>");
+		}
+	}
+	put(o, rc, "</table></div>");
+	if (r->audit_outcome < 0)
+		return;
+	put(o, rc,
+	    "<h2>Sexualised wording, corrected for the tagger's errors</h2><p class=\"note\">"
+	    "<b>Corrected</b>: the rate of <code>sexual.*</code> in each cell, in the rest of "
+	    "its gender and in the whole gender, and the rate ratio and lift built from them, "
+	    "using the sensitivity and specificity the audit measured for <code>sexual</code>. "
+	    "<b>Not corrected</b>: which cell a caption is in (its group and gender labels "
+	    "are the tagger's) and every count. The correction takes the tagger's errors on "
+	    "sexual wording to be the same in every cell. <i>Clipped</i>: the correction fell "
+	    "outside [0, 1]; <i>undefined</i>: Se + Sp &#8804; 1, the tags carry no "
+	    "information to correct; <i>audit too small</i>: fewer than ");
+	PUTF(o, rc, "%d judged rows in a stratum, or an interval the audit cannot bound.</p>",
+	     BL_AUDIT_MIN_JUDGED);
+	put(o, rc, "<div class=\"wrap\"><table><tr><th class=\"l\">group</th><th class=\"l\">"
+		   "gender</th><th>n</th><th>tagger's rate</th><th>corrected rate</th>"
+		   "<th>95% CI</th><th>corrected rest</th><th>tagger's rate ratio</th>"
+		   "<th>corrected ratio</th><th>95% CI</th><th>corrected lift</th><th>95% CI</th>"
+		   "<th class=\"l\"></th></tr>");
+	for (size_t i = 0; i < r->nskew; i++) {
+		const bl_stats_skew *s = &r->skew[i];
+		const struct bl_report_fix *x = &r->fix[i];
+		int st = x->rate.status > x->rr.status ? x->rate.status : x->rr.status;
+		char v[3][40];
+		fmtnum(v[0], 40, F_PCT2, s->rate);
+		fmtnum(v[1], 40, F_PCT2, x->rest.est);
+		fmtnum(v[2], 40, F_FIX2, s->rate_ratio);
+		PUTF(o, rc, "<tr class=\"%s\"><td class=\"l\">", s->small ? "small" : "");
+		esc(o, rc, s->group);
+		put(o, rc, "</td><td class=\"l\">");
+		esc(o, rc, s->gender ? s->gender : "all");
+		PUTF(o, rc, "</td><td>%llu</td><td>%s</td>", (unsigned long long)s->rows, v[0]);
+		fixcell(o, rc, &x->rate, F_PCT2);
+		PUTF(o, rc, "<td>%s</td><td>%s</td>", v[1], v[2]);
+		fixcell(o, rc, &x->rr, F_FIX2);
+		fixcell(o, rc, &x->lift, F_FIX2);
+		PUTF(o, rc, "<td class=\"l\">%s%s</td></tr>", bl_audit_status_name(st),
+		     s->small ? ", small" : "");
+	}
+	put(o, rc, "</table></div>");
+}
+
 /* ---- the page ------------------------------------------------------------ */
 
 int bl_report_html(const struct bl_report *r, bl_buf *o)
 {
 	int rc = BL_OK;
 	const char *title = r->opt->title ? r->opt->title : r->path;
-	const bl_stats_skew *top = NULL;
 	bl_stats_totals tot;
 
 	bl_stats_totals_get(r->all, &tot);
@@ -422,43 +760,27 @@ int bl_report_html(const struct bl_report *r, bl_buf *o)
 		     "samples are not all counted.</p>",
 		     (unsigned long long)(r->nshards - r->shards_complete), r->nshards);
 
-	/* the headline: the strongest association that is not a small cell,
-	 * within a gender when there is one (a group's rate over all samples
-	 * mixes in its gender balance) */
-	for (int pass = 0; pass < 2 && !top; pass++)
-		for (size_t i = 0; i < r->nskew && !top; i++)
-			if (!r->skew[i].small && (pass || r->skew[i].gender) &&
-			    isfinite(r->skew[i].lift_lo) && r->skew[i].lift_lo > 1)
-				top = &r->skew[i];
-	put(o, &rc, "<h2>Sexualised wording by group and gender</h2>");
-	if (top) {
-		char a[32], b[32], c[32], d[32], e[32];
-		fmtnum(a, sizeof a, F_FIX2, top->lift);
-		fmtnum(b, sizeof b, F_FIX2, top->lift_lo);
-		fmtnum(c, sizeof c, F_FIX2, top->lift_hi);
-		fmtnum(d, sizeof d, F_PCT1, top->rate);
-		fmtnum(e, sizeof e, F_PCT1, top->base_rate);
-		put(o, &rc, "<div class=\"finding\">Captions labelled <b>");
-		esc(o, &rc, top->group);
-		if (top->gender) {
-			put(o, &rc, " &#215; ");
-			esc(o, &rc, top->gender);
-		}
-		PUTF(o, &rc,
-		     "</b> carry sexual wording <b>%s&#215;</b> as often as %s (95%% CI "
-		     "%s&#8211;%s): %s against %s, over %llu samples.</div>",
-		     a, top->gender ? "other captions of that gender" : "captions overall", b, c,
-		     d, e, (unsigned long long)top->rows);
+	for (size_t i = 0; i < r->notes.n; i++) {
+		put(o, &rc, "<p class=\"warnnote\">");
+		esc(o, &rc, r->notes.items[i]);
+		put(o, &rc, "</p>");
 	}
+	unread(r, o, &rc);
+	put(o, &rc, "<h2>Sexualised wording by group and gender</h2>");
+	headline(r, o, &rc);
 	put(o, &rc,
 	    "<p class=\"note\">Each row is a group label (or roll-up), alone or crossed with a "
 	    "gender label. Lift is the rate of any <code>sexual.*</code> label in the cell "
-	    "divided by the rate among all samples of that gender (all samples for the "
-	    "group alone). Red: the whole 95% interval is above 1; blue: below 1; hollow: "
-	    "a small cell (fewer than the minimum samples or events), not to be read "
-	    "alone.</p>");
+	    "divided by the rate among <em>all</em> samples of that gender, the cell included "
+	    "(all samples for the group alone); the rate ratio divides by the rate among the "
+	    "<em>other</em> samples of the gender (the cell excluded), and the odds ratio "
+	    "compares the odds with those same other samples. Red: the whole 95% interval of "
+	    "the lift is above 1; blue: below 1; hollow: a small cell (fewer than the minimum "
+	    "samples or events), not to be read alone.</p>");
 	lift_chart(r, o, &rc);
 	skew_table(r, o, &rc);
+	if (r->opt->audit)
+		audit_section(r, o, &rc);
 
 	put(o, &rc, "<h2>Labels and families</h2><p class=\"note\">Share of samples with "
 		    "each label; bold rows are roll-ups (a sample counts once in a family "
@@ -509,8 +831,11 @@ int bl_report_html(const struct bl_report *r, bl_buf *o)
 	put(o, &rc,
 	    "<footer><p><b>Method.</b> Shares and rates carry 95% Wilson score intervals. "
 	    "Lift intervals use the delta method on log lift, allowing for the cell being "
-	    "part of its base. Odds ratios compare the cell with the rest of its gender "
-	    "(Woolf log interval; 0.5 added to every cell of a table with a zero). With "
+	    "part of its base; rate ratios (the headline's &#8220;n&#215; as often&#8221;) "
+	    "compare the cell's rate with the rate among the other captions of its gender, "
+	    "delta method on the log. Odds ratios compare the same two groups (Woolf log "
+	    "interval); when a cell of the 2&#215;2 table is empty the odds ratio is 0 or "
+	    "infinite and is shown as n/a with the reason, not smoothed. With "
 	    "weights, counts are sums of weights and interval widths use Kish's effective "
 	    "sample size. Labels come from caption text only (see TAXONOMY.md); a label "
 	    "rate is a rate of wording, not of images.</p>"
@@ -599,9 +924,9 @@ static const char *lift_colour(const bl_stats_skew *s)
 static void mf_lift_chart(const struct bl_report_mf *mf, bl_buf *o, int *rc)
 {
 	const struct bl_report *r = &mf->before;
-	const double W = 1040, top = 34, rowh = 30;
+	const double top = 34, rowh = 30;
 	struct liftaxis ax = {330, 840, 0, 0};
-	double lmin = 0.5, lmax = 2;
+	double W = 1040, lmin = 0.5, lmax = 2, lw = 0;
 	size_t n = 0;
 
 	for (size_t i = 0; i < r->nskew; i++) {
@@ -611,7 +936,12 @@ static void mf_lift_chart(const struct bl_report_mf *mf, bl_buf *o, int *rc)
 		n++;
 		widen(&lmin, &lmax, b);
 		widen(&lmin, &lmax, bl_report_mf_after(mf, b));
+		lw = fmax(lw, cell_label_width(b, 13));
 	}
+	/* "9.99 -> 9.99 small" on the right, the cell's name on the left */
+	ax.L = fmax(ax.L, ceil(lw) + 24);
+	ax.R = ax.L + 510;
+	W = fmax(W, ax.R + 14 + bl_report_text_width("&#8211; &#8594; &#8211; small", 13) + 12);
 	if (n == 0) {
 		put(o, rc, "<p class=\"note\">No group cell has a defined lift before the "
 			   "rebalance.</p>");
@@ -731,9 +1061,13 @@ static void mf_skew_table(const struct bl_report_mf *mf, bl_buf *o, int *rc)
 static void mf_share_chart(const struct bl_report_mf *mf, bl_buf *o, int *rc)
 {
 	const bl_stats *bs = mf->before.all;
-	const double W = 1040, L = 300, R = 820, top = 30, rowh = 26;
+	const double top = 30, rowh = 26;
 	int nn = bl_stats_nnodes(bs);
-	double smax = 0.0, scale;
+	double W = 1040, L = 300, R = 820, smax = 0.0, scale;
+
+	L = fmax(L, ceil(share_label_right(bs)) + 12);
+	R = L + 520;
+	W = fmax(W, R + 12 + bl_report_text_width("100.00% &#8594; 100.00%", 12) + 12);
 
 	for (int n = 0; n < nn; n++) {
 		bl_stats_count kb, ka;
@@ -866,22 +1200,19 @@ int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
 	card_text(o, &rc, "distance from target (TV)", v, s, mf->sum.max_abs_share_error > 0.01);
 	put(o, &rc, "</div>\n");
 
-	/* the headline: the strongest skew before, and where it went */
-	for (int pass = 0; pass < 2 && !top; pass++)
-		for (size_t i = 0; i < r->nskew && !top; i++)
-			if (!r->skew[i].small && (pass || r->skew[i].gender) &&
-			    isfinite(r->skew[i].lift_lo) && r->skew[i].lift_lo > 1)
-				top = &r->skew[i];
+	/* the headline: the strongest skew before (against the other
+	 * captions of the gender), and where it went */
+	top = bl_report_top_cell(r->skew, r->nskew, NULL);
 	topa = bl_report_mf_after(mf, top);
 	put(o, &rc, "<h2>Sexualised wording by group and gender</h2>");
 	if (top && topa) {
 		char a[32], b[32], c[32], d[32];
-		fmtnum(a, sizeof a, F_FIX2, top->lift);
-		fmtnum(b, sizeof b, F_FIX2, topa->lift);
-		fmtnum(c, sizeof c, F_FIX2, topa->lift_lo);
-		fmtnum(d, sizeof d, F_FIX2, topa->lift_hi);
+		fmtnum(a, sizeof a, F_FIX2, top->rate_ratio);
+		fmtnum(b, sizeof b, F_FIX2, topa->rate_ratio);
+		fmtnum(c, sizeof c, F_FIX2, topa->rr_lo);
+		fmtnum(d, sizeof d, F_FIX2, topa->rr_hi);
 		PUTF(o, &rc, "<div class=\"%s\">Captions labelled <b>",
-		     topa->lift_lo > 1 ? "finding" : "good");
+		     topa->rr_lo > 1 ? "finding" : "good");
 		esc(o, &rc, top->group);
 		if (top->gender) {
 			put(o, &rc, " &#215; ");
@@ -890,8 +1221,8 @@ int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
 		PUTF(o, &rc,
 		     "</b> carried sexual wording <b>%s&#215;</b> as often as %s before; in the "
 		     "manifest, <b>%s&#215;</b> (95%% CI %s&#8211;%s).</div>",
-		     a, top->gender ? "other captions of that gender" : "captions overall", b, c,
-		     d);
+		     a, top->gender ? "the other captions of that gender" : "the other captions",
+		     b, c, d);
 	}
 	put(o, &rc,
 	    "<p class=\"note\">Each row is a group label (or roll-up), alone or crossed with a "

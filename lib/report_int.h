@@ -24,6 +24,11 @@ struct bl_report_errkind {
 	uint64_t count;
 };
 
+/* A skew row corrected for the tagger's measured errors (an audit). */
+struct bl_report_fix {
+	bl_audit_fix rate, rest, rr, base, lift;
+};
+
 struct bl_report {
 	const bl_report_options *opt;
 	const char *path;           /* index path (for titles) */
@@ -40,7 +45,29 @@ struct bl_report {
 	size_t nerrors;
 	const bl_stats_skew *skew;
 	size_t nskew;
+	/* samples.weight (ballast_weight of shards "ballast write" made) */
+	int weighted;               /* some sample has a weight other than 1 */
+	double weight_sum;
+	/* captions the tagger could not read: labels under "caption." */
+	int unread_node;            /* node "caption" of all, or -1 */
+	/* the audit (opt->audit), when given */
+	int audit_outcome;          /* audit node of the outcome family, or -1 */
+	struct bl_report_fix *fix;  /* per skew row, when audit_outcome >= 0 */
+	bl_audit_fix *nfix;         /* per node of all (status NONE: not audited) */
+	bl_strlist notes;           /* what the reader must know (audit, weights) */
 };
+
+/* Append a formatted note (at most 1023 bytes) to notes: BL_OK/BL_ENOMEM. */
+int bl_report_notef(bl_strlist *notes, const char *fmt, ...)
+	__attribute__((format(__printf__, 2, 3)));
+
+/* The outcome family of the skew table, as the audit names it. */
+#define BL_REPORT_OUTCOME "sexual"
+
+/* What a caption.* label says a caption is, for headlines: "in languages
+ * the filters do not cover"; the generic "labelled caption.x" otherwise.
+ * Writes into b. */
+const char *bl_report_unread_phrase(const char *label, char *b, size_t n);
 
 /* ---- the before/after report of a manifest (bl_report_manifest_*) ---- */
 
@@ -92,6 +119,13 @@ int bl_report_by_row(const struct bl_report *r, int node);
 void bl_report_num(char *out, size_t len, double x);
 
 int bl_report_html(const struct bl_report *r, bl_buf *out);
+/* A conservative width in pixels of s set in a sans-serif font of px
+ * pixels (DejaVu Sans Bold advances; a full em for non-ASCII). */
+double bl_report_text_width(const char *s, double px);
+/* The cell a headline leads with: not small, within a gender when one
+ * is, the largest rate ratio whose 95% interval lies above 1; NULL when
+ * none.  *at (may be NULL) gets its index. */
+const bl_stats_skew *bl_report_top_cell(const bl_stats_skew *v, size_t n, size_t *at);
 
 /* ---- shared by report.c, report_manifest.c and report_html.c ---- */
 

@@ -293,6 +293,10 @@ static int json_fields(struct worker *w, struct bl_index_row *row, const struct 
 		row->punsafe = v;
 	if (num_field(w, row, p, "pwatermark", 0, 1, &v))
 		row->pwatermark = v;
+	/* the weight "ballast write" gives a sample: reports honour it (a
+	 * bad one is reported and the sample weighs 1) */
+	if (num_field(w, row, p, "ballast_weight", 0, 1e6, &v))
+		row->weight = v;
 	return 0;
 }
 
@@ -521,6 +525,7 @@ static int scan_sample(struct scan *sc, struct worker *w, const bl_sample *s, in
 	row->json_data = row->json_size = -1;
 	row->width = row->height = -1;
 	row->punsafe = row->pwatermark = NAN;
+	row->weight = 1;
 	row->problems = s->problems;
 	p->row = (size_t)(row - ch->rows);
 	p->cap_len = 0;

@@ -684,12 +684,60 @@ static void outcome(const struct cell *c, const struct cell *b, double ev, doubl
 	*lift = base > 0 && c->w > 0 ? *rate / base : NAN;
 }
 
+/* Why the odds ratio of a 2x2 table with effective cells a b / c d is not
+ * given, or NULL when every cell holds something.  A zero cell makes the
+ * sample odds ratio 0 or infinite; Haldane's +0.5 would give a finite
+ * number that can even point the other way (a cell with no event at all
+ * reported with an odds ratio above 1 when the rest of its gender is
+ * small), so the skew table gives none and says why. */
+static const char *or_undefined(double a, double b, double c, double d)
+{
+	if (!(c + d > 0))
+		return "no other samples";
+	if (!(a > 0))
+		return "0 events";
+	if (!(b > 0))
+		return "every sample has an event";
+	if (!(c > 0))
+		return "0 events in the rest";
+	if (!(d > 0))
+		return "every other sample has an event";
+	return NULL;
+}
+
+/* Rate ratio p1/p2 of two proportions with effective events e1, e2 over
+ * effective sizes n1, n2 and its 95% interval: the delta method on the
+ * log, Var = (1-p1)/e1 + (1-p2)/e2; with no event on a side, the ratio
+ * of the Wilson bounds instead (unbounded: NAN). */
+static void rate_ratio(double e1, double n1, double e2, double n2, double *rr, double *lo,
+		       double *hi)
+{
+	double p1 = n1 > 0 ? e1 / n1 : NAN, p2 = n2 > 0 ? e2 / n2 : NAN;
+
+	*rr = *lo = *hi = NAN;
+	if (!(n1 > 0) || !(n2 > 0))
+		return;
+	*rr = p2 > 0 ? p1 / p2 : NAN;
+	if (e1 > 0 && e2 > 0) {
+		double var = (1 - p1) / e1 + (1 - p2) / e2;
+		double se = var > 0 ? sqrt(var) : 0;
+		*lo = *rr * exp(-Z95 * se);
+		*hi = *rr * exp(Z95 * se);
+	} else {
+		double l1, h1, l2, h2;
+		bl_stats_wilson(p1, n1, Z95, &l1, &h1);
+		bl_stats_wilson(p2, n2, Z95, &l2, &h2);
+		*lo = h2 > 0 ? l1 / h2 : NAN;
+		*hi = l2 > 0 ? h1 / l2 : NAN;
+	}
+}
+
 static void skew_row(const bl_stats *st, const struct cell *c, const struct cell *b,
 		     double min_rows, double min_events, bl_stats_skew *r)
 {
 	double ess = bl_stats_kish(c->w, c->w2), bess = bl_stats_kish(b->w, b->w2);
 	double rest_w = b->w - c->w, rest_w2 = b->w2 - c->w2, rest_ev = b->ev - c->ev;
-	double rest_ess, sc, sr;
+	double rest_ess, sc, sr, a4[4];
 
 	r->rows = c->rows;
 	r->n = c->w;
@@ -721,12 +769,29 @@ static void skew_row(const bl_stats *st, const struct cell *c, const struct cell
 		rest_ev = 0;
 	if (rest_ev > rest_w)
 		rest_ev = rest_w;
+	/* the cell's events can exceed the base's by rounding alone */
+	if (rest_w < 1e-9 * (b->w > 0 ? b->w : 1))
+		rest_w = rest_w2 = rest_ev = 0;
 	rest_ess = bl_stats_kish(rest_w, rest_w2);
 	sc = c->w > 0 ? ess / c->w : 0;
 	sr = rest_w > 0 ? rest_ess / rest_w : 0;
-	r->odds_ratio = bl_stats_odds_ratio(c->ev * sc, (c->w - c->ev) * sc, rest_ev * sr,
-					    (rest_w - rest_ev) * sr, Z95, &r->or_lo,
-					    &r->or_hi);
+	r->rest_rate = rest_w > 0 ? rest_ev / rest_w : NAN;
+	r->base_n = b->w;
+	r->base_ess = bess;
+	r->rest_n = rest_w;
+	r->rest_ess = rest_ess;
+	rate_ratio(c->ev * sc, ess, rest_ev * sr, rest_ess, &r->rate_ratio, &r->rr_lo,
+		   &r->rr_hi);
+	a4[0] = c->ev * sc;
+	a4[1] = (c->w - c->ev) * sc;
+	a4[2] = rest_ev * sr;
+	a4[3] = (rest_w - rest_ev) * sr;
+	r->or_note = or_undefined(a4[0], a4[1], a4[2], a4[3]);
+	if (r->or_note)
+		r->odds_ratio = r->or_lo = r->or_hi = NAN;
+	else
+		r->odds_ratio = bl_stats_odds_ratio(a4[0], a4[1], a4[2], a4[3], Z95, &r->or_lo,
+						    &r->or_hi);
 	r->events2 = c->ev2;
 	outcome(c, b, c->ev2, b->ev2, &r->rate2, &r->rate2_lo, &r->rate2_hi, &r->lift2);
 	r->small = (double)c->rows < min_rows || (double)c->ev_rows < min_events;

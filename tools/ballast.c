@@ -19,6 +19,7 @@ static const struct command {
 	{"scan", cmd_scan, usage_scan, "tag shards, write the index, print label counts"},
 	{"merge", cmd_merge, usage_merge, "merge partial indexes written by array tasks"},
 	{"eval", cmd_eval, usage_eval, "precision and recall of rules on a labelled set"},
+	{"audit", cmd_audit, usage_audit, "draw a review sheet: how far to trust the tags on your data"},
 	{"probe", cmd_probe, usage_probe, "probe image files (JPEG header, decode check)"},
 	{"report", cmd_report, usage_report, "distributions, co-occurrence and the skew table of an index"},
 	{"rebalance", cmd_rebalance, usage_rebalance, "weights that move an index to a declared target; writes manifests"},

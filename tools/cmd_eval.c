@@ -478,6 +478,10 @@ int cmd_eval(int argc, char **argv)
 	table unscored = {0};
 	int rc = EXIT_FATAL;
 
+	/* a filled audit sheet (ballast audit) is scored by cmd_audit.c */
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] != '-' && bl_audit_sniff(argv[i]))
+			return cmd_audit_eval(argc, argv);
 	bl_strlist_init(&rules);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

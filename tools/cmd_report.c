@@ -15,7 +15,7 @@
 const char usage_report[] =
 	"usage: ballast report INDEX.db [--format text|csv|json|html] [-o FILE]\n"
 	"                      [--by FAMILY] [--given LABELS] [--min-cell N]\n"
-	"                      [--min-events N] [--title TEXT]\n"
+	"                      [--min-events N] [--title TEXT] [--audit SHEET]\n"
 	"       ballast report --manifest OUTDIR [INDEX.db] [--format F] [-o FILE]\n"
 	"                      [--min-cell N] [--min-events N] [--title TEXT]\n"
 	"\n"
@@ -26,7 +26,24 @@ const char usage_report[] =
 	"label, the rate of any sexual.* label (and of attire.*), its lift over\n"
 	"the rate among all samples of that gender, and the odds ratio against\n"
 	"the rest of that gender, with 95% intervals; sorted by lift, small\n"
-	"cells flagged.\n"
+	"cells flagged.  What each ratio is relative to:\n"
+	"  lift        rate in the cell / rate among ALL samples of the gender\n"
+	"              (the cell included; all samples for a group alone)\n"
+	"  rate ratio  rate in the cell / rate among the OTHER samples of the\n"
+	"              gender (the cell excluded): \"n times as often as the other\n"
+	"              captions\", which is what the HTML headline says\n"
+	"  odds ratio  odds in the cell / odds among those other samples (Woolf\n"
+	"              interval).  When a cell of its 2x2 table is empty (no event\n"
+	"              in the cell, say) the sample odds ratio is 0 or infinite: it\n"
+	"              is reported as n/a with the reason (\"n/a (0 events)\"; JSON\n"
+	"              null and or_note), never with a +0.5 correction that could\n"
+	"              put it above 1 while the lift is 0; the rate ratio and its\n"
+	"              interval still say how large the cell's rate may be.\n"
+	"Samples with a ballast_weight in their JSON (shards 'ballast write'\n"
+	"made) count with that weight: shares and rates are then weighted, and\n"
+	"every format says so at the top.  Labels under caption.* (captions the\n"
+	"filters could not read: other languages, too short) are summed up at\n"
+	"the top: every other rate counts those captions as unlabelled.\n"
 	"\n"
 	"  -f, --format F    text (default), csv, json or html\n"
 	"  -o, --output FILE write FILE (through FILE.tmp, fsync, rename)\n"
@@ -41,6 +58,14 @@ const char usage_report[] =
 	"  --allow-partial   an incomplete index (a scan that did not finish, a\n"
 	"                    merge missing parts) is reported with a warning and\n"
 	"                    exit 0 instead of exit 1\n"
+	"  --audit SHEET     a review sheet filled in by a person (ballast audit):\n"
+	"                    beside the raw numbers, the shares of the audited labels\n"
+	"                    and, when the sheet judged 'sexual', the skew table's\n"
+	"                    rates, rate ratios and lifts corrected for the tagger's\n"
+	"                    measured sensitivity and specificity (Rogan-Gladen;\n"
+	"                    95% intervals that include the audit's uncertainty;\n"
+	"                    clipped, undefined and too-small cases are marked).\n"
+	"                    Cell membership (group, gender) is not corrected.\n"
 	"  --manifest OUTDIR before and after a rebalance: the index (INDEX.db;\n"
 	"                    default: the index manifest.json records, if any)\n"
 	"                    against the manifest OUTDIR written from it, each\n"
@@ -56,13 +81,23 @@ const char usage_report[] =
 	"share, lo, hi}}, skew [{group, gender (null: all), n, events, rate,\n"
 	"rate_lo, rate_hi, base_rate, lift, lift_lo, lift_hi, odds_ratio, or_lo,\n"
 	"or_hi, attire_events, attire_rate, attire_lo, attire_hi, attire_lift,\n"
-	"small}], given {labels, samples, rates} and by {family, rows} when asked,\n"
-	"per_shard [{id, path, complete, samples, errors, blocked, labels}].\n"
+	"small, rest_rate, rate_ratio, rr_lo, rr_hi, or_note}], given {labels,\n"
+	"samples, rates} and by {family, rows} when asked, per_shard [{id, path,\n"
+	"complete, samples, errors, blocked, labels}]; also weighted, weight_sum,\n"
+	"notes [text], unread {count, share, labels} (caption.* labels), and with\n"
+	"--audit an audit object {sheet, rows, judged, outcome, skew_corrected,\n"
+	"nodes {label: {precision, npv, sensitivity, specificity, ...}}, shares\n"
+	"{label: {value, lo, hi, status}}} and per skew row corrected {rate,\n"
+	"rest_rate, base_rate, rate_ratio, lift}.\n"
 	"Numbers have at most 6 significant digits; undefined ones are null.\n"
 	"CSV: one tidy table, header table,shard,name,gender,rows,n,count,share,\n"
-	"lo,hi,base,lift,lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small; table is\n"
-	"total, error, label, family, skew, skew_attire, given, by or shard (for\n"
-	"given and by the gender column holds the condition).\n"
+	"lo,hi,base,lift,lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,\n"
+	"rate_ratio,rr_lo,rr_hi,note; table is note, total, error, label, family,\n"
+	"skew, skew_attire, unread, given, by or shard (for given and by the gender\n"
+	"column holds the condition), and with --audit audit_precision, audit_npv,\n"
+	"audit_sensitivity, audit_specificity, label_corrected, family_corrected,\n"
+	"skew_corrected (note: the correction's status).  Text fields starting\n"
+	"with = + - @ TAB or CR get a leading apostrophe (no formulas).\n"
 	"With --manifest, JSON keys are report (\"ballast-manifest\"), schema,\n"
 	"ok, problems [{source, check, status, ...}] (the plan's checks that did\n"
 	"not pass and the disagreements, also first in text, CSV and HTML),\n"
@@ -79,8 +114,21 @@ const char usage_report[] =
 	"(--manifest) the plan failed its checks or manifest.json's summary\n"
 	"disagrees with the lines or the index (all listed at the top of the\n"
 	"report), 2 usage (unknown format, family or label),\n"
-	"3 fatal (unreadable index, missing or damaged manifest, a manifest of\n"
-	"another index, write error).\n";
+	"3 fatal (unreadable index or audit sheet, missing or damaged manifest, a\n"
+	"manifest of another index, write error).\n";
+
+/* A library message on stderr, with any control byte from a path or a
+ * shard name shown as \xNN instead of reaching the terminal. */
+static void err_clean(const char *prefix, const char *msg)
+{
+	bl_buf b;
+	bl_buf_init(&b, 0);
+	if (bl_report_text_escape(&b, msg) == BL_OK)
+		tool_err("%s%s", prefix, b.buf);
+	else
+		tool_err("%s%s", prefix, "(message lost: out of memory)");
+	bl_buf_release(&b);
+}
 
 static int parse_num(const char *s, double *out)
 {
@@ -116,7 +164,8 @@ int cmd_report(int argc, char **argv)
 	bl_report_options opt;
 	bl_index *ix = NULL;
 	bl_manifest *m = NULL;
-	const char *index = NULL, *output = NULL, *manifest = NULL;
+	const char *index = NULL, *output = NULL, *manifest = NULL, *audit_path = NULL;
+	bl_audit *audit = NULL;
 	char err[1024], name[64], why[1024];
 	int rc = EXIT_FATAL, r, allow_partial = 0, partial = 0;
 
@@ -127,7 +176,7 @@ int cmd_report(int argc, char **argv)
 			    !strcmp(a, "--output") || !strcmp(a, "--by") ||
 			    !strcmp(a, "--given") || !strcmp(a, "--min-cell") ||
 			    !strcmp(a, "--min-events") || !strcmp(a, "--title") ||
-			    !strcmp(a, "--manifest");
+			    !strcmp(a, "--manifest") || !strcmp(a, "--audit");
 		if (takes) {
 			if (i + 1 >= argc) {
 				rc = tool_usage_error(usage_report, "%s needs a value", a);
@@ -164,6 +213,8 @@ int cmd_report(int argc, char **argv)
 			manifest = v;
 		} else if (v && !strcmp(a, "--title")) {
 			opt.title = v;
+		} else if (v && !strcmp(a, "--audit")) {
+			audit_path = v;
 		} else if (v && (!strcmp(a, "--min-cell") || !strcmp(a, "--min-events"))) {
 			double *dst = !strcmp(a, "--min-cell") ? &opt.min_rows : &opt.min_events;
 			if (parse_num(v, dst) != 0) {
@@ -182,14 +233,23 @@ int cmd_report(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (manifest && (opt.by || opt.given)) {
-		rc = tool_usage_error(usage_report, "--by and --given do not go with --manifest");
+	if (manifest && (opt.by || opt.given || audit_path)) {
+		rc = tool_usage_error(usage_report,
+				      "--by, --given and --audit do not go with --manifest");
 		goto out;
+	}
+	if (audit_path) {
+		audit = bl_audit_read(audit_path, err, sizeof err);
+		if (!audit) {
+			err_clean("--audit: ", err);
+			goto out;
+		}
+		opt.audit = audit;
 	}
 	if (manifest) {
 		m = bl_manifest_open(manifest, err, sizeof err);
 		if (!m) {
-			tool_err("manifest: %s", err);
+			err_clean("manifest: ", err);
 			goto out;
 		}
 		if (!index)
@@ -207,7 +267,7 @@ int cmd_report(int argc, char **argv)
 	}
 	ix = bl_index_open(index, BL_INDEX_READ, err, sizeof err);
 	if (!ix) {
-		tool_err("%s", err);
+		err_clean("", err);
 		goto out;
 	}
 	if (bl_index_partial_reason(ix, why, sizeof why) == 1) {
@@ -230,7 +290,7 @@ int cmd_report(int argc, char **argv)
 		goto out;
 	}
 	if (r != BL_OK) {
-		tool_err("%s", err);
+		err_clean("", err);
 		/* an unknown --by family or --given label is a usage error */
 		rc = (strncmp(err, "--by", 4) == 0 || strncmp(err, "--given", 7) == 0)
 			     ? EXIT_USAGE
@@ -241,5 +301,6 @@ int cmd_report(int argc, char **argv)
 out:
 	bl_manifest_free(m);
 	bl_index_close(ix);
+	bl_audit_free(audit);
 	return rc;
 }

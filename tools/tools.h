@@ -34,6 +34,9 @@ TOOL_CMD(eval)
 TOOL_CMD(probe)
 TOOL_CMD(report)
 TOOL_CMD(rebalance)
+TOOL_CMD(audit)
+/* "ballast eval SHEET": scores a filled audit sheet (cmd_audit.c). */
+int cmd_audit_eval(int argc, char **argv);
 
 /* Name of the running subcommand, for messages ("ballast ls: ..."). */
 extern const char *tool_cmd;

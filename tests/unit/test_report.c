@@ -246,15 +246,34 @@ BL_TEST(report_skew_by_hand)
 	CHECK(c->small); /* 10 < 30 samples, 4 < 5 events */
 	CHECK_NEAR(c->rate2, 0, 1e-12);
 
+	/* Lift is against all women (the cell included), the rate ratio
+	 * against the OTHER women: 30, with 2 sexual: 0.0667; rr = 6.
+	 * Var log rr = 0.6/4 + (1-1/15)/2 = 0.616667, se 0.785281:
+	 * [6 exp(-1.96 se), 6 exp(1.96 se)] = [1.28742, 27.9630]. */
+	CHECK_NEAR(c->rest_rate, 2.0 / 30, 1e-12);
+	CHECK_NEAR(c->rate_ratio, 6, 1e-9);
+	CHECK_NEAR(c->rr_lo, 1.28741518, 1e-6);
+	CHECK_NEAR(c->rr_hi, 27.9630073, 1e-5);
+	CHECK(c->or_note == NULL);
+
 	/* male x east: 0 of 10; men: 20 with 1 sexual, base 0.05; the rest
-	 * of the men: 1 of 10.  Haldane: 0.301587 [0.010917, 8.331597] */
+	 * of the men: 1 of 10.  No event in the cell: the odds ratio is 0
+	 * in the sample and undefined on the log scale; Haldane's +0.5 would
+	 * say 0.30 here, and above 1 when the rest is small, against a lift
+	 * of 0.  So it is not given, and the rate ratio (0) carries the
+	 * information, bounded by the Wilson bounds: hi = 0.277533 (0 of 10)
+	 * / 0.017876 (1 of 10) = 15.5253. */
 	c = find_cell(v, n, "group.asian.east", "gender.male");
 	REQUIRE(c);
 	CHECK_NEAR(c->rate, 0, 1e-12);
 	CHECK_NEAR(c->base_rate, 0.05, 1e-12);
 	CHECK_NEAR(c->lift, 0, 1e-12);
-	CHECK_NEAR(c->odds_ratio, 0.30158730, 1e-7);
-	CHECK_NEAR(c->or_lo, 0.01091686, 1e-7);
+	CHECK(isnan(c->odds_ratio) && isnan(c->or_lo) && isnan(c->or_hi));
+	CHECK_EQ_STR(c->or_note, "0 events");
+	CHECK_NEAR(c->rest_rate, 0.1, 1e-12);
+	CHECK_NEAR(c->rate_ratio, 0, 1e-12);
+	CHECK_NEAR(c->rr_lo, 0, 1e-12);
+	CHECK_NEAR(c->rr_hi, 15.5252569, 1e-5);
 
 	/* east, all genders: 4 of 20 = 0.2; all samples: 65 with 4+1+1+1+1 =
 	 * 8 sexual; base 8/65 = 0.123077, lift 1.625 */
@@ -785,5 +804,457 @@ BL_TEST(report_manifest_other_index)
 	CHECK_EQ_INT(bl_report_manifest_buf(ix, NULL, dir, NULL, NULL, err, sizeof err),
 		     BL_EUSAGE);
 	bl_index_close(other);
+	bl_index_close(ix);
+}
+
+/* ---- issues 11, 12, 13: honest headlines, escaping, weights ---------------- */
+
+#include "report_int.h"
+
+/* A hand-made index over the given label names; rows: per entry, a label
+ * mask (bit i: names[i]), a count and a weight (1: NULL in the column). */
+struct spec {
+	unsigned mask;
+	int count;
+	double weight;
+};
+
+static bl_index *index_of(const char *file, const char *shard, int nl, const char *const *nm,
+			  const struct spec *rows, size_t nrows)
+{
+	char path[512], err[256];
+	bl_index *ix;
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	int ok, o = 0;
+
+	snprintf(path, sizeof path, "%s/%s.db", bl_test_tmpdir(), file);
+	remove(path);
+	ix = bl_index_open(path, BL_INDEX_CREATE, err, sizeof err);
+	if (!ix)
+		return NULL;
+	db = bl_index_db(ix);
+	ok = sql(db, "BEGIN");
+	for (int i = 0; i < nl && ok; i++) {
+		sqlite3_stmt *q = NULL;
+		ok = sqlite3_prepare_v2(db, "INSERT INTO labels(id, name) VALUES (?1, ?2)", -1, &q,
+					NULL) == SQLITE_OK;
+		if (ok) {
+			sqlite3_bind_int(q, 1, i);
+			sqlite3_bind_text(q, 2, nm[i], -1, SQLITE_TRANSIENT);
+			ok = sqlite3_step(q) == SQLITE_DONE;
+		}
+		sqlite3_finalize(q);
+	}
+	ok = ok && sqlite3_prepare_v2(db, "INSERT INTO shards(id, path, complete) VALUES (1, ?1, 1)",
+				      -1, &st, NULL) == SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_text(st, 1, shard, -1, SQLITE_TRANSIENT);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	ok = ok && sqlite3_prepare_v2(db, "INSERT INTO samples(shard_id, ordinal, key, labels, bits,"
+				      " weight) VALUES (1, ?1, 'k', ',', ?2, ?3)", -1, &st,
+				      NULL) == SQLITE_OK;
+	for (size_t r = 0; ok && r < nrows; r++)
+		for (int i = 0; ok && i < rows[r].count; i++) {
+			unsigned char bits[4] = {(unsigned char)rows[r].mask,
+						 (unsigned char)(rows[r].mask >> 8),
+						 (unsigned char)(rows[r].mask >> 16), 0};
+			sqlite3_bind_int(st, 1, o++);
+			sqlite3_bind_blob(st, 2, bits, 3, SQLITE_TRANSIENT);
+			if (rows[r].weight != 1)
+				sqlite3_bind_double(st, 3, rows[r].weight);
+			else
+				sqlite3_bind_null(st, 3);
+			ok = sqlite3_step(st) == SQLITE_DONE;
+			sqlite3_reset(st);
+		}
+	sqlite3_finalize(st);
+	ok = ok && sql(db, "COMMIT");
+	bl_index_close(ix);
+	return ok ? bl_index_open(path, BL_INDEX_READ, err, sizeof err) : NULL;
+}
+
+static char *report_opt(bl_index *ix, const bl_report_options *o)
+{
+	bl_buf b;
+	char err[256];
+	bl_buf_init(&b, 0);
+	if (bl_report_buf(ix, o, &b, err, sizeof err) != BL_OK) {
+		fprintf(stderr, "    %s\n", err);
+		bl_buf_release(&b);
+		return NULL;
+	}
+	return bl_buf_detach(&b, NULL);
+}
+
+BL_TEST(report_zero_event_odds_ratio)
+{
+	/* 2 women of group.x, neither with sexual wording; 1000 other women,
+	 * 1 with.  Haldane's +0.5 would report (0.5 1000.5) / (2.5 1.5) =
+	 * 133 for a cell whose lift is 0. */
+	static const char *const nm[] = {"gender.female", "group.x", "sexual.s"};
+	static const struct spec rows[] = {{3, 2, 1}, {5, 1, 1}, {1, 999, 1}};
+	bl_index *ix = index_of("zero", "z.tar", 3, nm, rows, 3);
+	bl_report_options o;
+	char *text;
+	cJSON *root;
+
+	REQUIRE(ix);
+	CHECK(bl_stats_odds_ratio(0, 2, 1, 999, 0, NULL, NULL) > 100);
+	memset(&o, 0, sizeof o);
+	o.format = BL_REPORT_JSON;
+	text = report_opt(ix, &o);
+	REQUIRE(text);
+	root = cJSON_Parse(text);
+	REQUIRE(root);
+	{
+		const cJSON *s;
+		int found = 0;
+		cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "skew")) {
+			const cJSON *g = cJSON_GetObjectItemCaseSensitive(s, "gender");
+			if (!cJSON_IsString(g))
+				continue;
+			found = 1;
+			CHECK_NEAR(jget(s, "lift"), 0, 0);
+			CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(s, "odds_ratio")));
+			CHECK_EQ_STR(cJSON_GetObjectItemCaseSensitive(s, "or_note")->valuestring,
+				     "0 events");
+			CHECK_NEAR(jget(s, "rate_ratio"), 0, 0);
+		}
+		CHECK(found);
+	}
+	cJSON_Delete(root);
+	free(text);
+	o.format = BL_REPORT_TEXT;
+	text = report_opt(ix, &o);
+	CHECK_CONTAINS(text, "n/a (0 events)");
+	free(text);
+	o.format = BL_REPORT_CSV;
+	text = report_opt(ix, &o);
+	CHECK_CONTAINS(text, ",0 events\n");
+	free(text);
+	bl_index_close(ix);
+}
+
+BL_TEST(report_escapes_each_sink)
+{
+	static const char *const nm[] = {"gender.female", "group.x", "sexual.s"};
+	static const struct spec rows[] = {{3, 40, 1}, {7, 10, 1}, {1, 100, 1}, {5, 5, 1}};
+	const char *shard = "=HYPERLINK(\"http://x\")\x1b[31m\tred\n.tar";
+	bl_index *ix = index_of("esc\x1b[31m", shard, 3, nm, rows, 4);
+	bl_report_options o;
+	bl_buf b;
+	char *text;
+
+	REQUIRE(ix);
+	/* the helpers */
+	bl_buf_init(&b, 0);
+	bl_report_text_escape(&b, "a\x1b[2Jb \xc3\xa9 \xc2\x9b \xff \x7f");
+	CHECK_EQ_STR(b.buf, "a\\x1b[2Jb \xc3\xa9 \\xc2\\x9b \\xff \\x7f");
+	bl_buf_reset(&b);
+	bl_report_csv_escape(&b, "=1+2");
+	bl_report_csv_escape(&b, "|-5");
+	bl_report_csv_escape(&b, "-5");
+	bl_report_csv_escape(&b, "@x,y");
+	bl_report_csv_escape(&b, "plain");
+	CHECK_EQ_STR(b.buf, "\"'=1+2\"|-5\"'-5\"\"'@x,y\"plain");
+	bl_buf_reset(&b);
+	bl_report_html_escape(&b, "<a href='x'>\x1b");
+	CHECK_EQ_STR(b.buf, "&lt;a href=&#39;x&#39;&gt;\\x1b");
+	bl_buf_release(&b);
+	/* every format of a report of that shard */
+	memset(&o, 0, sizeof o);
+	for (int f = BL_REPORT_TEXT; f <= BL_REPORT_HTML; f++) {
+		o.format = f;
+		text = report_opt(ix, &o);
+		REQUIRE(text);
+		/* no raw ESC but in CSV, where the field is data and is kept
+		 * byte for byte (JSON escapes it as \u001b) */
+		CHECK(f == BL_REPORT_CSV || !strchr(text, 0x1b));
+		if (f == BL_REPORT_CSV) {
+			CHECK_CONTAINS(text, "\nshard,\"'=HYPERLINK(\"\"http://x\"\")");
+			CHECK(!strstr(text, "\nshard,=HYPERLINK"));
+		}
+		if (f == BL_REPORT_TEXT)
+			CHECK_CONTAINS(text, "esc\\x1b[31m.db\n");
+		if (f == BL_REPORT_HTML) {
+			CHECK_CONTAINS(text, "=HYPERLINK(&quot;http://x&quot;)\\x1b[31m");
+			CHECK(!strstr(text, "HYPERLINK(\""));
+		}
+		free(text);
+	}
+	bl_index_close(ix);
+}
+
+BL_TEST(report_headline_against_the_rest)
+{
+	bl_index *ix = fixture("head");
+	bl_report_options o;
+	char *text;
+
+	REQUIRE(ix);
+	memset(&o, 0, sizeof o);
+	o.format = BL_REPORT_HTML;
+	/* every cell of the fixture is small at the defaults: said, not hidden */
+	text = report_opt(ix, &o);
+	REQUIRE(text);
+	CHECK_CONTAINS(text, "<b>No finding: every one of the 8 group cells is too small to read "
+			     "alone</b> (fewer than 30 samples, or fewer than 5 with sexual "
+			     "wording)");
+	free(text);
+	/* with smaller thresholds, female x east (and its roll-up group.asian,
+	 * first by name) leads: 4 of 10 against 2 of the 30 other women, 6x
+	 * (not 0.4 / 0.15 = 2.67x against all women) */
+	o.min_rows = 5;
+	o.min_events = 1;
+	text = report_opt(ix, &o);
+	REQUIRE(text);
+	CHECK_CONTAINS(text, "<b>The tagger says:</b> captions labelled <b>group.asian "
+			     "&#215; gender.female</b> carry sexual wording <b>6.00&#215;</b> as "
+			     "often as the other captions of that gender (95% CI 1.29&#8211;27.96): "
+			     "40.0% against 6.7% (15.0% among all captions of that gender), over 10 "
+			     "samples.");
+	free(text);
+	/* nothing above 1 among large cells: said so */
+	o.min_rows = 15;
+	o.min_events = 1;
+	text = report_opt(ix, &o);
+	REQUIRE(text);
+	CHECK_CONTAINS(text, "No group cell large enough to read carries sexual wording more "
+			     "often than the other captions of its gender");
+	free(text);
+	bl_index_close(ix);
+}
+
+/* Decode the few entities the report writes, for measuring. */
+static void decode(char *s)
+{
+	static const struct {
+		const char *ent, *utf8;
+	} ents[] = {{"&#215;", "\xc3\x97"}, {"&#8211;", "\xe2\x80\x93"}, {"&#8594;", "\xe2\x86\x92"},
+		    {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}};
+	char *w = s;
+	for (char *r = s; *r;) {
+		size_t k;
+		for (k = 0; k < sizeof ents / sizeof ents[0]; k++)
+			if (!strncmp(r, ents[k].ent, strlen(ents[k].ent)))
+				break;
+		if (k < sizeof ents / sizeof ents[0]) {
+			memcpy(w, ents[k].utf8, strlen(ents[k].utf8));
+			w += strlen(ents[k].utf8);
+			r += strlen(ents[k].ent);
+		} else if (*r == '<') {
+			r = strchr(r, '>') ? strchr(r, '>') + 1 : r + strlen(r); /* a tspan */
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+/* Every <text> of every <svg> of html lies within its svg's width, by the
+ * report's own conservative measure.  Returns the number of texts. */
+static int texts_inside(const char *html, double *widest_svg)
+{
+	int n = 0;
+	*widest_svg = 0;
+	for (const char *svg = strstr(html, "<svg width=\""); svg;
+	     svg = strstr(svg + 1, "<svg width=\"")) {
+		double W = strtod(svg + 12, NULL);
+		const char *end = strstr(svg, "</svg>");
+		*widest_svg = fmax(*widest_svg, W);
+		for (const char *t = strstr(svg, "<text x=\""); t && end && t < end;
+		     t = strstr(t + 1, "<text x=\"")) {
+			double x = strtod(t + 9, NULL), fs = 13, w;
+			const char *open_end = strchr(t, '>'), *close = strstr(t, "</text>");
+			const char *f = strstr(t, "font-size=\"");
+			int anchor_end = 0, mid = 0;
+			char buf[1024];
+			if (!open_end || !close)
+				break;
+			if (f && f < open_end)
+				fs = strtod(f + 11, NULL);
+			anchor_end = strstr(t, "text-anchor=\"end\"") &&
+				     strstr(t, "text-anchor=\"end\"") < open_end;
+			mid = strstr(t, "text-anchor=\"middle\"") &&
+			      strstr(t, "text-anchor=\"middle\"") < open_end;
+			snprintf(buf, sizeof buf, "%.*s", (int)(close - open_end - 1), open_end + 1);
+			decode(buf);
+			w = bl_report_text_width(buf, fs);
+			if (anchor_end ? x - w < 0 : mid ? x - w / 2 < 0 || x + w / 2 > W : x + w > W)
+				bl_test_failf(__FILE__, __LINE__, "text '%s' (x %.0f, ~%.0f px) leaves "
+					      "its svg (width %.0f)", buf, x, w, W);
+			n++;
+		}
+	}
+	return n;
+}
+
+BL_TEST(report_chart_labels_inside_svg)
+{
+	static const char *const nm[] = {
+		"gender.female_described_with_a_rather_long_label",
+		"group.an_extraordinarily_long_group_label_name_that_goes_on",
+		"group.w", "sexual.s",
+		"caption.other_language",
+	};
+	static const struct spec rows[] = {{3, 60, 1}, {11, 40, 1}, {1, 400, 1}, {9, 20, 1},
+					   {5, 40, 1}, {16, 7, 1}, {4, 30, 1}};
+	bl_index *ix = index_of("wide", "w.tar", 5, nm, rows, 7);
+	bl_report_options o;
+	double widest;
+	char *text;
+
+	REQUIRE(ix);
+	memset(&o, 0, sizeof o);
+	o.format = BL_REPORT_HTML;
+	text = report_opt(ix, &o);
+	REQUIRE(text);
+	CHECK(texts_inside(text, &widest) > 20);
+	/* the long names made the charts wider than the usual 1040 */
+	CHECK(widest > 1040);
+	/* the width measure is conservative: wide letters count wide */
+	CHECK(bl_report_text_width("mmmmmmmmmm", 10) >= 100);
+	CHECK(bl_report_text_width("iiiiiiiiii", 10) >= 30);
+	CHECK(bl_report_text_width("\xe4\xb8\xad\xe6\x96\x87", 10) >= 20); /* two CJK: 1 em each */
+	free(text);
+	/* the short fixture stays at the usual width, and inside too */
+	bl_index_close(ix);
+	ix = fixture("narrow");
+	REQUIRE(ix);
+	o.min_rows = 5;
+	o.min_events = 1;
+	text = report_opt(ix, &o);
+	REQUIRE(text);
+	CHECK(texts_inside(text, &widest) > 20);
+	CHECK_NEAR(widest, 1040, 0);
+	free(text);
+	bl_index_close(ix);
+}
+
+BL_TEST(report_unread_captions)
+{
+	/* caption.* labels, whatever their names: the headline says how much
+	 * of the set the filters could not read */
+	static const char *const nm[] = {"gender.female", "caption.other_language",
+					 "caption.too_short", "caption.mystery"};
+	static const struct spec rows[] = {{1, 70, 1}, {2, 20, 1}, {4, 6, 1}, {8, 4, 1}};
+	bl_index *ix = index_of("unread", "u.tar", 4, nm, rows, 4);
+	bl_report_options o;
+	char *text;
+	cJSON *root;
+
+	REQUIRE(ix);
+	memset(&o, 0, sizeof o);
+	o.format = BL_REPORT_HTML;
+	text = report_opt(ix, &o);
+	REQUIRE(text);
+	CHECK_CONTAINS(text, "<b>30.0% of captions (30) could not be read by the filters</b>: "
+			     "20.0% of captions are in languages the filters do not cover "
+			     "(<code>caption.other_language</code>); 6.0% of captions are too "
+			     "short to judge (<code>caption.too_short</code>); 4.0% of captions "
+			     "are labelled caption.mystery");
+	free(text);
+	o.format = BL_REPORT_TEXT;
+	text = report_opt(ix, &o);
+	CHECK_CONTAINS(text, "unread: 30.00% of captions (30) carry a caption.* label");
+	free(text);
+	o.format = BL_REPORT_JSON;
+	text = report_opt(ix, &o);
+	root = text ? cJSON_Parse(text) : NULL;
+	REQUIRE(root);
+	CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(root, "unread"), "share"), 0.3, 1e-9);
+	cJSON_Delete(root);
+	free(text);
+	bl_index_close(ix);
+	/* without caption.* labels, nothing is said */
+	ix = fixture("readall");
+	REQUIRE(ix);
+	o.format = BL_REPORT_HTML;
+	text = report_opt(ix, &o);
+	CHECK(text && !strstr(text, "could not be read"));
+	free(text);
+	bl_index_close(ix);
+}
+
+BL_TEST(report_weighted_by_ballast_weight)
+{
+	/* 2 samples of weight 3 with sexual.s, 2 of weight 1 without: the
+	 * share is 6 / 8, not 2 / 4 */
+	static const char *const nm[] = {"gender.female", "sexual.s"};
+	static const struct spec rows[] = {{3, 2, 3.0}, {1, 2, 1.0}};
+	bl_index *ix = index_of("weighted", "w.tar", 2, nm, rows, 2);
+	bl_report_options o;
+	char *text;
+	cJSON *root;
+
+	REQUIRE(ix);
+	memset(&o, 0, sizeof o);
+	o.format = BL_REPORT_JSON;
+	text = report_opt(ix, &o);
+	root = text ? cJSON_Parse(text) : NULL;
+	REQUIRE(root);
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "weighted")));
+	CHECK_NEAR(jget(root, "weight_sum"), 8, 0);
+	CHECK_NEAR(jget(cJSON_GetObjectItemCaseSensitive(
+				cJSON_GetObjectItemCaseSensitive(root, "shares"), "sexual.s"),
+			"share"),
+		   0.75, 1e-9);
+	CHECK_NEAR(jget(root, "samples"), 4, 0);
+	cJSON_Delete(root);
+	free(text);
+	o.format = BL_REPORT_TEXT;
+	text = report_opt(ix, &o);
+	CHECK_CONTAINS(text, "\n\nNOTE: weighted by ballast_weight");
+	free(text);
+	o.format = BL_REPORT_HTML;
+	text = report_opt(ix, &o);
+	CHECK_CONTAINS(text, "<p class=\"warnnote\">weighted by ballast_weight");
+	free(text);
+	o.format = BL_REPORT_CSV;
+	text = report_opt(ix, &o);
+	CHECK_CONTAINS(text, "\nnote,,,,,,,,,,,,,,,,,,,,,,weighted by ballast_weight");
+	free(text);
+	bl_index_close(ix);
+	/* unweighted: no note */
+	ix = fixture("unweighted");
+	REQUIRE(ix);
+	o.format = BL_REPORT_TEXT;
+	text = report_opt(ix, &o);
+	CHECK(text && !strstr(text, "ballast_weight"));
+	free(text);
+	bl_index_close(ix);
+}
+
+BL_TEST(report_index_without_weight_column)
+{
+	/* an index written before samples.weight reads as weight 1, and
+	 * opening it for writing adds the column */
+	char path[512], err[256];
+	bl_index *ix = fixture("old");
+	sqlite3 *db = NULL;
+	char *text;
+	bl_report_options o;
+
+	REQUIRE(ix);
+	bl_index_close(ix);
+	snprintf(path, sizeof path, "%s/old.db", bl_test_tmpdir());
+	REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sql(db, "ALTER TABLE samples DROP COLUMN weight"));
+	sqlite3_close(db);
+	ix = bl_index_open(path, BL_INDEX_READ, err, sizeof err);
+	REQUIRE(ix);
+	memset(&o, 0, sizeof o);
+	text = report_opt(ix, &o);
+	CHECK_CONTAINS(text, "\n  samples                                    65\n");
+	CHECK_CONTAINS(text, "\n  sexual.suggestive        8  12.31%");
+	free(text);
+	bl_index_close(ix);
+	ix = bl_index_open(path, BL_INDEX_CREATE, err, sizeof err);
+	REQUIRE(ix);
+	CHECK(sql(bl_index_db(ix), "SELECT weight FROM samples LIMIT 1"));
 	bl_index_close(ix);
 }
