@@ -391,6 +391,12 @@ BL_TEST(index_schema_1_is_upgraded)
 	CHECK_EQ_INT(q1(ix, "PRAGMA user_version", NULL, 0), BL_INDEX_SCHEMA);
 	CHECK_EQ_INT(q1(ix, "SELECT count(*) FROM samples", NULL, 0), 1);
 	CHECK_EQ_INT(q1(ix, "SELECT sum(n) FROM error_counts", NULL, 0), 2);
+	/* schema 2's sample columns, in a new index's order */
+	CHECK_EQ_INT(q1(ix, "SELECT count(*) FROM pragma_table_info('samples') WHERE name IN"
+			" ('caption_data', 'caption_size', 'image_data', 'json_data', 'json_size',"
+			" 'weight')", NULL, 0), 6);
+	CHECK_EQ_INT(q1(ix, "SELECT cid FROM pragma_table_info('samples') WHERE name = 'weight'",
+			NULL, 0), 22);
 	x = bl_index_open(ix, BL_INDEX_READ, err, sizeof err);
 	CHECK(x != NULL);
 	bl_index_close(x);
