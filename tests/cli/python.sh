@@ -4,6 +4,7 @@
 # the same draws and pixels as `ballast train`, DataLoader workers, ranks,
 # resume both ways, WeightedRandomSampler over the MapDataset, and the
 # README's training loop run exactly as printed there.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 py=

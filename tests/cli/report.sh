@@ -3,6 +3,7 @@
 # found again (against mkshards.json, the generator's own truth), the
 # coverage of the lift interval over several seeds, and the HTML page
 # rendered by headless Chromium when it is installed.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 run "$B" report
