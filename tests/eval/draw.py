@@ -4,6 +4,7 @@ heldout.tsv hold, drawn reproducibly from ../shared/data/captions.
 
   python3 tests/eval/draw.py [--data DIR] SPLIT            list the draw
   python3 tests/eval/draw.py [--data DIR] SPLIT --check TSV check a split
+  python3 tests/eval/draw.py SPLIT --second TSV              second-annotator sample
 
 SPLIT is "tune", "tune2" or "heldout".  The listing is one line per drawn row:
 source, row, stratum, caption (tabs and line breaks replaced by spaces,
@@ -30,6 +31,12 @@ How rows are drawn (the README beside the labelled files says why):
   reason).  The next row in key order takes its place.  The screen is
   deliberately broad: it also drops harmless rows ("hot pink baby booties"),
   which costs a few age.minor traps and is counted in the README.
+
+--second lists the seeded sample of a labelled TSV that a second annotator
+relabels blind to measure agreement: SECOND["real"] rows of the real
+sources and SECOND["hard"] hard cases, each set taking the lowest keys
+sha256("SEED:split:second:source:row").  It prints source, row and caption
+only, never the first annotator's labels or notes.
 """
 import argparse
 import hashlib
@@ -126,6 +133,9 @@ SCREEN_SEXUAL = re.compile(
     r"pant(?:y|ies)|thong|fetish|bdsm|\bhot\b|\bbabes?\b|milf|fuck|pussy|"
     r"\bcock|\bdick|\btits?\b|boob|\bass\b|orgasm|masturbat|blowjob|playboy|"
     r"s3x|n\*de", re.I)
+
+# Sample sizes of the second, blind annotation (--second).
+SECOND = {"real": 400, "hard": 100}
 
 # (source, row) pairs excluded by hand, for the reason above.  No text.
 EXCLUDE = {
@@ -249,6 +259,23 @@ def check(data, split, path, rows):
     return 1 if bad else 0
 
 
+def second_sample(split, path):
+    """The rows of labelled file PATH for the second annotation, in key
+    order, real rows first: [(source, row, caption)] (row as written)."""
+    sets = {"real": [], "hard": []}
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            fld = line.rstrip("\n").split("\t")
+            sets["hard" if fld[0] == "hard" else "real"].append(tuple(fld[:3]))
+    out = []
+    for part in ("real", "hard"):
+        rows = sorted(sets[part], key=lambda t: hashlib.sha256(
+            ("%s:%s:second:%s:%s" % (SEED, split, t[0], t[1])).encode()).hexdigest())
+        out.extend(rows[:SECOND[part]])
+    return out
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -256,7 +283,12 @@ def main():
     ap.add_argument("--data", default=os.environ.get(
         "BALLAST_SHARED_DATA", os.path.join(here, "..", "..", "..", "shared", "data")))
     ap.add_argument("--check", metavar="TSV")
+    ap.add_argument("--second", metavar="TSV")
     a = ap.parse_args()
+    if a.second:
+        for s, r, c in second_sample(a.split, a.second):
+            sys.stdout.write("%s\t%s\t%s\n" % (s, r, c))
+        return
     rows, screened = draw(a.data, a.split)
     if a.check:
         sys.exit(check(a.data, a.split, a.check, rows))
