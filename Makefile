@@ -2,7 +2,7 @@
 #
 #   make            build build/ballast and build/libballast.a
 #   make deps       install missing Debian packages (as root), else print the command
-#   make deps-optional  also python3-torch, for the PyTorch dataset's tests
+#   make deps-optional  also python3-torch, PIL, fonts and the clients' modules (tests that use them)
 #   make demo       deps + build + synthetic shards + the whole chain
 #   make test       build + unit, CLI and real-data tests (checks packages, installs none)
 #   make check      build + unit tests and the quick CLI scripts (under a minute)
@@ -24,7 +24,8 @@ DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
            libsqlite3-dev libpcre2-dev libcjson-dev libpng-dev nettle-dev zlib1g-dev \
            liblzma-dev libzstd-dev libbz2-dev zstd xz-utils bzip2 python3 sqlite3
 # not needed to build or test: without them the tests that use them skip
-OPTPKGS := python3-torch
+OPTPKGS := python3-torch python3-pil fonts-dejavu-core python3-numpy python3-braceexpand \
+           python3-toml python3-voluptuous
 
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
