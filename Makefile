@@ -25,7 +25,7 @@ DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
            liblzma-dev libzstd-dev libbz2-dev zstd xz-utils bzip2 python3 sqlite3
 # not needed to build or test: without them the tests that use them skip
 OPTPKGS := python3-torch python3-pil fonts-dejavu-core python3-numpy python3-braceexpand \
-           python3-toml python3-voluptuous
+           python3-toml python3-voluptuous chromium
 
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -10,10 +10,7 @@
 
 ev=$TOP/tests/eval
 labels=$ev/labels
-py=
-for p in python3 /usr/bin/python3; do
-	if "$p" -c 'import hashlib, json, argparse' 2>/dev/null; then py=$p; break; fi
-done
+py=$(find_python 'import hashlib, json, argparse')
 if [ -z "$py" ]; then
 	skip "labelled splits" "no python3"
 	exit 0

@@ -7,13 +7,7 @@
 # tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
-py=
-for p in python3 /usr/bin/python3; do
-	if command -v "$p" >/dev/null && "$p" -c 'import torch' 2>/dev/null; then
-		py=$p
-		break
-	fi
-done
+py=$(find_python 'import torch')
 if [ -z "$py" ]; then
 	skip "python dataset" "no python3 imports torch (Debian: apt-get install python3-torch)"
 	exit 0
