@@ -367,7 +367,9 @@ typedef uint32_t bl_problems;
 
 typedef struct bl_sample {
 	const char *shard;      /* the shard path as given */
-	uint64_t ordinal;       /* 0-based index of the sample in its shard */
+	uint64_t ordinal;       /* 0-based index of the sample in its shard;
+				 * BL_ORDINAL_UNKNOWN after a bl_reader_seek
+				 * into a plain tar (see there) */
 	const char *key;        /* WebDataset key: path up to the basename's first dot */
 	int64_t offset;         /* byte offset of the first member's header */
 	size_t nmembers;
@@ -378,6 +380,9 @@ typedef struct bl_sample {
 	const bl_member *image;   /* first jpg/jpeg/png/webp member, or NULL */
 	bl_problems problems;     /* BL_PROBLEM(BL_ERR_NO_CAPTION) etc. */
 } bl_sample;
+
+/* bl_sample.ordinal of a sample read where the reader cannot count. */
+#define BL_ORDINAL_UNKNOWN UINT64_MAX
 
 typedef struct bl_reader bl_reader;
 
@@ -443,6 +448,34 @@ int bl_reader_problem(const bl_reader *r, size_t i, bl_errkind *kind,
 		      int64_t *offset, const char **msg);
 /* Byte offset the last non-OK result refers to, or -1 when none applies. */
 int64_t bl_reader_erroffset(const bl_reader *r);
+/*
+ * Random access: make the next bl_reader_next deliver the sample whose
+ * first member's header is at offset (bl_sample.offset as a streaming
+ * pass recorded it), with the same limits, key rules, load flags,
+ * problems and messages.
+ *   Plain tars (mapped, a regular file, or memory) are entered at offset
+ *   directly: the sample is the one the streaming reader delivers there,
+ *   except for what depends on the bytes before it: its ordinal is
+ *   BL_ORDINAL_UNKNOWN (unless offset is 0, or the reader was already
+ *   there reading in order), and the duplicate-key check and the note
+ *   that a sample follows damage start afresh.  The offset of a later
+ *   member of a sample enters there too (that member and the ones of its
+ *   key after it make the sample).
+ *   Compressed shards (and anything not entered in the middle) are read
+ *   on from where the reader stands when that is before offset, else
+ *   again from the start, skipping member bytes: the sample is exactly
+ *   the streaming reader's, ordinal included.  Samples in shard order
+ *   cost one pass; random order a pass each (materialise compressed sets
+ *   with `ballast write` first).
+ * Returns BL_OK; BL_FAILED when no sample starts at offset (errkind
+ * BL_ERR_TRUNCATED, errmsg names shard and offset; bl_reader_next then
+ * returns BL_END until the next seek) or a pipe would have to go back
+ * (the reader stays where it was); BL_FATAL when damage, a read error or
+ * a cut under the map (BL_ERR_TRUNCATED) ends the shard on the way;
+ * BL_EUSAGE for no open shard or offset < 0.  A seek to where the reader
+ * stands, reading in order, costs nothing.
+ */
+int bl_reader_seek(bl_reader *r, int64_t offset);
 /* Bytes of the shard file consumed so far (compressed side), for progress. */
 int64_t bl_reader_bytes_read(const bl_reader *r);
 /* 1 if the open shard is an uncompressed regular file that supports seeks. */
@@ -450,16 +483,6 @@ int bl_reader_seekable(const bl_reader *r);
 /* Close the shard. BL_OK. */
 int bl_reader_close(bl_reader *r);
 void bl_reader_free(bl_reader *r);
-
-/*
- * Read the bytes of one member of an uncompressed tar given the offset of
- * its header (as recorded by the reader), for random access by loaders.
- * Appends the member data to out (limit lim, NULL: defaults).  Returns BL_OK,
- * BL_FAILED with a message in err when the offset does not hold a member.
- */
-int bl_shard_read_member_at(const char *path, int64_t offset,
-			    const bl_limits *lim, bl_buf *name, bl_buf *out,
-			    char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* The shard writer (lib/writer.c)                                     */

@@ -101,6 +101,16 @@ struct bl_reader {
 	size_t mem_len;
 	bl_stream *stream;
 	int via_stream;      /* libarchive reads from the stream */
+	const void *src;     /* the shard in memory (mapped or the caller's),
+			      * or NULL when it is read from fd */
+	size_t src_len;
+	int plain;           /* an uncompressed tar: entered at an offset */
+	int restartable;     /* can be read again from its start */
+	int64_t base;        /* where libarchive started: 0, or the header a
+			      * plain tar was entered at (bl_reader_seek);
+			      * libarchive's positions are relative to it */
+	int ordinal_known;   /* ordinals count from the start of the shard */
+	int jumped;          /* a plain tar was entered out of order */
 
 	/* bytes of the tar stream used up to the end of the last member's
 	 * data, rounded to the 512-byte block: at the end of a whole archive
@@ -140,6 +150,19 @@ struct bl_reader {
 	int64_t erroffset;
 	bl_buf errmsg;
 };
+
+/* Positions in the shard (the decompressed stream of a compressed one):
+ * where libarchive has read to, and where the header it read last
+ * starts. */
+static int64_t pos_now(const bl_reader *r)
+{
+	return r->base + archive_filter_bytes(r->a, 0);
+}
+
+static int64_t pos_header(const bl_reader *r)
+{
+	return r->base + archive_read_header_position(r->a);
+}
 
 /* ---- key set ---------------------------------------------------------- */
 
@@ -502,17 +525,42 @@ void bl_reader_free(bl_reader *r)
 	free(r);
 }
 
-static struct archive *new_archive(void)
+/*
+ * A libarchive reader for a shard read from its start, or (plain) for a
+ * plain tar entered at a member's header: no compression filter there,
+ * since a member name may begin like a magic number.
+ */
+static struct archive *new_archive(int plain)
 {
 	struct archive *a = archive_read_new();
 	if (!a)
 		return NULL;
-	/* compressions lib/stream.c does not know (lz4, lzip, ...) */
-	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
+	if (plain)
+		return a;
+	/* compressions lib/stream.c does not know (lz4, lzip, ...) */
+	archive_read_support_filter_all(a);
 	archive_read_support_format_empty(a);
 	return a;
+}
+
+/* The sample state of a fresh start, libarchive reading from byte at
+ * (0: the start of the shard; bl_reader_seek: a header of a plain tar). */
+static void restart_state(bl_reader *r, int64_t at)
+{
+	r->base = at;
+	r->ordinal = 0;
+	r->ordinal_known = at == 0;
+	r->keys_full = 0;
+	r->after_damage = -1;
+	r->skip_from = -1;
+	bl_buf_reset(&r->skip_key);
+	bl_buf_reset(&r->hdr_warn);
+	r->data_end = 0;
+	r->pending = NULL;
+	r->nmembers = 0;
+	keyset_clear(&r->seen);
 }
 
 /* Common start of the open calls: a fresh state and archive handle. */
@@ -520,20 +568,20 @@ static int open_begin(bl_reader *r, const char *name)
 {
 	bl_reader_close(r);
 	r->path = strdup(name);
-	r->ordinal = 0;
 	r->seekable = 0;
-	r->keys_full = 0;
-	r->after_damage = -1;
-	r->skip_from = -1;
-	bl_buf_reset(&r->skip_key);
-	r->data_end = 0;
+	r->plain = 0;
+	r->restartable = 0;
+	r->jumped = 0;
+	r->src = NULL;
+	r->src_len = 0;
+	restart_state(r, 0);
 	if (!r->path || make_slots(r) != BL_OK) {
 		r->errkind = BL_ERR_NOMEM;
 		bl_buf_reset(&r->errmsg);
 		bl_buf_adds(&r->errmsg, "out of memory");
 		return BL_ENOMEM;
 	}
-	r->a = new_archive();
+	r->a = new_archive(0);
 	if (!r->a) {
 		set_err(r, BL_ERR_NOMEM, NULL, -1, "out of memory");
 		r->state = ST_ENDED;
@@ -576,6 +624,8 @@ static int open_memory_fn(void *arg)
 	struct open_mem *o = arg;
 	bl_reader *r = o->r;
 
+	r->src = o->data;
+	r->src_len = o->len;
 	if (bl_stream_open_memory(r->stream, o->data, o->len) != BL_OK)
 		return ARCHIVE_FATAL;
 	if (bl_stream_format(r->stream) != BL_Z_NONE)
@@ -614,7 +664,10 @@ int bl_reader_open_memory(bl_reader *r, const void *data, size_t len,
 		return BL_EUSAGE;
 	if ((rc = open_begin(r, name ? name : "(memory)")) != BL_OK)
 		return rc;
-	return open_memory_guarded(r, data, len);
+	rc = open_memory_guarded(r, data, len);
+	r->plain = r->mem != NULL;
+	r->restartable = 1;
+	return rc;
 }
 
 /*
@@ -664,6 +717,8 @@ int bl_reader_open(bl_reader *r, const char *path)
 				r->map_released = 0;
 				rc = open_memory_guarded(r, p, r->map_len);
 				r->seekable = rc == BL_OK && r->mem != NULL;
+				r->plain = r->mem != NULL;
+				r->restartable = 1;
 				return rc;
 			}
 		}
@@ -677,8 +732,10 @@ int bl_reader_open(bl_reader *r, const char *path)
 		r->state = ST_ENDED;
 		return BL_FATAL;
 	}
+	r->restartable = r->seekable;
 	if (bl_stream_format(r->stream) != BL_Z_NONE || archive_filter_count(r->a) > 1)
 		r->seekable = 0;
+	r->plain = r->seekable;
 	r->state = ST_OPEN;
 	return BL_OK;
 }
@@ -756,7 +813,7 @@ static int sample_deliver(bl_reader *r, const bl_sample **out)
 
 	memset(s, 0, sizeof *s);
 	s->shard = r->path;
-	s->ordinal = r->ordinal++;
+	s->ordinal = r->ordinal_known ? r->ordinal++ : BL_ORDINAL_UNKNOWN;
 	s->key = r->key.buf;
 	s->nmembers = r->nmembers;
 	s->members = r->members;
@@ -808,7 +865,7 @@ static int sample_deliver(bl_reader *r, const bl_sample **out)
 
 static void mark_data_end(bl_reader *r)
 {
-	int64_t end = (archive_filter_bytes(r->a, 0) + 511) & ~(int64_t)511;
+	int64_t end = (pos_now(r) + 511) & ~(int64_t)511;
 	if (end > r->data_end)
 		r->data_end = end;
 }
@@ -982,31 +1039,30 @@ static int read_header(bl_reader *r, struct archive_entry **e)
 	int64_t before;
 	int rc;
 
-	bl_buf_reset(&r->hdr_warn);
-	r->skip_from = -1;
+	/* a pending header keeps its warning and the damage before it */
 	if (r->pending) {
 		*e = r->pending;
 		r->pending = NULL;
 		return ARCHIVE_OK;
 	}
+	bl_buf_reset(&r->hdr_warn);
+	r->skip_from = -1;
 	for (;;) {
-		before = archive_filter_bytes(r->a, 0);
+		before = pos_now(r);
 		rc = archive_read_next_header(r->a, e);
 		if (rc != ARCHIVE_RETRY)
 			break;
-		if (archive_filter_bytes(r->a, 0) <= before) {
+		if (pos_now(r) <= before) {
 			rc = ARCHIVE_FATAL; /* no progress: give up */
 			break;
 		}
 		/* the first bad block, just consumed (libarchive consumes what
 		 * is left of the last member only when it reads on) */
 		if (r->skip_from < 0)
-			r->skip_from = archive_filter_bytes(r->a, 0) - 512;
+			r->skip_from = pos_now(r) - 512;
 	}
 	if (r->skip_from >= 0)
-		r->skip_to = rc == ARCHIVE_OK || rc == ARCHIVE_WARN
-				     ? archive_read_header_position(r->a)
-				     : archive_filter_bytes(r->a, 0);
+		r->skip_to = rc == ARCHIVE_OK || rc == ARCHIVE_WARN ? pos_header(r) : pos_now(r);
 	if (rc == ARCHIVE_WARN) {
 		bl_buf_adds(&r->hdr_warn, archive_msg(r->a));
 		rc = ARCHIVE_OK;
@@ -1030,7 +1086,7 @@ static int damaged(bl_reader *r)
  * data, is one item error.  BL_FAILED with errmsg, or BL_END. */
 static int check_tail(bl_reader *r)
 {
-	int64_t end = archive_filter_bytes(r->a, 0), junk_at = -1, junk = 0, off;
+	int64_t end = pos_now(r), junk_at = -1, junk = 0, off;
 	const char *msg;
 	int serr;
 
@@ -1127,7 +1183,7 @@ static int place_member(bl_reader *r, struct archive_entry *e)
 {
 	const char *path, *ext = NULL;
 	size_t keylen = 0, pathlen;
-	int64_t offset = archive_read_header_position(r->a);
+	int64_t offset = pos_header(r);
 	struct slot *sl;
 	bl_member *m;
 
@@ -1225,7 +1281,7 @@ static int place_member(bl_reader *r, struct archive_entry *e)
 	m->name = sl->name.buf;
 	m->ext = sl->ext.buf;
 	m->offset = offset;
-	m->data_offset = archive_filter_bytes(r->a, 0); /* past its headers */
+	m->data_offset = pos_now(r); /* past its headers */
 	m->size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
 	if (r->hdr_warn.len)
 		add_problem(r, BL_ERR_DAMAGED, path, offset, "header: %s", r->hdr_warn.buf);
@@ -1244,7 +1300,7 @@ static void release_map(bl_reader *r)
 
 	if (!r->map || !r->a || page <= 0)
 		return;
-	done = (size_t)archive_filter_bytes(r->a, -1);
+	done = (size_t)(r->base + archive_filter_bytes(r->a, -1));
 	if (done > r->map_len)
 		done = r->map_len;
 	done -= done % (size_t)page;
@@ -1258,11 +1314,11 @@ static void release_map(bl_reader *r)
 /* The end of the archive as libarchive saw it. */
 static int at_eof(bl_reader *r, const bl_sample **out)
 {
-	if (r->data_end && archive_filter_bytes(r->a, 0) < r->data_end + 1024) {
+	if (r->data_end && pos_now(r) < r->data_end + 1024) {
 		char d[300];
 		/* libarchive accepts a stream that stops at a member boundary;
 		 * a tar cut there has lost members unseen */
-		set_err(r, BL_ERR_TRUNCATED, NULL, archive_filter_bytes(r->a, 0),
+		set_err(r, BL_ERR_TRUNCATED, NULL, pos_now(r),
 			"archive ends without its end-of-archive blocks "
 			"(cut short at a member boundary?)%s", stream_detail(r, d, sizeof d));
 		return damaged(r);
@@ -1296,7 +1352,7 @@ static int next_sample(void *arg)
 		if (rc != ARCHIVE_OK) {
 			char d[300];
 			/* where the next header should have been */
-			set_err(r, BL_ERR_TRUNCATED, NULL, archive_filter_bytes(r->a, 0), "%s%s",
+			set_err(r, BL_ERR_TRUNCATED, NULL, pos_now(r), "%s%s",
 				archive_msg(r->a), stream_detail(r, d, sizeof d));
 			return damaged(r);
 		}
@@ -1331,6 +1387,197 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		break;
 	}
 	return bl_reader_guarded(r, next_sample, &na);
+}
+
+/* ---- random access ------------------------------------------------------ */
+
+/* Give back the mapped pages read since the tar was last entered (random
+ * reads over a big shard must not keep it all resident). */
+static void release_entered(bl_reader *r)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int64_t lo, hi;
+
+	if (!r->map || !r->a || page <= 0)
+		return;
+	lo = r->base - r->base % page;
+	hi = pos_now(r);
+	hi -= hi % page;
+	if (hi > (int64_t)r->map_len)
+		hi = (int64_t)r->map_len - (int64_t)r->map_len % page;
+	if (hi > lo)
+		madvise((char *)r->map + lo, (size_t)(hi - lo), MADV_DONTNEED);
+}
+
+/* The open shard has no sample starting at `at`. */
+static int no_member_at(bl_reader *r, int64_t at, const char *why)
+{
+	set_err(r, BL_ERR_TRUNCATED, NULL, at,
+		"no tar member starts at this offset (%s): the shard changed since it was "
+		"indexed, or the offset is wrong", why);
+	r->nmembers = 0;
+	r->pending = NULL;
+	r->state = ST_ENDED;
+	return BL_FAILED;
+}
+
+/* Enter a plain tar at the header at `at`: a fresh libarchive reader on
+ * the bytes from there.  BL_OK, BL_FAILED (no header there), BL_FATAL. */
+static int enter_at(bl_reader *r, int64_t at)
+{
+	int64_t size = (int64_t)r->src_len;
+	struct stat st;
+	int ok;
+
+	release_entered(r);
+	if (r->map && !r->jumped) {
+		/* out of order from now on: no more aggressive read-ahead */
+		madvise(r->map, r->map_len, MADV_NORMAL);
+		r->jumped = 1;
+	}
+	archive_read_free(r->a);
+	r->a = new_archive(1);
+	restart_state(r, at);
+	r->state = ST_ENDED;
+	if (!r->a) {
+		set_err(r, BL_ERR_NOMEM, NULL, at, "out of memory");
+		return BL_FATAL;
+	}
+	if (!r->src)
+		size = fstat(r->fd, &st) == 0 ? (int64_t)st.st_size : -1;
+	if (size >= 0 && at >= size) {
+		char why[64];
+		snprintf(why, sizeof why, "the shard has %lld bytes", (long long)size);
+		return no_member_at(r, at, why);
+	}
+	if (r->src)
+		ok = archive_read_open_memory(r->a, (const char *)r->src + at,
+					      r->src_len - (size_t)at) == ARCHIVE_OK;
+	else
+		ok = lseek(r->fd, (off_t)at, SEEK_SET) == (off_t)at &&
+		     bl_stream_open_fd_plain(r->stream, r->fd) == BL_OK &&
+		     open_via_stream(r) == ARCHIVE_OK;
+	if (!ok)
+		return no_member_at(r, at, "not a tar header");
+	r->state = ST_OPEN;
+	return BL_OK;
+}
+
+/* Read a shard that cannot be entered in the middle again from its start,
+ * as bl_reader_open did.  BL_OK or BL_FATAL. */
+static int restart(bl_reader *r)
+{
+	char d[300];
+	int rc;
+
+	archive_read_free(r->a);
+	r->a = new_archive(0);
+	restart_state(r, 0);
+	r->state = ST_ENDED;
+	if (!r->a) {
+		set_err(r, BL_ERR_NOMEM, NULL, -1, "out of memory");
+		return BL_FATAL;
+	}
+	if (r->src) {
+		struct open_mem o = {r, r->src, r->src_len};
+		rc = open_memory_fn(&o);
+	} else {
+		rc = lseek(r->fd, 0, SEEK_SET) == 0 && bl_stream_open_fd(r->stream, r->fd) == BL_OK
+			     ? open_via_stream(r)
+			     : ARCHIVE_FATAL;
+	}
+	if (rc != ARCHIVE_OK) {
+		set_err(r, BL_ERR_OPEN, NULL, -1, "cannot read it again from the start: %s%s",
+			archive_msg(r->a), stream_detail(r, d, sizeof d));
+		return BL_FATAL;
+	}
+	r->state = ST_OPEN;
+	return BL_OK;
+}
+
+/*
+ * Read on, sample by sample with no member loaded, until the header read
+ * ahead is the one at `at`: the state is then exactly the streaming
+ * reader's there (ordinals, the duplicate-key check, damage before).
+ * BL_OK, BL_FAILED (no sample starts there), BL_FATAL (damage on the way).
+ */
+static int read_on(bl_reader *r, int64_t at)
+{
+	const bl_sample *smp;
+	struct next_args na = {r, &smp};
+	struct archive_entry *e;
+	unsigned load = r->load;
+	int rc;
+
+	for (;;) {
+		if (r->state != ST_OPEN)
+			return no_member_at(r, at, "not found reading on");
+		if (!r->pending) {
+			rc = read_header(r, &e);
+			if (rc == ARCHIVE_EOF)
+				return no_member_at(r, at, "the shard ends before it");
+			if (rc != ARCHIVE_OK) {
+				char d[300];
+				set_err(r, BL_ERR_TRUNCATED, NULL, pos_now(r), "%s%s", archive_msg(r->a),
+					stream_detail(r, d, sizeof d));
+				return damaged(r);
+			}
+			r->pending = e;
+		}
+		if (pos_header(r) == at) {
+			/* damage just before it: said once, as the stream does;
+			 * the sample then carries it */
+			if (r->skip_from >= 0)
+				note_skip(r, r->pending);
+			return BL_OK;
+		}
+		if (pos_header(r) > at)
+			return no_member_at(r, at, "not a sample's first header");
+		r->load = 0;
+		rc = next_sample(&na);
+		r->load = load;
+		if (rc == BL_FATAL)
+			return rc;
+	}
+}
+
+struct seek_args {
+	bl_reader *r;
+	int64_t at;
+};
+
+static int seek_fn(void *arg)
+{
+	struct seek_args *sa = arg;
+	bl_reader *r = sa->r;
+	int64_t at = sa->at;
+	int rc;
+
+	if (r->plain) {
+		/* already there (reading in order): nothing to do */
+		if (r->state == ST_OPEN && r->pending && r->skip_from < 0 && pos_header(r) == at)
+			return BL_OK;
+		return enter_at(r, at);
+	}
+	if (r->state != ST_OPEN || (r->pending ? pos_header(r) : pos_now(r)) > at) {
+		if (!r->restartable) {
+			set_err(r, BL_ERR_OPEN, NULL, at,
+				"cannot go back in a shard read from a pipe or standard input");
+			return BL_FAILED;
+		}
+		if ((rc = restart(r)) != BL_OK)
+			return rc;
+	}
+	return read_on(r, at);
+}
+
+int bl_reader_seek(bl_reader *r, int64_t offset)
+{
+	struct seek_args sa = {r, offset};
+
+	if (!r || offset < 0 || r->state == ST_CLOSED)
+		return BL_EUSAGE;
+	return bl_reader_guarded(r, seek_fn, &sa);
 }
 
 bl_errkind bl_reader_errkind(const bl_reader *r)
@@ -1379,84 +1626,11 @@ int64_t bl_reader_bytes_read(const bl_reader *r)
 	if (!r || !r->a)
 		return 0;
 	if (r->via_stream)
-		return bl_stream_in_bytes(r->stream);
-	return archive_filter_bytes(r->a, -1);
+		return r->base + bl_stream_in_bytes(r->stream);
+	return r->base + archive_filter_bytes(r->a, -1);
 }
 
 int bl_reader_seekable(const bl_reader *r)
 {
 	return r && r->seekable;
-}
-
-int bl_shard_read_member_at(const char *path, int64_t offset,
-			    const bl_limits *lim, bl_buf *name, bl_buf *out,
-			    char *err, size_t errlen)
-{
-	struct archive *a = NULL;
-	struct archive_entry *e;
-	int fd = -1, rc = BL_FAILED;
-	int64_t max = lim && lim->max_member > 0 ? lim->max_member : DEF_MAX_MEMBER;
-	int64_t size;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "shard '%s': cannot open: %s", path,
-			 strerror(errno));
-		goto out;
-	}
-	if (lseek(fd, (off_t)offset, SEEK_SET) != (off_t)offset) {
-		snprintf(err, errlen, "shard '%s' at offset %lld: cannot seek: %s",
-			 path, (long long)offset, strerror(errno));
-		goto out;
-	}
-	a = archive_read_new();
-	if (!a) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	archive_read_support_format_tar(a);
-	archive_read_support_format_gnutar(a);
-	if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &e) != ARCHIVE_OK) {
-		snprintf(err, errlen, "shard '%s' at offset %lld: no member there: %s",
-			 path, (long long)offset, archive_msg(a));
-		goto out;
-	}
-	size = archive_entry_size(e);
-	if (size > max) {
-		snprintf(err, errlen,
-			 "shard '%s' member '%s' at offset %lld: %lld bytes is over the limit",
-			 path, archive_entry_pathname(e), (long long)offset,
-			 (long long)size);
-		goto out;
-	}
-	if (name) {
-		bl_buf_reset(name);
-		if (archive_entry_pathname(e))
-			bl_buf_adds(name, archive_entry_pathname(e));
-	}
-	bl_buf_reset(out);
-	if (bl_buf_grow(out, (size_t)size) != BL_OK) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	while ((int64_t)out->len < size) {
-		la_ssize_t n = archive_read_data(a, out->buf + out->len,
-						 (size_t)(size - (int64_t)out->len));
-		if (n <= 0) {
-			snprintf(err, errlen,
-				 "shard '%s' member '%s' at offset %lld: data cut short",
-				 path, archive_entry_pathname(e), (long long)offset);
-			goto out;
-		}
-		out->len += (size_t)n;
-	}
-	out->buf[out->len] = '\0';
-	rc = BL_OK;
-out:
-	if (a)
-		archive_read_free(a);
-	if (fd >= 0)
-		close(fd);
-	return rc;
 }

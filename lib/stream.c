@@ -182,7 +182,7 @@ static int detect(const unsigned char *p, size_t n)
 	return BL_Z_NONE;
 }
 
-static int start(bl_stream *s)
+static int start(bl_stream *s, int detect_format)
 {
 	decoder_end(s);
 	s->state = ST_RUN;
@@ -198,12 +198,15 @@ static int start(bl_stream *s)
 	if (!s->out && !(s->out = malloc(OUT_BLOCK)))
 		return BL_ENOMEM;
 	/* what the first bytes say (a short source is whatever it is) */
-	need(s, 6);
-	s->fmt = detect(s->in, s->in_avail);
+	s->fmt = BL_Z_NONE;
+	if (detect_format) {
+		need(s, 6);
+		s->fmt = detect(s->in, s->in_avail);
+	}
 	return BL_OK;
 }
 
-int bl_stream_open_fd(bl_stream *s, int fd)
+static int open_fd(bl_stream *s, int fd, int detect_format)
 {
 	struct stat st;
 
@@ -218,7 +221,17 @@ int bl_stream_open_fd(bl_stream *s, int fd)
 	s->in = s->inbuf;
 	s->in_avail = 0;
 	s->in_eof = 0;
-	return start(s);
+	return start(s, detect_format);
+}
+
+int bl_stream_open_fd(bl_stream *s, int fd)
+{
+	return open_fd(s, fd, 1);
+}
+
+int bl_stream_open_fd_plain(bl_stream *s, int fd)
+{
+	return open_fd(s, fd, 0);
 }
 
 int bl_stream_open_memory(bl_stream *s, const void *data, size_t len)
@@ -231,7 +244,7 @@ int bl_stream_open_memory(bl_stream *s, const void *data, size_t len)
 	s->in = data;
 	s->in_avail = len;
 	s->in_eof = 1;
-	return start(s);
+	return start(s, 1);
 }
 
 int bl_stream_format(const bl_stream *s)
