@@ -347,11 +347,12 @@ static void bus_install(void)
 }
 
 /* The shard was cut under the mapping: it ends here. */
-static int bus_fault(bl_reader *r)
+static int shard_shrank(bl_reader *r, int64_t at)
 {
 	struct stat st;
-	long long now = stat(r->path, &st) == 0 ? (long long)st.st_size : -1;
-	int64_t at = bus_addr ? (int64_t)(bus_addr - (const char *)r->map) : -1;
+	long long now = (r->fd >= 0 ? fstat(r->fd, &st) : stat(r->path, &st)) == 0
+				? (long long)st.st_size
+				: -1;
 
 	set_err(r, BL_ERR_TRUNCATED, NULL, at,
 		"the shard shrank to %lld bytes while being read (another process "
@@ -360,6 +361,33 @@ static int bus_fault(bl_reader *r)
 	r->pending = NULL;
 	r->state = ST_ENDED;
 	return BL_FATAL;
+}
+
+static int bus_fault(bl_reader *r)
+{
+	return shard_shrank(r, bus_addr ? (int64_t)(bus_addr - (const char *)r->map) : -1);
+}
+
+/*
+ * Whether a mapped shard is now shorter than the bytes of the sample under
+ * assembly: past the new end, the rest of its last page reads as zeros
+ * instead of faulting, and zeros must not pass for a sample's bytes (nor
+ * for the end of the archive).  Checked before a sample is handed out.
+ * (A compressed shard needs no check: zeros do not decode, and the stream
+ * reports them.)
+ */
+static int map_cut(const bl_reader *r, int64_t *size)
+{
+	struct stat st;
+	int64_t end = 0;
+
+	if (!r->map || !r->mem || r->fd < 0 || fstat(r->fd, &st) != 0)
+		return 0;
+	for (size_t i = 0; i < r->nmembers; i++)
+		if (r->members[i].data_offset + r->members[i].size > end)
+			end = r->members[i].data_offset + r->members[i].size;
+	*size = (int64_t)st.st_size;
+	return *size < end;
 }
 
 int bl_reader_guarded(bl_reader *r, int (*fn)(void *arg), void *arg)
@@ -709,7 +737,7 @@ int bl_reader_open(bl_reader *r, const char *path)
 		    (uint64_t)st.st_size <= (uint64_t)SIZE_MAX) {
 			void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 			if (p != MAP_FAILED) {
-				close(fd);
+				r->fd = fd; /* kept for map_cut */
 				pthread_once(&bus_once, bus_install);
 				madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
 				r->map = p;
@@ -810,7 +838,10 @@ static const bl_member *find_text(const bl_reader *r, const char *plain, const c
 static int sample_deliver(bl_reader *r, const bl_sample **out)
 {
 	bl_sample *s = &r->sample;
+	int64_t size;
 
+	if (map_cut(r, &size))
+		return shard_shrank(r, size);
 	memset(s, 0, sizeof *s);
 	s->shard = r->path;
 	s->ordinal = r->ordinal_known ? r->ordinal++ : BL_ORDINAL_UNKNOWN;
@@ -1506,7 +1537,6 @@ static int read_on(bl_reader *r, int64_t at)
 	const bl_sample *smp;
 	struct next_args na = {r, &smp};
 	struct archive_entry *e;
-	unsigned load = r->load;
 	int rc;
 
 	for (;;) {
@@ -1533,9 +1563,8 @@ static int read_on(bl_reader *r, int64_t at)
 		}
 		if (pos_header(r) > at)
 			return no_member_at(r, at, "not a sample's first header");
-		r->load = 0;
+		r->load = 0; /* bl_reader_seek puts it back, even after a fault */
 		rc = next_sample(&na);
-		r->load = load;
 		if (rc == BL_FATAL)
 			return rc;
 	}
@@ -1574,10 +1603,15 @@ static int seek_fn(void *arg)
 int bl_reader_seek(bl_reader *r, int64_t offset)
 {
 	struct seek_args sa = {r, offset};
+	unsigned load;
+	int rc;
 
 	if (!r || offset < 0 || r->state == ST_CLOSED)
 		return BL_EUSAGE;
-	return bl_reader_guarded(r, seek_fn, &sa);
+	load = r->load;
+	rc = bl_reader_guarded(r, seek_fn, &sa);
+	r->load = load;
+	return rc;
 }
 
 bl_errkind bl_reader_errkind(const bl_reader *r)

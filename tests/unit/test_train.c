@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NSHARDS 2
@@ -465,4 +466,215 @@ BL_TEST(train_export_write_repeats_and_safety)
 	CHECK_EQ_INT(nerr, 1);
 	bl_sampler_free(s);
 	bl_reader_free(r);
+}
+
+/* ---- a shard cut by another process while it is read (issue 12) ------- */
+
+static int truncate_in_child(const char *path, off_t size)
+{
+	pid_t pid = fork();
+	int status = 0;
+	if (pid == 0)
+		_exit(truncate(path, size) == 0 ? 0 : 1);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static long file_size(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A plain shard of n synthetic samples at path, and a bare .jsonl
+ * manifest of them all (weight 1) at man; the offsets into off. */
+static int make_cut_fixture(const char *path, const char *man, int n, int64_t *off)
+{
+	bl_synth_config cfg;
+	bl_synth *sy;
+	bl_writer *w = bl_writer_new();
+	bl_reader *r = bl_reader_new();
+	const bl_sample *smp;
+	char err[256];
+	FILE *f;
+	int ok, i = 0;
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.seed = 9;
+	cfg.image_size = 48;
+	sy = bl_synth_new(&cfg, err, sizeof err);
+	ok = sy && w && r && bl_writer_open(w, path) == BL_OK;
+	for (int k = 0; ok && k < n; k++) {
+		bl_synth_sample s;
+		ok = bl_synth_make(sy, 0, (uint64_t)k, &s) == BL_OK &&
+		     bl_writer_add(w, s.key, "jpg", s.jpeg, s.jpeg_len) == BL_OK &&
+		     bl_writer_add(w, s.key, "txt", s.caption, strlen(s.caption)) == BL_OK &&
+		     bl_writer_add(w, s.key, "json", s.json, s.json_len) == BL_OK;
+	}
+	ok = w && bl_writer_close(w) == BL_OK && ok;
+	f = ok ? fopen(man, "w") : NULL;
+	ok = f && bl_reader_open(r, path) == BL_OK;
+	for (; ok && i < n && bl_reader_next(r, &smp) == BL_OK; i++) {
+		off[i] = smp->offset;
+		fprintf(f, "{\"key\": \"%s\", \"shard\": \"%s\", \"ordinal\": %d, \"offset\": %lld, "
+			"\"weight\": 1, \"labels\": []}\n", smp->key, path, i, (long long)smp->offset);
+	}
+	if (f)
+		ok = fclose(f) == 0 && ok && i == n;
+	bl_reader_free(r);
+	bl_writer_free(w);
+	bl_synth_free(sy);
+	return ok;
+}
+
+/*
+ * `ballast train`: the loader reads a mapped shard that another process
+ * cuts to two thirds meanwhile.  Every sample before the cut loads; every
+ * one after is an item failure whose message names the shard (the first
+ * one the fault under the map, caught), and the run goes on to the end.
+ */
+BL_TEST(train_loader_shard_cut_while_read_is_an_item_error)
+{
+	enum { N = 300 };
+	static int64_t off[N];
+	char shard[1200], man[1200];
+	int mapped = !getenv("BALLAST_NO_MMAP");
+
+	REQUIRE(make_fixture());
+	snprintf(shard, sizeof shard, "%s", fpath("cut-train.tar"));
+	snprintf(man, sizeof man, "%s", fpath("cut-train.jsonl"));
+	for (int threads = 0; threads <= 2; threads += 2) {
+		bl_loader_options o;
+		bl_loader *ld;
+		const bl_loaded *it;
+		bl_sampler *s;
+		char err[512];
+		long cut;
+		int pushed = 0, popped = 0, ok = 0, failed = 0, shrank = 0, named = 0, late_ok = 0;
+
+		REQUIRE(make_cut_fixture(shard, man, N, off));
+		cut = file_size(shard) * 2 / 3;
+		REQUIRE((s = bl_sampler_open(man, err, sizeof err)) != NULL);
+		memset(&o, 0, sizeof o);
+		o.size = 16;
+		o.threads = threads;
+		o.depth = 4;
+		REQUIRE((ld = bl_loader_new(&o)) != NULL);
+		for (;;) {
+			while (pushed < N && bl_loader_room(ld) > 0) {
+				const bl_entry *e = bl_sampler_entry(s, (size_t)pushed);
+				bl_loader_push(ld, e->shard, e->offset, e->key, (size_t)pushed);
+				pushed++;
+			}
+			if (bl_loader_pop(ld, &it) != BL_OK)
+				break;
+			popped++;
+			if (popped == 20)
+				REQUIRE(truncate_in_child(shard, (off_t)cut));
+			if (it->status == BL_OK) {
+				ok++;
+				late_ok += off[it->tag] > cut;
+				continue;
+			}
+			failed++;
+			named += strstr(it->errmsg, "cut-train.tar") != NULL;
+			shrank += strstr(it->errmsg, "shrank") != NULL;
+			if (it->errkind != BL_ERR_TRUNCATED)
+				bl_test_failf(__FILE__, __LINE__, "threads %d: %s, not a truncation: %s",
+					      threads, bl_errkind_name(it->errkind), it->errmsg);
+			CHECK(off[it->tag] + 4096 > cut); /* nothing whole before the cut fails */
+		}
+		bl_loader_free(ld);
+		bl_sampler_free(s);
+		CHECK_EQ_INT(popped, N);
+		CHECK_EQ_INT(late_ok, 0);
+		CHECK(failed > N / 4 && failed < N / 2);
+		CHECK_EQ_INT(named, failed);
+		if (mapped && !threads)
+			CHECK(shrank >= 1);
+		CHECK_EQ_INT(ok + failed, N);
+	}
+}
+
+static void progress_cut(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	const char **a = arg;
+	(void)total;
+	if (!strcmp(phase, "reading") && done >= 256 && a[1] == NULL) {
+		a[1] = truncate_in_child(a[0], (off_t)(file_size(a[0]) * 2 / 3)) ? "cut" : "failed";
+	}
+}
+
+struct cut_errs {
+	const char *paths[2]; /* shard, and "cut" once it is cut (progress_cut's) */
+	int n, named, shrank;
+};
+
+static void count_cut_err(void *arg, const char *msg)
+{
+	struct cut_errs *c = arg;
+	c->n++;
+	c->named += strstr(msg, "cut-write.tar") != NULL;
+	c->shrank += strstr(msg, "shrank") != NULL;
+}
+
+static void progress_cut_errs(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	progress_cut(((struct cut_errs *)arg)->paths, phase, done, total);
+}
+
+/*
+ * `ballast write`: the source shard is cut to two thirds by another
+ * process while the walk reads it (from the progress callback, after 256
+ * samples).  The samples before the cut are written, every one after is
+ * an item error naming the shard, and the output reads back whole.
+ */
+BL_TEST(train_export_write_shard_cut_while_read_is_an_item_error)
+{
+	enum { N = 600 };
+	static int64_t off[N];
+	char shard[1200], man[1200];
+	struct cut_errs c;
+	bl_export_options eo;
+	bl_export_totals t;
+	bl_sampler *s;
+	bl_reader *r = bl_reader_new();
+	const bl_sample *smp;
+	char err[512], out[1200];
+	uint64_t back = 0;
+	long cut;
+
+	REQUIRE(r && make_fixture());
+	snprintf(shard, sizeof shard, "%s", fpath("cut-write.tar"));
+	snprintf(man, sizeof man, "%s", fpath("cut-write.jsonl"));
+	REQUIRE(make_cut_fixture(shard, man, N, off));
+	cut = file_size(shard) * 2 / 3;
+	REQUIRE((s = bl_sampler_open(man, err, sizeof err)) != NULL);
+	memset(&c, 0, sizeof c);
+	c.paths[0] = shard;
+	memset(&eo, 0, sizeof eo);
+	eo.per_shard = 1000;
+	eo.on_error = count_cut_err;
+	eo.on_progress = progress_cut_errs;
+	eo.arg = &c;
+	snprintf(out, sizeof out, "%s/cut-written", fixture);
+	REQUIRE(bl_export_write(s, out, &eo, &t, err, sizeof err) == BL_OK);
+	REQUIRE(c.paths[1] && !strcmp(c.paths[1], "cut"));
+	CHECK(t.failed > N / 4 && t.failed < N / 2);
+	CHECK_EQ_INT(t.samples + t.failed, N);
+	CHECK_EQ_INT((uint64_t)c.n, t.failed);
+	CHECK_EQ_INT(c.named, c.n);
+	if (!getenv("BALLAST_NO_MMAP"))
+		CHECK(c.shrank >= 1);
+	for (int i = 0; i < N; i++)
+		if (off[i] + 8192 < cut && i >= (int)t.samples)
+			bl_test_failf(__FILE__, __LINE__, "sample %d (offset %lld, before the cut at %ld) "
+				      "not written", i, (long long)off[i], cut);
+	REQUIRE(bl_reader_open(r, fpath("cut-written/00000.tar")) == BL_OK);
+	while (bl_reader_next(r, &smp) == BL_OK)
+		back++;
+	CHECK_EQ_INT(back, t.samples);
+	bl_reader_free(r);
+	bl_sampler_free(s);
 }
