@@ -393,6 +393,16 @@ int bl_reader_set_limits(bl_reader *r, const bl_limits *lim);
 /* Choose which member bytes are loaded (BL_LOAD_* flags). */
 int bl_reader_set_load(bl_reader *r, unsigned flags);
 /*
+ * Whether the uncompressed regular files opened next are mapped into
+ * memory (map 1, the default: reading a shard through, skipping an image
+ * is a pointer move) or read with read() from the offsets asked (map 0:
+ * for samples scattered over many shards, bl_reader_seek, where mapping
+ * and unmapping a shard per sample costs more in page tables than the
+ * copy).  BALLAST_NO_MMAP=1 turns mapping off for every reader.  From the
+ * next bl_reader_open on.  BL_OK; BL_EUSAGE when r is NULL.
+ */
+int bl_reader_set_mapping(bl_reader *r, int map);
+/*
  * Open a shard ("-" is standard input).  Compression (gzip, zstd, xz, bzip2)
  * is detected from the bytes, not the name, and decoded by the reader
  * (lib/stream.c) so that every byte before bad input is read and the bad
@@ -2383,11 +2393,15 @@ int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
  * size x size (area averaging when shrinking, bilinear when enlarging)
  * and handed back as packed RGB.  Other formats (WebP, GIF) are item
  * failures that say so.  With opt->raw nothing is decoded: the image
- * member's bytes come back as stored.  Uncompressed shards are read by
- * seeking to the recorded offset; compressed ones by a streaming pass
- * from the start of the shard (each worker keeps its place, so entries
- * in shard order cost one pass; random order costs a pass per sample:
- * materialise compressed sets with `ballast write` first).  With
+ * member's bytes come back as stored.  Samples are read through the
+ * shard reader (bl_reader_seek to the recorded offset, with opt->limits,
+ * its key rules and its messages): uncompressed shards are entered at
+ * the offset; compressed ones are read on from where a worker's reader
+ * stands (each worker keeps its place, so entries in shard order cost one
+ * pass; random order costs a pass per sample: materialise compressed sets
+ * with `ballast write` first).  The sample there must have the key
+ * pushed, an image and, when it has a caption, its bytes (a member over
+ * a limit fails the sample with the reader's message).  With
  * threads > 0 a pool of workers, each with its own file and decoder
  * handles, works ahead; results come back in push order whatever the
  * thread count.  A sample that cannot be read or decoded is an item

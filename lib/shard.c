@@ -88,6 +88,7 @@ struct problem {
 struct bl_reader {
 	bl_limits lim;
 	unsigned load;
+	int no_map;          /* bl_reader_set_mapping(r, 0) */
 	int state;
 	struct archive *a;
 	char *path;
@@ -478,6 +479,14 @@ int bl_reader_set_limits(bl_reader *r, const bl_limits *lim)
 	return BL_OK;
 }
 
+int bl_reader_set_mapping(bl_reader *r, int map)
+{
+	if (!r)
+		return BL_EUSAGE;
+	r->no_map = !map;
+	return BL_OK;
+}
+
 int bl_reader_set_load(bl_reader *r, unsigned flags)
 {
 	if (!r)
@@ -733,7 +742,7 @@ int bl_reader_open(bl_reader *r, const char *path)
 			r->state = ST_ENDED;
 			return BL_FATAL;
 		}
-		if (S_ISREG(st.st_mode) && st.st_size > 0 && !(nommap && *nommap) &&
+		if (S_ISREG(st.st_mode) && st.st_size > 0 && !(nommap && *nommap) && !r->no_map &&
 		    (uint64_t)st.st_size <= (uint64_t)SIZE_MAX) {
 			void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 			if (p != MAP_FAILED) {

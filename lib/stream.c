@@ -37,6 +37,11 @@
 #include <zstd.h>
 
 #define IN_BLOCK ((size_t)128 << 10)
+/* The first read of a source asks for this much, each next one for twice
+ * as much up to IN_BLOCK: a tar entered at one sample (random access)
+ * does not read 128 KiB for a sample of a few KB, and a pass through a
+ * shard is at full blocks after four reads. */
+#define IN_FIRST ((size_t)16 << 10)
 #define OUT_BLOCK ((size_t)128 << 10)
 #define XZ_MEMLIMIT ((uint64_t)256 << 20)
 #define ZSTD_WINDOW_LOG_MAX 27
@@ -53,6 +58,7 @@ struct bl_stream {
 	const unsigned char *in; /* unconsumed input */
 	size_t in_avail;
 	int in_eof;              /* nothing more to read from the source */
+	size_t in_chunk;         /* bytes the next read asks for */
 	int64_t in_pos;          /* source bytes consumed: offset of in[0] */
 	/* decoder */
 	int member_open;
@@ -146,11 +152,15 @@ static void consume(bl_stream *s, size_t n)
 static int need(bl_stream *s, size_t k)
 {
 	while (s->in_avail < k && !s->in_eof) {
+		size_t want;
 		ssize_t n;
 		if (s->in_avail && s->in != s->inbuf)
 			memmove(s->inbuf, s->in, s->in_avail);
 		s->in = s->inbuf;
-		n = read(s->fd, s->inbuf + s->in_avail, IN_BLOCK - s->in_avail);
+		want = IN_BLOCK - s->in_avail < s->in_chunk ? IN_BLOCK - s->in_avail : s->in_chunk;
+		if (s->in_chunk < IN_BLOCK)
+			s->in_chunk *= 2;
+		n = read(s->fd, s->inbuf + s->in_avail, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -221,6 +231,7 @@ static int open_fd(bl_stream *s, int fd, int detect_format)
 	s->in = s->inbuf;
 	s->in_avail = 0;
 	s->in_eof = 0;
+	s->in_chunk = IN_FIRST;
 	return start(s, detect_format);
 }
 

@@ -529,17 +529,18 @@ static int make_cut_fixture(const char *path, const char *man, int n, int64_t *o
 }
 
 /*
- * `ballast train`: the loader reads a mapped shard that another process
- * cuts to two thirds meanwhile.  Every sample before the cut loads; every
- * one after is an item failure whose message names the shard (the first
- * one the fault under the map, caught), and the run goes on to the end.
+ * `ballast train`: the loader reads a shard that another process cuts to
+ * two thirds meanwhile (its readers use read(), not a map: see
+ * loader.c; a mapped shard cut under bl_reader_seek is
+ * shard_cut_inside_the_last_page_is_not_read_as_zeros).  Every sample
+ * before the cut loads; every one after is an item failure, a truncation
+ * whose message names the shard, and the run goes on to the end.
  */
 BL_TEST(train_loader_shard_cut_while_read_is_an_item_error)
 {
 	enum { N = 300 };
 	static int64_t off[N];
 	char shard[1200], man[1200];
-	int mapped = !getenv("BALLAST_NO_MMAP");
 
 	REQUIRE(make_fixture());
 	snprintf(shard, sizeof shard, "%s", fpath("cut-train.tar"));
@@ -551,7 +552,7 @@ BL_TEST(train_loader_shard_cut_while_read_is_an_item_error)
 		bl_sampler *s;
 		char err[512];
 		long cut;
-		int pushed = 0, popped = 0, ok = 0, failed = 0, shrank = 0, named = 0, late_ok = 0;
+		int pushed = 0, popped = 0, ok = 0, failed = 0, named = 0, late_ok = 0;
 
 		REQUIRE(make_cut_fixture(shard, man, N, off));
 		cut = file_size(shard) * 2 / 3;
@@ -579,7 +580,6 @@ BL_TEST(train_loader_shard_cut_while_read_is_an_item_error)
 			}
 			failed++;
 			named += strstr(it->errmsg, "cut-train.tar") != NULL;
-			shrank += strstr(it->errmsg, "shrank") != NULL;
 			if (it->errkind != BL_ERR_TRUNCATED)
 				bl_test_failf(__FILE__, __LINE__, "threads %d: %s, not a truncation: %s",
 					      threads, bl_errkind_name(it->errkind), it->errmsg);
@@ -591,8 +591,6 @@ BL_TEST(train_loader_shard_cut_while_read_is_an_item_error)
 		CHECK_EQ_INT(late_ok, 0);
 		CHECK(failed > N / 4 && failed < N / 2);
 		CHECK_EQ_INT(named, failed);
-		if (mapped && !threads)
-			CHECK(shrank >= 1);
 		CHECK_EQ_INT(ok + failed, N);
 	}
 }
