@@ -348,6 +348,16 @@ static void bus_install(void)
 }
 
 /* The shard was cut under the mapping: it ends here. */
+/* Nothing more is read from the shard (errmsg says why): the sample
+ * under assembly is dropped, and bl_reader_next returns BL_END. */
+static int shard_over(bl_reader *r, int rc)
+{
+	r->nmembers = 0;
+	r->pending = NULL;
+	r->state = ST_ENDED;
+	return rc;
+}
+
 static int shard_shrank(bl_reader *r, int64_t at)
 {
 	struct stat st;
@@ -358,10 +368,7 @@ static int shard_shrank(bl_reader *r, int64_t at)
 	set_err(r, BL_ERR_TRUNCATED, NULL, at,
 		"the shard shrank to %lld bytes while being read (another process "
 		"truncated or rewrote it); the samples before this point are delivered", now);
-	r->nmembers = 0;
-	r->pending = NULL;
-	r->state = ST_ENDED;
-	return BL_FATAL;
+	return shard_over(r, BL_FATAL);
 }
 
 static int bus_fault(bl_reader *r)
@@ -1117,9 +1124,7 @@ static int read_header(bl_reader *r, struct archive_entry **e)
  */
 static int damaged(bl_reader *r)
 {
-	r->nmembers = 0;
-	r->state = ST_ENDED;
-	return BL_FATAL;
+	return shard_over(r, BL_FATAL);
 }
 
 /* After the end of the archive: junk after it, or after the compressed
@@ -1455,10 +1460,7 @@ static int no_member_at(bl_reader *r, int64_t at, const char *why)
 	set_err(r, BL_ERR_TRUNCATED, NULL, at,
 		"no tar member starts at this offset (%s): the shard changed since it was "
 		"indexed, or the offset is wrong", why);
-	r->nmembers = 0;
-	r->pending = NULL;
-	r->state = ST_ENDED;
-	return BL_FAILED;
+	return shard_over(r, BL_FAILED);
 }
 
 /* Enter a plain tar at the header at `at`: a fresh libarchive reader on
