@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define NSHARDS 2
 #define PER_SHARD 120
@@ -675,4 +676,157 @@ BL_TEST(train_export_write_shard_cut_while_read_is_an_item_error)
 	CHECK_EQ_INT(back, t.samples);
 	bl_reader_free(r);
 	bl_sampler_free(s);
+}
+
+/* ---- the loader reads through the shard reader ------------------------ */
+
+/* A gzip member's bytes for s (zlib's gzip wrapper). */
+static size_t gzip_bytes(const char *s, unsigned char *out, size_t cap)
+{
+	z_stream z;
+	size_t n = 0;
+	memset(&z, 0, sizeof z);
+	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return 0;
+	z.next_in = (unsigned char *)(uintptr_t)s;
+	z.avail_in = (uInt)strlen(s);
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_FINISH) == Z_STREAM_END)
+		n = cap - z.avail_out;
+	deflateEnd(&z);
+	return n;
+}
+
+/* The loader (raw mode: bytes, no decoding) over a plain shard with a
+ * damaged header, and over the same samples zstd-compressed: the reader's
+ * limits, extension rules (case, .txt.gz captions) and messages apply,
+ * and every sample the reader delivers loads, in push order. */
+BL_TEST(train_loader_uses_the_readers_limits_and_rules)
+{
+	static const struct {
+		const char *key;
+		int status;       /* plain shard */
+		int status_zst;   /* zstd shard */
+		const char *want; /* caption, or a piece of the message */
+	} ex[] = {
+		{"k0", BL_OK, BL_OK, "cap 0"},
+		{"k1", BL_FAILED, BL_FAILED, "over the 4000-byte limit"},
+		{"k2", BL_FAILED, BL_FAILED, "over the 200-byte limit"},
+		{"k3", BL_OK, BL_OK, "cap 3"},
+		{"k4", BL_OK, BL_OK, "zipped caption"},
+		{"k5", BL_FAILED, BL_FAILED, "no image member"},
+		{"k6", BL_FAILED, BL_OK, "no image member"}, /* its image header damaged */
+		{"k7", BL_OK, BL_OK, "cap 7"},
+	};
+	static unsigned char img[5000], gz[256];
+	char big[300], plain[1200], zst[1200];
+	size_t gzlen = gzip_bytes("zipped caption", gz, sizeof gz);
+	int64_t dmg = -1;
+
+	REQUIRE(make_fixture() && gzlen > 0);
+	snprintf(plain, sizeof plain, "%s", fpath("rules.tar"));
+	snprintf(zst, sizeof zst, "%s", fpath("rules.tar.zst"));
+	memset(img, 0xd8, sizeof img);
+	memset(big, 'b', sizeof big);
+	for (int v = 0; v < 2; v++) {
+		bl_writer *w = bl_writer_new();
+		char cap[32];
+		REQUIRE(w && bl_writer_open(w, v ? zst : plain) == BL_OK);
+		for (int i = 0; i < 8; i++) {
+			const char *k = ex[i].key;
+			snprintf(cap, sizeof cap, "cap %d", i);
+			if (i != 5)
+				REQUIRE(bl_writer_add(w, k, i == 3 ? "JPG" : "jpg", img,
+						      i == 1 ? 5000 : 600 + (size_t)i) == BL_OK);
+			if (i == 4)
+				REQUIRE(bl_writer_add(w, k, "txt.gz", gz, gzlen) == BL_OK);
+			else
+				REQUIRE(bl_writer_add(w, k, "txt", i == 2 ? big : cap,
+						      i == 2 ? sizeof big : strlen(cap)) == BL_OK);
+			REQUIRE(bl_writer_add(w, k, "json", "{}", 2) == BL_OK);
+		}
+		REQUIRE(bl_writer_close(w) == BL_OK);
+		bl_writer_free(w);
+	}
+	/* damage the header of k6's image in the plain shard */
+	{
+		bl_reader *r = bl_reader_new();
+		const bl_sample *s;
+		FILE *f;
+		REQUIRE(r && bl_reader_open(r, plain) == BL_OK);
+		while (dmg < 0 && bl_reader_next(r, &s) != BL_END)
+			if (s && !strcmp(s->key, "k6"))
+				dmg = s->offset;
+		bl_reader_free(r);
+		REQUIRE(dmg > 0 && (f = fopen(plain, "r+b")) != NULL);
+		REQUIRE(fseek(f, (long)dmg + 1, SEEK_SET) == 0 && fputc('#', f) != EOF);
+		REQUIRE(fclose(f) == 0);
+	}
+	for (int v = 0; v < 2; v++) {
+		bl_reader *r = bl_reader_new();
+		bl_limits lim = {.max_member = 4000, .max_caption = 200};
+		bl_loader_options o;
+		bl_loader *ld;
+		const bl_sample *s;
+		const bl_loaded *it;
+		struct {
+			char key[8];
+			int64_t off;
+		} ent[16];
+		int n = 0, rc;
+		/* the entries as a streaming pass sees them */
+		REQUIRE(r && bl_reader_open(r, v ? zst : plain) == BL_OK);
+		while ((rc = bl_reader_next(r, &s)) != BL_END && n < 16)
+			if (rc == BL_OK || rc == BL_WARN) {
+				snprintf(ent[n].key, sizeof ent[n].key, "%s", s->key);
+				ent[n++].off = s->offset;
+			}
+		bl_reader_free(r);
+		REQUIRE(n == 8);
+		memset(&o, 0, sizeof o);
+		o.raw = 1;
+		o.threads = v;
+		o.depth = 3;
+		o.limits = lim;
+		REQUIRE((ld = bl_loader_new(&o)) != NULL);
+		/* in reverse: the zstd shard is read again from its start */
+		for (int k = 0, popped = 0; popped < n + 1;) {
+			while (k < n + 1 && bl_loader_room(ld) > 0) {
+				int i = n - 1 - k;
+				if (k == n) /* a key the shard does not hold there */
+					bl_loader_push(ld, v ? zst : plain, ent[0].off, "k9", 99);
+				else
+					bl_loader_push(ld, v ? zst : plain, ent[i].off, ent[i].key,
+						       (size_t)i);
+				k++;
+			}
+			REQUIRE(bl_loader_pop(ld, &it) == BL_OK);
+			popped++;
+			if (it->tag == 99) {
+				CHECK_EQ_INT(it->status, BL_FAILED);
+				CHECK_EQ_INT(it->errkind, BL_ERR_BAD_PATH);
+				CHECK_CONTAINS(it->errmsg, "key 'k9'");
+				continue;
+			}
+			REQUIRE(it->tag < 8);
+			if (it->status != (v ? ex[it->tag].status_zst : ex[it->tag].status)) {
+				bl_test_failf(__FILE__, __LINE__, "%s %s: status %d (%s)", v ? "zst" : "plain",
+					      ex[it->tag].key, it->status, it->errmsg);
+				continue;
+			}
+			if (it->status == BL_OK) {
+				CHECK_EQ_STR(it->caption, v && it->tag == 6 ? "cap 6" : ex[it->tag].want);
+				CHECK_EQ_STR(it->image_ext, "jpg");
+				CHECK_EQ_INT(it->image_len, 600 + it->tag);
+			} else {
+				CHECK_CONTAINS(it->errmsg, ex[it->tag].want);
+				CHECK_CONTAINS(it->errmsg, v ? "rules.tar.zst" : "rules.tar");
+				CHECK_CONTAINS(it->errmsg, ex[it->tag].key);
+				CHECK(it->image == NULL);
+			}
+		}
+		CHECK(bl_loader_pop(ld, &it) == BL_END);
+		bl_loader_free(ld);
+	}
 }
