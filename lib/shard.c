@@ -571,8 +571,11 @@ void bl_reader_free(bl_reader *r)
 
 /*
  * A libarchive reader for a shard read from its start, or (plain) for a
- * plain tar entered at a member's header: no compression filter there,
- * since a member name may begin like a magic number.
+ * plain tar entered at a member's header.  That one is told the format
+ * instead of guessing it: no compression filter (a member name may begin
+ * like a magic number), and no format bid, which is stricter about the
+ * header's fields than the tar reader itself (a header the stream
+ * accepts must be accepted where it starts, too).
  */
 static struct archive *new_archive(int plain)
 {
@@ -581,8 +584,13 @@ static struct archive *new_archive(int plain)
 		return NULL;
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
-	if (plain)
+	if (plain) {
+		if (archive_read_set_format(a, ARCHIVE_FORMAT_TAR) != ARCHIVE_OK) {
+			archive_read_free(a);
+			return NULL;
+		}
 		return a;
+	}
 	/* compressions lib/stream.c does not know (lz4, lzip, ...) */
 	archive_read_support_filter_all(a);
 	archive_read_support_format_empty(a);
@@ -1468,6 +1476,7 @@ static int no_member_at(bl_reader *r, int64_t at, const char *why)
 static int enter_at(bl_reader *r, int64_t at)
 {
 	int64_t size = (int64_t)r->src_len;
+	struct archive_entry *e;
 	struct stat st;
 	int ok;
 
@@ -1499,8 +1508,11 @@ static int enter_at(bl_reader *r, int64_t at)
 		ok = lseek(r->fd, (off_t)at, SEEK_SET) == (off_t)at &&
 		     bl_stream_open_fd_plain(r->stream, r->fd) == BL_OK &&
 		     open_via_stream(r) == ARCHIVE_OK;
-	if (!ok)
+	/* the header there, read ahead: it must be whole and valid (the tar
+	 * reader would skip a damaged one to the next) */
+	if (!ok || read_header(r, &e) != ARCHIVE_OK || r->skip_from >= 0 || pos_header(r) != at)
 		return no_member_at(r, at, "not a tar header");
+	r->pending = e;
 	r->state = ST_OPEN;
 	return BL_OK;
 }
