@@ -32,7 +32,16 @@
  * An uncompressed regular file is mapped into memory (skipping an image
  * is a pointer move); a SIGBUS from a shard truncated meanwhile by another
  * process is caught around every access (see shard_int.h) and ends the
- * shard like any other truncation.
+ * shard like any other truncation, and so does a sample whose bytes lie
+ * past the shard's new end in its last page (they read as zeros).
+ *
+ * Random access (bl_reader_seek) reads a sample where a streaming pass
+ * found it, with the same code: a plain tar is entered at the offset (a
+ * fresh libarchive reader on the bytes from there, told the format; its
+ * positions are shifted by that base), a compressed one is read on, sample
+ * by sample with nothing loaded, from where the reader stands or again
+ * from its start.  Loaders, exports and the audit sheet read tar only
+ * through here.
  */
 #include "shard_int.h"
 
@@ -347,7 +356,6 @@ static void bus_install(void)
 	sigaction(SIGBUS, &sa, &old_bus);
 }
 
-/* The shard was cut under the mapping: it ends here. */
 /* Nothing more is read from the shard (errmsg says why): the sample
  * under assembly is dropped, and bl_reader_next returns BL_END. */
 static int shard_over(bl_reader *r, int rc)
@@ -358,6 +366,7 @@ static int shard_over(bl_reader *r, int rc)
 	return rc;
 }
 
+/* The shard was cut under the mapping: it ends here. */
 static int shard_shrank(bl_reader *r, int64_t at)
 {
 	struct stat st;
