@@ -477,13 +477,14 @@ int64_t bl_reader_erroffset(const bl_reader *r);
  *   the streaming reader's, ordinal included.  Samples in shard order
  *   cost one pass; random order a pass each (materialise compressed sets
  *   with `ballast write` first).
- * Returns BL_OK; BL_FAILED when no sample starts at offset (errkind
- * BL_ERR_TRUNCATED, errmsg names shard and offset; bl_reader_next then
+ * Returns BL_OK; BL_FAILED when no valid member header starts at offset
+ * (compressed: no sample's first header; errkind BL_ERR_TRUNCATED, errmsg
+ * names shard and offset; bl_reader_next then
  * returns BL_END until the next seek) or a pipe would have to go back
  * (the reader stays where it was); BL_FATAL when damage, a read error or
  * a cut under the map (BL_ERR_TRUNCATED) ends the shard on the way;
- * BL_EUSAGE for no open shard or offset < 0.  A seek to where the reader
- * stands, reading in order, costs nothing.
+ * BL_EUSAGE for no open shard (or one that failed to open) or offset < 0.
+ * A seek to where the reader stands, reading in order, costs nothing.
  */
 int bl_reader_seek(bl_reader *r, int64_t offset);
 /* Bytes of the shard file consumed so far (compressed side), for progress. */

@@ -1638,7 +1638,8 @@ int bl_reader_seek(bl_reader *r, int64_t offset)
 	unsigned load;
 	int rc;
 
-	if (!r || offset < 0 || r->state == ST_CLOSED)
+	/* no shard, or one that did not open */
+	if (!r || offset < 0 || r->state == ST_CLOSED || (r->fd < 0 && !r->src))
 		return BL_EUSAGE;
 	load = r->load;
 	rc = bl_reader_guarded(r, seek_fn, &sa);

@@ -583,6 +583,9 @@ BL_TEST(seek_edges)
 		CHECK_EQ_INT(s->offset, off[2]);
 		bl_reader_close(r);
 	}
+	/* a shard that did not open cannot be sought in */
+	CHECK(bl_reader_open(r, spath("no-such.tar")) == BL_FATAL);
+	CHECK_EQ_INT(bl_reader_seek(r, 0), BL_EUSAGE);
 	bl_reader_free(r);
 }
 
