@@ -15,6 +15,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -646,5 +647,79 @@ BL_TEST(seek_in_a_pipe_goes_forward_only)
 	close(saved);
 	waitpid(pid, &status, 0);
 	free(z);
+	bl_reader_free(r);
+}
+
+/* A warning on a header (a UTF-8 name this process's locale cannot
+ * convert) is a problem of its sample, for the first member of a sample
+ * as for the others (the header read ahead keeps its warning), on a
+ * streaming pass and at the sample's offset alike. */
+BL_TEST(seek_header_warnings_are_kept)
+{
+	static const char *const names[] = {"a.jpg", "a.txt", "b\xc3\xa9.jpg", "b\xc3\xa9.txt",
+					    "c.jpg", "c.txt"};
+	struct archive *a = archive_write_new();
+	struct archive_entry *en = archive_entry_new();
+	const char *p = spath("warn.tar");
+	bl_reader *r = new_reader();
+	const bl_sample *s;
+	bl_buf one, two;
+	int64_t off = -1;
+	int rc, warned = 0;
+	char *was = strdup(setlocale(LC_CTYPE, NULL));
+
+	REQUIRE(a && en && r && was);
+	/* the names are written in a UTF-8 locale, read in this one */
+	if (!setlocale(LC_CTYPE, "C.UTF-8")) {
+		bl_test_skip("no C.UTF-8 locale to write the names in");
+		free(was);
+		archive_write_free(a);
+		archive_entry_free(en);
+		bl_reader_free(r);
+		return;
+	}
+	REQUIRE(archive_write_set_format_pax(a) == ARCHIVE_OK);
+	REQUIRE(archive_write_open_filename(a, p) == ARCHIVE_OK);
+	for (int i = 0; i < 6; i++) {
+		archive_entry_clear(en);
+		archive_entry_set_pathname_utf8(en, names[i]);
+		archive_entry_set_filetype(en, AE_IFREG);
+		archive_entry_set_perm(en, 0644);
+		archive_entry_set_size(en, 3);
+		REQUIRE(archive_write_header(a, en) == ARCHIVE_OK);
+		REQUIRE(archive_write_data(a, "abc", 3) == 3);
+	}
+	REQUIRE(archive_write_close(a) == ARCHIVE_OK);
+	archive_write_free(a);
+	archive_entry_free(en);
+	setlocale(LC_CTYPE, was);
+	free(was);
+	bl_buf_init(&one, 0);
+	bl_buf_init(&two, 0);
+	REQUIRE(bl_reader_open(r, p) == BL_OK);
+	while ((rc = bl_reader_next(r, &s)) != BL_END) {
+		REQUIRE(rc == BL_OK || rc == BL_WARN);
+		if (s->ordinal == 1) {
+			off = s->offset;
+			snap(&one, r, s, 0);
+			for (size_t i = 0; i < bl_reader_nproblems(r); i++) {
+				const char *m;
+				bl_reader_problem(r, i, NULL, NULL, &m);
+				warned += strstr(m, "header:") != NULL;
+			}
+		}
+	}
+	if (!warned) {
+		/* a locale that converts the name gives no warning to keep */
+		bl_test_skip("no header warning in this locale");
+	} else {
+		CHECK_EQ_INT(warned, 2); /* both members of the sample */
+		REQUIRE(bl_reader_seek(r, off) == BL_OK);
+		REQUIRE(bl_reader_next(r, &s) == BL_WARN);
+		snap(&two, r, s, 0);
+		CHECK_EQ_STR(two.buf, one.buf);
+	}
+	bl_buf_release(&one);
+	bl_buf_release(&two);
 	bl_reader_free(r);
 }
