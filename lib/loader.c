@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define DEF_SIZE 512
 #define DEF_DEPTH 64
@@ -360,7 +361,16 @@ static int read_sample(struct worker *w, struct slot *s, const bl_sample **out)
 	int rc;
 
 	if (strcmp(w->path.buf, s->shard) != 0) {
+		struct stat st;
 		bl_buf_reset(&w->path);
+		bl_reader_close(r);
+		/* a FIFO or standard input would block, and cannot be entered
+		 * at an offset */
+		if (!strcmp(s->shard, "-") || (stat(s->shard, &st) == 0 && !S_ISREG(st.st_mode))) {
+			slot_err(s, BL_ERR_OPEN, "not a regular file (standard input, a FIFO, a "
+				 "device or a directory is not read at an offset)");
+			return BL_FAILED;
+		}
 		if (bl_reader_open(r, s->shard) != BL_OK) {
 			slot_reader_err(s, bl_reader_errkind(r), bl_reader_errmsg(r));
 			bl_reader_close(r);
@@ -372,6 +382,10 @@ static int read_sample(struct worker *w, struct slot *s, const bl_sample **out)
 			slot_err(s, BL_ERR_NOMEM, "out of memory");
 			return BL_FAILED;
 		}
+	}
+	if (s->offset < 0) {
+		slot_err(s, BL_ERR_TRUNCATED, "no sample at a negative offset");
+		return BL_FAILED;
 	}
 	rc = bl_reader_seek(r, s->offset);
 	if (rc == BL_OK)

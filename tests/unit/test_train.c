@@ -830,3 +830,42 @@ BL_TEST(train_loader_uses_the_readers_limits_and_rules)
 		bl_loader_free(ld);
 	}
 }
+
+/* What cannot be read at an offset fails at once, saying so, instead of
+ * blocking: a FIFO, standard input, a directory; and a negative offset. */
+BL_TEST(train_loader_refuses_what_it_cannot_seek)
+{
+	bl_loader_options o;
+	bl_loader *ld;
+	const bl_loaded *it;
+	char fifo[1200], dir[1200];
+	bl_sampler *s = open_man("int");
+	const bl_entry *e;
+
+	REQUIRE(s);
+	e = bl_sampler_entry(s, 2);
+	snprintf(fifo, sizeof fifo, "%s", fpath("loader.fifo"));
+	snprintf(dir, sizeof dir, "%s", fpath("int"));
+	unlink(fifo);
+	REQUIRE(mkfifo(fifo, 0600) == 0);
+	memset(&o, 0, sizeof o);
+	o.size = 16;
+	o.threads = 1;
+	REQUIRE((ld = bl_loader_new(&o)) != NULL);
+	CHECK(bl_loader_push(ld, fifo, 0, "x", 0) == BL_OK);
+	CHECK(bl_loader_push(ld, "-", 0, "x", 1) == BL_OK);
+	CHECK(bl_loader_push(ld, dir, 0, "x", 2) == BL_OK);
+	CHECK(bl_loader_push(ld, e->shard, -512, e->key, 3) == BL_OK);
+	CHECK(bl_loader_push(ld, e->shard, e->offset, e->key, 4) == BL_OK);
+	for (int k = 0; k < 4; k++) {
+		REQUIRE(bl_loader_pop(ld, &it) == BL_OK);
+		CHECK_EQ_INT(it->tag, (size_t)k);
+		CHECK_EQ_INT(it->status, BL_FAILED);
+		CHECK_CONTAINS(it->errmsg, k == 3 ? "negative offset" : "not a regular file");
+	}
+	REQUIRE(bl_loader_pop(ld, &it) == BL_OK);
+	CHECK_EQ_INT(it->status, BL_OK);
+	bl_loader_free(ld);
+	bl_sampler_free(s);
+	unlink(fifo);
+}
