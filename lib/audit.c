@@ -1138,28 +1138,37 @@ static const char *mime_of(const char *ext)
 }
 
 /* The image of a sample as an <img> with a data: URI, when its shard is a
- * plain tar and the image is small; nothing otherwise. */
+ * plain tar and the image is small; nothing otherwise.  The shard reader
+ * enters the tar at the image member's header: that member opens the
+ * sample it delivers. */
 static void html_image(bl_buf *o, int *rc, const char *shard, int64_t offset, int64_t size,
 		       const char *ext)
 {
 	const char *mime = mime_of(ext);
-	bl_buf name, data;
-	char err[256];
+	bl_limits lim = {.max_member = MAX_IMAGE};
+	bl_reader *r;
+	const bl_sample *smp = NULL;
+	const bl_member *m;
+	int got;
 
 	if (!mime || offset < 0 || size <= 0 || size > MAX_IMAGE || *rc != BL_OK)
 		return;
-	bl_buf_init(&name, 0);
-	bl_buf_init(&data, MAX_IMAGE + 1);
-	if (bl_shard_read_member_at(shard, offset, NULL, &name, &data, err, sizeof err) ==
-		    BL_OK &&
-	    data.len > 0 && data.len <= MAX_IMAGE) {
+	r = bl_reader_new();
+	got = r && bl_reader_set_limits(r, &lim) == BL_OK &&
+	      bl_reader_set_load(r, BL_LOAD_IMAGE) == BL_OK && bl_reader_open(r, shard) == BL_OK &&
+	      bl_reader_seekable(r) && bl_reader_seek(r, offset) == BL_OK;
+	if (got) {
+		got = bl_reader_next(r, &smp);
+		got = got == BL_OK || got == BL_WARN;
+	}
+	m = got ? &smp->members[0] : NULL;
+	if (m && m->offset == offset && m->data && m->len > 0 && m->len <= MAX_IMAGE) {
 		*rc = bl_buf_addf(o, "<img alt=\"\" src=\"data:%s;base64,", mime);
-		base64(o, rc, (const unsigned char *)data.buf, data.len);
+		base64(o, rc, m->data, m->len);
 		if (*rc == BL_OK)
 			*rc = bl_buf_adds(o, "\">");
 	}
-	bl_buf_release(&name);
-	bl_buf_release(&data);
+	bl_reader_free(r);
 }
 
 static const char html_css[] =

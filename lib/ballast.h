@@ -378,7 +378,9 @@ typedef uint32_t bl_problems;
 
 typedef struct bl_sample {
 	const char *shard;      /* the shard path as given */
-	uint64_t ordinal;       /* 0-based index of the sample in its shard */
+	uint64_t ordinal;       /* 0-based index of the sample in its shard;
+				 * BL_ORDINAL_UNKNOWN after a bl_reader_seek
+				 * into a plain tar (see there) */
 	const char *key;        /* WebDataset key: path up to the basename's first dot */
 	int64_t offset;         /* byte offset of the first member's header */
 	size_t nmembers;
@@ -390,6 +392,9 @@ typedef struct bl_sample {
 	bl_problems problems;     /* BL_PROBLEM(BL_ERR_NO_CAPTION) etc. */
 } bl_sample;
 
+/* bl_sample.ordinal of a sample read where the reader cannot count. */
+#define BL_ORDINAL_UNKNOWN UINT64_MAX
+
 typedef struct bl_reader bl_reader;
 
 /* A new reader, or NULL when out of memory.  Loads BL_LOAD_TEXT by default. */
@@ -398,6 +403,16 @@ bl_reader *bl_reader_new(void);
 int bl_reader_set_limits(bl_reader *r, const bl_limits *lim);
 /* Choose which member bytes are loaded (BL_LOAD_* flags). */
 int bl_reader_set_load(bl_reader *r, unsigned flags);
+/*
+ * Whether the uncompressed regular files opened next are mapped into
+ * memory (map 1, the default: reading a shard through, skipping an image
+ * is a pointer move) or read with read() from the offsets asked (map 0:
+ * for samples scattered over many shards, bl_reader_seek, where mapping
+ * and unmapping a shard per sample costs more in page tables than the
+ * copy).  BALLAST_NO_MMAP=1 turns mapping off for every reader.  From the
+ * next bl_reader_open on.  BL_OK; BL_EUSAGE when r is NULL.
+ */
+int bl_reader_set_mapping(bl_reader *r, int map);
 /*
  * Open a shard ("-" is standard input).  Compression (gzip, zstd, xz, bzip2)
  * is detected from the bytes, not the name, and decoded by the reader
@@ -454,6 +469,35 @@ int bl_reader_problem(const bl_reader *r, size_t i, bl_errkind *kind,
 		      int64_t *offset, const char **msg);
 /* Byte offset the last non-OK result refers to, or -1 when none applies. */
 int64_t bl_reader_erroffset(const bl_reader *r);
+/*
+ * Random access: make the next bl_reader_next deliver the sample whose
+ * first member's header is at offset (bl_sample.offset as a streaming
+ * pass recorded it), with the same limits, key rules, load flags,
+ * problems and messages.
+ *   Plain tars (mapped, a regular file, or memory) are entered at offset
+ *   directly: the sample is the one the streaming reader delivers there,
+ *   except for what depends on the bytes before it: its ordinal is
+ *   BL_ORDINAL_UNKNOWN (unless offset is 0, or the reader was already
+ *   there reading in order), and the duplicate-key check and the note
+ *   that a sample follows damage start afresh.  The offset of a later
+ *   member of a sample enters there too (that member and the ones of its
+ *   key after it make the sample).
+ *   Compressed shards (and anything not entered in the middle) are read
+ *   on from where the reader stands when that is before offset, else
+ *   again from the start, skipping member bytes: the sample is exactly
+ *   the streaming reader's, ordinal included.  Samples in shard order
+ *   cost one pass; random order a pass each (materialise compressed sets
+ *   with `ballast write` first).
+ * Returns BL_OK; BL_FAILED when no valid member header starts at offset
+ * (compressed: no sample's first header; errkind BL_ERR_TRUNCATED, errmsg
+ * names shard and offset; bl_reader_next then
+ * returns BL_END until the next seek) or a pipe would have to go back
+ * (the reader stays where it was); BL_FATAL when damage, a read error or
+ * a cut under the map (BL_ERR_TRUNCATED) ends the shard on the way;
+ * BL_EUSAGE for no open shard (or one that failed to open) or offset < 0.
+ * A seek to where the reader stands, reading in order, costs nothing.
+ */
+int bl_reader_seek(bl_reader *r, int64_t offset);
 /* Bytes of the shard file consumed so far (compressed side), for progress. */
 int64_t bl_reader_bytes_read(const bl_reader *r);
 /* 1 if the open shard is an uncompressed regular file that supports seeks. */
@@ -461,16 +505,6 @@ int bl_reader_seekable(const bl_reader *r);
 /* Close the shard. BL_OK. */
 int bl_reader_close(bl_reader *r);
 void bl_reader_free(bl_reader *r);
-
-/*
- * Read the bytes of one member of an uncompressed tar given the offset of
- * its header (as recorded by the reader), for random access by loaders.
- * Appends the member data to out (limit lim, NULL: defaults).  Returns BL_OK,
- * BL_FAILED with a message in err when the offset does not hold a member.
- */
-int bl_shard_read_member_at(const char *path, int64_t offset,
-			    const bl_limits *lim, bl_buf *name, bl_buf *out,
-			    char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
 /* The shard writer (lib/writer.c)                                     */
@@ -2371,11 +2405,15 @@ int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
  * size x size (area averaging when shrinking, bilinear when enlarging)
  * and handed back as packed RGB.  Other formats (WebP, GIF) are item
  * failures that say so.  With opt->raw nothing is decoded: the image
- * member's bytes come back as stored.  Uncompressed shards are read by
- * seeking to the recorded offset; compressed ones by a streaming pass
- * from the start of the shard (each worker keeps its place, so entries
- * in shard order cost one pass; random order costs a pass per sample:
- * materialise compressed sets with `ballast write` first).  With
+ * member's bytes come back as stored.  Samples are read through the
+ * shard reader (bl_reader_seek to the recorded offset, with opt->limits,
+ * its key rules and its messages): uncompressed shards are entered at
+ * the offset; compressed ones are read on from where a worker's reader
+ * stands (each worker keeps its place, so entries in shard order cost one
+ * pass; random order costs a pass per sample: materialise compressed sets
+ * with `ballast write` first).  The sample there must have the key
+ * pushed, an image and, when it has a caption, its bytes (a member over
+ * a limit fails the sample with the reader's message).  With
  * threads > 0 a pool of workers, each with its own file and decoder
  * handles, works ahead; results come back in push order whatever the
  * thread count.  A sample that cannot be read or decoded is an item

@@ -3,14 +3,20 @@
  * shards, decoded, resized and centre-cropped, on a pool of workers, and
  * handed back in the order they were asked for.
  *
- * Reading.  An uncompressed shard is opened once per worker and kept
- * open; for each sample the worker seeks to the recorded offset of its
- * first tar header and lets libarchive (archive_read_open_fd after lseek)
- * read the consecutive members that share the key: the first image and
- * the caption are kept, the rest skipped.  A compressed shard (gzip,
- * zstd, xz, bzip2, lz4 magic) cannot be entered in the middle, so the
- * worker streams it from the start to the key, and keeps its place for
- * a later key further on.
+ * Reading.  Tar is read in one place, the shard reader (lib/shard.c):
+ * each worker keeps a bl_reader open on the shard of its last sample and
+ * asks it for the sample at the recorded offset (bl_reader_seek, then
+ * bl_reader_next), so the loader gets the reader's key rules, extension
+ * classes, limits, problems and messages.  A plain tar is entered at the
+ * offset and read with read() (bl_reader_set_mapping 0): samples drawn
+ * at random hop between shards, and mapping and unmapping a shard per
+ * sample cost more in page tables than the copy (a 3x slower train on 4
+ * shards in a VM); a shard cut meanwhile then reads short, an item
+ * failure like any truncation.  A compressed shard is read on from where
+ * the worker's reader stands, or again from the start when the sample
+ * lies behind it.  The sample found there must carry the key asked for, an
+ * image and, when it has a caption, the caption's bytes (a member over a
+ * limit is not loaded: the sample fails, saying which limit).
  *
  * Pixels.  A JPEG is decoded with bl_image_decode_rgb at the smallest
  * DCT scale (n/8) whose shorter side is still >= size; a PNG with
@@ -27,33 +33,25 @@
  * bytes are handed back as they are stored.
  *
  * Order and threads.  Samples sit in a ring of `depth` slots.  Workers
- * take queued slots in ring order and fill them, each with its own file,
- * libarchive and TurboJPEG handles (nothing is shared but the ring, under
+ * take queued slots in ring order and fill them, each with its own shard
+ * reader and TurboJPEG handle (nothing is shared but the ring, under
  * one mutex); bl_loader_pop returns the oldest slot once it is done, so
  * the output order is the push order whatever the thread count and
  * timing.  A failure is recorded in its slot and never stops the pool.
  */
 #include "ballast.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <pthread.h>
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #define DEF_SIZE 512
 #define DEF_DEPTH 64
-#define DEF_MAX_MEMBER ((int64_t)64 << 20)
-#define DEF_MAX_CAPTION ((int64_t)64 << 10)
-#define READ_BLOCK (1 << 16)
 #define MAX_SIZE 8192
 
 enum { SLOT_FREE = 0, SLOT_QUEUED, SLOT_TAKEN, SLOT_DONE };
@@ -77,14 +75,10 @@ struct slot {
 struct worker {
 	bl_loader *ld;
 	bl_image *im;
-	bl_buf image, caption, name, path;
+	bl_reader *r;       /* the shard reader */
+	bl_buf path;        /* the shard r has open, "" when none */
 	unsigned char *png;  /* decoded PNG pixels */
 	size_t png_len;
-	int fd;             /* open shard, or -1 */
-	int compressed;     /* of the open shard */
-	struct archive *st; /* streaming reader over a compressed shard */
-	int st_pending;     /* st's current header is read, data not */
-	struct archive_entry *st_entry; /* that header */
 	float *tmp;         /* resampling scratch */
 	size_t tmp_len;
 	pthread_t th;
@@ -322,289 +316,121 @@ static void slot_err(struct slot *s, bl_errkind kind, const char *fmt, ...)
 	s->kind = kind;
 }
 
-/* Key length of a member path (up to the basename's first dot), or 0. */
-static size_t key_len(const char *path, const char **ext)
+/* A failure the shard reader reported ("shard 'x' member 'y' at offset
+ * N: why"), for this sample: the key goes in after the shard. */
+static void slot_reader_err(struct slot *s, bl_errkind kind, const char *msg)
 {
-	const char *base = strrchr(path, '/'), *dot;
-	base = base ? base + 1 : path;
-	dot = strchr(base, '.');
-	if (!dot || dot == base || !dot[1])
-		return 0;
-	*ext = dot + 1;
-	return (size_t)(dot - path);
+	size_t n = strlen(s->shard);
+
+	bl_buf_reset(&s->errmsg);
+	if (!strncmp(msg, "shard '", 7) && !strncmp(msg + 7, s->shard, n) && msg[7 + n] == '\'')
+		bl_buf_addf(&s->errmsg, "%.*s key '%s'%s", (int)n + 8, msg, s->key, msg + n + 8);
+	else
+		bl_buf_addf(&s->errmsg, "%s (key '%s')", msg, s->key);
+	s->status = BL_FAILED;
+	s->kind = kind;
 }
 
-static int is_image_ext(const char *ext)
+/* A member of the sample the reader did not load (over a limit, out of
+ * memory): fail with the reader's word on it. */
+static void slot_not_loaded(struct slot *s, const bl_reader *r, const bl_member *m)
 {
-	return !strcasecmp(ext, "jpg") || !strcasecmp(ext, "jpeg") ||
-	       !strcasecmp(ext, "png") || !strcasecmp(ext, "webp");
-}
+	bl_errkind kind;
+	int64_t off;
+	const char *msg;
 
-static int is_compressed(const unsigned char *m, ssize_t n)
-{
-	static const unsigned char gz[] = {0x1f, 0x8b}, zst[] = {0x28, 0xb5, 0x2f, 0xfd},
-		xz[] = {0xfd, '7', 'z', 'X', 'Z', 0}, lz4[] = {0x04, 0x22, 0x4d, 0x18};
-	return (n >= 2 && !memcmp(m, gz, 2)) || (n >= 4 && !memcmp(m, zst, 4)) ||
-	       (n >= 6 && !memcmp(m, xz, 6)) || (n >= 3 && !memcmp(m, "BZh", 3)) ||
-	       (n >= 4 && !memcmp(m, lz4, 4));
-}
-
-static void close_shard(struct worker *w)
-{
-	if (w->st)
-		archive_read_free(w->st);
-	w->st = NULL;
-	w->st_pending = 0;
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
-	bl_buf_reset(&w->path);
-}
-
-static int open_shard(struct worker *w, struct slot *s)
-{
-	unsigned char magic[8];
-	ssize_t n;
-
-	if (w->fd >= 0 && !strcmp(w->path.buf, s->shard))
-		return BL_OK;
-	close_shard(w);
-	w->fd = open(s->shard, O_RDONLY | O_CLOEXEC);
-	if (w->fd < 0) {
-		slot_err(s, BL_ERR_OPEN, "cannot open: %s", strerror(errno));
-		return BL_FAILED;
-	}
-	n = pread(w->fd, magic, sizeof magic, 0);
-	w->compressed = is_compressed(magic, n);
-	if (bl_buf_adds(&w->path, s->shard) != BL_OK) {
-		close_shard(w);
-		slot_err(s, BL_ERR_NOMEM, "out of memory");
-		return BL_FAILED;
-	}
-	return BL_OK;
-}
-
-/* Read the current entry's data into b, at most max bytes. */
-static int read_data(struct archive *a, struct archive_entry *e, bl_buf *b,
-		     int64_t max, struct slot *s)
-{
-	int64_t size = archive_entry_size(e);
-
-	bl_buf_reset(b);
-	if (size > max) {
-		slot_err(s, BL_ERR_TOO_BIG, "member '%s': %lld bytes is over the %lld-byte limit",
-			 archive_entry_pathname(e), (long long)size, (long long)max);
-		return BL_FAILED;
-	}
-	if (bl_buf_grow(b, (size_t)size) != BL_OK) {
-		slot_err(s, BL_ERR_NOMEM, "out of memory");
-		return BL_FAILED;
-	}
-	while ((int64_t)b->len < size) {
-		la_ssize_t n = archive_read_data(a, b->buf + b->len, (size_t)(size - (int64_t)b->len));
-		if (n <= 0) {
-			slot_err(s, BL_ERR_TRUNCATED, "member '%s': data cut short",
-				 archive_entry_pathname(e));
-			return BL_FAILED;
+	for (size_t i = 0; i < bl_reader_nproblems(r); i++)
+		if (bl_reader_problem(r, i, &kind, &off, &msg) == BL_OK && off == m->offset &&
+		    kind != BL_ERR_DAMAGED) {
+			slot_reader_err(s, kind, msg);
+			return;
 		}
-		b->len += (size_t)n;
-	}
-	b->buf[b->len] = '\0';
-	return BL_OK;
+	slot_err(s, BL_ERR_TOO_BIG, "member '%s' was not loaded", m->name);
 }
 
 /*
- * Read the members of s->key starting at the current header of a (hdr
- * already read into *e when pending).  Leaves the first header of the
- * next sample read (and says so in *pending), so a streaming reader can
- * go on from there.
+ * The sample at s->offset, through the worker's shard reader: it keeps
+ * its shard open for the next sample (a compressed one is then read on
+ * from where it stands).  BL_OK with *out (borrowed until the reader's
+ * next call), or BL_FAILED with the reason in s.
  */
-static int read_members(struct worker *w, struct archive *a,
-			struct archive_entry **ep, int *pending, struct slot *s)
+static int read_sample(struct worker *w, struct slot *s, const bl_sample **out)
 {
-	const bl_limits *lim = &w->ld->lim;
-	int64_t maxm = lim->max_member > 0 ? lim->max_member : DEF_MAX_MEMBER;
-	int64_t maxc = lim->max_caption > 0 ? lim->max_caption : DEF_MAX_CAPTION;
-	size_t klen = strlen(s->key);
-	int have_image = 0, have_caption = 0, r = ARCHIVE_OK;
-	struct archive_entry *e = *ep;
+	bl_reader *r = w->r;
+	const bl_sample *smp = NULL;
+	int rc;
 
-	*pending = 0;
-	bl_buf_reset(&w->image);
-	bl_buf_reset(&w->caption);
-	for (;;) {
-		const char *path = archive_entry_pathname(e), *ext = NULL;
-		size_t kl = path ? key_len(path, &ext) : 0;
-		if (archive_entry_filetype(e) == AE_IFDIR)
-			goto next;
-		if (!path || kl != klen || strncmp(path, s->key, klen)) {
-			*pending = 1; /* the next sample starts here */
-			break;
+	if (strcmp(w->path.buf, s->shard) != 0) {
+		struct stat st;
+		bl_buf_reset(&w->path);
+		bl_reader_close(r);
+		/* a FIFO or standard input would block, and cannot be entered
+		 * at an offset */
+		if (!strcmp(s->shard, "-") || (stat(s->shard, &st) == 0 && !S_ISREG(st.st_mode))) {
+			slot_err(s, BL_ERR_OPEN, "not a regular file (standard input, a FIFO, a "
+				 "device or a directory is not read at an offset)");
+			return BL_FAILED;
 		}
-		if (archive_entry_filetype(e) == AE_IFREG) {
-			if (!have_image && is_image_ext(ext)) {
-				if (read_data(a, e, &w->image, maxm, s) != BL_OK)
-					return BL_FAILED;
-				have_image = 1;
-				snprintf(s->ext, sizeof s->ext, "%s", ext);
-				for (char *c = s->ext; *c; c++)
-					*c = (char)tolower((unsigned char)*c);
-			} else if (!have_caption && !strcasecmp(ext, "txt")) {
-				if (read_data(a, e, &w->caption, maxc, s) != BL_OK)
-					return BL_FAILED;
-				have_caption = 1;
-			}
+		if (bl_reader_open(r, s->shard) != BL_OK) {
+			slot_reader_err(s, bl_reader_errkind(r), bl_reader_errmsg(r));
+			bl_reader_close(r);
+			return BL_FAILED;
 		}
-next:
-		r = archive_read_next_header(a, &e);
-		if (r == ARCHIVE_EOF || r < ARCHIVE_WARN)
-			break; /* damage after whole members does not hurt them */
+		if (bl_buf_adds(&w->path, s->shard) != BL_OK) {
+			bl_reader_close(r);
+			bl_buf_reset(&w->path);
+			slot_err(s, BL_ERR_NOMEM, "out of memory");
+			return BL_FAILED;
+		}
 	}
-	*ep = e;
-	if (!have_image) {
-		slot_err(s, r < ARCHIVE_WARN ? BL_ERR_TRUNCATED : BL_ERR_IMAGE,
-			 r < ARCHIVE_WARN ? "damaged archive before an image member: %s"
-					  : "sample has no image member%s",
-			 r < ARCHIVE_WARN ? archive_error_string(a) : "");
+	if (s->offset < 0) {
+		slot_err(s, BL_ERR_TRUNCATED, "no sample at a negative offset");
 		return BL_FAILED;
 	}
+	rc = bl_reader_seek(r, s->offset);
+	if (rc == BL_OK)
+		rc = bl_reader_next(r, &smp);
+	if (rc == BL_END) {
+		slot_err(s, BL_ERR_TRUNCATED, "no sample there (the shard ends)");
+		return BL_FAILED;
+	}
+	if (rc != BL_OK && rc != BL_WARN) {
+		slot_reader_err(s, bl_reader_errkind(r), bl_reader_errmsg(r));
+		if (rc == BL_FATAL) {
+			/* damaged or cut: look at the file afresh next time */
+			bl_reader_close(r);
+			bl_buf_reset(&w->path);
+		}
+		return BL_FAILED;
+	}
+	if (strcmp(smp->key, s->key) != 0 || smp->offset != s->offset) {
+		slot_err(s, BL_ERR_BAD_PATH, "the sample there is '%s', not this key "
+			 "(shard changed since the manifest was written?)", smp->key);
+		return BL_FAILED;
+	}
+	if (!smp->image) {
+		slot_err(s, BL_ERR_IMAGE, "sample has no image member");
+		return BL_FAILED;
+	}
+	if (!smp->image->data) {
+		slot_not_loaded(s, r, smp->image);
+		return BL_FAILED;
+	}
+	if (smp->caption && !smp->caption->data) {
+		slot_not_loaded(s, r, smp->caption);
+		return BL_FAILED;
+	}
+	snprintf(s->ext, sizeof s->ext, "%s", smp->image->ext);
+	*out = smp;
 	return BL_OK;
-}
-
-static struct archive *new_reader(void)
-{
-	struct archive *a = archive_read_new();
-	if (a) {
-		archive_read_support_format_tar(a);
-		archive_read_support_filter_all(a);
-	}
-	return a;
-}
-
-/* Uncompressed: seek to the offset and read from there. */
-static int read_seek(struct worker *w, struct slot *s)
-{
-	struct archive *a = NULL;
-	struct archive_entry *e;
-	int pending, rc = BL_FAILED;
-
-	if (lseek(w->fd, (off_t)s->offset, SEEK_SET) != (off_t)s->offset) {
-		slot_err(s, BL_ERR_OPEN, "cannot seek: %s", strerror(errno));
-		goto out;
-	}
-	a = new_reader();
-	if (!a) {
-		slot_err(s, BL_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (archive_read_open_fd(a, w->fd, READ_BLOCK) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &e) < ARCHIVE_WARN) {
-		slot_err(s, BL_ERR_TRUNCATED, "no tar header there: %s", archive_error_string(a));
-		goto out;
-	}
-	{
-		const char *ext, *p = archive_entry_pathname(e);
-		size_t kl = p ? key_len(p, &ext) : 0;
-		if (kl != strlen(s->key) || strncmp(p, s->key, kl)) {
-			slot_err(s, BL_ERR_BAD_PATH, "the member there is '%s', not of this key "
-				 "(shard changed since the manifest was written?)", p ? p : "");
-			goto out;
-		}
-	}
-	rc = read_members(w, a, &e, &pending, s);
-out:
-	if (a)
-		archive_read_free(a);
-	return rc;
-}
-
-/* (Re)open the streaming reader of a compressed shard at its start. */
-static int stream_open(struct worker *w, struct slot *s)
-{
-	if (w->st)
-		archive_read_free(w->st);
-	w->st_pending = 0;
-	w->st = NULL;
-	if (lseek(w->fd, 0, SEEK_SET) != 0) {
-		slot_err(s, BL_ERR_OPEN, "cannot seek: %s", strerror(errno));
-		return BL_FAILED;
-	}
-	w->st = new_reader();
-	if (!w->st) {
-		slot_err(s, BL_ERR_NOMEM, "out of memory");
-		return BL_FAILED;
-	}
-	if (archive_read_open_fd(w->st, w->fd, READ_BLOCK) != ARCHIVE_OK) {
-		slot_err(s, BL_ERR_OPEN, "cannot read: %s", archive_error_string(w->st));
-		archive_read_free(w->st);
-		w->st = NULL;
-		return BL_FAILED;
-	}
-	return BL_OK;
-}
-
-/* Compressed: stream to the key, from where this worker is when that is
- * before the sample, else from the start (one pass at most each). */
-static int read_stream(struct worker *w, struct slot *s)
-{
-	struct archive_entry *e = NULL;
-	int pending = 0, fresh = 0, rc = BL_FAILED, r;
-	size_t klen = strlen(s->key);
-
-	if (w->st && (w->st_pending ? archive_read_header_position(w->st) > s->offset
-		      : archive_read_header_position(w->st) >= s->offset)) {
-		archive_read_free(w->st);
-		w->st = NULL;
-		w->st_pending = 0;
-	}
-	for (;;) {
-		const char *p, *ext;
-		if (!w->st) {
-			if (fresh) {
-				slot_err(s, BL_ERR_BAD_PATH, "key not found in the shard");
-				goto out;
-			}
-			if (stream_open(w, s) != BL_OK)
-				goto out;
-			fresh = 1;
-		}
-		if (w->st_pending) {
-			e = w->st_entry;
-			w->st_pending = 0;
-			r = ARCHIVE_OK;
-		} else {
-			r = archive_read_next_header(w->st, &e);
-		}
-		if (r == ARCHIVE_EOF || r < ARCHIVE_WARN) {
-			archive_read_free(w->st);
-			w->st = NULL;
-			continue;
-		}
-		p = archive_entry_pathname(e);
-		if (p && key_len(p, &ext) == klen && !strncmp(p, s->key, klen))
-			break;
-		if (archive_read_data_skip(w->st) < ARCHIVE_WARN) {
-			archive_read_free(w->st);
-			w->st = NULL;
-		}
-	}
-	rc = read_members(w, w->st, &e, &pending, s);
-	if (rc == BL_OK && pending) {
-		w->st_pending = 1; /* the next sample's header, data unread */
-		w->st_entry = e;
-	} else {
-		archive_read_free(w->st);
-		w->st = NULL;
-	}
-out:
-	return rc;
 }
 
 /* ---- one sample, start to finish ------------------------------------ */
 
 /* A PNG to 8-bit RGB in w->png (alpha composited on white).  The probe
  * has checked the pixel limit.  BL_OK, or BL_FAILED with the reason in s. */
-static int decode_png(struct worker *w, struct slot *s, const bl_image_info *info)
+static int decode_png(struct worker *w, struct slot *s, const bl_member *m,
+		      const bl_image_info *info)
 {
 	static const png_color white = {255, 255, 255};
 	png_image img;
@@ -612,7 +438,7 @@ static int decode_png(struct worker *w, struct slot *s, const bl_image_info *inf
 
 	memset(&img, 0, sizeof img);
 	img.version = PNG_IMAGE_VERSION;
-	if (!png_image_begin_read_from_memory(&img, w->image.buf, w->image.len)) {
+	if (!png_image_begin_read_from_memory(&img, m->data, m->len)) {
 		slot_err(s, BL_ERR_IMAGE, "png: %s", img.message);
 		return BL_FAILED;
 	}
@@ -647,6 +473,8 @@ static int decode_png(struct worker *w, struct slot *s, const bl_image_info *inf
 static void process(struct worker *w, struct slot *s)
 {
 	bl_loader *ld = w->ld;
+	const bl_sample *smp;
+	const bl_member *m;
 	bl_image_info info;
 	const unsigned char *pix;
 	int pw, ph, r;
@@ -658,20 +486,20 @@ static void process(struct worker *w, struct slot *s)
 	bl_buf_reset(&s->errmsg);
 	bl_buf_reset(&s->caption);
 	bl_buf_reset(&s->raw);
-	if (open_shard(w, s) != BL_OK)
+	if (read_sample(w, s, &smp) != BL_OK)
 		return;
-	if ((w->compressed ? read_stream(w, s) : read_seek(w, s)) != BL_OK)
-		return;
-	if (bl_buf_add(&s->caption, w->caption.buf, w->caption.len) != BL_OK) {
+	m = smp->image;
+	if (smp->caption &&
+	    bl_buf_add(&s->caption, smp->caption->data, smp->caption->len) != BL_OK) {
 		slot_err(s, BL_ERR_NOMEM, "out of memory");
 		return;
 	}
 	if (ld->raw) {
-		if (bl_buf_add(&s->raw, w->image.buf, w->image.len) != BL_OK)
+		if (bl_buf_add(&s->raw, m->data, m->len) != BL_OK)
 			slot_err(s, BL_ERR_NOMEM, "out of memory");
 		return;
 	}
-	r = bl_image_probe(w->im, (const unsigned char *)w->image.buf, w->image.len, &info);
+	r = bl_image_probe(w->im, m->data, m->len, &info);
 	if (r != BL_OK) {
 		slot_err(s, BL_ERR_IMAGE, "%s", bl_image_errmsg(w->im));
 		return;
@@ -679,7 +507,7 @@ static void process(struct worker *w, struct slot *s)
 	s->sw = info.width;
 	s->sh = info.height;
 	if (info.format == BL_IMG_PNG) {
-		if (decode_png(w, s, &info) != BL_OK)
+		if (decode_png(w, s, m, &info) != BL_OK)
 			return;
 		pix = w->png;
 		pw = info.width;
@@ -690,7 +518,7 @@ static void process(struct worker *w, struct slot *s)
 		return;
 	} else {
 		/* the shorter side must stay >= size after DCT scaling */
-		r = bl_image_decode_rgb(w->im, (const unsigned char *)w->image.buf, w->image.len,
+		r = bl_image_decode_rgb(w->im, m->data, m->len,
 					info.width <= info.height ? ld->size : 0,
 					info.width <= info.height ? 0 : ld->size, &pix, &pw, &ph);
 		if (r != BL_OK) {
@@ -745,21 +573,21 @@ static int buf_own(bl_buf *b, size_t cap)
 static int worker_init(struct worker *w, bl_loader *ld)
 {
 	w->ld = ld;
-	w->fd = -1;
-	if (buf_own(&w->image, 0) != BL_OK || buf_own(&w->caption, 0) != BL_OK ||
-	    buf_own(&w->name, 0) != BL_OK || buf_own(&w->path, 0) != BL_OK)
+	if (buf_own(&w->path, 0) != BL_OK)
 		return BL_ENOMEM;
 	w->im = bl_image_new(&ld->ilim);
-	return w->im ? BL_OK : BL_ENOMEM;
+	w->r = bl_reader_new();
+	if (!w->im || !w->r || bl_reader_set_limits(w->r, &ld->lim) != BL_OK ||
+	    bl_reader_set_load(w->r, BL_LOAD_TEXT | BL_LOAD_IMAGE) != BL_OK ||
+	    bl_reader_set_mapping(w->r, 0) != BL_OK)
+		return BL_ENOMEM;
+	return BL_OK;
 }
 
 static void worker_release(struct worker *w)
 {
-	close_shard(w);
+	bl_reader_free(w->r);
 	bl_image_free(w->im);
-	bl_buf_release(&w->image);
-	bl_buf_release(&w->caption);
-	bl_buf_release(&w->name);
 	bl_buf_release(&w->path);
 	free(w->png);
 	free(w->tmp);
@@ -790,8 +618,6 @@ bl_loader *bl_loader_new(const bl_loader_options *opt)
 	ld->w = calloc((size_t)nw, sizeof *ld->w);
 	if (!ld->ring || !ld->w)
 		goto out;
-	for (int i = 0; i < nw; i++)
-		ld->w[i].fd = -1;
 	for (size_t i = 0; i < ld->depth; i++) {
 		struct slot *s = &ld->ring[i];
 		s->rgb = ld->raw ? NULL : malloc((size_t)ld->size * (size_t)ld->size * 3);

@@ -32,7 +32,16 @@
  * An uncompressed regular file is mapped into memory (skipping an image
  * is a pointer move); a SIGBUS from a shard truncated meanwhile by another
  * process is caught around every access (see shard_int.h) and ends the
- * shard like any other truncation.
+ * shard like any other truncation, and so does a sample whose bytes lie
+ * past the shard's new end in its last page (they read as zeros).
+ *
+ * Random access (bl_reader_seek) reads a sample where a streaming pass
+ * found it, with the same code: a plain tar is entered at the offset (a
+ * fresh libarchive reader on the bytes from there, told the format; its
+ * positions are shifted by that base), a compressed one is read on, sample
+ * by sample with nothing loaded, from where the reader stands or again
+ * from its start.  Loaders, exports and the audit sheet read tar only
+ * through here.
  */
 #include "shard_int.h"
 
@@ -88,6 +97,7 @@ struct problem {
 struct bl_reader {
 	bl_limits lim;
 	unsigned load;
+	int no_map;          /* bl_reader_set_mapping(r, 0) */
 	int state;
 	struct archive *a;
 	char *path;
@@ -101,6 +111,16 @@ struct bl_reader {
 	size_t mem_len;
 	bl_stream *stream;
 	int via_stream;      /* libarchive reads from the stream */
+	const void *src;     /* the shard in memory (mapped or the caller's),
+			      * or NULL when it is read from fd */
+	size_t src_len;
+	int plain;           /* an uncompressed tar: entered at an offset */
+	int restartable;     /* can be read again from its start */
+	int64_t base;        /* where libarchive started: 0, or the header a
+			      * plain tar was entered at (bl_reader_seek);
+			      * libarchive's positions are relative to it */
+	int ordinal_known;   /* ordinals count from the start of the shard */
+	int jumped;          /* a plain tar was entered out of order */
 
 	/* bytes of the tar stream used up to the end of the last member's
 	 * data, rounded to the 512-byte block: at the end of a whole archive
@@ -140,6 +160,19 @@ struct bl_reader {
 	int64_t erroffset;
 	bl_buf errmsg;
 };
+
+/* Positions in the shard (the decompressed stream of a compressed one):
+ * where libarchive has read to, and where the header it read last
+ * starts. */
+static int64_t pos_now(const bl_reader *r)
+{
+	return r->base + archive_filter_bytes(r->a, 0);
+}
+
+static int64_t pos_header(const bl_reader *r)
+{
+	return r->base + archive_read_header_position(r->a);
+}
 
 /* ---- key set ---------------------------------------------------------- */
 
@@ -326,20 +359,55 @@ static void bus_install(void)
 	sigaction(SIGBUS, &sa, &old_bus);
 }
 
+/* Nothing more is read from the shard (errmsg says why): the sample
+ * under assembly is dropped, and bl_reader_next returns BL_END. */
+static int shard_over(bl_reader *r, int rc)
+{
+	r->nmembers = 0;
+	r->pending = NULL;
+	r->state = ST_ENDED;
+	return rc;
+}
+
 /* The shard was cut under the mapping: it ends here. */
-static int bus_fault(bl_reader *r)
+static int shard_shrank(bl_reader *r, int64_t at)
 {
 	struct stat st;
-	long long now = stat(r->path, &st) == 0 ? (long long)st.st_size : -1;
-	int64_t at = bus_addr ? (int64_t)(bus_addr - (const char *)r->map) : -1;
+	long long now = (r->fd >= 0 ? fstat(r->fd, &st) : stat(r->path, &st)) == 0
+				? (long long)st.st_size
+				: -1;
 
 	set_err(r, BL_ERR_TRUNCATED, NULL, at,
 		"the shard shrank to %lld bytes while being read (another process "
 		"truncated or rewrote it); the samples before this point are delivered", now);
-	r->nmembers = 0;
-	r->pending = NULL;
-	r->state = ST_ENDED;
-	return BL_FATAL;
+	return shard_over(r, BL_FATAL);
+}
+
+static int bus_fault(bl_reader *r)
+{
+	return shard_shrank(r, bus_addr ? (int64_t)(bus_addr - (const char *)r->map) : -1);
+}
+
+/*
+ * Whether a mapped shard is now shorter than the bytes of the sample under
+ * assembly: past the new end, the rest of its last page reads as zeros
+ * instead of faulting, and zeros must not pass for a sample's bytes (nor
+ * for the end of the archive).  Checked before a sample is handed out.
+ * (A compressed shard needs no check: zeros do not decode, and the stream
+ * reports them.)
+ */
+static int map_cut(const bl_reader *r, int64_t *size)
+{
+	struct stat st;
+	int64_t end = 0;
+
+	if (!r->map || !r->mem || r->fd < 0 || fstat(r->fd, &st) != 0)
+		return 0;
+	for (size_t i = 0; i < r->nmembers; i++)
+		if (r->members[i].data_offset + r->members[i].size > end)
+			end = r->members[i].data_offset + r->members[i].size;
+	*size = (int64_t)st.st_size;
+	return *size < end;
 }
 
 int bl_reader_guarded(bl_reader *r, int (*fn)(void *arg), void *arg)
@@ -430,6 +498,14 @@ int bl_reader_set_limits(bl_reader *r, const bl_limits *lim)
 	return BL_OK;
 }
 
+int bl_reader_set_mapping(bl_reader *r, int map)
+{
+	if (!r)
+		return BL_EUSAGE;
+	r->no_map = !map;
+	return BL_OK;
+}
+
 int bl_reader_set_load(bl_reader *r, unsigned flags)
 {
 	if (!r)
@@ -505,17 +581,50 @@ void bl_reader_free(bl_reader *r)
 	free(r);
 }
 
-static struct archive *new_archive(void)
+/*
+ * A libarchive reader for a shard read from its start, or (plain) for a
+ * plain tar entered at a member's header.  That one is told the format
+ * instead of guessing it: no compression filter (a member name may begin
+ * like a magic number), and no format bid, which is stricter about the
+ * header's fields than the tar reader itself (a header the stream
+ * accepts must be accepted where it starts, too).
+ */
+static struct archive *new_archive(int plain)
 {
 	struct archive *a = archive_read_new();
 	if (!a)
 		return NULL;
-	/* compressions lib/stream.c does not know (lz4, lzip, ...) */
-	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
+	if (plain) {
+		if (archive_read_set_format(a, ARCHIVE_FORMAT_TAR) != ARCHIVE_OK) {
+			archive_read_free(a);
+			return NULL;
+		}
+		return a;
+	}
+	/* compressions lib/stream.c does not know (lz4, lzip, ...) */
+	archive_read_support_filter_all(a);
 	archive_read_support_format_empty(a);
 	return a;
+}
+
+/* The sample state of a fresh start, libarchive reading from byte at
+ * (0: the start of the shard; bl_reader_seek: a header of a plain tar). */
+static void restart_state(bl_reader *r, int64_t at)
+{
+	r->base = at;
+	r->ordinal = 0;
+	r->ordinal_known = at == 0;
+	r->keys_full = 0;
+	r->after_damage = -1;
+	r->skip_from = -1;
+	bl_buf_reset(&r->skip_key);
+	bl_buf_reset(&r->hdr_warn);
+	r->data_end = 0;
+	r->pending = NULL;
+	r->nmembers = 0;
+	keyset_clear(&r->seen);
 }
 
 /* Common start of the open calls: a fresh state and archive handle. */
@@ -523,20 +632,20 @@ static int open_begin(bl_reader *r, const char *name)
 {
 	bl_reader_close(r);
 	r->path = strdup(name);
-	r->ordinal = 0;
 	r->seekable = 0;
-	r->keys_full = 0;
-	r->after_damage = -1;
-	r->skip_from = -1;
-	bl_buf_reset(&r->skip_key);
-	r->data_end = 0;
+	r->plain = 0;
+	r->restartable = 0;
+	r->jumped = 0;
+	r->src = NULL;
+	r->src_len = 0;
+	restart_state(r, 0);
 	if (!r->path || make_slots(r) != BL_OK) {
 		r->errkind = BL_ERR_NOMEM;
 		bl_buf_reset(&r->errmsg);
 		bl_buf_adds(&r->errmsg, "out of memory");
 		return BL_ENOMEM;
 	}
-	r->a = new_archive();
+	r->a = new_archive(0);
 	if (!r->a) {
 		set_err(r, BL_ERR_NOMEM, NULL, -1, "out of memory");
 		r->state = ST_ENDED;
@@ -579,6 +688,8 @@ static int open_memory_fn(void *arg)
 	struct open_mem *o = arg;
 	bl_reader *r = o->r;
 
+	r->src = o->data;
+	r->src_len = o->len;
 	if (bl_stream_open_memory(r->stream, o->data, o->len) != BL_OK)
 		return ARCHIVE_FATAL;
 	if (bl_stream_format(r->stream) != BL_Z_NONE)
@@ -617,7 +728,10 @@ int bl_reader_open_memory(bl_reader *r, const void *data, size_t len,
 		return BL_EUSAGE;
 	if ((rc = open_begin(r, name ? name : "(memory)")) != BL_OK)
 		return rc;
-	return open_memory_guarded(r, data, len);
+	rc = open_memory_guarded(r, data, len);
+	r->plain = r->mem != NULL;
+	r->restartable = 1;
+	return rc;
 }
 
 /*
@@ -655,11 +769,11 @@ int bl_reader_open(bl_reader *r, const char *path)
 			r->state = ST_ENDED;
 			return BL_FATAL;
 		}
-		if (S_ISREG(st.st_mode) && st.st_size > 0 && !(nommap && *nommap) &&
+		if (S_ISREG(st.st_mode) && st.st_size > 0 && !(nommap && *nommap) && !r->no_map &&
 		    (uint64_t)st.st_size <= (uint64_t)SIZE_MAX) {
 			void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 			if (p != MAP_FAILED) {
-				close(fd);
+				r->fd = fd; /* kept for map_cut */
 				pthread_once(&bus_once, bus_install);
 				madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
 				r->map = p;
@@ -667,6 +781,8 @@ int bl_reader_open(bl_reader *r, const char *path)
 				r->map_released = 0;
 				rc = open_memory_guarded(r, p, r->map_len);
 				r->seekable = rc == BL_OK && r->mem != NULL;
+				r->plain = r->mem != NULL;
+				r->restartable = 1;
 				return rc;
 			}
 		}
@@ -680,8 +796,10 @@ int bl_reader_open(bl_reader *r, const char *path)
 		r->state = ST_ENDED;
 		return BL_FATAL;
 	}
+	r->restartable = r->seekable;
 	if (bl_stream_format(r->stream) != BL_Z_NONE || archive_filter_count(r->a) > 1)
 		r->seekable = 0;
+	r->plain = r->seekable;
 	r->state = ST_OPEN;
 	return BL_OK;
 }
@@ -756,10 +874,13 @@ static const bl_member *find_text(const bl_reader *r, const char *plain, const c
 static int sample_deliver(bl_reader *r, const bl_sample **out)
 {
 	bl_sample *s = &r->sample;
+	int64_t size;
 
+	if (map_cut(r, &size))
+		return shard_shrank(r, size);
 	memset(s, 0, sizeof *s);
 	s->shard = r->path;
-	s->ordinal = r->ordinal++;
+	s->ordinal = r->ordinal_known ? r->ordinal++ : BL_ORDINAL_UNKNOWN;
 	s->key = r->key.buf;
 	s->nmembers = r->nmembers;
 	s->members = r->members;
@@ -811,7 +932,7 @@ static int sample_deliver(bl_reader *r, const bl_sample **out)
 
 static void mark_data_end(bl_reader *r)
 {
-	int64_t end = (archive_filter_bytes(r->a, 0) + 511) & ~(int64_t)511;
+	int64_t end = (pos_now(r) + 511) & ~(int64_t)511;
 	if (end > r->data_end)
 		r->data_end = end;
 }
@@ -985,31 +1106,30 @@ static int read_header(bl_reader *r, struct archive_entry **e)
 	int64_t before;
 	int rc;
 
-	bl_buf_reset(&r->hdr_warn);
-	r->skip_from = -1;
+	/* a pending header keeps its warning and the damage before it */
 	if (r->pending) {
 		*e = r->pending;
 		r->pending = NULL;
 		return ARCHIVE_OK;
 	}
+	bl_buf_reset(&r->hdr_warn);
+	r->skip_from = -1;
 	for (;;) {
-		before = archive_filter_bytes(r->a, 0);
+		before = pos_now(r);
 		rc = archive_read_next_header(r->a, e);
 		if (rc != ARCHIVE_RETRY)
 			break;
-		if (archive_filter_bytes(r->a, 0) <= before) {
+		if (pos_now(r) <= before) {
 			rc = ARCHIVE_FATAL; /* no progress: give up */
 			break;
 		}
 		/* the first bad block, just consumed (libarchive consumes what
 		 * is left of the last member only when it reads on) */
 		if (r->skip_from < 0)
-			r->skip_from = archive_filter_bytes(r->a, 0) - 512;
+			r->skip_from = pos_now(r) - 512;
 	}
 	if (r->skip_from >= 0)
-		r->skip_to = rc == ARCHIVE_OK || rc == ARCHIVE_WARN
-				     ? archive_read_header_position(r->a)
-				     : archive_filter_bytes(r->a, 0);
+		r->skip_to = rc == ARCHIVE_OK || rc == ARCHIVE_WARN ? pos_header(r) : pos_now(r);
 	if (rc == ARCHIVE_WARN) {
 		bl_buf_adds(&r->hdr_warn, archive_msg(r->a));
 		rc = ARCHIVE_OK;
@@ -1024,16 +1144,14 @@ static int read_header(bl_reader *r, struct archive_entry **e)
  */
 static int damaged(bl_reader *r)
 {
-	r->nmembers = 0;
-	r->state = ST_ENDED;
-	return BL_FATAL;
+	return shard_over(r, BL_FATAL);
 }
 
 /* After the end of the archive: junk after it, or after the compressed
  * data, is one item error.  BL_FAILED with errmsg, or BL_END. */
 static int check_tail(bl_reader *r)
 {
-	int64_t end = archive_filter_bytes(r->a, 0), junk_at = -1, junk = 0, off;
+	int64_t end = pos_now(r), junk_at = -1, junk = 0, off;
 	const char *msg;
 	int serr;
 
@@ -1130,7 +1248,7 @@ static int place_member(bl_reader *r, struct archive_entry *e)
 {
 	const char *path, *ext = NULL;
 	size_t keylen = 0, pathlen;
-	int64_t offset = archive_read_header_position(r->a);
+	int64_t offset = pos_header(r);
 	struct slot *sl;
 	bl_member *m;
 
@@ -1228,7 +1346,7 @@ static int place_member(bl_reader *r, struct archive_entry *e)
 	m->name = sl->name.buf;
 	m->ext = sl->ext.buf;
 	m->offset = offset;
-	m->data_offset = archive_filter_bytes(r->a, 0); /* past its headers */
+	m->data_offset = pos_now(r); /* past its headers */
 	m->size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
 	if (r->hdr_warn.len)
 		add_problem(r, BL_ERR_DAMAGED, path, offset, "header: %s", r->hdr_warn.buf);
@@ -1247,7 +1365,7 @@ static void release_map(bl_reader *r)
 
 	if (!r->map || !r->a || page <= 0)
 		return;
-	done = (size_t)archive_filter_bytes(r->a, -1);
+	done = (size_t)(r->base + archive_filter_bytes(r->a, -1));
 	if (done > r->map_len)
 		done = r->map_len;
 	done -= done % (size_t)page;
@@ -1261,11 +1379,11 @@ static void release_map(bl_reader *r)
 /* The end of the archive as libarchive saw it. */
 static int at_eof(bl_reader *r, const bl_sample **out)
 {
-	if (r->data_end && archive_filter_bytes(r->a, 0) < r->data_end + 1024) {
+	if (r->data_end && pos_now(r) < r->data_end + 1024) {
 		char d[300];
 		/* libarchive accepts a stream that stops at a member boundary;
 		 * a tar cut there has lost members unseen */
-		set_err(r, BL_ERR_TRUNCATED, NULL, archive_filter_bytes(r->a, 0),
+		set_err(r, BL_ERR_TRUNCATED, NULL, pos_now(r),
 			"archive ends without its end-of-archive blocks "
 			"(cut short at a member boundary?)%s", stream_detail(r, d, sizeof d));
 		return damaged(r);
@@ -1299,7 +1417,7 @@ static int next_sample(void *arg)
 		if (rc != ARCHIVE_OK) {
 			char d[300];
 			/* where the next header should have been */
-			set_err(r, BL_ERR_TRUNCATED, NULL, archive_filter_bytes(r->a, 0), "%s%s",
+			set_err(r, BL_ERR_TRUNCATED, NULL, pos_now(r), "%s%s",
 				archive_msg(r->a), stream_detail(r, d, sizeof d));
 			return damaged(r);
 		}
@@ -1334,6 +1452,202 @@ int bl_reader_next(bl_reader *r, const bl_sample **out)
 		break;
 	}
 	return bl_reader_guarded(r, next_sample, &na);
+}
+
+/* ---- random access ------------------------------------------------------ */
+
+/* Give back the mapped pages read since the tar was last entered (random
+ * reads over a big shard must not keep it all resident). */
+static void release_entered(bl_reader *r)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int64_t lo, hi;
+
+	if (!r->map || !r->a || page <= 0)
+		return;
+	lo = r->base - r->base % page;
+	hi = pos_now(r);
+	hi -= hi % page;
+	if (hi > (int64_t)r->map_len)
+		hi = (int64_t)r->map_len - (int64_t)r->map_len % page;
+	if (hi > lo)
+		madvise((char *)r->map + lo, (size_t)(hi - lo), MADV_DONTNEED);
+}
+
+/* The open shard has no sample starting at `at`. */
+static int no_member_at(bl_reader *r, int64_t at, const char *why)
+{
+	set_err(r, BL_ERR_TRUNCATED, NULL, at,
+		"no tar member starts at this offset (%s): the shard changed since it was "
+		"indexed, or the offset is wrong", why);
+	return shard_over(r, BL_FAILED);
+}
+
+/* Enter a plain tar at the header at `at`: a fresh libarchive reader on
+ * the bytes from there.  BL_OK, BL_FAILED (no header there), BL_FATAL. */
+static int enter_at(bl_reader *r, int64_t at)
+{
+	int64_t size = (int64_t)r->src_len;
+	struct archive_entry *e;
+	struct stat st;
+	int ok;
+
+	release_entered(r);
+	if (r->map && !r->jumped) {
+		/* out of order from now on: no more aggressive read-ahead */
+		madvise(r->map, r->map_len, MADV_NORMAL);
+		r->jumped = 1;
+	}
+	archive_read_free(r->a);
+	r->a = new_archive(1);
+	restart_state(r, at);
+	r->state = ST_ENDED;
+	if (!r->a) {
+		set_err(r, BL_ERR_NOMEM, NULL, at, "out of memory");
+		return BL_FATAL;
+	}
+	if (!r->src)
+		size = fstat(r->fd, &st) == 0 ? (int64_t)st.st_size : -1;
+	if (size >= 0 && at >= size) {
+		char why[64];
+		snprintf(why, sizeof why, "the shard has %lld bytes", (long long)size);
+		return no_member_at(r, at, why);
+	}
+	if (r->src)
+		ok = archive_read_open_memory(r->a, (const char *)r->src + at,
+					      r->src_len - (size_t)at) == ARCHIVE_OK;
+	else
+		ok = lseek(r->fd, (off_t)at, SEEK_SET) == (off_t)at &&
+		     bl_stream_open_fd_plain(r->stream, r->fd) == BL_OK &&
+		     open_via_stream(r) == ARCHIVE_OK;
+	/* the header there, read ahead: it must be whole and valid (the tar
+	 * reader would skip a damaged one to the next) */
+	if (!ok || read_header(r, &e) != ARCHIVE_OK || r->skip_from >= 0 || pos_header(r) != at)
+		return no_member_at(r, at, "not a tar header");
+	r->pending = e;
+	r->state = ST_OPEN;
+	return BL_OK;
+}
+
+/* Read a shard that cannot be entered in the middle again from its start,
+ * as bl_reader_open did.  BL_OK or BL_FATAL. */
+static int restart(bl_reader *r)
+{
+	char d[300];
+	int rc;
+
+	archive_read_free(r->a);
+	r->a = new_archive(0);
+	restart_state(r, 0);
+	r->state = ST_ENDED;
+	if (!r->a) {
+		set_err(r, BL_ERR_NOMEM, NULL, -1, "out of memory");
+		return BL_FATAL;
+	}
+	if (r->src) {
+		struct open_mem o = {r, r->src, r->src_len};
+		rc = open_memory_fn(&o);
+	} else {
+		rc = lseek(r->fd, 0, SEEK_SET) == 0 && bl_stream_open_fd(r->stream, r->fd) == BL_OK
+			     ? open_via_stream(r)
+			     : ARCHIVE_FATAL;
+	}
+	if (rc != ARCHIVE_OK) {
+		set_err(r, BL_ERR_OPEN, NULL, -1, "cannot read it again from the start: %s%s",
+			archive_msg(r->a), stream_detail(r, d, sizeof d));
+		return BL_FATAL;
+	}
+	r->state = ST_OPEN;
+	return BL_OK;
+}
+
+/*
+ * Read on, sample by sample with no member loaded, until the header read
+ * ahead is the one at `at`: the state is then exactly the streaming
+ * reader's there (ordinals, the duplicate-key check, damage before).
+ * BL_OK, BL_FAILED (no sample starts there), BL_FATAL (damage on the way).
+ */
+static int read_on(bl_reader *r, int64_t at)
+{
+	const bl_sample *smp;
+	struct next_args na = {r, &smp};
+	struct archive_entry *e;
+	int rc;
+
+	for (;;) {
+		if (r->state != ST_OPEN)
+			return no_member_at(r, at, "not found reading on");
+		if (!r->pending) {
+			rc = read_header(r, &e);
+			if (rc == ARCHIVE_EOF)
+				return no_member_at(r, at, "the shard ends before it");
+			if (rc != ARCHIVE_OK) {
+				char d[300];
+				set_err(r, BL_ERR_TRUNCATED, NULL, pos_now(r), "%s%s", archive_msg(r->a),
+					stream_detail(r, d, sizeof d));
+				return damaged(r);
+			}
+			r->pending = e;
+		}
+		if (pos_header(r) == at) {
+			/* damage just before it: said once, as the stream does;
+			 * the sample then carries it */
+			if (r->skip_from >= 0)
+				note_skip(r, r->pending);
+			return BL_OK;
+		}
+		if (pos_header(r) > at)
+			return no_member_at(r, at, "not a sample's first header");
+		r->load = 0; /* bl_reader_seek puts it back, even after a fault */
+		rc = next_sample(&na);
+		if (rc == BL_FATAL)
+			return rc;
+	}
+}
+
+struct seek_args {
+	bl_reader *r;
+	int64_t at;
+};
+
+static int seek_fn(void *arg)
+{
+	struct seek_args *sa = arg;
+	bl_reader *r = sa->r;
+	int64_t at = sa->at;
+	int rc;
+
+	if (r->plain) {
+		/* already there (reading in order): nothing to do */
+		if (r->state == ST_OPEN && r->pending && r->skip_from < 0 && pos_header(r) == at)
+			return BL_OK;
+		return enter_at(r, at);
+	}
+	if (r->state != ST_OPEN || (r->pending ? pos_header(r) : pos_now(r)) > at) {
+		if (!r->restartable) {
+			set_err(r, BL_ERR_OPEN, NULL, at,
+				"cannot go back in a shard read from a pipe or standard input");
+			return BL_FAILED;
+		}
+		if ((rc = restart(r)) != BL_OK)
+			return rc;
+	}
+	return read_on(r, at);
+}
+
+int bl_reader_seek(bl_reader *r, int64_t offset)
+{
+	struct seek_args sa = {r, offset};
+	unsigned load;
+	int rc;
+
+	/* no shard, or one that did not open */
+	if (!r || offset < 0 || r->state == ST_CLOSED || (r->fd < 0 && !r->src))
+		return BL_EUSAGE;
+	load = r->load;
+	rc = bl_reader_guarded(r, seek_fn, &sa);
+	r->load = load;
+	return rc;
 }
 
 bl_errkind bl_reader_errkind(const bl_reader *r)
@@ -1382,84 +1696,11 @@ int64_t bl_reader_bytes_read(const bl_reader *r)
 	if (!r || !r->a)
 		return 0;
 	if (r->via_stream)
-		return bl_stream_in_bytes(r->stream);
-	return archive_filter_bytes(r->a, -1);
+		return r->base + bl_stream_in_bytes(r->stream);
+	return r->base + archive_filter_bytes(r->a, -1);
 }
 
 int bl_reader_seekable(const bl_reader *r)
 {
 	return r && r->seekable;
-}
-
-int bl_shard_read_member_at(const char *path, int64_t offset,
-			    const bl_limits *lim, bl_buf *name, bl_buf *out,
-			    char *err, size_t errlen)
-{
-	struct archive *a = NULL;
-	struct archive_entry *e;
-	int fd = -1, rc = BL_FAILED;
-	int64_t max = lim && lim->max_member > 0 ? lim->max_member : DEF_MAX_MEMBER;
-	int64_t size;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "shard '%s': cannot open: %s", path,
-			 strerror(errno));
-		goto out;
-	}
-	if (lseek(fd, (off_t)offset, SEEK_SET) != (off_t)offset) {
-		snprintf(err, errlen, "shard '%s' at offset %lld: cannot seek: %s",
-			 path, (long long)offset, strerror(errno));
-		goto out;
-	}
-	a = archive_read_new();
-	if (!a) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	archive_read_support_format_tar(a);
-	archive_read_support_format_gnutar(a);
-	if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &e) != ARCHIVE_OK) {
-		snprintf(err, errlen, "shard '%s' at offset %lld: no member there: %s",
-			 path, (long long)offset, archive_msg(a));
-		goto out;
-	}
-	size = archive_entry_size(e);
-	if (size > max) {
-		snprintf(err, errlen,
-			 "shard '%s' member '%s' at offset %lld: %lld bytes is over the limit",
-			 path, archive_entry_pathname(e), (long long)offset,
-			 (long long)size);
-		goto out;
-	}
-	if (name) {
-		bl_buf_reset(name);
-		if (archive_entry_pathname(e))
-			bl_buf_adds(name, archive_entry_pathname(e));
-	}
-	bl_buf_reset(out);
-	if (bl_buf_grow(out, (size_t)size) != BL_OK) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	while ((int64_t)out->len < size) {
-		la_ssize_t n = archive_read_data(a, out->buf + out->len,
-						 (size_t)(size - (int64_t)out->len));
-		if (n <= 0) {
-			snprintf(err, errlen,
-				 "shard '%s' member '%s' at offset %lld: data cut short",
-				 path, archive_entry_pathname(e), (long long)offset);
-			goto out;
-		}
-		out->len += (size_t)n;
-	}
-	out->buf[out->len] = '\0';
-	rc = BL_OK;
-out:
-	if (a)
-		archive_read_free(a);
-	if (fd >= 0)
-		close(fd);
-	return rc;
 }

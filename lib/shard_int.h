@@ -36,6 +36,10 @@ void bl_stream_free(bl_stream *s);
  * BL_OK, BL_ENOMEM, BL_EUSAGE. */
 int bl_stream_open_fd(bl_stream *s, int fd);
 int bl_stream_open_memory(bl_stream *s, const void *data, size_t len);
+/* As bl_stream_open_fd, for bytes known to be uncompressed (a tar entered
+ * at a member's header, whose name may begin like a magic number): no
+ * format is looked for. */
+int bl_stream_open_fd_plain(bl_stream *s, int fd);
 /* Forget the source (the handle can be opened again). */
 void bl_stream_close(bl_stream *s);
 /* BL_Z_* of the open stream, and its name ("none", "gzip", ...). */

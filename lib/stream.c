@@ -37,6 +37,11 @@
 #include <zstd.h>
 
 #define IN_BLOCK ((size_t)128 << 10)
+/* The first read of a source asks for this much, each next one for twice
+ * as much up to IN_BLOCK: a tar entered at one sample (random access)
+ * does not read 128 KiB for a sample of a few KB, and a pass through a
+ * shard is at full blocks after four reads. */
+#define IN_FIRST ((size_t)16 << 10)
 #define OUT_BLOCK ((size_t)128 << 10)
 #define XZ_MEMLIMIT ((uint64_t)256 << 20)
 #define ZSTD_WINDOW_LOG_MAX 27
@@ -53,6 +58,7 @@ struct bl_stream {
 	const unsigned char *in; /* unconsumed input */
 	size_t in_avail;
 	int in_eof;              /* nothing more to read from the source */
+	size_t in_chunk;         /* bytes the next read asks for */
 	int64_t in_pos;          /* source bytes consumed: offset of in[0] */
 	/* decoder */
 	int member_open;
@@ -146,11 +152,15 @@ static void consume(bl_stream *s, size_t n)
 static int need(bl_stream *s, size_t k)
 {
 	while (s->in_avail < k && !s->in_eof) {
+		size_t want;
 		ssize_t n;
 		if (s->in_avail && s->in != s->inbuf)
 			memmove(s->inbuf, s->in, s->in_avail);
 		s->in = s->inbuf;
-		n = read(s->fd, s->inbuf + s->in_avail, IN_BLOCK - s->in_avail);
+		want = IN_BLOCK - s->in_avail < s->in_chunk ? IN_BLOCK - s->in_avail : s->in_chunk;
+		if (s->in_chunk < IN_BLOCK)
+			s->in_chunk *= 2;
+		n = read(s->fd, s->inbuf + s->in_avail, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -182,7 +192,7 @@ static int detect(const unsigned char *p, size_t n)
 	return BL_Z_NONE;
 }
 
-static int start(bl_stream *s)
+static int start(bl_stream *s, int detect_format)
 {
 	decoder_end(s);
 	s->state = ST_RUN;
@@ -198,12 +208,15 @@ static int start(bl_stream *s)
 	if (!s->out && !(s->out = malloc(OUT_BLOCK)))
 		return BL_ENOMEM;
 	/* what the first bytes say (a short source is whatever it is) */
-	need(s, 6);
-	s->fmt = detect(s->in, s->in_avail);
+	s->fmt = BL_Z_NONE;
+	if (detect_format) {
+		need(s, 6);
+		s->fmt = detect(s->in, s->in_avail);
+	}
 	return BL_OK;
 }
 
-int bl_stream_open_fd(bl_stream *s, int fd)
+static int open_fd(bl_stream *s, int fd, int detect_format)
 {
 	struct stat st;
 
@@ -218,7 +231,18 @@ int bl_stream_open_fd(bl_stream *s, int fd)
 	s->in = s->inbuf;
 	s->in_avail = 0;
 	s->in_eof = 0;
-	return start(s);
+	s->in_chunk = IN_FIRST;
+	return start(s, detect_format);
+}
+
+int bl_stream_open_fd(bl_stream *s, int fd)
+{
+	return open_fd(s, fd, 1);
+}
+
+int bl_stream_open_fd_plain(bl_stream *s, int fd)
+{
+	return open_fd(s, fd, 0);
 }
 
 int bl_stream_open_memory(bl_stream *s, const void *data, size_t len)
@@ -231,7 +255,7 @@ int bl_stream_open_memory(bl_stream *s, const void *data, size_t len)
 	s->in = data;
 	s->in_avail = len;
 	s->in_eof = 1;
-	return start(s);
+	return start(s, 1);
 }
 
 int bl_stream_format(const bl_stream *s)

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define NSHARDS 2
 #define PER_SHARD 120
@@ -465,4 +467,405 @@ BL_TEST(train_export_write_repeats_and_safety)
 	CHECK_EQ_INT(nerr, 1);
 	bl_sampler_free(s);
 	bl_reader_free(r);
+}
+
+/* ---- a shard cut by another process while it is read (issue 12) ------- */
+
+static int truncate_in_child(const char *path, off_t size)
+{
+	pid_t pid = fork();
+	int status = 0;
+	if (pid == 0)
+		_exit(truncate(path, size) == 0 ? 0 : 1);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static long file_size(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A plain shard of n synthetic samples at path, and a bare .jsonl
+ * manifest of them all (weight 1) at man; the offsets into off. */
+static int make_cut_fixture(const char *path, const char *man, int n, int64_t *off)
+{
+	bl_synth_config cfg;
+	bl_synth *sy;
+	bl_writer *w = bl_writer_new();
+	bl_reader *r = bl_reader_new();
+	const bl_sample *smp;
+	char err[256];
+	FILE *f;
+	int ok, i = 0;
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.seed = 9;
+	cfg.image_size = 48;
+	sy = bl_synth_new(&cfg, err, sizeof err);
+	ok = sy && w && r && bl_writer_open(w, path) == BL_OK;
+	for (int k = 0; ok && k < n; k++) {
+		bl_synth_sample s;
+		ok = bl_synth_make(sy, 0, (uint64_t)k, &s) == BL_OK &&
+		     bl_writer_add(w, s.key, "jpg", s.jpeg, s.jpeg_len) == BL_OK &&
+		     bl_writer_add(w, s.key, "txt", s.caption, strlen(s.caption)) == BL_OK &&
+		     bl_writer_add(w, s.key, "json", s.json, s.json_len) == BL_OK;
+	}
+	ok = w && bl_writer_close(w) == BL_OK && ok;
+	f = ok ? fopen(man, "w") : NULL;
+	ok = f && bl_reader_open(r, path) == BL_OK;
+	for (; ok && i < n && bl_reader_next(r, &smp) == BL_OK; i++) {
+		off[i] = smp->offset;
+		fprintf(f, "{\"key\": \"%s\", \"shard\": \"%s\", \"ordinal\": %d, \"offset\": %lld, "
+			"\"weight\": 1, \"labels\": []}\n", smp->key, path, i, (long long)smp->offset);
+	}
+	if (f)
+		ok = fclose(f) == 0 && ok && i == n;
+	bl_reader_free(r);
+	bl_writer_free(w);
+	bl_synth_free(sy);
+	return ok;
+}
+
+/*
+ * `ballast train`: the loader reads a shard that another process cuts to
+ * two thirds meanwhile (its readers use read(), not a map: see
+ * loader.c; a mapped shard cut under bl_reader_seek is
+ * shard_cut_inside_the_last_page_is_not_read_as_zeros).  Every sample
+ * before the cut loads; every one after is an item failure, a truncation
+ * whose message names the shard, and the run goes on to the end.
+ */
+BL_TEST(train_loader_shard_cut_while_read_is_an_item_error)
+{
+	enum { N = 300 };
+	static int64_t off[N];
+	char shard[1200], man[1200];
+
+	REQUIRE(make_fixture());
+	snprintf(shard, sizeof shard, "%s", fpath("cut-train.tar"));
+	snprintf(man, sizeof man, "%s", fpath("cut-train.jsonl"));
+	for (int threads = 0; threads <= 2; threads += 2) {
+		bl_loader_options o;
+		bl_loader *ld;
+		const bl_loaded *it;
+		bl_sampler *s;
+		char err[512];
+		long cut;
+		int pushed = 0, popped = 0, ok = 0, failed = 0, named = 0, late_ok = 0;
+
+		REQUIRE(make_cut_fixture(shard, man, N, off));
+		cut = file_size(shard) * 2 / 3;
+		REQUIRE((s = bl_sampler_open(man, err, sizeof err)) != NULL);
+		memset(&o, 0, sizeof o);
+		o.size = 16;
+		o.threads = threads;
+		o.depth = 4;
+		REQUIRE((ld = bl_loader_new(&o)) != NULL);
+		for (;;) {
+			while (pushed < N && bl_loader_room(ld) > 0) {
+				const bl_entry *e = bl_sampler_entry(s, (size_t)pushed);
+				bl_loader_push(ld, e->shard, e->offset, e->key, (size_t)pushed);
+				pushed++;
+			}
+			if (bl_loader_pop(ld, &it) != BL_OK)
+				break;
+			popped++;
+			if (popped == 20)
+				REQUIRE(truncate_in_child(shard, (off_t)cut));
+			if (it->status == BL_OK) {
+				ok++;
+				late_ok += off[it->tag] > cut;
+				continue;
+			}
+			failed++;
+			named += strstr(it->errmsg, "cut-train.tar") != NULL;
+			if (it->errkind != BL_ERR_TRUNCATED)
+				bl_test_failf(__FILE__, __LINE__, "threads %d: %s, not a truncation: %s",
+					      threads, bl_errkind_name(it->errkind), it->errmsg);
+			CHECK(off[it->tag] + 4096 > cut); /* nothing whole before the cut fails */
+		}
+		bl_loader_free(ld);
+		bl_sampler_free(s);
+		CHECK_EQ_INT(popped, N);
+		CHECK_EQ_INT(late_ok, 0);
+		CHECK(failed > N / 4 && failed < N / 2);
+		CHECK_EQ_INT(named, failed);
+		CHECK_EQ_INT(ok + failed, N);
+	}
+}
+
+static void progress_cut(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	const char **a = arg;
+	(void)total;
+	if (!strcmp(phase, "reading") && done >= 256 && a[1] == NULL) {
+		a[1] = truncate_in_child(a[0], (off_t)(file_size(a[0]) * 2 / 3)) ? "cut" : "failed";
+	}
+}
+
+struct cut_errs {
+	const char *paths[2]; /* shard, and "cut" once it is cut (progress_cut's) */
+	int n, named, shrank;
+};
+
+static void count_cut_err(void *arg, const char *msg)
+{
+	struct cut_errs *c = arg;
+	c->n++;
+	c->named += strstr(msg, "cut-write.tar") != NULL;
+	c->shrank += strstr(msg, "shrank") != NULL;
+}
+
+static void progress_cut_errs(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	progress_cut(((struct cut_errs *)arg)->paths, phase, done, total);
+}
+
+/*
+ * `ballast write`: the source shard is cut to two thirds by another
+ * process while the walk reads it (from the progress callback, after 256
+ * samples).  The samples before the cut are written, every one after is
+ * an item error naming the shard, and the output reads back whole.
+ */
+BL_TEST(train_export_write_shard_cut_while_read_is_an_item_error)
+{
+	enum { N = 600 };
+	static int64_t off[N];
+	char shard[1200], man[1200];
+	struct cut_errs c;
+	bl_export_options eo;
+	bl_export_totals t;
+	bl_sampler *s;
+	bl_reader *r = bl_reader_new();
+	const bl_sample *smp;
+	char err[512], out[1200];
+	uint64_t back = 0;
+	long cut;
+
+	REQUIRE(r && make_fixture());
+	snprintf(shard, sizeof shard, "%s", fpath("cut-write.tar"));
+	snprintf(man, sizeof man, "%s", fpath("cut-write.jsonl"));
+	REQUIRE(make_cut_fixture(shard, man, N, off));
+	cut = file_size(shard) * 2 / 3;
+	REQUIRE((s = bl_sampler_open(man, err, sizeof err)) != NULL);
+	memset(&c, 0, sizeof c);
+	c.paths[0] = shard;
+	memset(&eo, 0, sizeof eo);
+	eo.per_shard = 1000;
+	eo.on_error = count_cut_err;
+	eo.on_progress = progress_cut_errs;
+	eo.arg = &c;
+	snprintf(out, sizeof out, "%s/cut-written", fixture);
+	REQUIRE(bl_export_write(s, out, &eo, &t, err, sizeof err) == BL_OK);
+	REQUIRE(c.paths[1] && !strcmp(c.paths[1], "cut"));
+	CHECK(t.failed > N / 4 && t.failed < N / 2);
+	CHECK_EQ_INT(t.samples + t.failed, N);
+	CHECK_EQ_INT((uint64_t)c.n, t.failed);
+	CHECK_EQ_INT(c.named, c.n);
+	if (!getenv("BALLAST_NO_MMAP"))
+		CHECK(c.shrank >= 1);
+	for (int i = 0; i < N; i++)
+		if (off[i] + 8192 < cut && i >= (int)t.samples)
+			bl_test_failf(__FILE__, __LINE__, "sample %d (offset %lld, before the cut at %ld) "
+				      "not written", i, (long long)off[i], cut);
+	REQUIRE(bl_reader_open(r, fpath("cut-written/00000.tar")) == BL_OK);
+	while (bl_reader_next(r, &smp) == BL_OK)
+		back++;
+	CHECK_EQ_INT(back, t.samples);
+	bl_reader_free(r);
+	bl_sampler_free(s);
+}
+
+/* ---- the loader reads through the shard reader ------------------------ */
+
+/* A gzip member's bytes for s (zlib's gzip wrapper). */
+static size_t gzip_bytes(const char *s, unsigned char *out, size_t cap)
+{
+	z_stream z;
+	size_t n = 0;
+	memset(&z, 0, sizeof z);
+	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return 0;
+	z.next_in = (unsigned char *)(uintptr_t)s;
+	z.avail_in = (uInt)strlen(s);
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	if (deflate(&z, Z_FINISH) == Z_STREAM_END)
+		n = cap - z.avail_out;
+	deflateEnd(&z);
+	return n;
+}
+
+/* The loader (raw mode: bytes, no decoding) over a plain shard with a
+ * damaged header, and over the same samples zstd-compressed: the reader's
+ * limits, extension rules (case, .txt.gz captions) and messages apply,
+ * and every sample the reader delivers loads, in push order. */
+BL_TEST(train_loader_uses_the_readers_limits_and_rules)
+{
+	static const struct {
+		const char *key;
+		int status;       /* plain shard */
+		int status_zst;   /* zstd shard */
+		const char *want; /* caption, or a piece of the message */
+	} ex[] = {
+		{"k0", BL_OK, BL_OK, "cap 0"},
+		{"k1", BL_FAILED, BL_FAILED, "over the 4000-byte limit"},
+		{"k2", BL_FAILED, BL_FAILED, "over the 200-byte limit"},
+		{"k3", BL_OK, BL_OK, "cap 3"},
+		{"k4", BL_OK, BL_OK, "zipped caption"},
+		{"k5", BL_FAILED, BL_FAILED, "no image member"},
+		{"k6", BL_FAILED, BL_OK, "no image member"}, /* its image header damaged */
+		{"k7", BL_OK, BL_OK, "cap 7"},
+	};
+	static unsigned char img[5000], gz[256];
+	char big[300], plain[1200], zst[1200];
+	size_t gzlen = gzip_bytes("zipped caption", gz, sizeof gz);
+	int64_t dmg = -1;
+
+	REQUIRE(make_fixture() && gzlen > 0);
+	snprintf(plain, sizeof plain, "%s", fpath("rules.tar"));
+	snprintf(zst, sizeof zst, "%s", fpath("rules.tar.zst"));
+	memset(img, 0xd8, sizeof img);
+	memset(big, 'b', sizeof big);
+	for (int v = 0; v < 2; v++) {
+		bl_writer *w = bl_writer_new();
+		char cap[32];
+		REQUIRE(w && bl_writer_open(w, v ? zst : plain) == BL_OK);
+		for (int i = 0; i < 8; i++) {
+			const char *k = ex[i].key;
+			snprintf(cap, sizeof cap, "cap %d", i);
+			if (i != 5)
+				REQUIRE(bl_writer_add(w, k, i == 3 ? "JPG" : "jpg", img,
+						      i == 1 ? 5000 : 600 + (size_t)i) == BL_OK);
+			if (i == 4)
+				REQUIRE(bl_writer_add(w, k, "txt.gz", gz, gzlen) == BL_OK);
+			else
+				REQUIRE(bl_writer_add(w, k, "txt", i == 2 ? big : cap,
+						      i == 2 ? sizeof big : strlen(cap)) == BL_OK);
+			REQUIRE(bl_writer_add(w, k, "json", "{}", 2) == BL_OK);
+		}
+		REQUIRE(bl_writer_close(w) == BL_OK);
+		bl_writer_free(w);
+	}
+	/* damage the header of k6's image in the plain shard */
+	{
+		bl_reader *r = bl_reader_new();
+		const bl_sample *s;
+		FILE *f;
+		REQUIRE(r && bl_reader_open(r, plain) == BL_OK);
+		while (dmg < 0 && bl_reader_next(r, &s) != BL_END)
+			if (s && !strcmp(s->key, "k6"))
+				dmg = s->offset;
+		bl_reader_free(r);
+		REQUIRE(dmg > 0 && (f = fopen(plain, "r+b")) != NULL);
+		REQUIRE(fseek(f, (long)dmg + 1, SEEK_SET) == 0 && fputc('#', f) != EOF);
+		REQUIRE(fclose(f) == 0);
+	}
+	for (int v = 0; v < 2; v++) {
+		bl_reader *r = bl_reader_new();
+		bl_limits lim = {.max_member = 4000, .max_caption = 200};
+		bl_loader_options o;
+		bl_loader *ld;
+		const bl_sample *s;
+		const bl_loaded *it;
+		struct {
+			char key[8];
+			int64_t off;
+		} ent[16];
+		int n = 0, rc;
+		/* the entries as a streaming pass sees them */
+		REQUIRE(r && bl_reader_open(r, v ? zst : plain) == BL_OK);
+		while ((rc = bl_reader_next(r, &s)) != BL_END && n < 16)
+			if (rc == BL_OK || rc == BL_WARN) {
+				snprintf(ent[n].key, sizeof ent[n].key, "%s", s->key);
+				ent[n++].off = s->offset;
+			}
+		bl_reader_free(r);
+		REQUIRE(n == 8);
+		memset(&o, 0, sizeof o);
+		o.raw = 1;
+		o.threads = v;
+		o.depth = 3;
+		o.limits = lim;
+		REQUIRE((ld = bl_loader_new(&o)) != NULL);
+		/* in reverse: the zstd shard is read again from its start */
+		for (int k = 0, popped = 0; popped < n + 1;) {
+			while (k < n + 1 && bl_loader_room(ld) > 0) {
+				int i = n - 1 - k;
+				if (k == n) /* a key the shard does not hold there */
+					bl_loader_push(ld, v ? zst : plain, ent[0].off, "k9", 99);
+				else
+					bl_loader_push(ld, v ? zst : plain, ent[i].off, ent[i].key,
+						       (size_t)i);
+				k++;
+			}
+			REQUIRE(bl_loader_pop(ld, &it) == BL_OK);
+			popped++;
+			if (it->tag == 99) {
+				CHECK_EQ_INT(it->status, BL_FAILED);
+				CHECK_EQ_INT(it->errkind, BL_ERR_BAD_PATH);
+				CHECK_CONTAINS(it->errmsg, "key 'k9'");
+				continue;
+			}
+			REQUIRE(it->tag < 8);
+			if (it->status != (v ? ex[it->tag].status_zst : ex[it->tag].status)) {
+				bl_test_failf(__FILE__, __LINE__, "%s %s: status %d (%s)", v ? "zst" : "plain",
+					      ex[it->tag].key, it->status, it->errmsg);
+				continue;
+			}
+			if (it->status == BL_OK) {
+				CHECK_EQ_STR(it->caption, v && it->tag == 6 ? "cap 6" : ex[it->tag].want);
+				CHECK_EQ_STR(it->image_ext, "jpg");
+				CHECK_EQ_INT(it->image_len, 600 + it->tag);
+			} else {
+				CHECK_CONTAINS(it->errmsg, ex[it->tag].want);
+				CHECK_CONTAINS(it->errmsg, v ? "rules.tar.zst" : "rules.tar");
+				CHECK_CONTAINS(it->errmsg, ex[it->tag].key);
+				CHECK(it->image == NULL);
+			}
+		}
+		CHECK(bl_loader_pop(ld, &it) == BL_END);
+		bl_loader_free(ld);
+	}
+}
+
+/* What cannot be read at an offset fails at once, saying so, instead of
+ * blocking: a FIFO, standard input, a directory; and a negative offset. */
+BL_TEST(train_loader_refuses_what_it_cannot_seek)
+{
+	bl_loader_options o;
+	bl_loader *ld;
+	const bl_loaded *it;
+	char fifo[1200], dir[1200];
+	bl_sampler *s = open_man("int");
+	const bl_entry *e;
+
+	REQUIRE(s);
+	e = bl_sampler_entry(s, 2);
+	snprintf(fifo, sizeof fifo, "%s", fpath("loader.fifo"));
+	snprintf(dir, sizeof dir, "%s", fpath("int"));
+	unlink(fifo);
+	REQUIRE(mkfifo(fifo, 0600) == 0);
+	memset(&o, 0, sizeof o);
+	o.size = 16;
+	o.threads = 1;
+	REQUIRE((ld = bl_loader_new(&o)) != NULL);
+	CHECK(bl_loader_push(ld, fifo, 0, "x", 0) == BL_OK);
+	CHECK(bl_loader_push(ld, "-", 0, "x", 1) == BL_OK);
+	CHECK(bl_loader_push(ld, dir, 0, "x", 2) == BL_OK);
+	CHECK(bl_loader_push(ld, e->shard, -512, e->key, 3) == BL_OK);
+	CHECK(bl_loader_push(ld, e->shard, e->offset, e->key, 4) == BL_OK);
+	for (int k = 0; k < 4; k++) {
+		REQUIRE(bl_loader_pop(ld, &it) == BL_OK);
+		CHECK_EQ_INT(it->tag, (size_t)k);
+		CHECK_EQ_INT(it->status, BL_FAILED);
+		CHECK_CONTAINS(it->errmsg, k == 3 ? "negative offset" : "not a regular file");
+	}
+	REQUIRE(bl_loader_pop(ld, &it) == BL_OK);
+	CHECK_EQ_INT(it->status, BL_OK);
+	bl_loader_free(ld);
+	bl_sampler_free(s);
+	unlink(fifo);
 }
