@@ -160,10 +160,11 @@ void bl_report_release(struct bl_report *r)
 	bl_strlist_release(&r->notes);
 }
 
-static int sql_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+/* A failure of the index, in err. */
+static int index_fail(bl_index *ix, int rc, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "reading %s: %s", what, sqlite3_errmsg(db));
-	return BL_FAILED;
+	snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory" : bl_index_errmsg(ix));
+	return rc;
 }
 
 static struct bl_report_shard *find_shard(struct bl_report *r, int64_t id, size_t *hint)
@@ -186,87 +187,57 @@ static struct bl_report_shard *find_shard(struct bl_report *r, int64_t id, size_
 	return NULL;
 }
 
-static int read_shards(struct bl_report *r, sqlite3 *db, char *err, size_t errlen)
+static int read_shards(struct bl_report *r, bl_index *ix, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	size_t alloc = 0, hint = 0;
-	int rc = BL_FAILED, s;
+	struct bl_index_shard_row *rows = NULL;
+	struct bl_index_error_total *tot = NULL;
+	size_t nrows = 0, ntot = 0, hint = 0;
+	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT id, path, complete FROM shards ORDER BY id", -1,
-			       &st, NULL) != SQLITE_OK) {
-		rc = sql_fail(db, "shards", err, errlen);
+	if ((rc = bl_index_shard_rows(ix, 0, &rows, &nrows)) != BL_OK) {
+		rc = index_fail(ix, rc, err, errlen);
 		goto out;
 	}
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		struct bl_report_shard *sh;
-		const char *p = (const char *)sqlite3_column_text(st, 1);
-		if (r->nshards == alloc) {
-			size_t n = alloc ? alloc * 2 : 16;
-			void *q = realloc(r->shards, n * sizeof *r->shards);
-			if (!q)
-				goto nomem;
-			r->shards = q;
-			alloc = n;
-		}
-		sh = &r->shards[r->nshards];
-		memset(sh, 0, sizeof *sh);
-		sh->id = sqlite3_column_int64(st, 0);
-		sh->complete = sqlite3_column_int(st, 2) != 0;
-		sh->path = strdup(p ? p : "");
+	rc = BL_ENOMEM;
+	if (!(r->shards = calloc(nrows ? nrows : 1, sizeof *r->shards)))
+		goto nomem;
+	for (size_t i = 0; i < nrows; i++) {
+		struct bl_report_shard *sh = &r->shards[r->nshards];
+		sh->id = rows[i].id;
+		sh->complete = rows[i].complete != 0;
+		sh->path = rows[i].path; /* taken over */
+		rows[i].path = NULL;
 		sh->labels = calloc((size_t)r->nl + 1, sizeof *sh->labels);
 		r->nshards++;
-		if (!sh->path || !sh->labels)
+		if (!sh->labels)
 			goto nomem;
 		r->shards_complete += (uint64_t)sh->complete;
 	}
-	if (s != SQLITE_DONE) {
-		rc = sql_fail(db, "shards", err, errlen);
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
 	/* errors by kind, and by shard */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT kind, sum(n) FROM error_totals GROUP BY kind ORDER BY kind",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = sql_fail(db, "errors", err, errlen);
+	if ((rc = bl_index_error_totals(ix, BL_IX_BY_KIND, &tot, &ntot)) != BL_OK) {
+		rc = index_fail(ix, rc, err, errlen);
 		goto out;
 	}
-	alloc = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		if (r->nerrors == alloc) {
-			size_t n = alloc ? alloc * 2 : 16;
-			void *q = realloc(r->errors, n * sizeof *r->errors);
-			if (!q)
-				goto nomem;
-			r->errors = q;
-			alloc = n;
-		}
-		r->errors[r->nerrors].kind = strdup(k ? k : "unknown");
-		r->errors[r->nerrors].count = (uint64_t)sqlite3_column_int64(st, 1);
+	rc = BL_ENOMEM;
+	if (!(r->errors = calloc(ntot ? ntot : 1, sizeof *r->errors)))
+		goto nomem;
+	for (size_t i = 0; i < ntot; i++) {
+		r->errors[r->nerrors].kind = strdup(tot[i].kind ? tot[i].kind : "unknown");
+		r->errors[r->nerrors].count = tot[i].n;
 		if (!r->errors[r->nerrors++].kind)
 			goto nomem;
 	}
-	if (s != SQLITE_DONE) {
-		rc = sql_fail(db, "errors", err, errlen);
+	bl_index_error_totals_free(tot, ntot);
+	tot = NULL;
+	ntot = 0;
+	if ((rc = bl_index_error_totals(ix, BL_IX_BY_SHARD, &tot, &ntot)) != BL_OK) {
+		rc = index_fail(ix, rc, err, errlen);
 		goto out;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT shard_id, sum(n) FROM error_totals GROUP BY shard_id",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = sql_fail(db, "errors", err, errlen);
-		goto out;
-	}
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		struct bl_report_shard *sh = find_shard(r, sqlite3_column_int64(st, 0), &hint);
+	for (size_t i = 0; i < ntot; i++) {
+		struct bl_report_shard *sh = find_shard(r, tot[i].shard_id, &hint);
 		if (sh)
-			sh->errors = (uint64_t)sqlite3_column_int64(st, 1);
-	}
-	if (s != SQLITE_DONE) {
-		rc = sql_fail(db, "errors", err, errlen);
-		goto out;
+			sh->errors = tot[i].n;
 	}
 	rc = BL_OK;
 	goto out;
@@ -274,45 +245,34 @@ nomem:
 	snprintf(err, errlen, "out of memory");
 	rc = BL_ENOMEM;
 out:
-	sqlite3_finalize(st);
+	bl_index_shard_rows_free(rows, nrows);
+	bl_index_error_totals_free(tot, ntot);
 	return rc;
 }
 
-static int read_samples(struct bl_report *r, bl_index *ix, sqlite3 *db, char *err,
-			size_t errlen)
+static int read_samples(struct bl_report *r, bl_index *ix, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	bl_index_cursor *cur;
+	const struct bl_index_sample *row;
 	size_t hint = 0;
 	int rc = BL_FAILED, s, blocked = bl_index_label_id(ix, "safety.minor_sexual");
 
 	/* an index written before samples.weight reads as weight 1 */
-	if (sqlite3_prepare_v2(db,
-			       bl_index_has_weight(ix)
-				       ? "SELECT shard_id, bits, problems, weight FROM samples"
-					 " ORDER BY shard_id, ordinal"
-				       : "SELECT shard_id, bits, problems, NULL FROM samples"
-					 " ORDER BY shard_id, ordinal",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = sql_fail(db, "samples", err, errlen);
+	cur = bl_index_cursor_new(ix, BL_IXC_BITS | BL_IXC_PROBLEMS | BL_IXC_WEIGHT);
+	if (!cur || bl_index_cursor_all(cur) != BL_OK) {
+		rc = index_fail(ix, BL_FAILED, err, errlen);
 		goto out;
 	}
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *bits = sqlite3_column_blob(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
-		struct bl_report_shard *sh = find_shard(r, sqlite3_column_int64(st, 0), &hint);
+	while ((s = bl_index_cursor_next(cur, &row)) == BL_OK) {
+		const unsigned char *bits = row->bits;
+		size_t len = row->nbits;
+		struct bl_report_shard *sh = find_shard(r, row->shard_id, &hint);
 		int isblocked = 0;
-		double w = 1.0;
+		/* the scan checked it; a hand-edited index may not have */
+		double w = isfinite(row->weight) && row->weight >= 0 ? row->weight : 1.0;
 
-		if (!bits)
-			len = 0;
 		if (len > BL_MAX_LABELS / 8)
 			len = BL_MAX_LABELS / 8;
-		if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-			/* the scan checked it; a hand-edited index may not have */
-			w = sqlite3_column_double(st, 3);
-			if (!isfinite(w) || w < 0)
-				w = 1.0;
-		}
 		if (w != 1.0)
 			r->weighted = 1;
 		r->weight_sum += w;
@@ -325,7 +285,7 @@ static int read_samples(struct bl_report *r, bl_index *ix, sqlite3 *db, char *er
 		}
 		rc = BL_FAILED;
 		r->samples++;
-		if (sqlite3_column_int64(st, 2) != 0)
+		if (row->problems != 0)
 			r->samples_with_errors++;
 		if (blocked >= 0 && (size_t)blocked / 8 < len &&
 		    (bits[blocked / 8] >> (blocked % 8) & 1)) {
@@ -346,13 +306,13 @@ static int read_samples(struct bl_report *r, bl_index *ix, sqlite3 *db, char *er
 					sh->labels[i * 8 + (size_t)b]++;
 		}
 	}
-	if (s != SQLITE_DONE) {
-		rc = sql_fail(db, "samples", err, errlen);
+	if (s != BL_END) {
+		rc = index_fail(ix, BL_FAILED, err, errlen);
 		goto out;
 	}
 	rc = BL_OK;
 out:
-	sqlite3_finalize(st);
+	bl_index_cursor_free(cur);
 	return rc;
 }
 
@@ -454,7 +414,6 @@ static int apply_audit(struct bl_report *r)
 int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options *opt,
 		  char *err, size_t errlen)
 {
-	sqlite3 *db = bl_index_db(ix);
 	int rc = BL_FAILED;
 
 	r->opt = opt;
@@ -511,9 +470,9 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 		free(copy);
 		bl_stats_set_filter(r->given, &ls);
 	}
-	rc = read_shards(r, db, err, errlen);
+	rc = read_shards(r, ix, err, errlen);
 	if (rc == BL_OK)
-		rc = read_samples(r, ix, db, err, errlen);
+		rc = read_samples(r, ix, err, errlen);
 	if (rc == BL_OK &&
 	    bl_stats_skew_table(r->all, opt->min_rows, opt->min_events, &r->skew, &r->nskew) !=
 		    BL_OK) {

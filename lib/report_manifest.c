@@ -174,19 +174,6 @@ static void mf_check_dists(struct bl_report_mf *mf)
 		mf_check(mf, "lifts after: largest relative difference", NAN, gap, 1e-5);
 }
 
-static char *meta_rules_digest(bl_index *ix)
-{
-	sqlite3_stmt *st = NULL;
-	char *out = NULL;
-
-	if (sqlite3_prepare_v2(bl_index_db(ix), "SELECT value FROM meta WHERE key='rules_digest'",
-			       -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		out = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return out;
-}
-
 /* Stream the JSON lines into mf->after.  shard_lines[i] counts the lines
  * of mf->before.shards[i]. */
 static int mf_read_lines(struct bl_report_mf *mf, bl_manifest *m, bl_index *ix,
@@ -355,7 +342,7 @@ static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m
 			    BL_OK)
 			goto out;
 	s = bl_manifest_get(m, "rules_digest");
-	digest = meta_rules_digest(ix);
+	digest = bl_index_meta_get(ix, NULL, "rules_digest");
 	if (s && digest && strcmp(s, digest) != 0 &&
 	    mf_note(mf, "the index was scanned with other rules (%.12s) than the manifest's "
 			"(%.12s): before and after may not label alike", digest, s) != BL_OK)
