@@ -938,7 +938,8 @@ static int add_pick(struct draw *d, int64_t shard, int64_t ord, int node, int ta
  * sampling (Knuth's algorithm S) in each stratum, or over all samples. */
 static int select_rows(struct draw *d)
 {
-	bl_index_cursor *cur = bl_index_cursor_new(d->ix, BL_IXC_BITS);
+	bl_index_cursor *cur =
+		bl_index_cursor_new(d->ix, BL_IXC_SHARD | BL_IXC_ORDINAL | BL_IXC_BITS);
 	const struct bl_index_sample *row;
 	bl_rng rng[MAX_NODES][2], all;
 	double seen[MAX_NODES][2], seen_all = 0, want_all = 0;

@@ -25,6 +25,13 @@
  * temporary tables chunk by chunk and moved into the index in the
  * transaction of its last chunk, so the index holds whole shards only and
  * the scanner's memory does not grow with the shard.
+ *
+ * This is the one file of the library that speaks SQL: the other modules
+ * read and write the index through index_int.h (cursors over samples with
+ * the columns they ask for, shard rows, error totals, runs, meta,
+ * transactions, the copy of a merged part), so a change of the schema is
+ * an edit of this file (tests/cli/layers.sh checks that no other file
+ * holds a statement or calls SQLite).
  */
 #include "index_int.h"
 
@@ -122,6 +129,13 @@ static void ix_err(bl_index *ix, const char *what)
 	bl_buf_reset(&ix->errmsg);
 	bl_buf_addf(&ix->errmsg, "index '%s': %s: %s", ix->path, what,
 		    ix->db ? sqlite3_errmsg(ix->db) : "cannot open");
+}
+
+static int ix_nomem(bl_index *ix)
+{
+	bl_buf_reset(&ix->errmsg);
+	bl_buf_addf(&ix->errmsg, "index '%s': out of memory", ix->path);
+	return BL_ENOMEM;
 }
 
 static int exec_sql(bl_index *ix, const char *sql)
@@ -1239,8 +1253,8 @@ static void probe_columns(bl_index *ix)
 	if (ix->has_weight >= 0)
 		return;
 	ix->has_weight = ix->has_members = 0;
-	if (sqlite3_prepare_v2(ix->db, "SELECT name FROM pragma_table_info('samples')"
-			       " WHERE name IN ('weight', 'json_size')", -1, &st, NULL) == SQLITE_OK)
+	if (sqlite3_prepare_v2(ix->db, "SELECT name FROM pragma_table_info('samples') WHERE"
+			       " name IN ('weight', 'json_size')", -1, &st, NULL) == SQLITE_OK)
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			const char *n = (const char *)sqlite3_column_text(st, 0);
 			if (n && strcmp(n, "weight") == 0)
@@ -1251,57 +1265,71 @@ static void probe_columns(bl_index *ix)
 	sqlite3_finalize(st);
 }
 
-/* The fields of struct bl_index_sample, their columns, and what reads
- * them. */
-enum { F_SHARD, F_ORDINAL, F_KEY, F_OFFSET, F_LABELS, F_BITS, F_CAPTION, F_IMAGE_OFFSET,
-       F_IMAGE_SIZE, F_IMAGE_EXT, F_CAPTION_DATA, F_CAPTION_SIZE, F_IMAGE_DATA, F_JSON_DATA,
-       F_JSON_SIZE, F_PROBLEMS, F_WEIGHT, F_PATH, F_N };
-
+/* The fields of struct bl_index_sample: their columns, what reads them,
+ * and how a row is read into them. */
 enum { NEED_NONE, NEED_WEIGHT, NEED_MEMBERS };
+enum { K_INT, K_NULLABLE, K_TEXT, K_BLOB, K_WEIGHT };
+
+#define FIELD_AT(f) offsetof(struct bl_index_sample, f)
+#define NO_LEN ((size_t)-1)
 
 static const struct {
 	const char *sql;  /* the column (samples s, shards sh) */
 	unsigned cols;    /* read when any of these BL_IXC_* is asked for */
 	int need;         /* a column an older index may lack */
-	size_t at;        /* nullable numbers: where in the row ... */
-	unsigned null;    /* ... and their bit in nulls */
-} fields[F_N] = {
-	[F_SHARD] = {"s.shard_id", ~0u, NEED_NONE, 0, 0},
-	[F_ORDINAL] = {"s.ordinal", ~0u, NEED_NONE, 0, 0},
-	[F_KEY] = {"s.key", BL_IXC_KEY, NEED_NONE, 0, 0},
-	[F_OFFSET] = {"s.offset", BL_IXC_KEY, NEED_NONE, 0, 0},
-	[F_LABELS] = {"s.labels", BL_IXC_LABELS, NEED_NONE, 0, 0},
-	[F_BITS] = {"s.bits", BL_IXC_BITS, NEED_NONE, 0, 0},
-	[F_CAPTION] = {"s.caption", BL_IXC_CAPTION, NEED_NONE, 0, 0},
-	[F_IMAGE_OFFSET] = {"s.image_offset", BL_IXC_IMAGE, NEED_NONE,
-			    offsetof(struct bl_index_sample, image_offset), BL_IXN_IMAGE_OFFSET},
-	[F_IMAGE_SIZE] = {"s.image_size", BL_IXC_IMAGE | BL_IXC_MEMBERS, NEED_NONE,
-			  offsetof(struct bl_index_sample, image_size), BL_IXN_IMAGE_SIZE},
-	[F_IMAGE_EXT] = {"s.image_ext", BL_IXC_IMAGE | BL_IXC_MEMBERS, NEED_NONE, 0, 0},
-	[F_CAPTION_DATA] = {"s.caption_data", BL_IXC_MEMBERS, NEED_MEMBERS,
-			    offsetof(struct bl_index_sample, caption_data), BL_IXN_CAPTION_DATA},
-	[F_CAPTION_SIZE] = {"s.caption_size", BL_IXC_MEMBERS, NEED_MEMBERS,
-			    offsetof(struct bl_index_sample, caption_size), BL_IXN_CAPTION_SIZE},
-	[F_IMAGE_DATA] = {"s.image_data", BL_IXC_MEMBERS, NEED_MEMBERS,
-			  offsetof(struct bl_index_sample, image_data), BL_IXN_IMAGE_DATA},
-	[F_JSON_DATA] = {"s.json_data", BL_IXC_MEMBERS, NEED_MEMBERS,
-			 offsetof(struct bl_index_sample, json_data), BL_IXN_JSON_DATA},
-	[F_JSON_SIZE] = {"s.json_size", BL_IXC_MEMBERS, NEED_MEMBERS,
-			 offsetof(struct bl_index_sample, json_size), BL_IXN_JSON_SIZE},
-	[F_PROBLEMS] = {"s.problems", BL_IXC_PROBLEMS, NEED_NONE, 0, 0},
-	[F_WEIGHT] = {"s.weight", BL_IXC_WEIGHT, NEED_WEIGHT, 0, 0},
-	[F_PATH] = {"sh.path", BL_IXC_PATH, NEED_NONE, 0, 0},
+	int kind;         /* K_* */
+	size_t at, len;   /* where it goes in the row (len: its length, or NO_LEN) */
+	unsigned null;    /* K_NULLABLE: its bit in nulls */
+} fields[] = {
+	{"s.shard_id", BL_IXC_SHARD, NEED_NONE, K_INT, FIELD_AT(shard_id), NO_LEN, 0},
+	{"s.ordinal", BL_IXC_ORDINAL, NEED_NONE, K_INT, FIELD_AT(ordinal), NO_LEN, 0},
+	{"s.key", BL_IXC_KEY, NEED_NONE, K_TEXT, FIELD_AT(key), FIELD_AT(key_len), 0},
+	{"s.offset", BL_IXC_KEY, NEED_NONE, K_INT, FIELD_AT(offset), NO_LEN, 0},
+	{"s.labels", BL_IXC_LABELS, NEED_NONE, K_TEXT, FIELD_AT(labels), FIELD_AT(labels_len), 0},
+	{"s.bits", BL_IXC_BITS, NEED_NONE, K_BLOB, FIELD_AT(bits), FIELD_AT(nbits), 0},
+	{"s.caption", BL_IXC_CAPTION, NEED_NONE, K_TEXT, FIELD_AT(caption), NO_LEN, 0},
+	{"s.image_offset", BL_IXC_IMAGE, NEED_NONE, K_NULLABLE, FIELD_AT(image_offset), NO_LEN,
+	 BL_IXN_IMAGE_OFFSET},
+	{"s.image_size", BL_IXC_IMAGE | BL_IXC_MEMBERS, NEED_NONE, K_NULLABLE, FIELD_AT(image_size),
+	 NO_LEN, BL_IXN_IMAGE_SIZE},
+	{"s.image_ext", BL_IXC_IMAGE | BL_IXC_MEMBERS, NEED_NONE, K_TEXT, FIELD_AT(image_ext),
+	 NO_LEN, 0},
+	{"s.caption_data", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(caption_data), NO_LEN,
+	 BL_IXN_CAPTION_DATA},
+	{"s.caption_size", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(caption_size), NO_LEN,
+	 BL_IXN_CAPTION_SIZE},
+	{"s.image_data", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(image_data), NO_LEN,
+	 BL_IXN_IMAGE_DATA},
+	{"s.json_data", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(json_data), NO_LEN,
+	 BL_IXN_JSON_DATA},
+	{"s.json_size", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(json_size), NO_LEN,
+	 BL_IXN_JSON_SIZE},
+	{"s.problems", BL_IXC_PROBLEMS, NEED_NONE, K_INT, FIELD_AT(problems), NO_LEN, 0},
+	{"s.weight", BL_IXC_WEIGHT, NEED_WEIGHT, K_WEIGHT, FIELD_AT(weight), NO_LEN, 0},
+	{"sh.path", BL_IXC_PATH, NEED_NONE, K_TEXT, FIELD_AT(path), NO_LEN, 0},
 };
 
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
 enum { SCOPE_ALL, SCOPE_SHARD, SCOPE_ONE, SCOPE_N };
+
+/* One result column read into the row: by kind, so that a row is a few
+ * tight loops. */
+struct getter {
+	int col;
+	void *dst, *len;  /* into the cursor's row; len may be NULL */
+	unsigned null;
+};
 
 struct bl_index_cursor {
 	bl_index *ix;
 	unsigned cols;
 	sqlite3_stmt *st[SCOPE_N]; /* made on first use */
 	sqlite3_stmt *cur;         /* the positioned one */
-	int field[F_N];            /* result column k reads field[k] */
+	int field[NFIELDS];        /* result column k holds fields[field[k]] */
 	int nfield;
+	struct getter get[K_WEIGHT + 1][NFIELDS];
+	int nget[K_WEIGHT + 1];
 	struct bl_index_sample row;
 };
 
@@ -1312,15 +1340,23 @@ bl_index_cursor *bl_index_cursor_new(bl_index *ix, unsigned cols)
 	if (!ix)
 		return NULL;
 	if (!(c = calloc(1, sizeof *c))) {
-		bl_buf_reset(&ix->errmsg);
-		bl_buf_addf(&ix->errmsg, "index '%s': out of memory", ix->path);
+		ix_nomem(ix);
 		return NULL;
 	}
 	c->ix = ix;
 	c->cols = cols;
-	for (int f = 0; f < F_N; f++)
-		if (fields[f].cols & cols)
-			c->field[c->nfield++] = f;
+	c->row.weight = 1;
+	for (size_t f = 0; f < NFIELDS; f++) {
+		struct getter *g;
+		if (!(fields[f].cols & cols))
+			continue;
+		g = &c->get[fields[f].kind][c->nget[fields[f].kind]++];
+		g->col = c->nfield;
+		g->dst = (char *)&c->row + fields[f].at;
+		g->len = fields[f].len == NO_LEN ? NULL : (char *)&c->row + fields[f].len;
+		g->null = fields[f].null;
+		c->field[c->nfield++] = (int)f;
+	}
 	return c;
 }
 
@@ -1352,14 +1388,14 @@ static int cursor_at(bl_index_cursor *c, int scope)
 			     (fields[f].need == NEED_MEMBERS && !ix->has_members);
 		bl_buf_addf(&sql, "%s%s", k ? ", " : "", absent ? "NULL" : fields[f].sql);
 	}
+	if (!c->nfield)
+		bl_buf_adds(&sql, "NULL");
 	bl_buf_adds(&sql, " FROM samples s");
 	if (c->cols & BL_IXC_PATH)
 		bl_buf_adds(&sql, " LEFT JOIN shards sh ON sh.id = s.shard_id");
-	if (bl_buf_adds(&sql, where[scope]) != BL_OK) {
-		bl_buf_reset(&ix->errmsg);
-		bl_buf_addf(&ix->errmsg, "index '%s': out of memory", ix->path);
-		rc = BL_FAILED;
-	} else if (sqlite3_prepare_v2(ix->db, sql.buf, -1, &c->st[scope], NULL) != SQLITE_OK) {
+	if (bl_buf_adds(&sql, where[scope]) != BL_OK)
+		rc = ix_nomem(ix);
+	else if (sqlite3_prepare_v2(ix->db, sql.buf, -1, &c->st[scope], NULL) != SQLITE_OK) {
 		ix_err(ix, "reading samples");
 		rc = BL_FAILED;
 	} else {
@@ -1399,7 +1435,7 @@ int bl_index_cursor_one(bl_index_cursor *c, int64_t shard_id, int64_t ordinal)
 
 int bl_index_cursor_next(bl_index_cursor *c, const struct bl_index_sample **row)
 {
-	struct bl_index_sample *r;
+	const struct getter *g;
 	sqlite3_stmt *st;
 	int s;
 
@@ -1413,44 +1449,35 @@ int bl_index_cursor_next(bl_index_cursor *c, const struct bl_index_sample **row)
 		ix_err(c->ix, "reading samples");
 		return BL_FAILED;
 	}
-	r = &c->row;
-	memset(r, 0, sizeof *r);
-	r->weight = 1;
-	for (int k = 0; k < c->nfield; k++) {
-		int f = c->field[k];
-		switch (f) {
-		case F_SHARD: r->shard_id = sqlite3_column_int64(st, k); break;
-		case F_ORDINAL: r->ordinal = sqlite3_column_int64(st, k); break;
-		case F_OFFSET: r->offset = sqlite3_column_int64(st, k); break;
-		case F_PROBLEMS: r->problems = sqlite3_column_int64(st, k); break;
-		case F_KEY:
-			r->key = (const char *)sqlite3_column_text(st, k);
-			r->key_len = (size_t)sqlite3_column_bytes(st, k);
-			break;
-		case F_LABELS:
-			r->labels = (const char *)sqlite3_column_text(st, k);
-			r->labels_len = (size_t)sqlite3_column_bytes(st, k);
-			break;
-		case F_BITS:
-			r->bits = sqlite3_column_blob(st, k);
-			r->nbits = r->bits ? (size_t)sqlite3_column_bytes(st, k) : 0;
-			break;
-		case F_CAPTION: r->caption = (const char *)sqlite3_column_text(st, k); break;
-		case F_IMAGE_EXT: r->image_ext = (const char *)sqlite3_column_text(st, k); break;
-		case F_PATH: r->path = (const char *)sqlite3_column_text(st, k); break;
-		case F_WEIGHT:
-			if (sqlite3_column_type(st, k) != SQLITE_NULL)
-				r->weight = sqlite3_column_double(st, k);
-			break;
-		default:
-			/* a number that may be NULL */
-			if (sqlite3_column_type(st, k) == SQLITE_NULL)
-				r->nulls |= fields[f].null;
-			*(int64_t *)(void *)((char *)r + fields[f].at) = sqlite3_column_int64(st, k);
-			break;
-		}
+	/* the fields asked for are set on every row; the others stay as made */
+	c->row.nulls = 0;
+	g = c->get[K_INT];
+	for (int k = 0; k < c->nget[K_INT]; k++, g++)
+		*(int64_t *)g->dst = sqlite3_column_int64(st, g->col);
+	g = c->get[K_NULLABLE];
+	for (int k = 0; k < c->nget[K_NULLABLE]; k++, g++) {
+		if (sqlite3_column_type(st, g->col) == SQLITE_NULL)
+			c->row.nulls |= g->null;
+		*(int64_t *)g->dst = sqlite3_column_int64(st, g->col);
 	}
-	*row = r;
+	g = c->get[K_TEXT];
+	for (int k = 0; k < c->nget[K_TEXT]; k++, g++) {
+		*(const char **)g->dst = (const char *)sqlite3_column_text(st, g->col);
+		if (g->len)
+			*(size_t *)g->len = (size_t)sqlite3_column_bytes(st, g->col);
+	}
+	if (c->nget[K_BLOB]) {
+		g = c->get[K_BLOB];
+		c->row.bits = sqlite3_column_blob(st, g->col);
+		c->row.nbits = c->row.bits ? (size_t)sqlite3_column_bytes(st, g->col) : 0;
+	}
+	if (c->nget[K_WEIGHT]) {
+		g = c->get[K_WEIGHT];
+		c->row.weight = sqlite3_column_type(st, g->col) == SQLITE_NULL
+					? 1
+					: sqlite3_column_double(st, g->col);
+	}
+	*row = &c->row;
 	return BL_OK;
 }
 
@@ -1500,8 +1527,10 @@ int bl_index_shard_rows(bl_index *ix, int count_samples, struct bl_index_shard_r
 		r = &v[nv];
 		r->id = sqlite3_column_int64(st, 0);
 		r->path = strdup(p ? p : "");
-		r->size = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
-		r->mtime = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+		r->size = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1
+							: sqlite3_column_int64(st, 2);
+		r->mtime = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1
+							 : sqlite3_column_int64(st, 3);
 		r->complete = sqlite3_column_int(st, 4);
 		r->samples = sqlite3_column_int64(st, 5);
 		nv++;
@@ -1515,9 +1544,7 @@ int bl_index_shard_rows(bl_index *ix, int count_samples, struct bl_index_shard_r
 	rc = BL_OK;
 	goto out;
 nomem:
-	bl_buf_reset(&ix->errmsg);
-	bl_buf_addf(&ix->errmsg, "index '%s': out of memory", ix->path);
-	rc = BL_ENOMEM;
+	rc = ix_nomem(ix);
 out:
 	sqlite3_finalize(st);
 	if (rc != BL_OK) {
@@ -1547,8 +1574,8 @@ int bl_index_complete_totals(bl_index *ix, uint64_t *shards, uint64_t *damaged,
 	int ok;
 
 	ok = sqlite3_prepare_v2(ix->db, "SELECT count(*), coalesce(sum(fatal IS NOT NULL), 0),"
-				" coalesce(sum(errors_not_stored), 0) FROM shards WHERE complete = 1",
-				-1, &st, NULL) == SQLITE_OK &&
+				" coalesce(sum(errors_not_stored), 0) FROM shards"
+				" WHERE complete = 1", -1, &st, NULL) == SQLITE_OK &&
 	     sqlite3_step(st) == SQLITE_ROW;
 	if (ok) {
 		*shards = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1604,9 +1631,7 @@ int bl_index_error_totals(bl_index *ix, int by, struct bl_index_error_total **ou
 	rc = BL_OK;
 	goto out;
 nomem:
-	bl_buf_reset(&ix->errmsg);
-	bl_buf_addf(&ix->errmsg, "index '%s': out of memory", ix->path);
-	rc = BL_ENOMEM;
+	rc = ix_nomem(ix);
 out:
 	sqlite3_finalize(st);
 	if (rc != BL_OK) {

@@ -168,19 +168,21 @@ int bl_index_run_finish(bl_index *ix, int64_t run, uint64_t scanned, uint64_t sk
 
 /* ---- reading: samples ---------------------------------------------------- */
 
-/* Columns a cursor reads (or'ed); shard_id and ordinal always. */
+/* Columns a cursor reads (or'ed): only these are fetched, row by row. */
 enum {
-	BL_IXC_KEY = 1 << 0,      /* key, offset */
-	BL_IXC_LABELS = 1 << 1,   /* labels (",a,b," text) */
-	BL_IXC_BITS = 1 << 2,     /* bits */
-	BL_IXC_CAPTION = 1 << 3,  /* caption */
-	BL_IXC_IMAGE = 1 << 4,    /* image_offset, image_size, image_ext */
-	BL_IXC_MEMBERS = 1 << 5,  /* the members' data: caption_data,
+	BL_IXC_SHARD = 1 << 0,    /* shard_id */
+	BL_IXC_ORDINAL = 1 << 1,  /* ordinal */
+	BL_IXC_KEY = 1 << 2,      /* key, offset */
+	BL_IXC_LABELS = 1 << 3,   /* labels (",a,b," text) */
+	BL_IXC_BITS = 1 << 4,     /* bits */
+	BL_IXC_CAPTION = 1 << 5,  /* caption */
+	BL_IXC_IMAGE = 1 << 6,    /* image_offset, image_size, image_ext */
+	BL_IXC_MEMBERS = 1 << 7,  /* the members' data: caption_data,
 				   * caption_size, image_data, image_size,
 				   * json_data, json_size, image_ext */
-	BL_IXC_PROBLEMS = 1 << 6, /* problems */
-	BL_IXC_WEIGHT = 1 << 7,   /* weight */
-	BL_IXC_PATH = 1 << 8,     /* the shard's path (shards.path) */
+	BL_IXC_PROBLEMS = 1 << 8, /* problems */
+	BL_IXC_WEIGHT = 1 << 9,   /* weight */
+	BL_IXC_PATH = 1 << 10,    /* the shard's path (shards.path) */
 };
 
 /* Numeric columns that can be NULL: bits of bl_index_sample.nulls. */
@@ -196,7 +198,7 @@ enum {
 
 /*
  * One sample as a cursor reads it: the columns asked for, the others 0 /
- * NULL.  Strings and bits are borrowed until the next call on the cursor;
+ * NULL (weight 1).  Strings and bits are borrowed until the next call on the cursor;
  * a NULL string column is a NULL pointer (length 0).  A NULL number reads
  * as 0 with its bit set in nulls.  weight is 1 when NULL, and when the
  * index predates the column; the members' columns of such an index read
@@ -228,8 +230,8 @@ typedef struct bl_index_cursor bl_index_cursor;
 bl_index_cursor *bl_index_cursor_new(bl_index *ix, unsigned cols);
 /* Where the next rows come from: every sample in (shard_id, ordinal)
  * order; the samples of one shard in ordinal order; the one sample
- * (shard_id, ordinal), or none.  Each call starts over.  BL_OK, or
- * BL_FAILED with errmsg on the index. */
+ * (shard_id, ordinal), or none.  Each call starts over.  BL_OK; BL_FAILED
+ * or BL_ENOMEM with errmsg on the index. */
 int bl_index_cursor_all(bl_index_cursor *c);
 int bl_index_cursor_shard(bl_index_cursor *c, int64_t shard_id);
 int bl_index_cursor_one(bl_index_cursor *c, int64_t shard_id, int64_t ordinal);

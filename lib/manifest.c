@@ -640,8 +640,11 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		bytes_total += sh[i].size > 0 ? (uint64_t)sh[i].size : 0;
 	rc = BL_FAILED;
 	bl_rebalance_reset(rb);
-	if (!(w.cur = bl_index_cursor_new(ix, BL_IXC_KEY | BL_IXC_LABELS | BL_IXC_BITS |
-						    BL_IXC_MEMBERS))) {
+	/* a dry run reads what the rebalancer needs, no more */
+	if (!(w.cur = bl_index_cursor_new(ix, BL_IXC_ORDINAL | BL_IXC_BITS |
+						      (outdir ? BL_IXC_KEY | BL_IXC_LABELS |
+									BL_IXC_MEMBERS
+							      : 0)))) {
 		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
 		goto out;
 	}
