@@ -2,9 +2,10 @@
 #
 #   make            build build/ballast and build/libballast.a
 #   make deps       install missing Debian packages (as root), else print the command
-#   make deps-optional  also python3-torch, for the PyTorch dataset's tests
+#   make deps-optional  also python3-torch, PIL, fonts and the clients' modules (tests that use them)
 #   make demo       deps + build + synthetic shards + the whole chain
-#   make test       deps + build + unit, CLI and real-data tests
+#   make test       build + unit, CLI and real-data tests (checks packages, installs none)
+#   make check      build + unit tests and the quick CLI scripts (under a minute)
 #   make asan       the whole suite under AddressSanitizer + UBSan (build-asan/)
 #   make eval       precision/recall of the shipped filters on the labelled set
 #   make bench      benchmarks (not part of make test), results in BENCHMARKS.md
@@ -23,7 +24,8 @@ DEBPKGS := pkg-config libarchive-dev libturbojpeg0-dev libjpeg62-turbo-dev \
            libsqlite3-dev libpcre2-dev libcjson-dev libpng-dev nettle-dev zlib1g-dev \
            liblzma-dev libzstd-dev libbz2-dev zstd xz-utils bzip2 python3 sqlite3
 # not needed to build or test: without them the tests that use them skip
-OPTPKGS := python3-torch
+OPTPKGS := python3-torch python3-pil fonts-dejavu-core python3-numpy python3-braceexpand \
+           python3-toml python3-voluptuous chromium
 
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -153,18 +155,24 @@ install: $(B)/ballast $(B)/libballast.a $(B)/libballast.so
 	  'Cflags: -I$${includedir}' > $(DESTDIR)$(LIBDIR)/pkgconfig/ballast.pc
 
 # ---- dependencies --------------------------------------------------------
-# deps-ok checks quietly; deps installs (as root) or says what to run.
+# deps installs what is missing (as root) or says what to run: `make deps`
+# and `make demo` do that.  Everything else only checks (deps-ok) and says
+# what to run: `make test` never calls apt-get.
 .PHONY: deps-ok deps-optional
+MISSING = missing=""; for p in $(DEBPKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done
 deps-ok:
-	@pkg-config --exists $(PKGS) 2>/dev/null || $(MAKE) --no-print-directory deps
+	@pkg-config --exists $(PKGS) 2>/dev/null && exit 0; \
+	$(MISSING); \
+	echo "missing Debian packages:$$missing"; \
+	echo "run 'make deps' (as root it installs them), or: sudo apt-get install$$missing"; exit 1
 
 deps-optional:
 	@$(MAKE) --no-print-directory deps DEBPKGS="$(OPTPKGS)"
 
 deps:
-	@missing=""; for p in $(DEBPKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
+	@$(MISSING); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  echo "installing:$$missing"; \
@@ -174,9 +182,12 @@ deps:
 	fi
 
 # ---- test, demo ----------------------------------------------------------
-test check: deps all nm-check
+# make check: the unit tests and the quick CLI scripts (under a minute);
+# make test: everything.  CLI scripts run TEST_JOBS at a time (default:
+# the CPU count).
+test check: deps-ok all nm-check
 	@BALLAST=$(CURDIR)/$(B)/ballast TEST_UNIT=$(CURDIR)/$(B)/test-unit FUZZ_REPLAY_DIR=$(CURDIR)/$(B) \
-	  BALLAST_BUILD_SAN="$(SAN)" sh tests/run.sh
+	  BALLAST_BUILD_SAN="$(SAN)" TEST_TIER=$(if $(filter check,$@),quick,full) sh tests/run.sh
 
 asan:
 	$(MAKE) B=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -185,10 +196,10 @@ asan:
 demo: deps all
 	@sh tools/demo.sh $(CURDIR)/$(B)/ballast
 
-eval: deps all
+eval: deps-ok all
 	@sh tests/eval/run.sh $(CURDIR)/$(B)/ballast
 
-bench: deps all
+bench: deps-ok all
 	@sh tests/bench/run.sh $(CURDIR)/$(B)/ballast
 
 clean:

@@ -24,6 +24,17 @@
  *    the same handle unless a comment says otherwise.
  *  - The library never prints, never exits and never aborts on bad input.
  *    Every reader takes explicit limits; exceeding one is an item error.
+ *  - Threads: a handle is used by one thread at a time unless its section
+ *    says otherwise (a compiled bl_ruleset is shared read-only by many
+ *    taggers).  Process-wide state, all set up once and thread-safe: the
+ *    first bl_tagger installs cJSON allocation hooks (cJSON_InitHooks)
+ *    that parse a sample's JSON into the tagger's arena and are plain
+ *    malloc/free everywhere else, so other cJSON users in the process are
+ *    unaffected - but a program that installs cJSON hooks of its own
+ *    after that breaks the tagger's parses; and the shard reader installs
+ *    a SIGBUS handler that turns a fault inside a shard it has mapped
+ *    into an item error and passes every other SIGBUS on to the handler
+ *    that was there before.
  */
 #ifndef BALLAST_H
 #define BALLAST_H

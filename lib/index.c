@@ -251,7 +251,7 @@ static int dir_read_only(const char *path)
 	if (!slash)
 		snprintf(dir, sizeof dir, ".");
 	else
-		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path ? slash - path : 1), path);
+		snprintf(dir, sizeof dir, "%.*s", (int)((slash - path) ? (slash - path) : 1), path);
 	return statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
 }
 

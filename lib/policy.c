@@ -677,15 +677,17 @@ static int parse_line(struct line_ctx *c)
 	int rc;
 
 	if (wordeq(m, "seed")) {
-		double v;
+		char num[32];
 		if (p->has_seed)
 			return perr(c, m->col, "'seed' given twice");
 		if (c->nw != 2)
 			return perr(c, c->nw > 2 ? c->w[2].col : c->len, "expected 'seed N'");
-		if (number_word(c, c->w[1].s, c->w[1].len, c->w[1].col, 0, 9007199254740992.0, 1,
-				"a seed (an integer from 0 to 2^53)", &v) != BL_OK)
-			return BL_FAILED;
-		p->seed = (uint64_t)v;
+		/* one seed parser for every seed ballast takes (bl_seed_parse) */
+		if (c->w[1].len >= sizeof num ||
+		    (memcpy(num, c->w[1].s, c->w[1].len), num[c->w[1].len] = '\0',
+		     bl_seed_parse(num, &p->seed) != BL_OK))
+			return perr(c, c->w[1].col, "expected a seed (an integer from 0 to "
+				    "18446744073709551615), got '%.*s'", (int)c->w[1].len, c->w[1].s);
 		p->has_seed = 1;
 		return BL_OK;
 	}

@@ -566,7 +566,6 @@ static int mf_read_lines(struct bl_report_mf *mf, bl_manifest *m, bl_index *ix,
 	const bl_manifest_entry *e;
 	size_t last = SIZE_MAX;
 	int rc, upsample = strcmp(mf->realise, "upsample") == 0;
-	double sw = 0, sw2 = 0;
 
 	mf->min_w_re = INFINITY;
 	mf->max_w_re = 0;
@@ -618,8 +617,6 @@ static int mf_read_lines(struct bl_report_mf *mf, bl_manifest *m, bl_index *ix,
 			goto out;
 		}
 		mf->lines++;
-		sw += e->weight;
-		sw2 += e->weight * e->weight;
 		mf->max_w_re = fmax(mf->max_w_re, e->weight);
 		mf->min_w_re = fmin(mf->min_w_re, e->weight);
 		if (upsample && e->weight >= 2) {

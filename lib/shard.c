@@ -202,6 +202,9 @@ static void keyset_clear(struct keyset *k)
 
 static void vformat_msg(bl_buf *b, const char *shard, const char *member,
 			int64_t offset, const char *fmt, va_list ap)
+	__attribute__((format(__printf__, 5, 0)));
+static void vformat_msg(bl_buf *b, const char *shard, const char *member,
+			int64_t offset, const char *fmt, va_list ap)
 {
 	char tail[1024];
 	vsnprintf(tail, sizeof tail, fmt, ap);

@@ -61,7 +61,7 @@ struct job {
 	uint64_t nshards, per_shard;
 	struct truth *truth; /* one per shard */
 	pthread_mutex_t lock;
-	uint64_t next_shard;
+	uint64_t next_shard, done;
 	int failed;
 	char err[1024];
 };
@@ -137,6 +137,11 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&jb->lock);
 			break;
 		}
+		/* progress on a terminal (tool_progress is quiet otherwise) */
+		pthread_mutex_lock(&jb->lock);
+		jb->done++;
+		tool_progress(NULL, "shards written", jb->done, jb->nshards);
+		pthread_mutex_unlock(&jb->lock);
 	}
 out:
 	bl_synth_free(syn);

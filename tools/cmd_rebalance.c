@@ -231,7 +231,7 @@ int cmd_rebalance(int argc, char **argv)
 	};
 	const char *policy_path = NULL, *outdir = NULL;
 	int json = 0, quiet = 0, have_seed = 0, c, rc = EXIT_FATAL, allow_partial = 0;
-	unsigned long long seed = 0;
+	uint64_t seed = 0;
 	bl_manifest_options mo = {0};
 	bl_policy *pol = NULL;
 	bl_rebalance *rb = NULL;
@@ -251,17 +251,13 @@ int cmd_rebalance(int argc, char **argv)
 		case 'D': mo.no_digest = 1; break;
 		case 'F': mo.force = 1; break;
 		case 'A': allow_partial = 1; break;
-		case 'S': {
-			char *end;
-			errno = 0;
-			seed = strtoull(optarg, &end, 10);
-			if (!*optarg || *end || errno || optarg[0] == '-')
+		case 'S':
+			if (bl_seed_parse(optarg, &seed) != BL_OK)
 				return tool_usage_error(usage_rebalance,
-							"--seed wants a non-negative integer, got '%s'",
-							optarg);
+							"--seed wants an integer from 0 to "
+							"18446744073709551615, got '%s'", optarg);
 			have_seed = 1;
 			break;
-		}
 		default:
 			return tool_usage_error(usage_rebalance, NULL);
 		}

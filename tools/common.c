@@ -99,6 +99,7 @@ const char *tool_esc(const char *s)
 }
 
 /* A message to stderr with every byte a terminal could act on escaped. */
+static void put_escaped(const char *fmt, va_list ap) __attribute__((format(__printf__, 1, 0)));
 static void put_escaped(const char *fmt, va_list ap)
 {
 	char small[2048];

@@ -2,9 +2,9 @@
 # tools/demo.sh - the whole chain on a synthetic, deliberately skewed set.
 # Called by 'make demo' with the path of the ballast binary.
 set -eu
-B=${1:?usage: demo.sh PATH/TO/ballast}
+B=${1:?usage: demo.sh PATH/TO/ballast [OUTDIR]}
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$top/demo-out
+out=${2:-$top/demo-out}
 rm -rf "$out"
 mkdir -p "$out"
 step() { printf '\n== %s\n' "$*"; }
@@ -20,7 +20,9 @@ head -n 4 "$out/scan.txt"
 
 if "$B" help report >/dev/null 2>&1; then
 	step "3. report: label shares and the skew table"
-	"$B" report "$out/index.db" --format text | head -n 40
+	# the whole text report: shares first, the skew table last
+	"$B" report "$out/index.db" --format text -o "$out/report.txt"
+	cat "$out/report.txt"
 	"$B" report "$out/index.db" --format html -o "$out/report.html"
 	"$B" report "$out/index.db" --format json -o "$out/report.json"
 fi
@@ -37,7 +39,7 @@ if "$B" help train >/dev/null 2>&1 && [ -d "$out/manifest" ]; then
 fi
 
 step "done"
-[ -f "$out/report.html" ] && echo "report:   $out/report.html"
+[ -f "$out/report.html" ] && echo "report:   $out/report.html (text: $out/report.txt)"
 echo "index:    $out/index.db"
 [ -d "$out/manifest" ] && echo "manifest: $out/manifest/manifest.json"
 exit 0

@@ -6,6 +6,7 @@
 # sexual captions and fire on 4% of the others) gives raw rates that miss
 # the planted truth, and the rates corrected with an audit filled from
 # the truth recover it.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 run "$B" audit

@@ -13,6 +13,7 @@
 # (BALLAST_CLIENTS defaults to ../clients beside the repository);
 # sd-scripts: $BALLAST_CLIENTS/sd-scripts.  Interpreters tried: python3,
 # /usr/bin/python3.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 py=python3

@@ -86,10 +86,7 @@ fi
 
 run "$B" eval -r t.rules --by source --json t.tsv
 expect_rc 0 "eval --json exits 0"
-py=
-for p in python3 /usr/bin/python3; do
-	if "$p" -c 'import json' 2>/dev/null; then py=$p; break; fi
-done
+py=$(find_python 'import json')
 if [ -z "$py" ]; then
 	skip "eval --json: counts, intervals, sources, unscored" "no python3 to read the JSON"
 elif "$py" - out.txt <<'PY'

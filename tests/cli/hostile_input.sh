@@ -4,6 +4,7 @@
 # naming shard and offset (exit 1), never a crash and never exit 0.
 # Test data never describes minors sexually: the safety block is tested
 # with the placeholder words minorterm and sexualterm.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 py=python3

@@ -9,6 +9,7 @@
 # there, the two real-data cases: 10,000 web alt-text captions packed into
 # shards, where the deskew policy made the largest rate gap worse and the
 # equal-groups policy gave one caption 6% of the set.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 P="$TOP/manifests/policies"
 

@@ -4,15 +4,10 @@
 # the same draws and pixels as `ballast train`, DataLoader workers, ranks,
 # resume both ways, WeightedRandomSampler over the MapDataset, and the
 # README's training loop run exactly as printed there.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
-py=
-for p in python3 /usr/bin/python3; do
-	if command -v "$p" >/dev/null && "$p" -c 'import torch' 2>/dev/null; then
-		py=$p
-		break
-	fi
-done
+py=$(find_python 'import torch')
 if [ -z "$py" ]; then
 	skip "python dataset" "no python3 imports torch (Debian: apt-get install python3-torch)"
 	exit 0

@@ -3,6 +3,7 @@
 # reproducibility, seeds, policy errors with line and column, impossible
 # targets, --force, --json, and the example manifest against the schema
 # rules of manifests/FORMAT.md.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 P="$TOP/manifests/policies"
 

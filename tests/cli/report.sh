@@ -3,6 +3,7 @@
 # found again (against mkshards.json, the generator's own truth), the
 # coverage of the lift interval over several seeds, and the HTML page
 # rendered by headless Chromium when it is installed.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 run "$B" report
@@ -272,10 +273,7 @@ with tarfile.open("long.tar", "w", format=tarfile.USTAR_FORMAT) as t:
 EOF2
 run "$B" scan long.tar -o long.db -r long.rules -q
 run "$B" report long.db --format html -o long.html
-py=""
-for p in python3 /usr/bin/python3; do
-	if $p -c 'from PIL import ImageFont; ImageFont.truetype("DejaVuSans-Bold.ttf", 13)' 2>/dev/null; then py=$p; break; fi
-done
+py=$(find_python 'from PIL import ImageFont; ImageFont.truetype("DejaVuSans-Bold.ttf", 13)')
 if [ -z "$py" ]; then
 	skip report-html-labels-inside-svg "no python3 with PIL and the DejaVu fonts"
 elif $py - long.html r.html > fit.out 2>&1 <<'EOF2'

@@ -1,5 +1,6 @@
 # CLI tests for ballast scan and the index: counts, resume after kill -9,
 # reruns that add nothing, retagging when the rules change.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 "$B" mkshards gen --shards 6 --per-shard 400 --seed 3 --image-size 16 --skew east_asian:female=3 -j 2 >/dev/null

@@ -3,6 +3,7 @@
 # scan: the manifest's counts with repeats, exactly) and ballast export.
 # The manifests come from the real chain: mkshards -> scan -> rebalance
 # with manifests/policies/deskew-sexualisation.policy.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 py=python3

@@ -23,3 +23,20 @@ expect_rc 0 "ballast help help is help"
 expect_out '^usage: ballast COMMAND' "and prints the command list"
 run "$B" no-such-command
 expect_rc 2 "an unknown command is a usage error"
+
+# one seed parser everywhere: the whole uint64 range, nothing else
+"$B" mkshards sd --shards 1 --per-shard 120 --image-size 16 >/dev/null
+"$B" scan 'sd/*.tar' -o sd.db -q >/dev/null
+printf 'drop sexual.explicit\nseed 18446744073709551615\n' > big.policy
+run "$B" rebalance sd.db -p big.policy -o big --json
+grep -q '"seed":[[:space:]]*"18446744073709551615"' big/manifest.json &&
+	ok "a policy's seed line takes 2^64-1 and the manifest records it exactly" ||
+	bad "policy seed 2^64-1" "$(grep seed big/manifest.json | head -2)"
+for s in -1 +5 ' 5' 1e5 18446744073709551616 0x10; do
+	run "$B" rebalance sd.db -p big.policy --seed "$s"
+	expect_rc 2 "rebalance --seed '$s' is a usage error"
+	[ "$s" = ' 5' ] && continue # a policy line splits at blanks: 'seed  5' is seed 5
+	printf 'drop sexual.explicit\nseed %s\n' "$s" > bad.policy
+	run "$B" rebalance sd.db -p bad.policy
+	expect_rc 2 "policy line 'seed $s' is an error"
+done

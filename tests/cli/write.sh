@@ -3,6 +3,7 @@
 # taken), what ls reads back is what write reported, outputs are whole
 # and replaced whole, copies of heavy samples are spread, inputs that
 # would hang a reader are refused, and messages are escaped.
+# tier: full (slow: `make check` skips it)
 . "$TOP/tests/cli/lib.sh"
 
 py=python3

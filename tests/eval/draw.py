@@ -4,8 +4,9 @@ heldout.tsv hold, drawn reproducibly from ../shared/data/captions.
 
   python3 tests/eval/draw.py [--data DIR] SPLIT            list the draw
   python3 tests/eval/draw.py [--data DIR] SPLIT --check TSV check a split
+  python3 tests/eval/draw.py SPLIT --second TSV              second-annotator sample
 
-SPLIT is "tune" or "heldout".  The listing is one line per drawn row:
+SPLIT is "tune", "tune2" or "heldout".  The listing is one line per drawn row:
 source, row, stratum, caption (tabs and line breaks replaced by spaces,
 otherwise the text exactly as in the source file).  --check verifies that
 the real-source rows of a labelled TSV are exactly the draw, with the same
@@ -13,8 +14,10 @@ captions, and that the hard cases (source "hard") sit apart; it exits 1 and
 says what differs otherwise.
 
 How rows are drawn (the README beside the labelled files says why):
-- Partition: tune rows are EVEN 0-based rows of the caption files, heldout
-  rows ODD ones.  Rows in the shared dev set (labels/dev.tsv) are never drawn.
+- Partition: tune and tune2 rows are EVEN 0-based rows of the caption
+  files, heldout rows ODD ones.  Rows in the shared dev set (labels/dev.tsv)
+  are never drawn, and a split never takes a row of the splits listed for it
+  in AFTER (tune2 is drawn after tune, from the even rows tune left).
 - Order: every candidate row gets the key sha256("SEED:split:stratum:source:
   row"); a stratum takes the lowest keys.  No interpreter's random module is
   involved, so any Python 3 gives the same draw.
@@ -28,6 +31,12 @@ How rows are drawn (the README beside the labelled files says why):
   reason).  The next row in key order takes its place.  The screen is
   deliberately broad: it also drops harmless rows ("hot pink baby booties"),
   which costs a few age.minor traps and is counted in the README.
+
+--second lists the seeded sample of a labelled TSV that a second annotator
+relabels blind to measure agreement: SECOND["real"] rows of the real
+sources and SECOND["hard"] hard cases, each set taking the lowest keys
+sha256("SEED:split:second:source:row").  It prints source, row and caption
+only, never the first annotator's labels or notes.
 """
 import argparse
 import hashlib
@@ -65,7 +74,22 @@ QUOTAS = {
         (COCO, "random", 50),
         (FLICKR, "random", 50),
     ],
+    # Round 2 of the rules needs more tuning data: even rows again, none of
+    # tune's (AFTER), so heldout stays unseen.  Every even kw-sexual row is
+    # already in tune, and kw-ethnic takes every row left.
+    "tune2": [
+        (I2D, "random", 400),
+        (I2D, "kw-sexual", None),
+        (I2D, "kw-ethnic", None),
+        (I2D, "kw-colour", 30),
+        (I2D, "kw-child", 65),
+        (I2D, "kw-person", 90),
+        (CC3M, "random", 100),
+    ],
 }
+PARITY = {"tune": 0, "tune2": 0, "heldout": 1}
+# Splits whose rows a split must not take (drawn first, with their own keys).
+AFTER = {"tune2": ["tune"]}
 
 # The naive keyword list used ONLY to enrich the draw (never to label).
 # Written from scratch for the draw, not taken from filters/.
@@ -110,10 +134,14 @@ SCREEN_SEXUAL = re.compile(
     r"\bcock|\bdick|\btits?\b|boob|\bass\b|orgasm|masturbat|blowjob|playboy|"
     r"s3x|n\*de", re.I)
 
+# Sample sizes of the second, blind annotation (--second).
+SECOND = {"real": 400, "hard": 100}
+
 # (source, row) pairs excluded by hand, for the reason above.  No text.
 EXCLUDE = {
     (I2D, 452),
     (I2D, 8361),
+    (I2D, 9606),       # tune2
 }
 
 
@@ -155,11 +183,16 @@ def key(split, stratum, source, row):
 
 
 def draw(data, split):
-    """[(source, row, stratum, caption)] and the number screened out."""
-    parity = 0 if split == "tune" else 1
+    """[(source, row, stratum, caption)] and what the screen dropped:
+    {"auto": count, "hand": count, "rows": {(source, row)}}."""
+    parity = PARITY[split]
     dev = dev_rows(data)
     cache, taken, out = {}, set(), []
-    screened = {"auto": 0, "hand": 0}
+    for earlier in AFTER.get(split, []):
+        rows, dropped = draw(data, earlier)
+        taken.update((s, r) for s, r, _, _ in rows)
+        taken.update(dropped["rows"])     # screened there: not drawn again
+    screened = {"auto": 0, "hand": 0, "rows": set()}
     for source, stratum, quota in QUOTAS[split]:
         if source not in cache:
             cache[source] = read_source(data, source)
@@ -176,9 +209,11 @@ def draw(data, split):
                 break
             if (source, r) in EXCLUDE:
                 screened["hand"] += 1
+                screened["rows"].add((source, r))
                 continue
             if SCREEN_MINOR.search(caps[r]) and SCREEN_SEXUAL.search(caps[r]):
                 screened["auto"] += 1
+                screened["rows"].add((source, r))
                 continue
             taken.add((source, r))
             out.append((source, r, stratum, caps[r]))
@@ -224,6 +259,23 @@ def check(data, split, path, rows):
     return 1 if bad else 0
 
 
+def second_sample(split, path):
+    """The rows of labelled file PATH for the second annotation, in key
+    order, real rows first: [(source, row, caption)] (row as written)."""
+    sets = {"real": [], "hard": []}
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            fld = line.rstrip("\n").split("\t")
+            sets["hard" if fld[0] == "hard" else "real"].append(tuple(fld[:3]))
+    out = []
+    for part in ("real", "hard"):
+        rows = sorted(sets[part], key=lambda t: hashlib.sha256(
+            ("%s:%s:second:%s:%s" % (SEED, split, t[0], t[1])).encode()).hexdigest())
+        out.extend(rows[:SECOND[part]])
+    return out
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -231,7 +283,12 @@ def main():
     ap.add_argument("--data", default=os.environ.get(
         "BALLAST_SHARED_DATA", os.path.join(here, "..", "..", "..", "shared", "data")))
     ap.add_argument("--check", metavar="TSV")
+    ap.add_argument("--second", metavar="TSV")
     a = ap.parse_args()
+    if a.second:
+        for s, r, c in second_sample(a.split, a.second):
+            sys.stdout.write("%s\t%s\t%s\n" % (s, r, c))
+        return
     rows, screened = draw(a.data, a.split)
     if a.check:
         sys.exit(check(a.data, a.split, a.check, rows))

@@ -8,6 +8,7 @@
 # Splits (tests/eval/labels/README.md says how each was drawn):
 #   heldout  tests/eval/labels/heldout.tsv  NEVER tuned on: the accuracy
 #   tune     tests/eval/labels/tune.tsv     tuned on: not an accuracy figure
+#   tune2    tests/eval/labels/tune2.tsv    tuned on (round 2): not an accuracy figure
 #   dev      ../shared/data/labels/dev.tsv  tuned on: not an accuracy figure
 # The headline comes first: held-back web alt-text (heldout rows from
 # img2dataset plus the web-style hard cases, rows hard:w*), per family.
@@ -73,7 +74,8 @@ report() {
 
 heldout=$labels/heldout.tsv
 tune=$labels/tune.tsv
-for f in "$heldout" "$tune"; do
+tune2=$labels/tune2.tsv
+for f in "$heldout" "$tune" "$tune2"; do
 	[ -f "$f" ] || { echo "eval: $f is missing"; exit 1; }
 done
 
@@ -91,6 +93,9 @@ report heldout "heldout: NEVER tuned on (the accuracy figures)"
 
 evaluate "$tune" tune
 report tune "tune: TUNED ON (the rules were developed on it) - not an accuracy figure"
+
+evaluate "$tune2" tune2
+report tune2 "tune2: TUNED ON (round 2 of the rules was developed on it) - not an accuracy figure"
 
 dev=$data/labels/dev.tsv
 if [ -f "$dev" ]; then

@@ -233,7 +233,7 @@ BL_TEST(prefilter_same_tags_synthetic)
 		"a zebra grooms its coat", "a zebra and his reflection",
 		"action figure of a man", "nude heels", "The Naked Tiger",
 		"naked", "NAKED", "topleſs model", "\xe2\x84\xaaid in a park",
-		"a \xe2\x84\xaa""id", "two mi\xc5\xbf\xc5\xbf", "GIRL\xc5\xbf",
+		("a \xe2\x84\xaa" "id"), "two mi\xc5\xbf\xc5\xbf", "GIRL\xc5\xbf",
 		"bikini bottom", "Welcome to Bikini Bottom", "a 5-year-old boy",
 		"boys aged 7", "Zuma, 5, and her sister", "little leaguer",
 		"sexy woman in a red dress", "Sexy Mini Prom Lace Girls Party Gowns",

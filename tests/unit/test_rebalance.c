@@ -371,8 +371,8 @@ BL_TEST(rebalance_checks_and_adjustments)
 	REQUIRE(ix);
 	static const char *const texts[] = {
 		"target group group.latino=0.6\n",
-		"target group group.latino=0.6\naccept ess >= 0.05\naccept max weight 40\n"
-		"accept shift 0.5\n",
+		("target group group.latino=0.6\naccept ess >= 0.05\naccept max weight 40\n"
+		 "accept shift 0.5\n"),
 		"target group group.latino=0.6\nclip weight 5\nfloor ess 0.6\naccept shift 0.5\n",
 	};
 	for (int t = 0; t < 3; t++) {
