@@ -985,10 +985,9 @@ out:
 
 static int run_finish(bl_index *ix, int64_t run, const bl_scan_totals *t, const char *digest)
 {
-	return bl_index_run_finish(ix, run, t->shards, t->shards_skipped) == BL_OK &&
-			       bl_index_meta_set(ix, "rules_digest", digest) == BL_OK
-		       ? BL_OK
-		       : BL_FAILED;
+	if (bl_index_run_finish(ix, run, t->shards, t->shards_skipped) != BL_OK)
+		return BL_FAILED;
+	return bl_index_meta_set(ix, "rules_digest", digest);
 }
 
 /* ---- the writer -------------------------------------------------------- */
