@@ -46,7 +46,6 @@
  * captions (and, from plain tars, the images, except for samples tagged
  * age.* or safety.*) without the tagger's decision.  Nothing here prints.
  */
-#include "report_int.h"
 #include "index_int.h"
 
 #include <errno.h>
@@ -939,8 +938,9 @@ static int add_pick(struct draw *d, int64_t shard, int64_t ord, int node, int ta
  * sampling (Knuth's algorithm S) in each stratum, or over all samples. */
 static int select_rows(struct draw *d)
 {
-	sqlite3 *db = bl_index_db(d->ix);
-	sqlite3_stmt *st = NULL;
+	bl_index_cursor *cur =
+		bl_index_cursor_new(d->ix, BL_IXC_SHARD | BL_IXC_ORDINAL | BL_IXC_BITS);
+	const struct bl_index_sample *row;
 	bl_rng rng[MAX_NODES][2], all;
 	double seen[MAX_NODES][2], seen_all = 0, want_all = 0;
 	int design = d->opt->design, rc = BL_FAILED;
@@ -949,15 +949,13 @@ static int select_rows(struct draw *d)
 	memset(seen, 0, sizeof seen);
 	for (int pass = 0; pass < 2; pass++) {
 		int s;
-		if (sqlite3_prepare_v2(db, "SELECT shard_id, ordinal, bits FROM samples"
-				       " ORDER BY shard_id, ordinal", -1, &st, NULL) != SQLITE_OK)
+		if (!cur || bl_index_cursor_all(cur) != BL_OK)
 			goto sqlerr;
-		while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		while ((s = bl_index_cursor_next(cur, &row)) == BL_OK) {
 			bl_labelset ls;
-			int64_t sh = sqlite3_column_int64(st, 0), ord = sqlite3_column_int64(st, 1);
+			int64_t sh = row->shard_id, ord = row->ordinal;
 			int take_all = 0;
-			bits_to_set(sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-				    &ls);
+			bits_to_set(row->bits, row->nbits, &ls);
 			if (pass == 0) {
 				d->total++;
 				for (int k = 0; k < d->nnodes; k++)
@@ -993,10 +991,8 @@ static int select_rows(struct draw *d)
 				}
 			}
 		}
-		if (s != SQLITE_DONE)
+		if (s != BL_END)
 			goto sqlerr;
-		sqlite3_finalize(st);
-		st = NULL;
 		if (pass == 0) {
 			if (d->total == 0) {
 				snprintf(d->err, d->errlen, "the index holds no samples");
@@ -1022,9 +1018,9 @@ static int select_rows(struct draw *d)
 	rc = BL_OK;
 	goto out;
 sqlerr:
-	snprintf(d->err, d->errlen, "reading samples: %s", sqlite3_errmsg(db));
+	snprintf(d->err, d->errlen, "%s", bl_index_errmsg(d->ix));
 out:
-	sqlite3_finalize(st);
+	bl_index_cursor_free(cur);
 	return rc;
 }
 
@@ -1185,19 +1181,15 @@ static const char html_css[] =
 
 static int write_sheet(struct draw *d, bl_buf *tsv, bl_buf *html)
 {
-	sqlite3 *db = bl_index_db(d->ix);
-	sqlite3_stmt *st = NULL;
+	bl_index_cursor *cur = NULL;
 	int rc = BL_OK;
 	const bl_audit_options *opt = d->opt;
 	const char *dname = bl_audit_design_name(opt->design);
-	char digest[80] = "";
+	char digest[80] = "", *rules = bl_index_meta_get(d->ix, NULL, "rules_digest");
 
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'rules_digest'", -1, &st,
-			       NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		snprintf(digest, sizeof digest, "%.16s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	st = NULL;
+	if (rules)
+		snprintf(digest, sizeof digest, "%.16s", rules);
+	free(rules);
 	if (tsv) {
 		rc = bl_buf_adds(tsv, "# ballast audit sheet 1 | index ");
 		if (rc == BL_OK)
@@ -1240,16 +1232,14 @@ static int write_sheet(struct draw *d, bl_buf *tsv, bl_buf *html)
 	}
 	if (rc != BL_OK)
 		return rc;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT s.key, s.caption, s.image_offset, s.image_size, s.image_ext,"
-			       " sh.path, s.labels FROM samples s LEFT JOIN shards sh ON"
-			       " sh.id = s.shard_id WHERE s.shard_id = ?1 AND s.ordinal = ?2",
-			       -1, &st, NULL) != SQLITE_OK) {
-		snprintf(d->err, d->errlen, "reading samples: %s", sqlite3_errmsg(db));
+	if (!(cur = bl_index_cursor_new(d->ix, BL_IXC_KEY | BL_IXC_CAPTION | BL_IXC_IMAGE |
+						       BL_IXC_PATH | BL_IXC_LABELS))) {
+		snprintf(d->err, d->errlen, "%s", bl_index_errmsg(d->ix));
 		return BL_FAILED;
 	}
 	for (size_t i = 0; i < d->npicks && rc == BL_OK; i++) {
 		const struct pick *p = &d->picks[i];
+		const struct bl_index_sample *row;
 		const char *key = NULL, *cap = NULL, *path = NULL, *ext = NULL, *labels = NULL;
 		int64_t ioff = -1, isize = -1;
 		int first = i == 0 || p->unit != d->picks[i - 1].unit;
@@ -1257,19 +1247,17 @@ static int write_sheet(struct draw *d, bl_buf *tsv, bl_buf *html)
 
 		for (size_t k = i + 1; first && k < d->npicks && d->picks[k].unit == p->unit; k++)
 			nrows++;
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, p->shard);
-		sqlite3_bind_int64(st, 2, p->ordinal);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			key = (const char *)sqlite3_column_text(st, 0);
-			cap = (const char *)sqlite3_column_text(st, 1);
-			if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-				ioff = sqlite3_column_int64(st, 2);
-				isize = sqlite3_column_int64(st, 3);
+		if (bl_index_cursor_one(cur, p->shard, p->ordinal) == BL_OK &&
+		    bl_index_cursor_next(cur, &row) == BL_OK) {
+			key = row->key;
+			cap = row->caption;
+			if (!(row->nulls & BL_IXN_IMAGE_OFFSET)) {
+				ioff = row->image_offset;
+				isize = row->image_size;
 			}
-			ext = (const char *)sqlite3_column_text(st, 4);
-			path = (const char *)sqlite3_column_text(st, 5);
-			labels = (const char *)sqlite3_column_text(st, 6);
+			ext = row->image_ext;
+			path = row->path;
+			labels = row->labels;
 		}
 		if (tsv) {
 			rc = bl_buf_addf(tsv, "%zu\t", i + 1);
@@ -1315,7 +1303,7 @@ static int write_sheet(struct draw *d, bl_buf *tsv, bl_buf *html)
 				rc = bl_buf_adds(html, "</td><td class=\"box\"></td></tr>\n");
 		}
 	}
-	sqlite3_finalize(st);
+	bl_index_cursor_free(cur);
 	if (html && rc == BL_OK)
 		rc = bl_buf_adds(html, "</table></main></body></html>\n");
 	return rc;

@@ -989,8 +989,9 @@ int bl_index_upgraded(const bl_index *ix);
  * writer's index goes back to a rollback journal (no -wal, -shm files). */
 int bl_index_close(bl_index *ix);
 const char *bl_index_errmsg(const bl_index *ix);
-/* The SQLite connection (a sqlite3 *), for modules of the library and for
- * callers who want their own queries.  Owned by the index. */
+/* The SQLite connection (a sqlite3 *), for callers who want their own
+ * queries (the library's modules go through lib/index.c).  Owned by the
+ * index. */
 void *bl_index_db(bl_index *ix);
 /* Number of labels and their names (by id), as stored in the index. */
 int bl_index_nlabels(const bl_index *ix);

@@ -25,12 +25,21 @@
  * temporary tables chunk by chunk and moved into the index in the
  * transaction of its last chunk, so the index holds whole shards only and
  * the scanner's memory does not grow with the shard.
+ *
+ * This is the one file of the library that speaks SQL: the other modules
+ * read and write the index through index_int.h (cursors over samples with
+ * the columns they ask for, shard rows, error totals, runs, meta,
+ * transactions, the copy of a merged part), so a change of the schema is
+ * an edit of this file (tests/cli/layers.sh checks that no other file
+ * holds a statement or calls SQLite).
  */
 #include "index_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sqlite3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,13 +52,15 @@
 #define BL_STR_(x) #x
 #define BL_STR(x) BL_STR_(x)
 
-/* The columns of samples, in one place for the index and the staging
- * table. */
-#define SAMPLE_COLS                                                                 \
-	"shard_id, ordinal, key, offset, labels, bits, caption, caption_offset,"    \
-	" image_offset, image_size, image_ext, width, height, punsafe, pwatermark," \
-	" status, problems, caption_data, caption_size, image_data, json_data,"    \
-	" json_size, weight"
+/* The columns of samples, in one place for the index, the staging table
+ * and the copy of a merged part (which reads the columns around bits as
+ * they are and remaps bits). */
+#define SAMPLE_COLS_HEAD "ordinal, key, offset, labels"
+#define SAMPLE_COLS_TAIL                                                             \
+	"caption, caption_offset, image_offset, image_size, image_ext, width, height," \
+	" punsafe, pwatermark, status, problems, caption_data, caption_size,"          \
+	" image_data, json_data, json_size, weight"
+#define SAMPLE_COLS "shard_id, " SAMPLE_COLS_HEAD ", bits, " SAMPLE_COLS_TAIL
 #define SAMPLE_VALS                                                         \
 	"?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20," \
 	"?21,?22,?23"
@@ -119,7 +130,14 @@ static void ix_err(bl_index *ix, const char *what)
 		    ix->db ? sqlite3_errmsg(ix->db) : "cannot open");
 }
 
-int bl_index_exec(bl_index *ix, const char *sql)
+static int ix_nomem(bl_index *ix)
+{
+	bl_buf_reset(&ix->errmsg);
+	bl_buf_addf(&ix->errmsg, "index '%s': out of memory", ix->path);
+	return BL_ENOMEM;
+}
+
+static int exec_sql(bl_index *ix, const char *sql)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(ix->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -138,7 +156,22 @@ static void rollback(bl_index *ix)
 		sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-void bl_index_now(char out[32])
+int bl_index_begin(bl_index *ix)
+{
+	return exec_sql(ix, "BEGIN IMMEDIATE");
+}
+
+int bl_index_commit(bl_index *ix)
+{
+	return exec_sql(ix, "COMMIT");
+}
+
+void bl_index_rollback(bl_index *ix)
+{
+	rollback(ix);
+}
+
+static void now_iso(char out[32])
 {
 	time_t t = time(NULL);
 	struct tm tm;
@@ -284,9 +317,9 @@ static int create_schema(bl_index *ix)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	bl_index_now(now);
-	if (bl_index_exec(ix, schema_sql) != BL_OK ||
-	    bl_index_exec(ix, "PRAGMA user_version = " BL_STR(BL_INDEX_SCHEMA)) != BL_OK)
+	now_iso(now);
+	if (exec_sql(ix, schema_sql) != BL_OK ||
+	    exec_sql(ix, "PRAGMA user_version = " BL_STR(BL_INDEX_SCHEMA)) != BL_OK)
 		goto out;
 	if (sqlite3_prepare_v2(ix->db,
 			       "INSERT OR REPLACE INTO meta(key, value) VALUES "
@@ -312,7 +345,7 @@ static int writer_schema(bl_index *ix)
 {
 	int version = 0;
 
-	if (bl_index_exec(ix, "BEGIN IMMEDIATE") != BL_OK)
+	if (exec_sql(ix, "BEGIN IMMEDIATE") != BL_OK)
 		return BL_FAILED;
 	if (read_version(ix, &version) != BL_OK) {
 		open_err(ix);
@@ -327,11 +360,11 @@ static int writer_schema(bl_index *ix)
 	if (version == 0 && create_schema(ix) != BL_OK)
 		goto fail;
 	if (version == 1) {
-		if (bl_index_exec(ix, upgrade_1_2) != BL_OK)
+		if (exec_sql(ix, upgrade_1_2) != BL_OK)
 			goto fail;
 		ix->upgraded = 1;
 	}
-	if (bl_index_exec(ix, "COMMIT") != BL_OK)
+	if (exec_sql(ix, "COMMIT") != BL_OK)
 		goto fail;
 	return BL_OK;
 fail:
@@ -413,6 +446,7 @@ bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen)
 		return NULL;
 	}
 	ix->lock_fd = -1;
+	ix->has_weight = ix->has_members = -1;
 	ix->writer = (flags & BL_INDEX_CREATE) != 0;
 	bl_buf_init(&ix->errmsg, 4096);
 	if (ix->writer) {
@@ -422,8 +456,8 @@ bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen)
 		/* WAL + NORMAL: a commit survives a killed process (not a power
 		 * cut mid-transaction, which costs at most the last shard,
 		 * rescanned on the next run) */
-		if (bl_index_exec(ix, "PRAGMA journal_mode=WAL") != BL_OK ||
-		    bl_index_exec(ix, "PRAGMA synchronous=NORMAL") != BL_OK)
+		if (exec_sql(ix, "PRAGMA journal_mode=WAL") != BL_OK ||
+		    exec_sql(ix, "PRAGMA synchronous=NORMAL") != BL_OK)
 			goto fail;
 	} else {
 		if (access(path, F_OK) != 0) {
@@ -454,18 +488,6 @@ fail:
 int bl_index_upgraded(const bl_index *ix)
 {
 	return ix ? ix->upgraded : 0;
-}
-
-int bl_index_has_weight(bl_index *ix)
-{
-	sqlite3_stmt *st = NULL;
-	int has = 0;
-
-	if (sqlite3_prepare_v2(ix->db, "SELECT 1 FROM pragma_table_info('samples')"
-			       " WHERE name = 'weight'", -1, &st, NULL) == SQLITE_OK)
-		has = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return has;
 }
 
 int bl_index_close(bl_index *ix)
@@ -686,6 +708,29 @@ int bl_index_partial_reason(bl_index *ix, char *msg, size_t len)
 
 /* ---- writing ---------------------------------------------------------- */
 
+/* Append a label (its row, and the table in memory) under the next id:
+ * LABEL_OK, LABEL_FULL (BL_MAX_LABELS taken), LABEL_SQL (errmsg not set),
+ * LABEL_NOMEM.  *st: the insert, prepared on first use. */
+enum { LABEL_OK, LABEL_FULL, LABEL_SQL, LABEL_NOMEM };
+
+static int add_label(bl_index *ix, sqlite3_stmt **st, const char *name, int *id)
+{
+	if (ix->nlabels >= BL_MAX_LABELS)
+		return LABEL_FULL;
+	if (!*st && sqlite3_prepare_v2(ix->db, "INSERT INTO main.labels(id, name) VALUES (?1, ?2)",
+				       -1, st, NULL) != SQLITE_OK)
+		return LABEL_SQL;
+	sqlite3_reset(*st);
+	sqlite3_bind_int(*st, 1, ix->nlabels);
+	sqlite3_bind_text(*st, 2, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(*st) != SQLITE_DONE)
+		return LABEL_SQL;
+	if (!(ix->labels[ix->nlabels] = strdup(name)))
+		return LABEL_NOMEM;
+	*id = ix->nlabels++;
+	return LABEL_OK;
+}
+
 int bl_index_map_labels(bl_index *ix, const bl_ruleset *rs, int *map)
 {
 	sqlite3_stmt *st = NULL;
@@ -695,31 +740,17 @@ int bl_index_map_labels(bl_index *ix, const bl_ruleset *rs, int *map)
 		const char *name = bl_ruleset_label(rs, i);
 		int id = bl_index_label_id(ix, name);
 		if (id < 0) {
-			if (ix->nlabels >= BL_MAX_LABELS) {
+			int r = add_label(ix, &st, name, &id);
+			if (r == LABEL_FULL) {
 				bl_buf_reset(&ix->errmsg);
 				bl_buf_addf(&ix->errmsg,
 					    "index '%s': more than %d labels over its life",
 					    ix->path, BL_MAX_LABELS);
-				goto out;
-			}
-			if (!st && sqlite3_prepare_v2(ix->db,
-						      "INSERT INTO labels(id, name) VALUES (?1, ?2)",
-						      -1, &st, NULL) != SQLITE_OK) {
+			} else if (r == LABEL_SQL) {
 				ix_err(ix, "adding labels");
-				goto out;
 			}
-			sqlite3_reset(st);
-			sqlite3_bind_int(st, 1, ix->nlabels);
-			sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-			if (sqlite3_step(st) != SQLITE_DONE) {
-				ix_err(ix, "adding labels");
+			if (r != LABEL_OK)
 				goto out;
-			}
-			id = ix->nlabels;
-			ix->labels[id] = strdup(name);
-			if (!ix->labels[id])
-				goto out;
-			ix->nlabels++;
 		}
 		map[i] = id;
 	}
@@ -779,7 +810,7 @@ static int stage_prepare(bl_index *ix)
 {
 	if (ix->stage[0])
 		return BL_OK;
-	if (bl_index_exec(ix, "CREATE TEMP TABLE IF NOT EXISTS stage_samples AS"
+	if (exec_sql(ix, "CREATE TEMP TABLE IF NOT EXISTS stage_samples AS"
 			  " SELECT * FROM main.samples WHERE 0;"
 			  "CREATE INDEX IF NOT EXISTS temp.stage_samples_shard ON"
 			  " stage_samples(shard_id, ordinal);"
@@ -1061,7 +1092,7 @@ static int finish_shard(bl_index *ix, const struct bl_index_shard *ch, const cha
 		if (sqlite3_step(st) != SQLITE_DONE)
 			return chunk_err(ix, ch, NULL, "writing error counts");
 	}
-	bl_index_now(now);
+	now_iso(now);
 	st = ix->stmt[IX_SHARD_DONE];
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -1093,7 +1124,7 @@ int bl_index_write_chunk(bl_index *ix, const struct bl_index_shard *ch,
 
 	if (bl_index_writer_prepare(ix) != BL_OK || (!whole && stage_prepare(ix) != BL_OK))
 		return BL_FATAL;
-	if (bl_index_exec(ix, "BEGIN IMMEDIATE") != BL_OK)
+	if (exec_sql(ix, "BEGIN IMMEDIATE") != BL_OK)
 		return BL_FATAL;
 	if (!ch->last) {
 		/* stage it: the index itself holds whole shards only */
@@ -1124,7 +1155,7 @@ int bl_index_write_chunk(bl_index *ix, const struct bl_index_shard *ch,
 		    (rc = finish_shard(ix, ch, digest)) != BL_OK)
 			goto out;
 	}
-	if (bl_index_exec(ix, "COMMIT") != BL_OK) {
+	if (exec_sql(ix, "COMMIT") != BL_OK) {
 		rc = BL_FATAL;
 		goto out;
 	}
@@ -1146,4 +1177,663 @@ void bl_index_drop_staged(bl_index *ix, int64_t shard_id)
 	step_id(ix, ix->stage[IX_STAGE_DEL_ERRORS], shard_id);
 	if (sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rollback(ix);
+}
+
+/* ---- runs ---------------------------------------------------------------- */
+
+int64_t bl_index_run_start(bl_index *ix, const char *argv, int threads)
+{
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	int64_t id = -1;
+
+	now_iso(now);
+	if (sqlite3_prepare_v2(ix->db, "INSERT INTO runs(started, argv, threads) VALUES (?1,?2,?3)",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, argv ? argv : "", -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, 3, threads);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			id = sqlite3_last_insert_rowid(ix->db);
+	}
+	sqlite3_finalize(st);
+	return id;
+}
+
+int bl_index_run_finish(bl_index *ix, int64_t run, uint64_t scanned, uint64_t skipped)
+{
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	int ok = 0;
+
+	now_iso(now);
+	if (sqlite3_prepare_v2(ix->db, "UPDATE runs SET finished=?1, shards_scanned=?2,"
+			       " shards_skipped=?3 WHERE id=?4", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)scanned);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)skipped);
+		sqlite3_bind_int64(st, 4, run);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+	}
+	if (!ok)
+		ix_err(ix, "recording the run");
+	sqlite3_finalize(st);
+	return ok ? BL_OK : BL_FAILED;
+}
+
+/* ---- reading: cursors over samples ---------------------------------------- */
+
+/* Room for n items of size sz in *v (doubling, overflow checked). */
+static int grow(void **v, size_t *alloc, size_t n, size_t sz)
+{
+	size_t a = *alloc ? *alloc : 16;
+	void *q;
+
+	if (n <= *alloc)
+		return BL_OK;
+	while (a < n) {
+		if (a > SIZE_MAX / 2)
+			return BL_ENOMEM;
+		a *= 2;
+	}
+	if (a > SIZE_MAX / sz || !(q = realloc(*v, a * sz)))
+		return BL_ENOMEM;
+	*v = q;
+	*alloc = a;
+	return BL_OK;
+}
+
+/* Which columns samples has beyond its first schema-2 form: an index
+ * written before them reads NULL there. */
+static void probe_columns(bl_index *ix)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (ix->has_weight >= 0)
+		return;
+	ix->has_weight = ix->has_members = 0;
+	if (sqlite3_prepare_v2(ix->db, "SELECT name FROM pragma_table_info('samples') WHERE"
+			       " name IN ('weight', 'json_size')", -1, &st, NULL) == SQLITE_OK)
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *n = (const char *)sqlite3_column_text(st, 0);
+			if (n && strcmp(n, "weight") == 0)
+				ix->has_weight = 1;
+			else if (n)
+				ix->has_members = 1;
+		}
+	sqlite3_finalize(st);
+}
+
+/* The fields of struct bl_index_sample: their columns, what reads them,
+ * and how a row is read into them. */
+enum { NEED_NONE, NEED_WEIGHT, NEED_MEMBERS };
+enum { K_INT, K_NULLABLE, K_TEXT, K_BLOB, K_WEIGHT };
+
+#define FIELD_AT(f) offsetof(struct bl_index_sample, f)
+#define NO_LEN ((size_t)-1)
+
+static const struct {
+	const char *sql;  /* the column (samples s, shards sh) */
+	unsigned cols;    /* read when any of these BL_IXC_* is asked for */
+	int need;         /* a column an older index may lack */
+	int kind;         /* K_* */
+	size_t at, len;   /* where it goes in the row (len: its length, or NO_LEN) */
+	unsigned null;    /* K_NULLABLE: its bit in nulls */
+} fields[] = {
+	{"s.shard_id", BL_IXC_SHARD, NEED_NONE, K_INT, FIELD_AT(shard_id), NO_LEN, 0},
+	{"s.ordinal", BL_IXC_ORDINAL, NEED_NONE, K_INT, FIELD_AT(ordinal), NO_LEN, 0},
+	{"s.key", BL_IXC_KEY, NEED_NONE, K_TEXT, FIELD_AT(key), FIELD_AT(key_len), 0},
+	{"s.offset", BL_IXC_KEY, NEED_NONE, K_INT, FIELD_AT(offset), NO_LEN, 0},
+	{"s.labels", BL_IXC_LABELS, NEED_NONE, K_TEXT, FIELD_AT(labels), FIELD_AT(labels_len), 0},
+	{"s.bits", BL_IXC_BITS, NEED_NONE, K_BLOB, FIELD_AT(bits), FIELD_AT(nbits), 0},
+	{"s.caption", BL_IXC_CAPTION, NEED_NONE, K_TEXT, FIELD_AT(caption), NO_LEN, 0},
+	{"s.image_offset", BL_IXC_IMAGE, NEED_NONE, K_NULLABLE, FIELD_AT(image_offset), NO_LEN,
+	 BL_IXN_IMAGE_OFFSET},
+	{"s.image_size", BL_IXC_IMAGE | BL_IXC_MEMBERS, NEED_NONE, K_NULLABLE, FIELD_AT(image_size),
+	 NO_LEN, BL_IXN_IMAGE_SIZE},
+	{"s.image_ext", BL_IXC_IMAGE | BL_IXC_MEMBERS, NEED_NONE, K_TEXT, FIELD_AT(image_ext),
+	 NO_LEN, 0},
+	{"s.caption_data", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(caption_data), NO_LEN,
+	 BL_IXN_CAPTION_DATA},
+	{"s.caption_size", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(caption_size), NO_LEN,
+	 BL_IXN_CAPTION_SIZE},
+	{"s.image_data", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(image_data), NO_LEN,
+	 BL_IXN_IMAGE_DATA},
+	{"s.json_data", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(json_data), NO_LEN,
+	 BL_IXN_JSON_DATA},
+	{"s.json_size", BL_IXC_MEMBERS, NEED_MEMBERS, K_NULLABLE, FIELD_AT(json_size), NO_LEN,
+	 BL_IXN_JSON_SIZE},
+	{"s.problems", BL_IXC_PROBLEMS, NEED_NONE, K_INT, FIELD_AT(problems), NO_LEN, 0},
+	{"s.weight", BL_IXC_WEIGHT, NEED_WEIGHT, K_WEIGHT, FIELD_AT(weight), NO_LEN, 0},
+	{"sh.path", BL_IXC_PATH, NEED_NONE, K_TEXT, FIELD_AT(path), NO_LEN, 0},
+};
+
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+enum { SCOPE_ALL, SCOPE_SHARD, SCOPE_ONE, SCOPE_N };
+
+/* One result column read into the row: by kind, so that a row is a few
+ * tight loops. */
+struct getter {
+	int col;
+	void *dst, *len;  /* into the cursor's row; len may be NULL */
+	unsigned null;
+};
+
+struct bl_index_cursor {
+	bl_index *ix;
+	unsigned cols;
+	sqlite3_stmt *st[SCOPE_N]; /* made on first use */
+	sqlite3_stmt *cur;         /* the positioned one */
+	int field[NFIELDS];        /* result column k holds fields[field[k]] */
+	int nfield;
+	struct getter get[K_WEIGHT + 1][NFIELDS];
+	int nget[K_WEIGHT + 1];
+	struct bl_index_sample row;
+};
+
+bl_index_cursor *bl_index_cursor_new(bl_index *ix, unsigned cols)
+{
+	bl_index_cursor *c;
+
+	if (!ix)
+		return NULL;
+	if (!(c = calloc(1, sizeof *c))) {
+		ix_nomem(ix);
+		return NULL;
+	}
+	c->ix = ix;
+	c->cols = cols;
+	c->row.weight = 1;
+	for (size_t f = 0; f < NFIELDS; f++) {
+		struct getter *g;
+		if (!(fields[f].cols & cols))
+			continue;
+		g = &c->get[fields[f].kind][c->nget[fields[f].kind]++];
+		g->col = c->nfield;
+		g->dst = (char *)&c->row + fields[f].at;
+		g->len = fields[f].len == NO_LEN ? NULL : (char *)&c->row + fields[f].len;
+		g->null = fields[f].null;
+		c->field[c->nfield++] = (int)f;
+	}
+	return c;
+}
+
+/* The cursor's statement for a scope: made once, then reset. */
+static int cursor_at(bl_index_cursor *c, int scope)
+{
+	static const char *const where[SCOPE_N] = {
+		[SCOPE_ALL] = " ORDER BY s.shard_id, s.ordinal",
+		[SCOPE_SHARD] = " WHERE s.shard_id = ?1 ORDER BY s.ordinal",
+		[SCOPE_ONE] = " WHERE s.shard_id = ?1 AND s.ordinal = ?2",
+	};
+	bl_index *ix = c->ix;
+	bl_buf sql;
+	int rc = BL_OK;
+
+	c->cur = NULL;
+	if (c->st[scope]) {
+		sqlite3_reset(c->st[scope]);
+		sqlite3_clear_bindings(c->st[scope]);
+		c->cur = c->st[scope];
+		return BL_OK;
+	}
+	probe_columns(ix);
+	bl_buf_init(&sql, 0);
+	bl_buf_adds(&sql, "SELECT ");
+	for (int k = 0; k < c->nfield; k++) {
+		int f = c->field[k];
+		int absent = (fields[f].need == NEED_WEIGHT && !ix->has_weight) ||
+			     (fields[f].need == NEED_MEMBERS && !ix->has_members);
+		bl_buf_addf(&sql, "%s%s", k ? ", " : "", absent ? "NULL" : fields[f].sql);
+	}
+	if (!c->nfield)
+		bl_buf_adds(&sql, "NULL");
+	bl_buf_adds(&sql, " FROM samples s");
+	if (c->cols & BL_IXC_PATH)
+		bl_buf_adds(&sql, " LEFT JOIN shards sh ON sh.id = s.shard_id");
+	if (bl_buf_adds(&sql, where[scope]) != BL_OK)
+		rc = ix_nomem(ix);
+	else if (sqlite3_prepare_v2(ix->db, sql.buf, -1, &c->st[scope], NULL) != SQLITE_OK) {
+		ix_err(ix, "reading samples");
+		rc = BL_FAILED;
+	} else {
+		c->cur = c->st[scope];
+	}
+	bl_buf_release(&sql);
+	return rc;
+}
+
+int bl_index_cursor_all(bl_index_cursor *c)
+{
+	if (!c)
+		return BL_EUSAGE;
+	return cursor_at(c, SCOPE_ALL);
+}
+
+int bl_index_cursor_shard(bl_index_cursor *c, int64_t shard_id)
+{
+	if (!c)
+		return BL_EUSAGE;
+	if (cursor_at(c, SCOPE_SHARD) != BL_OK)
+		return BL_FAILED;
+	sqlite3_bind_int64(c->cur, 1, shard_id);
+	return BL_OK;
+}
+
+int bl_index_cursor_one(bl_index_cursor *c, int64_t shard_id, int64_t ordinal)
+{
+	if (!c)
+		return BL_EUSAGE;
+	if (cursor_at(c, SCOPE_ONE) != BL_OK)
+		return BL_FAILED;
+	sqlite3_bind_int64(c->cur, 1, shard_id);
+	sqlite3_bind_int64(c->cur, 2, ordinal);
+	return BL_OK;
+}
+
+int bl_index_cursor_next(bl_index_cursor *c, const struct bl_index_sample **row)
+{
+	const struct getter *g;
+	sqlite3_stmt *st;
+	int s;
+
+	if (!c || !c->cur || !row)
+		return BL_EUSAGE;
+	st = c->cur;
+	s = sqlite3_step(st);
+	if (s == SQLITE_DONE)
+		return BL_END;
+	if (s != SQLITE_ROW) {
+		ix_err(c->ix, "reading samples");
+		return BL_FAILED;
+	}
+	/* the fields asked for are set on every row; the others stay as made */
+	c->row.nulls = 0;
+	g = c->get[K_INT];
+	for (int k = 0; k < c->nget[K_INT]; k++, g++)
+		*(int64_t *)g->dst = sqlite3_column_int64(st, g->col);
+	g = c->get[K_NULLABLE];
+	for (int k = 0; k < c->nget[K_NULLABLE]; k++, g++) {
+		if (sqlite3_column_type(st, g->col) == SQLITE_NULL)
+			c->row.nulls |= g->null;
+		*(int64_t *)g->dst = sqlite3_column_int64(st, g->col);
+	}
+	g = c->get[K_TEXT];
+	for (int k = 0; k < c->nget[K_TEXT]; k++, g++) {
+		*(const char **)g->dst = (const char *)sqlite3_column_text(st, g->col);
+		if (g->len)
+			*(size_t *)g->len = (size_t)sqlite3_column_bytes(st, g->col);
+	}
+	if (c->nget[K_BLOB]) {
+		g = c->get[K_BLOB];
+		c->row.bits = sqlite3_column_blob(st, g->col);
+		c->row.nbits = c->row.bits ? (size_t)sqlite3_column_bytes(st, g->col) : 0;
+	}
+	if (c->nget[K_WEIGHT]) {
+		g = c->get[K_WEIGHT];
+		c->row.weight = sqlite3_column_type(st, g->col) == SQLITE_NULL
+					? 1
+					: sqlite3_column_double(st, g->col);
+	}
+	*row = &c->row;
+	return BL_OK;
+}
+
+void bl_index_cursor_free(bl_index_cursor *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < SCOPE_N; i++)
+		sqlite3_finalize(c->st[i]);
+	free(c);
+}
+
+/* ---- reading: shards, errors --------------------------------------------- */
+
+void bl_index_shard_rows_free(struct bl_index_shard_row *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++)
+		free(rows[i].path);
+	free(rows);
+}
+
+int bl_index_shard_rows(bl_index *ix, int count_samples, struct bl_index_shard_row **rows,
+			size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct bl_index_shard_row *v = NULL;
+	size_t nv = 0, alloc = 0;
+	int rc = BL_FAILED, s;
+
+	*rows = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(ix->db, count_samples
+					       ? "SELECT id, path, size, mtime, complete, (SELECT "
+						 "count(*) FROM samples WHERE shard_id = shards.id)"
+						 " FROM shards ORDER BY id"
+					       : "SELECT id, path, size, mtime, complete, -1"
+						 " FROM shards ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		ix_err(ix, "reading shards");
+		goto out;
+	}
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct bl_index_shard_row *r;
+		const char *p = (const char *)sqlite3_column_text(st, 1);
+		if (grow((void **)&v, &alloc, nv + 1, sizeof *v) != BL_OK)
+			goto nomem;
+		r = &v[nv];
+		r->id = sqlite3_column_int64(st, 0);
+		r->path = strdup(p ? p : "");
+		r->size = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1
+							: sqlite3_column_int64(st, 2);
+		r->mtime = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1
+							 : sqlite3_column_int64(st, 3);
+		r->complete = sqlite3_column_int(st, 4);
+		r->samples = sqlite3_column_int64(st, 5);
+		nv++;
+		if (!r->path)
+			goto nomem;
+	}
+	if (s != SQLITE_DONE) {
+		ix_err(ix, "reading shards");
+		goto out;
+	}
+	rc = BL_OK;
+	goto out;
+nomem:
+	rc = ix_nomem(ix);
+out:
+	sqlite3_finalize(st);
+	if (rc != BL_OK) {
+		bl_index_shard_rows_free(v, nv);
+		v = NULL;
+		nv = 0;
+	}
+	*rows = v;
+	*n = nv;
+	return rc;
+}
+
+int bl_index_shard_count(bl_index *ix, int64_t *n)
+{
+	int ok = 1;
+
+	*n = query_int(ix, "SELECT count(*) FROM main.shards", &ok);
+	if (!ok)
+		ix_err(ix, "reading shards");
+	return ok ? BL_OK : BL_FAILED;
+}
+
+int bl_index_complete_totals(bl_index *ix, uint64_t *shards, uint64_t *damaged,
+			     uint64_t *not_stored)
+{
+	sqlite3_stmt *st = NULL;
+	int ok;
+
+	ok = sqlite3_prepare_v2(ix->db, "SELECT count(*), coalesce(sum(fatal IS NOT NULL), 0),"
+				" coalesce(sum(errors_not_stored), 0) FROM shards"
+				" WHERE complete = 1", -1, &st, NULL) == SQLITE_OK &&
+	     sqlite3_step(st) == SQLITE_ROW;
+	if (ok) {
+		*shards = (uint64_t)sqlite3_column_int64(st, 0);
+		*damaged = (uint64_t)sqlite3_column_int64(st, 1);
+		*not_stored = (uint64_t)sqlite3_column_int64(st, 2);
+	} else {
+		ix_err(ix, "reading shards");
+	}
+	sqlite3_finalize(st);
+	return ok ? BL_OK : BL_FAILED;
+}
+
+void bl_index_error_totals_free(struct bl_index_error_total *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].kind);
+	free(v);
+}
+
+int bl_index_error_totals(bl_index *ix, int by, struct bl_index_error_total **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct bl_index_error_total *v = NULL;
+	size_t nv = 0, alloc = 0;
+	int rc = BL_FAILED, s;
+
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(ix->db, by == BL_IX_BY_SHARD
+					       ? "SELECT shard_id, NULL, sum(n) FROM error_totals"
+						 " GROUP BY shard_id ORDER BY shard_id"
+					       : "SELECT -1, kind, sum(n) FROM error_totals"
+						 " GROUP BY kind ORDER BY kind",
+			       -1, &st, NULL) != SQLITE_OK) {
+		ix_err(ix, "reading errors");
+		goto out;
+	}
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 1);
+		if (grow((void **)&v, &alloc, nv + 1, sizeof *v) != BL_OK)
+			goto nomem;
+		v[nv].shard_id = sqlite3_column_int64(st, 0);
+		v[nv].n = (uint64_t)sqlite3_column_int64(st, 2);
+		v[nv].kind = NULL;
+		if (k && !(v[nv].kind = strdup(k)))
+			goto nomem;
+		nv++;
+	}
+	if (s != SQLITE_DONE) {
+		ix_err(ix, "reading errors");
+		goto out;
+	}
+	rc = BL_OK;
+	goto out;
+nomem:
+	rc = ix_nomem(ix);
+out:
+	sqlite3_finalize(st);
+	if (rc != BL_OK) {
+		bl_index_error_totals_free(v, nv);
+		v = NULL;
+		nv = 0;
+	}
+	*out = v;
+	*n = nv;
+	return rc;
+}
+
+/* ---- merging a part -------------------------------------------------------- */
+
+/* A merge's failure, with SQLite's word for it. */
+static int part_err(bl_index *ix, const char *what)
+{
+	bl_buf_reset(&ix->errmsg);
+	bl_buf_addf(&ix->errmsg, "index '%s': merge: %s: %s", ix->path, what,
+		    sqlite3_errmsg(ix->db));
+	return BL_FAILED;
+}
+
+int bl_index_part_attach(bl_index *ix, const char *uri)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = BL_FAILED;
+
+	if (sqlite3_prepare_v2(ix->db, "ATTACH DATABASE ?1 AS part", -1, &st, NULL) != SQLITE_OK) {
+		part_err(ix, "attach");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, uri, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		part_err(ix, "cannot open the part");
+		goto out;
+	}
+	rc = BL_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void bl_index_part_detach(bl_index *ix)
+{
+	sqlite3_exec(ix->db, "DETACH DATABASE part", NULL, NULL, NULL);
+}
+
+int bl_index_part_version(bl_index *ix, int64_t *version)
+{
+	int ok = 1;
+
+	*version = query_int(ix, "PRAGMA part.user_version", &ok);
+	return ok ? BL_OK : part_err(ix, "reading the part");
+}
+
+int bl_index_part_map_labels(bl_index *ix, const char *part_path, int map[BL_MAX_LABELS],
+			     int *n)
+{
+	sqlite3_stmt *st = NULL, *add = NULL;
+	int rc = BL_FAILED;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(ix->db, "SELECT id, name FROM part.labels ORDER BY id", -1, &st,
+			       NULL) != SQLITE_OK) {
+		part_err(ix, "reading the part's labels");
+		goto out;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int pid = sqlite3_column_int(st, 0), id;
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		if (pid < 0 || pid >= BL_MAX_LABELS || !name) {
+			bl_buf_reset(&ix->errmsg);
+			bl_buf_addf(&ix->errmsg, "'%s': damaged label table", part_path);
+			goto out;
+		}
+		id = bl_index_label_id(ix, name);
+		if (id < 0) {
+			int r = add_label(ix, &add, name, &id);
+			if (r == LABEL_FULL) {
+				bl_buf_reset(&ix->errmsg);
+				bl_buf_addf(&ix->errmsg, "index '%s': too many labels", ix->path);
+			} else if (r == LABEL_SQL) {
+				part_err(ix, "adding labels");
+			}
+			if (r != LABEL_OK)
+				goto out;
+		}
+		map[pid] = id;
+		if (pid + 1 > *n)
+			*n = pid + 1;
+	}
+	rc = BL_OK;
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(add);
+	return rc;
+}
+
+struct remap {
+	const int *map; /* part label id -> index label id */
+	int n;
+};
+
+/* SQL function bl_remap(bits): the bitset with part ids turned into ours. */
+static void remap_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const struct remap *rm = sqlite3_user_data(ctx);
+	const unsigned char *in = sqlite3_value_blob(argv[0]);
+	int n = sqlite3_value_bytes(argv[0]), top = 0;
+	unsigned char out[BL_MAX_LABELS / 8];
+
+	(void)argc;
+	if (!in) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	memset(out, 0, sizeof out);
+	for (int i = 0; i < n * 8 && i < rm->n; i++) {
+		if (in[i >> 3] & (1u << (i & 7))) {
+			int j = rm->map[i];
+			out[j >> 3] |= (unsigned char)(1u << (j & 7));
+			if (j / 8 + 1 > top)
+				top = j / 8 + 1;
+		}
+	}
+	sqlite3_result_blob(ctx, out, top, SQLITE_TRANSIENT);
+}
+
+enum { CP_SHARDS, CP_SAMPLES, CP_ERRORS, CP_COUNTS, CP_DONE, CP_N };
+
+int bl_index_part_copy(bl_index *ix, const int *map, int n)
+{
+	static const char *const sql[CP_N] = {
+		[CP_SHARDS] = "SELECT id, path, size, mtime, rules_digest, samples, errors, fatal,"
+			      " scanned_at, options, errors_not_stored, dev, ino, complete"
+			      " FROM part.shards ORDER BY id",
+		[CP_SAMPLES] = "INSERT INTO main.samples(" SAMPLE_COLS ") SELECT ?1, "
+			       SAMPLE_COLS_HEAD ", bl_remap(bits), " SAMPLE_COLS_TAIL
+			       " FROM part.samples WHERE shard_id = ?2",
+		[CP_ERRORS] = "INSERT INTO main.errors SELECT ?1, ordinal, kind, offset, message"
+			      " FROM part.errors WHERE shard_id = ?2 ORDER BY rowid",
+		[CP_COUNTS] = "INSERT INTO main.error_counts SELECT ?1, kind, n"
+			      " FROM part.error_counts WHERE shard_id = ?2",
+		[CP_DONE] = "UPDATE main.shards SET size=?2, mtime=?3, rules_digest=?4, complete=1,"
+			    " samples=?5, errors=?6, fatal=?7, scanned_at=?8, options=?9,"
+			    " errors_not_stored=?10, dev=?11, ino=?12 WHERE id=?1",
+	};
+	struct remap rm = {map, n};
+	sqlite3_stmt *st[CP_N] = {NULL};
+	int rc = BL_FAILED;
+
+	if (sqlite3_create_function(ix->db, "bl_remap", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+				    &rm, remap_fn, NULL, NULL) != SQLITE_OK)
+		return part_err(ix, "registering bl_remap");
+	if (bl_index_writer_prepare(ix) != BL_OK)
+		goto out;
+	for (int i = 0; i < CP_N; i++)
+		if (sqlite3_prepare_v2(ix->db, sql[i], -1, &st[i], NULL) != SQLITE_OK) {
+			part_err(ix, "preparing");
+			goto out;
+		}
+	while (sqlite3_step(st[CP_SHARDS]) == SQLITE_ROW) {
+		struct bl_index_shard_state state;
+		int64_t pid = sqlite3_column_int64(st[CP_SHARDS], 0), id;
+		const char *path = (const char *)sqlite3_column_text(st[CP_SHARDS], 1);
+		if (bl_index_shard_id(ix, path ? path : "", &id, &state) != BL_OK)
+			goto out;
+		if (!sqlite3_column_int(st[CP_SHARDS], 13))
+			continue; /* planned there, not indexed: planned here */
+		for (int k = IX_DEL_SAMPLES; k <= IX_DEL_COUNTS; k++) {
+			sqlite3_reset(ix->stmt[k]);
+			sqlite3_bind_int64(ix->stmt[k], 1, id);
+			if (sqlite3_step(ix->stmt[k]) != SQLITE_DONE) {
+				part_err(ix, "clearing a shard");
+				goto out;
+			}
+		}
+		for (int k = CP_SAMPLES; k <= CP_COUNTS; k++) {
+			sqlite3_reset(st[k]);
+			sqlite3_bind_int64(st[k], 1, id);
+			sqlite3_bind_int64(st[k], 2, pid);
+			if (sqlite3_step(st[k]) != SQLITE_DONE) {
+				part_err(ix, "copying rows");
+				goto out;
+			}
+		}
+		sqlite3_reset(st[CP_DONE]);
+		sqlite3_bind_int64(st[CP_DONE], 1, id);
+		for (int c = 2; c <= 12; c++)
+			sqlite3_bind_value(st[CP_DONE], c, sqlite3_column_value(st[CP_SHARDS], c));
+		if (sqlite3_step(st[CP_DONE]) != SQLITE_DONE) {
+			part_err(ix, "updating a shard");
+			goto out;
+		}
+	}
+	rc = BL_OK;
+out:
+	for (int i = 0; i < CP_N; i++)
+		sqlite3_finalize(st[i]);
+	/* the statements on the part go before it is detached, and the
+	 * function before rm goes out of scope */
+	bl_index_writer_release(ix);
+	sqlite3_create_function(ix->db, "bl_remap", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL);
+	return rc;
 }

@@ -1,15 +1,21 @@
 /*
  * index_int.h - what lib/index.c shares with the other modules of the
- * library (scan, merge, stats, report, rebalance): the index handle's
- * insides, its prepared statements, and the row format the scanner hands
- * over.  Not part of the public interface.
+ * library (scan, merge, stats, report, rebalance, manifest, audit): the
+ * index handle's insides, the row format the scanner hands over, and the
+ * index's queries: cursors over samples with the columns a caller asks
+ * for, shard rows, error totals, runs, meta, transactions, and the copy
+ * of a merged part.  Every SQL statement of the library is in index.c, so
+ * a schema change is an edit of index.c (and ballast.h's description);
+ * this header names no table and no column, and does not include
+ * sqlite3.h.  Not part of the public interface.
  */
 #ifndef BL_INDEX_INT_H
 #define BL_INDEX_INT_H
 
 #include "ballast.h"
 
-#include <sqlite3.h>
+struct sqlite3;
+struct sqlite3_stmt;
 
 enum {
 	IX_SHARD_GET,
@@ -37,7 +43,7 @@ enum {
 };
 
 struct bl_index {
-	sqlite3 *db;
+	struct sqlite3 *db;
 	char *path;
 	int writer;         /* opened with BL_INDEX_CREATE */
 	int lock_fd;        /* flock'ed while a writer is open, or -1 */
@@ -45,8 +51,11 @@ struct bl_index {
 	bl_buf errmsg;
 	int nlabels;
 	char *labels[BL_MAX_LABELS];
-	sqlite3_stmt *stmt[IX_NSTMT];
-	sqlite3_stmt *stage[IX_NSTAGE];
+	struct sqlite3_stmt *stmt[IX_NSTMT];
+	struct sqlite3_stmt *stage[IX_NSTAGE];
+	int has_weight;     /* samples has the weight column: 1, 0, -1 not
+			     * looked at yet */
+	int has_members;    /* ... the members' data columns */
 };
 
 /* What the index remembers of a shard, to decide whether to rescan it. */
@@ -112,10 +121,17 @@ struct bl_index_shard {
 
 #define BL_NO_STR ((size_t)-1)
 
-int bl_index_exec(bl_index *ix, const char *sql);
-/* 1 when samples has the weight column (indexes written before it: 0). */
-int bl_index_has_weight(bl_index *ix);
-void bl_index_now(char out[32]);
+/* ---- transactions ------------------------------------------------------ */
+
+/* BEGIN IMMEDIATE / COMMIT: BL_OK, or BL_FAILED with errmsg on ix. */
+int bl_index_begin(bl_index *ix);
+int bl_index_commit(bl_index *ix);
+/* Roll back the open transaction, if any; errmsg is left as it was (it
+ * holds the failure that led here). */
+void bl_index_rollback(bl_index *ix);
+
+/* ---- writing ------------------------------------------------------------ */
+
 int bl_index_writer_prepare(bl_index *ix);
 void bl_index_writer_release(bl_index *ix);
 /* Find or add a shard row by path; fills its stored state. */
@@ -144,5 +160,144 @@ int bl_index_write_chunk(bl_index *ix, const struct bl_index_shard *ch,
 			 const char *rules_digest);
 /* Forget the staged chunks of a shard (after a failure).  Best effort. */
 void bl_index_drop_staged(bl_index *ix, int64_t shard_id);
+/* A scan's row in runs: its id (started now), or -1 when it cannot be
+ * written (a scan goes on without it). */
+int64_t bl_index_run_start(bl_index *ix, const char *argv, int threads);
+/* The run's end: finished now, with its shard counts.  BL_OK/BL_FAILED. */
+int bl_index_run_finish(bl_index *ix, int64_t run, uint64_t scanned, uint64_t skipped);
+
+/* ---- reading: samples ---------------------------------------------------- */
+
+/* Columns a cursor reads (or'ed): only these are fetched, row by row. */
+enum {
+	BL_IXC_SHARD = 1 << 0,    /* shard_id */
+	BL_IXC_ORDINAL = 1 << 1,  /* ordinal */
+	BL_IXC_KEY = 1 << 2,      /* key, offset */
+	BL_IXC_LABELS = 1 << 3,   /* labels (",a,b," text) */
+	BL_IXC_BITS = 1 << 4,     /* bits */
+	BL_IXC_CAPTION = 1 << 5,  /* caption */
+	BL_IXC_IMAGE = 1 << 6,    /* image_offset, image_size, image_ext */
+	BL_IXC_MEMBERS = 1 << 7,  /* the members' data: caption_data,
+				   * caption_size, image_data, image_size,
+				   * json_data, json_size, image_ext */
+	BL_IXC_PROBLEMS = 1 << 8, /* problems */
+	BL_IXC_WEIGHT = 1 << 9,   /* weight */
+	BL_IXC_PATH = 1 << 10,    /* the shard's path (shards.path) */
+};
+
+/* Numeric columns that can be NULL: bits of bl_index_sample.nulls. */
+enum {
+	BL_IXN_IMAGE_OFFSET = 1 << 0,
+	BL_IXN_IMAGE_SIZE = 1 << 1,
+	BL_IXN_CAPTION_DATA = 1 << 2,
+	BL_IXN_CAPTION_SIZE = 1 << 3,
+	BL_IXN_IMAGE_DATA = 1 << 4,
+	BL_IXN_JSON_DATA = 1 << 5,
+	BL_IXN_JSON_SIZE = 1 << 6,
+};
+
+/*
+ * One sample as a cursor reads it: the columns asked for, the others 0 /
+ * NULL (weight 1).  Strings and bits are borrowed until the next call on the cursor;
+ * a NULL string column is a NULL pointer (length 0).  A NULL number reads
+ * as 0 with its bit set in nulls.  weight is 1 when NULL, and when the
+ * index predates the column; the members' columns of such an index read
+ * as NULL.
+ */
+struct bl_index_sample {
+	int64_t shard_id, ordinal;
+	const char *key;
+	size_t key_len;
+	int64_t offset;
+	const char *labels;
+	size_t labels_len;
+	const unsigned char *bits;
+	size_t nbits;               /* bytes */
+	const char *caption;
+	int64_t image_offset, image_size;
+	const char *image_ext;
+	int64_t caption_data, caption_size, image_data, json_data, json_size;
+	int64_t problems;
+	double weight;
+	const char *path;
+	unsigned nulls;             /* BL_IXN_* */
+};
+
+typedef struct bl_index_cursor bl_index_cursor;
+
+/* A cursor over samples reading the columns cols (BL_IXC_*).  NULL when
+ * out of memory (errmsg on ix).  Free it before closing the index. */
+bl_index_cursor *bl_index_cursor_new(bl_index *ix, unsigned cols);
+/* Where the next rows come from: every sample in (shard_id, ordinal)
+ * order; the samples of one shard in ordinal order; the one sample
+ * (shard_id, ordinal), or none.  Each call starts over.  BL_OK; BL_FAILED
+ * or BL_ENOMEM with errmsg on the index. */
+int bl_index_cursor_all(bl_index_cursor *c);
+int bl_index_cursor_shard(bl_index_cursor *c, int64_t shard_id);
+int bl_index_cursor_one(bl_index_cursor *c, int64_t shard_id, int64_t ordinal);
+/* The next row: BL_OK and *row (borrowed: see bl_index_sample), BL_END,
+ * or BL_FAILED with errmsg on the index. */
+int bl_index_cursor_next(bl_index_cursor *c, const struct bl_index_sample **row);
+/* NULL: no-op. */
+void bl_index_cursor_free(bl_index_cursor *c);
+
+/* ---- reading: shards, errors, meta --------------------------------------- */
+
+/* A row of shards, in id order. */
+struct bl_index_shard_row {
+	int64_t id;
+	char *path;          /* malloc'ed; "" for NULL */
+	int64_t size, mtime; /* -1: NULL */
+	int complete;
+	int64_t samples;     /* its rows in samples (counted); -1 when not
+			      * asked for */
+};
+
+/* Every shard row, with its samples counted when count_samples (a pass
+ * over samples: only for callers that need it).  *rows is malloc'ed (free
+ * with bl_index_shard_rows_free).  BL_OK; BL_FAILED (errmsg on ix);
+ * BL_ENOMEM. */
+int bl_index_shard_rows(bl_index *ix, int count_samples, struct bl_index_shard_row **rows,
+			size_t *n);
+void bl_index_shard_rows_free(struct bl_index_shard_row *rows, size_t n);
+/* Number of shard rows: BL_OK / BL_FAILED. */
+int bl_index_shard_count(bl_index *ix, int64_t *n);
+
+/* The complete shards: how many, how many ended in damage, and the item
+ * errors of theirs that have no row in errors.  BL_OK / BL_FAILED. */
+int bl_index_complete_totals(bl_index *ix, uint64_t *shards, uint64_t *damaged,
+			     uint64_t *not_stored);
+
+/* Item errors counted (error_totals), by kind (kind order; shard_id -1)
+ * or by shard (shard_id order; kind NULL). */
+enum { BL_IX_BY_KIND, BL_IX_BY_SHARD };
+struct bl_index_error_total {
+	int64_t shard_id;
+	char *kind;          /* malloc'ed; NULL for a NULL kind */
+	uint64_t n;
+};
+/* *out malloc'ed (free with bl_index_error_totals_free).  BL_OK;
+ * BL_FAILED (errmsg on ix); BL_ENOMEM. */
+int bl_index_error_totals(bl_index *ix, int by, struct bl_index_error_total **out,
+			  size_t *n);
+void bl_index_error_totals_free(struct bl_index_error_total *v, size_t n);
+
+/* ---- merging a part (lib/merge.c decides, index.c copies) ---------------- */
+
+/* Attach the database at uri (read-only by URI) as schema "part" / detach
+ * it (best effort).  BL_OK, or BL_FAILED with errmsg. */
+int bl_index_part_attach(bl_index *ix, const char *uri);
+void bl_index_part_detach(bl_index *ix);
+/* The part's schema version (user_version).  BL_OK / BL_FAILED. */
+int bl_index_part_version(bl_index *ix, int64_t *version);
+/* The part's labels mapped to ours by name, new names appended to the
+ * index: map[part id] = index id, *n = the part's largest id + 1.  BL_OK
+ * or BL_FAILED (errmsg: a damaged label table names part_path). */
+int bl_index_part_map_labels(bl_index *ix, const char *part_path, int map[BL_MAX_LABELS],
+			     int *n);
+/* Every shard row of the part, in its order; the rows of its complete
+ * shards replace ours (their bits remapped with map), an incomplete one
+ * is planned here too.  In the caller's transaction.  BL_OK/BL_FAILED. */
+int bl_index_part_copy(bl_index *ix, const int *map, int n);
 
 #endif

@@ -274,74 +274,38 @@ static void free_shards(struct in_shard *s, size_t n)
 	free(s);
 }
 
-static int load_shards(sqlite3 *db, struct in_shard **out, size_t *nout, char *err, size_t errlen)
+static int load_shards(bl_index *ix, struct in_shard **out, size_t *nout, char *err,
+		       size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	struct in_shard *s = NULL, *ns;
-	size_t n = 0, alloc = 0;
-	int rc = BL_FAILED, src;
+	struct bl_index_shard_row *rows = NULL;
+	struct in_shard *s = NULL;
+	size_t n = 0;
+	int rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT id, path, size, (SELECT count(*) FROM samples "
-			       "WHERE shard_id = shards.id), mtime FROM shards ORDER BY id",
-			       -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "reading shards: %s", sqlite3_errmsg(db));
-		goto out;
-	}
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == alloc) {
-			alloc = alloc ? alloc * 2 : 64;
-			if (!(ns = realloc(s, alloc * sizeof *s))) {
-				snprintf(err, errlen, "out of memory");
-				rc = BL_ENOMEM;
-				goto out;
-			}
-			s = ns;
-		}
-		memset(&s[n], 0, sizeof s[n]);
-		s[n].id = sqlite3_column_int64(st, 0);
-		s[n].path = strdup((const char *)sqlite3_column_text(st, 1) ?
-				   (const char *)sqlite3_column_text(st, 1) : "");
-		s[n].size = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 :
-			    sqlite3_column_int64(st, 2);
-		s[n].samples = sqlite3_column_int64(st, 3);
-		s[n].mtime_ns = sqlite3_column_type(st, 4) == SQLITE_NULL ? -1 :
-				sqlite3_column_int64(st, 4);
-		if (!s[n].path) {
-			snprintf(err, errlen, "out of memory");
-			rc = BL_ENOMEM;
-			n++;
-			goto out;
-		}
-		n++;
-	}
-	if (src != SQLITE_DONE) {
-		snprintf(err, errlen, "reading shards: %s", sqlite3_errmsg(db));
-		goto out;
-	}
-	rc = BL_OK;
-out:
-	sqlite3_finalize(st);
+	*out = NULL;
+	*nout = 0;
+	rc = bl_index_shard_rows(ix, 1, &rows, &n);
 	if (rc != BL_OK) {
-		free_shards(s, n);
-		s = NULL;
-		n = 0;
+		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
+		return rc;
 	}
+	if (!(s = calloc(n ? n : 1, sizeof *s))) {
+		bl_index_shard_rows_free(rows, n);
+		snprintf(err, errlen, "out of memory");
+		return BL_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		s[i].id = rows[i].id;
+		s[i].path = rows[i].path; /* taken over */
+		rows[i].path = NULL;
+		s[i].size = rows[i].size;
+		s[i].samples = rows[i].samples;
+		s[i].mtime_ns = rows[i].mtime;
+	}
+	bl_index_shard_rows_free(rows, n);
 	*out = s;
 	*nout = n;
-	return rc;
-}
-
-static char *meta_value(sqlite3 *db, const char *key)
-{
-	sqlite3_stmt *st = NULL;
-	char *v = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-			v = strdup((const char *)sqlite3_column_text(st, 0));
-	}
-	sqlite3_finalize(st);
-	return v;
+	return BL_OK;
 }
 
 /* ---- manifest.json ----------------------------------------------------- */
@@ -415,9 +379,8 @@ static char *manifest_json(bl_rebalance *rb, bl_index *ix, const struct in_shard
 			   size_t nsh, int no_digest)
 {
 	const bl_policy *p = bl_rebalance_policy(rb);
-	sqlite3 *db = bl_index_db(ix);
 	cJSON *o = cJSON_CreateObject(), *x, *arr;
-	char *rules = meta_value(db, "rules_digest"), *out = NULL, name[48];
+	char *rules = bl_index_meta_get(ix, NULL, "rules_digest"), *out = NULL, name[48];
 
 	if (!o)
 		goto out;
@@ -491,55 +454,44 @@ out:
 /* One manifest being written. */
 struct mwrite {
 	bl_rebalance *rb;
-	sqlite3 *db;
+	bl_index *ix;
+	bl_index_cursor *cur; /* the samples of a shard */
 	const char *outdir;  /* NULL: a dry run */
 	bl_file_dir dir;     /* dir.tmp: the directory being built beside outdir */
 	bl_buf path, line, shfrag;
 	memo *weights, *labelsets;
-	int members;         /* the index has the members' data columns */
 	char *err;
 	size_t errlen;
 };
 
-/* 1 when the samples table has the members' data columns (an index
- * opened read-only may predate them). */
-static int has_member_columns(sqlite3 *db)
-{
-	sqlite3_stmt *st = NULL;
-	int yes = 0;
-
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info('samples')"
-			       " WHERE name = 'json_size'", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		yes = sqlite3_column_int(st, 0) == 1;
-	sqlite3_finalize(st);
-	return yes;
-}
-
 /* ,"members":{"jpg":[o,n],"txt":[o,n],"json":[o,n]} for the members whose
- * data offset and size the row has (columns 5..10). */
-static void add_members(bl_buf *b, sqlite3_stmt *st)
+ * data offset and size the row has (an index that predates these columns
+ * has none). */
+static void add_members(bl_buf *b, const struct bl_index_sample *r)
 {
-	/* column of offset, of size, and the member's name */
-	static const struct {
-		int off, size;
+	const struct {
+		int64_t off, size;
+		unsigned null; /* either NULL: not written */
 		const char *ext;
-	} m[3] = {{7, 8, NULL}, {5, 6, "txt"}, {9, 10, "json"}};
+	} m[3] = {
+		{r->image_data, r->image_size, BL_IXN_IMAGE_DATA | BL_IXN_IMAGE_SIZE, r->image_ext},
+		{r->caption_data, r->caption_size, BL_IXN_CAPTION_DATA | BL_IXN_CAPTION_SIZE, "txt"},
+		{r->json_data, r->json_size, BL_IXN_JSON_DATA | BL_IXN_JSON_SIZE, "json"},
+	};
 	int first = 1;
 
 	for (int k = 0; k < 3; k++) {
-		const char *ext = m[k].ext ? m[k].ext : (const char *)sqlite3_column_text(st, 11);
-		if (!ext || sqlite3_column_type(st, m[k].off) == SQLITE_NULL ||
-		    sqlite3_column_type(st, m[k].size) == SQLITE_NULL)
+		const char *ext = m[k].ext;
+		if (!ext || (r->nulls & m[k].null))
 			continue;
 		bl_buf_adds(b, first ? ",\"members\":{" : ",");
 		first = 0;
 		json_str(b, ext, strlen(ext));
 		bl_buf_addch(b, ':');
 		bl_buf_addch(b, '[');
-		add_i64(b, sqlite3_column_int64(st, m[k].off));
+		add_i64(b, m[k].off);
 		bl_buf_addch(b, ',');
-		add_i64(b, sqlite3_column_int64(st, m[k].size));
+		add_i64(b, m[k].size);
 		bl_buf_addch(b, ']');
 	}
 	if (!first)
@@ -548,9 +500,9 @@ static void add_members(bl_buf *b, sqlite3_stmt *st)
 
 /* Realise the samples of input shard i through the rebalancer and write
  * their lines to shards/NNNNN.jsonl.  BL_OK or an error in w->err. */
-static int write_shard(struct mwrite *w, sqlite3_stmt *st, struct in_shard *sh, size_t i,
-		       uint64_t *done)
+static int write_shard(struct mwrite *w, struct in_shard *sh, size_t i, uint64_t *done)
 {
+	const struct bl_index_sample *row;
 	FILE *f = NULL;
 	int rc = BL_FAILED, src;
 
@@ -563,24 +515,19 @@ static int write_shard(struct mwrite *w, sqlite3_stmt *st, struct in_shard *sh, 
 			goto out;
 		}
 	}
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, sh->id);
+	if (bl_index_cursor_shard(w->cur, sh->id) != BL_OK) {
+		snprintf(w->err, w->errlen, "%s", bl_index_errmsg(w->ix));
+		goto out;
+	}
 	bl_buf_reset(&w->line);
 	bl_buf_reset(&w->shfrag);
 	bl_buf_adds(&w->shfrag, ",\"shard\":");
 	json_str(&w->shfrag, sh->path, strlen(sh->path));
 	bl_buf_adds(&w->shfrag, ",\"ordinal\":");
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t ord = (uint64_t)sqlite3_column_int64(st, 0);
-		const char *key = (const char *)sqlite3_column_text(st, 1);
-		int klen = sqlite3_column_bytes(st, 1);
-		int64_t off = sqlite3_column_int64(st, 2);
-		const char *labels = (const char *)sqlite3_column_text(st, 3);
-		int llen = sqlite3_column_bytes(st, 3);
-		const void *bits = sqlite3_column_blob(st, 4);
-		size_t nb = (size_t)sqlite3_column_bytes(st, 4);
+	while ((src = bl_index_cursor_next(w->cur, &row)) == BL_OK) {
+		uint64_t ord = (uint64_t)row->ordinal;
 		double wt;
-		int r = bl_rebalance_next(w->rb, bits, nb, sh->id, ord, &wt);
+		int r = bl_rebalance_next(w->rb, row->bits, row->nbits, sh->id, ord, &wt);
 
 		(*done)++;
 		if (r != BL_OK) {
@@ -593,18 +540,17 @@ static int write_shard(struct mwrite *w, sqlite3_stmt *st, struct in_shard *sh, 
 		if (!f)
 			continue;
 		bl_buf_adds(&w->line, "{\"key\":");
-		json_str(&w->line, key ? key : "", key ? (size_t)klen : 0);
+		json_str(&w->line, row->key ? row->key : "", row->key_len);
 		bl_buf_add(&w->line, w->shfrag.buf, w->shfrag.len);
 		add_u64(&w->line, ord);
 		bl_buf_adds(&w->line, ",\"offset\":");
-		add_i64(&w->line, off);
+		add_i64(&w->line, row->offset);
 		bl_buf_adds(&w->line, ",\"weight\":");
 		add_memo(w->weights, &w->line, &wt, sizeof wt, fmt_weight);
 		bl_buf_adds(&w->line, ",\"labels\":");
-		add_memo(w->labelsets, &w->line, labels ? labels : "",
-			 labels ? (size_t)llen : 0, fmt_labels);
-		if (w->members)
-			add_members(&w->line, st);
+		add_memo(w->labelsets, &w->line, row->labels ? row->labels : "", row->labels_len,
+			 fmt_labels);
+		add_members(&w->line, row);
 		if (bl_buf_adds(&w->line, "}\n") != BL_OK) {
 			snprintf(w->err, w->errlen, "out of memory");
 			rc = BL_ENOMEM;
@@ -616,8 +562,8 @@ static int write_shard(struct mwrite *w, sqlite3_stmt *st, struct in_shard *sh, 
 			bl_buf_reset(&w->line);
 		}
 	}
-	if (src != SQLITE_DONE) {
-		snprintf(w->err, w->errlen, "reading samples: %s", sqlite3_errmsg(w->db));
+	if (src != BL_END) {
+		snprintf(w->err, w->errlen, "%s", bl_index_errmsg(w->ix));
 		goto out;
 	}
 	if (f) {
@@ -646,7 +592,6 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	bl_manifest_options none = {0};
 	struct in_shard *sh = NULL;
 	size_t nsh = 0;
-	sqlite3_stmt *st = NULL;
 	struct mwrite w;
 	char *json = NULL, dummy[1];
 	uint64_t done_samples = 0, bytes_done = 0, bytes_total = 0;
@@ -669,7 +614,8 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 	bl_buf_init(&w.shfrag, 0);
 	if (!opts)
 		opts = &none;
-	if (!rb || !ix || !(w.db = bl_index_db(ix))) {
+	w.ix = ix;
+	if (!rb || !ix) {
 		snprintf(err, errlen, "bad arguments");
 		rc = BL_EUSAGE;
 		goto out;
@@ -688,24 +634,22 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 			goto out;
 		}
 	}
-	if ((rc = load_shards(w.db, &sh, &nsh, err, errlen)) != BL_OK)
+	if ((rc = load_shards(ix, &sh, &nsh, err, errlen)) != BL_OK)
 		goto out;
 	for (size_t i = 0; i < nsh; i++)
 		bytes_total += sh[i].size > 0 ? (uint64_t)sh[i].size : 0;
 	rc = BL_FAILED;
 	bl_rebalance_reset(rb);
-	w.members = has_member_columns(w.db);
-	if (sqlite3_prepare_v2(w.db, w.members ?
-			       "SELECT ordinal, key, offset, labels, bits, caption_data,"
-			       " caption_size, image_data, image_size, json_data, json_size,"
-			       " image_ext FROM samples WHERE shard_id = ?1 ORDER BY ordinal" :
-			       "SELECT ordinal, key, offset, labels, bits FROM samples "
-			       "WHERE shard_id = ?1 ORDER BY ordinal", -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "reading samples: %s", sqlite3_errmsg(w.db));
+	/* a dry run reads what the rebalancer needs, no more */
+	if (!(w.cur = bl_index_cursor_new(ix, BL_IXC_ORDINAL | BL_IXC_BITS |
+						      (outdir ? BL_IXC_KEY | BL_IXC_LABELS |
+									BL_IXC_MEMBERS
+							      : 0)))) {
+		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
 		goto out;
 	}
 	for (size_t i = 0; i < nsh; i++) {
-		if ((rc = write_shard(&w, st, &sh[i], i, &done_samples)) != BL_OK)
+		if ((rc = write_shard(&w, &sh[i], i, &done_samples)) != BL_OK)
 			goto out;
 		rc = BL_FAILED;
 		/* only a manifest written records digests: a dry run hashes nothing */
@@ -740,7 +684,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		goto out;
 	rc = BL_OK;
 out:
-	sqlite3_finalize(st);
+	bl_index_cursor_free(w.cur);
 	bl_file_dir_release(&w.dir); /* removes the temporary directory unless published */
 	free(json);
 	free_shards(sh, nsh);

@@ -2,8 +2,8 @@
  * rebalance.c - from a policy and an index to one weight per cell.
  *
  * The rebalancer is a reduce followed by a map.  The reduce
- * (bl_rebalance_plan) reads every sample's label bits with one prepared
- * SELECT and counts the distinct label sets ("full cells", in an open-
+ * (bl_rebalance_plan) reads every sample's label bits through one index
+ * cursor and counts the distinct label sets ("full cells", in an open-
  * addressing hash map: no allocation per row).  Projecting each full cell
  * on the labels the policy reads gives the policy cells, and every method
  * of the policy is a computation on the policy cells' weighted counts
@@ -829,13 +829,13 @@ static int plan_adjust(bl_rebalance *rb)
 
 int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 {
-	sqlite3_stmt *st = NULL;
-	sqlite3 *db;
+	bl_index_cursor *cur = NULL;
+	const struct bl_index_sample *row;
 	int rc = BL_FAILED, src;
 	double w_pos = 0, w_sum = 0, wmin = INFINITY, wmax = 0;
 	uint64_t n_pos = 0;
 
-	if (!rb || !ix || !(db = bl_index_db(ix)))
+	if (!rb || !ix)
 		return BL_EUSAGE;
 	rb_clear_plan(rb);
 	memset(&rb->t, 0, sizeof rb->t);
@@ -862,16 +862,14 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 	/* the reduce: count full cells (an index SQLite cannot read is fatal,
 	 * not a plan that failed) */
 	rc = BL_FATAL;
-	if (sqlite3_prepare_v2(db, "SELECT bits FROM samples", -1, &st, NULL) != SQLITE_OK) {
-		rb_err(rb, rc, "reading samples: %s", sqlite3_errmsg(db));
+	if (!(cur = bl_index_cursor_new(ix, BL_IXC_BITS)) || bl_index_cursor_all(cur) != BL_OK) {
+		rb_err(rb, rc, "%s", bl_index_errmsg(ix));
 		goto out;
 	}
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		const void *bits = sqlite3_column_blob(st, 0);
-		size_t nb = (size_t)sqlite3_column_bytes(st, 0);
+	while ((src = bl_index_cursor_next(cur, &row)) == BL_OK) {
 		bl_labelset ls;
 		struct fcell *f;
-		ls_from_bits(&ls, bits, nb);
+		ls_from_bits(&ls, row->bits, row->nbits);
 		if (!(f = fcell_get(rb, &ls, 1))) {
 			rc = rb_err(rb, BL_ENOMEM, "out of memory");
 			goto out;
@@ -879,8 +877,8 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		f->n++;
 		rb->t.samples++;
 	}
-	if (src != SQLITE_DONE) {
-		rb_err(rb, rc, "reading samples: %s", sqlite3_errmsg(db));
+	if (src != BL_END) {
+		rb_err(rb, rc, "%s", bl_index_errmsg(ix));
 		goto out;
 	}
 
@@ -1009,7 +1007,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 	rb->planned = 1;
 	rc = BL_OK;
 out:
-	sqlite3_finalize(st);
+	bl_index_cursor_free(cur);
 	if (rc != BL_OK && rb->errmsg.len == 0)
 		rb_err(rb, rc, "out of memory");
 	return rc;

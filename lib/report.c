@@ -1,24 +1,18 @@
 /*
- * report.c - the report of an index: gathering and the text, CSV and JSON
- * renderings (HTML is in report_html.c).
+ * report.c - the report of an index: the text, CSV and JSON renderings of
+ * the gathered numbers (report_gather.c), and the entry points, which
+ * hand HTML to report_html.c.
  *
- * Gathering reads the index with SQL: the shards and errors tables (small)
- * and one pass over samples in primary-key order (shard_id, ordinal), fed
- * to a bl_stats accumulator (and a second one for --given), with
- * per-shard label counts on the side.  Memory is bounded by shards x
- * labels, never by samples.  Every rendering is a pure function of the
- * gathered numbers, with fixed orders (labels by id, nodes by name, the
- * skew table by lift then name) and numbers printed with "%.6g", so the
- * same index gives the same bytes.  Output goes to a caller's bl_buf or
- * FILE*, or atomically to a file; nothing is printed on its own.
+ * Every rendering is a pure function of the gathered numbers, with fixed
+ * orders (labels by id, nodes by name, the skew table by lift then name)
+ * and numbers printed with "%.6g", so the same index gives the same
+ * bytes.  Output goes to a caller's bl_buf or FILE*, or atomically to a
+ * file; nothing is printed on its own.
  */
 #include "report_int.h"
-#include "index_int.h"
 
 #include <cJSON.h>
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,625 +26,12 @@ int bl_report_format_parse(const char *name)
 	return -1;
 }
 
-void bl_report_num(char *out, size_t len, double x)
-{
-	if (!isfinite(x))
-		snprintf(out, len, "%s", "");
-	else
-		snprintf(out, len, "%.6g", x == 0 ? 0.0 : x); /* no "-0" */
-}
-
-/* x rounded to 6 significant digits, as JSON prints it */
-double bl_report_round6(double x)
-{
-	char b[64];
-	if (!isfinite(x))
-		return x;
-	snprintf(b, sizeof b, "%.6g", x);
-	x = strtod(b, NULL);
-	return x == 0 ? 0.0 : x;
-}
-
-int bl_report_html_escape(bl_buf *out, const char *s)
-{
-	int rc = BL_OK;
-	const char *run = s;
-
-	if (!out)
-		return BL_EUSAGE;
-	for (; s && *s && rc == BL_OK; s++) {
-		const char *rep = NULL;
-		char ctl[8];
-		switch (*s) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default:
-			/* a control byte is shown, not passed on */
-			if (((unsigned char)*s < 0x20 && !strchr("\t\n\r", *s)) || *s == 0x7f) {
-				snprintf(ctl, sizeof ctl, "\\x%02x", (unsigned char)*s);
-				rep = ctl;
-			}
-			break;
-		}
-		if (!rep)
-			continue;
-		rc = bl_buf_add(out, run, (size_t)(s - run));
-		if (rc == BL_OK)
-			rc = bl_buf_adds(out, rep);
-		run = s + 1;
-	}
-	if (rc == BL_OK && s)
-		rc = bl_buf_add(out, run, (size_t)(s - run));
-	return rc;
-}
-
-int bl_report_text_escape(bl_buf *out, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-	int rc = BL_OK;
-
-	if (!out)
-		return BL_EUSAGE;
-	while (p && *p && rc == BL_OK) {
-		size_t n = 0, bad = 0;
-		if (*p >= 0x20 && *p < 0x7f) {
-			p++;
-			continue;
-		}
-		if (*p >= 0x80) {
-			/* one UTF-8 character, if it is one */
-			n = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc0 ? 2 : 0;
-			for (size_t k = 1; k < n; k++)
-				if ((p[k] & 0xc0) != 0x80)
-					n = 0;
-			if (n && bl_utf8_valid((const char *)p, n, &bad) &&
-			    !(p[0] == 0xc2 && p[1] < 0xa0)) {
-				p += n;
-				continue;
-			}
-		}
-		rc = bl_buf_add(out, run, (size_t)(p - run));
-		if (rc == BL_OK)
-			rc = bl_buf_addf(out, "\\x%02x", *p);
-		run = ++p;
-	}
-	if (rc == BL_OK && p)
-		rc = bl_buf_add(out, run, (size_t)(p - run));
-	return rc;
-}
-
-int bl_report_by_row(const struct bl_report *r, int node)
-{
-	const char *fam, *name;
-	int k;
-
-	if (r->by_node < 0 || node < 0)
-		return 0;
-	fam = bl_stats_node_name(r->all, r->by_node);
-	name = bl_stats_node_name(r->all, node);
-	if (node == r->by_node)
-		return !bl_stats_node_is_family(r->all, node);
-	/* only direct children, so that a deep tree stays readable */
-	if (!bl_label_in_family(name, fam))
-		return 0;
-	k = (int)strlen(fam);
-	return strchr(name + k + 1, '.') == NULL;
-}
-
-/* ---- gathering ----------------------------------------------------------- */
-
-void bl_report_release(struct bl_report *r)
-{
-	for (size_t i = 0; i < r->nshards; i++) {
-		free(r->shards[i].path);
-		free(r->shards[i].labels);
-	}
-	free(r->shards);
-	for (size_t i = 0; i < r->nerrors; i++)
-		free(r->errors[i].kind);
-	free(r->errors);
-	bl_stats_free(r->all);
-	bl_stats_free(r->given);
-	bl_strlist_release(&r->given_labels);
-	free(r->fix);
-	free(r->nfix);
-	bl_strlist_release(&r->notes);
-}
-
-static int sql_fail(sqlite3 *db, const char *what, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "reading %s: %s", what, sqlite3_errmsg(db));
-	return BL_FAILED;
-}
-
-static struct bl_report_shard *find_shard(struct bl_report *r, int64_t id, size_t *hint)
-{
-	size_t lo = 0, hi = r->nshards;
-
-	if (*hint < r->nshards && r->shards[*hint].id == id)
-		return &r->shards[*hint];
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (r->shards[mid].id == id) {
-			*hint = mid;
-			return &r->shards[mid];
-		}
-		if (r->shards[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static int read_shards(struct bl_report *r, sqlite3 *db, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	size_t alloc = 0, hint = 0;
-	int rc = BL_FAILED, s;
-
-	if (sqlite3_prepare_v2(db, "SELECT id, path, complete FROM shards ORDER BY id", -1,
-			       &st, NULL) != SQLITE_OK) {
-		rc = sql_fail(db, "shards", err, errlen);
-		goto out;
-	}
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		struct bl_report_shard *sh;
-		const char *p = (const char *)sqlite3_column_text(st, 1);
-		if (r->nshards == alloc) {
-			size_t n = alloc ? alloc * 2 : 16;
-			void *q = realloc(r->shards, n * sizeof *r->shards);
-			if (!q)
-				goto nomem;
-			r->shards = q;
-			alloc = n;
-		}
-		sh = &r->shards[r->nshards];
-		memset(sh, 0, sizeof *sh);
-		sh->id = sqlite3_column_int64(st, 0);
-		sh->complete = sqlite3_column_int(st, 2) != 0;
-		sh->path = strdup(p ? p : "");
-		sh->labels = calloc((size_t)r->nl + 1, sizeof *sh->labels);
-		r->nshards++;
-		if (!sh->path || !sh->labels)
-			goto nomem;
-		r->shards_complete += (uint64_t)sh->complete;
-	}
-	if (s != SQLITE_DONE) {
-		rc = sql_fail(db, "shards", err, errlen);
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	/* errors by kind, and by shard */
-	if (sqlite3_prepare_v2(db,
-			       "SELECT kind, sum(n) FROM error_totals GROUP BY kind ORDER BY kind",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = sql_fail(db, "errors", err, errlen);
-		goto out;
-	}
-	alloc = 0;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		if (r->nerrors == alloc) {
-			size_t n = alloc ? alloc * 2 : 16;
-			void *q = realloc(r->errors, n * sizeof *r->errors);
-			if (!q)
-				goto nomem;
-			r->errors = q;
-			alloc = n;
-		}
-		r->errors[r->nerrors].kind = strdup(k ? k : "unknown");
-		r->errors[r->nerrors].count = (uint64_t)sqlite3_column_int64(st, 1);
-		if (!r->errors[r->nerrors++].kind)
-			goto nomem;
-	}
-	if (s != SQLITE_DONE) {
-		rc = sql_fail(db, "errors", err, errlen);
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT shard_id, sum(n) FROM error_totals GROUP BY shard_id",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = sql_fail(db, "errors", err, errlen);
-		goto out;
-	}
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		struct bl_report_shard *sh = find_shard(r, sqlite3_column_int64(st, 0), &hint);
-		if (sh)
-			sh->errors = (uint64_t)sqlite3_column_int64(st, 1);
-	}
-	if (s != SQLITE_DONE) {
-		rc = sql_fail(db, "errors", err, errlen);
-		goto out;
-	}
-	rc = BL_OK;
-	goto out;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	rc = BL_ENOMEM;
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int read_samples(struct bl_report *r, bl_index *ix, sqlite3 *db, char *err,
-			size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	size_t hint = 0;
-	int rc = BL_FAILED, s, blocked = bl_index_label_id(ix, "safety.minor_sexual");
-
-	/* an index written before samples.weight reads as weight 1 */
-	if (sqlite3_prepare_v2(db,
-			       bl_index_has_weight(ix)
-				       ? "SELECT shard_id, bits, problems, weight FROM samples"
-					 " ORDER BY shard_id, ordinal"
-				       : "SELECT shard_id, bits, problems, NULL FROM samples"
-					 " ORDER BY shard_id, ordinal",
-			       -1, &st, NULL) != SQLITE_OK) {
-		rc = sql_fail(db, "samples", err, errlen);
-		goto out;
-	}
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *bits = sqlite3_column_blob(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
-		struct bl_report_shard *sh = find_shard(r, sqlite3_column_int64(st, 0), &hint);
-		int isblocked = 0;
-		double w = 1.0;
-
-		if (!bits)
-			len = 0;
-		if (len > BL_MAX_LABELS / 8)
-			len = BL_MAX_LABELS / 8;
-		if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
-			/* the scan checked it; a hand-edited index may not have */
-			w = sqlite3_column_double(st, 3);
-			if (!isfinite(w) || w < 0)
-				w = 1.0;
-		}
-		if (w != 1.0)
-			r->weighted = 1;
-		r->weight_sum += w;
-		rc = bl_stats_add_bits(r->all, bits, len, w);
-		if (rc == BL_OK && r->given)
-			rc = bl_stats_add_bits(r->given, bits, len, w);
-		if (rc != BL_OK) {
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-		rc = BL_FAILED;
-		r->samples++;
-		if (sqlite3_column_int64(st, 2) != 0)
-			r->samples_with_errors++;
-		if (blocked >= 0 && (size_t)blocked / 8 < len &&
-		    (bits[blocked / 8] >> (blocked % 8) & 1)) {
-			isblocked = 1;
-			r->blocked++;
-		}
-		if (!sh) {
-			r->orphans++;
-			continue;
-		}
-		sh->samples++;
-		sh->blocked += (uint64_t)isblocked;
-		for (size_t i = 0; i < len; i++) {
-			if (!bits[i])
-				continue;
-			for (int b = 0; b < 8; b++)
-				if (bits[i] >> b & 1 && (int)(i * 8) + b < r->nl)
-					sh->labels[i * 8 + (size_t)b]++;
-		}
-	}
-	if (s != SQLITE_DONE) {
-		rc = sql_fail(db, "samples", err, errlen);
-		goto out;
-	}
-	rc = BL_OK;
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* A stream id for a cell's draws: its names, not its place in the table. */
-static uint64_t cell_stream(const bl_stats_skew *s)
-{
-	uint64_t h = bl_hash_bytes(s->group, strlen(s->group));
-	if (s->gender)
-		h = h * 1099511628211ULL ^ bl_hash_bytes(s->gender, strlen(s->gender));
-	return h;
-}
-
-int bl_report_notef(bl_strlist *notes, const char *fmt, ...)
-{
-	char b[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(b, sizeof b, fmt, ap);
-	va_end(ap);
-	return bl_strlist_add(notes, b);
-}
-
-/*
- * The corrections an audit allows: every node of the index the audit
- * judged gets its share corrected; when the audit judged the outcome
- * family as a whole, every skew row gets its rate, the rest's rate, the
- * base rate, the rate ratio and the lift corrected (the outcome's Se and
- * Sp are taken to be the same in every cell; cell membership, from the
- * group and gender labels, is the tagger's and is not corrected).
- */
-static int apply_audit(struct bl_report *r)
-{
-	const bl_audit *a = r->opt->audit;
-	int nn = bl_stats_nnodes(r->all), rc = BL_OK;
-	bl_stats_totals tot;
-	uint64_t rows, judged;
-	double drawn_from;
-
-	bl_stats_totals_get(r->all, &tot);
-	r->nfix = calloc((size_t)nn + 1, sizeof *r->nfix);
-	r->fix = calloc(r->nskew + 1, sizeof *r->fix);
-	if (!r->nfix || !r->fix)
-		return BL_ENOMEM;
-	bl_audit_totals(a, &rows, &judged, &drawn_from);
-	for (int n = 0; n < nn && rc == BL_OK; n++) {
-		int k = bl_audit_find(a, bl_stats_node_name(r->all, n));
-		bl_stats_count c;
-		r->nfix[n].status = BL_FIX_NONE;
-		r->nfix[n].est = r->nfix[n].lo = r->nfix[n].hi = NAN;
-		if (k < 0)
-			continue;
-		bl_stats_node(r->all, n, &c);
-		rc = bl_audit_correct(a, k, c.share * tot.ess, tot.ess,
-				      bl_hash_bytes(bl_stats_node_name(r->all, n),
-						    strlen(bl_stats_node_name(r->all, n))),
-				      &r->nfix[n]);
-	}
-	for (size_t i = 0; i < bl_audit_nnodes(a) && rc == BL_OK; i++) {
-		const bl_audit_est *e = bl_audit_node(a, i);
-		if (bl_stats_node_find(r->all, e->node) < 0)
-			rc = bl_report_notef(&r->notes, "the audit judged '%s', which no label of "
-					     "this index is: not used", e->node);
-	}
-	r->audit_outcome = bl_audit_find(a, BL_REPORT_OUTCOME);
-	if (rc == BL_OK && r->audit_outcome < 0)
-		rc = bl_report_notef(&r->notes, "the audit has no judgements of '%s' (any %s.* "
-				     "label): the skew table is not corrected; draw a sheet with "
-				     "--label %s", BL_REPORT_OUTCOME, BL_REPORT_OUTCOME,
-				     BL_REPORT_OUTCOME);
-	if (rc == BL_OK && isfinite(drawn_from) && drawn_from != (double)r->samples)
-		rc = bl_report_notef(&r->notes, "the audit was drawn from an index of %.0f "
-				     "samples; this one has %llu: the correction assumes the "
-				     "tagger errs here as it did there", drawn_from,
-				     (unsigned long long)r->samples);
-	if (rc == BL_OK && bl_audit_nproblems(a))
-		rc = bl_report_notef(&r->notes, "%zu rows of the audit sheet could not be used "
-				     "(ballast eval lists them)", bl_audit_nproblems(a));
-	for (size_t i = 0; r->audit_outcome >= 0 && i < r->nskew && rc == BL_OK; i++) {
-		const bl_stats_skew *s = &r->skew[i];
-		struct bl_report_fix *f = &r->fix[i];
-		double sc = s->n > 0 ? s->ess / s->n : 0;
-		double sr = s->rest_n > 0 ? s->rest_ess / s->rest_n : 0;
-		double sb = s->base_n > 0 ? s->base_ess / s->base_n : 0;
-		uint64_t h = cell_stream(s);
-		rc = bl_audit_correct_pair(a, r->audit_outcome, s->events * sc, s->ess,
-					   s->rest_rate * s->rest_n * sr, s->rest_ess, h, &f->rate,
-					   &f->rest, &f->rr);
-		if (rc == BL_OK)
-			rc = bl_audit_correct_pair(a, r->audit_outcome, s->events * sc, s->ess,
-						   s->base_rate * s->base_n * sb, s->base_ess,
-						   h ^ 0x9e3779b97f4a7c15ULL, NULL, &f->base,
-						   &f->lift);
-		if (rc == BL_EUSAGE)
-			rc = BL_OK;
-	}
-	return rc;
-}
-
-int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options *opt,
-		  char *err, size_t errlen)
-{
-	sqlite3 *db = bl_index_db(ix);
-	int rc = BL_FAILED;
-
-	r->opt = opt;
-	r->path = ix->path;
-	r->by_node = -1;
-	r->unread_node = -1;
-	r->audit_outcome = -1;
-	r->nl = bl_index_nlabels(ix);
-	r->all = bl_stats_new_index(ix);
-	if (!r->all) {
-		snprintf(err, errlen, "out of memory");
-		rc = BL_ENOMEM;
-		goto out;
-	}
-	if (opt->by && *opt->by) {
-		r->by_node = bl_stats_node_find(r->all, opt->by);
-		if (r->by_node < 0) {
-			snprintf(err, errlen, "--by '%s': no label of the index is in that family",
-				 opt->by);
-			goto out;
-		}
-	}
-	if (opt->given && *opt->given) {
-		bl_labelset ls;
-		char *copy = strdup(opt->given), *save = NULL;
-		bl_labelset_clear(&ls);
-		r->given = bl_stats_new_index(ix);
-		if (!copy || !r->given) {
-			free(copy);
-			snprintf(err, errlen, "out of memory");
-			rc = BL_ENOMEM;
-			goto out;
-		}
-		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-			int id;
-			while (*t == ' ')
-				t++;
-			if (!*t)
-				continue;
-			id = bl_index_label_id(ix, t);
-			if (id < 0) {
-				snprintf(err, errlen, "--given '%s': no such label in the index", t);
-				free(copy);
-				goto out;
-			}
-			bl_labelset_set(&ls, id);
-			if (bl_strlist_add(&r->given_labels, t) != BL_OK) {
-				free(copy);
-				snprintf(err, errlen, "out of memory");
-				rc = BL_ENOMEM;
-				goto out;
-			}
-		}
-		free(copy);
-		bl_stats_set_filter(r->given, &ls);
-	}
-	rc = read_shards(r, db, err, errlen);
-	if (rc == BL_OK)
-		rc = read_samples(r, ix, db, err, errlen);
-	if (rc == BL_OK &&
-	    bl_stats_skew_table(r->all, opt->min_rows, opt->min_events, &r->skew, &r->nskew) !=
-		    BL_OK) {
-		snprintf(err, errlen, "out of memory");
-		rc = BL_ENOMEM;
-	}
-	if (rc == BL_OK) {
-		int k = bl_stats_node_find(r->all, "caption");
-		if (k >= 0 && bl_stats_node_is_family(r->all, k))
-			r->unread_node = k;
-	}
-	if (rc == BL_OK && r->weighted &&
-	    bl_strlist_add(&r->notes, "weighted by ballast_weight: shares and rates are sums of "
-				      "the weights that 'ballast write' gave the samples (counts "
-				      "stay counts of samples)") != BL_OK)
-		rc = BL_ENOMEM;
-	if (rc == BL_OK && opt->audit)
-		rc = apply_audit(r);
-	if (rc == BL_ENOMEM)
-		snprintf(err, errlen, "out of memory");
-out:
-	return rc;
-}
-
 /* ---- text ---------------------------------------------------------------- */
-
-/* A table of strings, aligned on output: column 0 left, the rest right
- * unless marked left. */
-
-
-void bl_report_tb_row(struct table *t, ...)
-{
-	va_list ap;
-	if (t->failed)
-		return;
-	if ((t->nrow + 1) * t->ncol > t->alloc) {
-		size_t n = t->alloc ? t->alloc * 2 : t->ncol * 16;
-		void *q;
-		while (n < (t->nrow + 1) * t->ncol)
-			n *= 2;
-		q = realloc(t->cells, n * sizeof *t->cells);
-		if (!q) {
-			t->failed = 1;
-			return;
-		}
-		t->cells = q;
-		t->alloc = n;
-	}
-	va_start(ap, t);
-	for (size_t c = 0; c < t->ncol; c++) {
-		const char *s = va_arg(ap, const char *);
-		bl_buf e;
-		char *d;
-		/* cells hold data (shard paths, label names): no control byte
-		 * reaches a terminal */
-		bl_buf_init(&e, 0);
-		d = bl_report_text_escape(&e, s ? s : "") == BL_OK ? bl_buf_detach(&e, NULL) : NULL;
-		bl_buf_release(&e);
-		if (!d)
-			t->failed = 1;
-		t->cells[t->nrow * t->ncol + c] = d;
-	}
-	va_end(ap);
-	t->nrow++;
-}
-
-int bl_report_tb_print(struct table *t, bl_buf *out, const char *indent)
-{
-	size_t w[32] = {0};
-	int rc = t->failed ? BL_ENOMEM : BL_OK;
-
-	for (size_t i = 0; i < t->nrow * t->ncol && rc == BL_OK; i++) {
-		size_t c = i % t->ncol, n = t->cells[i] ? strlen(t->cells[i]) : 0;
-		if (c < 32 && n > w[c])
-			w[c] = n;
-	}
-	for (size_t r = 0; r < t->nrow && rc == BL_OK; r++) {
-		bl_buf line;
-		bl_buf_init(&line, 0);
-		rc = bl_buf_adds(&line, indent);
-		for (size_t c = 0; c < t->ncol && rc == BL_OK; c++) {
-			const char *s = t->cells[r * t->ncol + c];
-			int left = c == 0 || (t->left >> c & 1);
-			rc = bl_buf_addf(&line, "%s%*s%s", c ? "  " : "",
-					 left ? 0 : (int)(w[c] - strlen(s)), "", s);
-			if (rc == BL_OK && left && c + 1 < t->ncol)
-				rc = bl_buf_addf(&line, "%*s", (int)(w[c] - strlen(s)), "");
-		}
-		while (line.len && line.buf[line.len - 1] == ' ')
-			line.buf[--line.len] = '\0';
-		if (rc == BL_OK)
-			rc = bl_buf_addf(out, "%s\n", line.buf);
-		bl_buf_release(&line);
-	}
-	for (size_t i = 0; i < t->nrow * t->ncol; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	memset(t, 0, sizeof *t);
-	return rc;
-}
-
-void bl_report_pct(char *b, size_t n, double x)
-{
-	if (!isfinite(x))
-		snprintf(b, n, "-");
-	else
-		snprintf(b, n, "%.2f%%", 100 * x);
-}
-
-void bl_report_ci_pct(char *b, size_t n, double lo, double hi)
-{
-	if (!isfinite(lo) || !isfinite(hi))
-		snprintf(b, n, "-");
-	else
-		snprintf(b, n, "[%.2f, %.2f]%%", 100 * lo, 100 * hi);
-}
-
-void bl_report_fix(char *b, size_t n, double x)
-{
-	if (!isfinite(x))
-		snprintf(b, n, "-");
-	else
-		snprintf(b, n, "%.2f", x);
-}
-
-void bl_report_ci_fix(char *b, size_t n, double lo, double hi)
-{
-	if (!isfinite(lo) || !isfinite(hi))
-		snprintf(b, n, "-");
-	else
-		snprintf(b, n, "[%.2f, %.2f]", lo, hi);
-}
 
 static int text_counts(const struct bl_report *r, const bl_stats *st, int given_node,
 		       bl_buf *out, int nodes)
 {
-	struct table t = {.ncol = 4};
+	struct bl_report_table t = {.ncol = 4};
 	char c[32], s[32], ci[48];
 
 	bl_report_tb_row(&t, "", "count", "share", "95% CI", (char *)NULL);
@@ -680,30 +61,6 @@ static int text_counts(const struct bl_report *r, const bl_stats *st, int given_
 	}
 	(void)r;
 	return bl_report_tb_print(&t, out, "  ");
-}
-
-const char *bl_report_unread_phrase(const char *label, char *b, size_t n)
-{
-	static const struct {
-		const char *leaf, *say;
-	} known[] = {
-		{"other_language", "in languages the filters do not cover"},
-		{"lang_other", "in languages the filters do not cover"},
-		{"too_short", "too short to judge"},
-		{"uncovered", "not covered by the filters"},
-		{"empty", "empty"},
-		{"unreadable", "unreadable"},
-	};
-	const char *leaf = strrchr(label, '.');
-
-	leaf = leaf ? leaf + 1 : label;
-	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-		if (strcmp(leaf, known[i].leaf) == 0) {
-			snprintf(b, n, "%s", known[i].say);
-			return b;
-		}
-	snprintf(b, n, "labelled %s", label);
-	return b;
 }
 
 /* "N% of captions ..." lines for the caption.* labels (text form). */
@@ -751,7 +108,7 @@ static void fix_cells(const bl_audit_fix *f, int pct, char *v, size_t vn, char *
 static int text_audit(const struct bl_report *r, bl_buf *out)
 {
 	const bl_audit *a = r->opt->audit;
-	struct table t = {.ncol = 10, .left = 1u << 9};
+	struct bl_report_table t = {.ncol = 10, .left = 1u << 9};
 	char v[10][64];
 	int rc;
 
@@ -804,7 +161,7 @@ static int text_audit(const struct bl_report *r, bl_buf *out)
 			 "\nskew corrected for the tagger's measured errors in " BL_REPORT_OUTCOME
 			 ".* (assumed the same in every cell; cells are still the tagger's group "
 			 "and gender labels)\n");
-	t = (struct table){.ncol = 11, .left = 1u << 1 | 1u << 10};
+	t = (struct bl_report_table){.ncol = 11, .left = 1u << 1 | 1u << 10};
 	bl_report_tb_row(&t, "group", "gender", "raw rate", "corrected", "95% CI", "rest",
 			 "RR", "95% CI", "lift", "95% CI", "", (char *)NULL);
 	for (size_t i = 0; i < r->nskew; i++) {
@@ -824,7 +181,7 @@ static int text_audit(const struct bl_report *r, bl_buf *out)
 
 static int render_text(const struct bl_report *r, bl_buf *out)
 {
-	struct table t = {.ncol = 2};
+	struct bl_report_table t = {.ncol = 2};
 	char a[64], b[64], c[64], d[64], e[64], f[64], g[64], h[64], i_[64], j[64], k_[64],
 		l_[64], m_[64];
 	int rc;
@@ -890,7 +247,7 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 				 "  OR = odds in the cell / odds in the rest, n/a when a cell of its "
 				 "2x2 table is empty; 95% intervals; 'small': too few samples or "
 				 "events\n");
-	t = (struct table){.ncol = 16, .left = 1u << 1 | 1u << 15};
+	t = (struct bl_report_table){.ncol = 16, .left = 1u << 1 | 1u << 15};
 	bl_report_tb_row(&t, "group", "gender", "n", "events", "rate", "95% CI", "base", "lift",
 			 "95% CI", "rest", "RR", "95% CI", "OR", "95% CI", "attire", "",
 			 (char *)NULL);
@@ -953,28 +310,6 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 
 /* ---- CSV ----------------------------------------------------------------- */
 
-int bl_report_csv_escape(bl_buf *out, const char *s)
-{
-	int rc, formula = s && *s && strchr("=+-@\t\r", *s);
-	if (!out)
-		return BL_EUSAGE;
-	if (!s || (!formula && !strpbrk(s, ",\"\n\r")))
-		return bl_buf_adds(out, s ? s : "");
-	rc = bl_buf_addch(out, '"');
-	if (rc == BL_OK && formula)
-		rc = bl_buf_addch(out, '\'');
-	for (; *s && rc == BL_OK; s++)
-		rc = *s == '"' ? bl_buf_adds(out, "\"\"") : bl_buf_addch(out, *s);
-	if (rc == BL_OK)
-		rc = bl_buf_addch(out, '"');
-	return rc;
-}
-
-int bl_report_csv_field(bl_buf *out, const char *s)
-{
-	return bl_report_csv_escape(out, s);
-}
-
 /* The numeric columns of a CSV row; NAN prints as an empty field. */
 struct csv_nums {
 	double v[17]; /* rows n count share lo hi base lift lift_lo lift_hi
@@ -1004,7 +339,7 @@ static int csv_row(bl_buf *out, const char *table, const char *shard, const char
 	for (int k = 0; k < 3 && rc == BL_OK; k++) {
 		rc = bl_buf_addch(out, ',');
 		if (rc == BL_OK)
-			rc = bl_report_csv_field(out, f[k]);
+			rc = bl_report_csv_escape(out, f[k]);
 	}
 	for (int k = 0; k <= C_OR_HI && rc == BL_OK; k++) {
 		bl_report_num(b, sizeof b, c->v[k]);
@@ -1019,7 +354,7 @@ static int csv_row(bl_buf *out, const char *table, const char *shard, const char
 	if (rc == BL_OK)
 		rc = bl_buf_addch(out, ',');
 	if (rc == BL_OK)
-		rc = bl_report_csv_field(out, c->note);
+		rc = bl_report_csv_escape(out, c->note);
 	if (rc == BL_OK)
 		rc = bl_buf_addch(out, '\n');
 	return rc;
@@ -1226,64 +561,6 @@ static int render_csv(const struct bl_report *r, bl_buf *out)
 }
 
 /* ---- JSON ---------------------------------------------------------------- */
-
-cJSON *bl_report_jnum(cJSON *obj, const char *key, double x)
-{
-	return cJSON_AddNumberToObject(obj, key, bl_report_round6(x));
-}
-
-cJSON *bl_report_jcount(const bl_stats_count *k)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (o) {
-		bl_report_jnum(o, "count", (double)k->rows);
-		bl_report_jnum(o, "share", k->share);
-		bl_report_jnum(o, "lo", k->lo);
-		bl_report_jnum(o, "hi", k->hi);
-	}
-	return o;
-}
-
-/* One row of a skew table (as in the report's "skew" array). */
-cJSON *bl_report_jskew(const bl_stats_skew *s)
-{
-	cJSON *c = cJSON_CreateObject();
-
-	if (!c)
-		return NULL;
-	cJSON_AddStringToObject(c, "group", s->group);
-	if (s->gender)
-		cJSON_AddStringToObject(c, "gender", s->gender);
-	else
-		cJSON_AddNullToObject(c, "gender");
-	bl_report_jnum(c, "n", s->n);
-	bl_report_jnum(c, "events", s->events);
-	bl_report_jnum(c, "rate", s->rate);
-	bl_report_jnum(c, "rate_lo", s->rate_lo);
-	bl_report_jnum(c, "rate_hi", s->rate_hi);
-	bl_report_jnum(c, "base_rate", s->base_rate);
-	bl_report_jnum(c, "lift", s->lift);
-	bl_report_jnum(c, "lift_lo", s->lift_lo);
-	bl_report_jnum(c, "lift_hi", s->lift_hi);
-	bl_report_jnum(c, "odds_ratio", s->odds_ratio);
-	bl_report_jnum(c, "or_lo", s->or_lo);
-	bl_report_jnum(c, "or_hi", s->or_hi);
-	bl_report_jnum(c, "attire_events", s->events2);
-	bl_report_jnum(c, "attire_rate", s->rate2);
-	bl_report_jnum(c, "attire_lo", s->rate2_lo);
-	bl_report_jnum(c, "attire_hi", s->rate2_hi);
-	bl_report_jnum(c, "attire_lift", s->lift2);
-	cJSON_AddBoolToObject(c, "small", s->small);
-	bl_report_jnum(c, "rest_rate", s->rest_rate);
-	bl_report_jnum(c, "rate_ratio", s->rate_ratio);
-	bl_report_jnum(c, "rr_lo", s->rr_lo);
-	bl_report_jnum(c, "rr_hi", s->rr_hi);
-	if (s->or_note)
-		cJSON_AddStringToObject(c, "or_note", s->or_note);
-	else
-		cJSON_AddNullToObject(c, "or_note");
-	return c;
-}
 
 static cJSON *jfix(cJSON *obj, const char *key, const bl_audit_fix *f)
 {
@@ -1549,20 +826,6 @@ out:
 	bl_report_release(&r);
 	return rc;
 }
-
-/* Write a rendered report to the caller's stream. */
-int bl_report_write_stream(const bl_buf *b, FILE *f, char *err, size_t errlen)
-{
-	int rc = BL_OK;
-
-	if (b->len && fwrite(b->buf, 1, b->len, f) != b->len) {
-		if (err && errlen)
-			snprintf(err, errlen, "write error: %s", strerror(errno));
-		rc = BL_FAILED;
-	}
-	return rc;
-}
-
 
 int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f, char *err,
 		    size_t errlen)

@@ -7,10 +7,14 @@
  * It shows the headline numbers, the skew table as a lift chart (log
  * scale, a reference line at 1, 95% whiskers, small cells hollow) and as
  * numbers, the label and family shares as a bar chart with Wilson
- * whiskers, the optional --given and --by tables, and per-shard counts.
- * Every string that comes from the index (paths, label names, error
- * kinds) goes through bl_report_html_escape.  The page carries no time
- * stamp, so the same index gives the same bytes.
+ * whiskers, the optional --given and --by tables, and per-shard counts;
+ * and the before/after page of a manifest (bl_report_html_manifest).
+ * Both pages render what report_gather.c gathered and use the toolkit of
+ * report_fmt.c; nothing here calls report.c or report_manifest.c, whose
+ * entry points call this file for HTML.  Every string that comes from
+ * the index (paths, label names, error kinds) goes through
+ * bl_report_html_escape.  The page carries no time stamp, so the same
+ * index gives the same bytes.
  */
 #include "report_int.h"
 
@@ -495,29 +499,6 @@ static void cell_name(bl_buf *o, int *rc, const bl_stats_skew *s)
 	put(o, rc, "</b>");
 }
 
-/*
- * The cell to lead with: among cells that are not small, within a gender
- * when there is one (a group's rate over all samples mixes in its gender
- * balance), the largest rate ratio whose interval lies above 1.
- */
-const bl_stats_skew *bl_report_top_cell(const bl_stats_skew *v, size_t n, size_t *at)
-{
-	const bl_stats_skew *top = NULL;
-
-	for (int pass = 0; pass < 2 && !top; pass++)
-		for (size_t i = 0; i < n; i++) {
-			const bl_stats_skew *s = &v[i];
-			if (s->small || (!pass && !s->gender) || !(s->rr_lo > 1))
-				continue;
-			if (!top || s->rate_ratio > top->rate_ratio) {
-				top = s;
-				if (at)
-					*at = i;
-			}
-		}
-	return top;
-}
-
 static void headline(const struct bl_report *r, bl_buf *o, int *rc)
 {
 	size_t nsmall = 0, at = 0;
@@ -845,6 +826,44 @@ int bl_report_html(const struct bl_report *r, bl_buf *o)
 }
 
 /* ---- the before/after page of a manifest ---------------------------------- */
+
+/* The plan's problems and the disagreements as a box (nothing when there
+ * are none), for the top of the page. */
+static int problems(const struct bl_report_mf *mf, bl_buf *o)
+{
+	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
+	size_t shown = bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING);
+	int rc = BL_OK;
+
+	if (!shown && mf->agree)
+		return BL_OK;
+	rc = bl_buf_addf(o, "<div class=\"finding\"><b>%s</b><ul>",
+			 failed ? "The plan failed its checks: this manifest does not do what "
+				  "its policy asked without side effects." :
+			 shown ? "Plan checks: passed, with what the policy accepts and warnings." :
+				 "The manifest's summary disagrees with its own lines or with the "
+				 "index.");
+	for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
+		const bl_rb_check *c = &mf->sum.checks[i];
+		if (c->status == BL_CHECK_OK)
+			continue;
+		rc = bl_buf_addf(o, "<li><b>%s</b> %s: ", c->status == BL_CHECK_FAILED ? "FAILED" :
+				 bl_check_status_name(c->status), bl_check_name(c->check));
+		if (rc == BL_OK)
+			rc = bl_report_html_escape(o, c->message);
+		if (rc == BL_OK)
+			rc = bl_buf_adds(o, "</li>");
+	}
+	for (size_t i = 0; i < mf->nchecks && rc == BL_OK; i++) {
+		const struct bl_report_check *k = &mf->checks[i];
+		if (!k->agree)
+			rc = bl_buf_addf(o, "<li><b>DISAGREEMENT</b> %s: manifest %.6g, recomputed "
+					    "%.6g</li>", k->name, k->manifest, k->recomputed);
+	}
+	if (rc == BL_OK)
+		rc = bl_buf_adds(o, "</ul></div>\n");
+	return rc;
+}
 
 static void card_text(bl_buf *o, int *rc, const char *label, const char *value,
 		      const char *sub, int warn)
@@ -1175,7 +1194,7 @@ int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
 	esc(o, &rc, r->path);
 	put(o, &rc, " &#183; ballast " BALLAST_VERSION "</p>\n");
 	if (rc == BL_OK)
-		rc = bl_report_mf_problems_html(mf, o);
+		rc = problems(mf, o);
 	put(o, &rc, "<div class=\"cards\">");
 	snprintf(v, sizeof v, "%.0f<span class=\"arr\">&#8594;</span>%.0f", mf->sum.ess_before,
 		 mf->sum.ess_after);

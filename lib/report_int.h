@@ -1,15 +1,15 @@
 /*
- * report_int.h - what lib/report.c (gathering, text, CSV, JSON) shares
- * with lib/report_html.c: the gathered report.  Not part of the public
- * interface.
+ * report_int.h - the gathered numbers of a report (lib/report_gather.c)
+ * and what the renderings share: report.c (the index's report in text,
+ * CSV and JSON), report_manifest.c (a manifest's before and after) and
+ * report_html.c (the HTML page of both) render these structures and call
+ * report_gather.c and report_fmt.c (the toolkit), never each other but
+ * for the HTML entry points.  Not part of the public interface.
  */
 #ifndef BL_REPORT_INT_H
 #define BL_REPORT_INT_H
 
-#include "ballast.h"
-
-#include <cJSON.h>
-#include <stdio.h>
+#include "report_fmt_int.h"
 
 struct bl_report_shard {
 	int64_t id;
@@ -57,17 +57,8 @@ struct bl_report {
 	bl_strlist notes;           /* what the reader must know (audit, weights) */
 };
 
-/* Append a formatted note (at most 1023 bytes) to notes: BL_OK/BL_ENOMEM. */
-int bl_report_notef(bl_strlist *notes, const char *fmt, ...)
-	__attribute__((format(__printf__, 2, 3)));
-
 /* The outcome family of the skew table, as the audit names it. */
 #define BL_REPORT_OUTCOME "sexual"
-
-/* What a caption.* label says a caption is, for headlines: "in languages
- * the filters do not cover"; the generic "labelled caption.x" otherwise.
- * Writes into b. */
-const char *bl_report_unread_phrase(const char *label, char *b, size_t n);
 
 /* ---- the before/after report of a manifest (bl_report_manifest_*) ---- */
 
@@ -101,56 +92,45 @@ struct bl_report_mf {
 	bl_strlist notes;            /* warnings: other rules, other index, ... */
 };
 
-/* The after row of the same cell as a before row, or NULL. */
-const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
-					const bl_stats_skew *before);
-int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *out);
-/* 1 when the manifest's plan passed its checks and its summary agrees
- * with its lines and the index. */
-int bl_report_mf_ok(const struct bl_report_mf *mf);
-/* The plan's problems and the disagreements as an HTML box (nothing when
- * there are none), for the top of the page. */
-int bl_report_mf_problems_html(const struct bl_report_mf *mf, bl_buf *out);
+/* ---- gathering (lib/report_gather.c) ---- */
 
+/* Gather the report of ix under opt into r (zeroed, given_labels
+ * initialised by the caller).  BL_OK; BL_FAILED (an unknown --by family or
+ * --given label, an index error) or BL_ENOMEM, with a message in err.
+ * Release r with bl_report_release either way. */
+int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options *opt,
+		     char *err, size_t errlen);
+void bl_report_release(struct bl_report *r);
 /* 1 when node is a row of the --by table: a node strictly below the
  * family, or the family itself when nothing lies below it. */
 int bl_report_by_row(const struct bl_report *r, int node);
-/* "%.6g", or "" for NAN / infinities. */
-void bl_report_num(char *out, size_t len, double x);
-
-int bl_report_html(const struct bl_report *r, bl_buf *out);
-/* A conservative width in pixels of s set in a sans-serif font of px
- * pixels (DejaVu Sans Bold advances; a full em for non-ASCII). */
-double bl_report_text_width(const char *s, double px);
 /* The cell a headline leads with: not small, within a gender when one
  * is, the largest rate ratio whose 95% interval lies above 1; NULL when
  * none.  *at (may be NULL) gets its index. */
 const bl_stats_skew *bl_report_top_cell(const bl_stats_skew *v, size_t n, size_t *at);
 
-/* ---- shared by report.c, report_manifest.c and report_html.c ---- */
+/* Gather the before/after report of manifest m against ix into mf (zeroed,
+ * its strlists initialised, name and opt set by the caller).  BL_OK;
+ * BL_FAILED with a message in err (a damaged manifest, one of another
+ * index); BL_ENOMEM.  Release mf with bl_report_mf_release either way. */
+int bl_report_mf_gather(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m, char *err,
+			size_t errlen);
+void bl_report_mf_release(struct bl_report_mf *mf);
+/* The after row of the same cell as a before row, or NULL. */
+const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
+					const bl_stats_skew *before);
+/* 1 when the manifest's plan passed its checks and its summary agrees
+ * with its lines and the index. */
+int bl_report_mf_ok(const struct bl_report_mf *mf);
 
-/* A text table with aligned columns. */
-struct table {
-	size_t ncol, nrow, alloc;
-	char **cells;
-	unsigned left; /* bit c: column c left-aligned */
-	int failed;
-};
+/* ---- HTML (lib/report_html.c) ---- */
 
-void bl_report_ci_fix(char *b, size_t n, double lo, double hi);
-void bl_report_ci_pct(char *b, size_t n, double lo, double hi);
-int bl_report_csv_field(bl_buf *out, const char *s);
-void bl_report_fix(char *b, size_t n, double x);
-int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options *opt,
-		  char *err, size_t errlen);
-cJSON *bl_report_jcount(const bl_stats_count *k);
-cJSON *bl_report_jnum(cJSON *obj, const char *key, double x);
-cJSON *bl_report_jskew(const bl_stats_skew *s);
-void bl_report_pct(char *b, size_t n, double x);
-void bl_report_release(struct bl_report *r);
-double bl_report_round6(double x);
-int bl_report_tb_print(struct table *t, bl_buf *out, const char *indent);
-void bl_report_tb_row(struct table *t, ...) __attribute__((sentinel));
-int bl_report_write_stream(const bl_buf *b, FILE *f, char *err, size_t errlen);
+/* The page of a gathered report / of a manifest's before and after,
+ * appended to out.  BL_OK, BL_ENOMEM, or as bl_buf_add. */
+int bl_report_html(const struct bl_report *r, bl_buf *out);
+int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *out);
+/* A conservative width in pixels of s set in a sans-serif font of px
+ * pixels (DejaVu Sans Bold advances; a full em for non-ASCII). */
+double bl_report_text_width(const char *s, double px);
 
 #endif

@@ -1,415 +1,21 @@
 /*
  * report_manifest.c - the before/after report of a manifest: the index as
  * it is (before) against the manifest's weighted samples (after), with the
- * cost the policy paid, in text, CSV and JSON (the HTML is in
- * report_html.c).  The "after" side streams the manifest's JSON lines into
- * a weighted bl_stats accumulator, so memory does not grow with the set;
- * every number of manifest.json's summary that can be recomputed from the
- * lines is, and disagreements are shown, not hidden: first, with the
- * checks of the plan that did not pass (the summary's bl_rb_check list),
- * and the report returns BL_WARN so that the command exits 1.
+ * cost the policy paid, in text, CSV and JSON, and the entry points (the
+ * numbers are gathered by report_gather.c, the HTML page is in
+ * report_html.c).  Every number of manifest.json's summary that can be
+ * recomputed from the lines is, and disagreements are shown, not hidden:
+ * first, with the checks of the plan that did not pass (the summary's
+ * bl_rb_check list), and the report returns BL_WARN so that the command
+ * exits 1.
  */
 #include "report_int.h"
-#include "index_int.h"
 
 #include <cJSON.h>
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- before and after: the report of a manifest -------------------------- */
-
-/*
- * The before side is the ordinary gathering of the index; the after side
- * streams the manifest's JSON lines into a second accumulator over the
- * same label ids (names are looked up in a sorted copy of the index's
- * label table), so memory stays flat in the number of lines.  The cost
- * and the distance from the policy's targets come from manifest.json's
- * summary; whatever can be recomputed from the index and the lines is,
- * and each disagreement becomes a failed check in the output.
- */
-
-struct name_id {
-	const char *name;
-	size_t id;
-};
-
-static int name_id_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct name_id *)a)->name, ((const struct name_id *)b)->name);
-}
-
-static const cJSON *jget(const cJSON *o, const char *k)
-{
-	return cJSON_GetObjectItemCaseSensitive(o, k);
-}
-
-static double jd(const cJSON *o, const char *k)
-{
-	const cJSON *v = jget(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-/* A copy of string member k of o ("" when absent); NULL only without
- * memory. */
-static char *jstrdup(const cJSON *o, const char *k)
-{
-	const cJSON *v = jget(o, k);
-	return strdup(cJSON_IsString(v) ? v->valuestring : "");
-}
-
-/* A field of manifest.json parsed as JSON (objects and arrays), or NULL. */
-static cJSON *mf_json(const bl_manifest *m, const char *field)
-{
-	const char *t = bl_manifest_get(m, field);
-	return t ? cJSON_Parse(t) : NULL;
-}
-
-static void mf_release(struct bl_report_mf *mf)
-{
-	bl_report_release(&mf->before);
-	bl_stats_free(mf->after);
-	free(mf->policy_path);
-	free(mf->policy_text);
-	free(mf->policy_sha);
-	free(mf->realise);
-	free(mf->seed);
-	bl_rb_summary_release(&mf->sum);
-	bl_strlist_release(&mf->notes);
-}
-
-static int mf_note(struct bl_report_mf *mf, const char *fmt, ...)
-	__attribute__((format(__printf__, 2, 3)));
-
-static int mf_note(struct bl_report_mf *mf, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return bl_strlist_add(&mf->notes, msg);
-}
-
-/* Record a check; rel is the relative tolerance (0: exact). */
-static void mf_check(struct bl_report_mf *mf, const char *name, double manifest,
-		     double recomputed, double rel)
-{
-	struct bl_report_check *c;
-	double scale = fmax(1.0, fmax(fabs(manifest), fabs(recomputed)));
-
-	if (mf->nchecks >= BL_REPORT_MAX_CHECKS)
-		return;
-	c = &mf->checks[mf->nchecks++];
-	c->name = name;
-	c->manifest = manifest;
-	c->recomputed = recomputed;
-	if (isnan(manifest)) /* a largest gap: recomputed is the gap */
-		c->agree = recomputed <= rel;
-	else
-		c->agree = fabs(manifest - recomputed) <= rel * scale;
-	if (!c->agree)
-		mf->agree = 0;
-}
-
-const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
-					const bl_stats_skew *b)
-{
-	const bl_stats_skew *hit = NULL;
-
-	for (size_t i = 0; b && !hit && i < mf->nskew; i++) {
-		const bl_stats_skew *a = &mf->skew[i];
-		if (strcmp(a->group, b->group) == 0 &&
-		    (a->gender == b->gender ||
-		     (a->gender && b->gender && strcmp(a->gender, b->gender) == 0)))
-			hit = a;
-	}
-	return hit;
-}
-
-/* Largest gap between the summary's after-side (shares and lifts, as
- * bl_rebalance_finish computed them from the realised weights) and the
- * same recomputed from the lines. */
-static void mf_check_dists(struct bl_report_mf *mf)
-{
-	const bl_rb_summary *sum = &mf->sum;
-	double gap = 0;
-
-	for (size_t i = 0; i < sum->nshares[1]; i++) {
-		const bl_rb_share *v = &sum->shares[1][i];
-		int node = bl_stats_node_find(mf->after, v->name);
-		bl_stats_count k;
-		if (!isfinite(v->share))
-			continue;
-		if (node < 0) {
-			gap = fmax(gap, fabs(v->share));
-			continue;
-		}
-		bl_stats_node(mf->after, node, &k);
-		gap = fmax(gap, fabs(k.share - v->share));
-	}
-	if (sum->nshares[1])
-		mf_check(mf, "shares after: largest difference", NAN, gap, 1e-6);
-	gap = 0;
-	for (size_t i = 0; i < sum->nskew[1]; i++) {
-		const bl_rb_skew_row *v = &sum->skew[1][i];
-		bl_stats_skew key;
-		const bl_stats_skew *a;
-		double lift = v->lift;
-		memset(&key, 0, sizeof key);
-		key.group = v->group;
-		key.gender = v->gender;
-		a = bl_report_mf_after(mf, &key);
-		if (!a)
-			gap = INFINITY;
-		else if (isfinite(lift) && isfinite(a->lift))
-			gap = fmax(gap, fabs(a->lift - lift) / fmax(1.0, lift));
-		else if (isfinite(lift) != isfinite(a->lift))
-			gap = INFINITY;
-	}
-	if (sum->nskew[1])
-		mf_check(mf, "lifts after: largest relative difference", NAN, gap, 1e-5);
-}
-
-static char *meta_rules_digest(bl_index *ix)
-{
-	sqlite3_stmt *st = NULL;
-	char *out = NULL;
-
-	if (sqlite3_prepare_v2(bl_index_db(ix), "SELECT value FROM meta WHERE key='rules_digest'",
-			       -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		out = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return out;
-}
-
-/* Stream the JSON lines into mf->after.  shard_lines[i] counts the lines
- * of mf->before.shards[i]. */
-static int mf_read_lines(struct bl_report_mf *mf, bl_manifest *m, bl_index *ix,
-			 const struct name_id *labels, size_t nl, const struct name_id *paths,
-			 uint64_t *shard_lines, char *err, size_t errlen)
-{
-	const bl_manifest_entry *e;
-	size_t last = SIZE_MAX;
-	int rc, upsample = strcmp(mf->realise, "upsample") == 0;
-
-	mf->min_w_re = INFINITY;
-	mf->max_w_re = 0;
-	while ((rc = bl_manifest_next(m, &e)) == BL_OK) {
-		bl_labelset ls;
-		const char *p = e->labels;
-		bl_labelset_clear(&ls);
-		if (last == SIZE_MAX || strcmp(mf->before.shards[last].path, e->shard) != 0) {
-			struct name_id key = {e->shard, 0}, *hit;
-			hit = bsearch(&key, paths, mf->before.nshards, sizeof *paths, name_id_cmp);
-			if (!hit) {
-				snprintf(err, errlen,
-					 "manifest '%s': sample '%s' of shard '%s' is not in the "
-					 "index '%s' (a manifest of another index?)",
-					 mf->name, e->key, e->shard, ix->path);
-				rc = BL_FAILED;
-				goto out;
-			}
-			last = hit->id;
-		}
-		shard_lines[last]++;
-		while (*p) { /* ",a,b," */
-			const char *end;
-			char name[256];
-			struct name_id key = {name, 0}, *hit;
-			p += *p == ',';
-			end = strchr(p, ',');
-			if (!end)
-				end = p + strlen(p);
-			if (end == p)
-				continue;
-			snprintf(name, sizeof name, "%.*s", (int)(end - p), p);
-			hit = bsearch(&key, labels, nl, sizeof *labels, name_id_cmp);
-			if (!hit || (size_t)(end - p) >= sizeof name) {
-				snprintf(err, errlen,
-					 "manifest '%s': sample '%s' of shard '%s' has label '%s', "
-					 "which the index '%s' does not know",
-					 mf->name, e->key, e->shard, name, ix->path);
-				rc = BL_FAILED;
-				goto out;
-			}
-			bl_labelset_set(&ls, (int)hit->id);
-			p = end;
-		}
-		if (!isfinite(e->weight) || bl_stats_add(mf->after, &ls, e->weight) != BL_OK) {
-			snprintf(err, errlen, "manifest '%s': sample '%s' of shard '%s': bad weight",
-				 mf->name, e->key, e->shard);
-			rc = BL_FAILED;
-			goto out;
-		}
-		mf->lines++;
-		mf->max_w_re = fmax(mf->max_w_re, e->weight);
-		mf->min_w_re = fmin(mf->min_w_re, e->weight);
-		if (upsample && e->weight >= 2) {
-			mf->repeated_re++;
-			mf->copies_re += e->weight - 1;
-		}
-	}
-	if (rc == BL_END) {
-		rc = BL_OK;
-	} else {
-		snprintf(err, errlen, "manifest '%s' is damaged: %s", mf->name,
-			 bl_manifest_errmsg(m));
-		rc = BL_FAILED;
-	}
-	if (!mf->lines)
-		mf->min_w_re = NAN;
-out:
-	return rc;
-}
-
-static int gather_manifest(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m,
-			   char *err, size_t errlen)
-{
-	cJSON *pol = NULL, *inputs = NULL, *mlabels = NULL;
-	struct name_id *labels = NULL, *paths = NULL;
-	uint64_t *shard_lines = NULL;
-	const cJSON *v;
-	char *digest = NULL;
-	const char *s;
-	size_t nl;
-	int rc = BL_ENOMEM;
-	bl_stats_totals tb, ta;
-
-	mf->agree = 1;
-	mf->bopt = *mf->opt;
-	mf->bopt.by = NULL;
-	mf->bopt.given = NULL;
-	rc = bl_report_gather(&mf->before, ix, &mf->bopt, err, errlen);
-	if (rc != BL_OK)
-		goto out;
-	rc = BL_ENOMEM;
-	snprintf(err, errlen, "out of memory");
-	pol = mf_json(m, "policy");
-	inputs = mf_json(m, "inputs");
-	mlabels = mf_json(m, "labels");
-	if (!cJSON_IsObject(pol) || !cJSON_IsArray(inputs)) {
-		snprintf(err, errlen, "'%s/manifest.json': policy or inputs damaged", mf->name);
-		rc = BL_FAILED;
-		goto out;
-	}
-	{
-		char why[512];
-		rc = bl_manifest_summary(m, &mf->sum, why, sizeof why);
-		if (rc != BL_OK) {
-			snprintf(err, errlen, "'%s/manifest.json': %s", mf->name, why);
-			goto out;
-		}
-		rc = BL_ENOMEM;
-		snprintf(err, errlen, "out of memory");
-	}
-	mf->policy_path = jstrdup(pol, "path");
-	mf->policy_text = jstrdup(pol, "text");
-	mf->policy_sha = jstrdup(pol, "sha256");
-	s = bl_manifest_get(m, "realise");
-	mf->realise = strdup(s ? s : "");
-	s = bl_manifest_get(m, "seed");
-	mf->seed = strdup(s ? s : "");
-	mf->after = bl_stats_new_index(ix);
-	if (!mf->policy_path || !mf->policy_text || !mf->policy_sha || !mf->realise ||
-	    !mf->seed || !mf->after)
-		goto out;
-
-	/* lookup tables: label names and shard paths of the index */
-	nl = (size_t)bl_index_nlabels(ix);
-	labels = calloc(nl + 1, sizeof *labels);
-	paths = calloc(mf->before.nshards + 1, sizeof *paths);
-	shard_lines = calloc(mf->before.nshards + 1, sizeof *shard_lines);
-	if (!labels || !paths || !shard_lines)
-		goto out;
-	for (size_t i = 0; i < nl; i++)
-		labels[i] = (struct name_id){bl_index_label(ix, (int)i), i};
-	qsort(labels, nl, sizeof *labels, name_id_cmp);
-	for (size_t i = 0; i < mf->before.nshards; i++)
-		paths[i] = (struct name_id){mf->before.shards[i].path, i};
-	qsort(paths, mf->before.nshards, sizeof *paths, name_id_cmp);
-
-	/* every input shard must be one of the index */
-	cJSON_ArrayForEach(v, inputs) {
-		const cJSON *p = jget(v, "path");
-		struct name_id key = {cJSON_IsString(p) ? p->valuestring : "", 0};
-		if (!bsearch(&key, paths, mf->before.nshards, sizeof *paths, name_id_cmp)) {
-			snprintf(err, errlen,
-				 "manifest '%s': shard '%s' is not in the index '%s' (a manifest "
-				 "of another index? give its INDEX.db)",
-				 mf->name, key.name, ix->path);
-			rc = BL_FAILED;
-			goto out;
-		}
-	}
-	cJSON_ArrayForEach(v, mlabels)
-		if (cJSON_IsString(v) && bl_index_label_id(ix, v->valuestring) < 0 &&
-		    mf_note(mf, "label '%s' of the manifest is not in the index", v->valuestring) !=
-			    BL_OK)
-			goto out;
-	s = bl_manifest_get(m, "rules_digest");
-	digest = meta_rules_digest(ix);
-	if (s && digest && strcmp(s, digest) != 0 &&
-	    mf_note(mf, "the index was scanned with other rules (%.12s) than the manifest's "
-			"(%.12s): before and after may not label alike", digest, s) != BL_OK)
-		goto out;
-
-	rc = mf_read_lines(mf, m, ix, labels, nl, paths, shard_lines, err, errlen);
-	if (rc != BL_OK)
-		goto out;
-	rc = BL_ENOMEM;
-	snprintf(err, errlen, "out of memory");
-	if (bl_stats_skew_table(mf->after, mf->opt->min_rows, mf->opt->min_events, &mf->skew,
-				&mf->nskew) != BL_OK)
-		goto out;
-
-	/* the cross-checks */
-	bl_stats_totals_get(mf->before.all, &tb);
-	bl_stats_totals_get(mf->after, &ta);
-	{
-		double want = 0, got = 0;
-		int per_shard_ok = 1;
-		cJSON_ArrayForEach(v, inputs) {
-			const cJSON *p = jget(v, "path");
-			struct name_id key = {p->valuestring, 0}, *hit;
-			hit = bsearch(&key, paths, mf->before.nshards, sizeof *paths, name_id_cmp);
-			want += jd(v, "written");
-			got += (double)shard_lines[hit->id];
-			if (jd(v, "written") != (double)shard_lines[hit->id])
-				per_shard_ok = 0;
-		}
-		mf_check(mf, "samples in the index", (double)mf->sum.samples, (double)mf->before.samples, 0);
-		mf_check(mf, "written (lines)", (double)mf->sum.written, (double)mf->lines, 0);
-		if (!per_shard_ok && got == want)
-			got = NAN; /* same total, different shards */
-		mf_check(mf, "written per shard (inputs)", want, got, 0);
-	}
-	mf_check(mf, "not written", (double)mf->sum.excluded, (double)mf->before.samples - (double)mf->lines, 0);
-	mf_check(mf, "weight sum", mf->sum.weight_sum, ta.w, 1e-6);
-	mf_check(mf, "largest weight", mf->sum.largest_weight, mf->max_w_re, 1e-6);
-	mf_check(mf, "smallest weight", mf->sum.smallest_weight, mf->min_w_re, 1e-6);
-	mf_check(mf, "ESS before", mf->sum.ess_before, tb.ess, 1e-9);
-	mf_check(mf, "ESS after", mf->sum.ess_after, ta.ess, 1e-6);
-	if (strcmp(mf->realise, "upsample") == 0) {
-		mf_check(mf, "repeated", (double)mf->sum.repeated, (double)mf->repeated_re, 0);
-		mf_check(mf, "copies added", (double)mf->sum.copies, mf->copies_re, 0);
-	}
-	mf_check_dists(mf);
-	rc = BL_OK;
-out:
-	free(digest);
-	free(labels);
-	free(paths);
-	free(shard_lines);
-	cJSON_Delete(pol);
-	cJSON_Delete(inputs);
-	cJSON_Delete(mlabels);
-	return rc;
-}
 
 /* ---- before and after: text ---------------------------------------------- */
 
@@ -420,7 +26,7 @@ static void arrow(char *b, size_t n, const char *x, const char *y)
 
 static int mtext_shares(const struct bl_report_mf *mf, bl_buf *out, int families)
 {
-	struct table t = {.ncol = 7};
+	struct bl_report_table t = {.ncol = 7};
 	const bl_stats *bs = mf->before.all;
 
 	bl_report_tb_row(&t, "", "before", "share", "after (weighted)", "share", "change", "after 95% CI",
@@ -447,7 +53,7 @@ static int mtext_shares(const struct bl_report_mf *mf, bl_buf *out, int families
 
 static int mtext_skew(const struct bl_report_mf *mf, bl_buf *out)
 {
-	struct table t = {.ncol = 11, .left = 1u << 1 | 1u << 10};
+	struct bl_report_table t = {.ncol = 11, .left = 1u << 1 | 1u << 10};
 	const struct bl_report *r = &mf->before;
 
 	bl_report_tb_row(&t, "group", "gender", "n", "rate", "", "lift before", "95% CI", "lift after",
@@ -506,7 +112,7 @@ static int mtext_rules(const struct bl_report_mf *mf, bl_buf *out)
 					      "%.4g\n", isfinite(x->tv_distance) ? x->tv_distance : 0.0,
 					 isfinite(x->max_abs_error) ? x->max_abs_error : 0.0);
 		if (rc == BL_OK && x->nlabels) {
-			struct table t = {.ncol = 5};
+			struct bl_report_table t = {.ncol = 5};
 			bl_report_tb_row(&t, "label", "declared", "before", "after", "error", (char *)NULL);
 			for (size_t k = 0; k < x->nlabels; k++) {
 				char d[32], bb[32], aa[32], e[32];
@@ -526,11 +132,6 @@ static int mtext_rules(const struct bl_report_mf *mf, bl_buf *out)
 }
 
 /* ---- problems: the plan's checks and the cross-checks, at the top ------- */
-
-int bl_report_mf_ok(const struct bl_report_mf *mf)
-{
-	return mf->agree && mf->sum.ok;
-}
 
 /* Plan problems (failed first, then accepted, then warnings), then the
  * disagreements, as text lines. */
@@ -574,45 +175,9 @@ static int mtext_problems(const struct bl_report_mf *mf, bl_buf *out)
 	return rc;
 }
 
-int bl_report_mf_problems_html(const struct bl_report_mf *mf, bl_buf *o)
-{
-	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
-	size_t shown = bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING);
-	int rc = BL_OK;
-
-	if (!shown && mf->agree)
-		return BL_OK;
-	rc = bl_buf_addf(o, "<div class=\"finding\"><b>%s</b><ul>",
-			 failed ? "The plan failed its checks: this manifest does not do what "
-				  "its policy asked without side effects." :
-			 shown ? "Plan checks: passed, with what the policy accepts and warnings." :
-				 "The manifest's summary disagrees with its own lines or with the "
-				 "index.");
-	for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
-		const bl_rb_check *c = &mf->sum.checks[i];
-		if (c->status == BL_CHECK_OK)
-			continue;
-		rc = bl_buf_addf(o, "<li><b>%s</b> %s: ", c->status == BL_CHECK_FAILED ? "FAILED" :
-				 bl_check_status_name(c->status), bl_check_name(c->check));
-		if (rc == BL_OK)
-			rc = bl_report_html_escape(o, c->message);
-		if (rc == BL_OK)
-			rc = bl_buf_adds(o, "</li>");
-	}
-	for (size_t i = 0; i < mf->nchecks && rc == BL_OK; i++) {
-		const struct bl_report_check *k = &mf->checks[i];
-		if (!k->agree)
-			rc = bl_buf_addf(o, "<li><b>DISAGREEMENT</b> %s: manifest %.6g, recomputed "
-					    "%.6g</li>", k->name, k->manifest, k->recomputed);
-	}
-	if (rc == BL_OK)
-		rc = bl_buf_adds(o, "</ul></div>\n");
-	return rc;
-}
-
 static int render_mtext(const struct bl_report_mf *mf, bl_buf *out)
 {
-	struct table t = {.ncol = 2, .left = 1u << 1};
+	struct bl_report_table t = {.ncol = 2, .left = 1u << 1};
 	char a[64], b[64], c[128];
 	int rc;
 	bl_stats_totals tb, ta;
@@ -709,11 +274,11 @@ static int mcsv_row(bl_buf *out, const char *table, const char *name, const char
 	if (rc == BL_OK)
 		rc = bl_buf_addch(out, ',');
 	if (rc == BL_OK)
-		rc = bl_report_csv_field(out, name);
+		rc = bl_report_csv_escape(out, name);
 	if (rc == BL_OK)
 		rc = bl_buf_addch(out, ',');
 	if (rc == BL_OK)
-		rc = bl_report_csv_field(out, gender);
+		rc = bl_report_csv_escape(out, gender);
 	for (int k = 0; k < 6 && rc == BL_OK; k++) {
 		bl_report_num(b, sizeof b, v[k]);
 		rc = bl_buf_addf(out, ",%s", b);
@@ -967,7 +532,6 @@ out:
 	return rc;
 }
 
-
 int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 			   const bl_report_options *opt, bl_buf *out, char *err,
 			   size_t errlen)
@@ -999,7 +563,7 @@ int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 	}
 	mf.name = name ? name : "manifest";
 	mf.opt = opt;
-	rc = gather_manifest(&mf, ix, m, err, errlen);
+	rc = bl_report_mf_gather(&mf, ix, m, err, errlen);
 	if (rc != BL_OK)
 		goto out;
 	switch (opt->format) {
@@ -1024,7 +588,7 @@ out:
 		out->len = len0;
 		out->buf[len0] = '\0';
 	}
-	mf_release(&mf);
+	bl_report_mf_release(&mf);
 	return rc;
 }
 
@@ -1078,4 +642,3 @@ int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 	bl_buf_release(&b);
 	return rc;
 }
-

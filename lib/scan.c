@@ -955,7 +955,7 @@ static int plan(struct scan *sc, const bl_strlist *shards, bl_index *ix,
 	}
 	if (!ix)
 		return BL_OK;
-	if (bl_index_writer_prepare(ix) != BL_OK || bl_index_exec(ix, "BEGIN IMMEDIATE") != BL_OK ||
+	if (bl_index_writer_prepare(ix) != BL_OK || bl_index_begin(ix) != BL_OK ||
 	    record_plan(sc, shards, ix) != BL_OK) {
 		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
 		rc = BL_FATAL;
@@ -974,47 +974,20 @@ static int plan(struct scan *sc, const bl_strlist *shards, bl_index *ix,
 	}
 	rc = BL_OK;
 out:
-	if (bl_index_exec(ix, rc == BL_OK ? "COMMIT" : "ROLLBACK") != BL_OK && rc == BL_OK) {
+	if (rc != BL_OK) {
+		bl_index_rollback(ix);
+	} else if (bl_index_commit(ix) != BL_OK) {
 		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
 		rc = BL_FATAL;
 	}
 	return rc;
 }
 
-static int64_t run_start(bl_index *ix, const bl_scan_options *o, int threads)
-{
-	sqlite3_stmt *st = NULL;
-	char now[32];
-	int64_t id = -1;
-	bl_index_now(now);
-	if (sqlite3_prepare_v2(ix->db, "INSERT INTO runs(started, argv, threads) VALUES (?1,?2,?3)",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 2, o->argv ? o->argv : "", -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int(st, 3, threads);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			id = sqlite3_last_insert_rowid(ix->db);
-	}
-	sqlite3_finalize(st);
-	return id;
-}
-
 static int run_finish(bl_index *ix, int64_t run, const bl_scan_totals *t, const char *digest)
 {
-	sqlite3_stmt *st = NULL;
-	char now[32];
-	int ok = 0;
-	bl_index_now(now);
-	if (sqlite3_prepare_v2(ix->db, "UPDATE runs SET finished=?1, shards_scanned=?2,"
-			       " shards_skipped=?3 WHERE id=?4", -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)t->shards);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)t->shards_skipped);
-		sqlite3_bind_int64(st, 4, run);
-		ok = sqlite3_step(st) == SQLITE_DONE;
-	}
-	sqlite3_finalize(st);
-	return ok && bl_index_meta_set(ix, "rules_digest", digest) == BL_OK ? BL_OK : BL_FAILED;
+	if (bl_index_run_finish(ix, run, t->shards, t->shards_skipped) != BL_OK)
+		return BL_FAILED;
+	return bl_index_meta_set(ix, "rules_digest", digest);
 }
 
 /* ---- the writer -------------------------------------------------------- */
@@ -1181,14 +1154,13 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	pthread_cond_init(&sc.cond, NULL);
 
 	if (ix) {
-		if (bl_index_exec(ix, "BEGIN IMMEDIATE") != BL_OK ||
-		    bl_index_map_labels(ix, rs, map) != BL_OK ||
-		    bl_index_exec(ix, "COMMIT") != BL_OK) {
+		if (bl_index_begin(ix) != BL_OK || bl_index_map_labels(ix, rs, map) != BL_OK ||
+		    bl_index_commit(ix) != BL_OK) {
 			snprintf(err, errlen, "%s", bl_index_errmsg(ix));
-			bl_index_exec(ix, "ROLLBACK");
+			bl_index_rollback(ix);
 			goto out;
 		}
-		run = run_start(ix, opts, threads);
+		run = bl_index_run_start(ix, opts->argv, threads);
 	}
 	if ((rc = plan(&sc, shards, ix, wr.digest, run, err, errlen)) != BL_OK)
 		goto out;
@@ -1280,8 +1252,11 @@ out:
 int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
 			 char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	int remap[BL_MAX_LABELS], rc = BL_FAILED;
+	struct bl_index_error_total *kinds = NULL;
+	const struct bl_index_sample *row;
+	bl_index_cursor *cur = NULL;
+	int remap[BL_MAX_LABELS], rc = BL_FAILED, r;
+	size_t nkinds = 0;
 	struct scan sc;
 
 	if (!ix || !rs || !t)
@@ -1292,29 +1267,19 @@ int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
 	sc.minor_sexual = bl_ruleset_label_index(rs, "safety.minor_sexual");
 	for (int i = 0; i < ix->nlabels; i++)
 		remap[i] = bl_ruleset_label_index(rs, ix->labels[i]);
-	if (sqlite3_prepare_v2(ix->db, "SELECT count(*), coalesce(sum(fatal IS NOT NULL), 0),"
-			       " coalesce(sum(errors_not_stored), 0) FROM shards WHERE complete = 1",
-			       -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+	if (bl_index_complete_totals(ix, &t->shards, &t->shards_failed, &t->errors_not_stored) !=
+		    BL_OK ||
+	    bl_index_error_totals(ix, BL_IX_BY_KIND, &kinds, &nkinds) != BL_OK)
 		goto out;
-	t->shards = (uint64_t)sqlite3_column_int64(st, 0);
-	t->shards_failed = (uint64_t)sqlite3_column_int64(st, 1);
-	t->errors_not_stored = (uint64_t)sqlite3_column_int64(st, 2);
-	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(ix->db, "SELECT kind, sum(n) FROM error_totals GROUP BY kind",
-			       -1, &st, NULL) != SQLITE_OK)
+	for (size_t k = 0; k < nkinds; k++)
+		for (int i = 1; kinds[k].kind && i < BL_ERR__COUNT; i++)
+			if (!strcmp(kinds[k].kind, bl_errkind_name((bl_errkind)i)))
+				t->errors[i] += kinds[k].n;
+	if (!(cur = bl_index_cursor_new(ix, BL_IXC_BITS)) || bl_index_cursor_all(cur) != BL_OK)
 		goto out;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		for (int i = 1; k && i < BL_ERR__COUNT; i++)
-			if (!strcmp(k, bl_errkind_name((bl_errkind)i)))
-				t->errors[i] += (uint64_t)sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(ix->db, "SELECT bits FROM samples", -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const unsigned char *b = sqlite3_column_blob(st, 0);
-		int n = sqlite3_column_bytes(st, 0);
+	while ((r = bl_index_cursor_next(cur, &row)) == BL_OK) {
+		const unsigned char *b = row->bits;
+		int n = (int)row->nbits;
 		bl_labelset ls;
 		bl_labelset_clear(&ls);
 		for (int i = 0; b && i < n * 8 && i < ix->nlabels; i++)
@@ -1323,10 +1288,12 @@ int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
 		t->samples++;
 		count_labels(&sc, &ls, t);
 	}
-	rc = BL_OK;
+	if (r == BL_END)
+		rc = BL_OK;
 out:
 	if (rc != BL_OK)
-		snprintf(err, errlen, "index '%s': %s", ix->path, sqlite3_errmsg(ix->db));
-	sqlite3_finalize(st);
+		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
+	bl_index_cursor_free(cur);
+	bl_index_error_totals_free(kinds, nkinds);
 	return rc;
 }
