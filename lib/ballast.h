@@ -727,8 +727,9 @@ static inline int bl_labelset_has(const bl_labelset *s, int i)
  *
  * A label is set when one of its "match" regexes matches the caption where
  * no "unless" regex match overlaps it, or when one of its "when" conditions
- * on JSON fields / image facts / caption facts holds, unless a label its
- * "except" names is set; then the labels it "implies" are set.  The regexes
+ * on JSON fields / image facts / caption facts holds and no "unless" regex
+ * matches anywhere (a condition covers the whole caption), unless a label
+ * its "except" names is set; then the labels it "implies" are set.  The regexes
  * match the caption's normalised view (entities and escapes decoded,
  * hashtags, CamelCase and slugs split, masked spellings read, invalid
  * UTF-8 as U+FFFD: filters/FORMAT.md), never the stored caption.

@@ -1083,3 +1083,63 @@ void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f)
 	if (in_word && has_letter)
 		word_done(f, w, wn, ascii && wn <= sizeof w, accent);
 }
+
+/* Short words title case leaves in lower case ("The Girl of the Year",
+ * "Pride and Prejudice"), English and the particles of names: not counted
+ * by bl_normalise_case, so that a title reads as all capitals.  Sorted. */
+static const char *const minor_words[] = {
+	"an", "and", "as", "at", "but", "by", "da", "de", "del", "della",
+	"der", "des", "di", "du", "et", "for", "from", "in", "into", "la", "le",
+	"les", "nor", "of", "on", "onto", "or", "per", "the", "to", "und",
+	"upon", "van", "via", "von", "vs", "with",
+};
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp((const char *)a, *(const char *const *)b);
+}
+
+void bl_normalise_case(const char *view, size_t len, bl_caption_facts *f)
+{
+	const unsigned char *u = (const unsigned char *)view;
+	size_t i = 0;
+
+	f->cased = f->capital = 0;
+	if (!view)
+		return;
+	while (i < len) {
+		char w[8];
+		size_t wn = 0, letters = 0;
+		int up = 0, digit_first;
+		unsigned k = ctab[u[i]];
+		if (!IS_ALNUM(k) || u[i] >= 0x80) {
+			i++;
+			continue;
+		}
+		digit_first = (k & C_DIG) != 0;
+		while (i < len && u[i] < 0x80 &&
+		       (IS_ALNUM(ctab[u[i]]) || u[i] == '\'' || u[i] == '-')) {
+			k = ctab[u[i]];
+			if (IS_LETTER(k)) {
+				letters++;
+				up |= (k & C_UP) != 0;
+				if (wn < sizeof w - 1)
+					w[wn] = (char)(u[i] | 0x20);
+				wn++;
+			} else {
+				wn = sizeof w; /* not a plain word: never minor */
+			}
+			i++;
+		}
+		if (digit_first || letters < 2)
+			continue;
+		if (wn < sizeof w) {
+			w[wn] = '\0';
+			if (bsearch(w, minor_words, LIST_N(minor_words),
+				    sizeof *minor_words, cmp_cstr))
+				continue;
+		}
+		f->cased++;
+		f->capital += up;
+	}
+}

@@ -44,6 +44,7 @@ static const char *const cfact_names[BL_CFACT__COUNT] = {
 	[BL_CFACT_NONLATIN] = "nonlatin",
 	[BL_CFACT_ENGLISH] = "english",
 	[BL_CFACT_FOREIGN] = "foreign",
+	[BL_CFACT_CAPITALISED] = "capitalised",
 };
 
 static const char *const fact_names[BL_FACT__COUNT] = {
@@ -840,7 +841,8 @@ static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
 						pr.fact = f;
 				if (pr.fact < 0) {
 					perr(c, t.at, "unknown caption fact '%.*s' (words, "
-						      "letters, nonlatin, english, foreign)",
+						      "letters, nonlatin, english, foreign, "
+						      "capitalised)",
 					     (int)(n - 8), name + 8);
 					return BL_FAILED;
 				}

@@ -34,6 +34,8 @@ enum {
 	BL_CFACT_ENGLISH,   /* English function words */
 	BL_CFACT_FOREIGN,   /* function words of other Latin-script languages,
 			     * and words holding a letter with a diacritic */
+	BL_CFACT_CAPITALISED, /* share of the view's cased words written with
+			       * a capital (0..1): title case, names */
 	BL_CFACT__COUNT
 };
 
@@ -256,17 +258,27 @@ int bl_normalise_view(const bl_normaliser *nz, const char *s, size_t len,
  * matches.  Bytes that are not UTF-8 are copied.  Returns as bl_buf_add. */
 int bl_normalise_fold_pattern(const char *p, size_t len, bl_buf *out);
 
-/* Facts about a caption for caption.* conditions, read from the caption
- * as it is (s NULL: all zero). */
+/* Facts about a caption for caption.* conditions: the first five read
+ * from the caption as it is (bl_normalise_facts; s NULL: all zero), the
+ * last two from its view (bl_normalise_case). */
 typedef struct bl_caption_facts {
 	int words;    /* runs of letters and digits holding a letter */
 	int letters;
 	int nonlatin; /* letters of scripts other than Latin */
 	int english;  /* English function words */
 	int foreign;  /* other languages' function words + accented words */
+	int cased;    /* view words of two or more ASCII letters that are not
+		       * a short word title case leaves in lower case ("of",
+		       * "the", "and", "in" ...) nor begin with a digit */
+	int capital;  /* of those, the words holding an upper-case letter */
 } bl_caption_facts;
 
 void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f);
+/* Count f->cased and f->capital over view[0..len) (the caption's view:
+ * valid UTF-8, Latin letters folded to ASCII).  A word is a run of ASCII
+ * letters, digits, apostrophes and hyphens ("E-canvas", "Women's"); other
+ * bytes end it.  view NULL: both 0. */
+void bl_normalise_case(const char *view, size_t len, bl_caption_facts *f);
 
 /* ---- lib/meta.c: JSON fields of a sample ---------------------------- */
 

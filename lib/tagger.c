@@ -11,8 +11,9 @@
  * is built in the arena unless it is too big for it).
  *
  * A label is set when one of its match patterns matches somewhere that no
- * unless match overlaps, or when one of its "when" conditions holds; then
- * the labels it implies are set, and finally the derived
+ * unless match overlaps, or when one of its "when" conditions holds and no
+ * unless pattern matches anywhere (a condition is about the whole
+ * caption); then the labels it implies are set, and finally the derived
  * safety.minor_sexual.
  *
  * Most programs never run: one pass of the prefilter automaton over the
@@ -98,7 +99,8 @@ struct bl_tagger {
 	const char *cap; /* the caption as given, for its facts */
 	size_t cap_len;
 	bl_caption_facts facts;
-	int facts_state; /* 0 not computed yet for this caption */
+	int facts_state; /* bits: 1 the caption's facts, 2 the view's,
+			  * computed for this caption */
 	/* PCRE2_NO_UTF_CHECK when the subject is the view (valid UTF-8, so
 	 * PCRE2 need not check it again on every match), else 0 */
 	uint32_t match_opts;
@@ -405,6 +407,27 @@ static int match_label(bl_tagger *t, const bl_rlabel *l, const char *subj,
 	return 0;
 }
 
+/*
+ * 1 when one of l's unless patterns matches anywhere in the caption (a
+ * "when" condition holds for the whole caption, so any unless match
+ * overlaps it), 0 when none does, a negative PCRE2 error code when a
+ * limit was hit.
+ */
+static int unless_anywhere(bl_tagger *t, const bl_rlabel *l, const char *subj,
+			   size_t len)
+{
+	for (int k = 0; k < l->nunless; k++) {
+		size_t s, e;
+		int r;
+		if (!gate_open(t, &l->ugate[k]))
+			continue;
+		r = run(t, l->unless[k], t->mctx, subj, len, 0, &s, &e);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 static void pcre2_problem(bl_tagger *t, const bl_rlabel *l, int code)
 {
 	PCRE2_UCHAR msg[256];
@@ -419,16 +442,33 @@ static void pcre2_problem(bl_tagger *t, const bl_rlabel *l, int code)
 /* ---- predicates ---------------------------------------------------- */
 
 /* A caption fact: BL_VAL_NUM, or BL_VAL_NONE when the sample has no
- * caption (or no letters, for the share of non-Latin ones). */
+ * caption (or no letters, for the share of non-Latin ones; no cased
+ * word, for the share of capitals). */
 static int caption_fact(bl_tagger *t, int fact, double *num)
 {
 	const bl_caption_facts *f = &t->facts;
 
 	if (!t->cap)
 		return BL_VAL_NONE;
-	if (!t->facts_state) {
+	if (fact == BL_CFACT_CAPITALISED) {
+		if (!(t->facts_state & 2)) {
+			bl_normalise_case(t->view, t->view_len, &t->facts);
+			/* one token (a slug, a file name) is no title */
+			if (!memchr(t->cap, ' ', t->cap_len))
+				t->facts.cased = t->facts.capital = 0;
+			t->facts_state |= 2;
+		}
+		if (f->cased == 0)
+			return BL_VAL_NONE;
+		*num = (double)f->capital / (double)f->cased;
+		return BL_VAL_NUM;
+	}
+	if (!(t->facts_state & 1)) {
+		int cased = f->cased, capital = f->capital;
 		bl_normalise_facts(t->cap, t->cap_len, &t->facts);
-		t->facts_state = 1;
+		t->facts.cased = cased;
+		t->facts.capital = capital;
+		t->facts_state |= 1;
 	}
 	switch (fact) {
 	case BL_CFACT_WORDS: *num = f->words; break;
@@ -646,8 +686,12 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 			else if (r < 0)
 				pcre2_problem(t, l, r);
 		}
-		if (!hit && l->npreds)
-			hit = conds_hold(t, l, doc, in->image);
+		if (!hit && l->npreds && conds_hold(t, l, doc, in->image)) {
+			int r = l->nunless && cap ? unless_anywhere(t, l, cap, clen) : 0;
+			if (r < 0)
+				pcre2_problem(t, l, r);
+			hit = r == 0;
+		}
 		if (!hit)
 			continue;
 		if (l->has_closure)
