@@ -28,7 +28,8 @@
  *     lower-case letter followed by an upper-case one gets a space between
  *     (AsianGirl), a token mixing letters with 0 1 3 4 5 7 @ $ * becomes the
  *     one word of the unmasking dictionary it can spell (s3xy sexy, n*de
- *     nude), a lower-case hashtag is split into words of the splitting
+ *     nude), a word spelt out in lone letters ("N U D E", "N.S.F.W.")
+ *     becomes that word when a dictionary holds it, a lower-case hashtag is split into words of the splitting
  *     dictionary when they cover it exactly (#asiangirl "asian girl"), and
  *     when most words of the caption are ALL-CAPS every all-caps word is
  *     title-cased (NUDE WOMAN -> Nude Woman), so that case-sensitive
@@ -218,6 +219,38 @@ static int lookup(const bl_normaliser *nz, const char *s, size_t len, int flags)
 
 static int caps_mode(const char *s, size_t len);
 
+/* Whether s[i] is a letter standing alone: no letter or digit touches it
+ * on either side. */
+static int lone_letter(const char *s, size_t len, size_t i)
+{
+	return IS_LETTER(ctab[(unsigned char)s[i]]) &&
+	       (i == 0 || !IS_ALNUM(ctab[(unsigned char)s[i - 1]])) &&
+	       (i + 1 >= len || !IS_ALNUM(ctab[(unsigned char)s[i + 1]]));
+}
+
+/* The number of letters of a word spelt out from s[i] on: lone letters
+ * each followed by the same blank or dot ("N U D E", "N.S.F.W."); 0 when
+ * s[i] does not start one. */
+static size_t spelt_at(const char *s, size_t len, size_t i)
+{
+	size_t n = 0;
+	char sep;
+
+	if (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '.') && i > 1 &&
+	    lone_letter(s, len, i - 2))
+		return 0; /* inside a run, not at its start */
+	if (i + 1 >= len || (s[i + 1] != ' ' && s[i + 1] != '.'))
+		return 0;
+	sep = s[i + 1];
+	while (i < len && lone_letter(s, len, i) && n < WORD_MAX) {
+		n++;
+		if (i + 1 >= len || s[i + 1] != sep)
+			break;
+		i += 2;
+	}
+	return n;
+}
+
 /*
  * Whether s[0..len) reads the same as its view: pure ASCII with nothing
  * that pass 1 or 2 would change.  Runs of lower-case letters and plain
@@ -243,6 +276,9 @@ static int plain(const char *s, size_t len)
 			/* camelCase, or a digit or symbol before it */
 			if (i > 0 && (ctab[p[i - 1]] & (C_LO | C_DIG | C_LEET)))
 				return 0;
+			/* a word spelt out in capitals: "N U D E" */
+			if (spelt_at(s, len, i) >= 3)
+				return 0;
 			nup++;
 		} else if (k & (C_DIG | C_LEET)) {
 			/* a digit or symbol touching a letter */
@@ -253,6 +289,10 @@ static int plain(const char *s, size_t len)
 			if (i + 1 < len && IS_LETTER(ctab[p[i + 1]]))
 				return 0;
 		} else if (k & C_PUNCT) {
+			/* letters with dots: "N.S.F.W." */
+			if (p[i] == '.' && i > 0 && IS_LETTER(ctab[p[i - 1]]) &&
+			    spelt_at(s, len, i - 1) >= 3)
+				return 0;
 			if (p[i] == ':' && i + 2 < len && p[i + 1] == '/' && p[i + 2] == '/')
 				return 0;
 			if (p[i] == '.' && i >= 3 && lower(p[i - 1]) == 'w' &&
@@ -816,6 +856,23 @@ static size_t tag_len(const char *s, size_t len, size_t i)
 	return 0;
 }
 
+/* When the n letters spelt out from s[i] ("N U D E") make a word of the
+ * dictionaries, append it in lower case (*rc: the append's result) and
+ * return 1; else 0. */
+static int spelt_word(const bl_normaliser *nz, const char *s, size_t i, size_t n,
+		      bl_buf *o, int *rc)
+{
+	char w[WORD_MAX + 1];
+
+	for (size_t k = 0; k < n; k++)
+		w[k] = (char)lower((unsigned char)s[i + 2 * k]);
+	w[n] = '\0';
+	if (!lookup(nz, w, n, BL_NZ_SPLIT | BL_NZ_UNMASK))
+		return 0;
+	*rc = bl_buf_add(o, w, n);
+	return 1;
+}
+
 /* Pass 2: the decoded text s[0..len) restructured into o (reset first). */
 static int restructure(const bl_normaliser *nz, const char *s, size_t len,
 		       bl_buf *o)
@@ -838,6 +895,12 @@ static int restructure(const bl_normaliser *nz, const char *s, size_t len,
 		} else if (s[i] == '_') {
 			rc = bl_buf_addch(o, ' ');
 			i++;
+		} else if (start && IS_LETTER(k) && nz && (n = spelt_at(s, len, i)) >= 3 &&
+			   spelt_word(nz, s, i, n, o, &rc)) {
+			/* the letters and their separators, a dot after the last */
+			i += 2 * n - 1;
+			if (i < len && s[i] == '.')
+				i++;
 		} else if (IS_ALNUM(k) || (k & C_LEET)) {
 			size_t j = i;
 			while (j < len && (IS_ALNUM(ctab[(unsigned char)s[j]]) ||

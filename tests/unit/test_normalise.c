@@ -150,6 +150,15 @@ BL_TEST(normalise_masked_spellings)
 	CHECK_EQ_STR(view(nz, "n*de model"), "n*de model");
 	/* numbers and codes stay */
 	CHECK_EQ_STR(view(nz, "4K mp3 A0004 2nd $20 5*"), "4K mp3 A0004 2nd $20 5*");
+	/* a word of the dictionaries spelt out in letters, with blanks or
+	 * dots, is joined; other letters (initials, acronyms) stay */
+	CHECK_EQ_STR(view(nz, "N U D E beach"), "nude beach");
+	CHECK_EQ_STR(view(nz, "so S.E.X.Y. tonight"), "so sexy tonight");
+	CHECK_EQ_STR(view(nz, "h o t"), "h o t");
+	CHECK_EQ_STR(view(nz, "the U.S.A. team, A B C D"), "the U.S.A. team, A B C D");
+	CHECK_EQ_STR(view(nz, "N U D EE"), "N U D EE");
+	CHECK_EQ_STR(view(nz, "N U.D E"), "N U.D E");
+	CHECK_EQ_STR(view(NULL, "N U D E"), "N U D E");
 	bl_normalise_free(nz);
 }
 
