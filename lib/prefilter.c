@@ -69,11 +69,31 @@ static size_t set_minlen(const bl_strlist *s)
 	return s->n ? m : 0;
 }
 
-/* Whether clause a is a better filter than b: longer shortest literal
- * (rarer), then fewer literals. */
+/* How often a clause may be hit: the sum over its literals of 27^-length,
+ * the chance of meeting the literal at a place of a text of random
+ * letters and blanks.  Each letter makes a literal rarer, and a clause
+ * of many long words ("african", "kenyan", ... "zulu") passes fewer
+ * captions than one of a few short ones ("ian", "man"). */
+static double clause_rate(const bl_strlist *s)
+{
+	double r = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		double p = 1;
+		for (size_t n = strlen(s->items[i]); n > 0 && p > 1e-12; n--)
+			p /= 27;
+		r += p;
+	}
+	return r;
+}
+
+/* Whether clause a is a better filter than b: rarer (clause_rate), then
+ * a longer shortest literal, then fewer literals. */
 static int better(const bl_strlist *a, const bl_strlist *b)
 {
+	double ra = clause_rate(a), rb = clause_rate(b);
 	size_t ma = set_minlen(a), mb = set_minlen(b);
+	if (ra < rb * 0.999 || rb < ra * 0.999)
+		return ra < rb;
 	return ma != mb ? ma > mb : a->n < b->n;
 }
 

@@ -112,6 +112,9 @@ typedef struct bl_rlabel {
 	int nmatch, nunless;
 	pcre2_code **match;  /* nmatch programs, one per pattern */
 	pcre2_code **unless; /* nunless programs, one per pattern */
+	/* the programs compiled when the patterns were checked at load,
+	 * taken over (without their JIT code) when the set is compiled */
+	pcre2_code **match_pre, **unless_pre;
 	bl_gate *mgate;      /* one per match pattern */
 	bl_gate *ugate;      /* one per unless pattern */
 	/* a clause of every match gate (BL_PF_WORDS(nids) words): a caption
@@ -127,6 +130,11 @@ typedef struct bl_rlabel {
 	size_t nexcept, aexcept;
 	bl_labelset except_mask; /* the labels they name, resolved */
 	int has_except;
+	int internal;        /* "internal": a helper fact, never set on a
+			      * sample, decided only when a label's except
+			      * needs it */
+	int line_internal;   /* the line of that keyword, for errors */
+	int except_internal; /* except_mask holds an internal label */
 	int index;           /* its place in the label table */
 } bl_rlabel;
 

@@ -101,6 +101,10 @@ struct bl_tagger {
 	bl_caption_facts facts;
 	int facts_state; /* bits: 1 the caption's facts, 2 the view's,
 			  * computed for this caption */
+	/* internal labels of this caption: decided, and set; and the labels
+	 * set so far (bl_tagger_tag's out) */
+	bl_labelset idone, iset;
+	const bl_labelset *out;
 	/* PCRE2_NO_UTF_CHECK when the subject is the view (valid UTF-8, so
 	 * PCRE2 need not check it again on every match), else 0 */
 	uint32_t match_opts;
@@ -617,6 +621,67 @@ static int intersects(const bl_labelset *a, const bl_labelset *b)
 	return 0;
 }
 
+/* Whether l's own matches or conditions set it (its except aside); a
+ * limit hit is reported and counts as not set. */
+static int label_holds(bl_tagger *t, const bl_rlabel *l, const char *cap,
+		       size_t clen, const bl_meta *doc, const bl_image_info *img)
+{
+	int hit = 0;
+
+	if (l->nmatch && cap && label_open(t, l)) {
+		int r = match_label(t, l, cap, clen);
+		if (r > 0)
+			hit = 1;
+		else if (r < 0)
+			pcre2_problem(t, l, r);
+	}
+	if (!hit && l->npreds && conds_hold(t, l, doc, img)) {
+		int r = l->nunless && cap ? unless_anywhere(t, l, cap, clen) : 0;
+		if (r < 0)
+			pcre2_problem(t, l, r);
+		hit = r == 0;
+	}
+	return hit;
+}
+
+/* Whether internal label j is set for this caption: decided once, on the
+ * first request.  Its except names labels decided before it (the
+ * evaluation order), or internal ones, decided here in turn. */
+static int internal_except(bl_tagger *t, const bl_rlabel *l, const char *cap,
+			   size_t clen, const bl_meta *doc, const bl_image_info *img);
+
+static int decide_internal(bl_tagger *t, int j, const char *cap, size_t clen,
+			   const bl_meta *doc, const bl_image_info *img)
+{
+	const bl_rlabel *l = &t->rs->labels[j];
+	int hit;
+
+	if (bl_labelset_has(&t->idone, j))
+		return bl_labelset_has(&t->iset, j);
+	bl_labelset_set(&t->idone, j);
+	if (l->has_except && intersects(t->out, &l->except_mask))
+		return 0;
+	hit = label_holds(t, l, cap, clen, doc, img);
+	if (hit && l->except_internal && internal_except(t, l, cap, clen, doc, img))
+		hit = 0;
+	if (hit)
+		bl_labelset_set(&t->iset, j);
+	return hit;
+}
+
+/* Whether an internal label l's except names is set. */
+static int internal_except(bl_tagger *t, const bl_rlabel *l, const char *cap,
+			   size_t clen, const bl_meta *doc, const bl_image_info *img)
+{
+	const bl_ruleset *rs = t->rs;
+
+	for (int j = 1; j < rs->nlabels; j++)
+		if (rs->labels[j].internal && bl_labelset_has(&l->except_mask, j) &&
+		    decide_internal(t, j, cap, clen, doc, img))
+			return 1;
+	return 0;
+}
+
 int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 {
 	const bl_ruleset *rs;
@@ -670,28 +735,25 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 		bl_prefilter_scan(rs->pf, cap, clen, t->hits);
 		t->gated = !(t->hits[BL_PF_BYPASS >> 6] >> (BL_PF_BYPASS & 63) & 1);
 	}
+	bl_labelset_clear(&t->idone);
+	bl_labelset_clear(&t->iset);
+	t->out = out;
 	/* in evaluation order: a label with "except" after the labels it
-	 * names, which are set with what they imply as soon as decided */
+	 * names, which are set with what they imply as soon as decided;
+	 * internal labels are decided when a label they except would be
+	 * set (decide_internal) */
 	for (int k = 0; k < rs->nlabels; k++) {
 		const bl_rlabel *l = rs->eval[k];
-		int i = l->index, hit = 0;
+		int i = l->index, hit;
+		if (l->internal)
+			continue;
 		if (rs->any_implies && bl_labelset_has(out, i))
 			continue; /* implied already */
 		if (l->has_except && intersects(out, &l->except_mask))
 			continue;
-		if (l->nmatch && cap && label_open(t, l)) {
-			int r = match_label(t, l, cap, clen);
-			if (r > 0)
-				hit = 1;
-			else if (r < 0)
-				pcre2_problem(t, l, r);
-		}
-		if (!hit && l->npreds && conds_hold(t, l, doc, in->image)) {
-			int r = l->nunless && cap ? unless_anywhere(t, l, cap, clen) : 0;
-			if (r < 0)
-				pcre2_problem(t, l, r);
-			hit = r == 0;
-		}
+		hit = label_holds(t, l, cap, clen, doc, in->image);
+		if (hit && l->except_internal && internal_except(t, l, cap, clen, doc, in->image))
+			hit = 0;
 		if (!hit)
 			continue;
 		if (l->has_closure)

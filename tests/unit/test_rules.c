@@ -857,6 +857,39 @@ BL_TEST(rules_unless_cancels_conditions)
 	bl_ruleset_free(rs);
 }
 
+BL_TEST(rules_internal_labels)
+{
+	/* an internal label is never set on a sample; it is decided for the
+	 * labels that except it, and only when they would be set */
+	bl_ruleset *rs = rules("label kind.person\n  internal\n  match \\bwoman\\b\n"
+			       "label kind.listing\n  match \\bsize\\s+\\d\n  except kind.person\n"
+			       "label p\n  match \\bwoman\\b\n  except kind.listing\n"
+			       "label q\n  when caption.words > 3\n  except kind.person\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "size 8"), "kind.listing");
+	CHECK_EQ_STR(tag(rs, "a woman in size 8 jeans"), "p");
+	CHECK_EQ_STR(tag(rs, "a woman"), "p");
+	CHECK_EQ_STR(tag(rs, "one two three four"), "q");
+	CHECK_EQ_STR(tag(rs, "one two three woman"), "p");
+	bl_ruleset_free(rs);
+	/* an internal label may except another internal one */
+	rs = rules("label a\n  internal\n  match x\n"
+		   "label b\n  internal\n  match y\n  except a\n"
+		   "label c\n  match z\n  except b\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "z"), "c");
+	CHECK_EQ_STR(tag(rs, "z y"), "");
+	CHECK_EQ_STR(tag(rs, "z y x"), "c");
+	bl_ruleset_free(rs);
+	/* never set, so it neither implies nor is implied */
+	CHECK_CONTAINS(load_error("label a\n  internal\n  match x\n  implies b\nlabel b\n  match y\n"),
+		       "an internal label is never set");
+	CHECK_CONTAINS(load_error("label a\n  match x\n  implies b\nlabel b\n  internal\n  match y\n"),
+		       "('b' is internal)");
+	CHECK_CONTAINS(load_error("internal\n"), "'internal' before any 'label' line");
+	CHECK_CONTAINS(load_error("label a\n  internal yes\n  match x\n"), "unexpected text after 'internal'");
+}
+
 BL_TEST(rules_view_is_tagged_and_total)
 {
 	/* the rules see the normalised view; a NUL or invalid byte never
