@@ -1000,6 +1000,16 @@ static const char *const foreign_words[] = {
 	"von", "voor", "vous", "wat", "wir", "yang", "zijn", "zu", "zum", "zur",
 };
 
+/* Short words title case leaves in lower case ("The Girl of the Year",
+ * "Pride and Prejudice"), English and the particles of names: not counted
+ * by bl_normalise_case, so that a title reads as all capitals.  Sorted. */
+static const char *const minor_words[] = {
+	"an", "and", "as", "at", "but", "by", "da", "de", "del", "della",
+	"der", "des", "di", "du", "et", "for", "from", "in", "into", "la", "le",
+	"les", "nor", "of", "on", "onto", "or", "per", "the", "to", "und",
+	"upon", "van", "via", "von", "vs", "with",
+};
+
 /* The lists in one hash table of 64-bit keys (a word of up to 8 letters
  * packed into one integer; 0 is an empty slot), built once per process:
  * a word is looked up with a multiply, a shift and a probe or two. */
@@ -1007,7 +1017,8 @@ static const char *const foreign_words[] = {
 #define KEYS_BITS 9
 #define KEYS_SIZE (1u << KEYS_BITS)
 static uint64_t key_slot[KEYS_SIZE];
-static unsigned char key_kind[KEYS_SIZE]; /* 1 English, 2 foreign */
+static unsigned char key_kind[KEYS_SIZE]; /* bits: 1 English, 2 foreign,
+					    * 4 minor (title case) */
 static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
 
 static uint64_t pack(const char *w, size_t n)
@@ -1030,7 +1041,7 @@ static void keys_put(const char *w, unsigned char kind)
 	while (key_slot[h] && key_slot[h] != k)
 		h = (h + 1) & (KEYS_SIZE - 1);
 	key_slot[h] = k;
-	key_kind[h] = kind;
+	key_kind[h] |= kind;
 }
 
 static void keys_build(void)
@@ -1039,9 +1050,11 @@ static void keys_build(void)
 		keys_put(english_words[i], 1);
 	for (size_t i = 0; i < LIST_N(foreign_words); i++)
 		keys_put(foreign_words[i], 2);
+	for (size_t i = 0; i < LIST_N(minor_words); i++)
+		keys_put(minor_words[i], 4);
 }
 
-/* 1 English, 2 foreign, 0 neither. */
+/* The kind bits of a packed word (0: in no list). */
 static int key_kind_of(uint64_t k)
 {
 	unsigned h = key_hash(k);
@@ -1085,8 +1098,8 @@ static void word_done(bl_caption_facts *f, const char *w, size_t n, int ascii,
 		f->foreign++;
 	} else if (ascii && n <= 6) {
 		int kind = key_kind_of(pack(w, n));
-		f->english += kind == 1;
-		f->foreign += kind == 2;
+		f->english += (kind & 1) != 0;
+		f->foreign += (kind & 2) != 0;
 	}
 }
 
@@ -1147,21 +1160,6 @@ void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f)
 		word_done(f, w, wn, ascii && wn <= sizeof w, accent);
 }
 
-/* Short words title case leaves in lower case ("The Girl of the Year",
- * "Pride and Prejudice"), English and the particles of names: not counted
- * by bl_normalise_case, so that a title reads as all capitals.  Sorted. */
-static const char *const minor_words[] = {
-	"an", "and", "as", "at", "but", "by", "da", "de", "del", "della",
-	"der", "des", "di", "du", "et", "for", "from", "in", "into", "la", "le",
-	"les", "nor", "of", "on", "onto", "or", "per", "the", "to", "und",
-	"upon", "van", "via", "von", "vs", "with",
-};
-
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp((const char *)a, *(const char *const *)b);
-}
-
 void bl_normalise_case(const char *view, size_t len, bl_caption_facts *f)
 {
 	const unsigned char *u = (const unsigned char *)view;
@@ -1170,39 +1168,36 @@ void bl_normalise_case(const char *view, size_t len, bl_caption_facts *f)
 	f->cased = f->capital = 0;
 	if (!view)
 		return;
+	pthread_once(&keys_once, keys_build);
 	while (i < len) {
-		char w[8];
-		size_t wn = 0, letters = 0;
-		int up = 0, digit_first;
-		unsigned k = ctab[u[i]];
-		if (!IS_ALNUM(k) || u[i] >= 0x80) {
+		uint64_t key = 0;
+		size_t letters = 0;
+		int up = 0, plain = 1;
+		unsigned k;
+		/* to the next letter or digit */
+		while (i < len && !IS_ALNUM(ctab[u[i]]))
 			i++;
+		if (i == len)
+			break;
+		if (ctab[u[i]] & C_DIG) {
+			/* a word that begins with a digit is not counted */
+			while (i < len && (IS_ALNUM(k = ctab[u[i]]) || u[i] == '\'' || u[i] == '-'))
+				i++;
 			continue;
 		}
-		digit_first = (k & C_DIG) != 0;
-		while (i < len && u[i] < 0x80 &&
-		       (IS_ALNUM(ctab[u[i]]) || u[i] == '\'' || u[i] == '-')) {
-			k = ctab[u[i]];
+		while (i < len && (IS_ALNUM(k = ctab[u[i]]) || u[i] == '\'' || u[i] == '-')) {
 			if (IS_LETTER(k)) {
-				letters++;
-				up |= (k & C_UP) != 0;
-				if (wn < sizeof w - 1)
-					w[wn] = (char)(u[i] | 0x20);
-				wn++;
+				up |= k & C_UP;
+				if (++letters <= 7)
+					key = key << 8 | (uint64_t)(u[i] | 0x20);
 			} else {
-				wn = sizeof w; /* not a plain word: never minor */
+				plain = 0; /* an apostrophe, a hyphen, a digit */
 			}
 			i++;
 		}
-		if (digit_first || letters < 2)
+		if (letters < 2 || (plain && letters <= 7 && (key_kind_of(key) & 4)))
 			continue;
-		if (wn < sizeof w) {
-			w[wn] = '\0';
-			if (bsearch(w, minor_words, LIST_N(minor_words),
-				    sizeof *minor_words, cmp_cstr))
-				continue;
-		}
 		f->cased++;
-		f->capital += up;
+		f->capital += up != 0;
 	}
 }

@@ -739,6 +739,48 @@ static void run_flush(px *x, seqst *st)
 	bl_strlist_release(&st->run);
 }
 
+/* Whether the run holds only word boundaries (and something). */
+static int bare_run(const bl_strlist *run)
+{
+	for (size_t i = 0; i < run->n; i++)
+		if (!only_boundaries(run->items[i]) || !run->items[i][0])
+			return 0;
+	return run->n > 0;
+}
+
+/* The clause of the boundaries of the run followed by each of pre's
+ * strings; the run ends. */
+static void boundary_clause(px *x, seqst *st, const bl_strlist *pre)
+{
+	bl_strlist c;
+
+	bl_strlist_init(&c);
+	for (size_t i = 0; i < st->run.n && !x->nomem; i++) {
+		size_t hn = strlen(st->run.items[i]);
+		for (size_t k = 0; k < pre->n && !x->nomem; k++) {
+			size_t tn = strlen(pre->items[k]);
+			char *str = malloc(hn + tn + 1);
+			if (!str) {
+				x->nomem = 1;
+				break;
+			}
+			memcpy(str, st->run.items[i], hn);
+			memcpy(str + hn, pre->items[k], tn + 1);
+			if (bl_strlist_add(&c, str) != BL_OK)
+				x->nomem = 1;
+			free(str);
+		}
+	}
+	if (!x->nomem && c.n > 0) {
+		prune(&c, 0);
+		if (trigger_take(&st->res->cl, &c) != BL_OK)
+			x->nomem = 1;
+	}
+	bl_strlist_release(&c);
+	bl_strlist_release(&st->run);
+	st->pre_open = 0;
+}
+
 /* Extend the run by one of v[0..n) (the cross product); a run that
  * would grow past RUN_MAX strings is ended and a new one started. */
 static void run_cross(px *x, seqst *st, char *const *v, size_t n)
@@ -829,8 +871,15 @@ static void parse_seq(px *x, ares *out)
 			}
 			break;
 		case IT_GROUP:
-			if (qmin > 0 && it.group.has_pre)
+			if (qmin > 0 && it.group.has_pre && bare_run(&st.run) &&
+			    st.run.n * it.group.pre.n > RUN_MAX) {
+				/* "\b" before a big alternation: too many
+				 * strings to follow, but each of its prefixes
+				 * starts at a word boundary - one clause */
+				boundary_clause(x, &st, &it.group.pre);
+			} else if (qmin > 0 && it.group.has_pre) {
 				run_cross(x, &st, it.group.pre.items, it.group.pre.n);
+			}
 			run_flush(x, &st);
 			st.pre_open = 0;
 			if (qmin > 0 && trigger_concat(&out->cl, &it.group.cl) != BL_OK)

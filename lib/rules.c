@@ -123,6 +123,9 @@ static void label_uncompile(bl_rlabel *l)
 	programs_free(&l->unless, &l->ugate, l->nunless);
 	free(l->mfirst);
 	l->mfirst = NULL;
+	free(l->mfirst_at);
+	l->mfirst_at = NULL;
+	l->nmfirst = 0;
 }
 
 /* The first clause of every term of every match gate of l, so that the
@@ -149,6 +152,16 @@ static int label_first_clauses(bl_rlabel *l, int nids)
 			l->mfirst[id >> 6] |= (uint64_t)1 << (id & 63);
 		}
 	}
+	/* the tagger tests only the words that are not 0 */
+	l->mfirst_at = malloc((BL_PF_WORDS(nids) + 1) * sizeof *l->mfirst_at);
+	if (!l->mfirst_at) {
+		free(l->mfirst);
+		l->mfirst = NULL;
+		return BL_ENOMEM;
+	}
+	for (size_t w = 0; w < BL_PF_WORDS(nids); w++)
+		if (l->mfirst[w])
+			l->mfirst_at[l->nmfirst++] = (int)w;
 	return BL_OK;
 }
 

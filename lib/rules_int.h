@@ -120,6 +120,8 @@ typedef struct bl_rlabel {
 	/* a clause of every match gate (BL_PF_WORDS(nids) words): a caption
 	 * that hit none opens none; NULL when some match pattern is ungated */
 	uint64_t *mfirst;
+	int *mfirst_at;      /* the words of mfirst that are not 0 */
+	int nmfirst;
 	bl_pred *preds;
 	size_t npreds, apreds;
 	bl_implied *implies;

@@ -252,9 +252,11 @@ static int label_open(const bl_tagger *t, const bl_rlabel *l)
 {
 	if (!t->gated || !l->mfirst)
 		return 1;
-	for (size_t w = 0; w < t->nwords; w++)
+	for (int k = 0; k < l->nmfirst; k++) {
+		int w = l->mfirst_at[k];
 		if (t->hits[w] & l->mfirst[w])
 			return 1;
+	}
 	return 0;
 }
 
