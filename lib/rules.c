@@ -309,26 +309,41 @@ const char *bl_ruleset_errmsg(const bl_ruleset *rs)
 	return rs ? rs->errmsg : "no rule set";
 }
 
+/* The labels the public interface shows: all but the internal ones
+ * (after them, once compiled). */
+static int public_labels(const bl_ruleset *rs)
+{
+	return rs->compiled ? rs->npublic : rs->nlabels;
+}
+
 int bl_ruleset_nlabels(const bl_ruleset *rs)
 {
-	return rs ? rs->nlabels : 0;
+	return rs ? public_labels(rs) : 0;
 }
 
 const char *bl_ruleset_label(const bl_ruleset *rs, int i)
 {
-	if (!rs || i < 0 || i >= rs->nlabels)
+	if (!rs || i < 0 || i >= public_labels(rs))
 		return NULL;
 	return rs->labels[i].name;
 }
 
-int bl_ruleset_label_index(const bl_ruleset *rs, const char *name)
+/* Index of any label, internal ones too, or -1. */
+static int label_find(const bl_ruleset *rs, const char *name)
 {
-	if (!rs || !name)
-		return -1;
 	for (int i = 0; i < rs->nlabels; i++)
 		if (strcmp(rs->labels[i].name, name) == 0)
 			return i;
 	return -1;
+}
+
+int bl_ruleset_label_index(const bl_ruleset *rs, const char *name)
+{
+	int i;
+	if (!rs || !name)
+		return -1;
+	i = label_find(rs, name);
+	return i < public_labels(rs) ? i : -1;
 }
 
 const char *bl_ruleset_digest(const bl_ruleset *rs)
@@ -1716,6 +1731,20 @@ int bl_ruleset_compile(bl_ruleset *rs)
 			    "nothing (load a rule file with 'label' lines)");
 		return BL_FAILED;
 	}
+	/* internal labels go last, so that the labels the interface shows
+	 * are 0 .. npublic-1 and a label set never holds an internal one */
+	{
+		int k = 1;
+		bl_rlabel tmp;
+		for (int i = 1; i < rs->nlabels; i++)
+			if (!rs->labels[i].internal) {
+				tmp = rs->labels[i];
+				memmove(&rs->labels[k + 1], &rs->labels[k],
+					(size_t)(i - k) * sizeof tmp);
+				rs->labels[k++] = tmp;
+			}
+		rs->npublic = k;
+	}
 	rc = prefilter_start(rs);
 	if (rc != BL_OK) {
 		set_err(rs, "out of memory");
@@ -1741,7 +1770,7 @@ int bl_ruleset_compile(bl_ruleset *rs)
 				rs->uses_json = 1;
 		}
 		for (size_t k = 0; k < l->nimplies; k++) {
-			int j = bl_ruleset_label_index(rs, l->implies[k].name);
+			int j = label_find(rs, l->implies[k].name);
 			if (j < 0) {
 				set_err(rs, "%s:%d:%d: 'implies' names an unknown "
 					    "label '%s'",

@@ -143,6 +143,8 @@ typedef struct bl_rlabel {
 struct bl_ruleset {
 	bl_rlabel *labels;  /* [0] is the derived safety.minor_sexual */
 	int nlabels;
+	int npublic;        /* once compiled: the labels before the internal
+			     * ones, which compile moves to the end */
 	int alabels;
 	int compiled;
 	int uses_json, uses_image;
