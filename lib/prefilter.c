@@ -156,11 +156,15 @@ static long trigger_best(const bl_trigger *tr)
 /* The extractor                                                       */
 /* ------------------------------------------------------------------ */
 
+/* What the big groups of earlier patterns proved, by their text. */
+typedef struct pfmemo pfmemo;
+
 typedef struct px {
 	const char *p, *end;
 	int fail;  /* a construct it does not analyse: no gate at all */
 	int nomem;
 	int depth;
+	pfmemo *memo; /* NULL: no memory between patterns */
 } px;
 
 /* What one item of a sequence is. */
@@ -522,13 +526,160 @@ static int parse_quant(px *x, long *min_out, long *max_out)
 static void parse_alt(px *x, ares *out);
 
 /* Group contents up to and including ')'. */
+/* Groups shorter than this are read again each time: cheap enough. */
+#define MEMO_MIN 256
+
+typedef struct memo_ent {
+	uint64_t hash;
+	size_t len;
+	char *text; /* the group's body */
+	ares res;
+} memo_ent;
+
+struct pfmemo {
+	memo_ent *v;
+	size_t n, a;
+};
+
+static uint64_t text_hash(const char *s, size_t n)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* The end of the group body starting at s (its ')'), or NULL: escapes,
+ * classes and nested groups are stepped over. */
+static const char *group_end(const char *s, const char *end)
+{
+	int depth = 0;
+	while (s < end) {
+		if (*s == '\\') {
+			s += 2;
+			continue;
+		}
+		if (*s == '[') {
+			s++;
+			if (s < end && *s == '^')
+				s++;
+			if (s < end && *s == ']')
+				s++;
+			while (s < end && *s != ']')
+				s += *s == '\\' ? 2 : 1;
+			s++;
+			continue;
+		}
+		if (*s == '(')
+			depth++;
+		else if (*s == ')' && depth-- == 0)
+			return s;
+		s++;
+	}
+	return NULL;
+}
+
+/* Copy src into dst (empty).  BL_OK or BL_ENOMEM. */
+static int strlist_copy(bl_strlist *dst, const bl_strlist *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (bl_strlist_add(dst, src->items[i]) != BL_OK)
+			return BL_ENOMEM;
+	return BL_OK;
+}
+
+static int ares_copy(ares *dst, const ares *src)
+{
+	dst->has_pre = src->has_pre;
+	if (strlist_copy(&dst->pre, &src->pre) != BL_OK)
+		return BL_ENOMEM;
+	for (size_t i = 0; i < src->cl.n; i++) {
+		bl_strlist c;
+		bl_strlist_init(&c);
+		if (strlist_copy(&c, &src->cl.cl[i]) != BL_OK ||
+		    trigger_take(&dst->cl, &c) != BL_OK) {
+			bl_strlist_release(&c);
+			return BL_ENOMEM;
+		}
+	}
+	return BL_OK;
+}
+
+static memo_ent *memo_find(const pfmemo *m, const char *s, size_t n, uint64_t h)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].hash == h && m->v[i].len == n && memcmp(m->v[i].text, s, n) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
+/* Remember what body s[0..n) proved (a copy); out of memory is no error:
+ * it is just not remembered. */
+static void memo_put(pfmemo *m, const char *s, size_t n, uint64_t h, const ares *res)
+{
+	memo_ent *e;
+	if (m->n == m->a) {
+		size_t na = m->a ? 2 * m->a : 16;
+		memo_ent *v = realloc(m->v, na * sizeof *v);
+		if (!v)
+			return;
+		m->v = v;
+		m->a = na;
+	}
+	e = &m->v[m->n];
+	e->text = malloc(n);
+	if (!e->text)
+		return;
+	memcpy(e->text, s, n);
+	e->hash = h;
+	e->len = n;
+	ares_init(&e->res);
+	if (ares_copy(&e->res, res) != BL_OK) {
+		ares_release(&e->res);
+		free(e->text);
+		return;
+	}
+	m->n++;
+}
+
+static void memo_free(pfmemo *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].text);
+		ares_release(&m->v[i].res);
+	}
+	free(m->v);
+	free(m);
+}
+
 static void parse_group_body(px *x, ares *out)
 {
+	const char *start = x->p, *close = NULL;
+	uint64_t h = 0;
+
+	if (x->memo && (close = group_end(x->p, x->end)) != NULL &&
+	    (size_t)(close - start) >= MEMO_MIN) {
+		const memo_ent *e;
+		h = text_hash(start, (size_t)(close - start));
+		e = memo_find(x->memo, start, (size_t)(close - start), h);
+		if (e) {
+			if (ares_copy(out, &e->res) != BL_OK)
+				x->nomem = 1;
+			x->p = close + 1;
+			return;
+		}
+	} else {
+		close = NULL;
+	}
 	parse_alt(x, out);
 	if (at(x, 0) == ')')
 		x->p++;
 	else
 		x->fail = 1;
+	if (close && x->p == close + 1 && !x->fail && !x->nomem)
+		memo_put(x->memo, start, (size_t)(close - start), h, out);
 }
 
 /* A group, x->p just past the '('. */
@@ -977,13 +1128,21 @@ static int implies(const bl_strlist *b, const bl_strlist *a)
 	return 1;
 }
 
+static int extract(pfmemo *memo, const char *pat, size_t len, bl_trigger *out);
+
 int bl_prefilter_extract(const char *pat, size_t len, bl_trigger *out)
+{
+	return extract(NULL, pat, len, out);
+}
+
+static int extract(pfmemo *memo, const char *pat, size_t len, bl_trigger *out)
 {
 	px x;
 	ares res;
 	size_t k = 0;
 
 	memset(&x, 0, sizeof x);
+	x.memo = memo;
 	x.p = pat;
 	x.end = pat + len;
 	ares_init(&res);
@@ -1081,6 +1240,7 @@ struct bl_prefilter {
 	uint32_t *out_off; /* outputs of state s: out_ids[out_off[s] ..
 			    * out_off[s + 1]) */
 	uint32_t *out_ids;
+	pfmemo *memo; /* what big groups proved, until built */
 };
 
 bl_prefilter *bl_prefilter_new(void)
@@ -1098,7 +1258,16 @@ void bl_prefilter_free(bl_prefilter *pf)
 	free(pf->delta);
 	free(pf->out_off);
 	free(pf->out_ids);
+	memo_free(pf->memo);
 	free(pf);
+}
+
+int bl_prefilter_extract_in(bl_prefilter *pf, const char *pat, size_t len,
+			    bl_trigger *out)
+{
+	if (pf && !pf->built && !pf->memo)
+		pf->memo = calloc(1, sizeof *pf->memo); /* NULL: no memory kept */
+	return extract(pf && !pf->built ? pf->memo : NULL, pat, len, out);
 }
 
 /* Whether byte c is a word character for \b: ASCII letters, digits, _. */
@@ -1266,6 +1435,8 @@ int bl_prefilter_build(bl_prefilter *pf)
 	}
 	pf->out_off[n] = (uint32_t)nout;
 	pf->built = 1;
+	memo_free(pf->memo); /* every pattern has been read */
+	pf->memo = NULL;
 	rc = BL_OK;
 out:
 	if (rc != BL_OK) {

@@ -1522,7 +1522,7 @@ static int gate_build(bl_prefilter *pf, clauses *cs, bl_normaliser *nz,
 {
 	size_t alloc = 0;
 	bl_trigger tr;
-	int rc = bl_prefilter_extract(pat, strlen(pat), &tr);
+	int rc = bl_prefilter_extract_in(pf, pat, strlen(pat), &tr);
 
 	g->code = NULL;
 	g->len = 0;

@@ -193,6 +193,11 @@ void bl_trigger_release(bl_trigger *tr);
  * prove nothing ("no gate"; *out empty), BL_ENOMEM.
  */
 int bl_prefilter_extract(const char *pat, size_t len, bl_trigger *out);
+/* The same, remembering in pf (not built yet) what its big groups prove,
+ * so that a word list shared by many patterns ({PERSON}, {PRODUCT}) is
+ * read once per rule set.  Same results as bl_prefilter_extract. */
+int bl_prefilter_extract_in(bl_prefilter *pf, const char *pat, size_t len,
+			    bl_trigger *out);
 /* The same as text appended to out, "{a,b} & {c}" ("" for no gate), for
  * tests and diagnostics.  Returns as bl_prefilter_extract. */
 int bl_prefilter_describe(const char *pat, size_t len, bl_buf *out);
