@@ -98,7 +98,53 @@ struct bl_normaliser {
 	nzword *v;
 	size_t n, a;
 	int built;
+	/* while words are added: an open-addressing table of indexes into
+	 * v + 1 (0 empty), so that a word met again only adds its flags */
+	size_t *slot;
+	size_t nslot;
 };
+
+static uint64_t word_hash(const char *w, size_t len)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)w[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* The slot of lower-case word w[0..len): where it is, or the empty slot
+ * where it goes. */
+static size_t *word_slot(const bl_normaliser *nz, const char *w, size_t len)
+{
+	size_t h = (size_t)word_hash(w, len) & (nz->nslot - 1);
+	while (nz->slot[h]) {
+		const nzword *e = &nz->v[nz->slot[h] - 1];
+		if (e->len == len && memcmp(e->w, w, len) == 0)
+			break;
+		h = (h + 1) & (nz->nslot - 1);
+	}
+	return &nz->slot[h];
+}
+
+/* Make room for one more word in the table (kept at most half full).
+ * BL_OK or BL_ENOMEM. */
+static int slots_grow(bl_normaliser *nz)
+{
+	size_t *old = nz->slot, nold = nz->nslot;
+	if (nz->slot && 2 * (nz->n + 1) <= nz->nslot)
+		return BL_OK;
+	nz->nslot = nold ? 2 * nold : 1024;
+	nz->slot = calloc(nz->nslot, sizeof *nz->slot);
+	if (!nz->slot) {
+		nz->slot = old;
+		nz->nslot = nold;
+		return BL_ENOMEM;
+	}
+	for (size_t i = 0; i < nz->n; i++)
+		*word_slot(nz, nz->v[i].w, nz->v[i].len) = i + 1;
+	free(old);
+	return BL_OK;
+}
 
 bl_normaliser *bl_normalise_new(void)
 {
@@ -112,6 +158,7 @@ void bl_normalise_free(bl_normaliser *nz)
 	for (size_t i = 0; i < nz->n; i++)
 		free(nz->v[i].w);
 	free(nz->v);
+	free(nz->slot);
 	free(nz);
 }
 
@@ -128,9 +175,21 @@ int bl_normalise_add_word(bl_normaliser *nz, const char *w, size_t len, int flag
 		return BL_EUSAGE;
 	if (len < WORD_MIN || len > WORD_MAX)
 		return BL_OK;
-	for (size_t i = 0; i < len; i++)
+	char low[WORD_MAX];
+	size_t *sl;
+
+	for (size_t i = 0; i < len; i++) {
 		if (!IS_LETTER(ctab[(unsigned char)w[i]]))
 			return BL_OK;
+		low[i] = (char)lower((unsigned char)w[i]);
+	}
+	if (slots_grow(nz) != BL_OK)
+		return BL_ENOMEM;
+	sl = word_slot(nz, low, len);
+	if (*sl) { /* met before */
+		nz->v[*sl - 1].flags |= flags;
+		return BL_OK;
+	}
 	if (nz->n == nz->a) {
 		size_t na = nz->a ? nz->a * 2 : 256;
 		nzword *v = realloc(nz->v, na * sizeof *v);
@@ -149,6 +208,7 @@ int bl_normalise_add_word(bl_normaliser *nz, const char *w, size_t len, int flag
 	nz->v[nz->n].len = len;
 	nz->v[nz->n].flags = flags;
 	nz->n++;
+	*sl = nz->n;
 	return BL_OK;
 }
 
@@ -175,6 +235,9 @@ int bl_normalise_build(bl_normaliser *nz)
 	}
 	nz->n = k;
 	nz->built = 1;
+	free(nz->slot); /* looked up by binary search from now on */
+	nz->slot = NULL;
+	nz->nslot = 0;
 	return BL_OK;
 }
 

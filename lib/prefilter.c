@@ -823,12 +823,20 @@ static void prune(bl_strlist *s, int as_prefix)
 	for (size_t i = 0; i < s->n; i++) {
 		char *a = s->items[i];
 		int drop = 0;
-		if (as_prefix) /* sorted: a kept prefix of a is the last kept */
+		if (as_prefix) { /* sorted: a kept prefix of a is the last kept */
 			drop = k > 0 && strncmp(a, s->items[k - 1],
 						strlen(s->items[k - 1])) == 0;
-		else
-			for (size_t j = 0; j < k && !drop; j++)
-				drop = strstr(a, s->items[j]) != NULL;
+		} else {
+			/* a kept string can be in a only if its first byte is */
+			uint64_t has[4] = {0, 0, 0, 0};
+			for (const unsigned char *c = (const unsigned char *)a; *c; c++)
+				has[*c >> 6] |= UINT64_C(1) << (*c & 63);
+			for (size_t j = 0; j < k && !drop; j++) {
+				unsigned char f = (unsigned char)s->items[j][0];
+				drop = (has[f >> 6] >> (f & 63) & 1) &&
+				       strstr(a, s->items[j]) != NULL;
+			}
+		}
 		if (drop)
 			free(a);
 		else
