@@ -693,20 +693,25 @@ static int decode(const char *s, size_t len, bl_buf *o, size_t *bad)
 /* ------------------------------------------------------------------ */
 
 /* Whether most words of 2+ letters in s[0..len) are ALL-CAPS (and at
- * least two are). */
+ * least two are).  Letters touching a digit are a code ("L2350DW"),
+ * not a word. */
 static int caps_mode(const char *s, size_t len)
 {
 	size_t caps = 0, words2 = 0, nlet = 0, nlow = 0;
+	int digit = 0;
 
 	for (size_t i = 0; i <= len; i++) {
 		unsigned k = i < len ? ctab[(unsigned char)s[i]] : 0;
 		if (IS_LETTER(k)) {
 			nlet++;
 			nlow += k & C_LO;
-		} else if (nlet) {
-			words2 += nlet >= 2;
-			caps += nlet >= 2 && nlow == 0;
+		} else {
+			if (nlet && !digit && !(k & C_DIG)) {
+				words2 += nlet >= 2;
+				caps += nlet >= 2 && nlow == 0;
+			}
 			nlet = nlow = 0;
+			digit = (k & C_DIG) != 0;
 		}
 	}
 	return caps >= 2 && 2 * caps >= words2;
@@ -727,6 +732,8 @@ static int put_word(bl_buf *o, const char *t, size_t n, int caps)
 			lo += (c & C_LO) != 0;
 		}
 		allcaps = up >= 2 && lo == 0;
+		for (size_t k = 0; k < n && allcaps; k++)
+			allcaps = !(ctab[(unsigned char)t[k]] & C_DIG); /* a code */
 	}
 	for (size_t k = 0; k < n && rc == BL_OK; k++) {
 		unsigned c = ctab[(unsigned char)t[k]];
