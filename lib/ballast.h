@@ -772,8 +772,9 @@ static inline int bl_labelset_has(const bl_labelset *s, int i)
  *
  * A label is set when one of its "match" regexes matches the caption where
  * no "unless" regex match overlaps it, or when one of its "when" conditions
- * on JSON fields / image facts / caption facts holds, unless a label its
- * "except" names is set; then the labels it "implies" are set.  The regexes
+ * on JSON fields / image facts / caption facts holds and no "unless" regex
+ * matches anywhere (a condition covers the whole caption), unless a label
+ * its "except" names is set; then the labels it "implies" are set.  The regexes
  * match the caption's normalised view (entities and escapes decoded,
  * hashtags, CamelCase and slugs split, masked spellings read, invalid
  * UTF-8 as U+FFFD: filters/FORMAT.md), never the stored caption.
@@ -813,10 +814,13 @@ const char *bl_ruleset_errmsg(const bl_ruleset *rs);
 /* Labels, indexed 0..n-1; index 0 is the derived "safety.minor_sexual"
  * (set when age.minor or age.minor.* and any sexual.* label are set),
  * always present; declared labels follow in load order. At most
- * BL_MAX_LABELS in all. Names are owned by rs; NULL for a bad index. */
+ * BL_MAX_LABELS in all. Names are owned by rs; NULL for a bad index.
+ * Once rs is compiled, "internal" labels (helper facts that are never
+ * set on a sample: filters/FORMAT.md) are not counted nor named here. */
 int bl_ruleset_nlabels(const bl_ruleset *rs);
 const char *bl_ruleset_label(const bl_ruleset *rs, int i);
-/* Index of a label name, or -1. */
+/* Index of a label name, or -1 (also for an internal label of a
+ * compiled rs). */
 int bl_ruleset_label_index(const bl_ruleset *rs, const char *name);
 /* SHA-256 hex of the rule texts as loaded (order included); owned by rs. */
 const char *bl_ruleset_digest(const bl_ruleset *rs);

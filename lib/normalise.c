@@ -28,7 +28,8 @@
  *     lower-case letter followed by an upper-case one gets a space between
  *     (AsianGirl), a token mixing letters with 0 1 3 4 5 7 @ $ * becomes the
  *     one word of the unmasking dictionary it can spell (s3xy sexy, n*de
- *     nude), a lower-case hashtag is split into words of the splitting
+ *     nude), a word spelt out in lone letters ("N U D E", "N.S.F.W.")
+ *     becomes that word when a dictionary holds it, a lower-case hashtag is split into words of the splitting
  *     dictionary when they cover it exactly (#asiangirl "asian girl"), and
  *     when most words of the caption are ALL-CAPS every all-caps word is
  *     title-cased (NUDE WOMAN -> Nude Woman), so that case-sensitive
@@ -97,7 +98,53 @@ struct bl_normaliser {
 	nzword *v;
 	size_t n, a;
 	int built;
+	/* while words are added: an open-addressing table of indexes into
+	 * v + 1 (0 empty), so that a word met again only adds its flags */
+	size_t *slot;
+	size_t nslot;
 };
+
+static uint64_t word_hash(const char *w, size_t len)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)w[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* The slot of lower-case word w[0..len): where it is, or the empty slot
+ * where it goes. */
+static size_t *word_slot(const bl_normaliser *nz, const char *w, size_t len)
+{
+	size_t h = (size_t)word_hash(w, len) & (nz->nslot - 1);
+	while (nz->slot[h]) {
+		const nzword *e = &nz->v[nz->slot[h] - 1];
+		if (e->len == len && memcmp(e->w, w, len) == 0)
+			break;
+		h = (h + 1) & (nz->nslot - 1);
+	}
+	return &nz->slot[h];
+}
+
+/* Make room for one more word in the table (kept at most half full).
+ * BL_OK or BL_ENOMEM. */
+static int slots_grow(bl_normaliser *nz)
+{
+	size_t *old = nz->slot, nold = nz->nslot;
+	if (nz->slot && 2 * (nz->n + 1) <= nz->nslot)
+		return BL_OK;
+	nz->nslot = nold ? 2 * nold : 1024;
+	nz->slot = calloc(nz->nslot, sizeof *nz->slot);
+	if (!nz->slot) {
+		nz->slot = old;
+		nz->nslot = nold;
+		return BL_ENOMEM;
+	}
+	for (size_t i = 0; i < nz->n; i++)
+		*word_slot(nz, nz->v[i].w, nz->v[i].len) = i + 1;
+	free(old);
+	return BL_OK;
+}
 
 bl_normaliser *bl_normalise_new(void)
 {
@@ -111,6 +158,7 @@ void bl_normalise_free(bl_normaliser *nz)
 	for (size_t i = 0; i < nz->n; i++)
 		free(nz->v[i].w);
 	free(nz->v);
+	free(nz->slot);
 	free(nz);
 }
 
@@ -127,9 +175,21 @@ int bl_normalise_add_word(bl_normaliser *nz, const char *w, size_t len, int flag
 		return BL_EUSAGE;
 	if (len < WORD_MIN || len > WORD_MAX)
 		return BL_OK;
-	for (size_t i = 0; i < len; i++)
+	char low[WORD_MAX];
+	size_t *sl;
+
+	for (size_t i = 0; i < len; i++) {
 		if (!IS_LETTER(ctab[(unsigned char)w[i]]))
 			return BL_OK;
+		low[i] = (char)lower((unsigned char)w[i]);
+	}
+	if (slots_grow(nz) != BL_OK)
+		return BL_ENOMEM;
+	sl = word_slot(nz, low, len);
+	if (*sl) { /* met before */
+		nz->v[*sl - 1].flags |= flags;
+		return BL_OK;
+	}
 	if (nz->n == nz->a) {
 		size_t na = nz->a ? nz->a * 2 : 256;
 		nzword *v = realloc(nz->v, na * sizeof *v);
@@ -148,6 +208,7 @@ int bl_normalise_add_word(bl_normaliser *nz, const char *w, size_t len, int flag
 	nz->v[nz->n].len = len;
 	nz->v[nz->n].flags = flags;
 	nz->n++;
+	*sl = nz->n;
 	return BL_OK;
 }
 
@@ -174,6 +235,9 @@ int bl_normalise_build(bl_normaliser *nz)
 	}
 	nz->n = k;
 	nz->built = 1;
+	free(nz->slot); /* looked up by binary search from now on */
+	nz->slot = NULL;
+	nz->nslot = 0;
 	return BL_OK;
 }
 
@@ -218,6 +282,38 @@ static int lookup(const bl_normaliser *nz, const char *s, size_t len, int flags)
 
 static int caps_mode(const char *s, size_t len);
 
+/* Whether s[i] is a letter standing alone: no letter or digit touches it
+ * on either side. */
+static int lone_letter(const char *s, size_t len, size_t i)
+{
+	return IS_LETTER(ctab[(unsigned char)s[i]]) &&
+	       (i == 0 || !IS_ALNUM(ctab[(unsigned char)s[i - 1]])) &&
+	       (i + 1 >= len || !IS_ALNUM(ctab[(unsigned char)s[i + 1]]));
+}
+
+/* The number of letters of a word spelt out from s[i] on: lone letters
+ * each followed by the same blank or dot ("N U D E", "N.S.F.W."); 0 when
+ * s[i] does not start one. */
+static size_t spelt_at(const char *s, size_t len, size_t i)
+{
+	size_t n = 0;
+	char sep;
+
+	if (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '.') && i > 1 &&
+	    lone_letter(s, len, i - 2))
+		return 0; /* inside a run, not at its start */
+	if (i + 1 >= len || (s[i + 1] != ' ' && s[i + 1] != '.'))
+		return 0;
+	sep = s[i + 1];
+	while (i < len && lone_letter(s, len, i) && n < WORD_MAX) {
+		n++;
+		if (i + 1 >= len || s[i + 1] != sep)
+			break;
+		i += 2;
+	}
+	return n;
+}
+
 /*
  * Whether s[0..len) reads the same as its view: pure ASCII with nothing
  * that pass 1 or 2 would change.  Runs of lower-case letters and plain
@@ -243,6 +339,9 @@ static int plain(const char *s, size_t len)
 			/* camelCase, or a digit or symbol before it */
 			if (i > 0 && (ctab[p[i - 1]] & (C_LO | C_DIG | C_LEET)))
 				return 0;
+			/* a word spelt out in capitals: "N U D E" */
+			if (spelt_at(s, len, i) >= 3)
+				return 0;
 			nup++;
 		} else if (k & (C_DIG | C_LEET)) {
 			/* a digit or symbol touching a letter */
@@ -253,6 +352,10 @@ static int plain(const char *s, size_t len)
 			if (i + 1 < len && IS_LETTER(ctab[p[i + 1]]))
 				return 0;
 		} else if (k & C_PUNCT) {
+			/* letters with dots: "N.S.F.W." */
+			if (p[i] == '.' && i > 0 && IS_LETTER(ctab[p[i - 1]]) &&
+			    spelt_at(s, len, i - 1) >= 3)
+				return 0;
 			if (p[i] == ':' && i + 2 < len && p[i + 1] == '/' && p[i + 2] == '/')
 				return 0;
 			if (p[i] == '.' && i >= 3 && lower(p[i - 1]) == 'w' &&
@@ -590,20 +693,25 @@ static int decode(const char *s, size_t len, bl_buf *o, size_t *bad)
 /* ------------------------------------------------------------------ */
 
 /* Whether most words of 2+ letters in s[0..len) are ALL-CAPS (and at
- * least two are). */
+ * least two are).  Letters touching a digit are a code ("L2350DW"),
+ * not a word. */
 static int caps_mode(const char *s, size_t len)
 {
 	size_t caps = 0, words2 = 0, nlet = 0, nlow = 0;
+	int digit = 0;
 
 	for (size_t i = 0; i <= len; i++) {
 		unsigned k = i < len ? ctab[(unsigned char)s[i]] : 0;
 		if (IS_LETTER(k)) {
 			nlet++;
 			nlow += k & C_LO;
-		} else if (nlet) {
-			words2 += nlet >= 2;
-			caps += nlet >= 2 && nlow == 0;
+		} else {
+			if (nlet && !digit && !(k & C_DIG)) {
+				words2 += nlet >= 2;
+				caps += nlet >= 2 && nlow == 0;
+			}
 			nlet = nlow = 0;
+			digit = (k & C_DIG) != 0;
 		}
 	}
 	return caps >= 2 && 2 * caps >= words2;
@@ -624,6 +732,8 @@ static int put_word(bl_buf *o, const char *t, size_t n, int caps)
 			lo += (c & C_LO) != 0;
 		}
 		allcaps = up >= 2 && lo == 0;
+		for (size_t k = 0; k < n && allcaps; k++)
+			allcaps = !(ctab[(unsigned char)t[k]] & C_DIG); /* a code */
 	}
 	for (size_t k = 0; k < n && rc == BL_OK; k++) {
 		unsigned c = ctab[(unsigned char)t[k]];
@@ -816,6 +926,23 @@ static size_t tag_len(const char *s, size_t len, size_t i)
 	return 0;
 }
 
+/* When the n letters spelt out from s[i] ("N U D E") make a word of the
+ * dictionaries, append it in lower case (*rc: the append's result) and
+ * return 1; else 0. */
+static int spelt_word(const bl_normaliser *nz, const char *s, size_t i, size_t n,
+		      bl_buf *o, int *rc)
+{
+	char w[WORD_MAX + 1];
+
+	for (size_t k = 0; k < n; k++)
+		w[k] = (char)lower((unsigned char)s[i + 2 * k]);
+	w[n] = '\0';
+	if (!lookup(nz, w, n, BL_NZ_SPLIT | BL_NZ_UNMASK))
+		return 0;
+	*rc = bl_buf_add(o, w, n);
+	return 1;
+}
+
 /* Pass 2: the decoded text s[0..len) restructured into o (reset first). */
 static int restructure(const bl_normaliser *nz, const char *s, size_t len,
 		       bl_buf *o)
@@ -838,6 +965,12 @@ static int restructure(const bl_normaliser *nz, const char *s, size_t len,
 		} else if (s[i] == '_') {
 			rc = bl_buf_addch(o, ' ');
 			i++;
+		} else if (start && IS_LETTER(k) && nz && (n = spelt_at(s, len, i)) >= 3 &&
+			   spelt_word(nz, s, i, n, o, &rc)) {
+			/* the letters and their separators, a dot after the last */
+			i += 2 * n - 1;
+			if (i < len && s[i] == '.')
+				i++;
 		} else if (IS_ALNUM(k) || (k & C_LEET)) {
 			size_t j = i;
 			while (j < len && (IS_ALNUM(ctab[(unsigned char)s[j]]) ||
@@ -937,6 +1070,16 @@ static const char *const foreign_words[] = {
 	"von", "voor", "vous", "wat", "wir", "yang", "zijn", "zu", "zum", "zur",
 };
 
+/* Short words title case leaves in lower case ("The Girl of the Year",
+ * "Pride and Prejudice"), English and the particles of names: not counted
+ * by bl_normalise_case, so that a title reads as all capitals.  Sorted. */
+static const char *const minor_words[] = {
+	"an", "and", "as", "at", "but", "by", "da", "de", "del", "della",
+	"der", "des", "di", "du", "et", "for", "from", "in", "into", "la", "le",
+	"les", "nor", "of", "on", "onto", "or", "per", "the", "to", "und",
+	"upon", "van", "via", "von", "vs", "with",
+};
+
 /* The lists in one hash table of 64-bit keys (a word of up to 8 letters
  * packed into one integer; 0 is an empty slot), built once per process:
  * a word is looked up with a multiply, a shift and a probe or two. */
@@ -944,7 +1087,8 @@ static const char *const foreign_words[] = {
 #define KEYS_BITS 9
 #define KEYS_SIZE (1u << KEYS_BITS)
 static uint64_t key_slot[KEYS_SIZE];
-static unsigned char key_kind[KEYS_SIZE]; /* 1 English, 2 foreign */
+static unsigned char key_kind[KEYS_SIZE]; /* bits: 1 English, 2 foreign,
+					    * 4 minor (title case) */
 static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
 
 static uint64_t pack(const char *w, size_t n)
@@ -967,7 +1111,7 @@ static void keys_put(const char *w, unsigned char kind)
 	while (key_slot[h] && key_slot[h] != k)
 		h = (h + 1) & (KEYS_SIZE - 1);
 	key_slot[h] = k;
-	key_kind[h] = kind;
+	key_kind[h] |= kind;
 }
 
 static void keys_build(void)
@@ -976,9 +1120,11 @@ static void keys_build(void)
 		keys_put(english_words[i], 1);
 	for (size_t i = 0; i < LIST_N(foreign_words); i++)
 		keys_put(foreign_words[i], 2);
+	for (size_t i = 0; i < LIST_N(minor_words); i++)
+		keys_put(minor_words[i], 4);
 }
 
-/* 1 English, 2 foreign, 0 neither. */
+/* The kind bits of a packed word (0: in no list). */
 static int key_kind_of(uint64_t k)
 {
 	unsigned h = key_hash(k);
@@ -1022,8 +1168,8 @@ static void word_done(bl_caption_facts *f, const char *w, size_t n, int ascii,
 		f->foreign++;
 	} else if (ascii && n <= 6) {
 		int kind = key_kind_of(pack(w, n));
-		f->english += kind == 1;
-		f->foreign += kind == 2;
+		f->english += (kind & 1) != 0;
+		f->foreign += (kind & 2) != 0;
 	}
 }
 
@@ -1082,4 +1228,46 @@ void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f)
 	}
 	if (in_word && has_letter)
 		word_done(f, w, wn, ascii && wn <= sizeof w, accent);
+}
+
+void bl_normalise_case(const char *view, size_t len, bl_caption_facts *f)
+{
+	const unsigned char *u = (const unsigned char *)view;
+	size_t i = 0;
+
+	f->cased = f->capital = 0;
+	if (!view)
+		return;
+	pthread_once(&keys_once, keys_build);
+	while (i < len) {
+		uint64_t key = 0;
+		size_t letters = 0;
+		int up = 0, plain = 1;
+		unsigned k;
+		/* to the next letter or digit */
+		while (i < len && !IS_ALNUM(ctab[u[i]]))
+			i++;
+		if (i == len)
+			break;
+		if (ctab[u[i]] & C_DIG) {
+			/* a word that begins with a digit is not counted */
+			while (i < len && (IS_ALNUM(k = ctab[u[i]]) || u[i] == '\'' || u[i] == '-'))
+				i++;
+			continue;
+		}
+		while (i < len && (IS_ALNUM(k = ctab[u[i]]) || u[i] == '\'' || u[i] == '-')) {
+			if (IS_LETTER(k)) {
+				up |= k & C_UP;
+				if (++letters <= 7)
+					key = key << 8 | (uint64_t)(u[i] | 0x20);
+			} else {
+				plain = 0; /* an apostrophe, a hyphen, a digit */
+			}
+			i++;
+		}
+		if (letters < 2 || (plain && letters <= 7 && (key_kind_of(key) & 4)))
+			continue;
+		f->cased++;
+		f->capital += up != 0;
+	}
 }

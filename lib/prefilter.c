@@ -69,11 +69,31 @@ static size_t set_minlen(const bl_strlist *s)
 	return s->n ? m : 0;
 }
 
-/* Whether clause a is a better filter than b: longer shortest literal
- * (rarer), then fewer literals. */
+/* How often a clause may be hit: the sum over its literals of 27^-length,
+ * the chance of meeting the literal at a place of a text of random
+ * letters and blanks.  Each letter makes a literal rarer, and a clause
+ * of many long words ("african", "kenyan", ... "zulu") passes fewer
+ * captions than one of a few short ones ("ian", "man"). */
+static double clause_rate(const bl_strlist *s)
+{
+	double r = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		double p = 1;
+		for (size_t n = strlen(s->items[i]); n > 0 && p > 1e-12; n--)
+			p /= 27;
+		r += p;
+	}
+	return r;
+}
+
+/* Whether clause a is a better filter than b: rarer (clause_rate), then
+ * a longer shortest literal, then fewer literals. */
 static int better(const bl_strlist *a, const bl_strlist *b)
 {
+	double ra = clause_rate(a), rb = clause_rate(b);
 	size_t ma = set_minlen(a), mb = set_minlen(b);
+	if (ra < rb * 0.999 || rb < ra * 0.999)
+		return ra < rb;
 	return ma != mb ? ma > mb : a->n < b->n;
 }
 
@@ -136,11 +156,15 @@ static long trigger_best(const bl_trigger *tr)
 /* The extractor                                                       */
 /* ------------------------------------------------------------------ */
 
+/* What the big groups of earlier patterns proved, by their text. */
+typedef struct pfmemo pfmemo;
+
 typedef struct px {
 	const char *p, *end;
 	int fail;  /* a construct it does not analyse: no gate at all */
 	int nomem;
 	int depth;
+	pfmemo *memo; /* NULL: no memory between patterns */
 } px;
 
 /* What one item of a sequence is. */
@@ -502,13 +526,160 @@ static int parse_quant(px *x, long *min_out, long *max_out)
 static void parse_alt(px *x, ares *out);
 
 /* Group contents up to and including ')'. */
+/* Groups shorter than this are read again each time: cheap enough. */
+#define MEMO_MIN 256
+
+typedef struct memo_ent {
+	uint64_t hash;
+	size_t len;
+	char *text; /* the group's body */
+	ares res;
+} memo_ent;
+
+struct pfmemo {
+	memo_ent *v;
+	size_t n, a;
+};
+
+static uint64_t text_hash(const char *s, size_t n)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
+/* The end of the group body starting at s (its ')'), or NULL: escapes,
+ * classes and nested groups are stepped over. */
+static const char *group_end(const char *s, const char *end)
+{
+	int depth = 0;
+	while (s < end) {
+		if (*s == '\\') {
+			s += 2;
+			continue;
+		}
+		if (*s == '[') {
+			s++;
+			if (s < end && *s == '^')
+				s++;
+			if (s < end && *s == ']')
+				s++;
+			while (s < end && *s != ']')
+				s += *s == '\\' ? 2 : 1;
+			s++;
+			continue;
+		}
+		if (*s == '(')
+			depth++;
+		else if (*s == ')' && depth-- == 0)
+			return s;
+		s++;
+	}
+	return NULL;
+}
+
+/* Copy src into dst (empty).  BL_OK or BL_ENOMEM. */
+static int strlist_copy(bl_strlist *dst, const bl_strlist *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		if (bl_strlist_add(dst, src->items[i]) != BL_OK)
+			return BL_ENOMEM;
+	return BL_OK;
+}
+
+static int ares_copy(ares *dst, const ares *src)
+{
+	dst->has_pre = src->has_pre;
+	if (strlist_copy(&dst->pre, &src->pre) != BL_OK)
+		return BL_ENOMEM;
+	for (size_t i = 0; i < src->cl.n; i++) {
+		bl_strlist c;
+		bl_strlist_init(&c);
+		if (strlist_copy(&c, &src->cl.cl[i]) != BL_OK ||
+		    trigger_take(&dst->cl, &c) != BL_OK) {
+			bl_strlist_release(&c);
+			return BL_ENOMEM;
+		}
+	}
+	return BL_OK;
+}
+
+static memo_ent *memo_find(const pfmemo *m, const char *s, size_t n, uint64_t h)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].hash == h && m->v[i].len == n && memcmp(m->v[i].text, s, n) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
+/* Remember what body s[0..n) proved (a copy); out of memory is no error:
+ * it is just not remembered. */
+static void memo_put(pfmemo *m, const char *s, size_t n, uint64_t h, const ares *res)
+{
+	memo_ent *e;
+	if (m->n == m->a) {
+		size_t na = m->a ? 2 * m->a : 16;
+		memo_ent *v = realloc(m->v, na * sizeof *v);
+		if (!v)
+			return;
+		m->v = v;
+		m->a = na;
+	}
+	e = &m->v[m->n];
+	e->text = malloc(n);
+	if (!e->text)
+		return;
+	memcpy(e->text, s, n);
+	e->hash = h;
+	e->len = n;
+	ares_init(&e->res);
+	if (ares_copy(&e->res, res) != BL_OK) {
+		ares_release(&e->res);
+		free(e->text);
+		return;
+	}
+	m->n++;
+}
+
+static void memo_free(pfmemo *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].text);
+		ares_release(&m->v[i].res);
+	}
+	free(m->v);
+	free(m);
+}
+
 static void parse_group_body(px *x, ares *out)
 {
+	const char *start = x->p, *close = NULL;
+	uint64_t h = 0;
+
+	if (x->memo && (close = group_end(x->p, x->end)) != NULL &&
+	    (size_t)(close - start) >= MEMO_MIN) {
+		const memo_ent *e;
+		h = text_hash(start, (size_t)(close - start));
+		e = memo_find(x->memo, start, (size_t)(close - start), h);
+		if (e) {
+			if (ares_copy(out, &e->res) != BL_OK)
+				x->nomem = 1;
+			x->p = close + 1;
+			return;
+		}
+	} else {
+		close = NULL;
+	}
 	parse_alt(x, out);
 	if (at(x, 0) == ')')
 		x->p++;
 	else
 		x->fail = 1;
+	if (close && x->p == close + 1 && !x->fail && !x->nomem)
+		memo_put(x->memo, start, (size_t)(close - start), h, out);
 }
 
 /* A group, x->p just past the '('. */
@@ -652,12 +823,20 @@ static void prune(bl_strlist *s, int as_prefix)
 	for (size_t i = 0; i < s->n; i++) {
 		char *a = s->items[i];
 		int drop = 0;
-		if (as_prefix) /* sorted: a kept prefix of a is the last kept */
+		if (as_prefix) { /* sorted: a kept prefix of a is the last kept */
 			drop = k > 0 && strncmp(a, s->items[k - 1],
 						strlen(s->items[k - 1])) == 0;
-		else
-			for (size_t j = 0; j < k && !drop; j++)
-				drop = strstr(a, s->items[j]) != NULL;
+		} else {
+			/* a kept string can be in a only if its first byte is */
+			uint64_t has[4] = {0, 0, 0, 0};
+			for (const unsigned char *c = (const unsigned char *)a; *c; c++)
+				has[*c >> 6] |= UINT64_C(1) << (*c & 63);
+			for (size_t j = 0; j < k && !drop; j++) {
+				unsigned char f = (unsigned char)s->items[j][0];
+				drop = (has[f >> 6] >> (f & 63) & 1) &&
+				       strstr(a, s->items[j]) != NULL;
+			}
+		}
 		if (drop)
 			free(a);
 		else
@@ -717,6 +896,48 @@ static void run_flush(px *x, seqst *st)
 			x->nomem = 1;
 	}
 	bl_strlist_release(&st->run);
+}
+
+/* Whether the run holds only word boundaries (and something). */
+static int bare_run(const bl_strlist *run)
+{
+	for (size_t i = 0; i < run->n; i++)
+		if (!only_boundaries(run->items[i]) || !run->items[i][0])
+			return 0;
+	return run->n > 0;
+}
+
+/* The clause of the boundaries of the run followed by each of pre's
+ * strings; the run ends. */
+static void boundary_clause(px *x, seqst *st, const bl_strlist *pre)
+{
+	bl_strlist c;
+
+	bl_strlist_init(&c);
+	for (size_t i = 0; i < st->run.n && !x->nomem; i++) {
+		size_t hn = strlen(st->run.items[i]);
+		for (size_t k = 0; k < pre->n && !x->nomem; k++) {
+			size_t tn = strlen(pre->items[k]);
+			char *str = malloc(hn + tn + 1);
+			if (!str) {
+				x->nomem = 1;
+				break;
+			}
+			memcpy(str, st->run.items[i], hn);
+			memcpy(str + hn, pre->items[k], tn + 1);
+			if (bl_strlist_add(&c, str) != BL_OK)
+				x->nomem = 1;
+			free(str);
+		}
+	}
+	if (!x->nomem && c.n > 0) {
+		prune(&c, 0);
+		if (trigger_take(&st->res->cl, &c) != BL_OK)
+			x->nomem = 1;
+	}
+	bl_strlist_release(&c);
+	bl_strlist_release(&st->run);
+	st->pre_open = 0;
 }
 
 /* Extend the run by one of v[0..n) (the cross product); a run that
@@ -809,8 +1030,15 @@ static void parse_seq(px *x, ares *out)
 			}
 			break;
 		case IT_GROUP:
-			if (qmin > 0 && it.group.has_pre)
+			if (qmin > 0 && it.group.has_pre && bare_run(&st.run) &&
+			    st.run.n * it.group.pre.n > RUN_MAX) {
+				/* "\b" before a big alternation: too many
+				 * strings to follow, but each of its prefixes
+				 * starts at a word boundary - one clause */
+				boundary_clause(x, &st, &it.group.pre);
+			} else if (qmin > 0 && it.group.has_pre) {
 				run_cross(x, &st, it.group.pre.items, it.group.pre.n);
+			}
 			run_flush(x, &st);
 			st.pre_open = 0;
 			if (qmin > 0 && trigger_concat(&out->cl, &it.group.cl) != BL_OK)
@@ -908,13 +1136,21 @@ static int implies(const bl_strlist *b, const bl_strlist *a)
 	return 1;
 }
 
+static int extract(pfmemo *memo, const char *pat, size_t len, bl_trigger *out);
+
 int bl_prefilter_extract(const char *pat, size_t len, bl_trigger *out)
+{
+	return extract(NULL, pat, len, out);
+}
+
+static int extract(pfmemo *memo, const char *pat, size_t len, bl_trigger *out)
 {
 	px x;
 	ares res;
 	size_t k = 0;
 
 	memset(&x, 0, sizeof x);
+	x.memo = memo;
 	x.p = pat;
 	x.end = pat + len;
 	ares_init(&res);
@@ -1012,6 +1248,7 @@ struct bl_prefilter {
 	uint32_t *out_off; /* outputs of state s: out_ids[out_off[s] ..
 			    * out_off[s + 1]) */
 	uint32_t *out_ids;
+	pfmemo *memo; /* what big groups proved, until built */
 };
 
 bl_prefilter *bl_prefilter_new(void)
@@ -1029,7 +1266,16 @@ void bl_prefilter_free(bl_prefilter *pf)
 	free(pf->delta);
 	free(pf->out_off);
 	free(pf->out_ids);
+	memo_free(pf->memo);
 	free(pf);
+}
+
+int bl_prefilter_extract_in(bl_prefilter *pf, const char *pat, size_t len,
+			    bl_trigger *out)
+{
+	if (pf && !pf->built && !pf->memo)
+		pf->memo = calloc(1, sizeof *pf->memo); /* NULL: no memory kept */
+	return extract(pf && !pf->built ? pf->memo : NULL, pat, len, out);
 }
 
 /* Whether byte c is a word character for \b: ASCII letters, digits, _. */
@@ -1197,6 +1443,8 @@ int bl_prefilter_build(bl_prefilter *pf)
 	}
 	pf->out_off[n] = (uint32_t)nout;
 	pf->built = 1;
+	memo_free(pf->memo); /* every pattern has been read */
+	pf->memo = NULL;
 	rc = BL_OK;
 out:
 	if (rc != BL_OK) {

@@ -44,6 +44,7 @@ static const char *const cfact_names[BL_CFACT__COUNT] = {
 	[BL_CFACT_NONLATIN] = "nonlatin",
 	[BL_CFACT_ENGLISH] = "english",
 	[BL_CFACT_FOREIGN] = "foreign",
+	[BL_CFACT_CAPITALISED] = "capitalised",
 };
 
 static const char *const fact_names[BL_FACT__COUNT] = {
@@ -122,6 +123,9 @@ static void label_uncompile(bl_rlabel *l)
 	programs_free(&l->unless, &l->ugate, l->nunless);
 	free(l->mfirst);
 	l->mfirst = NULL;
+	free(l->mfirst_at);
+	l->mfirst_at = NULL;
+	l->nmfirst = 0;
 }
 
 /* The first clause of every term of every match gate of l, so that the
@@ -148,11 +152,27 @@ static int label_first_clauses(bl_rlabel *l, int nids)
 			l->mfirst[id >> 6] |= (uint64_t)1 << (id & 63);
 		}
 	}
+	/* the tagger tests only the words that are not 0 */
+	l->mfirst_at = malloc((BL_PF_WORDS(nids) + 1) * sizeof *l->mfirst_at);
+	if (!l->mfirst_at) {
+		free(l->mfirst);
+		l->mfirst = NULL;
+		return BL_ENOMEM;
+	}
+	for (size_t w = 0; w < BL_PF_WORDS(nids); w++)
+		if (l->mfirst[w])
+			l->mfirst_at[l->nmfirst++] = (int)w;
 	return BL_OK;
 }
 
 static void label_release(bl_rlabel *l)
 {
+	for (int k = 0; l->match_pre && k < l->nmatch; k++)
+		pcre2_code_free(l->match_pre[k]);
+	for (int k = 0; l->unless_pre && k < l->nunless; k++)
+		pcre2_code_free(l->unless_pre[k]);
+	free(l->match_pre);
+	free(l->unless_pre);
 	free(l->name);
 	free(l->file);
 	bl_strlist_release(&l->match_pats);
@@ -289,26 +309,41 @@ const char *bl_ruleset_errmsg(const bl_ruleset *rs)
 	return rs ? rs->errmsg : "no rule set";
 }
 
+/* The labels the public interface shows: all but the internal ones
+ * (after them, once compiled). */
+static int public_labels(const bl_ruleset *rs)
+{
+	return rs->compiled ? rs->npublic : rs->nlabels;
+}
+
 int bl_ruleset_nlabels(const bl_ruleset *rs)
 {
-	return rs ? rs->nlabels : 0;
+	return rs ? public_labels(rs) : 0;
 }
 
 const char *bl_ruleset_label(const bl_ruleset *rs, int i)
 {
-	if (!rs || i < 0 || i >= rs->nlabels)
+	if (!rs || i < 0 || i >= public_labels(rs))
 		return NULL;
 	return rs->labels[i].name;
 }
 
-int bl_ruleset_label_index(const bl_ruleset *rs, const char *name)
+/* Index of any label, internal ones too, or -1. */
+static int label_find(const bl_ruleset *rs, const char *name)
 {
-	if (!rs || !name)
-		return -1;
 	for (int i = 0; i < rs->nlabels; i++)
 		if (strcmp(rs->labels[i].name, name) == 0)
 			return i;
 	return -1;
+}
+
+int bl_ruleset_label_index(const bl_ruleset *rs, const char *name)
+{
+	int i;
+	if (!rs || !name)
+		return -1;
+	i = label_find(rs, name);
+	return i < public_labels(rs) ? i : -1;
 }
 
 const char *bl_ruleset_digest(const bl_ruleset *rs)
@@ -534,7 +569,8 @@ static int fold(bl_buf *b)
 /* Expand and compile one pattern on its own, to report errors where they
  * are; the expanded (and folded) text is left in out. */
 static int check_pattern(pctx *c, const char *kw, const char *p,
-			 const char *end, bl_buf *out)
+			 const char *end, bl_buf *out, uint32_t extra,
+			 pcre2_code **keep)
 {
 	pcre2_code *code;
 	PCRE2_SIZE erroff;
@@ -554,7 +590,7 @@ static int check_pattern(pctx *c, const char *kw, const char *p,
 		set_err(c->rs, "out of memory");
 		return BL_ENOMEM;
 	}
-	code = pcre2_compile((PCRE2_SPTR)out->buf, out->len, RULE_PCRE2_OPTIONS,
+	code = pcre2_compile((PCRE2_SPTR)out->buf, out->len, RULE_PCRE2_OPTIONS | extra,
 			     &errcode, &erroff, NULL);
 	if (!code) {
 		PCRE2_UCHAR msg[256];
@@ -568,7 +604,10 @@ static int check_pattern(pctx *c, const char *kw, const char *p,
 			     (size_t)erroff, (const char *)msg);
 		return BL_FAILED;
 	}
-	pcre2_code_free(code);
+	if (keep)
+		*keep = code;
+	else
+		pcre2_code_free(code);
 	return BL_OK;
 }
 
@@ -596,7 +635,7 @@ static int do_define(pctx *c, const char *p, const char *end, int global)
 		return BL_FAILED;
 	}
 	bl_buf_init(&pat, 0);
-	rc = check_pattern(c, kw, p + n, end, &pat);
+	rc = check_pattern(c, kw, p + n, end, &pat, 0, NULL);
 	if (rc != BL_OK)
 		goto out;
 	if (*nv == *av) {
@@ -630,28 +669,40 @@ static int do_pattern(pctx *c, const char *kw_at, const char *kw,
 		      const char *p, const char *end, int is_unless)
 {
 	bl_rlabel *l = cur_label(c, kw_at, kw);
+	pcre2_code *code = NULL, ***pre;
+	int *n;
 	bl_buf pat;
 	int rc;
 
 	if (!l)
 		return BL_FAILED;
 	bl_buf_init(&pat, 0);
-	rc = check_pattern(c, kw, p, end, &pat);
+	rc = check_pattern(c, kw, p, end, &pat,
+			   is_unless ? PCRE2_USE_OFFSET_LIMIT : 0, &code);
 	if (rc != BL_OK)
 		goto out;
-	rc = bl_strlist_add(is_unless ? &l->unless_pats : &l->match_pats, pat.buf);
-	if (rc != BL_OK) {
-		set_err(c->rs, "out of memory");
-		rc = BL_ENOMEM;
-		goto out;
+	pre = is_unless ? &l->unless_pre : &l->match_pre;
+	n = is_unless ? &l->nunless : &l->nmatch;
+	/* one slot a pattern: the array grows with the count */
+	if (*n == 0 || (*n & (*n - 1)) == 0) {
+		pcre2_code **v = realloc(*pre, (size_t)(*n ? 2 * *n : 1) * sizeof *v);
+		if (!v)
+			goto nomem;
+		*pre = v;
 	}
-	if (is_unless)
-		l->nunless++;
-	else
-		l->nmatch++;
+	rc = bl_strlist_add(is_unless ? &l->unless_pats : &l->match_pats, pat.buf);
+	if (rc != BL_OK)
+		goto nomem;
+	(*pre)[(*n)++] = code;
+	code = NULL;
 out:
+	pcre2_code_free(code);
 	bl_buf_release(&pat);
 	return rc;
+nomem:
+	set_err(c->rs, "out of memory");
+	rc = BL_ENOMEM;
+	goto out;
 }
 
 /* ---- predicates ---------------------------------------------------- */
@@ -840,7 +891,8 @@ static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
 						pr.fact = f;
 				if (pr.fact < 0) {
 					perr(c, t.at, "unknown caption fact '%.*s' (words, "
-						      "letters, nonlatin, english, foreign)",
+						      "letters, nonlatin, english, foreign, "
+						      "capitalised)",
 					     (int)(n - 8), name + 8);
 					return BL_FAILED;
 				}
@@ -1026,9 +1078,22 @@ static int parse_line(pctx *c, const char *p, const char *end)
 	}
 	if (KW("define") || KW("global"))
 		return do_define(c, p, end, KW("global"));
+	if (KW("internal")) {
+		bl_rlabel *l = cur_label(c, kw, "internal");
+		if (!l)
+			return BL_FAILED;
+		if (skip_ws(p, end) != end) {
+			perr(c, skip_ws(p, end), "unexpected text after 'internal'");
+			return BL_FAILED;
+		}
+		l->internal = 1;
+		l->line_internal = c->line;
+		return BL_OK;
+	}
 #undef KW
 	perr(c, kw, "unknown keyword '%.*s' (expected label, match, unless, "
-		    "when, implies, except, define or global)", (int)(n > 40 ? 40 : n), kw);
+		    "when, implies, except, internal, define or global)",
+	     (int)(n > 40 ? 40 : n), kw);
 	return BL_FAILED;
 }
 
@@ -1294,14 +1359,17 @@ out:
 
 static int compile_program(bl_ruleset *rs, const bl_rlabel *l,
 			   const char *src, size_t len, const char *what,
-			   uint32_t extra, pcre2_code **out)
+			   uint32_t extra, pcre2_code **pre, pcre2_code **out)
 {
 	PCRE2_SIZE erroff;
 	int errcode;
-	pcre2_code *code;
+	pcre2_code *code = pre ? *pre : NULL;
 
-	code = pcre2_compile((PCRE2_SPTR)src, len, RULE_PCRE2_OPTIONS | extra,
-			     &errcode, &erroff, NULL);
+	if (code) /* compiled when it was checked: taken over */
+		*pre = NULL;
+	else
+		code = pcre2_compile((PCRE2_SPTR)src, len, RULE_PCRE2_OPTIONS | extra,
+				     &errcode, &erroff, NULL);
 	if (!code) {
 		PCRE2_UCHAR msg[256];
 		if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
@@ -1454,7 +1522,7 @@ static int gate_build(bl_prefilter *pf, clauses *cs, bl_normaliser *nz,
 {
 	size_t alloc = 0;
 	bl_trigger tr;
-	int rc = bl_prefilter_extract(pat, strlen(pat), &tr);
+	int rc = bl_prefilter_extract_in(pf, pat, strlen(pat), &tr);
 
 	g->code = NULL;
 	g->len = 0;
@@ -1488,7 +1556,8 @@ static int gate_build(bl_prefilter *pf, clauses *cs, bl_normaliser *nz,
 static int programs_compile(bl_ruleset *rs, const bl_rlabel *l,
 			    clauses *cs, const bl_strlist *pats, int n,
 			    const char *what, uint32_t extra, int nzflags,
-			    pcre2_code ***progs, bl_gate **gates, int *ngated)
+			    pcre2_code **pre, pcre2_code ***progs, bl_gate **gates,
+			    int *ngated)
 {
 	int rc;
 
@@ -1501,7 +1570,7 @@ static int programs_compile(bl_ruleset *rs, const bl_rlabel *l,
 	for (int k = 0; k < n; k++) {
 		const char *p = pats->items[k];
 		rc = compile_program(rs, l, p, strlen(p), what, extra,
-				     &(*progs)[k]);
+				     pre ? &pre[k] : NULL, &(*progs)[k]);
 		if (rc != BL_OK)
 			return rc;
 		rc = gate_build(rs->pf, cs, rs->nz, nzflags, p, &(*gates)[k]);
@@ -1521,7 +1590,7 @@ static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
 	/* masked spellings are read as words of the sexual vocabulary */
 	int mflags = BL_NZ_SPLIT | (name_has_prefix(l->name, "sexual") ? BL_NZ_UNMASK : 0);
 	int rc = programs_compile(rs, l, cs, &l->match_pats, l->nmatch,
-				  "match patterns", 0, mflags, &l->match,
+				  "match patterns", 0, mflags, l->match_pre, &l->match,
 				  &l->mgate, &rs->gated_match);
 	if (rc != BL_OK)
 		return rc;
@@ -1532,7 +1601,7 @@ static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
 	/* an unless search is bounded by the occurrence it judges */
 	return programs_compile(rs, l, cs, &l->unless_pats, l->nunless,
 				"unless patterns", PCRE2_USE_OFFSET_LIMIT,
-				BL_NZ_SPLIT, &l->unless, &l->ugate,
+				BL_NZ_SPLIT, l->unless_pre, &l->unless, &l->ugate,
 				&rs->gated_unless);
 }
 
@@ -1561,11 +1630,13 @@ static int except_resolve(bl_ruleset *rs)
 		bl_rlabel *l = &rs->labels[i];
 		bl_labelset_clear(&l->except_mask);
 		l->has_except = l->nexcept > 0;
+		l->except_internal = 0;
 		for (size_t k = 0; k < l->nexcept; k++) {
 			int any = 0;
 			for (int j = 1; j < rs->nlabels; j++)
 				if (name_has_prefix(rs->labels[j].name, l->except[k].name)) {
 					bl_labelset_set(&l->except_mask, j);
+					l->except_internal |= rs->labels[j].internal;
 					any = 1;
 				}
 			if (!any) {
@@ -1660,6 +1731,20 @@ int bl_ruleset_compile(bl_ruleset *rs)
 			    "nothing (load a rule file with 'label' lines)");
 		return BL_FAILED;
 	}
+	/* internal labels go last, so that the labels the interface shows
+	 * are 0 .. npublic-1 and a label set never holds an internal one */
+	{
+		int k = 1;
+		bl_rlabel tmp;
+		for (int i = 1; i < rs->nlabels; i++)
+			if (!rs->labels[i].internal) {
+				tmp = rs->labels[i];
+				memmove(&rs->labels[k + 1], &rs->labels[k],
+					(size_t)(i - k) * sizeof tmp);
+				rs->labels[k++] = tmp;
+			}
+		rs->npublic = k;
+	}
 	rc = prefilter_start(rs);
 	if (rc != BL_OK) {
 		set_err(rs, "out of memory");
@@ -1685,12 +1770,20 @@ int bl_ruleset_compile(bl_ruleset *rs)
 				rs->uses_json = 1;
 		}
 		for (size_t k = 0; k < l->nimplies; k++) {
-			int j = bl_ruleset_label_index(rs, l->implies[k].name);
+			int j = label_find(rs, l->implies[k].name);
 			if (j < 0) {
 				set_err(rs, "%s:%d:%d: 'implies' names an unknown "
 					    "label '%s'",
 					l->file, l->implies[k].line,
 					l->implies[k].col, l->implies[k].name);
+				goto out;
+			}
+			if (l->internal || rs->labels[j].internal) {
+				set_err(rs, "%s:%d:%d: 'implies' of label '%s': an internal "
+					    "label is never set, so it neither implies "
+					    "nor is implied ('%s' is internal)",
+					l->file, l->implies[k].line, l->implies[k].col,
+					l->name, l->internal ? l->name : l->implies[k].name);
 				goto out;
 			}
 			bl_labelset_set(&l->closure, j);

@@ -34,6 +34,8 @@ enum {
 	BL_CFACT_ENGLISH,   /* English function words */
 	BL_CFACT_FOREIGN,   /* function words of other Latin-script languages,
 			     * and words holding a letter with a diacritic */
+	BL_CFACT_CAPITALISED, /* share of the view's cased words written with
+			       * a capital (0..1): title case, names */
 	BL_CFACT__COUNT
 };
 
@@ -110,11 +112,16 @@ typedef struct bl_rlabel {
 	int nmatch, nunless;
 	pcre2_code **match;  /* nmatch programs, one per pattern */
 	pcre2_code **unless; /* nunless programs, one per pattern */
+	/* the programs compiled when the patterns were checked at load,
+	 * taken over (without their JIT code) when the set is compiled */
+	pcre2_code **match_pre, **unless_pre;
 	bl_gate *mgate;      /* one per match pattern */
 	bl_gate *ugate;      /* one per unless pattern */
 	/* a clause of every match gate (BL_PF_WORDS(nids) words): a caption
 	 * that hit none opens none; NULL when some match pattern is ungated */
 	uint64_t *mfirst;
+	int *mfirst_at;      /* the words of mfirst that are not 0 */
+	int nmfirst;
 	bl_pred *preds;
 	size_t npreds, apreds;
 	bl_implied *implies;
@@ -125,12 +132,19 @@ typedef struct bl_rlabel {
 	size_t nexcept, aexcept;
 	bl_labelset except_mask; /* the labels they name, resolved */
 	int has_except;
+	int internal;        /* "internal": a helper fact, never set on a
+			      * sample, decided only when a label's except
+			      * needs it */
+	int line_internal;   /* the line of that keyword, for errors */
+	int except_internal; /* except_mask holds an internal label */
 	int index;           /* its place in the label table */
 } bl_rlabel;
 
 struct bl_ruleset {
 	bl_rlabel *labels;  /* [0] is the derived safety.minor_sexual */
 	int nlabels;
+	int npublic;        /* once compiled: the labels before the internal
+			     * ones, which compile moves to the end */
 	int alabels;
 	int compiled;
 	int uses_json, uses_image;
@@ -179,6 +193,11 @@ void bl_trigger_release(bl_trigger *tr);
  * prove nothing ("no gate"; *out empty), BL_ENOMEM.
  */
 int bl_prefilter_extract(const char *pat, size_t len, bl_trigger *out);
+/* The same, remembering in pf (not built yet) what its big groups prove,
+ * so that a word list shared by many patterns ({PERSON}, {PRODUCT}) is
+ * read once per rule set.  Same results as bl_prefilter_extract. */
+int bl_prefilter_extract_in(bl_prefilter *pf, const char *pat, size_t len,
+			    bl_trigger *out);
 /* The same as text appended to out, "{a,b} & {c}" ("" for no gate), for
  * tests and diagnostics.  Returns as bl_prefilter_extract. */
 int bl_prefilter_describe(const char *pat, size_t len, bl_buf *out);
@@ -256,17 +275,27 @@ int bl_normalise_view(const bl_normaliser *nz, const char *s, size_t len,
  * matches.  Bytes that are not UTF-8 are copied.  Returns as bl_buf_add. */
 int bl_normalise_fold_pattern(const char *p, size_t len, bl_buf *out);
 
-/* Facts about a caption for caption.* conditions, read from the caption
- * as it is (s NULL: all zero). */
+/* Facts about a caption for caption.* conditions: the first five read
+ * from the caption as it is (bl_normalise_facts; s NULL: all zero), the
+ * last two from its view (bl_normalise_case). */
 typedef struct bl_caption_facts {
 	int words;    /* runs of letters and digits holding a letter */
 	int letters;
 	int nonlatin; /* letters of scripts other than Latin */
 	int english;  /* English function words */
 	int foreign;  /* other languages' function words + accented words */
+	int cased;    /* view words of two or more ASCII letters that are not
+		       * a short word title case leaves in lower case ("of",
+		       * "the", "and", "in" ...) nor begin with a digit */
+	int capital;  /* of those, the words holding an upper-case letter */
 } bl_caption_facts;
 
 void bl_normalise_facts(const char *s, size_t len, bl_caption_facts *f);
+/* Count f->cased and f->capital over view[0..len) (the caption's view:
+ * valid UTF-8, Latin letters folded to ASCII).  A word is a run of ASCII
+ * letters, digits, apostrophes and hyphens ("E-canvas", "Women's"); other
+ * bytes end it.  view NULL: both 0. */
+void bl_normalise_case(const char *view, size_t len, bl_caption_facts *f);
 
 /* ---- lib/meta.c: JSON fields of a sample ---------------------------- */
 

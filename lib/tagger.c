@@ -11,8 +11,9 @@
  * is built in the arena unless it is too big for it).
  *
  * A label is set when one of its match patterns matches somewhere that no
- * unless match overlaps, or when one of its "when" conditions holds; then
- * the labels it implies are set, and finally the derived
+ * unless match overlaps, or when one of its "when" conditions holds and no
+ * unless pattern matches anywhere (a condition is about the whole
+ * caption); then the labels it implies are set, and finally the derived
  * safety.minor_sexual.
  *
  * Most programs never run: one pass of the prefilter automaton over the
@@ -98,7 +99,12 @@ struct bl_tagger {
 	const char *cap; /* the caption as given, for its facts */
 	size_t cap_len;
 	bl_caption_facts facts;
-	int facts_state; /* 0 not computed yet for this caption */
+	int facts_state; /* bits: 1 the caption's facts, 2 the view's,
+			  * computed for this caption */
+	/* internal labels of this caption: decided, and set; and the labels
+	 * set so far (bl_tagger_tag's out) */
+	bl_labelset idone, iset;
+	const bl_labelset *out;
 	/* PCRE2_NO_UTF_CHECK when the subject is the view (valid UTF-8, so
 	 * PCRE2 need not check it again on every match), else 0 */
 	uint32_t match_opts;
@@ -246,9 +252,11 @@ static int label_open(const bl_tagger *t, const bl_rlabel *l)
 {
 	if (!t->gated || !l->mfirst)
 		return 1;
-	for (size_t w = 0; w < t->nwords; w++)
+	for (int k = 0; k < l->nmfirst; k++) {
+		int w = l->mfirst_at[k];
 		if (t->hits[w] & l->mfirst[w])
 			return 1;
+	}
 	return 0;
 }
 
@@ -405,6 +413,27 @@ static int match_label(bl_tagger *t, const bl_rlabel *l, const char *subj,
 	return 0;
 }
 
+/*
+ * 1 when one of l's unless patterns matches anywhere in the caption (a
+ * "when" condition holds for the whole caption, so any unless match
+ * overlaps it), 0 when none does, a negative PCRE2 error code when a
+ * limit was hit.
+ */
+static int unless_anywhere(bl_tagger *t, const bl_rlabel *l, const char *subj,
+			   size_t len)
+{
+	for (int k = 0; k < l->nunless; k++) {
+		size_t s, e;
+		int r;
+		if (!gate_open(t, &l->ugate[k]))
+			continue;
+		r = run(t, l->unless[k], t->mctx, subj, len, 0, &s, &e);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 static void pcre2_problem(bl_tagger *t, const bl_rlabel *l, int code)
 {
 	PCRE2_UCHAR msg[256];
@@ -419,16 +448,33 @@ static void pcre2_problem(bl_tagger *t, const bl_rlabel *l, int code)
 /* ---- predicates ---------------------------------------------------- */
 
 /* A caption fact: BL_VAL_NUM, or BL_VAL_NONE when the sample has no
- * caption (or no letters, for the share of non-Latin ones). */
+ * caption (or no letters, for the share of non-Latin ones; no cased
+ * word, for the share of capitals). */
 static int caption_fact(bl_tagger *t, int fact, double *num)
 {
 	const bl_caption_facts *f = &t->facts;
 
 	if (!t->cap)
 		return BL_VAL_NONE;
-	if (!t->facts_state) {
+	if (fact == BL_CFACT_CAPITALISED) {
+		if (!(t->facts_state & 2)) {
+			bl_normalise_case(t->view, t->view_len, &t->facts);
+			/* one token (a slug, a file name) is no title */
+			if (!memchr(t->cap, ' ', t->cap_len))
+				t->facts.cased = t->facts.capital = 0;
+			t->facts_state |= 2;
+		}
+		if (f->cased == 0)
+			return BL_VAL_NONE;
+		*num = (double)f->capital / (double)f->cased;
+		return BL_VAL_NUM;
+	}
+	if (!(t->facts_state & 1)) {
+		int cased = f->cased, capital = f->capital;
 		bl_normalise_facts(t->cap, t->cap_len, &t->facts);
-		t->facts_state = 1;
+		t->facts.cased = cased;
+		t->facts.capital = capital;
+		t->facts_state |= 1;
 	}
 	switch (fact) {
 	case BL_CFACT_WORDS: *num = f->words; break;
@@ -577,6 +623,67 @@ static int intersects(const bl_labelset *a, const bl_labelset *b)
 	return 0;
 }
 
+/* Whether l's own matches or conditions set it (its except aside); a
+ * limit hit is reported and counts as not set. */
+static int label_holds(bl_tagger *t, const bl_rlabel *l, const char *cap,
+		       size_t clen, const bl_meta *doc, const bl_image_info *img)
+{
+	int hit = 0;
+
+	if (l->nmatch && cap && label_open(t, l)) {
+		int r = match_label(t, l, cap, clen);
+		if (r > 0)
+			hit = 1;
+		else if (r < 0)
+			pcre2_problem(t, l, r);
+	}
+	if (!hit && l->npreds && conds_hold(t, l, doc, img)) {
+		int r = l->nunless && cap ? unless_anywhere(t, l, cap, clen) : 0;
+		if (r < 0)
+			pcre2_problem(t, l, r);
+		hit = r == 0;
+	}
+	return hit;
+}
+
+/* Whether internal label j is set for this caption: decided once, on the
+ * first request.  Its except names labels decided before it (the
+ * evaluation order), or internal ones, decided here in turn. */
+static int internal_except(bl_tagger *t, const bl_rlabel *l, const char *cap,
+			   size_t clen, const bl_meta *doc, const bl_image_info *img);
+
+static int decide_internal(bl_tagger *t, int j, const char *cap, size_t clen,
+			   const bl_meta *doc, const bl_image_info *img)
+{
+	const bl_rlabel *l = &t->rs->labels[j];
+	int hit;
+
+	if (bl_labelset_has(&t->idone, j))
+		return bl_labelset_has(&t->iset, j);
+	bl_labelset_set(&t->idone, j);
+	if (l->has_except && intersects(t->out, &l->except_mask))
+		return 0;
+	hit = label_holds(t, l, cap, clen, doc, img);
+	if (hit && l->except_internal && internal_except(t, l, cap, clen, doc, img))
+		hit = 0;
+	if (hit)
+		bl_labelset_set(&t->iset, j);
+	return hit;
+}
+
+/* Whether an internal label l's except names is set. */
+static int internal_except(bl_tagger *t, const bl_rlabel *l, const char *cap,
+			   size_t clen, const bl_meta *doc, const bl_image_info *img)
+{
+	const bl_ruleset *rs = t->rs;
+
+	for (int j = 1; j < rs->nlabels; j++)
+		if (rs->labels[j].internal && bl_labelset_has(&l->except_mask, j) &&
+		    decide_internal(t, j, cap, clen, doc, img))
+			return 1;
+	return 0;
+}
+
 int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 {
 	const bl_ruleset *rs;
@@ -630,24 +737,25 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 		bl_prefilter_scan(rs->pf, cap, clen, t->hits);
 		t->gated = !(t->hits[BL_PF_BYPASS >> 6] >> (BL_PF_BYPASS & 63) & 1);
 	}
+	bl_labelset_clear(&t->idone);
+	bl_labelset_clear(&t->iset);
+	t->out = out;
 	/* in evaluation order: a label with "except" after the labels it
-	 * names, which are set with what they imply as soon as decided */
+	 * names, which are set with what they imply as soon as decided;
+	 * internal labels are decided when a label they except would be
+	 * set (decide_internal) */
 	for (int k = 0; k < rs->nlabels; k++) {
 		const bl_rlabel *l = rs->eval[k];
-		int i = l->index, hit = 0;
+		int i = l->index, hit;
+		if (l->internal)
+			continue;
 		if (rs->any_implies && bl_labelset_has(out, i))
 			continue; /* implied already */
 		if (l->has_except && intersects(out, &l->except_mask))
 			continue;
-		if (l->nmatch && cap && label_open(t, l)) {
-			int r = match_label(t, l, cap, clen);
-			if (r > 0)
-				hit = 1;
-			else if (r < 0)
-				pcre2_problem(t, l, r);
-		}
-		if (!hit && l->npreds)
-			hit = conds_hold(t, l, doc, in->image);
+		hit = label_holds(t, l, cap, clen, doc, in->image);
+		if (hit && l->except_internal && internal_except(t, l, cap, clen, doc, in->image))
+			hit = 0;
 		if (!hit)
 			continue;
 		if (l->has_closure)

@@ -12,17 +12,23 @@
  *           middle_eastern / indigenous (group.asian.east counts as asian)
  *   gender  gender.female and gender.male
  *   age     age.minor
- * plus attire (swimwear, underwear) for information.  Every precision and
- * recall comes with its Wilson 95% interval; "-" when nothing was
- * predicted (precision) or expected (recall).  With --by source the same
- * table follows for each value of the source column.
+ *   attire  attire.swimwear and attire.underwear (for information)
+ * Labels roll up to the family's keys by name (group.asian.east is
+ * group.asian, attire.underwear.x is attire.underwear); a label under none
+ * of them (attire.lingerie, which implies attire.underwear) does not count
+ * in the family.  Every precision and recall comes with its Wilson 95%
+ * interval; "-" when nothing was predicted (precision) or expected
+ * (recall).  With --by source the same table follows for each value of
+ * the source column.
  *
- * A label the file cannot judge is not scored: a predicted label is
- * scored when its family (the name up to the first dot) is one of the
- * families above or safety (derived from them), or when the file's own
- * labels use that family somewhere (skin, stereotype, ...).  Others (a
- * caption.* family the file predates, say) are listed with the number of
- * captions they fired on and count as neither right nor wrong.
+ * A label the file cannot judge is not scored: a predicted label has a
+ * line of its own when it is one of TAXONOMY.md's labels (taxonomy[]
+ * below, which every labelled file judges), when the file's labels use
+ * that exact name somewhere, or when its family is none of TAXONOMY.md's
+ * and the file's labels use that family.  Others (text.* and caption.*
+ * facts, attire.lingerie) are listed as not scored, with the number of
+ * captions they fired on, and count as neither right nor wrong; --errors
+ * leaves them out too.
  */
 #include "tools.h"
 
@@ -39,8 +45,9 @@ const char usage_eval[] =
 	"its Wilson 95% interval, and support per label and per family (sexual:\n"
 	"any sexual.* per caption; group: rolled up to group.asian/black/white/\n"
 	"latino/middle_eastern/indigenous; gender: female, male; age: age.minor;\n"
-	"attire).  Labels of a family the file never uses (e.g. caption.*) are\n"
-	"listed as not scored.\n"
+	"attire: swimwear, underwear).  A label has a line of its own when it is\n"
+	"one of TAXONOMY.md's or the file uses it; others (text.*, caption.*,\n"
+	"attire.lingerie) are listed as not scored, and --errors leaves them out.\n"
 	"\n"
 	"  -r, --rules RULES  a rule file or a directory (repeatable; default:\n"
 	"                     the shipped filters)\n"
@@ -169,9 +176,12 @@ static int family_key(const char *fam, const char *name, char key[KEY_LEN])
 		return 1;
 	}
 	if (!strcmp(fam, "attire")) {
-		if (!has_prefix(name, "attire") || !name[6])
+		if (has_prefix(name, "attire.swimwear"))
+			snprintf(key, KEY_LEN, "attire.swimwear");
+		else if (has_prefix(name, "attire.underwear"))
+			snprintf(key, KEY_LEN, "attire.underwear");
+		else
 			return 0;
-		snprintf(key, KEY_LEN, "%s", name);
 		return 1;
 	}
 	return 0;
@@ -193,6 +203,17 @@ static void derive_minor_sexual(nameset *gold)
 static const char *const families[] = {"sexual", "group", "gender", "age", "attire"};
 #define NFAM (sizeof families / sizeof families[0])
 
+/* The labels of TAXONOMY.md (v1): every labelled file judges them. */
+static const char *const taxonomy[] = {
+	"sexual.explicit", "sexual.suggestive", "attire.swimwear",
+	"attire.underwear", "gender.female", "gender.male", "age.minor",
+	"group.asian", "group.asian.east", "group.asian.southeast",
+	"group.asian.south", "group.black", "group.white", "group.latino",
+	"group.middle_eastern", "group.indigenous", "skin.dark", "skin.light",
+	"stereotype.exoticising", "safety.minor_sexual",
+};
+#define NTAXONOMY (sizeof taxonomy / sizeof taxonomy[0])
+
 /* The top-level family of a label: its name up to the first dot. */
 static void top_family(const char *name, char out[KEY_LEN])
 {
@@ -200,14 +221,30 @@ static void top_family(const char *name, char out[KEY_LEN])
 	snprintf(out, KEY_LEN, "%.*s", (int)(dot ? (size_t)(dot - name) : strlen(name)), name);
 }
 
-/* Families every labelled file judges, whether or not it uses them. */
-static int always_scored(const char *top)
+/* Whether name is one of TAXONOMY.md's labels; with fam set, whether
+ * name's family is one of theirs. */
+static int in_taxonomy(const char *name, int fam)
 {
-	for (size_t i = 0; i < NFAM; i++)
-		if (!strcmp(top, families[i]))
+	char top[KEY_LEN], t[KEY_LEN];
+	if (fam)
+		top_family(name, top);
+	for (size_t i = 0; i < NTAXONOMY; i++) {
+		if (!fam && !strcmp(name, taxonomy[i]))
 			return 1;
-	return !strcmp(top, "safety");
+		if (fam) {
+			top_family(taxonomy[i], t);
+			if (!strcmp(top, t))
+				return 1;
+		}
+	}
+	return 0;
 }
+
+/* What the labelled file uses: its labels and their families. */
+typedef struct gold_use {
+	nameset names;
+	nameset tops;
+} gold_use;
 
 /* The scores of one source (or of the whole file, name "*"). */
 typedef struct tally {
@@ -383,15 +420,17 @@ static void family_totals(const tally *ta, score tot[NFAM])
 	}
 }
 
-/* Whether a label's row is scored, given the families the file uses. */
-static int label_scored(const char *name, const nameset *gold_tops)
+/* Whether a label's row is scored, given the labels the file uses. */
+static int label_scored(const char *name, const gold_use *g)
 {
 	char top[KEY_LEN];
+	if (in_taxonomy(name, 0) || ns_has(&g->names, name))
+		return 1;
 	top_family(name, top);
-	return always_scored(top) || ns_has(gold_tops, top);
+	return !in_taxonomy(name, 1) && ns_has(&g->tops, top);
 }
 
-static void print_tally(tally *ta, const nameset *gold_tops)
+static void print_tally(tally *ta, const gold_use *gold_tops)
 {
 	score tot[NFAM];
 	table_sort(&ta->labels);
@@ -404,7 +443,7 @@ static void print_tally(tally *ta, const nameset *gold_tops)
 }
 
 /* {"captions": n, "labels": {...}, "families": {...}} of a tally. */
-static cJSON *json_tally(tally *ta, const nameset *gold_tops)
+static cJSON *json_tally(tally *ta, const gold_use *gold_tops)
 {
 	cJSON *o = cJSON_CreateObject(), *l, *f;
 	score tot[NFAM];
@@ -440,25 +479,76 @@ static void parse_labels(char *s, nameset *out)
 	}
 }
 
-static void print_errors(const char *src, const char *row, const char *caption,
-			 const nameset *gold, const nameset *pred)
+/* Join a set's names with commas into out (at most n bytes). */
+static void join_names(const nameset *ns, char *out, size_t n)
 {
-	int diff = 0;
+	size_t k = 0;
+	out[0] = '\0';
+	for (int i = 0; i < ns->n && k < n; i++)
+		k += (size_t)snprintf(out + k, n - k, "%s%s", i ? "," : "", ns->v[i]);
+}
+
+/* Remember a caption whose labels differ from the file's (errors[],
+ * printed once the file's labels are all known): "source:row", the
+ * labels expected, those predicted, the caption, tab separated.
+ * BL_OK or BL_ENOMEM. */
+static int keep_error(bl_strlist *errors, const char *src, const char *row,
+		      const char *caption, const nameset *gold, const nameset *pred)
+{
+	char g[MAX_NAMES * KEY_LEN], p[MAX_NAMES * KEY_LEN];
+	bl_buf b;
+	int rc, diff = 0;
+
 	for (int i = 0; i < pred->n && !diff; i++)
 		diff = !ns_has(gold, pred->v[i]);
 	for (int i = 0; i < gold->n && !diff; i++)
 		diff = !ns_has(pred, gold->v[i]);
 	if (!diff)
+		return BL_OK;
+	join_names(gold, g, sizeof g);
+	join_names(pred, p, sizeof p);
+	bl_buf_init(&b, 0);
+	rc = bl_buf_addf(&b, "%s:%s\t%s\t%s\t%s", src, row, g, p, caption);
+	if (rc == BL_OK)
+		rc = bl_strlist_add(errors, b.buf);
+	bl_buf_release(&b);
+	return rc == BL_OK ? BL_OK : BL_ENOMEM;
+}
+
+/* Print a kept error: "error SOURCE:ROW<TAB>-missing +extra<TAB>caption",
+ * leaving out the labels the file does not score; nothing when only
+ * those differ. */
+static void print_error(char *rec, const gold_use *g)
+{
+	char *f[4] = {rec, NULL, NULL, NULL};
+	nameset gold, pred;
+	int c = 0;
+
+	for (int k = 1; k < 4; k++) {
+		f[k] = strchr(f[k - 1], '\t');
+		if (!f[k])
+			return;
+		*f[k]++ = '\0';
+	}
+	parse_labels(f[1], &gold);
+	parse_labels(f[2], &pred);
+	for (int i = 0; i < gold.n; i++)
+		c += !ns_has(&pred, gold.v[i]);
+	for (int i = 0; i < pred.n; i++)
+		c += !ns_has(&gold, pred.v[i]) && label_scored(pred.v[i], g);
+	if (!c)
 		return;
-	printf("error   %s:%s\t", src, row);
-	for (int i = 0, c = 0; i < gold->n; i++)
-		if (!ns_has(pred, gold->v[i]))
-			printf("%s-%s", c++ ? "," : "", gold->v[i]);
+	printf("error   %s\t", f[0]);
+	c = 0;
+	for (int i = 0; i < gold.n; i++)
+		if (!ns_has(&pred, gold.v[i]))
+			printf("%s-%s", c++ ? "," : "", gold.v[i]);
 	putchar(' ');
-	for (int i = 0, c = 0; i < pred->n; i++)
-		if (!ns_has(gold, pred->v[i]))
-			printf("%s+%s", c++ ? "," : "", pred->v[i]);
-	printf("\t%s\n", caption);
+	c = 0;
+	for (int i = 0; i < pred.n; i++)
+		if (!ns_has(&gold, pred.v[i]) && label_scored(pred.v[i], g))
+			printf("%s+%s", c++ ? "," : "", pred.v[i]);
+	printf("\t%s\n", f[3]);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -474,7 +564,8 @@ int cmd_eval(int argc, char **argv)
 	unsigned long lineno = 0;
 	int json = 0, errors = 0, by_source = 0, problems = 0;
 	tallies ts = {0};
-	nameset gold_tops = {.n = 0};
+	gold_use gold_tops = {.names.n = 0, .tops.n = 0};
+	bl_strlist errs;
 	table unscored = {0};
 	int rc = EXIT_FATAL;
 
@@ -483,6 +574,7 @@ int cmd_eval(int argc, char **argv)
 		if (argv[i][0] != '-' && bl_audit_sniff(argv[i]))
 			return cmd_audit_eval(argc, argv);
 	bl_strlist_init(&rules);
+	bl_strlist_init(&errs);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "-r") || !strcmp(a, "--rules")) {
@@ -561,7 +653,8 @@ int cmd_eval(int argc, char **argv)
 		for (int i = 0; i < gold.n; i++) {
 			char top[KEY_LEN];
 			top_family(gold.v[i], top);
-			ns_add(&gold_tops, top);
+			ns_add(&gold_tops.tops, top);
+			ns_add(&gold_tops.names, gold.v[i]);
 		}
 		memset(&in, 0, sizeof in);
 		in.caption = fld[2];
@@ -583,15 +676,19 @@ int cmd_eval(int argc, char **argv)
 			if (!src || tally_add(src, &gold, &pred) != BL_OK)
 				goto nomem;
 		}
-		if (errors && !json)
-			print_errors(fld[0], fld[1], fld[2], &gold, &pred);
+		if (errors && !json &&
+		    keep_error(&errs, fld[0], fld[1], fld[2], &gold, &pred) != BL_OK)
+			goto nomem;
 	}
 	if (ferror(f)) {
 		tool_err("error reading '%s'", path);
 		goto out;
 	}
 
-	/* predicted labels of families the file never uses */
+	for (size_t i = 0; i < errs.n; i++)
+		print_error(errs.items[i], &gold_tops);
+
+	/* predicted labels the file does not judge */
 	for (size_t i = 0; i < ts.v[0].labels.n; i++) {
 		const score *s = &ts.v[0].labels.v[i];
 		score *u;
@@ -643,7 +740,7 @@ int cmd_eval(int argc, char **argv)
 		printf("# intervals: Wilson 95%%; '-' where nothing was predicted (precision) "
 		       "or expected (recall)\n");
 		if (unscored.n) {
-			printf("# not scored (no label of that family in the file):");
+			printf("# not scored (labels the file does not judge):");
 			for (size_t i = 0; i < unscored.n; i++)
 				printf(" %s=%ld", unscored.v[i].name, unscored.v[i].fp);
 			printf("\n");
@@ -672,5 +769,6 @@ out:
 	bl_tagger_free(tg);
 	bl_ruleset_free(rs);
 	bl_strlist_release(&rules);
+	bl_strlist_release(&errs);
 	return rc == EXIT_FATAL || rc == EXIT_USAGE ? rc : tool_finish(rc);
 }

@@ -133,7 +133,7 @@ has heavy.json shift:failed plans-unrelated-shift-fails
 has heavy.json cells:ok plans-heavy-cells-ok
 run "$B" rebalance mid.db -p heavy.policy
 first_is '^PLAN FAILED' plans-heavy-warned-first
-expect_out "^  FAILED +shift +sexual, which no policy line names, moves" plans-shift-names-the-label
+expect_out "^  FAILED +shift +sexual.explicit, which no policy line names, moves" plans-shift-names-the-label
 if python3 - heavy.json > accept.txt 2> py.err <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -150,6 +150,15 @@ BL_TEST(normalise_masked_spellings)
 	CHECK_EQ_STR(view(nz, "n*de model"), "n*de model");
 	/* numbers and codes stay */
 	CHECK_EQ_STR(view(nz, "4K mp3 A0004 2nd $20 5*"), "4K mp3 A0004 2nd $20 5*");
+	/* a word of the dictionaries spelt out in letters, with blanks or
+	 * dots, is joined; other letters (initials, acronyms) stay */
+	CHECK_EQ_STR(view(nz, "N U D E beach"), "nude beach");
+	CHECK_EQ_STR(view(nz, "so S.E.X.Y. tonight"), "so sexy tonight");
+	CHECK_EQ_STR(view(nz, "h o t"), "h o t");
+	CHECK_EQ_STR(view(nz, "the U.S.A. team, A B C D"), "the U.S.A. team, A B C D");
+	CHECK_EQ_STR(view(nz, "N U D EE"), "N U D EE");
+	CHECK_EQ_STR(view(nz, "N U.D E"), "N U.D E");
+	CHECK_EQ_STR(view(NULL, "N U D E"), "N U D E");
 	bl_normalise_free(nz);
 }
 
@@ -223,4 +232,45 @@ BL_TEST(normalise_facts)
 	CHECK_EQ_INT(f.words, 1);
 	bl_normalise_facts(NULL, 5, &f);
 	CHECK_EQ_INT(f.words, 0);
+}
+
+/* the counts of cased words and capitals of a view */
+static void case_of(const char *v, int *cased, int *capital)
+{
+	bl_caption_facts f;
+	bl_normalise_case(v, strlen(v), &f);
+	*cased = f.cased;
+	*capital = f.capital;
+}
+
+BL_TEST(normalise_case_counts_title_words)
+{
+	int n, c;
+	/* title case: the short words (of, the, and) are not counted */
+	case_of("Sons Of The Batman Crusade Charcoal Tee", &n, &c);
+	CHECK_EQ_INT(n, 5);
+	CHECK_EQ_INT(c, 5);
+	case_of("Pride and Prejudice by Jane Austen", &n, &c);
+	CHECK_EQ_INT(n, 4);
+	CHECK_EQ_INT(c, 4);
+	/* a sentence */
+	case_of("A woman walks her dog in the park", &n, &c);
+	CHECK_EQ_INT(n, 5);
+	CHECK_EQ_INT(c, 0);
+	/* one-letter words and words that begin with a digit are not
+	 * counted; a hyphen or an apostrophe joins ("E-canvas", "Women's"),
+	 * an upper-case letter anywhere counts ("iPod") */
+	case_of("E-canvas Women's belt 3XL a iPod 2016", &n, &c);
+	CHECK_EQ_INT(n, 4);
+	CHECK_EQ_INT(c, 3);
+	/* letters of other scripts carry no case */
+	case_of("\xe5\xa5\xb3\xe6\x80\xa7 portrait", &n, &c);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(c, 0);
+	case_of("", &n, &c);
+	CHECK_EQ_INT(n, 0);
+	bl_caption_facts f;
+	bl_normalise_case(NULL, 3, &f);
+	CHECK_EQ_INT(f.cased, 0);
+	CHECK_EQ_INT(f.capital, 0);
 }

@@ -819,7 +819,75 @@ BL_TEST(rules_caption_facts)
 	CHECK_EQ_STR(tag_full(rs, NULL, 0, NULL, NULL, NULL), "");
 	bl_ruleset_free(rs);
 	CHECK_CONTAINS(load_error("label a\n  when caption.colour > 1\n"), "unknown caption fact 'colour'");
+	/* the share of capitals is read from the view: ALL-CAPS text is
+	 * title-cased there, HTML is gone; a caption of one token (a slug)
+	 * has none */
+	rs = rules("label name\n  when caption.capitalised >= 0.85 and caption.words >= 3\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "Harry Potter and the Cursed Child"), "name");
+	CHECK_EQ_STR(tag(rs, "HARRY POTTER AND THE CURSED CHILD"), "name");
+	CHECK_EQ_STR(tag(rs, "<b>Ice</b> <i>Queen</i> Costume"), "name");
+	CHECK_EQ_STR(tag(rs, "a child reads Harry Potter"), "");
+	CHECK_EQ_STR(tag(rs, "Bride_Mehndi_Ceremony"), "");
+	CHECK_EQ_STR(tag(rs, "Sad Man"), "");
+	CHECK_EQ_STR(tag(rs, "2016 2017 2018"), "");
+	bl_ruleset_free(rs);
 	CHECK_CONTAINS(load_error("label a\n  when caption.words == \"x\"\n"), "caption facts are numbers");
+}
+
+BL_TEST(rules_unless_cancels_conditions)
+{
+	/* a condition is about the whole caption: an unless match anywhere
+	 * cancels it; match occurrences are still judged locally */
+	bl_ruleset *rs = rules("label name\n  when caption.words >= 3\n"
+			       "  unless (?-i:\\bis\\b)\n"
+			       "label dog\n  match \\bdog\\b\n  when caption.words > 8\n"
+			       "  unless \\bhot\\s+dog\\b\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "The Big Sleep"), "name");
+	CHECK_EQ_STR(tag(rs, "the sky is blue"), "");
+	CHECK_EQ_STR(tag(rs, "Sky Is Blue"), "name");
+	CHECK_EQ_STR(tag(rs, "a dog"), "dog");
+	CHECK_EQ_STR(tag(rs, "a hot dog and a dog"), "dog,name");
+	CHECK_EQ_STR(tag(rs, "a hot dog"), "name");
+	/* more than eight words: the condition holds, but "hot dog" is
+	 * somewhere in the caption */
+	CHECK_EQ_STR(tag(rs, "one two three four five six seven hot dog"), "name");
+	CHECK_EQ_STR(tag(rs, "one two three four five six seven eight nine"), "dog,name");
+	bl_ruleset_free(rs);
+}
+
+BL_TEST(rules_internal_labels)
+{
+	/* an internal label is never set on a sample; it is decided for the
+	 * labels that except it, and only when they would be set */
+	bl_ruleset *rs = rules("label kind.person\n  internal\n  match \\bwoman\\b\n"
+			       "label kind.listing\n  match \\bsize\\s+\\d\n  except kind.person\n"
+			       "label p\n  match \\bwoman\\b\n  except kind.listing\n"
+			       "label q\n  when caption.words > 3\n  except kind.person\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "size 8"), "kind.listing");
+	CHECK_EQ_STR(tag(rs, "a woman in size 8 jeans"), "p");
+	CHECK_EQ_STR(tag(rs, "a woman"), "p");
+	CHECK_EQ_STR(tag(rs, "one two three four"), "q");
+	CHECK_EQ_STR(tag(rs, "one two three woman"), "p");
+	bl_ruleset_free(rs);
+	/* an internal label may except another internal one */
+	rs = rules("label a\n  internal\n  match x\n"
+		   "label b\n  internal\n  match y\n  except a\n"
+		   "label c\n  match z\n  except b\n");
+	REQUIRE(rs);
+	CHECK_EQ_STR(tag(rs, "z"), "c");
+	CHECK_EQ_STR(tag(rs, "z y"), "");
+	CHECK_EQ_STR(tag(rs, "z y x"), "c");
+	bl_ruleset_free(rs);
+	/* never set, so it neither implies nor is implied */
+	CHECK_CONTAINS(load_error("label a\n  internal\n  match x\n  implies b\nlabel b\n  match y\n"),
+		       "an internal label is never set");
+	CHECK_CONTAINS(load_error("label a\n  match x\n  implies b\nlabel b\n  internal\n  match y\n"),
+		       "('b' is internal)");
+	CHECK_CONTAINS(load_error("internal\n"), "'internal' before any 'label' line");
+	CHECK_CONTAINS(load_error("label a\n  internal yes\n  match x\n"), "unexpected text after 'internal'");
 }
 
 BL_TEST(rules_view_is_tagged_and_total)
