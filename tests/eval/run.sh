@@ -86,6 +86,14 @@ echo "HEADLINE - held-back web alt-text, never tuned on"
 echo "  (heldout.tsv: img2dataset rows + web-style hard cases; $(($(grep -c '' "$tmp/web.tsv") - 1)) captions)"
 echo "  P, R: precision, recall [Wilson 95% interval]; '-': nothing predicted / expected"
 table web '*'
+# the target the project set itself (issue 11): P >= 0.90 and R >= 0.85
+# per family here, on the way to 0.95 / 0.90.  tests/cli/eval.sh guards
+# the figures reached so far against falling back; this says how far off
+# the target they still are.
+awk '$1 == "family" && $NF == "*" && $2 ~ /^(sexual|group|gender|age)$/ {
+	met = ($3 != "-" && $4 != "-" && $3 + 0 >= 0.90 && $4 + 0 >= 0.85)
+	printf "  target P >= 0.90, R >= 0.85: %-7s %s\n", $2, met ? "met" : sprintf("NOT MET (P %s, R %s)", $3, $4)
+}' "$tmp/web.filters"
 echo
 
 evaluate "$heldout" heldout
