@@ -229,10 +229,6 @@ int bl_file_remove_tree(const char *path);
  * of each directory.  BL_OK / BL_FAILED (errno). */
 int bl_file_sync_tree(const char *dir);
 
-/* 1 if label belongs to family: equal to it, or below it ("group" and
- * "group.asian" both hold "group.asian.east"; "group.asia" does not). */
-int bl_label_in_family(const char *label, const char *family);
-
 /* Deterministic PRNG (xoshiro256**), seeded with splitmix64. */
 typedef struct bl_rng {
 	uint64_t s[4];
@@ -760,6 +756,35 @@ static inline int bl_labelset_has(const bl_labelset *s, int i)
 	return (int)((s->w[i >> 6] >> (i & 63)) & 1);
 }
 
+/* (lib/label.c) */
+/* 1 if label belongs to family: equal to it, or below it ("group" and
+ * "group.asian" both hold "group.asian.east"; "group.asia" does not). */
+int bl_label_in_family(const char *label, const char *family);
+
+/*
+ * The child-safety rule, stated once (TAXONOMY.md, filters/FORMAT.md): a
+ * sample that carries age.minor (or an age.minor.* label) together with
+ * any sexual.* label (or sexual itself) gets the derived label
+ * BL_LABEL_MINOR_SEXUAL, which rule files cannot declare.  Such a sample
+ * is blocked: the tagger always sets the label (whatever the caption's
+ * bytes), every policy excludes it (it is never written to a manifest nor
+ * weighted up), and reports count it as blocked.
+ */
+#define BL_LABEL_MINOR_SEXUAL "safety.minor_sexual"
+#define BL_LABEL_MINOR "age.minor" /* the family on the minor side */
+#define BL_LABEL_SEXUAL "sexual"   /* the family on the sexual side */
+/* The side of the rule a label name is on. */
+#define BL_SAFETY_MINOR 1   /* age.minor, age.minor.* */
+#define BL_SAFETY_SEXUAL 2  /* sexual, sexual.* */
+#define BL_SAFETY_BLOCKED 4 /* safety.minor_sexual (and below it) */
+/* BL_SAFETY_MINOR, BL_SAFETY_SEXUAL or BL_SAFETY_BLOCKED for a label name
+ * on that side of the rule, 0 for any other name and for NULL. */
+int bl_label_safety(const char *label);
+/* The predicate: 1 when a sample whose labels' sides (bl_label_safety)
+ * OR together to sides is blocked (it carries safety.minor_sexual, or a
+ * minor label together with a sexual one), else 0. */
+int bl_label_blocked(int sides);
+
 /* ------------------------------------------------------------------ */
 /* Rules and tagging (lib/rules.c, lib/tagger.c)                       */
 /* ------------------------------------------------------------------ */
@@ -1128,7 +1153,7 @@ int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
  * weights shard by shard.  Methods are applied in this order, whatever
  * the order of the lines:
  *
- *   0. safety    samples with safety.minor_sexual (or age.* together
+ *   0. safety    samples with safety.minor_sexual (or age.minor together
  *                with any sexual.*) are excluded by every policy
  *   1. drop      every `drop EXPR` line (a sample matching any is out)
  *   2. cap       `cap N per FAMILY` lines, in file order

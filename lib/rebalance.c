@@ -75,7 +75,8 @@ struct bl_rebalance {
 	int nlabels;
 	const char *labels[BL_MAX_LABELS]; /* = label_store, as const */
 	char *label_store[BL_MAX_LABELS];  /* copies of the index's names */
-	bl_labelset mask, sexual, minor, safety;
+	bl_labelset mask;      /* the labels of the safety rule */
+	bl_labelset safety[3]; /* [b]: labels on side 1 << b (bl_label_safety) */
 	struct fcell *fc;
 	size_t nfc, fc_alloc;
 	struct lsmap fmap, pmap;
@@ -177,6 +178,16 @@ static void family_mask(const bl_rebalance *rb, const char *f, bl_labelset *m)
 	for (int id = 0; id < rb->nlabels; id++)
 		if (bl_label_in_family(rb->labels[id], f))
 			bl_labelset_set(m, id);
+}
+
+/* The child-safety rule on a cell's labels (bl_label_blocked). */
+static int cell_blocked(const bl_rebalance *rb, const bl_labelset *ls)
+{
+	int sides = 0;
+	for (int b = 0; b < 3; b++)
+		if (ls_any(ls, &rb->safety[b]))
+			sides |= 1 << b;
+	return bl_label_blocked(sides);
 }
 
 static void lsmap_free(struct lsmap *m)
@@ -689,12 +700,15 @@ static int prepare_rules(bl_rebalance *rb)
 	if (!rb->ri)
 		return rb_err(rb, BL_ENOMEM, "out of memory");
 	rb->nri = n;
-	family_mask(rb, "sexual", &rb->sexual);
-	family_mask(rb, "age.minor", &rb->minor);
-	family_mask(rb, "safety.minor_sexual", &rb->safety);
-	rb->mask = rb->sexual;
-	ls_or(&rb->mask, &rb->minor);
-	ls_or(&rb->mask, &rb->safety);
+	bl_labelset_clear(&rb->mask);
+	for (int id = 0; id < rb->nlabels; id++) {
+		int side = bl_label_safety(rb->labels[id]);
+		for (int b = 0; b < 3; b++)
+			if (side & (1 << b))
+				bl_labelset_set(&rb->safety[b], id);
+		if (side)
+			bl_labelset_set(&rb->mask, id);
+	}
 	for (int k = 0; k < n; k++) {
 		const bl_policy_rule *r = bl_policy_rule_at(p, k);
 		struct rinfo *ri = &rb->ri[k];
@@ -923,8 +937,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 	/* 0: safety, 1: drop */
 	for (size_t i = 0; i < rb->npc; i++) {
 		bl_rb_cell *c = &rb->pc[i];
-		if (ls_any(&c->labels, &rb->safety) ||
-		    (ls_any(&c->labels, &rb->minor) && ls_any(&c->labels, &rb->sexual))) {
+		if (cell_blocked(rb, &c->labels)) {
 			c->status = BL_CELL_SAFETY;
 			c->weight = 0;
 			rb->t.blocked += c->n;

@@ -216,7 +216,7 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 	snprintf(a, sizeof a, "%llu", (unsigned long long)r->samples_with_errors);
 	bl_report_tb_row(&t, "samples with problems", a, (char *)NULL);
 	snprintf(a, sizeof a, "%llu", (unsigned long long)r->blocked);
-	bl_report_tb_row(&t, "blocked (safety.minor_sexual)", a, (char *)NULL);
+	bl_report_tb_row(&t, "blocked (" BL_LABEL_MINOR_SEXUAL ")", a, (char *)NULL);
 	for (size_t k = 0; k < r->nerrors; k++) {
 		char name[96];
 		snprintf(name, sizeof name, "errors: %s", r->errors[k].kind);

@@ -178,7 +178,7 @@ static int read_samples(struct bl_report *r, bl_index *ix, char *err, size_t err
 	bl_index_cursor *cur;
 	const struct bl_index_sample *row;
 	size_t hint = 0;
-	int rc = BL_FAILED, s, blocked = bl_index_label_id(ix, "safety.minor_sexual");
+	int rc = BL_FAILED, s, blocked = bl_index_label_id(ix, BL_LABEL_MINOR_SEXUAL);
 
 	/* an index written before samples.weight reads as weight 1 */
 	cur = bl_index_cursor_new(ix, BL_IXC_SHARD | BL_IXC_BITS | BL_IXC_PROBLEMS |

@@ -820,7 +820,7 @@ int bl_report_html(const struct bl_report *r, bl_buf *o)
 	    "weights, counts are sums of weights and interval widths use Kish's effective "
 	    "sample size. Labels come from caption text only (see TAXONOMY.md); a label "
 	    "rate is a rate of wording, not of images.</p>"
-	    "<p>Samples labelled <code>safety.minor_sexual</code> are never written to a "
+	    "<p>Samples labelled <code>" BL_LABEL_MINOR_SEXUAL "</code> are never written to a "
 	    "manifest, whatever the policy.</p></footer>\n</main></body></html>\n");
 	return rc;
 }
@@ -1334,7 +1334,7 @@ int bl_report_html_manifest(const struct bl_report_mf *mf, bl_buf *o)
 	    "Wilson intervals, lift intervals the delta method on log lift; with weights, "
 	    "interval widths use Kish's effective sample size. Labels come from caption "
 	    "text only; a label rate is a rate of wording, not of images.</p>"
-	    "<p>Samples labelled <code>safety.minor_sexual</code> are never written to a "
+	    "<p>Samples labelled <code>" BL_LABEL_MINOR_SEXUAL "</code> are never written to a "
 	    "manifest, whatever the policy.</p></footer>\n</main></body></html>\n");
 	return rc;
 }

@@ -29,7 +29,6 @@
 #include <string.h>
 
 #define RULES_MAX_FILE ((size_t)64 << 20)
-#define MINOR_SEXUAL "safety.minor_sexual"
 
 /* PCRE2 options of every pattern: caseless and UTF-8, and invalid UTF-8 in
  * a subject never matches instead of failing the match.  \b \w \d stay
@@ -274,7 +273,7 @@ bl_ruleset *bl_ruleset_new(void)
 	if (!rs->labels)
 		goto fail;
 	label_init(&rs->labels[0]);
-	rs->labels[0].name = dup_n(MINOR_SEXUAL, strlen(MINOR_SEXUAL));
+	rs->labels[0].name = dup_n(BL_LABEL_MINOR_SEXUAL, strlen(BL_LABEL_MINOR_SEXUAL));
 	rs->labels[0].file = dup_n("(derived)", 9);
 	if (!rs->labels[0].name || !rs->labels[0].file)
 		goto fail;
@@ -434,9 +433,9 @@ static int do_label(pctx *c, const char *p, const char *end)
 		perr(c, skip_ws(p + n, end), "unexpected text after the label name");
 		return BL_FAILED;
 	}
-	if (n == strlen(MINOR_SEXUAL) && memcmp(p, MINOR_SEXUAL, n) == 0) {
+	if (n == strlen(BL_LABEL_MINOR_SEXUAL) && memcmp(p, BL_LABEL_MINOR_SEXUAL, n) == 0) {
 		perr(c, p, "'%s' is derived (age.minor with any sexual.* "
-			   "label) and cannot be declared", MINOR_SEXUAL);
+			   "label) and cannot be declared", BL_LABEL_MINOR_SEXUAL);
 		return BL_FAILED;
 	}
 	old = find_label(c->rs, c->pd, p, n);
@@ -1149,7 +1148,7 @@ static int commit(bl_ruleset *rs, pending *pd)
 
 	if (need > BL_MAX_LABELS) {
 		set_err(rs, "too many labels: %d (at most %d, with %s)", need,
-			BL_MAX_LABELS, MINOR_SEXUAL);
+			BL_MAX_LABELS, BL_LABEL_MINOR_SEXUAL);
 		return BL_FAILED;
 	}
 	if (need > rs->alabels) {
@@ -1386,12 +1385,6 @@ static int compile_program(bl_ruleset *rs, const bl_rlabel *l,
 	return BL_OK;
 }
 
-static int name_has_prefix(const char *name, const char *family)
-{
-	size_t n = strlen(family);
-	return strncmp(name, family, n) == 0 && (name[n] == '\0' || name[n] == '.');
-}
-
 /* ---- prefilter gates ---------------------------------------------- */
 
 /* The clauses registered in the rule set's automaton so far; equal
@@ -1588,7 +1581,7 @@ nomem:
 static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
 {
 	/* masked spellings are read as words of the sexual vocabulary */
-	int mflags = BL_NZ_SPLIT | (name_has_prefix(l->name, "sexual") ? BL_NZ_UNMASK : 0);
+	int mflags = BL_NZ_SPLIT | (bl_label_in_family(l->name, BL_LABEL_SEXUAL) ? BL_NZ_UNMASK : 0);
 	int rc = programs_compile(rs, l, cs, &l->match_pats, l->nmatch,
 				  "match patterns", 0, mflags, l->match_pre, &l->match,
 				  &l->mgate, &rs->gated_match);
@@ -1634,7 +1627,7 @@ static int except_resolve(bl_ruleset *rs)
 		for (size_t k = 0; k < l->nexcept; k++) {
 			int any = 0;
 			for (int j = 1; j < rs->nlabels; j++)
-				if (name_has_prefix(rs->labels[j].name, l->except[k].name)) {
+				if (bl_label_in_family(rs->labels[j].name, l->except[k].name)) {
 					bl_labelset_set(&l->except_mask, j);
 					l->except_internal |= rs->labels[j].internal;
 					any = 1;
@@ -1788,10 +1781,14 @@ int bl_ruleset_compile(bl_ruleset *rs)
 			}
 			bl_labelset_set(&l->closure, j);
 		}
-		if (name_has_prefix(l->name, "age.minor"))
+		switch (bl_label_safety(l->name)) {
+		case BL_SAFETY_MINOR:
 			bl_labelset_set(&rs->minor_mask, i);
-		if (name_has_prefix(l->name, "sexual"))
+			break;
+		case BL_SAFETY_SEXUAL:
 			bl_labelset_set(&rs->sexual_mask, i);
+			break;
+		}
 	}
 	/* transitive closure of "implies"; at most nlabels rounds */
 	do {

@@ -1145,7 +1145,7 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	/* a header probe needs only the head of each image; a decode check
 	 * needs all of it */
 	sc.load = BL_LOAD_TEXT | (sc.check ? BL_LOAD_IMAGE : sc.probe ? BL_LOAD_IMAGE_HEAD : 0);
-	sc.minor_sexual = bl_ruleset_label_index(rs, "safety.minor_sexual");
+	sc.minor_sexual = bl_ruleset_label_index(rs, BL_LABEL_MINOR_SEXUAL);
 	wr.digest = bl_ruleset_digest(rs);
 	threads = opts->threads > 0 ? opts->threads : 1;
 	if (threads > 256)
@@ -1264,7 +1264,7 @@ int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
 	memset(t, 0, sizeof *t);
 	memset(&sc, 0, sizeof sc);
 	sc.rs = rs;
-	sc.minor_sexual = bl_ruleset_label_index(rs, "safety.minor_sexual");
+	sc.minor_sexual = bl_ruleset_label_index(rs, BL_LABEL_MINOR_SEXUAL);
 	for (int i = 0; i < ix->nlabels; i++)
 		remap[i] = bl_ruleset_label_index(rs, ix->labels[i]);
 	if (bl_index_complete_totals(ix, &t->shards, &t->shards_failed, &t->errors_not_stored) !=

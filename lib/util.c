@@ -153,15 +153,6 @@ uint64_t bl_rng_below(bl_rng *r, uint64_t n)
 	return x % n;
 }
 
-int bl_label_in_family(const char *label, const char *family)
-{
-	size_t n;
-	if (!label || !family)
-		return 0;
-	n = strlen(family);
-	return strncmp(label, family, n) == 0 && (label[n] == '\0' || label[n] == '.');
-}
-
 /* ---- seeds and version (consumers) ----------------------------------- */
 
 int bl_seed_parse(const char *text, uint64_t *seed)

@@ -136,24 +136,18 @@ static void ns_add(nameset *s, const char *name)
 	snprintf(s->v[s->n++], KEY_LEN, "%s", name);
 }
 
-static int has_prefix(const char *name, const char *fam)
-{
-	size_t n = strlen(fam);
-	return strncmp(name, fam, n) == 0 && (name[n] == '\0' || name[n] == '.');
-}
-
 /* The family key a label scores under, written to key; 0 when none. */
 static int family_key(const char *fam, const char *name, char key[KEY_LEN])
 {
 	if (!strcmp(fam, "sexual")) {
-		if (!has_prefix(name, "sexual"))
+		if (!bl_label_in_family(name, "sexual"))
 			return 0;
 		snprintf(key, KEY_LEN, "sexual");
 		return 1;
 	}
 	if (!strcmp(fam, "group")) {
 		const char *dot;
-		if (!has_prefix(name, "group") || !name[5])
+		if (!bl_label_in_family(name, "group") || !name[5])
 			return 0;
 		dot = strchr(name + 6, '.');
 		snprintf(key, KEY_LEN, "%.*s",
@@ -161,24 +155,24 @@ static int family_key(const char *fam, const char *name, char key[KEY_LEN])
 		return 1;
 	}
 	if (!strcmp(fam, "gender")) {
-		if (has_prefix(name, "gender.female"))
+		if (bl_label_in_family(name, "gender.female"))
 			snprintf(key, KEY_LEN, "gender.female");
-		else if (has_prefix(name, "gender.male"))
+		else if (bl_label_in_family(name, "gender.male"))
 			snprintf(key, KEY_LEN, "gender.male");
 		else
 			return 0;
 		return 1;
 	}
 	if (!strcmp(fam, "age")) {
-		if (!has_prefix(name, "age.minor"))
+		if (!bl_label_in_family(name, BL_LABEL_MINOR))
 			return 0;
-		snprintf(key, KEY_LEN, "age.minor");
+		snprintf(key, KEY_LEN, BL_LABEL_MINOR);
 		return 1;
 	}
 	if (!strcmp(fam, "attire")) {
-		if (has_prefix(name, "attire.swimwear"))
+		if (bl_label_in_family(name, "attire.swimwear"))
 			snprintf(key, KEY_LEN, "attire.swimwear");
-		else if (has_prefix(name, "attire.underwear"))
+		else if (bl_label_in_family(name, "attire.underwear"))
 			snprintf(key, KEY_LEN, "attire.underwear");
 		else
 			return 0;
@@ -191,13 +185,11 @@ static int family_key(const char *fam, const char *name, char key[KEY_LEN])
  * them exactly as the tagger derives it. */
 static void derive_minor_sexual(nameset *gold)
 {
-	int minor = 0, sexual = 0;
-	for (int i = 0; i < gold->n; i++) {
-		minor |= has_prefix(gold->v[i], "age.minor");
-		sexual |= has_prefix(gold->v[i], "sexual");
-	}
-	if (minor && sexual)
-		ns_add(gold, "safety.minor_sexual");
+	int sides = 0;
+	for (int i = 0; i < gold->n; i++)
+		sides |= bl_label_safety(gold->v[i]);
+	if (bl_label_blocked(sides & ~BL_SAFETY_BLOCKED))
+		ns_add(gold, BL_LABEL_MINOR_SEXUAL);
 }
 
 static const char *const families[] = {"sexual", "group", "gender", "age", "attire"};
@@ -206,11 +198,11 @@ static const char *const families[] = {"sexual", "group", "gender", "age", "atti
 /* The labels of TAXONOMY.md (v1): every labelled file judges them. */
 static const char *const taxonomy[] = {
 	"sexual.explicit", "sexual.suggestive", "attire.swimwear",
-	"attire.underwear", "gender.female", "gender.male", "age.minor",
+	"attire.underwear", "gender.female", "gender.male", BL_LABEL_MINOR,
 	"group.asian", "group.asian.east", "group.asian.southeast",
 	"group.asian.south", "group.black", "group.white", "group.latino",
 	"group.middle_eastern", "group.indigenous", "skin.dark", "skin.light",
-	"stereotype.exoticising", "safety.minor_sexual",
+	"stereotype.exoticising", BL_LABEL_MINOR_SEXUAL,
 };
 #define NTAXONOMY (sizeof taxonomy / sizeof taxonomy[0])
 

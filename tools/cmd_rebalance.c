@@ -41,7 +41,7 @@ const char usage_rebalance[] =
 	"                     finish, a merge missing parts); without it such an\n"
 	"                     index is refused with exit 1\n"
 	"\n"
-	"Samples labelled both age.minor and sexual.* are never written,\n"
+	"Samples labelled both " BL_LABEL_MINOR " and " BL_LABEL_SEXUAL ".* are never written,\n"
 	"whatever the policy; the summary counts them.\n"
 	"\n"
 	"Every plan is checked (manifests/FORMAT.md, \"Checks\"): rows too small\n"

@@ -20,7 +20,7 @@ const char usage_report[] =
 	"                      [--min-cell N] [--min-events N] [--title TEXT]\n"
 	"\n"
 	"Reports what an index holds: totals (shards, samples, errors by kind,\n"
-	"samples blocked as safety.minor_sexual), the count and share of every\n"
+	"samples blocked as " BL_LABEL_MINOR_SEXUAL "), the count and share of every\n"
 	"label and family roll-up with 95% Wilson intervals, and the skew table:\n"
 	"for each group label and roll-up, alone and crossed with each gender\n"
 	"label, the rate of any sexual.* label (and of attire.*), its lift over\n"

@@ -119,7 +119,7 @@ static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, int json
 	       (unsigned long long)t->shards, (unsigned long long)t->shards_skipped,
 	       (unsigned long long)t->shards_failed);
 	printf("samples  %llu\n", (unsigned long long)t->samples);
-	printf("blocked  %llu (safety.minor_sexual: never written to a manifest)\n",
+	printf("blocked  %llu (" BL_LABEL_MINOR_SEXUAL ": never written to a manifest)\n",
 	       (unsigned long long)t->blocked);
 	printf("errors   %llu", (unsigned long long)nerr);
 	for (int k = 1, first = 1; k < BL_ERR__COUNT; k++)
