@@ -46,6 +46,8 @@
  * captions (and, from plain tars, the images, except for samples tagged
  * age.* or safety.*) without the tagger's decision.  Nothing here prints.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "index_int.h"
 
 #include <errno.h>
@@ -190,7 +192,7 @@ struct node {
 struct bl_audit {
 	char *path;
 	struct node *nodes;
-	size_t nnodes;
+	size_t nnodes, anodes;
 	uint64_t rows, judged;
 	bl_strlist problems;
 	bl_strlist comment;   /* the sheet's "# " lines */
@@ -223,10 +225,8 @@ static struct node *node_get(bl_audit *a, const char *name)
 			return &a->nodes[i];
 	if (a->nnodes >= 4096)
 		return NULL;
-	v = realloc(a->nodes, (a->nnodes + 1) * sizeof *v);
-	if (!v)
+	if (BL_ALLOC_GROW(a->nodes, a->nnodes + 1, a->anodes) != BL_OK)
 		return NULL;
-	a->nodes = v;
 	v = &a->nodes[a->nnodes];
 	memset(v, 0, sizeof *v);
 	v->name = strdup(name);
@@ -304,7 +304,7 @@ static int problem(bl_audit *a, unsigned long line, const char *fmt, ...)
 	char msg[512], what[400];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
+	bl_error_vset(what, sizeof what, fmt, ap);
 	va_end(ap);
 	snprintf(msg, sizeof msg, "%s:%lu: %s", a->path, line, what);
 	return bl_strlist_add(&a->problems, msg);
@@ -388,7 +388,7 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 		errlen = sizeof dummy;
 	}
 	if (!a || !path || !(a->path = strdup(path))) {
-		snprintf(err, errlen, path ? "out of memory" : "no sheet given");
+		bl_error_set(err, errlen, path ? "out of memory" : "no sheet given");
 		goto fail;
 	}
 	bl_strlist_init(&a->problems);
@@ -397,7 +397,7 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 	a->index_samples = NAN;
 	f = fopen(path, "r");
 	if (!f) {
-		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		bl_error_set(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 		goto fail;
 	}
 	while ((got = getline(&line, &cap, f)) >= 0) {
@@ -411,7 +411,7 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 
 		lineno++;
 		if (memchr(line, '\0', (size_t)got)) {
-			snprintf(err, errlen, "%s:%lu: a NUL byte: not a text sheet", path, lineno);
+			bl_error_set(err, errlen, "%s:%lu: a NUL byte: not a text sheet", path, lineno);
 			goto fail;
 		}
 		trim(line);
@@ -449,7 +449,7 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 			}
 			for (int k = 0; k < C_N; k++)
 				if (col[k] < 0) {
-					snprintf(err, errlen, "%s:%lu: the header lacks the column '%s'",
+					bl_error_set(err, errlen, "%s:%lu: the header lacks the column '%s'",
 						 path, lineno, want[k]);
 					goto fail;
 				}
@@ -535,11 +535,11 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 		}
 	}
 	if (ferror(f)) {
-		snprintf(err, errlen, "error reading '%s'", path);
+		bl_error_set(err, errlen, "error reading '%s'", path);
 		goto fail;
 	}
 	if (!have_header) {
-		snprintf(err, errlen, "%s: no header line: not an audit sheet", path);
+		bl_error_set(err, errlen, "%s: no header line: not an audit sheet", path);
 		goto fail;
 	}
 	fclose(f);
@@ -548,13 +548,13 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 	qsort(a->nodes, a->nnodes, sizeof *a->nodes, cmp_node);
 	for (size_t i = 0; i < a->nnodes; i++)
 		if (estimate_node(a, i) != BL_OK) {
-			snprintf(err, errlen, "out of memory");
+			bl_error_set(err, errlen, "out of memory");
 			bl_audit_free(a);
 			return NULL;
 		}
 	return a;
 nomem:
-	snprintf(err, errlen, "out of memory");
+	bl_error_set(err, errlen, "out of memory");
 fail:
 	if (f)
 		fclose(f);
@@ -922,14 +922,8 @@ static int intersects(const bl_labelset *a, const bl_labelset *b)
 
 static int add_pick(struct draw *d, int64_t shard, int64_t ord, int node, int tagged)
 {
-	if (d->npicks == d->apicks) {
-		size_t n = d->apicks ? d->apicks * 2 : 256;
-		void *p = realloc(d->picks, n * sizeof *d->picks);
-		if (!p)
-			return BL_ENOMEM;
-		d->picks = p;
-		d->apicks = n;
-	}
+	if (BL_ALLOC_GROW(d->picks, d->npicks + 1, d->apicks) != BL_OK)
+		return BL_ENOMEM;
 	d->picks[d->npicks++] = (struct pick){shard, ord, node, tagged, 0};
 	return BL_OK;
 }
@@ -1323,7 +1317,7 @@ int bl_audit_draw(bl_index *ix, const bl_audit_options *opt, bl_buf *tsv, bl_buf
 		errlen = sizeof dummy;
 	}
 	if (!ix || (!tsv && !html)) {
-		snprintf(err, errlen, "no index or no output");
+		bl_error_set(err, errlen, "no index or no output");
 		return BL_EUSAGE;
 	}
 	if (!opt) {
@@ -1331,7 +1325,7 @@ int bl_audit_draw(bl_index *ix, const bl_audit_options *opt, bl_buf *tsv, bl_buf
 		opt = &defaults;
 	}
 	if (opt->design < BL_AUDIT_STRATIFIED || opt->design > BL_AUDIT_SIMPLE) {
-		snprintf(err, errlen, "unknown design %d", opt->design);
+		bl_error_set(err, errlen, "unknown design %d", opt->design);
 		return BL_EUSAGE;
 	}
 	err[0] = '\0';
@@ -1344,13 +1338,13 @@ int bl_audit_draw(bl_index *ix, const bl_audit_options *opt, bl_buf *tsv, bl_buf
 	if (rc == BL_OK)
 		rc = select_rows(&d);
 	if (rc == BL_OK && shuffle(&d) != BL_OK) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		rc = BL_ENOMEM;
 	}
 	if (rc == BL_OK) {
 		rc = write_sheet(&d, tsv, html);
 		if (rc != BL_OK && !err[0])
-			snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
+			bl_error_set(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
 								    : "sheet larger than the output cap");
 	}
 	if (rc != BL_OK) {

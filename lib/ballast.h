@@ -16,10 +16,27 @@
  *    problem), BL_FAILED (this item failed, the stream goes on), BL_FATAL
  *    (this stream cannot go on; earlier items stay valid).  BL_EUSAGE marks
  *    API misuse (a NULL handle, a call out of order).
- *  - Error detail lives on the handle: bl_X_errmsg() returns a message that
- *    names the shard, member and byte offset where there is one, e.g.
+ *  - Errors, one convention.  A method (a call on a handle that has a
+ *    bl_X_errmsg) keeps its error on that handle: bl_X_errmsg() returns a
+ *    message that names the shard, member and byte offset where there is
+ *    one, e.g.
  *      shard 'a.tar' member 'x/1.jpg' at offset 81920: Damaged tar archive
  *    The string is owned by the handle and valid until the next call on it.
+ *    Constructors that can fail for more than want of memory, and calls
+ *    without a handle of their own (a scan, a report, a manifest, an
+ *    export, a verification: they read handles to make something else, and
+ *    leave their inputs' messages alone), take `char *err, size_t errlen`:
+ *    the message is written there, truncated to errlen and always
+ *    NUL-terminated; err may be NULL.  Constructors that fail only for
+ *    want of memory or on a NULL or bad argument return NULL and take none.
+ *    Exceptions, kept for compatibility (the Python wrapper binds them):
+ *    bl_manifest_summary takes err/errlen although bl_manifest has an
+ *    errmsg; bl_sampler and bl_audit have no errmsg, so bl_sampler_*_state
+ *    and bl_sampler_state_restore take err/errlen; bl_file_out_commit and
+ *    bl_file_dir_commit take err/errlen on caller-owned structs; calls on
+ *    files and directories with no room for a message say why in errno
+ *    (their comments say so); bl_stream_error returns its message through
+ *    an out parameter; the loader reports an item's error in its result.
  *  - Returned pointers are borrowed from the handle until the next call on
  *    the same handle unless a comment says otherwise.
  *  - The library never prints, never exits and never aborts on bad input.

@@ -6,6 +6,7 @@
  * input cannot make it grow without bound.  A failed append leaves the
  * buffer exactly as it was.
  */
+#include "alloc_int.h"
 #include "ballast.h"
 
 #include <stdarg.h>
@@ -42,7 +43,7 @@ void bl_buf_reset(bl_buf *b)
 
 int bl_buf_grow(bl_buf *b, size_t extra)
 {
-	size_t need, n;
+	size_t need;
 	char *p;
 
 	if (extra > b->cap || b->len > b->cap - extra)
@@ -50,16 +51,13 @@ int bl_buf_grow(bl_buf *b, size_t extra)
 	need = b->len + extra + 1;
 	if (need <= b->alloc)
 		return BL_OK;
-	n = b->alloc ? b->alloc : 64;
-	while (n < need)
-		n = n > SIZE_MAX / 2 ? need : n * 2;
-	p = b->alloc ? realloc(b->buf, n) : malloc(n);
-	if (!p)
+	/* the static empty string is not ours to reallocate */
+	p = b->alloc ? b->buf : NULL;
+	if (bl_alloc_grow(&p, &b->alloc, need, 1) != BL_OK)
 		return BL_ENOMEM;
-	if (!b->alloc)
+	if (b->buf == bl_buf_empty)
 		p[0] = '\0';
 	b->buf = p;
-	b->alloc = n;
 	return BL_OK;
 }
 

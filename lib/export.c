@@ -28,6 +28,8 @@
  * `ballast write` itself is in lib/export_write.c; this file holds the
  * walk and what every export shares, and the trainers' layouts.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "ballast.h"
 #include "export_int.h"
 
@@ -67,15 +69,6 @@ const char *bl_export_skip_name(int reason)
 	return reason >= 0 && reason < BL_SKIP__COUNT ? skip_names[reason] : "unknown";
 }
 
-void bl_export_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- the walk ------------------------------------------------------------ */
 
@@ -121,7 +114,7 @@ int bl_export_walk(const bl_sampler *s, unsigned load, const bl_limits *lim,
 	ord = malloc((n ? n : 1) * sizeof *ord);
 	r = bl_reader_new();
 	if (!ord || !r) {
-		bl_export_seterr(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		goto out;
 	}
 	for (size_t k = 0; k < n; k++) {
@@ -328,7 +321,7 @@ void bl_export_item_error(struct bl_export_ctx *x, int reason, const char *fmt, 
 	if (!x->opt->on_error)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	bl_error_vset(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	x->opt->on_error(x->opt->arg, msg);
 }
@@ -564,20 +557,14 @@ static int kohya_dir(struct xctx *c, uint64_t n, size_t *slot)
 	for (k = 0; k < c->nrep && c->rep[k].n != n; k++)
 		;
 	if (k == c->nrep) {
-		if (c->nrep == c->arep) {
-			size_t na = c->arep ? c->arep * 2 : 16;
-			void *nr = realloc(c->rep, na * sizeof *c->rep);
-			if (!nr)
-				return BL_ENOMEM;
-			c->rep = nr;
-			c->arep = na;
-		}
+		if (BL_ALLOC_GROW(c->rep, c->nrep + 1, c->arep) != BL_OK)
+			return BL_ENOMEM;
 		c->rep[c->nrep].n = n;
 		c->rep[c->nrep++].files = 0;
 		bl_buf_reset(&c->path);
 		bl_buf_addf(&c->path, "%s/r%" PRIu64, c->d->tmp, n);
 		if (mkdir(c->path.buf, 0777) != 0) {
-			bl_export_seterr(c->x.err, c->x.errlen, "cannot create '%s': %s", c->path.buf,
+			bl_error_set(c->x.err, c->x.errlen, "cannot create '%s': %s", c->path.buf,
 					 strerror(errno));
 			return BL_FATAL;
 		}
@@ -632,12 +619,12 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 		}
 		if ((rc = kohya_dir(c, n, &k)) != BL_OK) {
 			if (rc == BL_ENOMEM)
-				bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+				bl_error_set(c->x.err, c->x.errlen, "out of memory");
 			return rc;
 		}
 	}
 	if (stem_of(c, e->key, &c->stem) != BL_OK) {
-		bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+		bl_error_set(c->x.err, c->x.errlen, "out of memory");
 		return BL_ENOMEM;
 	}
 	if (c->kind == BL_EXPORT_KOHYA) {
@@ -666,7 +653,7 @@ static int extract_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 		bl_buf_adds(&c->meta, ",\"key\":");
 		add_json_str(&c->meta, bl_utf8_valid(e->key, strlen(e->key), NULL) ? e->key : "");
 		if (bl_buf_adds(&c->meta, "}\n") != BL_OK) {
-			bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+			bl_error_set(c->x.err, c->x.errlen, "out of memory");
 			return BL_ENOMEM;
 		}
 		bl_buf_reset(&c->path);
@@ -732,7 +719,7 @@ static int kohya_toml(struct xctx *c, const bl_export_options *opt)
 		bl_buf_reset(&c->path);
 		bl_buf_addf(&c->path, "%s/r%" PRIu64, c->d->abs, c->rep[k].n);
 		if (toml_str(&t, c->path.buf) != BL_OK) {
-			bl_export_seterr(c->x.err, c->x.errlen, "'%s' is not UTF-8: a TOML file cannot name "
+			bl_error_set(c->x.err, c->x.errlen, "'%s' is not UTF-8: a TOML file cannot name "
 					 "it; choose another output path", c->d->abs);
 			goto out;
 		}
@@ -816,7 +803,7 @@ static int export_webdataset(const bl_sampler *s, const bl_file_dir *d,
 	rc = BL_OK;
 out:
 	if (rc == BL_ENOMEM)
-		bl_export_seterr(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 	for (size_t i = 0; url && i < ns; i++)
 		free(url[i]);
 	free(url);

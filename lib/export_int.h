@@ -67,8 +67,6 @@ struct bl_export_ctx {
 	size_t errlen;
 	uint64_t done, total; /* progress */
 };
-void bl_export_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
 /* An entry not written: counted by reason (as failed unless rounded
  * away), reported through opt->on_error. */
 void bl_export_item_error(struct bl_export_ctx *x, int reason, const char *fmt, ...)

@@ -20,6 +20,8 @@
  * already KEY_rK.  What `ballast ls` reads back is exactly what the
  * totals report.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "ballast.h"
 #include "export_int.h"
 
@@ -221,7 +223,7 @@ static int spool_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			bl_export_seterr(c->x.err, c->x.errlen, "cannot write the spool file in "
+			bl_error_set(c->x.err, c->x.errlen, "cannot write the spool file in "
 					 "'%s': %s", c->dir, strerror(errno));
 			return BL_FATAL;
 		}
@@ -234,7 +236,7 @@ static int spool_one(void *ctx, size_t idx, const bl_entry *e, const bl_sample *
 		c->x.tot->weighted++;
 	return BL_OK;
 nomem:
-	bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+	bl_error_set(c->x.err, c->x.errlen, "out of memory");
 	return BL_ENOMEM;
 }
 
@@ -294,26 +296,24 @@ static int next_output(struct wctx *c)
 		return BL_OK;
 	bl_buf_init(&p, 0);
 	if (c->nshard > 0 && bl_writer_close(c->wr) != BL_OK) {
-		bl_export_seterr(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
+		bl_error_set(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
 		goto out;
 	}
 	if (c->nshard == c->shard_alloc) {
-		size_t na = c->shard_alloc ? c->shard_alloc * 2 : 64;
-		uint64_t *ns = realloc(c->shard_samples, na * sizeof *ns);
-		double *nw = ns ? realloc(c->shard_weight, na * sizeof *nw) : NULL;
-		if (ns)
-			c->shard_samples = ns;
-		if (!nw) {
-			bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+		/* two arrays of one room: it is the smaller of theirs */
+		size_t a1 = c->shard_alloc, a2 = c->shard_alloc;
+		int g1 = BL_ALLOC_GROW(c->shard_samples, c->nshard + 1, a1);
+		int g2 = g1 == BL_OK ? BL_ALLOC_GROW(c->shard_weight, c->nshard + 1, a2) : g1;
+		c->shard_alloc = a1 < a2 ? a1 : a2;
+		if (g2 != BL_OK) {
+			bl_error_set(c->x.err, c->x.errlen, "out of memory");
 			rc = BL_ENOMEM;
 			goto out;
 		}
-		c->shard_weight = nw;
-		c->shard_alloc = na;
 	}
 	bl_buf_addf(&p, "%s/%05" PRIu64 ".tar", c->dir, c->nshard);
 	if (bl_writer_open(c->wr, p.buf) != BL_OK) {
-		bl_export_seterr(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
+		bl_error_set(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
 		goto out;
 	}
 	c->shard_samples[c->nshard] = 0;
@@ -357,7 +357,7 @@ static int emit(struct wctx *c, size_t idx, uint32_t k)
 		memcpy(&el, p, sizeof el);
 		p += sizeof el;
 		if (el > READ_MAX_PATH || p + el + sizeof dl > end) {
-			bl_export_seterr(c->x.err, c->x.errlen, "spool file damaged");
+			bl_error_set(c->x.err, c->x.errlen, "spool file damaged");
 			return BL_FATAL;
 		}
 		memcpy(ext, p, el);
@@ -366,7 +366,7 @@ static int emit(struct wctx *c, size_t idx, uint32_t k)
 		memcpy(&dl, p, sizeof dl);
 		p += sizeof dl;
 		if (bl_writer_add(c->wr, c->key.buf, ext, p, (size_t)dl) != BL_OK) {
-			bl_export_seterr(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
+			bl_error_set(c->x.err, c->x.errlen, "%s", bl_writer_errmsg(c->wr));
 			return BL_FATAL;
 		}
 		p += dl;
@@ -387,7 +387,7 @@ static int write_copy(struct wctx *c, size_t idx, uint32_t k)
 
 	bl_buf_reset(&c->rec);
 	if (bl_buf_grow(&c->rec, we->len) != BL_OK) {
-		bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+		bl_error_set(c->x.err, c->x.errlen, "out of memory");
 		return BL_ENOMEM;
 	}
 	for (uint64_t off = 0; off < we->len;) {
@@ -396,7 +396,7 @@ static int write_copy(struct wctx *c, size_t idx, uint32_t k)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			bl_export_seterr(c->x.err, c->x.errlen, "cannot read the spool file: %s",
+			bl_error_set(c->x.err, c->x.errlen, "cannot read the spool file: %s",
 					 n ? strerror(errno) : "short read");
 			return BL_FATAL;
 		}
@@ -527,7 +527,7 @@ static int write_shard_lists(struct wctx *c, const bl_file_dir *d, uint64_t seed
 	rc = BL_OK;
 out:
 	if (rc == BL_ENOMEM)
-		bl_export_seterr(c->x.err, c->x.errlen, "out of memory");
+		bl_error_set(c->x.err, c->x.errlen, "out of memory");
 	bl_buf_release(&txt);
 	bl_buf_release(&js);
 	bl_buf_release(&p);
@@ -612,7 +612,7 @@ int bl_export_write(const bl_sampler *s, const char *outdir,
 	/* the spool: beside the output, gone however the run ends */
 	bl_buf_addf(&p, "%s/.spool-XXXXXX", d.tmp);
 	if (!c.direct && (c.spool = mkostemp(p.buf, O_CLOEXEC)) < 0) {
-		bl_export_seterr(err, errlen, "cannot create '%s': %s", p.buf, strerror(errno));
+		bl_error_set(err, errlen, "cannot create '%s': %s", p.buf, strerror(errno));
 		rc = BL_FAILED;
 		goto out;
 	}
@@ -642,7 +642,7 @@ int bl_export_write(const bl_sampler *s, const char *outdir,
 							   sl.idx, sl.k + 1});
 	}
 	if (c.nshard > 0 && bl_writer_close(c.wr) != BL_OK) {
-		bl_export_seterr(err, errlen, "%s", bl_writer_errmsg(c.wr));
+		bl_error_set(err, errlen, "%s", bl_writer_errmsg(c.wr));
 		rc = BL_FAILED;
 		goto out;
 	}
@@ -656,7 +656,7 @@ int bl_export_write(const bl_sampler *s, const char *outdir,
 	rc = BL_OK;
 	goto out;
 nomem:
-	bl_export_seterr(err, errlen, "out of memory");
+	bl_error_set(err, errlen, "out of memory");
 	rc = BL_ENOMEM;
 out:
 	if (c.spool >= 0)

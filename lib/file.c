@@ -21,6 +21,7 @@
  * directory or the new one, never a mix, and a killed run leaves only the
  * temporary directory, under a name no reader looks for.
  */
+#include "error_int.h"
 #include "ballast.h"
 
 #include <dirent.h>
@@ -41,18 +42,6 @@
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
 #endif
-
-static void ferr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
-static void ferr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* The directory part of path ("." when none) into out. */
 static int dir_of(const char *path, bl_buf *out)
@@ -132,7 +121,7 @@ int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err
 	memset(o, 0, sizeof *o);
 	o->fd = -1;
 	if (!path || !*path) {
-		ferr(err, errlen, "no output file name");
+		bl_error_set(err, errlen, "no output file name");
 		return BL_EUSAGE;
 	}
 	o->flags = flags;
@@ -143,7 +132,7 @@ int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err
 		int follows = S_ISLNK(lst.st_mode) && stat(path, &st) == 0;
 		const struct stat *s = follows ? &st : &lst;
 		if (S_ISDIR(s->st_mode)) {
-			ferr(err, errlen, "'%s' is a directory", path);
+			bl_error_set(err, errlen, "'%s' is a directory", path);
 			goto out;
 		}
 		if (S_ISCHR(s->st_mode) || S_ISFIFO(s->st_mode) || S_ISSOCK(s->st_mode) ||
@@ -152,7 +141,7 @@ int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err
 			o->fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC |
 					   (S_ISREG(s->st_mode) ? O_TRUNC : 0));
 			if (o->fd < 0) {
-				ferr(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+				bl_error_set(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 				goto out;
 			}
 			o->direct = 1;
@@ -160,16 +149,16 @@ int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err
 			goto out;
 		}
 	} else if (errno != ENOENT) {
-		ferr(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		bl_error_set(err, errlen, "cannot write '%s': %s", path, strerror(errno));
 		goto out;
 	} else if (special_place(path)) {
-		ferr(err, errlen, "will not create '%s' under /dev or /proc", path);
+		bl_error_set(err, errlen, "will not create '%s' under /dev or /proc", path);
 		goto out;
 	}
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
 	if (!*base) {
-		ferr(err, errlen, "'%s' names a directory", path);
+		bl_error_set(err, errlen, "'%s' names a directory", path);
 		goto out;
 	}
 	if (bl_buf_add(&t, path, (size_t)(base - path)) != BL_OK ||
@@ -177,7 +166,7 @@ int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err
 		goto nomem;
 	o->fd = mkostemp(t.buf, O_CLOEXEC);
 	if (o->fd < 0) {
-		ferr(err, errlen, "cannot create a temporary file beside '%s': %s", path,
+		bl_error_set(err, errlen, "cannot create a temporary file beside '%s': %s", path,
 		     strerror(errno));
 		goto out;
 	}
@@ -186,7 +175,7 @@ int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err
 		mode_t um = umask(0);
 		umask(um);
 		if (fchmod(o->fd, 0666 & ~um) != 0) {
-			ferr(err, errlen, "cannot set the mode of '%s': %s", t.buf, strerror(errno));
+			bl_error_set(err, errlen, "cannot set the mode of '%s': %s", t.buf, strerror(errno));
 			close(o->fd);
 			o->fd = -1;
 			unlink(t.buf);
@@ -203,7 +192,7 @@ int bl_file_out_open(bl_file_out *o, const char *path, unsigned flags, char *err
 	rc = BL_OK;
 	goto out;
 nomem:
-	ferr(err, errlen, "out of memory");
+	bl_error_set(err, errlen, "out of memory");
 	rc = BL_ENOMEM;
 out:
 	bl_buf_release(&t);
@@ -221,7 +210,7 @@ int bl_file_out_commit(bl_file_out *o, char *err, size_t errlen)
 	if (o->direct) {
 		if (close(o->fd) != 0) {
 			o->fd = -1;
-			ferr(err, errlen, "cannot close '%s': %s", o->path, strerror(errno));
+			bl_error_set(err, errlen, "cannot close '%s': %s", o->path, strerror(errno));
 			goto out;
 		}
 		o->fd = -1;
@@ -229,12 +218,12 @@ int bl_file_out_commit(bl_file_out *o, char *err, size_t errlen)
 		goto out;
 	}
 	if (!(o->flags & BL_FILE_NOSYNC) && fsync(o->fd) != 0) {
-		ferr(err, errlen, "cannot sync '%s': %s", o->tmp, strerror(errno));
+		bl_error_set(err, errlen, "cannot sync '%s': %s", o->tmp, strerror(errno));
 		goto out;
 	}
 	if (close(o->fd) != 0) {
 		o->fd = -1;
-		ferr(err, errlen, "cannot close '%s': %s", o->tmp, strerror(errno));
+		bl_error_set(err, errlen, "cannot close '%s': %s", o->tmp, strerror(errno));
 		goto out;
 	}
 	o->fd = -1;
@@ -242,12 +231,12 @@ int bl_file_out_commit(bl_file_out *o, char *err, size_t errlen)
 		/* the name may have become a device or directory meanwhile */
 		struct stat st;
 		if (lstat(o->path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
-			ferr(err, errlen, "'%s' is no longer a regular file; not replaced", o->path);
+			bl_error_set(err, errlen, "'%s' is no longer a regular file; not replaced", o->path);
 			goto out;
 		}
 	}
 	if (rename(o->tmp, o->path) != 0) {
-		ferr(err, errlen, "cannot rename '%s' to '%s': %s", o->tmp, o->path,
+		bl_error_set(err, errlen, "cannot rename '%s' to '%s': %s", o->tmp, o->path,
 		     strerror(errno));
 		goto out;
 	}
@@ -282,7 +271,7 @@ int bl_file_write_atomic(const char *path, const void *data, size_t len, char *e
 	if (rc != BL_OK)
 		return rc == BL_EUSAGE ? BL_FAILED : rc;
 	if (write_all(o.fd, data, len) != 0) {
-		ferr(err, errlen, "cannot write '%s': %s", o.tmp ? o.tmp : path, strerror(errno));
+		bl_error_set(err, errlen, "cannot write '%s': %s", o.tmp ? o.tmp : path, strerror(errno));
 		bl_file_out_abort(&o);
 		return BL_FAILED;
 	}
@@ -298,17 +287,17 @@ int bl_file_write_new(const char *path, const void *data, size_t len, char *err,
 		return BL_EUSAGE;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 	if (fd < 0) {
-		ferr(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+		bl_error_set(err, errlen, "cannot create '%s': %s", path, strerror(errno));
 		return BL_FAILED;
 	}
 	if (write_all(fd, data, len) != 0) {
-		ferr(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		bl_error_set(err, errlen, "cannot write '%s': %s", path, strerror(errno));
 		close(fd);
 		unlink(path);
 		return BL_FAILED;
 	}
 	if (close(fd) != 0) {
-		ferr(err, errlen, "cannot close '%s': %s", path, strerror(errno));
+		bl_error_set(err, errlen, "cannot close '%s': %s", path, strerror(errno));
 		unlink(path);
 		return BL_FAILED;
 	}
@@ -400,7 +389,7 @@ int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char 
 		return BL_EUSAGE;
 	memset(d, 0, sizeof *d);
 	if (!outdir || !*outdir) {
-		ferr(err, errlen, "no output directory");
+		bl_error_set(err, errlen, "no output directory");
 		return BL_EUSAGE;
 	}
 	bl_buf_init(&t, 0);
@@ -411,24 +400,24 @@ int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char 
 		d->path[n - 1] = '\0';
 	if (lstat(d->path, &st) == 0) {
 		if (!force) {
-			ferr(err, errlen, "'%s' exists (use --force to replace it)", d->path);
+			bl_error_set(err, errlen, "'%s' exists (use --force to replace it)", d->path);
 			goto out;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			ferr(err, errlen, "'%s' exists and is not a directory; not replaced", d->path);
+			bl_error_set(err, errlen, "'%s' exists and is not a directory; not replaced", d->path);
 			goto out;
 		}
 		if (marker) {
 			bl_buf_addf(&t, "%s/%s", d->path, marker);
 			if (lstat(t.buf, &st) != 0 && bl_file_dir_is_empty(d->path) != 1) {
-				ferr(err, errlen, "'%s' is not empty and holds no '%s': not an output "
+				bl_error_set(err, errlen, "'%s' is not empty and holds no '%s': not an output "
 				     "of this command, so --force will not replace it", d->path, marker);
 				goto out;
 			}
 			bl_buf_reset(&t);
 		}
 	} else if (errno != ENOENT) {
-		ferr(err, errlen, "'%s': %s", d->path, strerror(errno));
+		bl_error_set(err, errlen, "'%s': %s", d->path, strerror(errno));
 		goto out;
 	}
 	/* the absolute name OUTDIR will have, for files that must name it
@@ -448,13 +437,13 @@ int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char 
 		mkdir(t.buf, 0777);
 	}
 	if (!realpath(t.buf, real)) {
-		ferr(err, errlen, "'%s': %s", t.buf, strerror(errno));
+		bl_error_set(err, errlen, "'%s': %s", t.buf, strerror(errno));
 		goto out;
 	}
 	base = strrchr(d->path, '/');
 	base = base ? base + 1 : d->path;
 	if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-		ferr(err, errlen, "'%s': name a new directory", d->path);
+		bl_error_set(err, errlen, "'%s': name a new directory", d->path);
 		goto out;
 	}
 	bl_buf_reset(&t);
@@ -464,7 +453,7 @@ int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char 
 	if (bl_buf_addf(&t, "%s.tmp-XXXXXX", d->path) != BL_OK)
 		goto nomem;
 	if (!mkdtemp(t.buf)) {
-		ferr(err, errlen, "cannot create '%s': %s", t.buf, strerror(errno));
+		bl_error_set(err, errlen, "cannot create '%s': %s", t.buf, strerror(errno));
 		goto out;
 	}
 	{
@@ -479,7 +468,7 @@ int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char 
 	rc = BL_OK;
 	goto out;
 nomem:
-	ferr(err, errlen, "out of memory");
+	bl_error_set(err, errlen, "out of memory");
 	rc = BL_ENOMEM;
 out:
 	bl_buf_release(&t);
@@ -498,19 +487,19 @@ int bl_file_dir_commit(bl_file_dir *d, int force, char *err, size_t errlen)
 		return BL_EUSAGE;
 	bl_buf_init(&p, 0);
 	if (bl_file_sync_tree(d->tmp) != BL_OK) {
-		ferr(err, errlen, "cannot sync '%s': %s", d->tmp, strerror(errno));
+		bl_error_set(err, errlen, "cannot sync '%s': %s", d->tmp, strerror(errno));
 		goto out;
 	}
 	if (lstat(d->path, &st) == 0) {
 		if (!force) {
-			ferr(err, errlen, "'%s' appeared while it was being written; the new "
+			bl_error_set(err, errlen, "'%s' appeared while it was being written; the new "
 			     "output stays in '%s'", d->path, d->tmp);
 			free(d->tmp); /* keep it: it is the only copy */
 			d->tmp = NULL;
 			goto out;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			ferr(err, errlen, "'%s' is not a directory; not replaced", d->path);
+			bl_error_set(err, errlen, "'%s' is not a directory; not replaced", d->path);
 			goto out;
 		}
 		/* one atomic swap; the old one is then at d->tmp */
@@ -519,15 +508,15 @@ int bl_file_dir_commit(bl_file_dir *d, int force, char *err, size_t errlen)
 		} else {
 			/* no RENAME_EXCHANGE here: move aside, rename, remove */
 			if (bl_buf_addf(&p, "%s.old", d->tmp) != BL_OK) {
-				ferr(err, errlen, "out of memory");
+				bl_error_set(err, errlen, "out of memory");
 				goto out;
 			}
 			if (rename(d->path, p.buf) != 0) {
-				ferr(err, errlen, "cannot move '%s' aside: %s", d->path, strerror(errno));
+				bl_error_set(err, errlen, "cannot move '%s' aside: %s", d->path, strerror(errno));
 				goto out;
 			}
 			if (rename(d->tmp, d->path) != 0) {
-				ferr(err, errlen, "cannot rename '%s' to '%s': %s", d->tmp, d->path,
+				bl_error_set(err, errlen, "cannot rename '%s' to '%s': %s", d->tmp, d->path,
 				     strerror(errno));
 				rename(p.buf, d->path);
 				goto out;
@@ -536,7 +525,7 @@ int bl_file_dir_commit(bl_file_dir *d, int force, char *err, size_t errlen)
 		}
 	} else if (renameat2(AT_FDCWD, d->tmp, AT_FDCWD, d->path, RENAME_NOREPLACE) != 0) {
 		if ((errno != EINVAL && errno != ENOSYS) || rename(d->tmp, d->path) != 0) {
-			ferr(err, errlen, "cannot rename '%s' to '%s': %s", d->tmp, d->path,
+			bl_error_set(err, errlen, "cannot rename '%s' to '%s': %s", d->tmp, d->path,
 			     strerror(errno));
 			goto out;
 		}

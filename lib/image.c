@@ -29,6 +29,7 @@
  * Functions that can fail take one exit path (rc pessimistic, goto out);
  * pure lookups and the byte scanner return from where they find the answer.
  */
+#include "error_int.h"
 #include "ballast.h"
 
 #include <limits.h>
@@ -65,17 +66,6 @@ struct jpeg_hdr {
 	int transform;     /* its colour transform byte */
 	int eoi;           /* EOI reached */
 };
-
-static void set_err(bl_image *im, const char *fmt, ...)
-	__attribute__((format(__printf__, 2, 3)));
-
-static void set_err(bl_image *im, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(im->err, sizeof im->err, fmt, ap);
-	va_end(ap);
-}
 
 bl_image *bl_image_new(const bl_image_limits *lim)
 {
@@ -188,19 +178,19 @@ static int check_limits(bl_image *im, bl_image_info *info)
 	int rc = BL_FAILED;
 
 	if (info->width <= 0 || info->height <= 0) {
-		set_err(im, "invalid dimensions %dx%d", info->width,
+		bl_error_set(im->err, sizeof im->err, "invalid dimensions %dx%d", info->width,
 			info->height);
 		info->corrupt = 1;
 		goto out;
 	}
 	if (px > im->lim.max_pixels) {
-		set_err(im, "%dx%d exceeds the %llu-pixel limit", info->width,
+		bl_error_set(im->err, sizeof im->err, "%dx%d exceeds the %llu-pixel limit", info->width,
 			info->height, (unsigned long long)im->lim.max_pixels);
 		info->refused = 1;
 		goto out;
 	}
 	if (info->scans > im->lim.max_scans) {
-		set_err(im, "%d scans exceed the %d-scan limit", info->scans,
+		bl_error_set(im->err, sizeof im->err, "%d scans exceed the %d-scan limit", info->scans,
 			im->lim.max_scans);
 		info->refused = 1;
 		goto out;
@@ -221,14 +211,14 @@ static int probe_png(bl_image *im, const unsigned char *d, size_t len,
 
 	/* signature, IHDR length, "IHDR", 13 bytes of IHDR data */
 	if (len < 8 + 8 + 13 || memcmp(d + 12, "IHDR", 4) != 0) {
-		set_err(im, "PNG: truncated or missing IHDR");
+		bl_error_set(im->err, sizeof im->err, "PNG: truncated or missing IHDR");
 		info->corrupt = 1;
 		goto out;
 	}
 	w = be32(d + 16);
 	h = be32(d + 20);
 	if (w > INT_MAX || h > INT_MAX) {
-		set_err(im, "PNG: invalid dimensions %lux%lu", (unsigned long)w,
+		bl_error_set(im->err, sizeof im->err, "PNG: invalid dimensions %lux%lu", (unsigned long)w,
 			(unsigned long)h);
 		info->corrupt = 1;
 		goto out;
@@ -248,7 +238,7 @@ static int probe_gif(bl_image *im, const unsigned char *d, size_t len,
 	int rc = BL_FAILED;
 
 	if (len < 10) {
-		set_err(im, "GIF: truncated header");
+		bl_error_set(im->err, sizeof im->err, "GIF: truncated header");
 		info->corrupt = 1;
 		goto out;
 	}
@@ -283,7 +273,7 @@ static int probe_webp(bl_image *im, const unsigned char *d, size_t len,
 		info->height = (int)le24(d + 27) + 1;
 		info->components = d[20] & 0x10 ? 4 : 3;
 	} else {
-		set_err(im, "WebP: truncated or unknown first chunk");
+		bl_error_set(im->err, sizeof im->err, "WebP: truncated or unknown first chunk");
 		info->corrupt = 1;
 		rc = BL_FAILED;
 		goto out;
@@ -329,12 +319,12 @@ static int parse_sof(bl_image *im, struct jpeg_hdr *h, int m,
 	int nf, rc = BL_FAILED;
 
 	if (h->sof >= 0) {
-		set_err(im, "two SOF markers (second at offset %zu)", at);
+		bl_error_set(im->err, sizeof im->err, "two SOF markers (second at offset %zu)", at);
 		goto out;
 	}
 	nf = slen >= 6 ? s[5] : 0;
 	if (nf < 1 || slen < 6 + 3 * (size_t)nf) {
-		set_err(im, "SOF%d segment with %d components is %zu bytes "
+		bl_error_set(im->err, sizeof im->err, "SOF%d segment with %d components is %zu bytes "
 			    "at offset %zu", m - 0xC0, nf, slen, at);
 		goto out;
 	}
@@ -350,7 +340,7 @@ static int parse_sof(bl_image *im, struct jpeg_hdr *h, int m,
 		h->vs[i] = c[1] & 15;
 		if (h->hs[i] < 1 || h->hs[i] > 4 || h->vs[i] < 1 ||
 		    h->vs[i] > 4) {
-			set_err(im, "bogus sampling factors %dx%d in SOF%d",
+			bl_error_set(im->err, sizeof im->err, "bogus sampling factors %dx%d in SOF%d",
 				h->hs[i], h->vs[i], h->sof);
 			goto out;
 		}
@@ -400,17 +390,17 @@ static int jpeg_walk(bl_image *im, const unsigned char *d, size_t len,
 		if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7))
 			continue; /* standalone: TEM, RSTn, stray 0xFF00 */
 		if (m == 0xD8) {
-			set_err(im, "second SOI marker at offset %zu", at);
+			bl_error_set(im->err, sizeof im->err, "second SOI marker at offset %zu", at);
 			goto out;
 		}
 		if (len - pos < 2) {
-			set_err(im, "truncated marker 0x%02X at offset %zu", m,
+			bl_error_set(im->err, sizeof im->err, "truncated marker 0x%02X at offset %zu", m,
 				at);
 			goto out;
 		}
 		seglen = be16(d + pos);
 		if (seglen < 2 || seglen > len - pos) {
-			set_err(im, "%s marker 0x%02X segment (%zu bytes) at "
+			bl_error_set(im->err, sizeof im->err, "%s marker 0x%02X segment (%zu bytes) at "
 				    "offset %zu",
 				seglen < 2 ? "bogus" : "truncated", m, seglen,
 				at);
@@ -429,7 +419,7 @@ static int jpeg_walk(bl_image *im, const unsigned char *d, size_t len,
 			h->transform = d[pos + 13];
 		} else if (m == 0xDA) {
 			if (h->sof < 0) {
-				set_err(im, "SOS before SOF at offset %zu", at);
+				bl_error_set(im->err, sizeof im->err, "SOS before SOF at offset %zu", at);
 				goto out;
 			}
 			h->scans++;
@@ -446,11 +436,11 @@ static int jpeg_walk(bl_image *im, const unsigned char *d, size_t len,
 		pos += seglen;
 	}
 	if (h->sof < 0) {
-		set_err(im, "no SOF marker");
+		bl_error_set(im->err, sizeof im->err, "no SOF marker");
 		goto out;
 	}
 	if (h->scans == 0) {
-		set_err(im, "no SOS marker (no image data)");
+		bl_error_set(im->err, sizeof im->err, "no SOS marker (no image data)");
 		goto out;
 	}
 	rc = BL_OK;
@@ -531,7 +521,7 @@ static int tj_ready(bl_image *im)
 	if (!im->tj)
 		im->tj = tjInitDecompress();
 	if (!im->tj) {
-		set_err(im, "out of memory for a TurboJPEG handle");
+		bl_error_set(im->err, sizeof im->err, "out of memory for a TurboJPEG handle");
 		rc = BL_ENOMEM;
 	}
 	return rc;
@@ -571,36 +561,36 @@ static int probe_jpeg(bl_image *im, const unsigned char *d, size_t len,
 
 	if (h.height == 0 && h.width > 0) {
 		/* a DNL marker would give the height; libjpeg has none */
-		set_err(im, "height 0 in SOF%d (DNL): not supported", s);
+		bl_error_set(im->err, sizeof im->err, "height 0 in SOF%d (DNL): not supported", s);
 		info->corrupt = 1;
 		goto out;
 	}
 	if (check_limits(im, info) != BL_OK)
 		goto out;
 	if (info->lossless) {
-		set_err(im, "lossless JPEG (SOF%d, %d-bit): not supported by "
+		bl_error_set(im->err, sizeof im->err, "lossless JPEG (SOF%d, %d-bit): not supported by "
 			    "libjpeg-turbo 2.1", s, h.precision);
 		info->unsupported = 1;
 		goto out;
 	}
 	if (s == 5 || s == 6 || s == 13 || s == 14) {
-		set_err(im, "hierarchical JPEG (SOF%d): not supported", s);
+		bl_error_set(im->err, sizeof im->err, "hierarchical JPEG (SOF%d): not supported", s);
 		info->unsupported = 1;
 		goto out;
 	}
 	if (h.precision != 8) {
 		if (h.precision == 12) {
-			set_err(im, "12-bit JPEG: not supported by "
+			bl_error_set(im->err, sizeof im->err, "12-bit JPEG: not supported by "
 				    "libjpeg-turbo 2.1");
 			info->unsupported = 1;
 		} else {
-			set_err(im, "invalid sample precision %d", h.precision);
+			bl_error_set(im->err, sizeof im->err, "invalid sample precision %d", h.precision);
 			info->corrupt = 1;
 		}
 		goto out;
 	}
 	if (h.ncomp != 1 && h.ncomp != 3 && h.ncomp != 4) {
-		set_err(im, "%d components: not supported", h.ncomp);
+		bl_error_set(im->err, sizeof im->err, "%d components: not supported", h.ncomp);
 		info->unsupported = 1;
 		goto out;
 	}
@@ -621,7 +611,7 @@ static int probe_jpeg(bl_image *im, const unsigned char *d, size_t len,
 		int fatal = tjGetErrorCode(im->tj) != TJERR_WARNING &&
 			    !strstr(tjGetErrorStr2(im->tj), "subsampling type");
 		if (fatal) {
-			set_err(im, "%s", tjGetErrorStr2(im->tj));
+			bl_error_set(im->err, sizeof im->err, "%s", tjGetErrorStr2(im->tj));
 			info->corrupt = 1;
 		}
 		tj_reset(im);
@@ -653,17 +643,17 @@ static int probe_image(bl_image *im, const unsigned char *data, size_t len,
 	}
 	im->err[0] = '\0';
 	if (!data && len > 0) {
-		set_err(im, "NULL data");
+		bl_error_set(im->err, sizeof im->err, "NULL data");
 		rc = BL_EUSAGE;
 		goto out;
 	}
 	if (len == 0) {
-		set_err(im, "empty file");
+		bl_error_set(im->err, sizeof im->err, "empty file");
 		info->corrupt = 1;
 		goto out;
 	}
 	if (len > im->lim.max_bytes) {
-		set_err(im, "%zu bytes exceed the %zu-byte limit", len,
+		bl_error_set(im->err, sizeof im->err, "%zu bytes exceed the %zu-byte limit", len,
 			im->lim.max_bytes);
 		info->refused = 1;
 		goto out;
@@ -684,7 +674,7 @@ static int probe_image(bl_image *im, const unsigned char *data, size_t len,
 		info->format = BL_IMG_WEBP;
 		rc = probe_webp(im, data, len, info);
 	} else {
-		set_err(im, len < 4 ? "too short to be an image (%zu bytes)"
+		bl_error_set(im->err, sizeof im->err, len < 4 ? "too short to be an image (%zu bytes)"
 				    : "unknown format (not JPEG, PNG, GIF or "
 				      "WebP)", len);
 		info->corrupt = 1;
@@ -712,7 +702,7 @@ static int pix_reserve(bl_image *im, size_t n)
 	/* old contents are not needed: no realloc copy */
 	p = malloc(n);
 	if (!p) {
-		set_err(im, "out of memory for a %zu-byte image", n);
+		bl_error_set(im->err, sizeof im->err, "out of memory for a %zu-byte image", n);
 		rc = BL_ENOMEM;
 		goto out;
 	}
@@ -739,7 +729,7 @@ static int tj_decode(bl_image *im, const unsigned char *d, size_t len,
 		goto out;
 	if (tjDecompress2(im->tj, d, (unsigned long)len, im->pix, sw, 0, sh,
 			  pf, flags | TJFLAG_LIMITSCANS) != 0) {
-		set_err(im, "%s", tjGetErrorStr2(im->tj));
+		bl_error_set(im->err, sizeof im->err, "%s", tjGetErrorStr2(im->tj));
 		rc = tjGetErrorCode(im->tj) == TJERR_WARNING ? BL_WARN
 							     : BL_FAILED;
 	}
@@ -852,14 +842,14 @@ int bl_image_decode_rgb(bl_image *im, const unsigned char *data, size_t len,
 	if (!im || !out || !w || !h)
 		goto out;
 	if (min_w < 0 || min_h < 0) {
-		set_err(im, "negative minimum size %dx%d", min_w, min_h);
+		bl_error_set(im->err, sizeof im->err, "negative minimum size %dx%d", min_w, min_h);
 		goto out;
 	}
 	rc = probe_image(im, data, len, &info, 0);
 	if (rc != BL_OK)
 		goto out;
 	if (info.format != BL_IMG_JPEG) {
-		set_err(im, "%s: no decoder for this format (JPEG only)",
+		bl_error_set(im->err, sizeof im->err, "%s: no decoder for this format (JPEG only)",
 			bl_image_format_name(info.format));
 		rc = BL_FAILED;
 		goto out;

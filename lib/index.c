@@ -33,6 +33,8 @@
  * an edit of this file (tests/cli/layers.sh checks that no other file
  * holds a statement or calls SQLite).
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "index_int.h"
 
 #include <errno.h>
@@ -125,15 +127,13 @@ static const char upgrade_1_2[] =
 
 static void ix_err(bl_index *ix, const char *what)
 {
-	bl_buf_reset(&ix->errmsg);
-	bl_buf_addf(&ix->errmsg, "index '%s': %s: %s", ix->path, what,
+	bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': %s: %s", ix->path, what,
 		    ix->db ? sqlite3_errmsg(ix->db) : "cannot open");
 }
 
 static int ix_nomem(bl_index *ix)
 {
-	bl_buf_reset(&ix->errmsg);
-	bl_buf_addf(&ix->errmsg, "index '%s': out of memory", ix->path);
+	bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': out of memory", ix->path);
 	return BL_ENOMEM;
 }
 
@@ -141,8 +141,7 @@ static int exec_sql(bl_index *ix, const char *sql)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(ix->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		bl_buf_reset(&ix->errmsg);
-		bl_buf_addf(&ix->errmsg, "index '%s': %s", ix->path,
+		bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': %s", ix->path,
 			    msg ? msg : sqlite3_errmsg(ix->db));
 		sqlite3_free(msg);
 		return BL_FAILED;
@@ -196,8 +195,7 @@ static int load_labels(bl_index *ix)
 		int id = sqlite3_column_int(st, 0);
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		if (id != ix->nlabels || id >= BL_MAX_LABELS || !name) {
-			bl_buf_reset(&ix->errmsg);
-			bl_buf_addf(&ix->errmsg, "index '%s': label table is damaged at id %d",
+			bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': label table is damaged at id %d",
 				    ix->path, id);
 			goto out;
 		}
@@ -261,8 +259,7 @@ static int take_lock(bl_index *ix)
 {
 	ix->lock_fd = open(ix->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (ix->lock_fd < 0) {
-		bl_buf_reset(&ix->errmsg);
-		bl_buf_addf(&ix->errmsg, "index '%s': cannot write it: %s", ix->path,
+		bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': cannot write it: %s", ix->path,
 			    errno == EROFS ? "the filesystem is read-only" : strerror(errno));
 		return BL_FAILED;
 	}
@@ -310,8 +307,7 @@ static int create_schema(bl_index *ix)
 		goto out;
 	}
 	if (sqlite3_column_int(st, 0) > 0) {
-		bl_buf_reset(&ix->errmsg);
-		bl_buf_addf(&ix->errmsg, "'%s' is an SQLite database but not a ballast index",
+		bl_error_buf(&ix->errmsg, BL_FAILED, "'%s' is an SQLite database but not a ballast index",
 			    ix->path);
 		goto out;
 	}
@@ -352,8 +348,7 @@ static int writer_schema(bl_index *ix)
 		goto fail;
 	}
 	if (version > BL_INDEX_SCHEMA) {
-		bl_buf_reset(&ix->errmsg);
-		bl_buf_addf(&ix->errmsg, "index '%s' has schema %d; this ballast reads up to %d",
+		bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s' has schema %d; this ballast reads up to %d",
 			    ix->path, version, BL_INDEX_SCHEMA);
 		goto fail;
 	}
@@ -441,7 +436,7 @@ bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen)
 		errlen = sizeof dummy;
 	}
 	if (!ix || !path || !(ix->path = strdup(path))) {
-		snprintf(err, errlen, path ? "out of memory" : "no index path");
+		bl_error_set(err, errlen, path ? "out of memory" : "no index path");
 		free(ix);
 		return NULL;
 	}
@@ -461,8 +456,7 @@ bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen)
 			goto fail;
 	} else {
 		if (access(path, F_OK) != 0) {
-			bl_buf_reset(&ix->errmsg);
-			bl_buf_addf(&ix->errmsg, "index '%s': cannot open it: %s", path,
+			bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': cannot open it: %s", path,
 				    strerror(errno));
 			goto fail;
 		}
@@ -480,7 +474,7 @@ bl_index *bl_index_open(const char *path, int flags, char *err, size_t errlen)
 		goto fail;
 	return ix;
 fail:
-	snprintf(err, errlen, "%s", ix->errmsg.len ? ix->errmsg.buf : "cannot open the index");
+	bl_error_set(err, errlen, "%s", ix->errmsg.len ? ix->errmsg.buf : "cannot open the index");
 	bl_index_close(ix);
 	return NULL;
 }
@@ -742,8 +736,7 @@ int bl_index_map_labels(bl_index *ix, const bl_ruleset *rs, int *map)
 		if (id < 0) {
 			int r = add_label(ix, &st, name, &id);
 			if (r == LABEL_FULL) {
-				bl_buf_reset(&ix->errmsg);
-				bl_buf_addf(&ix->errmsg,
+				bl_error_buf(&ix->errmsg, BL_FAILED,
 					    "index '%s': more than %d labels over its life",
 					    ix->path, BL_MAX_LABELS);
 			} else if (r == LABEL_SQL) {
@@ -973,8 +966,7 @@ static int chunk_err(bl_index *ix, const struct bl_index_shard *ch,
 		     const struct bl_index_row *row, const char *what)
 {
 	int tier = failure_tier(ix);
-	bl_buf_reset(&ix->errmsg);
-	bl_buf_addf(&ix->errmsg, "index '%s': cannot write shard '%s'", ix->path, ch->path);
+	bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': cannot write shard '%s'", ix->path, ch->path);
 	if (row)
 		bl_buf_addf(&ix->errmsg, " sample '%s' (ordinal %llu, offset %lld)",
 			    row->key != BL_NO_STR ? ch->arena.buf + row->key : "(no key)",
@@ -1006,8 +998,7 @@ static int insert_rows(bl_index *ix, const struct bl_index_shard *ch, const bl_r
 	for (size_t i = 0; i < ch->nrows; i++) {
 		const struct bl_index_row *r = &ch->rows[i];
 		if (labels_text(rs, map, order, n, &r->labels, &text, bits, &nbits) != BL_OK) {
-			bl_buf_reset(&ix->errmsg);
-			bl_buf_addf(&ix->errmsg, "index '%s': out of memory", ix->path);
+			bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': out of memory", ix->path);
 			rc = BL_FATAL;
 			goto out;
 		}
@@ -1222,26 +1213,6 @@ int bl_index_run_finish(bl_index *ix, int64_t run, uint64_t scanned, uint64_t sk
 }
 
 /* ---- reading: cursors over samples ---------------------------------------- */
-
-/* Room for n items of size sz in *v (doubling, overflow checked). */
-static int grow(void **v, size_t *alloc, size_t n, size_t sz)
-{
-	size_t a = *alloc ? *alloc : 16;
-	void *q;
-
-	if (n <= *alloc)
-		return BL_OK;
-	while (a < n) {
-		if (a > SIZE_MAX / 2)
-			return BL_ENOMEM;
-		a *= 2;
-	}
-	if (a > SIZE_MAX / sz || !(q = realloc(*v, a * sz)))
-		return BL_ENOMEM;
-	*v = q;
-	*alloc = a;
-	return BL_OK;
-}
 
 /* Which columns samples has beyond its first schema-2 form: an index
  * written before them reads NULL there. */
@@ -1521,7 +1492,7 @@ int bl_index_shard_rows(bl_index *ix, int count_samples, struct bl_index_shard_r
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		struct bl_index_shard_row *r;
 		const char *p = (const char *)sqlite3_column_text(st, 1);
-		if (grow((void **)&v, &alloc, nv + 1, sizeof *v) != BL_OK)
+		if (BL_ALLOC_GROW(v, nv + 1, alloc) != BL_OK)
 			goto nomem;
 		r = &v[nv];
 		r->id = sqlite3_column_int64(st, 0);
@@ -1614,7 +1585,7 @@ int bl_index_error_totals(bl_index *ix, int by, struct bl_index_error_total **ou
 	}
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *k = (const char *)sqlite3_column_text(st, 1);
-		if (grow((void **)&v, &alloc, nv + 1, sizeof *v) != BL_OK)
+		if (BL_ALLOC_GROW(v, nv + 1, alloc) != BL_OK)
 			goto nomem;
 		v[nv].shard_id = sqlite3_column_int64(st, 0);
 		v[nv].n = (uint64_t)sqlite3_column_int64(st, 2);
@@ -1648,8 +1619,7 @@ out:
 /* A merge's failure, with SQLite's word for it. */
 static int part_err(bl_index *ix, const char *what)
 {
-	bl_buf_reset(&ix->errmsg);
-	bl_buf_addf(&ix->errmsg, "index '%s': merge: %s: %s", ix->path, what,
+	bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': merge: %s: %s", ix->path, what,
 		    sqlite3_errmsg(ix->db));
 	return BL_FAILED;
 }
@@ -1703,16 +1673,14 @@ int bl_index_part_map_labels(bl_index *ix, const char *part_path, int map[BL_MAX
 		int pid = sqlite3_column_int(st, 0), id;
 		const char *name = (const char *)sqlite3_column_text(st, 1);
 		if (pid < 0 || pid >= BL_MAX_LABELS || !name) {
-			bl_buf_reset(&ix->errmsg);
-			bl_buf_addf(&ix->errmsg, "'%s': damaged label table", part_path);
+			bl_error_buf(&ix->errmsg, BL_FAILED, "'%s': damaged label table", part_path);
 			goto out;
 		}
 		id = bl_index_label_id(ix, name);
 		if (id < 0) {
 			int r = add_label(ix, &add, name, &id);
 			if (r == LABEL_FULL) {
-				bl_buf_reset(&ix->errmsg);
-				bl_buf_addf(&ix->errmsg, "index '%s': too many labels", ix->path);
+				bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s': too many labels", ix->path);
 			} else if (r == LABEL_SQL) {
 				part_err(ix, "adding labels");
 			}

@@ -39,6 +39,8 @@
  * the output order is the push order whatever the thread count and
  * timing.  A failure is recorded in its slot and never stops the pool.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "ballast.h"
 
 #include <math.h>
@@ -252,13 +254,8 @@ static int resize_crop(const unsigned char *src, int w, int h,
 			c1 = tx.start[k] + tx.n[k];
 	}
 	cw = (size_t)(c1 - c0) * 3;
-	if (cw > *tmp_len) {
-		float *nt = realloc(*tmp, cw * sizeof *nt);
-		if (!nt)
-			goto out;
-		*tmp = nt;
-		*tmp_len = cw;
-	}
+	if (BL_ALLOC_GROW(*tmp, cw, *tmp_len) != BL_OK)
+		goto out;
 	for (int j = 0; j < size; j++) {
 		const float *wy = ty.w + (size_t)j * (size_t)ty.maxn;
 		float *acc = *tmp;
@@ -307,11 +304,10 @@ static void slot_err(struct slot *s, bl_errkind kind, const char *fmt, ...)
 	va_list ap;
 	char msg[1024];
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	bl_error_vset(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	bl_buf_reset(&s->errmsg);
-	bl_buf_addf(&s->errmsg, "shard '%s' key '%s' at offset %lld: %s", s->shard,
-		    s->key, (long long)s->offset, msg);
+	bl_error_buf(&s->errmsg, BL_FAILED, "shard '%s' key '%s' at offset %lld: %s", s->shard,
+		     s->key, (long long)s->offset, msg);
 	s->status = BL_FAILED;
 	s->kind = kind;
 }
@@ -450,16 +446,11 @@ static int decode_png(struct worker *w, struct slot *s, const bl_member *m,
 		return BL_FAILED;
 	}
 	need = (size_t)img.width * (size_t)img.height * 3;
-	if (need > w->png_len) {
-		unsigned char *np = realloc(w->png, need);
-		if (!np) {
-			png_image_free(&img);
-			slot_err(s, BL_ERR_NOMEM, "out of memory for %ux%u pixels", img.width,
-				 img.height);
-			return BL_FAILED;
-		}
-		w->png = np;
-		w->png_len = need;
+	if (BL_ALLOC_GROW(w->png, need, w->png_len) != BL_OK) {
+		png_image_free(&img);
+		slot_err(s, BL_ERR_NOMEM, "out of memory for %ux%u pixels", img.width,
+			 img.height);
+		return BL_FAILED;
 	}
 	memset(w->png, 255, need);
 	if (!png_image_finish_read(&img, &white, w->png, 0, NULL)) {

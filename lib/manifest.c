@@ -32,6 +32,7 @@
  * or offset from a file is never trusted to fit).
  */
 #define _XOPEN_SOURCE 700
+#include "error_int.h"
 #include "index_int.h"
 #include "manifest_int.h"
 #include "rb_summary_int.h"
@@ -254,14 +255,14 @@ static int write_file(const char *path, const void *data, size_t len, char *err,
 	FILE *f = fopen(path, "wb");
 	int ok;
 	if (!f) {
-		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+		bl_error_set(err, errlen, "cannot create '%s': %s", path, strerror(errno));
 		return BL_FAILED;
 	}
 	ok = fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
 	if (fclose(f) != 0)
 		ok = 0;
 	if (!ok) {
-		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+		bl_error_set(err, errlen, "cannot write '%s': %s", path, strerror(errno));
 		return BL_FAILED;
 	}
 	return BL_OK;
@@ -286,12 +287,12 @@ static int load_shards(bl_index *ix, struct in_shard **out, size_t *nout, char *
 	*nout = 0;
 	rc = bl_index_shard_rows(ix, 1, &rows, &n);
 	if (rc != BL_OK) {
-		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
+		bl_error_set(err, errlen, "%s", bl_index_errmsg(ix));
 		return rc;
 	}
 	if (!(s = calloc(n ? n : 1, sizeof *s))) {
 		bl_index_shard_rows_free(rows, n);
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		return BL_ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -616,7 +617,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		opts = &none;
 	w.ix = ix;
 	if (!rb || !ix) {
-		snprintf(err, errlen, "bad arguments");
+		bl_error_set(err, errlen, "bad arguments");
 		rc = BL_EUSAGE;
 		goto out;
 	}
@@ -630,7 +631,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		bl_buf_reset(&w.path);
 		bl_buf_addf(&w.path, "%s/shards", w.dir.tmp);
 		if (mkdir(w.path.buf, 0777) != 0) {
-			snprintf(err, errlen, "cannot create '%s': %s", w.path.buf, strerror(errno));
+			bl_error_set(err, errlen, "cannot create '%s': %s", w.path.buf, strerror(errno));
 			goto out;
 		}
 	}
@@ -645,7 +646,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 						      (outdir ? BL_IXC_KEY | BL_IXC_LABELS |
 									BL_IXC_MEMBERS
 							      : 0)))) {
-		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
+		bl_error_set(err, errlen, "%s", bl_index_errmsg(ix));
 		goto out;
 	}
 	for (size_t i = 0; i < nsh; i++) {
@@ -663,7 +664,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 			opts->on_progress(opts->arg, i + 1, nsh, done_samples);
 	}
 	if ((rc = bl_rebalance_finish(rb)) != BL_OK) {
-		snprintf(err, errlen, "%s", bl_rebalance_errmsg(rb));
+		bl_error_set(err, errlen, "%s", bl_rebalance_errmsg(rb));
 		goto out;
 	}
 	rc = BL_FAILED;
@@ -672,7 +673,7 @@ int bl_manifest_write(bl_rebalance *rb, bl_index *ix, const char *outdir,
 		goto out;
 	}
 	if (!(json = manifest_json(rb, ix, sh, nsh, opts->no_digest))) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		rc = BL_ENOMEM;
 		goto out;
 	}
@@ -714,21 +715,6 @@ struct bl_manifest {
 	bl_members members;
 	bl_buf labels, errmsg, field, ext;
 };
-
-static int m_err(bl_manifest *m, int rc, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
-
-static int m_err(bl_manifest *m, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	char msg[1024];
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	bl_buf_reset(&m->errmsg);
-	bl_buf_adds(&m->errmsg, msg);
-	return rc;
-}
 
 #define CHUNK 65536
 
@@ -873,7 +859,7 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 	bl_buf_init(&text, (size_t)1 << 30);
 	bl_buf_init(&path, 0);
 	if (!m || !dir || !(m->dir = strdup(dir))) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		goto out;
 	}
 	bl_strlist_init(&m->lists);
@@ -883,7 +869,7 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 	bl_buf_init(&m->ext, 64);
 	bl_buf_init(&m->line, BL_MANIFEST_MAX_LINE);
 	if (!(m->chunk = malloc(CHUNK))) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		goto out;
 	}
 	{
@@ -893,7 +879,7 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 			m->bare = 1;
 			if (!(m->root = cJSON_CreateObject()) ||
 			    bl_strlist_add(&m->lists, dir) != BL_OK) {
-				snprintf(err, errlen, "out of memory");
+				bl_error_set(err, errlen, "out of memory");
 				goto out;
 			}
 			ok = 1;
@@ -902,45 +888,45 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 	}
 	bl_buf_addf(&path, "%s/manifest.json", dir);
 	if (!(f = fopen(path.buf, "rb"))) {
-		snprintf(err, errlen, "cannot open '%s': %s", path.buf, strerror(errno));
+		bl_error_set(err, errlen, "cannot open '%s': %s", path.buf, strerror(errno));
 		goto out;
 	}
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
 		if (bl_buf_add(&text, chunk, n) != BL_OK) {
-			snprintf(err, errlen, "'%s' is too large", path.buf);
+			bl_error_set(err, errlen, "'%s' is too large", path.buf);
 			goto out;
 		}
 	if (!(m->root = parse_text(text.buf, text.len)) || !cJSON_IsObject(m->root)) {
-		snprintf(err, errlen, "'%s' is not a JSON object", path.buf);
+		bl_error_set(err, errlen, "'%s' is not a JSON object", path.buf);
 		goto out;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(m->root, "format_version");
 	if (!cJSON_IsNumber(v) || v->valuedouble != BL_MANIFEST_FORMAT) {
-		snprintf(err, errlen, "'%s': format_version is not %d", path.buf, BL_MANIFEST_FORMAT);
+		bl_error_set(err, errlen, "'%s': format_version is not %d", path.buf, BL_MANIFEST_FORMAT);
 		goto out;
 	}
 	static const char *const required[] = {"format", "tool", "policy", "seed", "realise",
 					       "inputs", "cells", "summary", "labels"};
 	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
 		if (!cJSON_GetObjectItemCaseSensitive(m->root, required[i])) {
-			snprintf(err, errlen, "'%s': missing field '%s'", path.buf, required[i]);
+			bl_error_set(err, errlen, "'%s': missing field '%s'", path.buf, required[i]);
 			goto out;
 		}
 	in = cJSON_GetObjectItemCaseSensitive(m->root, "inputs");
 	if (!cJSON_IsArray(in)) {
-		snprintf(err, errlen, "'%s': inputs is not an array", path.buf);
+		bl_error_set(err, errlen, "'%s': inputs is not an array", path.buf);
 		goto out;
 	}
 	cJSON_ArrayForEach(e, in) {
 		const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, "list");
 		if (!cJSON_IsString(l) || strstr(l->valuestring, "..") || l->valuestring[0] == '/') {
-			snprintf(err, errlen, "'%s': an input has no valid 'list'", path.buf);
+			bl_error_set(err, errlen, "'%s': an input has no valid 'list'", path.buf);
 			goto out;
 		}
 		bl_buf_reset(&path);
 		bl_buf_addf(&path, "%s/%s", dir, l->valuestring);
 		if (bl_strlist_add(&m->lists, path.buf) != BL_OK) {
-			snprintf(err, errlen, "out of memory");
+			bl_error_set(err, errlen, "out of memory");
 			goto out;
 		}
 	}
@@ -1029,7 +1015,7 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 			if (m->cur >= m->lists.n)
 				return BL_END;
 			if (!(m->f = fopen(m->lists.items[m->cur], "rb")))
-				return m_err(m, BL_FATAL, "cannot open '%s': %s",
+				return bl_error_buf(&m->errmsg, BL_FATAL, "cannot open '%s': %s",
 					     m->lists.items[m->cur], strerror(errno));
 			m->lineno = 0;
 			m->chunk_pos = m->chunk_len = 0;
@@ -1047,10 +1033,10 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 	file = m->lists.items[m->cur];
 	line = (unsigned long long)m->lineno;
 	if (toolong)
-		return m_err(m, BL_FAILED, "'%s' line %llu: longer than %zu bytes", file, line,
+		return bl_error_buf(&m->errmsg, BL_FAILED, "'%s' line %llu: longer than %zu bytes", file, line,
 			     (size_t)BL_MANIFEST_MAX_LINE);
 	if (memchr(m->line.buf, '\0', m->line.len))
-		return m_err(m, BL_FAILED, "'%s' line %llu: holds a NUL byte", file, line);
+		return bl_error_buf(&m->errmsg, BL_FAILED, "'%s' line %llu: holds a NUL byte", file, line);
 	cJSON_Delete(m->row);
 	m->row = parse_text(m->line.buf, m->line.len);
 	k = cJSON_GetObjectItemCaseSensitive(m->row, "key");
@@ -1061,28 +1047,28 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 	l = cJSON_GetObjectItemCaseSensitive(m->row, "labels");
 	if (!m->row || !cJSON_IsString(k) || !cJSON_IsString(s) || !cJSON_IsNumber(o) ||
 	    !cJSON_IsNumber(off) || !cJSON_IsNumber(w) || !(cJSON_IsArray(l) || (m->bare && !l)))
-		return m_err(m, BL_FAILED, "'%s' line %llu: not a manifest entry (needs key, "
+		return bl_error_buf(&m->errmsg, BL_FAILED, "'%s' line %llu: not a manifest entry (needs key, "
 			     "shard, ordinal, offset, weight >= 0, labels)", file, line);
 	if (!get_count(o, &ord) || !get_count(off, &offset))
-		return m_err(m, BL_FAILED, "'%s' line %llu: ordinal and offset must be integers "
+		return bl_error_buf(&m->errmsg, BL_FAILED, "'%s' line %llu: ordinal and offset must be integers "
 			     "from 0 to 2^53", file, line);
 	if (!(w->valuedouble >= 0) || !(w->valuedouble <= BL_MANIFEST_MAX_WEIGHT))
-		return m_err(m, BL_FAILED, "'%s' line %llu: weight %g is out of range (0 to %g)",
+		return bl_error_buf(&m->errmsg, BL_FAILED, "'%s' line %llu: weight %g is out of range (0 to %g)",
 			     file, line, w->valuedouble, BL_MANIFEST_MAX_WEIGHT);
 	if (!k->valuestring[0] || !s->valuestring[0])
-		return m_err(m, BL_FAILED, "'%s' line %llu: empty key or shard", file, line);
+		return bl_error_buf(&m->errmsg, BL_FAILED, "'%s' line %llu: empty key or shard", file, line);
 	m->e.members = get_members(m, cJSON_GetObjectItemCaseSensitive(m->row, "members"), &why);
 	if (why)
-		return m_err(m, BL_FAILED, "'%s' line %llu: %s", file, line, why);
+		return bl_error_buf(&m->errmsg, BL_FAILED, "'%s' line %llu: %s", file, line, why);
 	bl_buf_reset(&m->labels);
 	bl_buf_addch(&m->labels, ',');
 	cJSON_ArrayForEach(x, l) {
 		if (!cJSON_IsString(x) || !x->valuestring[0] || strchr(x->valuestring, ','))
-			return m_err(m, BL_FAILED, "'%s' line %llu: a label is not a name",
+			return bl_error_buf(&m->errmsg, BL_FAILED, "'%s' line %llu: a label is not a name",
 				     file, line);
 		bl_buf_adds(&m->labels, x->valuestring);
 		if (bl_buf_addch(&m->labels, ',') != BL_OK)
-			return m_err(m, BL_FAILED, "out of memory");
+			return bl_error_buf(&m->errmsg, BL_FAILED, "out of memory");
 	}
 	m->e.key = k->valuestring;
 	m->e.shard = s->valuestring;
@@ -1162,7 +1148,7 @@ int bl_manifest_summary(const bl_manifest *m, bl_rb_summary *out, char *err, siz
 	if (!v) {
 		memset(out, 0, sizeof *out);
 		if (err && errlen)
-			snprintf(err, errlen, "'%s' has no summary", m->dir);
+			bl_error_set(err, errlen, "'%s' has no summary", m->dir);
 		return BL_FAILED;
 	}
 	return bl_rb_summary_from_cjson(out, v, err, errlen);

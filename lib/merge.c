@@ -16,6 +16,7 @@
  * of the whole shard list, recorded by every scan).  The index records
  * which tasks it holds, so an index missing a part knows it is partial.
  */
+#include "error_int.h"
 #include "index_int.h"
 
 #include <errno.h>
@@ -25,20 +26,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int refuse(bl_index *ix, const char *fmt, ...) __attribute__((format(__printf__, 2, 3)));
-
-static int refuse(bl_index *ix, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	bl_buf_reset(&ix->errmsg);
-	bl_buf_adds(&ix->errmsg, msg);
-	return BL_FAILED;
-}
-
 /* Attach the part read-only: it must exist, and is never written. */
 static int attach(bl_index *ix, const char *part_path)
 {
@@ -47,18 +34,18 @@ static int attach(bl_index *ix, const char *part_path)
 	int rc;
 
 	if (stat(part_path, &ps) != 0)
-		return refuse(ix, "cannot open part '%s': %s", part_path, strerror(errno));
+		return bl_error_buf(&ix->errmsg, BL_FAILED, "cannot open part '%s': %s", part_path, strerror(errno));
 	if (!S_ISREG(ps.st_mode))
-		return refuse(ix, "part '%s' is not a file", part_path);
+		return bl_error_buf(&ix->errmsg, BL_FAILED, "part '%s' is not a file", part_path);
 	if (stat(ix->path, &is) == 0 && is.st_dev == ps.st_dev && is.st_ino == ps.st_ino)
-		return refuse(ix, "part '%s' is the index itself", part_path);
+		return bl_error_buf(&ix->errmsg, BL_FAILED, "part '%s' is the index itself", part_path);
 	/* a URI, so that mode=ro holds: '%', '?' and '#' escaped */
 	bl_buf_init(&uri, 0);
 	bl_buf_adds(&uri, "file:");
 	for (const char *p = part_path; *p; p++)
 		bl_buf_addf(&uri, strchr("?#%", *p) ? "%%%02X" : "%c", (unsigned char)*p);
 	if (bl_buf_adds(&uri, "?mode=ro") != BL_OK)
-		rc = refuse(ix, "out of memory");
+		rc = bl_error_buf(&ix->errmsg, BL_FAILED, "out of memory");
 	else
 		rc = bl_index_part_attach(ix, uri.buf);
 	bl_buf_release(&uri);
@@ -84,7 +71,7 @@ static int check_part(bl_index *ix, const char *part_path, int *adopt)
 	if (bl_index_part_version(ix, &version) != BL_OK)
 		goto out;
 	if (version != BL_INDEX_SCHEMA) {
-		refuse(ix, version == 0 ? "'%s' is not a ballast index"
+		bl_error_buf(&ix->errmsg, BL_FAILED, version == 0 ? "'%s' is not a ballast index"
 			   : version < BL_INDEX_SCHEMA
 				   ? "part '%s' has an older schema: upgrade it first with "
 				     "'ballast merge PART' (its rows are kept)"
@@ -97,7 +84,7 @@ static int check_part(bl_index *ix, const char *part_path, int *adopt)
 	mine = bl_index_meta_get(ix, "main", "rules_digest");
 	theirs = bl_index_meta_get(ix, "part", "rules_digest");
 	if (mine && theirs && strcmp(mine, theirs) != 0) {
-		refuse(ix, "'%s' was scanned with other rules (digest %.12s, index %.12s): "
+		bl_error_buf(&ix->errmsg, BL_FAILED, "'%s' was scanned with other rules (digest %.12s, index %.12s): "
 			   "rescan it with the same rules", part_path, theirs, mine);
 		goto out;
 	}
@@ -105,13 +92,13 @@ static int check_part(bl_index *ix, const char *part_path, int *adopt)
 	their_plan = bl_index_meta_get(ix, "part", "plan_sha256");
 	task = bl_index_meta_get(ix, "main", "task");
 	if (task) {
-		refuse(ix, "index '%s' is itself the part of array task %s: merge the parts "
+		bl_error_buf(&ix->errmsg, BL_FAILED, "index '%s' is itself the part of array task %s: merge the parts "
 			   "into a new index", ix->path, task);
 		goto out;
 	}
 	*adopt = shards == 0;
 	if (shards > 0 && !same(plan, their_plan)) {
-		refuse(ix, "part '%s' is not of the scan that wrote index '%s' (their shard "
+		bl_error_buf(&ix->errmsg, BL_FAILED, "part '%s' is not of the scan that wrote index '%s' (their shard "
 			   "lists differ): merge the parts of one array job into a new index",
 		       part_path, ix->path);
 		goto out;

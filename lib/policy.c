@@ -16,6 +16,8 @@
  * any index.  Evaluation is per cell, not per sample, so it need not be
  * fast.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "ballast.h"
 
 #include <ctype.h>
@@ -43,6 +45,7 @@ struct bl_expr {
 	int nnodes, root;
 	char **names;
 	int nnames;
+	size_t anames;
 	bl_labelset *masks; /* per name, after bind */
 	int bound;
 };
@@ -146,16 +149,13 @@ static int ex_name(struct ex_parser *p)
 	if (bad != SIZE_MAX)
 		return ex_fail(p, p->pos + bad, "malformed label name", NULL);
 	name = strndup(p->s + p->pos, keep);
-	names = realloc(p->e->names, (size_t)(p->e->nnames + 1) * sizeof *names);
-	if (!name || !names) {
+	if (!name || BL_ALLOC_GROW(p->e->names, (size_t)p->e->nnames + 1, p->e->anames) != BL_OK) {
 		free(name);
-		if (names)
-			p->e->names = names;
 		p->failed = BL_ENOMEM;
 		snprintf(p->err, p->errlen, "out of memory");
 		return -1;
 	}
-	p->e->names = names;
+	names = p->e->names;
 	idx = p->e->nnames;
 	names[p->e->nnames++] = name;
 	p->pos += n;
@@ -255,7 +255,7 @@ int bl_expr_parse(const char *text, size_t len, bl_expr **out,
 	p.errlen = errlen;
 	p.e = calloc(1, sizeof *p.e);
 	if (!p.e || !(p.e->nodes = malloc(EX_MAX_NODES * sizeof *p.e->nodes))) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		goto out;
 	}
 	p.e->root = ex_or(&p);
@@ -393,11 +393,10 @@ static int perr(struct line_ctx *c, size_t col, const char *fmt, ...)
 	char msg[512];
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	bl_error_vset(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	bl_buf_reset(&c->p->errmsg);
-	bl_buf_addf(&c->p->errmsg, "%s:%d:%zu: %s", c->p->name, c->lineno, col + 1, msg);
-	return BL_FAILED;
+	return bl_error_buf(&c->p->errmsg, BL_FAILED, "%s:%d:%zu: %s", c->p->name, c->lineno,
+			    col + 1, msg);
 }
 
 static const char *keep_str(bl_policy *p, const char *s, size_t len)

@@ -17,6 +17,7 @@
  * Everything here reads the summary (lib/rb_summary.c) and the policy, so
  * the same checks can be rerun on a manifest read back from disk.
  */
+#include "alloc_int.h"
 #include "rb_summary_int.h"
 
 #include <math.h>
@@ -78,15 +79,9 @@ static void add(struct ck *k, int check, int status, int line, const char *subje
 
 	if (k->nomem)
 		return;
-	if (s->nchecks == k->alloc) {
-		size_t n = k->alloc ? 2 * k->alloc : 16;
-		bl_rb_check *x = realloc(s->checks, n * sizeof *x);
-		if (!x) {
-			k->nomem = 1;
-			return;
-		}
-		s->checks = x;
-		k->alloc = n;
+	if (BL_ALLOC_GROW(s->checks, s->nchecks + 1, k->alloc) != BL_OK) {
+		k->nomem = 1;
+		return;
 	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);

@@ -14,6 +14,7 @@
  * number is NAN), so that a summary edited by hand is still reported,
  * with the report's cross-checks showing what no longer adds up.
  */
+#include "error_int.h"
 #include "rb_summary_int.h"
 
 #include <math.h>
@@ -613,7 +614,7 @@ int bl_rb_summary_parse(bl_rb_summary *s, const char *text, size_t len, char *er
 	memset(s, 0, sizeof *s);
 	if (!(o = cJSON_ParseWithLength(text ? text : "", len))) {
 		if (err && errlen)
-			snprintf(err, errlen, "summary: not valid JSON");
+			bl_error_set(err, errlen, "summary: not valid JSON");
 		return BL_FAILED;
 	}
 	rc = bl_rb_summary_from_cjson(s, o, err, errlen);

@@ -24,6 +24,8 @@
  * Assumes label ids of the index are stable (they are: schema 1) and that
  * the index does not change between plan and map.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "index_int.h"
 #include "rb_summary_int.h"
 
@@ -99,21 +101,6 @@ struct bl_rebalance {
 };
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static int rb_err(bl_rebalance *rb, int rc, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
-
-static int rb_err(bl_rebalance *rb, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	char msg[1024];
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	bl_buf_reset(&rb->errmsg);
-	bl_buf_adds(&rb->errmsg, msg);
-	return rc;
-}
 
 static int ls_any(const bl_labelset *a, const bl_labelset *m)
 {
@@ -247,23 +234,6 @@ static int lsmap_reserve(struct lsmap *m, const void *base, size_t stride)
 	return BL_OK;
 }
 
-static int grow(void **arr, size_t *alloc, size_t need, size_t size)
-{
-	size_t n;
-	void *p;
-	if (need <= *alloc)
-		return BL_OK;
-	n = *alloc ? *alloc * 2 : 256;
-	while (n < need)
-		n *= 2;
-	p = realloc(*arr, n * size);
-	if (!p)
-		return BL_ENOMEM;
-	*arr = p;
-	*alloc = n;
-	return BL_OK;
-}
-
 /* Find or add the full cell of key. */
 static struct fcell *fcell_get(bl_rebalance *rb, const bl_labelset *key, int add)
 {
@@ -278,7 +248,7 @@ static struct fcell *fcell_get(bl_rebalance *rb, const bl_labelset *key, int add
 	if (i < 0) {
 		if (!add || rb->nfc >= UINT32_MAX - 1)
 			return NULL;
-		if (grow((void **)&rb->fc, &rb->fc_alloc, rb->nfc + 1, sizeof *rb->fc) != BL_OK)
+		if (BL_ALLOC_GROW(rb->fc, rb->nfc + 1, rb->fc_alloc) != BL_OK)
 			return NULL;
 		if (rb->fmap.cap && (rb->fmap.n + 1) * 2 > rb->fmap.cap) {
 			if (lsmap_reserve(&rb->fmap, rb->fc, sizeof *rb->fc) != BL_OK)
@@ -485,8 +455,8 @@ static long psum_add(struct psum *s, const bl_labelset *key, double w)
 	long i = s->m.cap ? lsmap_find(&s->m, key, s->keys, sizeof *s->keys, &slot) : -1;
 	if (i < 0) {
 		size_t a1 = s->alloc, a2 = s->alloc;
-		if (grow((void **)&s->keys, &a1, s->n + 1, sizeof *s->keys) != BL_OK ||
-		    grow((void **)&s->w, &a2, s->n + 1, sizeof *s->w) != BL_OK)
+		if (BL_ALLOC_GROW(s->keys, s->n + 1, a1) != BL_OK ||
+		    BL_ALLOC_GROW(s->w, s->n + 1, a2) != BL_OK)
 			return -1;
 		s->alloc = a1 < a2 ? a1 : a2;
 		if (lsmap_reserve(&s->m, s->keys, sizeof *s->keys) != BL_OK)
@@ -569,7 +539,7 @@ out:
 	psum_free(&cc);
 	psum_free(&abc);
 	if (rc != BL_OK)
-		rb_err(rb, rc, "out of memory");
+		bl_error_buf(&rb->errmsg, rc, "out of memory");
 	return rc;
 }
 
@@ -637,7 +607,7 @@ static int plan_targets(bl_rebalance *rb)
 		for (int j = 0; j < r->ntargets; j++) {
 			sum += r->target_share[j];
 			if (r->target_share[j] > 0 && mass_any(rb, &ri->tmask[j]) <= 0)
-				return rb_err(rb, BL_FAILED, "%s:%d: impossible target: label '%s' "
+				return bl_error_buf(&rb->errmsg, BL_FAILED, "%s:%d: impossible target: label '%s' "
 					      "has no samples%s", bl_policy_name(p), r->line,
 					      r->target_label[j],
 					      ls_empty(&ri->tmask[j]) ? " (no label of the index is in it)"
@@ -656,7 +626,7 @@ static int plan_targets(bl_rebalance *rb)
 		ri->rest = r->rest; /* -1: free */
 		(void)sum;
 		if (ri->rest > 0 && !ri->has_rest_samples)
-			return rb_err(rb, BL_FAILED, "%s:%d: impossible target: rest=%.6g of the "
+			return bl_error_buf(&rb->errmsg, BL_FAILED, "%s:%d: impossible target: rest=%.6g of the "
 				      "set must carry none of the listed labels, but every sample "
 				      "carries one", bl_policy_name(p), r->line, ri->rest);
 	}
@@ -685,7 +655,7 @@ static int plan_targets(bl_rebalance *rb)
 	}
 	if (err < 1e-7)
 		return BL_OK;
-	return rb_err(rb, BL_FAILED, "%s: the targets cannot be met together: after %d raking "
+	return bl_error_buf(&rb->errmsg, BL_FAILED, "%s: the targets cannot be met together: after %d raking "
 		      "rounds a share is still off by %.3g (do two target lines contradict "
 		      "each other, or do labels overlap in the samples?)",
 		      bl_policy_name(p), RAKE_MAX_ITER, err);
@@ -698,7 +668,7 @@ static int prepare_rules(bl_rebalance *rb)
 
 	rb->ri = calloc((size_t)(n ? n : 1), sizeof *rb->ri);
 	if (!rb->ri)
-		return rb_err(rb, BL_ENOMEM, "out of memory");
+		return bl_error_buf(&rb->errmsg, BL_ENOMEM, "out of memory");
 	rb->nri = n;
 	bl_labelset_clear(&rb->mask);
 	for (int id = 0; id < rb->nlabels; id++) {
@@ -718,7 +688,7 @@ static int prepare_rules(bl_rebalance *rb)
 		for (int f = 0; f < nf; f++) {
 			family_mask(rb, r->family[f], &ri->fam[f]);
 			if (ls_empty(&ri->fam[f]))
-				return rb_err(rb, BL_FAILED, "%s:%d: family '%s' matches no label "
+				return bl_error_buf(&rb->errmsg, BL_FAILED, "%s:%d: family '%s' matches no label "
 					      "of the index", bl_policy_name(p), r->line,
 					      r->family[f]);
 			ls_or(&rb->mask, &ri->fam[f]);
@@ -726,7 +696,7 @@ static int prepare_rules(bl_rebalance *rb)
 		if (r->kind == BL_RULE_DROP) {
 			int u = bl_expr_bind(r->expr, rb->labels, rb->nlabels, &rb->mask);
 			if (u < 0)
-				return rb_err(rb, u, "out of memory");
+				return bl_error_buf(&rb->errmsg, u, "out of memory");
 			ri->unbound = u;
 			/* a name no label of the index is in is a typo or rules
 			 * other than the scan's: nothing would be dropped */
@@ -735,7 +705,7 @@ static int prepare_rules(bl_rebalance *rb)
 				bl_labelset m;
 				family_mask(rb, nm, &m);
 				if (ls_empty(&m))
-					return rb_err(rb, BL_FAILED, "%s:%d: drop: '%s' is not a label "
+					return bl_error_buf(&rb->errmsg, BL_FAILED, "%s:%d: drop: '%s' is not a label "
 						      "of the index (no rule file of its scan defines it; "
 						      "'ballast report' lists the labels)",
 						      bl_policy_name(p), r->line, nm);
@@ -745,7 +715,7 @@ static int prepare_rules(bl_rebalance *rb)
 			for (int j = 0; j < r->ntargets; j++) {
 				family_mask(rb, r->target_label[j], &ri->tmask[j]);
 				if (ls_empty(&ri->tmask[j]) && r->target_share[j] > 0)
-					return rb_err(rb, BL_FAILED, "%s:%d: impossible target: label "
+					return bl_error_buf(&rb->errmsg, BL_FAILED, "%s:%d: impossible target: label "
 						      "'%s' is not a label of the index",
 						      bl_policy_name(p), r->line, r->target_label[j]);
 			}
@@ -764,7 +734,7 @@ static int check_accepts(bl_rebalance *rb)
 			continue;
 		family_mask(rb, a->family, &m);
 		if (ls_empty(&m))
-			return rb_err(rb, BL_FAILED, "%s:%d: accept shift: '%s' is not a label "
+			return bl_error_buf(&rb->errmsg, BL_FAILED, "%s:%d: accept shift: '%s' is not a label "
 				      "of the index", bl_policy_name(rb->p), a->line, a->family);
 	}
 	return BL_OK;
@@ -789,7 +759,7 @@ static int plan_adjust(bl_rebalance *rb)
 	rb->floor_mix = 0;
 	if (cw > 0) {
 		if (!(orig = malloc((rb->npc ? rb->npc : 1) * sizeof *orig)))
-			return rb_err(rb, BL_ENOMEM, "out of memory");
+			return bl_error_buf(&rb->errmsg, BL_ENOMEM, "out of memory");
 		for (size_t i = 0; i < rb->npc; i++)
 			orig[i] = rb->pc[i].weight;
 		for (int it = 0; it < 10000; it++) {
@@ -859,7 +829,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		rb->label_store[i] = strdup(bl_index_label(ix, i));
 		if (!rb->label_store[i]) {
 			rb->nlabels = i;
-			rc = rb_err(rb, BL_ENOMEM, "out of memory");
+			rc = bl_error_buf(&rb->errmsg, BL_ENOMEM, "out of memory");
 			goto out;
 		}
 		rb->labels[i] = rb->label_store[i];
@@ -869,7 +839,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 	rc = BL_ENOMEM;
 	if (!(rb->before = bl_stats_new_index(ix)) || !(rb->after = bl_stats_new_index(ix)) ||
 	    lsmap_reserve(&rb->fmap, rb->fc, sizeof *rb->fc) != BL_OK) {
-		rb_err(rb, rc, "out of memory");
+		bl_error_buf(&rb->errmsg, rc, "out of memory");
 		goto out;
 	}
 
@@ -877,7 +847,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 	 * not a plan that failed) */
 	rc = BL_FATAL;
 	if (!(cur = bl_index_cursor_new(ix, BL_IXC_BITS)) || bl_index_cursor_all(cur) != BL_OK) {
-		rb_err(rb, rc, "%s", bl_index_errmsg(ix));
+		bl_error_buf(&rb->errmsg, rc, "%s", bl_index_errmsg(ix));
 		goto out;
 	}
 	while ((src = bl_index_cursor_next(cur, &row)) == BL_OK) {
@@ -885,14 +855,14 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		struct fcell *f;
 		ls_from_bits(&ls, row->bits, row->nbits);
 		if (!(f = fcell_get(rb, &ls, 1))) {
-			rc = rb_err(rb, BL_ENOMEM, "out of memory");
+			rc = bl_error_buf(&rb->errmsg, BL_ENOMEM, "out of memory");
 			goto out;
 		}
 		f->n++;
 		rb->t.samples++;
 	}
 	if (src != BL_END) {
-		rb_err(rb, rc, "%s", bl_index_errmsg(ix));
+		bl_error_buf(&rb->errmsg, rc, "%s", bl_index_errmsg(ix));
 		goto out;
 	}
 
@@ -904,13 +874,13 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		long j;
 		ls_and(&k, &f->key, &rb->mask);
 		if (lsmap_reserve(&rb->pmap, rb->pc, sizeof *rb->pc) != BL_OK) {
-			rc = rb_err(rb, BL_ENOMEM, "out of memory");
+			rc = bl_error_buf(&rb->errmsg, BL_ENOMEM, "out of memory");
 			goto out;
 		}
 		j = lsmap_find(&rb->pmap, &k, rb->pc, sizeof *rb->pc, &slot);
 		if (j < 0) {
-			if (grow((void **)&rb->pc, &rb->pc_alloc, rb->npc + 1, sizeof *rb->pc) != BL_OK) {
-				rc = rb_err(rb, BL_ENOMEM, "out of memory");
+			if (BL_ALLOC_GROW(rb->pc, rb->npc + 1, rb->pc_alloc) != BL_OK) {
+				rc = bl_error_buf(&rb->errmsg, BL_ENOMEM, "out of memory");
 				goto out;
 			}
 			memset(&rb->pc[rb->npc], 0, sizeof rb->pc[0]);
@@ -929,7 +899,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 		double n = (double)rb->fc[i].n;
 		if (rb->fc[i].n &&
 		    bl_stats_add_n(rb->before, &rb->fc[i].key, rb->fc[i].n, n, n) != BL_OK) {
-			rc = rb_err(rb, BL_FAILED, "statistics failed");
+			rc = bl_error_buf(&rb->errmsg, BL_FAILED, "statistics failed");
 			goto out;
 		}
 	}
@@ -983,7 +953,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 	}
 	(void)w_sum;
 	if (n_pos == 0) {
-		rc = rb_err(rb, BL_FAILED, "%s: the policy leaves no sample with a positive "
+		rc = bl_error_buf(&rb->errmsg, BL_FAILED, "%s: the policy leaves no sample with a positive "
 			    "weight", bl_policy_name(rb->p));
 		goto out;
 	}
@@ -1011,7 +981,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 	for (size_t i = 0; i < rb->npc; i++) {
 		char *nm = names_of(rb, &rb->pc[i].labels);
 		if (!nm) {
-			rc = rb_err(rb, BL_ENOMEM, "out of memory");
+			rc = bl_error_buf(&rb->errmsg, BL_ENOMEM, "out of memory");
 			goto out;
 		}
 		rb->pc[i].names = nm;
@@ -1022,7 +992,7 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 out:
 	bl_index_cursor_free(cur);
 	if (rc != BL_OK && rb->errmsg.len == 0)
-		rb_err(rb, rc, "out of memory");
+		bl_error_buf(&rb->errmsg, rc, "out of memory");
 	return rc;
 }
 
@@ -1078,7 +1048,7 @@ int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
 	ls_from_bits(&ls, bits, nbits);
 	f = fcell_get(rb, &ls, 0);
 	if (!f)
-		return rb_err(rb, BL_FAILED, "a sample (shard %lld, ordinal %llu) has a label set "
+		return bl_error_buf(&rb->errmsg, BL_FAILED, "a sample (shard %lld, ordinal %llu) has a label set "
 			      "the plan has not seen: did the index change?",
 			      (long long)shard_id, (unsigned long long)ordinal);
 	c = &rb->pc[f->pc];
@@ -1532,7 +1502,7 @@ int bl_rebalance_finish(bl_rebalance *rb)
 		if (f->written &&
 		    bl_stats_add_n(rb->after, &f->key, f->written, f->sum_w,
 				   f->sum_w2) != BL_OK)
-			return rb_err(rb, BL_FAILED, "statistics failed");
+			return bl_error_buf(&rb->errmsg, BL_FAILED, "statistics failed");
 	}
 	rb->finished = 1;
 	free(rb->summary);
@@ -1547,7 +1517,7 @@ int bl_rebalance_finish(bl_rebalance *rb)
 	fill_summary(&fl);
 	if (fl.nomem || !(rb->summary = bl_rb_summary_json(&rb->sum))) {
 		bl_rb_summary_release(&rb->sum);
-		return rb_err(rb, BL_ENOMEM, "out of memory");
+		return bl_error_buf(&rb->errmsg, BL_ENOMEM, "out of memory");
 	}
 	return BL_OK;
 }

@@ -9,6 +9,7 @@
  * bytes.  Output goes to a caller's bl_buf or FILE*, or atomically to a
  * file; nothing is printed on its own.
  */
+#include "error_int.h"
 #include "report_int.h"
 
 #include <cJSON.h>
@@ -794,7 +795,7 @@ int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out, char 
 	memset(&r, 0, sizeof r);
 	bl_strlist_init(&r.given_labels);
 	if (!ix || !out) {
-		snprintf(err, errlen, "no index or no output buffer");
+		bl_error_set(err, errlen, "no index or no output buffer");
 		return BL_EUSAGE;
 	}
 	if (!opt) {
@@ -803,7 +804,7 @@ int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out, char 
 	}
 	len0 = out->len;
 	if (opt->format < BL_REPORT_TEXT || opt->format > BL_REPORT_HTML) {
-		snprintf(err, errlen, "unknown report format %d", opt->format);
+		bl_error_set(err, errlen, "unknown report format %d", opt->format);
 		goto out;
 	}
 	rc = bl_report_gather(&r, ix, opt, err, errlen);
@@ -816,7 +817,7 @@ int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out, char 
 	default: rc = render_text(&r, out); break;
 	}
 	if (rc != BL_OK)
-		snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
+		bl_error_set(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
 							    : "report larger than the output cap");
 out:
 	if (rc != BL_OK && out->len > len0) {

@@ -11,6 +11,8 @@
  * include/call graph of lib/ has no cycle: tests/cli/layers.sh).  Every
  * function is a pure function of its arguments; nothing is printed.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "report_fmt_int.h"
 
 #include <cJSON.h>
@@ -206,20 +208,13 @@ const char *bl_report_unread_phrase(const char *label, char *b, size_t n)
 void bl_report_tb_row(struct bl_report_table *t, ...)
 {
 	va_list ap;
+	size_t need;
 	if (t->failed)
 		return;
-	if ((t->nrow + 1) * t->ncol > t->alloc) {
-		size_t n = t->alloc ? t->alloc * 2 : t->ncol * 16;
-		void *q;
-		while (n < (t->nrow + 1) * t->ncol)
-			n *= 2;
-		q = realloc(t->cells, n * sizeof *t->cells);
-		if (!q) {
-			t->failed = 1;
-			return;
-		}
-		t->cells = q;
-		t->alloc = n;
+	if (bl_alloc_mult(t->nrow + 1, t->ncol, &need) != BL_OK ||
+	    BL_ALLOC_GROW(t->cells, need, t->alloc) != BL_OK) {
+		t->failed = 1;
+		return;
 	}
 	va_start(ap, t);
 	for (size_t c = 0; c < t->ncol; c++) {
@@ -343,7 +338,7 @@ int bl_report_write_stream(const bl_buf *b, FILE *f, char *err, size_t errlen)
 
 	if (b->len && fwrite(b->buf, 1, b->len, f) != b->len) {
 		if (err && errlen)
-			snprintf(err, errlen, "write error: %s", strerror(errno));
+			bl_error_set(err, errlen, "write error: %s", strerror(errno));
 		rc = BL_FAILED;
 	}
 	return rc;

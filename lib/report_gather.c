@@ -13,6 +13,7 @@
  * report_manifest.c for text, CSV and JSON, report_html.c for HTML) are
  * pure functions of what is gathered here; this file calls none of them.
  */
+#include "error_int.h"
 #include "report_int.h"
 #include "index_int.h"
 
@@ -86,7 +87,7 @@ void bl_report_release(struct bl_report *r)
 /* A failure of the index, in err. */
 static int index_fail(bl_index *ix, int rc, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory" : bl_index_errmsg(ix));
+	bl_error_set(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory" : bl_index_errmsg(ix));
 	return rc;
 }
 
@@ -165,7 +166,7 @@ static int read_shards(struct bl_report *r, bl_index *ix, char *err, size_t errl
 	rc = BL_OK;
 	goto out;
 nomem:
-	snprintf(err, errlen, "out of memory");
+	bl_error_set(err, errlen, "out of memory");
 	rc = BL_ENOMEM;
 out:
 	bl_index_shard_rows_free(rows, nrows);
@@ -204,7 +205,7 @@ static int read_samples(struct bl_report *r, bl_index *ix, char *err, size_t err
 		if (rc == BL_OK && r->given)
 			rc = bl_stats_add_bits(r->given, bits, len, w);
 		if (rc != BL_OK) {
-			snprintf(err, errlen, "out of memory");
+			bl_error_set(err, errlen, "out of memory");
 			goto out;
 		}
 		rc = BL_FAILED;
@@ -338,14 +339,14 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 	r->nl = bl_index_nlabels(ix);
 	r->all = bl_stats_new_index(ix);
 	if (!r->all) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		rc = BL_ENOMEM;
 		goto out;
 	}
 	if (opt->by && *opt->by) {
 		r->by_node = bl_stats_node_find(r->all, opt->by);
 		if (r->by_node < 0) {
-			snprintf(err, errlen, "--by '%s': no label of the index is in that family",
+			bl_error_set(err, errlen, "--by '%s': no label of the index is in that family",
 				 opt->by);
 			goto out;
 		}
@@ -357,7 +358,7 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 		r->given = bl_stats_new_index(ix);
 		if (!copy || !r->given) {
 			free(copy);
-			snprintf(err, errlen, "out of memory");
+			bl_error_set(err, errlen, "out of memory");
 			rc = BL_ENOMEM;
 			goto out;
 		}
@@ -369,14 +370,14 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 				continue;
 			id = bl_index_label_id(ix, t);
 			if (id < 0) {
-				snprintf(err, errlen, "--given '%s': no such label in the index", t);
+				bl_error_set(err, errlen, "--given '%s': no such label in the index", t);
 				free(copy);
 				goto out;
 			}
 			bl_labelset_set(&ls, id);
 			if (bl_strlist_add(&r->given_labels, t) != BL_OK) {
 				free(copy);
-				snprintf(err, errlen, "out of memory");
+				bl_error_set(err, errlen, "out of memory");
 				rc = BL_ENOMEM;
 				goto out;
 			}
@@ -390,7 +391,7 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 	if (rc == BL_OK &&
 	    bl_stats_skew_table(r->all, opt->min_rows, opt->min_events, &r->skew, &r->nskew) !=
 		    BL_OK) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		rc = BL_ENOMEM;
 	}
 	if (rc == BL_OK) {
@@ -406,7 +407,7 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 	if (rc == BL_OK && opt->audit)
 		rc = apply_audit(r);
 	if (rc == BL_ENOMEM)
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 out:
 	return rc;
 }
@@ -611,7 +612,7 @@ static int mf_read_lines(struct bl_report_mf *mf, bl_manifest *m, bl_index *ix,
 			p = end;
 		}
 		if (!isfinite(e->weight) || bl_stats_add(mf->after, &ls, e->weight) != BL_OK) {
-			snprintf(err, errlen, "manifest '%s': sample '%s' of shard '%s': bad weight",
+			bl_error_set(err, errlen, "manifest '%s': sample '%s' of shard '%s': bad weight",
 				 mf->name, e->key, e->shard);
 			rc = BL_FAILED;
 			goto out;
@@ -627,7 +628,7 @@ static int mf_read_lines(struct bl_report_mf *mf, bl_manifest *m, bl_index *ix,
 	if (rc == BL_END) {
 		rc = BL_OK;
 	} else {
-		snprintf(err, errlen, "manifest '%s' is damaged: %s", mf->name,
+		bl_error_set(err, errlen, "manifest '%s' is damaged: %s", mf->name,
 			 bl_manifest_errmsg(m));
 		rc = BL_FAILED;
 	}
@@ -658,12 +659,12 @@ int bl_report_mf_gather(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m, c
 	if (rc != BL_OK)
 		goto out;
 	rc = BL_ENOMEM;
-	snprintf(err, errlen, "out of memory");
+	bl_error_set(err, errlen, "out of memory");
 	pol = mf_json(m, "policy");
 	inputs = mf_json(m, "inputs");
 	mlabels = mf_json(m, "labels");
 	if (!cJSON_IsObject(pol) || !cJSON_IsArray(inputs)) {
-		snprintf(err, errlen, "'%s/manifest.json': policy or inputs damaged", mf->name);
+		bl_error_set(err, errlen, "'%s/manifest.json': policy or inputs damaged", mf->name);
 		rc = BL_FAILED;
 		goto out;
 	}
@@ -671,11 +672,11 @@ int bl_report_mf_gather(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m, c
 		char why[512];
 		rc = bl_manifest_summary(m, &mf->sum, why, sizeof why);
 		if (rc != BL_OK) {
-			snprintf(err, errlen, "'%s/manifest.json': %s", mf->name, why);
+			bl_error_set(err, errlen, "'%s/manifest.json': %s", mf->name, why);
 			goto out;
 		}
 		rc = BL_ENOMEM;
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 	}
 	mf->policy_path = jstrdup(pol, "path");
 	mf->policy_text = jstrdup(pol, "text");
@@ -732,7 +733,7 @@ int bl_report_mf_gather(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m, c
 	if (rc != BL_OK)
 		goto out;
 	rc = BL_ENOMEM;
-	snprintf(err, errlen, "out of memory");
+	bl_error_set(err, errlen, "out of memory");
 	if (bl_stats_skew_table(mf->after, mf->opt->min_rows, mf->opt->min_events, &mf->skew,
 				&mf->nskew) != BL_OK)
 		goto out;

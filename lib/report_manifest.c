@@ -9,6 +9,7 @@
  * bl_rb_check list), and the report returns BL_WARN so that the command
  * exits 1.
  */
+#include "error_int.h"
 #include "report_int.h"
 
 #include <cJSON.h>
@@ -550,7 +551,7 @@ int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 	bl_strlist_init(&mf.before.given_labels);
 	bl_strlist_init(&mf.notes);
 	if (!ix || !m || !out) {
-		snprintf(err, errlen, "no index, no manifest or no output buffer");
+		bl_error_set(err, errlen, "no index, no manifest or no output buffer");
 		goto out;
 	}
 	if (!opt) {
@@ -558,7 +559,7 @@ int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 		opt = &defaults;
 	}
 	if (opt->format < BL_REPORT_TEXT || opt->format > BL_REPORT_HTML) {
-		snprintf(err, errlen, "unknown report format %d", opt->format);
+		bl_error_set(err, errlen, "unknown report format %d", opt->format);
 		goto out;
 	}
 	mf.name = name ? name : "manifest";
@@ -573,11 +574,11 @@ int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 	default: rc = render_mtext(&mf, out); break;
 	}
 	if (rc != BL_OK) {
-		snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
+		bl_error_set(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
 							    : "report larger than the output cap");
 	} else if (!bl_report_mf_ok(&mf)) {
 		size_t failed = bl_rb_summary_count(&mf.sum, BL_CHECK_FAILED);
-		snprintf(err, errlen, "manifest '%s': %s%s%s", mf.name,
+		bl_error_set(err, errlen, "manifest '%s': %s%s%s", mf.name,
 			 failed ? "its plan failed checks" : "",
 			 failed && !mf.agree ? "; " : "",
 			 mf.agree ? "" : "its summary disagrees with its lines or the index");
@@ -607,7 +608,7 @@ int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
 		char werr[1024];
 		int w = bl_report_write_stream(&b, f, werr, sizeof werr);
 		if (w != BL_OK) {
-			snprintf(err, errlen, "%s", werr);
+			bl_error_set(err, errlen, "%s", werr);
 			rc = w;
 		}
 	}
@@ -635,7 +636,7 @@ int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 		char werr[1024];
 		int w = bl_file_write_atomic(path, b.buf, b.len, werr, sizeof werr);
 		if (w != BL_OK) {
-			snprintf(err, errlen, "%s", werr);
+			bl_error_set(err, errlen, "%s", werr);
 			rc = w;
 		}
 	}

@@ -17,6 +17,8 @@
  * Label 0 is always the derived "safety.minor_sexual" (age.minor together
  * with any sexual.* label); rule files cannot declare it.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "rules_int.h"
 
 #include <ctype.h>
@@ -60,7 +62,8 @@ static const char *const fact_names[BL_FACT__COUNT] = {
  * would give. */
 typedef struct pending {
 	bl_rlabel *v;
-	int n, a;
+	int n;
+	size_t a;
 	bl_rdefine *g;
 	size_t ng, ag;
 	bl_sha256 sha;
@@ -78,17 +81,6 @@ typedef struct pctx {
 	define *defs;
 	size_t ndefs, adefs;
 } pctx;
-
-static void set_err(bl_ruleset *rs, const char *fmt, ...)
-	__attribute__((format(__printf__, 2, 3)));
-
-static void set_err(bl_ruleset *rs, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(rs->errmsg, sizeof rs->errmsg, fmt, ap);
-	va_end(ap);
-}
 
 static char *dup_n(const char *s, size_t n)
 {
@@ -248,9 +240,10 @@ static void perr(const pctx *c, const char *at, const char *fmt, ...)
 	char msg[768];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	bl_error_vset(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	set_err(c->rs, "%s:%d:%d: %s", c->file, c->line, col_of(c, at), msg);
+	bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "%s:%d:%d: %s", c->file, c->line,
+		     col_of(c, at), msg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -444,14 +437,8 @@ static int do_label(pctx *c, const char *p, const char *end)
 		     p, old->file, old->line);
 		return BL_FAILED;
 	}
-	if (c->pd->n == c->pd->a) {
-		int na = c->pd->a ? c->pd->a * 2 : 16;
-		bl_rlabel *v = realloc(c->pd->v, (size_t)na * sizeof *v);
-		if (!v)
-			goto nomem;
-		c->pd->v = v;
-		c->pd->a = na;
-	}
+	if (BL_ALLOC_GROW(c->pd->v, (size_t)c->pd->n + 1, c->pd->a) != BL_OK)
+		goto nomem;
 	l = &c->pd->v[c->pd->n];
 	label_init(l);
 	l->name = dup_n(p, n);
@@ -464,7 +451,7 @@ static int do_label(pctx *c, const char *p, const char *end)
 	c->pd->n++;
 	return BL_OK;
 nomem:
-	set_err(c->rs, "out of memory");
+	bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
 	return BL_ENOMEM;
 }
 
@@ -533,7 +520,7 @@ static int expand(pctx *c, const char *p, const char *end, bl_buf *out,
 		p += n + 2;
 	}
 	if (rc != BL_OK) {
-		set_err(c->rs, "out of memory");
+		bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
 		return BL_ENOMEM;
 	}
 	if (*first_at == (size_t)-1)
@@ -586,7 +573,7 @@ static int check_pattern(pctx *c, const char *kw, const char *p,
 		return rc;
 	rc = fold(out);
 	if (rc != BL_OK) {
-		set_err(c->rs, "out of memory");
+		bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
 		return BL_ENOMEM;
 	}
 	code = pcre2_compile((PCRE2_SPTR)out->buf, out->len, RULE_PCRE2_OPTIONS | extra,
@@ -637,14 +624,8 @@ static int do_define(pctx *c, const char *p, const char *end, int global)
 	rc = check_pattern(c, kw, p + n, end, &pat, 0, NULL);
 	if (rc != BL_OK)
 		goto out;
-	if (*nv == *av) {
-		size_t na = *av ? *av * 2 : 8;
-		define *nvv = realloc(*v, na * sizeof *nvv);
-		if (!nvv)
-			goto nomem;
-		*v = nvv;
-		*av = na;
-	}
+	if (BL_ALLOC_GROW(*v, *nv + 1, *av) != BL_OK)
+		goto nomem;
 	(*v)[*nv].name = dup_n(p, n);
 	if (!(*v)[*nv].name)
 		goto nomem;
@@ -657,7 +638,7 @@ static int do_define(pctx *c, const char *p, const char *end, int global)
 	rc = BL_OK;
 	goto out;
 nomem:
-	set_err(c->rs, "out of memory");
+	bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
 	rc = BL_ENOMEM;
 out:
 	bl_buf_release(&pat);
@@ -669,6 +650,7 @@ static int do_pattern(pctx *c, const char *kw_at, const char *kw,
 {
 	bl_rlabel *l = cur_label(c, kw_at, kw);
 	pcre2_code *code = NULL, ***pre;
+	size_t *room;
 	int *n;
 	bl_buf pat;
 	int rc;
@@ -682,13 +664,9 @@ static int do_pattern(pctx *c, const char *kw_at, const char *kw,
 		goto out;
 	pre = is_unless ? &l->unless_pre : &l->match_pre;
 	n = is_unless ? &l->nunless : &l->nmatch;
-	/* one slot a pattern: the array grows with the count */
-	if (*n == 0 || (*n & (*n - 1)) == 0) {
-		pcre2_code **v = realloc(*pre, (size_t)(*n ? 2 * *n : 1) * sizeof *v);
-		if (!v)
-			goto nomem;
-		*pre = v;
-	}
+	room = is_unless ? &l->aunless_pre : &l->amatch_pre;
+	if (BL_ALLOC_GROW(*pre, (size_t)*n + 1, *room) != BL_OK)
+		goto nomem;
 	rc = bl_strlist_add(is_unless ? &l->unless_pats : &l->match_pats, pat.buf);
 	if (rc != BL_OK)
 		goto nomem;
@@ -699,7 +677,7 @@ out:
 	bl_buf_release(&pat);
 	return rc;
 nomem:
-	set_err(c->rs, "out of memory");
+	bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
 	rc = BL_ENOMEM;
 	goto out;
 }
@@ -822,15 +800,9 @@ static char *unescape(const char *s, size_t n)
 
 static int add_pred(pctx *c, bl_rlabel *l, bl_pred *pr)
 {
-	if (l->npreds == l->apreds) {
-		size_t na = l->apreds ? l->apreds * 2 : 4;
-		bl_pred *v = realloc(l->preds, na * sizeof *v);
-		if (!v) {
-			set_err(c->rs, "out of memory");
-			return BL_ENOMEM;
-		}
-		l->preds = v;
-		l->apreds = na;
+	if (BL_ALLOC_GROW(l->preds, l->npreds + 1, l->apreds) != BL_OK) {
+		bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
+		return BL_ENOMEM;
 	}
 	l->preds[l->npreds++] = *pr;
 	return BL_OK;
@@ -916,7 +888,7 @@ static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
 			} else {
 				pr.path = dup_n(name, n);
 				if (!pr.path) {
-					set_err(c->rs, "out of memory");
+					bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
 					return BL_ENOMEM;
 				}
 			}
@@ -944,7 +916,7 @@ static int do_when(pctx *c, const char *kw_at, const char *p, const char *end)
 				pr.str = unescape(t.at + 1, t.len);
 				if (!pr.str) {
 					free(pr.path);
-					set_err(c->rs, "out of memory");
+					bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
 					return BL_ENOMEM;
 				}
 			} else {
@@ -1017,14 +989,8 @@ static int do_names(pctx *c, const char *kw, const char *p, const char *end,
 			perr(c, p, "bad label name after '%s'", kw);
 			return BL_FAILED;
 		}
-		if (*n == *a) {
-			size_t na = *a ? *a * 2 : 2;
-			bl_implied *nv = realloc(*v, na * sizeof *nv);
-			if (!nv)
-				goto nomem;
-			*v = nv;
-			*a = na;
-		}
+		if (BL_ALLOC_GROW(*v, *n + 1, *a) != BL_OK)
+			goto nomem;
 		(*v)[*n].name = dup_n(p, len);
 		if (!(*v)[*n].name)
 			goto nomem;
@@ -1040,7 +1006,7 @@ static int do_names(pctx *c, const char *kw, const char *p, const char *end,
 	}
 	return BL_OK;
 nomem:
-	set_err(c->rs, "out of memory");
+	bl_error_set(c->rs->errmsg, sizeof c->rs->errmsg, "out of memory");
 	return BL_ENOMEM;
 }
 
@@ -1110,7 +1076,7 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 	c.pd = pd;
 	c.file = name;
 	if (memchr(text, '\0', len)) {
-		set_err(rs, "%s: contains a NUL byte; not a rule file", name);
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "%s: contains a NUL byte; not a rule file", name);
 		goto out;
 	}
 	nbefore = pd->n;
@@ -1128,7 +1094,7 @@ static int parse_text(bl_ruleset *rs, pending *pd, const char *name,
 		p = nl ? nl + 1 : end;
 	}
 	if (pd->n == nbefore && pd->ng == gbefore) {
-		set_err(rs, "%s: declares no labels: a rule file that tags "
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "%s: declares no labels: a rule file that tags "
 			    "nothing is a mistake (add a 'label' line)", name);
 		rc = BL_FAILED;
 		goto out;
@@ -1147,32 +1113,17 @@ static int commit(bl_ruleset *rs, pending *pd)
 	int need = rs->nlabels + pd->n;
 
 	if (need > BL_MAX_LABELS) {
-		set_err(rs, "too many labels: %d (at most %d, with %s)", need,
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "too many labels: %d (at most %d, with %s)", need,
 			BL_MAX_LABELS, BL_LABEL_MINOR_SEXUAL);
 		return BL_FAILED;
 	}
-	if (need > rs->alabels) {
-		int na = rs->alabels;
-		bl_rlabel *v;
-		while (na < need)
-			na *= 2;
-		v = realloc(rs->labels, (size_t)na * sizeof *v);
-		if (!v) {
-			set_err(rs, "out of memory");
-			return BL_ENOMEM;
-		}
-		rs->labels = v;
-		rs->alabels = na;
+	if (BL_ALLOC_GROW(rs->labels, (size_t)need, rs->alabels) != BL_OK) {
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
+		return BL_ENOMEM;
 	}
-	if (pd->ng && rs->nglobals + pd->ng > rs->aglobals) {
-		size_t na = rs->nglobals + pd->ng;
-		define *v = realloc(rs->globals, na * sizeof *v);
-		if (!v) {
-			set_err(rs, "out of memory");
-			return BL_ENOMEM;
-		}
-		rs->globals = v;
-		rs->aglobals = na;
+	if (BL_ALLOC_GROW(rs->globals, rs->nglobals + pd->ng, rs->aglobals) != BL_OK) {
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
+		return BL_ENOMEM;
 	}
 	if (pd->ng)
 		memcpy(rs->globals + rs->nglobals, pd->g, pd->ng * sizeof *pd->g);
@@ -1196,7 +1147,7 @@ static int check_open(bl_ruleset *rs)
 	if (!rs)
 		return BL_EUSAGE;
 	if (rs->compiled) {
-		set_err(rs, "rule set already compiled; no more rules can be loaded");
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "rule set already compiled; no more rules can be loaded");
 		return BL_EUSAGE;
 	}
 	return BL_OK;
@@ -1211,7 +1162,7 @@ int bl_ruleset_load_string(bl_ruleset *rs, const char *name, const char *text,
 	if (rc != BL_OK)
 		return rc;
 	if (!text && len) {
-		set_err(rs, "%s: no text", name ? name : "(string)");
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "%s: no text", name ? name : "(string)");
 		return BL_EUSAGE;
 	}
 	pd.sha = rs->sha;
@@ -1230,13 +1181,13 @@ static int read_file(bl_ruleset *rs, const char *path, bl_buf *out)
 	size_t n;
 
 	if (!f) {
-		set_err(rs, "cannot open '%s': %s", path, strerror(errno));
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "cannot open '%s': %s", path, strerror(errno));
 		return BL_FAILED;
 	}
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
 		int arc = bl_buf_add(out, chunk, n);
 		if (arc != BL_OK) {
-			set_err(rs, arc == BL_ENOMEM ? "out of memory reading '%s'"
+			bl_error_set(rs->errmsg, sizeof rs->errmsg, arc == BL_ENOMEM ? "out of memory reading '%s'"
 						     : "'%s' is too big for a rule file",
 				path);
 			rc = arc;
@@ -1244,7 +1195,7 @@ static int read_file(bl_ruleset *rs, const char *path, bl_buf *out)
 		}
 	}
 	if (ferror(f)) {
-		set_err(rs, "cannot read '%s': %s", path, strerror(errno));
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "cannot read '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	rc = BL_OK;
@@ -1274,7 +1225,7 @@ int bl_ruleset_load_file(bl_ruleset *rs, const char *path)
 	if (rc != BL_OK)
 		return rc;
 	if (!path) {
-		set_err(rs, "no file name");
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "no file name");
 		return BL_EUSAGE;
 	}
 	pd.sha = rs->sha;
@@ -1306,13 +1257,13 @@ int bl_ruleset_load_dir(bl_ruleset *rs, const char *dir)
 	pd.sha = rs->sha;
 	rc = BL_FAILED;
 	if (!dir) {
-		set_err(rs, "no directory name");
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "no directory name");
 		rc = BL_EUSAGE;
 		goto out;
 	}
 	d = opendir(dir);
 	if (!d) {
-		set_err(rs, "cannot open directory '%s': %s", dir, strerror(errno));
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "cannot open directory '%s': %s", dir, strerror(errno));
 		goto out;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -1321,20 +1272,20 @@ int bl_ruleset_load_dir(bl_ruleset *rs, const char *dir)
 		    strcmp(de->d_name + n - 6, ".rules") != 0)
 			continue;
 		if (bl_strlist_add(&names, de->d_name) != BL_OK) {
-			set_err(rs, "out of memory");
+			bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
 			rc = BL_ENOMEM;
 			goto out;
 		}
 	}
 	if (names.n == 0) {
-		set_err(rs, "no *.rules files in '%s'", dir);
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "no *.rules files in '%s'", dir);
 		goto out;
 	}
 	qsort(names.items, names.n, sizeof *names.items, cmp_str);
 	for (size_t i = 0; i < names.n; i++) {
 		bl_buf_reset(&path);
 		if (bl_buf_addf(&path, "%s/%s", dir, names.items[i]) != BL_OK) {
-			set_err(rs, "out of memory");
+			bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
 			rc = BL_ENOMEM;
 			goto out;
 		}
@@ -1373,7 +1324,7 @@ static int compile_program(bl_ruleset *rs, const bl_rlabel *l,
 		PCRE2_UCHAR msg[256];
 		if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
 			snprintf((char *)msg, sizeof msg, "error %d", errcode);
-		set_err(rs, "%s:%d:1: label '%s': one of its %s does not "
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "%s:%d:1: label '%s': one of its %s does not "
 			    "compile: %s",
 			l->file, l->line, l->name, what, (const char *)msg);
 		return BL_FAILED;
@@ -1420,14 +1371,8 @@ static int clause_id(bl_prefilter *pf, clauses *cs, bl_strlist *c)
 	for (size_t i = 0; i < cs->n; i++)
 		if (same_clause(&cs->v[i], c))
 			return (int)i + 1;
-	if (cs->n == cs->a) {
-		size_t na = cs->a ? cs->a * 2 : 64;
-		bl_strlist *v = realloc(cs->v, na * sizeof *v);
-		if (!v)
-			return BL_ENOMEM;
-		cs->v = v;
-		cs->a = na;
-	}
+	if (BL_ALLOC_GROW(cs->v, cs->n + 1, cs->a) != BL_OK)
+		return BL_ENOMEM;
 	id = (int)cs->n + 1;
 	for (size_t i = 0; i < c->n; i++)
 		if (bl_prefilter_add(pf, c->items[i], strlen(c->items[i]), id) != BL_OK)
@@ -1439,14 +1384,8 @@ static int clause_id(bl_prefilter *pf, clauses *cs, bl_strlist *c)
 
 static int gate_push(bl_gate *g, size_t *alloc, int v)
 {
-	if (g->len == *alloc) {
-		size_t na = *alloc ? *alloc * 2 : 16;
-		int *nv = realloc(g->code, na * sizeof *nv);
-		if (!nv)
-			return BL_ENOMEM;
-		g->code = nv;
-		*alloc = na;
-	}
+	if (BL_ALLOC_GROW(g->code, g->len + 1, *alloc) != BL_OK)
+		return BL_ENOMEM;
 	g->code[g->len++] = v;
 	return BL_OK;
 }
@@ -1573,7 +1512,7 @@ static int programs_compile(bl_ruleset *rs, const bl_rlabel *l,
 	}
 	return BL_OK;
 nomem:
-	set_err(rs, "out of memory");
+	bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
 	return BL_ENOMEM;
 }
 
@@ -1633,7 +1572,7 @@ static int except_resolve(bl_ruleset *rs)
 					any = 1;
 				}
 			if (!any) {
-				set_err(rs, "%s:%d:%d: 'except' names an unknown label "
+				bl_error_set(rs->errmsg, sizeof rs->errmsg, "%s:%d:%d: 'except' names an unknown label "
 					    "or family '%s'", l->file, l->except[k].line,
 					l->except[k].col, l->except[k].name);
 				return BL_FAILED;
@@ -1659,7 +1598,7 @@ static int order_build(bl_ruleset *rs)
 	rs->order = malloc((size_t)n * sizeof *rs->order);
 	rs->eval = malloc((size_t)n * sizeof *rs->eval);
 	if (!need || !rs->order || !rs->eval) {
-		set_err(rs, "out of memory");
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
 		rc = BL_ENOMEM;
 		goto out;
 	}
@@ -1689,7 +1628,7 @@ static int order_build(bl_ruleset *rs)
 			for (int i = 0; i < n; i++)
 				if (!bl_labelset_has(&done, i) && rs->labels[i].has_except) {
 					const bl_rlabel *l = &rs->labels[i];
-					set_err(rs, "%s:%d:%d: 'except' of label '%s' makes a "
+					bl_error_set(rs->errmsg, sizeof rs->errmsg, "%s:%d:%d: 'except' of label '%s' makes a "
 						    "cycle: it waits for a label that waits "
 						    "for it (or that it implies)",
 						l->file, l->except[0].line, l->except[0].col,
@@ -1720,7 +1659,7 @@ int bl_ruleset_compile(bl_ruleset *rs)
 	if (rc != BL_OK)
 		return rc;
 	if (rs->nlabels <= 1) {
-		set_err(rs, "the rule set declares no labels: it would tag "
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "the rule set declares no labels: it would tag "
 			    "nothing (load a rule file with 'label' lines)");
 		return BL_FAILED;
 	}
@@ -1740,7 +1679,7 @@ int bl_ruleset_compile(bl_ruleset *rs)
 	}
 	rc = prefilter_start(rs);
 	if (rc != BL_OK) {
-		set_err(rs, "out of memory");
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
 		goto out;
 	}
 	rc = BL_FAILED;
@@ -1765,14 +1704,14 @@ int bl_ruleset_compile(bl_ruleset *rs)
 		for (size_t k = 0; k < l->nimplies; k++) {
 			int j = label_find(rs, l->implies[k].name);
 			if (j < 0) {
-				set_err(rs, "%s:%d:%d: 'implies' names an unknown "
+				bl_error_set(rs->errmsg, sizeof rs->errmsg, "%s:%d:%d: 'implies' names an unknown "
 					    "label '%s'",
 					l->file, l->implies[k].line,
 					l->implies[k].col, l->implies[k].name);
 				goto out;
 			}
 			if (l->internal || rs->labels[j].internal) {
-				set_err(rs, "%s:%d:%d: 'implies' of label '%s': an internal "
+				bl_error_set(rs->errmsg, sizeof rs->errmsg, "%s:%d:%d: 'implies' of label '%s': an internal "
 					    "label is never set, so it neither implies "
 					    "nor is implied ('%s' is internal)",
 					l->file, l->implies[k].line, l->implies[k].col,
@@ -1815,7 +1754,7 @@ int bl_ruleset_compile(bl_ruleset *rs)
 		goto out;
 	rc = bl_normalise_build(rs->nz);
 	if (rc != BL_OK) {
-		set_err(rs, "out of memory");
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < rs->nlabels; i++) {
@@ -1828,14 +1767,14 @@ int bl_ruleset_compile(bl_ruleset *rs)
 	}
 	rc = bl_prefilter_build(rs->pf);
 	if (rc != BL_OK) {
-		set_err(rs, rc == BL_ENOMEM ? "out of memory"
+		bl_error_set(rs->errmsg, sizeof rs->errmsg, rc == BL_ENOMEM ? "out of memory"
 					    : "the prefilter automaton is too big");
 		goto out;
 	}
 	for (int i = 0; i < rs->nlabels; i++) {
 		rc = label_first_clauses(&rs->labels[i], bl_prefilter_nids(rs->pf));
 		if (rc != BL_OK) {
-			set_err(rs, "out of memory");
+			bl_error_set(rs->errmsg, sizeof rs->errmsg, "out of memory");
 			goto out;
 		}
 	}

@@ -115,6 +115,7 @@ typedef struct bl_rlabel {
 	/* the programs compiled when the patterns were checked at load,
 	 * taken over (without their JIT code) when the set is compiled */
 	pcre2_code **match_pre, **unless_pre;
+	size_t amatch_pre, aunless_pre; /* their room */
 	bl_gate *mgate;      /* one per match pattern */
 	bl_gate *ugate;      /* one per unless pattern */
 	/* a clause of every match gate (BL_PF_WORDS(nids) words): a caption
@@ -145,7 +146,7 @@ struct bl_ruleset {
 	int nlabels;
 	int npublic;        /* once compiled: the labels before the internal
 			     * ones, which compile moves to the end */
-	int alabels;
+	size_t alabels;
 	int compiled;
 	int uses_json, uses_image;
 	int minor_sexual;       /* index of safety.minor_sexual */

@@ -40,6 +40,8 @@
  * global positions r, r+W, ..., and a saved position resumes the same
  * stream.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "ballast.h"
 #include "manifest_int.h"
 
@@ -138,18 +140,6 @@ static long intern_add(struct intern *t, const char *s)
 	return (long)(t->s.n - 1);
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(__printf__, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int is_dir(const char *p)
 {
 	struct stat st;
@@ -187,14 +177,8 @@ static int add_label(bl_sampler *s, const char *name)
 	long id = intern_add(&s->labels, name);
 	if (id < 0 || id >= BL_MAX_LABELS)
 		return BL_FAILED;
-	if (s->nlab == s->alab) {
-		size_t na = s->alab ? s->alab * 2 : 1024;
-		int *nl = realloc(s->lab, na * sizeof *nl);
-		if (!nl)
-			return BL_ENOMEM;
-		s->lab = nl;
-		s->alab = na;
-	}
+	if (BL_ALLOC_GROW(s->lab, s->nlab + 1, s->alab) != BL_OK)
+		return BL_ENOMEM;
 	s->lab[s->nlab++] = (int)id;
 	return BL_OK;
 }
@@ -206,15 +190,13 @@ static int add_members(bl_sampler *s, const bl_members *mb)
 	long ext = -1;
 
 	if (s->amem <= s->n) {
-		size_t na = s->alloc;
-		bl_members *nm = realloc(s->mem, na * sizeof *nm);
-		if (!nm)
+		size_t old = s->amem;
+		if (BL_ALLOC_GROW(s->mem, s->n + 1, s->amem) != BL_OK)
 			return BL_ENOMEM;
 		/* entries before the first with members have none */
-		for (size_t k = s->amem; k < na; k++)
-			nm[k].caption.offset = nm[k].image.offset = nm[k].json.offset = -2;
-		s->mem = nm;
-		s->amem = na;
+		for (size_t k = old; k < s->amem; k++)
+			s->mem[k].caption.offset = s->mem[k].image.offset =
+				s->mem[k].json.offset = -2;
 	}
 	if (mb->image_ext && (ext = intern_add(&s->exts, mb->image_ext)) < 0)
 		return BL_ENOMEM;
@@ -235,17 +217,11 @@ static int add_entry(bl_sampler *s, const bl_manifest_entry *me, const char *bas
 	if (me->weight == 0)
 		return BL_END;
 	if (s->n >= MAX_ENTRIES) {
-		seterr(msg, msglen, "more than %zu entries", MAX_ENTRIES);
+		bl_error_set(msg, msglen, "more than %zu entries", MAX_ENTRIES);
 		return BL_FAILED;
 	}
-	if (s->n == s->alloc) {
-		size_t na = s->alloc ? s->alloc * 2 : 1024;
-		bl_entry *ne = realloc(s->e, na * sizeof *ne);
-		if (!ne)
-			goto nomem;
-		s->e = ne;
-		s->alloc = na;
-	}
+	if (BL_ALLOC_GROW(s->e, s->n + 1, s->alloc) != BL_OK)
+		goto nomem;
 	if (resolve_shard(me->shard, base, tmp) != BL_OK ||
 	    (si = intern_add(&s->shards, tmp->buf)) < 0 ||
 	    (ki = intern_add(&s->keys, me->key)) < 0)
@@ -267,7 +243,7 @@ static int add_entry(bl_sampler *s, const bl_manifest_entry *me, const char *bas
 		if (len) {
 			bl_buf_reset(tmp);
 			if (bl_buf_add(tmp, p, len) != BL_OK || add_label(s, tmp->buf) != BL_OK) {
-				seterr(msg, msglen, "too many labels (at most %d)", BL_MAX_LABELS);
+				bl_error_set(msg, msglen, "too many labels (at most %d)", BL_MAX_LABELS);
 				return BL_FAILED;
 			}
 			e->nlabels++;
@@ -278,7 +254,7 @@ static int add_entry(bl_sampler *s, const bl_manifest_entry *me, const char *bas
 	s->wsum += me->weight;
 	return BL_OK;
 nomem:
-	seterr(msg, msglen, "out of memory");
+	bl_error_set(msg, msglen, "out of memory");
 	return BL_ENOMEM;
 }
 
@@ -298,12 +274,12 @@ static int load_manifest(bl_sampler *s, const char *dir, const char *base, char 
 	while ((r = bl_manifest_next(s->m, &e)) == BL_OK) {
 		r = add_entry(s, e, base, &tmp, msg, sizeof msg);
 		if (r != BL_OK && r != BL_END) {
-			seterr(err, errlen, "manifest '%s' key '%s': %s", dir, e->key, msg);
+			bl_error_set(err, errlen, "manifest '%s' key '%s': %s", dir, e->key, msg);
 			goto out;
 		}
 	}
 	if (r != BL_END) {
-		seterr(err, errlen, "manifest '%s': %s", dir, bl_manifest_errmsg(s->m));
+		bl_error_set(err, errlen, "manifest '%s': %s", dir, bl_manifest_errmsg(s->m));
 		goto out;
 	}
 	rc = BL_OK;
@@ -369,7 +345,7 @@ bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 	char *base = NULL;
 
 	if (!s || !dir) {
-		seterr(err, errlen, s ? "no manifest given" : "out of memory");
+		bl_error_set(err, errlen, s ? "no manifest given" : "out of memory");
 		goto out;
 	}
 	bl_strlist_init(&s->keys.s);
@@ -382,7 +358,7 @@ bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 		/* a bare .jsonl: shard paths relative to its directory */
 		char *slash;
 		if (!(base = strdup(dir))) {
-			seterr(err, errlen, "out of memory");
+			bl_error_set(err, errlen, "out of memory");
 			goto out;
 		}
 		slash = strrchr(base, '/');
@@ -394,11 +370,11 @@ bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 		goto out;
 	}
 	if (s->n == 0) {
-		seterr(err, errlen, "manifest '%s': no entries with a weight above 0", dir);
+		bl_error_set(err, errlen, "manifest '%s': no entries with a weight above 0", dir);
 		goto out;
 	}
 	if (finish_load(s) != BL_OK) {
-		seterr(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		goto out;
 	}
 	ret = s;
@@ -818,7 +794,7 @@ int bl_sampler_save_state(const bl_sampler *s, const char *path,
 	size_t n;
 
 	if (!s || !path) {
-		seterr(err, errlen, "no sampler or path");
+		bl_error_set(err, errlen, "no sampler or path");
 		return BL_FAILED;
 	}
 	n = bl_sampler_state_text(s, steps, text, sizeof text);
@@ -850,11 +826,11 @@ int bl_sampler_state_restore(bl_sampler *s, const char *text, size_t len,
 	int rc = BL_FAILED;
 
 	if (!s || (!text && len)) {
-		seterr(err, errlen, "no sampler or state");
+		bl_error_set(err, errlen, "no sampler or state");
 		return BL_EUSAGE;
 	}
 	if (len > MAX_STATE) {
-		seterr(err, errlen, "not a ballast sampler state (%zu bytes)", len);
+		bl_error_set(err, errlen, "not a ballast sampler state (%zu bytes)", len);
 		goto out;
 	}
 	o = cJSON_ParseWithLength(text, len);
@@ -867,23 +843,23 @@ int bl_sampler_state_restore(bl_sampler *s, const char *text, size_t len,
 	    !get_u64(o, "rank", &rank) || !get_u64(o, "world", &world) ||
 	    !get_u64(o, "position", &pos) ||
 	    (cJSON_GetObjectItemCaseSensitive(o, "steps") && !get_u64(o, "steps", &st))) {
-		seterr(err, errlen, "not a ballast sampler state (format, version 1, "
+		bl_error_set(err, errlen, "not a ballast sampler state (format, version 1, "
 		       "manifest_sha256, seed, rank, world, position, steps)");
 		goto out;
 	}
 	if (strcmp(dig->valuestring, s->digest)) {
-		seterr(err, errlen, "saved for another manifest (sha256 %.12s..., this one %.12s...)",
+		bl_error_set(err, errlen, "saved for another manifest (sha256 %.12s..., this one %.12s...)",
 		       dig->valuestring, s->digest);
 		goto out;
 	}
 	if (world != s->world || rank != s->rank) {
-		seterr(err, errlen, "saved for rank %" PRIu64 " of %" PRIu64
+		bl_error_set(err, errlen, "saved for rank %" PRIu64 " of %" PRIu64
 		       ", this run is rank %" PRIu32 " of %" PRIu32, rank, world,
 		       s->rank, s->world);
 		goto out;
 	}
 	if (pos == UINT64_MAX || pos > (UINT64_MAX - rank) / world) {
-		seterr(err, errlen, "position %" PRIu64 " is beyond 2^64 draws", pos);
+		bl_error_set(err, errlen, "position %" PRIu64 " is beyond 2^64 draws", pos);
 		goto out;
 	}
 	bl_sampler_start(s, seed, (uint32_t)rank, (uint32_t)world);
@@ -907,26 +883,26 @@ int bl_sampler_load_state(bl_sampler *s, const char *path, uint64_t *steps,
 
 	bl_buf_init(&text, MAX_STATE + 1);
 	if (!s || !path) {
-		seterr(err, errlen, "no sampler or path");
+		bl_error_set(err, errlen, "no sampler or path");
 		goto out;
 	}
 	if (!(f = fopen(path, "rb"))) {
-		seterr(err, errlen, "state '%s': cannot read: %s", path, strerror(errno));
+		bl_error_set(err, errlen, "state '%s': cannot read: %s", path, strerror(errno));
 		goto out;
 	}
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
 		if (bl_buf_add(&text, chunk, n) != BL_OK) {
-			seterr(err, errlen, "state '%s': not a ballast sampler state (over %zu bytes)",
+			bl_error_set(err, errlen, "state '%s': not a ballast sampler state (over %zu bytes)",
 			       path, MAX_STATE);
 			goto out;
 		}
 	if (ferror(f)) {
-		seterr(err, errlen, "state '%s': cannot read: %s", path, strerror(errno));
+		bl_error_set(err, errlen, "state '%s': cannot read: %s", path, strerror(errno));
 		goto out;
 	}
 	rc = bl_sampler_state_restore(s, text.buf, text.len, steps, msg, sizeof msg);
 	if (rc != BL_OK)
-		seterr(err, errlen, "state '%s': %s", path, msg);
+		bl_error_set(err, errlen, "state '%s': %s", path, msg);
 out:
 	if (f)
 		fclose(f);

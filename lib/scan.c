@@ -35,6 +35,8 @@
  * skipped.  A shard interrupted mid-way never committed, so it is simply
  * scanned again.
  */
+#include "error_int.h"
+#include "alloc_int.h"
 #include "index_int.h"
 #include "shard_int.h"
 
@@ -198,14 +200,8 @@ static int add_err(struct worker *w, int64_t ordinal, bl_errkind kind, int64_t o
 		w->not_stored++;
 		return BL_OK;
 	}
-	if (ch->nerrs == ch->errs_alloc) {
-		size_t n = ch->errs_alloc ? ch->errs_alloc * 2 : 16;
-		void *p = realloc(ch->errs, n * sizeof *ch->errs);
-		if (!p)
-			return BL_ENOMEM;
-		ch->errs = p;
-		ch->errs_alloc = n;
-	}
+	if (BL_ALLOC_GROW(ch->errs, ch->nerrs + 1, ch->errs_alloc) != BL_OK)
+		return BL_ENOMEM;
 	e = &ch->errs[ch->nerrs];
 	e->ordinal = ordinal;
 	e->kind = kind;
@@ -219,14 +215,8 @@ static int add_err(struct worker *w, int64_t ordinal, bl_errkind kind, int64_t o
 
 static struct bl_index_row *add_row(struct bl_index_shard *ch)
 {
-	if (ch->nrows == ch->rows_alloc) {
-		size_t n = ch->rows_alloc ? ch->rows_alloc * 2 : 256;
-		void *p = realloc(ch->rows, n * sizeof *ch->rows);
-		if (!p)
-			return NULL;
-		ch->rows = p;
-		ch->rows_alloc = n;
-	}
+	if (BL_ALLOC_GROW(ch->rows, ch->nrows + 1, ch->rows_alloc) != BL_OK)
+		return NULL;
 	return &ch->rows[ch->nrows++];
 }
 
@@ -472,14 +462,8 @@ static int keep_problems(struct worker *w, struct pending *p)
 
 	p->warn = w->nwarns;
 	p->nwarn = 0;
-	if (w->nwarns + n + 1 > w->warns_alloc) {
-		size_t na = (w->nwarns + n + 1) * 2;
-		void *q = realloc(w->warns, na * sizeof *w->warns);
-		if (!q)
-			return BL_ENOMEM;
-		w->warns = q;
-		w->warns_alloc = na;
-	}
+	if (BL_ALLOC_GROW(w->warns, w->nwarns + n + 1, w->warns_alloc) != BL_OK)
+		return BL_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct warn *wa = &w->warns[w->nwarns];
 		const char *msg;
@@ -931,7 +915,7 @@ static int plan(struct scan *sc, const bl_strlist *shards, bl_index *ix,
 	sc->nwork = hi - lo;
 	sc->work = calloc(sc->nwork ? sc->nwork : 1, sizeof *sc->work);
 	if (!sc->work) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		return BL_ENOMEM;
 	}
 	for (size_t i = 0; i < sc->nwork; i++) {
@@ -950,14 +934,14 @@ static int plan(struct scan *sc, const bl_strlist *shards, bl_index *ix,
 		}
 	}
 	if (find_duplicates(sc) != BL_OK) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		return BL_ENOMEM;
 	}
 	if (!ix)
 		return BL_OK;
 	if (bl_index_writer_prepare(ix) != BL_OK || bl_index_begin(ix) != BL_OK ||
 	    record_plan(sc, shards, ix) != BL_OK) {
-		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
+		bl_error_set(err, errlen, "%s", bl_index_errmsg(ix));
 		rc = BL_FATAL;
 		goto out;
 	}
@@ -966,7 +950,7 @@ static int plan(struct scan *sc, const bl_strlist *shards, bl_index *ix,
 		if (wk->same_as)
 			continue;
 		if ((rc = plan_shard(sc, ix, wk, digest, run)) != BL_OK) {
-			snprintf(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
+			bl_error_set(err, errlen, "%s", rc == BL_ENOMEM ? "out of memory"
 								     : bl_index_errmsg(ix));
 			rc = BL_FATAL;
 			goto out;
@@ -977,7 +961,7 @@ out:
 	if (rc != BL_OK) {
 		bl_index_rollback(ix);
 	} else if (bl_index_commit(ix) != BL_OK) {
-		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
+		bl_error_set(err, errlen, "%s", bl_index_errmsg(ix));
 		rc = BL_FATAL;
 	}
 	return rc;
@@ -1039,20 +1023,14 @@ static int write_chunk(struct writer *wr, struct bl_index_shard *ch, char *err, 
 	if (wr->ix) {
 		rc = bl_index_write_chunk(wr->ix, ch, wr->sc->rs, wr->map, wr->digest);
 		if (rc == BL_FATAL) {
-			snprintf(err, errlen, "%s", bl_index_errmsg(wr->ix));
+			bl_error_set(err, errlen, "%s", bl_index_errmsg(wr->ix));
 			return BL_FATAL;
 		}
 		if (rc == BL_FAILED) {
 			/* this shard only: the scan goes on with the others */
-			if (wr->nfailed == wr->failed_alloc) {
-				size_t n = wr->failed_alloc ? wr->failed_alloc * 2 : 8;
-				void *p = realloc(wr->failed, n * sizeof *wr->failed);
-				if (!p) {
-					snprintf(err, errlen, "out of memory");
-					return BL_FATAL;
-				}
-				wr->failed = p;
-				wr->failed_alloc = n;
+			if (BL_ALLOC_GROW(wr->failed, wr->nfailed + 1, wr->failed_alloc) != BL_OK) {
+				bl_error_set(err, errlen, "out of memory");
+				return BL_FATAL;
 			}
 			wr->failed[wr->nfailed++] = ch->id;
 			report(o, BL_ERR_INDEX, bl_index_errmsg(wr->ix));
@@ -1072,7 +1050,7 @@ static int write_chunk(struct writer *wr, struct bl_index_shard *ch, char *err, 
 			o->on_progress(o->arg, &wr->prog);
 	}
 	if ((o->flags & BL_SCAN_STRICT) && ch->nerrs) {
-		snprintf(err, errlen, "stopped at the first item error (--strict): %s",
+		bl_error_set(err, errlen, "stopped at the first item error (--strict): %s",
 			 ch->arena.buf + ch->errs[0].msg);
 		return BL_FAILED;
 	}
@@ -1126,7 +1104,7 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	if (!rs || !shards || !totals)
 		return BL_EUSAGE;
 	if (opts && opts->tasks > 1 && (opts->task < 0 || opts->task >= opts->tasks)) {
-		snprintf(err, errlen, "task %d is outside 0..%d", opts->task, opts->tasks - 1);
+		bl_error_set(err, errlen, "task %d is outside 0..%d", opts->task, opts->tasks - 1);
 		return BL_EUSAGE;
 	}
 	if (!opts) {
@@ -1156,7 +1134,7 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	if (ix) {
 		if (bl_index_begin(ix) != BL_OK || bl_index_map_labels(ix, rs, map) != BL_OK ||
 		    bl_index_commit(ix) != BL_OK) {
-			snprintf(err, errlen, "%s", bl_index_errmsg(ix));
+			bl_error_set(err, errlen, "%s", bl_index_errmsg(ix));
 			bl_index_rollback(ix);
 			goto out;
 		}
@@ -1178,7 +1156,7 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	sc.done = calloc(sc.done_cap, sizeof *sc.done);
 	th = calloc((size_t)threads, sizeof *th);
 	if (!sc.done || !th) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		goto out;
 	}
 	sc.running = threads;
@@ -1223,7 +1201,7 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 		}
 	}
 	if (sc.fatal[0] && rc == BL_OK) {
-		snprintf(err, errlen, "%s", sc.fatal);
+		bl_error_set(err, errlen, "%s", sc.fatal);
 		rc = BL_FATAL;
 	}
 	pthread_mutex_unlock(&sc.lock);
@@ -1232,7 +1210,7 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
 	for (size_t i = 0; ix && i < wr.nfailed; i++)
 		bl_index_drop_staged(ix, wr.failed[i]);
 	if (ix && run >= 0 && rc == BL_OK && run_finish(ix, run, totals, wr.digest) != BL_OK) {
-		snprintf(err, errlen, "%s", "cannot record the run in the index");
+		bl_error_set(err, errlen, "%s", "cannot record the run in the index");
 		rc = BL_FATAL;
 	}
 out:
@@ -1292,7 +1270,7 @@ int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
 		rc = BL_OK;
 out:
 	if (rc != BL_OK)
-		snprintf(err, errlen, "%s", bl_index_errmsg(ix));
+		bl_error_set(err, errlen, "%s", bl_index_errmsg(ix));
 	bl_index_cursor_free(cur);
 	bl_index_error_totals_free(kinds, nkinds);
 	return rc;

@@ -43,6 +43,7 @@
  * from its start.  Loaders, exports and the audit sheet read tar only
  * through here.
  */
+#include "error_int.h"
 #include "shard_int.h"
 
 #include <archive.h>
@@ -239,8 +240,8 @@ static void vformat_msg(bl_buf *b, const char *shard, const char *member,
 static void vformat_msg(bl_buf *b, const char *shard, const char *member,
 			int64_t offset, const char *fmt, va_list ap)
 {
-	char tail[1024];
-	vsnprintf(tail, sizeof tail, fmt, ap);
+	char tail[BL_ERROR_MAX];
+	bl_error_vset(tail, sizeof tail, fmt, ap);
 	bl_buf_addf(b, "shard '%s'", shard ? shard : "(none)");
 	if (member)
 		bl_buf_addf(b, " member '%s'", member);

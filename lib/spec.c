@@ -8,6 +8,7 @@
  * Expansion is capped so that a typo like {0..999999999} fails fast
  * instead of allocating without bound.
  */
+#include "alloc_int.h"
 #include "ballast.h"
 
 #include <ctype.h>
@@ -39,14 +40,8 @@ int bl_strlist_add(bl_strlist *l, const char *s)
 {
 	char *copy;
 
-	if (l->n == l->alloc) {
-		size_t n = l->alloc ? l->alloc * 2 : 16;
-		char **p = realloc(l->items, n * sizeof *p);
-		if (!p)
-			return BL_ENOMEM;
-		l->items = p;
-		l->alloc = n;
-	}
+	if (BL_ALLOC_GROW(l->items, l->n + 1, l->alloc) != BL_OK)
+		return BL_ENOMEM;
 	copy = strdup(s);
 	if (!copy)
 		return BL_ENOMEM;

@@ -21,6 +21,7 @@
  * memory, a zstd frame for a window over 128 MiB: both are corrupt input
  * here, never an allocation spiral.
  */
+#include "error_int.h"
 #include "shard_int.h"
 
 #include <bzlib.h>
@@ -135,7 +136,7 @@ static void set_error(bl_stream *s, int err, int64_t offset, const char *fmt, ..
 	s->err = err;
 	s->err_offset = offset;
 	va_start(ap, fmt);
-	vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+	bl_error_vset(s->msg, sizeof s->msg, fmt, ap);
 	va_end(ap);
 	s->state = ST_DONE;
 }
@@ -537,28 +538,28 @@ int bl_stream_inflate(const void *data, size_t len, bl_buf *out, size_t cap, cha
 
 	bl_buf_reset(out);
 	if (!s || bl_stream_open_memory(s, data, len) != BL_OK) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		bl_stream_free(s);
 		return BL_ENOMEM;
 	}
 	if (s->fmt == BL_Z_NONE) {
-		snprintf(err, errlen, "not compressed data (no gzip, bzip2, xz or zstd header)");
+		bl_error_set(err, errlen, "not compressed data (no gzip, bzip2, xz or zstd header)");
 		goto out;
 	}
 	while ((n = bl_stream_read(s, &p)) > 0) {
 		if (out->len + (size_t)n > cap) {
-			snprintf(err, errlen, "decompresses to more than the %zu-byte limit", cap);
+			bl_error_set(err, errlen, "decompresses to more than the %zu-byte limit", cap);
 			rc = BL_STREAM_TOOBIG;
 			goto out;
 		}
 		if (bl_buf_add(out, p, (size_t)n) != BL_OK) {
-			snprintf(err, errlen, "out of memory");
+			bl_error_set(err, errlen, "out of memory");
 			rc = BL_ENOMEM;
 			goto out;
 		}
 	}
 	if (s->err != BL_STREAM_OK) {
-		snprintf(err, errlen, "%s", s->msg);
+		bl_error_set(err, errlen, "%s", s->msg);
 		goto out;
 	}
 	rc = BL_OK;

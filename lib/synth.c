@@ -19,6 +19,7 @@
  * Every sample is drawn from its own PRNG stream seeded by (seed, shard,
  * index): shards can be generated in any order and give the same bytes.
  */
+#include "error_int.h"
 #include "ballast.h"
 
 #include <cJSON.h>
@@ -173,7 +174,7 @@ bl_synth *bl_synth_new(const bl_synth_config *cfg_in, char *err, size_t errlen)
 	if (cfg.image_size <= 0)
 		cfg.image_size = 64;
 	if (cfg.image_size < 8 || cfg.image_size > 4096) {
-		snprintf(err, errlen, "image size %d is outside 8..4096", cfg.image_size);
+		bl_error_set(err, errlen, "image size %d is outside 8..4096", cfg.image_size);
 		return NULL;
 	}
 	if (cfg.jpeg_quality <= 0)
@@ -181,7 +182,7 @@ bl_synth *bl_synth_new(const bl_synth_config *cfg_in, char *err, size_t errlen)
 	if (cfg.jpeg_quality > 100)
 		cfg.jpeg_quality = 100;
 	if (cfg.noise < 0 || cfg.noise > 1) {
-		snprintf(err, errlen, "noise must be within 0..1");
+		bl_error_set(err, errlen, "noise must be within 0..1");
 		return NULL;
 	}
 	if (cfg.sexual_female <= 0)
@@ -190,13 +191,13 @@ bl_synth *bl_synth_new(const bl_synth_config *cfg_in, char *err, size_t errlen)
 		cfg.sexual_male = 0.03;
 	if (cfg.sexual_female >= 1 || cfg.sexual_male >= 1 || cfg.nskews < 0 ||
 	    cfg.nskews > BL_SYN_MAX_SKEWS) {
-		snprintf(err, errlen, "base rates must be below 1, skews at most %d",
+		bl_error_set(err, errlen, "base rates must be below 1, skews at most %d",
 			 BL_SYN_MAX_SKEWS);
 		return NULL;
 	}
 	s = calloc(1, sizeof *s);
 	if (!s) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->cfg = cfg;
@@ -207,13 +208,13 @@ bl_synth *bl_synth_new(const bl_synth_config *cfg_in, char *err, size_t errlen)
 		for (int k = 0; k < cfg.nskews; k++) {
 			int grp = cfg.skews[k].group;
 			if (grp <= 0 || grp >= BL_SYN_NGROUPS || cfg.skews[k].factor < 0) {
-				snprintf(err, errlen, "bad skew entry %d", k + 1);
+				bl_error_set(err, errlen, "bad skew entry %d", k + 1);
 				goto fail;
 			}
 			if (cfg.skews[k].gender && cfg.skews[k].gender != g)
 				continue;
 			if (planted[grp]) {
-				snprintf(err, errlen, "group '%s' is skewed twice",
+				bl_error_set(err, errlen, "group '%s' is skewed twice",
 					 group_names[grp]);
 				goto fail;
 			}
@@ -233,7 +234,7 @@ bl_synth *bl_synth_new(const bl_synth_config *cfg_in, char *err, size_t errlen)
 			if (!planted[grp])
 				s->mult[g][grp] = q;
 			if (s->mult[g][grp] * base >= 1) {
-				snprintf(err, errlen, "skew factor too large for base rate %.3f",
+				bl_error_set(err, errlen, "skew factor too large for base rate %.3f",
 					 base);
 				goto fail;
 			}
@@ -244,7 +245,7 @@ bl_synth *bl_synth_new(const bl_synth_config *cfg_in, char *err, size_t errlen)
 	s->jpeg_cap = tjBufSize(cfg.image_size, cfg.image_size, TJSAMP_420);
 	s->jpeg = tjAlloc((int)s->jpeg_cap);
 	if (!s->tj || !s->pixels || !s->jpeg) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		goto fail;
 	}
 	bl_buf_init(&s->key, 64);

@@ -17,6 +17,7 @@
  * the order of the lines does not matter.  Each shard is read once, as a
  * stream.
  */
+#include "error_int.h"
 #include "ballast.h"
 #include "export_int.h"
 
@@ -41,7 +42,7 @@ static void problem(struct vctx *v, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(v->msg, sizeof v->msg, fmt, ap);
+	bl_error_vset(v->msg, sizeof v->msg, fmt, ap);
 	va_end(ap);
 	if (v->o && v->o->on_error)
 		v->o->on_error(v->o->arg, v->msg);
@@ -153,7 +154,7 @@ int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
 	in = text ? cJSON_Parse(text) : NULL;
 	recs = calloc((size_t)cJSON_GetArraySize(in) + 1, sizeof *recs);
 	if (!recs) {
-		snprintf(err, errlen, "out of memory");
+		bl_error_set(err, errlen, "out of memory");
 		goto out;
 	}
 	cJSON_ArrayForEach(e, in) {
@@ -166,7 +167,7 @@ int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
 			continue;
 		if (bl_sampler_resolve_shard(manifest, p->valuestring, &res) != BL_OK ||
 		    !(path = strdup(res.buf))) {
-			snprintf(err, errlen, "out of memory");
+			bl_error_set(err, errlen, "out of memory");
 			goto out;
 		}
 		recs[nrec].path = path;
@@ -186,7 +187,7 @@ int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
 	}
 	rc = t.shards_bad ? BL_FAILED : BL_OK;
 	if (rc == BL_FAILED)
-		snprintf(err, errlen, "%" PRIu64 " of %" PRIu64 " shards do not match the "
+		bl_error_set(err, errlen, "%" PRIu64 " of %" PRIu64 " shards do not match the "
 			 "manifest", t.shards_bad, t.shards);
 out:
 	for (size_t i = 0; recs && i < nrec; i++)
@@ -254,7 +255,7 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 		goto out;
 	rc = totals->shards_bad || totals->entries_bad ? BL_FAILED : BL_OK;
 	if (rc == BL_FAILED)
-		snprintf(err, errlen, "%" PRIu64 " of %" PRIu64 " shards and %" PRIu64 " of %"
+		bl_error_set(err, errlen, "%" PRIu64 " of %" PRIu64 " shards and %" PRIu64 " of %"
 			 PRIu64 " entries do not match", totals->shards_bad, totals->shards,
 			 totals->entries_bad, totals->entries);
 out:

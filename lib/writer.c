@@ -15,6 +15,7 @@
  * fsynced and renamed over PATH only when everything was written (git's
  * lockfile.h discipline); a failure or a free without close removes it.
  */
+#include "error_int.h"
 #include "ballast.h"
 
 #include <archive.h>
@@ -44,10 +45,9 @@ static void werr(bl_writer *w, const char *fmt, ...)
 	va_list ap;
 	char tail[1024];
 	va_start(ap, fmt);
-	vsnprintf(tail, sizeof tail, fmt, ap);
+	bl_error_vset(tail, sizeof tail, fmt, ap);
 	va_end(ap);
-	bl_buf_reset(&w->errmsg);
-	bl_buf_addf(&w->errmsg, "shard '%s': %s", w->path ? w->path : "(none)", tail);
+	bl_error_buf(&w->errmsg, BL_FAILED, "shard '%s': %s", w->path ? w->path : "(none)", tail);
 }
 
 bl_writer *bl_writer_new(void)

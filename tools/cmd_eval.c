@@ -30,6 +30,7 @@
  * captions they fired on, and count as neither right nor wrong; --errors
  * leaves them out too.
  */
+#include "alloc_int.h"
 #include "tools.h"
 
 #include <cJSON.h>
@@ -72,32 +73,13 @@ typedef struct table {
 	size_t n, a;
 } table;
 
-/* The array v of *a elements of size bytes with room for element n:
- * v itself, or v moved to twice the room when full (*a updated); NULL when
- * out of memory (v and *a unchanged). */
-static void *grow(void *v, size_t n, size_t *a, size_t size)
-{
-	size_t na;
-	void *nv;
-	if (n < *a)
-		return v;
-	na = *a ? *a * 2 : 16;
-	nv = realloc(v, na * size);
-	if (nv)
-		*a = na;
-	return nv;
-}
-
 static score *table_get(table *t, const char *name)
 {
-	score *v;
 	for (size_t i = 0; i < t->n; i++)
 		if (strcmp(t->v[i].name, name) == 0)
 			return &t->v[i];
-	v = grow(t->v, t->n, &t->a, sizeof *t->v);
-	if (!v)
+	if (BL_ALLOC_GROW(t->v, t->n + 1, t->a) != BL_OK)
 		return NULL;
-	t->v = v;
 	memset(&t->v[t->n], 0, sizeof t->v[t->n]);
 	snprintf(t->v[t->n].name, KEY_LEN, "%s", name);
 	return &t->v[t->n++];
@@ -253,14 +235,11 @@ typedef struct tallies {
 
 static tally *tally_get(tallies *t, const char *name)
 {
-	tally *v;
 	for (size_t i = 0; i < t->n; i++)
 		if (strcmp(t->v[i].name, name) == 0)
 			return &t->v[i];
-	v = grow(t->v, t->n, &t->a, sizeof *t->v);
-	if (!v)
+	if (BL_ALLOC_GROW(t->v, t->n + 1, t->a) != BL_OK)
 		return NULL;
-	t->v = v;
 	memset(&t->v[t->n], 0, sizeof t->v[t->n]);
 	snprintf(t->v[t->n].name, KEY_LEN, "%s", name);
 	return &t->v[t->n++];
