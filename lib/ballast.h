@@ -7,6 +7,31 @@
  *   shard specs -> bl_reader (samples) -> bl_tagger (labels) -> index ->
  *   report / rebalance -> manifests
  *
+ * Contents, in the order of the chain (each section names its files):
+ *
+ *   Return codes and error kinds     BL_OK ... BL_ENOMEM, bl_errkind
+ *   bl_buf                           growable byte buffer
+ *   Small utilities                  UTF-8, hashing, files written whole,
+ *                                    PRNG, seeds, SHA-256
+ *   Shard specs                      bl_spec_expand, bl_strlist
+ *   The shard reader                 bl_reader: tar, tgz, tar.zst, tar.xz
+ *   Image probe and decode           bl_image (TurboJPEG)
+ *   Labels                           bl_labelset, families, the
+ *                                    child-safety rule
+ *   Rules and tagging                bl_ruleset, bl_tagger
+ *   The index                        bl_index (SQLite)
+ *   Scanning                         shards -> tags -> index
+ *   Audits                           how far to trust the tags
+ *   Statistics and reports           bl_stats, bl_report_*
+ *   Policies, rebalancing and        bl_policy, bl_rebalance, bl_manifest,
+ *   manifests                        verification
+ *   Reports of a manifest            before and after a rebalance
+ *   The shard writer                 bl_writer (ballast write)
+ *   Synthetic samples                bl_synth (mkshards)
+ *   Consumers                        bl_sampler, bl_loader, bl_export
+ *
+ * Internal helpers are declared in the lib/..._int.h headers, not here.
+ *
  * Conventions that hold for every function below (see STYLE.md):
  *
  *  - Handles are opaque: new -> configure -> open -> next -> close -> free.
@@ -236,15 +261,6 @@ int bl_file_dir_begin(bl_file_dir *d, const char *outdir, int force, const char 
 		      char *err, size_t errlen);
 int bl_file_dir_commit(bl_file_dir *d, int force, char *err, size_t errlen);
 void bl_file_dir_release(bl_file_dir *d);
-/* 1 when dir is an empty directory, 0 when not, BL_FAILED when it cannot
- * be read. */
-int bl_file_dir_is_empty(const char *dir);
-/* Remove a tree (symlinks inside are removed, never followed; other file
- * systems are not entered).  BL_OK / BL_FAILED (errno says why). */
-int bl_file_remove_tree(const char *path);
-/* Make everything written below dir durable: one syncfs, then an fsync
- * of each directory.  BL_OK / BL_FAILED (errno). */
-int bl_file_sync_tree(const char *dir);
 
 /* Deterministic PRNG (xoshiro256**), seeded with splitmix64. */
 typedef struct bl_rng {
@@ -417,16 +433,6 @@ int bl_reader_set_limits(bl_reader *r, const bl_limits *lim);
 /* Choose which member bytes are loaded (BL_LOAD_* flags). */
 int bl_reader_set_load(bl_reader *r, unsigned flags);
 /*
- * Whether the uncompressed regular files opened next are mapped into
- * memory (map 1, the default: reading a shard through, skipping an image
- * is a pointer move) or read with read() from the offsets asked (map 0:
- * for samples scattered over many shards, bl_reader_seek, where mapping
- * and unmapping a shard per sample costs more in page tables than the
- * copy).  BALLAST_NO_MMAP=1 turns mapping off for every reader.  From the
- * next bl_reader_open on.  BL_OK; BL_EUSAGE when r is NULL.
- */
-int bl_reader_set_mapping(bl_reader *r, int map);
-/*
  * Open a shard ("-" is standard input).  Compression (gzip, zstd, xz, bzip2)
  * is detected from the bytes, not the name, and decoded by the reader
  * (lib/stream.c) so that every byte before bad input is read and the bad
@@ -518,111 +524,6 @@ int bl_reader_seekable(const bl_reader *r);
 /* Close the shard. BL_OK. */
 int bl_reader_close(bl_reader *r);
 void bl_reader_free(bl_reader *r);
-
-/* ------------------------------------------------------------------ */
-/* The shard writer (lib/writer.c)                                     */
-/* ------------------------------------------------------------------ */
-
-/*
- * Writes WebDataset tar shards with libarchive, reproducibly (fixed
- * mtime, owner and mode, so the same members give the same bytes) and
- * atomically (PATH.tmp, fsync, rename on close).  Compression follows the
- * name: .tar, .tar.gz/.tgz, .tar.zst, .tar.xz.
- */
-typedef struct bl_writer bl_writer;
-
-bl_writer *bl_writer_new(void);
-/* Start writing path (through path.tmp).  BL_OK / BL_FAILED with errmsg. */
-int bl_writer_open(bl_writer *w, const char *path);
-/* Add member "KEY.EXT" with the given bytes.  BL_OK / BL_FAILED. */
-int bl_writer_add(bl_writer *w, const char *key, const char *ext,
-		  const void *data, size_t len);
-/* Finish the archive, fsync, and rename path.tmp to path.  BL_OK /
- * BL_FAILED (the temporary file is removed and path is untouched). */
-int bl_writer_close(bl_writer *w);
-const char *bl_writer_errmsg(const bl_writer *w);
-/* Free; a shard still open is abandoned and its temporary file removed. */
-void bl_writer_free(bl_writer *w);
-
-/* ------------------------------------------------------------------ */
-/* Synthetic samples (lib/synth.c)                                     */
-/* ------------------------------------------------------------------ */
-
-/*
- * Generates img2dataset-style samples (caption, JSON, JPEG) from a small
- * caption grammar, with a planted, documented skew: for each skew entry,
- * captions naming people of GROUP (and GENDER) carry sexualised wording
- * FACTOR times as often as captions naming people of that gender overall.
- * The rate for the other groups is lowered to keep the gender's overall
- * rate at its base rate, so the expected lift of the planted cell over
- * its gender is exactly FACTOR.  Every sample depends only on (seed,
- * shard, index), so shards can be generated in any order or in parallel.
- */
-enum {
-	BL_SYN_NONE = 0,
-	/* groups */
-	BL_SYN_EAST_ASIAN = 1, BL_SYN_SOUTHEAST_ASIAN, BL_SYN_SOUTH_ASIAN,
-	BL_SYN_BLACK, BL_SYN_WHITE, BL_SYN_LATINO, BL_SYN_MIDDLE_EASTERN,
-	BL_SYN_NGROUPS,
-	/* genders */
-	BL_SYN_FEMALE = 1, BL_SYN_MALE = 2,
-	/* sexual wording */
-	BL_SYN_SUGGESTIVE = 1, BL_SYN_EXPLICIT = 2
-};
-
-#define BL_SYN_MAX_SKEWS 8
-
-typedef struct bl_synth_config {
-	uint64_t seed;
-	int image_size;          /* side of the JPEG in pixels (default 64) */
-	int jpeg_quality;        /* default 85 */
-	double noise;            /* 0..1, image detail; more = bigger JPEGs */
-	double sexual_female;    /* base rate of sexual wording, women: 0.08 */
-	double sexual_male;      /* base rate, men: 0.03 */
-	int nskews;
-	struct {
-		int group;       /* BL_SYN_EAST_ASIAN ... */
-		int gender;      /* BL_SYN_FEMALE / MALE / NONE (both) */
-		double factor;
-	} skews[BL_SYN_MAX_SKEWS];
-} bl_synth_config;
-
-/* Ground truth of one generated sample. */
-typedef struct bl_synth_truth {
-	int person;  /* 1 when the caption describes a person */
-	int gender;  /* BL_SYN_FEMALE / MALE / NONE */
-	int group;   /* BL_SYN_* group or NONE */
-	int sexual;  /* BL_SYN_SUGGESTIVE / EXPLICIT / NONE */
-	int minor;   /* 1 for a child (never combined with sexual wording) */
-	int swimwear;
-} bl_synth_truth;
-
-typedef struct bl_synth_sample {
-	const char *key;     /* "SSSSSIIII" as img2dataset names them */
-	const char *caption;
-	const char *json;
-	size_t json_len;
-	const unsigned char *jpeg;
-	size_t jpeg_len;
-	bl_synth_truth truth;
-} bl_synth_sample;
-
-typedef struct bl_synth bl_synth;
-
-/* Validate cfg (zero fields take defaults) and make a generator; NULL with
- * a message in err when the skew cannot be planted (the factors times
- * their groups' shares must stay below 1). */
-bl_synth *bl_synth_new(const bl_synth_config *cfg, char *err, size_t errlen);
-/* Generate sample (shard, index) into *out (borrowed until the next call).
- * BL_OK / BL_FAILED (JPEG encoder failure, message in errmsg). */
-int bl_synth_make(bl_synth *s, uint64_t shard, uint64_t index,
-		  bl_synth_sample *out);
-const char *bl_synth_errmsg(const bl_synth *s);
-/* Names: "east_asian" ... / "female", "male" / "suggestive", "explicit";
- * parse returns -1 for an unknown name. */
-const char *bl_synth_group_name(int group);
-int bl_synth_group_parse(const char *name);
-void bl_synth_free(bl_synth *s);
 
 /* ------------------------------------------------------------------ */
 /* Image probe and decode (lib/image.c)                                */
@@ -1039,11 +940,6 @@ const char *bl_index_errmsg(const bl_index *ix);
  * queries (the library's modules go through lib/index.c).  Owned by the
  * index. */
 void *bl_index_db(bl_index *ix);
-/* Number of labels and their names (by id), as stored in the index. */
-int bl_index_nlabels(const bl_index *ix);
-const char *bl_index_label(const bl_index *ix, int id);
-/* Label id by name, or -1. */
-int bl_index_label_id(const bl_index *ix, const char *name);
 
 /* What an index holds, and whether it is whole. */
 typedef struct bl_index_status {
@@ -1156,6 +1052,471 @@ int bl_scan_run(const bl_scan_options *opts, const bl_ruleset *rs,
  */
 int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
 			 char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* Audits: how far to trust the tags (lib/audit.c)                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A tagger's labels are only as good as its rules on the data at hand.
+ * An audit measures that on the user's own index: bl_audit_draw writes a
+ * review sheet of captions drawn at random, a person marks on each
+ * whether its label applies, bl_audit_read reads the filled sheet back
+ * and estimates, per audited label or family ("node"), precision, NPV,
+ * sensitivity, specificity and the corrected share; bl_audit_correct*
+ * turn any rate the tagger observed into a Rogan-Gladen corrected rate
+ * with an interval that carries the audit's own uncertainty.
+ *
+ * Designs (one row per judgement; every row records its stratum, the
+ * stratum's size in the index and how many rows were drawn from it, so
+ * the estimator can reweight):
+ *   BL_AUDIT_STRATIFIED  per node, up to per_stratum samples the tagger
+ *       gave the node ("tagged") and up to per_stratum it did not
+ *       ("untagged"): precision and NPV, hence Se, Sp and the corrected
+ *       share even for rare labels (the default);
+ *   BL_AUDIT_TAGGED      the tagged stratum only: precision, nothing else;
+ *   BL_AUDIT_SIMPLE      `samples` samples from the whole index, every
+ *       node judged on each (post-stratified by the tagger's decision).
+ * Each stratum is a simple random sample without replacement, drawn by
+ * selection sampling over samples in key order from a stream seeded by
+ * (seed, node, stratum): the same index and seed give the same sheet.
+ * Samples are shuffled (seeded) so that the order tells the reviewer
+ * nothing; a sample's rows stay together.
+ *
+ * The sheet (TSV, UTF-8): a comment line "# ballast audit sheet 1 |
+ * index PATH | samples N | rules DIGEST | seed S | design D | ...", then
+ * the header BL_AUDIT_HEADER and one row per judgement.  Text fields
+ * have tabs, newlines and control bytes escaped (\t \n \r \xNN, \\)
+ * and a leading = + - @ neutralised with an apostrophe (sheets are
+ * opened in spreadsheets).  judgement: y/yes/1/true, n/no/0/false, or
+ * empty/?/skip (not judged: rows not judged are left out, as if not
+ * drawn, which assumes they are missing at random within their stratum).
+ * The HTML page shows each row's number, label, caption and (from plain
+ * tars, when images is set, never for samples tagged age.* or safety.*)
+ * the image, as a data: URI; not the tagger's decision.
+ */
+enum { BL_AUDIT_STRATIFIED = 0, BL_AUDIT_TAGGED = 1, BL_AUDIT_SIMPLE = 2 };
+
+#define BL_AUDIT_HEADER "audit_row\tlabel\tcaption\tjudgement\tnote\tshard" \
+	"\tordinal\tkey\tstratum\tstratum_size\tstratum_drawn\tdesign"
+/* Judged rows a stratum needs before its node corrects anything. */
+#define BL_AUDIT_MIN_JUDGED 10
+/* Seeded draws behind every audit interval. */
+#define BL_AUDIT_DRAWS 4000
+
+typedef struct bl_audit_options {
+	int design;            /* BL_AUDIT_* */
+	const char *nodes;     /* labels or families to audit, comma
+				* separated ("sexual,gender.female"); NULL
+				* or "": the family "sexual" as a whole and
+				* every gender.* and group.* label */
+	uint64_t per_stratum;  /* rows per stratum (0: 25) */
+	uint64_t samples;      /* BL_AUDIT_SIMPLE: samples drawn (0: 200) */
+	uint64_t seed;
+	int images;            /* 1: images of plain-tar shards in the HTML */
+	const char *title;     /* HTML title (NULL: the index path) */
+} bl_audit_options;
+
+/*
+ * Draw a review sheet from ix and append it as TSV to tsv and/or as an
+ * HTML page to html (either may be NULL, not both).  BL_OK; BL_FAILED
+ * with a message in err (a node with no label of the index, an empty
+ * index, an SQLite error, the buffer cap); BL_EUSAGE; BL_ENOMEM.  The
+ * buffers are unchanged on failure.  Memory grows with the rows drawn,
+ * not with the index.
+ */
+int bl_audit_draw(bl_index *ix, const bl_audit_options *opt, bl_buf *tsv,
+		  bl_buf *html, char *err, size_t errlen);
+/* "stratified", "tagged", "simple" (or "unknown"). */
+const char *bl_audit_design_name(int design);
+
+/* A filled sheet, read back. */
+typedef struct bl_audit bl_audit;
+
+/*
+ * What the judgements of one node say.  Counts are of the sheet's rows;
+ * sizes are the strata in the index when the sheet was drawn.  NAN where
+ * the sheet cannot say (no untagged rows: only precision).
+ */
+typedef struct bl_audit_est {
+	const char *node;                    /* owned by the audit */
+	int design;                          /* BL_AUDIT_*, -1 unknown */
+	double size_tagged, size_untagged;   /* N1, N0 */
+	uint64_t drawn_tagged, drawn_untagged;
+	uint64_t judged_tagged, judged_untagged;
+	uint64_t yes_tagged, yes_untagged;   /* judged: the label applies */
+	double precision, precision_lo, precision_hi; /* PPV, Wilson 95% */
+	double npv, npv_lo, npv_hi;          /* 1 - false omission rate */
+	double sensitivity, se_lo, se_hi;    /* recall: N1 PPV / true count */
+	double specificity, sp_lo, sp_hi;
+	double observed;                     /* N1 / (N1 + N0) */
+	double prevalence, prev_lo, prev_hi; /* (N1 PPV + N0 FOR) / N */
+	int status;                          /* BL_FIX_* of the prevalence */
+} bl_audit_est;
+
+/* What became of a corrected number. */
+enum {
+	BL_FIX_OK = 0,        /* corrected */
+	BL_FIX_CLIPPED,       /* Rogan-Gladen fell outside [0, 1]: clipped */
+	BL_FIX_UNDEFINED,     /* Se + Sp <= 1: no correction exists */
+	BL_FIX_TOO_SMALL,     /* a stratum has < BL_AUDIT_MIN_JUDGED judged
+			       * rows, or > 2.5% of the draws have
+			       * Se + Sp <= 1: the interval is unbounded */
+	BL_FIX_NONE           /* not audited (no such node, or no rows of
+			       * one of its strata) */
+};
+/* "corrected", "clipped to [0, 1]", ... (static text). */
+const char *bl_audit_status_name(int status);
+
+typedef struct bl_audit_fix {
+	double est, lo, hi;   /* NAN when not known */
+	int status;           /* BL_FIX_* */
+} bl_audit_fix;
+
+/* 1 when path starts like an audit sheet (its comment line, or a header
+ * starting "audit_row"), else 0. */
+int bl_audit_sniff(const char *path);
+/*
+ * Read a filled sheet.  Rows that cannot be used (a judgement that is
+ * neither y nor n nor empty, a stratum size that disagrees with an
+ * earlier row of the same stratum, missing columns) are left out and
+ * listed by bl_audit_problem with file and line; the rest is read.
+ * Returns the audit, or NULL with a message in err when the file cannot
+ * be read or is not a sheet (no header).  Free with bl_audit_free.
+ */
+bl_audit *bl_audit_read(const char *path, char *err, size_t errlen);
+void bl_audit_free(bl_audit *a);
+/* Nodes in the order first seen; their estimates (borrowed). */
+size_t bl_audit_nnodes(const bl_audit *a);
+const bl_audit_est *bl_audit_node(const bl_audit *a, size_t i);
+/* Node index by name, or -1. */
+int bl_audit_find(const bl_audit *a, const char *node);
+/* Rows read, rows judged, and the index's sample count the comment line
+ * records (NAN when absent).  Pointers may be NULL. */
+void bl_audit_totals(const bl_audit *a, uint64_t *rows, uint64_t *judged,
+		     double *index_samples);
+size_t bl_audit_nproblems(const bl_audit *a);
+const char *bl_audit_problem(const bl_audit *a, size_t i);
+/* The sheet's first comment line, or NULL; the path it was read from. */
+const char *bl_audit_comment(const bl_audit *a);
+const char *bl_audit_path(const bl_audit *a);
+
+/* Rogan-Gladen (p + Sp - 1) / (Se + Sp - 1), unclipped; NAN when
+ * Se + Sp <= 1. */
+double bl_audit_rogan_gladen(double p, double se, double sp);
+/*
+ * Correct an observed rate, events / n (effective counts), for node's
+ * measured Se and Sp: est = Rogan-Gladen clipped to [0, 1]; lo, hi the
+ * 2.5% and 97.5% percentiles over BL_AUDIT_DRAWS draws of (Se, Sp) from
+ * the audit and of the rate from Beta(events + 1/2, n - events + 1/2).
+ * stream seeds the rate's draws (give each cell its own, e.g. a hash of
+ * its name): the result is a pure function of the inputs.
+ * bl_audit_correct_pair does two rates (e.g. a cell and the rest of its
+ * gender) on the same (Se, Sp) draws, and their ratio r1 / r2.  Any out
+ * pointer may be NULL.  BL_OK (statuses say what could be done),
+ * BL_EUSAGE (no audit, node out of range), BL_ENOMEM.
+ */
+int bl_audit_correct(const bl_audit *a, int node, double events, double n,
+		     uint64_t stream, bl_audit_fix *rate);
+int bl_audit_correct_pair(const bl_audit *a, int node, double e1, double n1,
+			  double e2, double n2, uint64_t stream,
+			  bl_audit_fix *r1, bl_audit_fix *r2, bl_audit_fix *ratio);
+
+/* ------------------------------------------------------------------ */
+/* Statistics and reports (lib/stats.c, lib/report.c)                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Interval helpers, usable on their own.  z is the normal quantile (1.96
+ * for 95%; z <= 0 means 1.96).  n may be fractional: with weighted data
+ * pass Kish's effective sample size, not the sum of weights.
+ */
+/* Wilson score interval of a proportion p observed over n trials.  n <= 0
+ * gives [0, 1]; p is clamped to [0, 1].  lo and hi may be NULL. */
+void bl_stats_wilson(double p, double n, double z, double *lo, double *hi);
+/*
+ * Odds ratio of a 2x2 table and its Woolf (log) interval:
+ *              event   no event
+ *   exposed      a        b
+ *   rest         c        d
+ * OR = (a d) / (b c), CI = exp(ln OR +- z sqrt(1/a + 1/b + 1/c + 1/d)).
+ * When any cell is zero, 0.5 is added to every cell first (Haldane),
+ * for the estimate and the interval alike.  Negative cells count as 0.
+ * Returns OR (NAN when a row or a column is empty); lo and hi may be NULL.
+ */
+double bl_stats_odds_ratio(double a, double b, double c, double d, double z,
+			   double *lo, double *hi);
+/* Kish's effective sample size (sum w)^2 / sum w^2; 0 when sum_w2 <= 0. */
+double bl_stats_kish(double sum_w, double sum_w2);
+
+/*
+ * bl_stats: a weighted accumulator over label sets, in constant memory
+ * (independent of the number of rows).  Feed it one row per sample: a
+ * label set plus a weight (1.0 for the raw index; manifest weights for
+ * "after").  It keeps, weighted and unweighted:
+ *
+ *  - per label, and per family roll-up ("group.asian" covers
+ *    "group.asian.east", see bl_label_in_family): samples having it;
+ *  - Sum w, Sum w^2 (Kish effective n), rows;
+ *  - the co-occurrence of every node (label or roll-up) with every label,
+ *    for conditional rates ("--by", "--given");
+ *  - the skew table's cells: for every node below the group family
+ *    (default "group") alone and crossed with every label of the gender
+ *    family (default "gender"): samples, samples with any label of the
+ *    outcome family (default "sexual") and of the second outcome family
+ *    (default "attire"), with their Sum w^2.
+ *
+ * Label ids are positions in the names array given to bl_stats_new; for
+ * an index they are labels.id, the bit positions of samples.bits.
+ * Not thread-safe; use one per thread and bl_stats_merge.
+ */
+typedef struct bl_stats bl_stats;
+
+/* A new accumulator over n labels (names are copied; n <= BL_MAX_LABELS).
+ * NULL when out of memory or n is out of range. */
+bl_stats *bl_stats_new(int n, const char *const *names);
+/* One over the labels of an open index (ids = labels.id). */
+bl_stats *bl_stats_new_index(const bl_index *ix);
+void bl_stats_free(bl_stats *st);
+/*
+ * Choose the families of the skew table (NULL keeps the default:
+ * "group", "gender", "sexual", "attire").  Only before the first row.
+ * BL_OK, BL_EUSAGE after rows were added, BL_ENOMEM.
+ */
+int bl_stats_set_skew(bl_stats *st, const char *group, const char *gender,
+		      const char *outcome, const char *outcome2);
+/*
+ * Feed one row.  weight must be finite and >= 0 (0 counts the row in
+ * rows but adds nothing weighted).  Ids >= n are ignored.
+ * BL_OK, BL_EUSAGE (NULL, bad weight).
+ */
+int bl_stats_add(bl_stats *st, const bl_labelset *labels, double weight);
+/* n (>= 1) rows of the same labels at once, whose weights sum to w and
+ * whose squared weights sum to w2: n calls of bl_stats_add but for
+ * rounding.  BL_OK, BL_EUSAGE. */
+int bl_stats_add_n(bl_stats *st, const bl_labelset *labels, uint64_t n,
+		   double w, double w2);
+/* The same from a little-endian bitset (samples.bits): bit i of byte i/8
+ * is label i.  bits may be NULL with len 0 (no labels). */
+int bl_stats_add_bits(bl_stats *st, const void *bits, size_t len,
+		      double weight);
+/* dst += src; both over the same names and settings.  BL_OK / BL_EUSAGE. */
+int bl_stats_merge(bl_stats *dst, const bl_stats *src);
+
+typedef struct bl_stats_totals {
+	uint64_t rows;    /* rows counted */
+	uint64_t skipped; /* rows left out by the filter */
+	double w, w2;     /* Sum w, Sum w^2 over counted rows */
+	double ess;       /* Kish effective sample size */
+} bl_stats_totals;
+void bl_stats_totals_get(const bl_stats *st, bl_stats_totals *out);
+
+/* Labels and nodes.  Nodes are the labels plus every roll-up family
+ * (each proper dotted prefix of a label, "group", "group.asian"), sorted
+ * by name; node ids are 0..bl_stats_nnodes-1. */
+int bl_stats_nlabels(const bl_stats *st);
+const char *bl_stats_label_name(const bl_stats *st, int id);
+int bl_stats_nnodes(const bl_stats *st);
+const char *bl_stats_node_name(const bl_stats *st, int node);
+/* Node id of a name, or -1. */
+int bl_stats_node_find(const bl_stats *st, const char *name);
+/* 1 when the node is a roll-up: some label lies strictly below it. */
+int bl_stats_node_is_family(const bl_stats *st, int node);
+
+/* A count with its share of the whole. */
+typedef struct bl_stats_count {
+	uint64_t rows;   /* samples (unweighted) */
+	double w, w2;    /* Sum w and Sum w^2 over those samples */
+	double share;    /* w / total w (0 when the total is 0) */
+	double lo, hi;   /* 95% Wilson interval of share, n = total ESS */
+} bl_stats_count;
+/* Samples having label id / any label of node.  BL_OK or BL_EUSAGE. */
+int bl_stats_label(const bl_stats *st, int id, bl_stats_count *out);
+int bl_stats_node(const bl_stats *st, int node, bl_stats_count *out);
+/*
+ * Conditional rate: among samples having node `given`, those that also
+ * have label id; share = w(given and id) / w(given), its Wilson interval
+ * at the ESS of the given samples (out->w2 is NAN: not kept for pairs).
+ * BL_OK or BL_EUSAGE.
+ */
+int bl_stats_cond(const bl_stats *st, int given, int id, bl_stats_count *out);
+
+/* One cell of the skew table. */
+typedef struct bl_stats_skew {
+	const char *group;   /* node name, "group.asian.east" (borrowed) */
+	const char *gender;  /* label name, "gender.female", or NULL: all */
+	uint64_t rows;       /* samples in the cell, unweighted */
+	double n, ess;       /* Sum w in the cell, Kish effective n */
+	double events;       /* Sum w of cell samples with an outcome label */
+	double rate, rate_lo, rate_hi; /* events / n, 95% Wilson at ess */
+	double base_rate;    /* outcome rate among all samples of the gender
+			      * (all samples when gender is NULL) */
+	double lift;         /* rate / base_rate (NAN when base_rate is 0) */
+	double lift_lo, lift_hi; /* 95% delta-method interval of log lift,
+			      * allowing for the cell being part of the base:
+			      * Var = (1-p)/e - (1+q-2p)/E, p,e cell rate and
+			      * events, q,E base rate and events (effective) */
+	double odds_ratio, or_lo, or_hi; /* odds of the outcome in the cell
+			      * vs the odds in the rest of the gender (of all
+			      * samples), Woolf 95%; computed on effective
+			      * counts (each row of the 2x2 table scaled by
+			      * its ESS / Sum w: 1 when unweighted).  NAN, with
+			      * or_note saying why, when a cell of the 2x2
+			      * table is empty (the sample odds ratio is then
+			      * 0 or infinite; no +0.5 correction, which can
+			      * turn a cell without events into an odds ratio
+			      * above 1) */
+	double events2, rate2, rate2_lo, rate2_hi, lift2; /* the second
+			      * outcome family (attire), likewise */
+	int small;           /* rows < min_rows or events (unweighted
+			      * rows with the outcome) < min_events */
+	/* Added after the fields above (they keep their meaning): */
+	double rest_rate;    /* outcome rate among the OTHER samples of the
+			      * gender (the cell excluded; all other samples
+			      * when gender is NULL); NAN when there are none */
+	double rate_ratio, rr_lo, rr_hi; /* rate / rest_rate ("n times as
+			      * often as the other captions of that gender"),
+			      * 95% delta-method interval on the log,
+			      * Var = (1-p1)/e1 + (1-p2)/e2 on effective
+			      * events; with no event on a side, the ratio of
+			      * the Wilson bounds (NAN: unbounded) */
+	const char *or_note; /* NULL, or why odds_ratio is NAN: "0 events",
+			      * "every sample has an event", "0 events in
+			      * the rest", "every other sample has an event",
+			      * "no other samples" (static text) */
+	double base_n, base_ess; /* Sum w and Kish effective n of the gender
+			      * (all samples when gender is NULL) */
+	double rest_n, rest_ess; /* the same of the rest (base minus cell) */
+} bl_stats_skew;
+
+/*
+ * Compute the skew table: every node below the group family (the family
+ * itself excluded), alone and crossed with each label of the gender
+ * family, that has at least one row.  Sorted by lift to nine decimals,
+ * descending (NAN last), ties by group then gender (NULL first), so
+ * output is deterministic and does not hang on rounding.  min_rows <= 0 means 30, min_events <= 0 means 5.
+ * *rows points into st, valid until the next call on st.  BL_OK,
+ * BL_ENOMEM, BL_EUSAGE.
+ */
+int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
+			const bl_stats_skew **rows, size_t *nrows);
+
+/*
+ * Reports of an index: totals (shards, samples, errors by kind, blocked =
+ * samples labelled safety.minor_sexual), label and family counts with
+ * shares and 95% Wilson intervals, the skew table, optional conditional
+ * tables, and per-shard counts.  One pass over samples (in primary key
+ * order), so memory grows with shards x labels, never with samples.
+ * Samples count with their samples.weight (ballast_weight): when any is
+ * not 1, shares and rates are weighted and every format says so at the
+ * top (a note).  Labels under "caption." (captions the filters could not
+ * read) are summed up at the top of every format.  With opt->audit, the
+ * shares of audited nodes and (when the audit judged "sexual") the skew
+ * table's rates, rate ratios and lifts are also given corrected for the
+ * tagger's measured errors (bl_audit_correct), beside the raw ones.
+ * Strings from data are escaped for each sink: text with
+ * bl_report_text_escape, CSV with bl_report_csv_escape, HTML with
+ * bl_report_html_escape, JSON by cJSON.
+ *
+ * Formats:
+ *   BL_REPORT_TEXT  aligned tables for a terminal.
+ *   BL_REPORT_CSV   one tidy table, header
+ *       table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,
+ *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,rate_ratio,
+ *       rr_lo,rr_hi,note
+ *     table is one of note, total, error, label, family, skew,
+ *     skew_attire, unread, given, by, shard, and with an audit
+ *     audit_precision, audit_npv, audit_sensitivity, audit_specificity,
+ *     label_corrected, family_corrected, skew_corrected (note: the
+ *     correction's status; skew rows: why the odds ratio is empty); for
+ *     given and by rows the gender column holds the condition (the given
+ *     labels joined by '&', the --by node); n is the sum of weights;
+ *     fields that do not apply are empty.
+ *   BL_REPORT_JSON  one object, keys in this order (stable; new keys may
+ *     be added, none removed or renamed within schema 1):
+ *       "report": "ballast", "schema": 1,
+ *       "index": path, "samples": N, "shards": N, "shards_complete": N,
+ *       "samples_with_errors": N, "weighted": bool, "weight_sum": W,
+ *       "notes": [text], "errors": {kind: N},
+ *       "blocked": N,
+ *       "labels": {label: N}, "families": {family: N},
+ *       "shares": {name: {"count", "share", "lo", "hi"}}  (labels and
+ *         families, Wilson 95%),
+ *       "skew": [{"group", "gender" (null: all), "n", "events", "rate",
+ *         "rate_lo", "rate_hi", "base_rate", "lift", "lift_lo",
+ *         "lift_hi", "odds_ratio", "or_lo", "or_hi", "attire_events",
+ *         "attire_rate", "attire_lo", "attire_hi", "attire_lift",
+ *         "small", "rest_rate", "rate_ratio", "rr_lo", "rr_hi",
+ *         "or_note" (null, or why odds_ratio is null), and with an audit
+ *         "corrected": {"rate", "rest_rate", "base_rate", "rate_ratio",
+ *         "lift": {"value", "lo", "hi", "status"}}}] sorted by lift,
+ *       "unread" (when the index has caption.* labels): {"count",
+ *         "share", "labels": {label: {"count", "share", "lo", "hi"}}},
+ *       "audit" (with an audit): {"sheet", "rows", "judged", "outcome",
+ *         "skew_corrected", "nodes": {node: {"tagged", "untagged",
+ *         "judged_tagged", "judged_untagged", "precision", "npv",
+ *         "sensitivity", "specificity"}}, "shares": {node: {"value",
+ *         "lo", "hi", "status"}}},
+ *       "given" (with a filter): {"labels": [...], "samples": N,
+ *         "rates": {label: {"count", "share", "lo", "hi"}}},
+ *       "by" (with a family): {"family": F, "rows": {node: {"samples": N,
+ *         "rates": {label: {"count", "share", "lo", "hi"}}}}},
+ *       "per_shard": [{"id", "path", "complete", "samples", "errors",
+ *         "blocked", "labels": {label: N}}]   (labels with N > 0).
+ *     Numbers are printed with at most 6 significant digits; NAN and
+ *     infinities as null.
+ *   BL_REPORT_HTML  one self-contained page (no scripts, no external
+ *     assets): headline numbers, SVG bar charts of label shares with
+ *     Wilson whiskers, the skew table as a lift chart (log scale,
+ *     reference line at 1, interval whiskers) and as numbers.
+ */
+enum { BL_REPORT_TEXT = 0, BL_REPORT_CSV, BL_REPORT_JSON, BL_REPORT_HTML };
+
+typedef struct bl_report_options {
+	int format;          /* BL_REPORT_* */
+	const char *by;      /* family for the "by" table, or NULL */
+	const char *given;   /* comma-separated labels for the "given"
+			      * table, or NULL */
+	double min_rows;     /* skew cells under this many samples are
+			      * flagged small (0: 30) */
+	double min_events;   /* ... or under this many events (0: 5) */
+	const char *title;   /* page title for HTML (NULL: the index path) */
+	/* Added later (zero keeps the old behaviour): */
+	const bl_audit *audit; /* a filled audit sheet: rates corrected for
+			      * the tagger's measured errors are shown
+			      * beside the raw ones (NULL: none) */
+} bl_report_options;
+
+/* Parse "text", "csv", "json", "html"; -1 when unknown. */
+int bl_report_format_parse(const char *name);
+/*
+ * Compute the report of ix and append it to out.  BL_OK, BL_FAILED (an
+ * unknown --by family or --given label, an SQLite error, the buffer cap)
+ * with a message in err, BL_ENOMEM.  out is unchanged on failure.
+ */
+int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out,
+		  char *err, size_t errlen);
+/* The same, written to f (the caller's stream; not closed). */
+int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f,
+		    char *err, size_t errlen);
+/* The same, written to path atomically: path.tmp, fsync, rename.  On
+ * failure path is untouched and path.tmp removed. */
+int bl_report_save(bl_index *ix, const bl_report_options *opt,
+		   const char *path, char *err, size_t errlen);
+/* Append s to out with HTML escaping of & < > " ' (for any string that
+ * comes from data); control bytes but TAB, LF and CR are written as the
+ * text \xNN.  Returns
+ * as bl_buf_add. */
+int bl_report_html_escape(bl_buf *out, const char *s);
+/* Append s to out for a terminal or a text file: every control byte (C0,
+ * DEL), C1 control (U+0080-U+009F) and byte that is not valid UTF-8 is
+ * written as \xNN, so no escape sequence in data reaches the terminal
+ * raw.  Returns as bl_buf_add. */
+int bl_report_text_escape(bl_buf *out, const char *s);
+/* Append s to out as one CSV field: quoted (with "" for ") when it holds
+ * , " CR or LF; a field starting with = + - @ TAB or CR (a formula to a
+ * spreadsheet) gets a leading apostrophe and quotes.  NULL: empty. */
+int bl_report_csv_escape(bl_buf *out, const char *s);
 
 /* ------------------------------------------------------------------ */
 /* Policies, rebalancing and manifests                                 */
@@ -1549,26 +1910,6 @@ uint64_t bl_rebalance_seed(const bl_rebalance *rb);
  * and checks.
  */
 int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix);
-/*
- * The map, for one sample: bits/nbits as in samples.bits, and its shard id
- * and ordinal (the random stream is (seed, shard_id, ordinal), so the
- * result never depends on order or threads).  *weight gets the manifest
- * weight: the fractional weight, the integer count (upsample) or 1
- * (downsample); 0 means the sample is not written.  The realised totals
- * are accumulated in the handle (one thread per handle).
- * Returns BL_OK or BL_EUSAGE (before a successful plan).
- */
-int bl_rebalance_next(bl_rebalance *rb, const void *bits, size_t nbits,
-		      int64_t shard_id, uint64_t ordinal, double *weight);
-/* Forget the realised totals (to run the map again). */
-void bl_rebalance_reset(bl_rebalance *rb);
-/*
- * Close the realisation: compute the after-side of the summary.  Returns
- * BL_OK, BL_ENOMEM.  The summary (owned by the handle) holds totals,
- * label shares and the skew table before and after, and per rule its
- * declared target and what was achieved; see manifests/FORMAT.md.
- */
-int bl_rebalance_finish(bl_rebalance *rb);
 /* The summary after bl_rebalance_finish (borrowed until the next plan,
  * reset or free of the handle), or NULL before it. */
 const bl_rb_summary *bl_rebalance_summary(const bl_rebalance *rb);
@@ -1576,9 +1917,6 @@ const bl_rb_summary *bl_rebalance_summary(const bl_rebalance *rb);
  * bl_rebalance_finish. */
 const char *bl_rebalance_summary_json(const bl_rebalance *rb);
 const bl_rb_totals *bl_rebalance_totals(const bl_rebalance *rb);
-size_t bl_rebalance_ncells(const bl_rebalance *rb);
-const bl_rb_cell *bl_rebalance_cell(const bl_rebalance *rb, size_t i);
-const bl_policy *bl_rebalance_policy(const bl_rebalance *rb);
 const char *bl_rebalance_errmsg(const bl_rebalance *rb);
 void bl_rebalance_free(bl_rebalance *rb);
 
@@ -1745,473 +2083,8 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 		       bl_verify_totals *totals, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ */
-/* Audits: how far to trust the tags (lib/audit.c)                     */
+/* Reports of a manifest (lib/report_manifest.c)                      */
 /* ------------------------------------------------------------------ */
-
-/*
- * A tagger's labels are only as good as its rules on the data at hand.
- * An audit measures that on the user's own index: bl_audit_draw writes a
- * review sheet of captions drawn at random, a person marks on each
- * whether its label applies, bl_audit_read reads the filled sheet back
- * and estimates, per audited label or family ("node"), precision, NPV,
- * sensitivity, specificity and the corrected share; bl_audit_correct*
- * turn any rate the tagger observed into a Rogan-Gladen corrected rate
- * with an interval that carries the audit's own uncertainty.
- *
- * Designs (one row per judgement; every row records its stratum, the
- * stratum's size in the index and how many rows were drawn from it, so
- * the estimator can reweight):
- *   BL_AUDIT_STRATIFIED  per node, up to per_stratum samples the tagger
- *       gave the node ("tagged") and up to per_stratum it did not
- *       ("untagged"): precision and NPV, hence Se, Sp and the corrected
- *       share even for rare labels (the default);
- *   BL_AUDIT_TAGGED      the tagged stratum only: precision, nothing else;
- *   BL_AUDIT_SIMPLE      `samples` samples from the whole index, every
- *       node judged on each (post-stratified by the tagger's decision).
- * Each stratum is a simple random sample without replacement, drawn by
- * selection sampling over samples in key order from a stream seeded by
- * (seed, node, stratum): the same index and seed give the same sheet.
- * Samples are shuffled (seeded) so that the order tells the reviewer
- * nothing; a sample's rows stay together.
- *
- * The sheet (TSV, UTF-8): a comment line "# ballast audit sheet 1 |
- * index PATH | samples N | rules DIGEST | seed S | design D | ...", then
- * the header BL_AUDIT_HEADER and one row per judgement.  Text fields
- * have tabs, newlines and control bytes escaped (\t \n \r \xNN, \\)
- * and a leading = + - @ neutralised with an apostrophe (sheets are
- * opened in spreadsheets).  judgement: y/yes/1/true, n/no/0/false, or
- * empty/?/skip (not judged: rows not judged are left out, as if not
- * drawn, which assumes they are missing at random within their stratum).
- * The HTML page shows each row's number, label, caption and (from plain
- * tars, when images is set, never for samples tagged age.* or safety.*)
- * the image, as a data: URI; not the tagger's decision.
- */
-enum { BL_AUDIT_STRATIFIED = 0, BL_AUDIT_TAGGED = 1, BL_AUDIT_SIMPLE = 2 };
-
-#define BL_AUDIT_HEADER "audit_row\tlabel\tcaption\tjudgement\tnote\tshard" \
-	"\tordinal\tkey\tstratum\tstratum_size\tstratum_drawn\tdesign"
-/* Judged rows a stratum needs before its node corrects anything. */
-#define BL_AUDIT_MIN_JUDGED 10
-/* Seeded draws behind every audit interval. */
-#define BL_AUDIT_DRAWS 4000
-
-typedef struct bl_audit_options {
-	int design;            /* BL_AUDIT_* */
-	const char *nodes;     /* labels or families to audit, comma
-				* separated ("sexual,gender.female"); NULL
-				* or "": the family "sexual" as a whole and
-				* every gender.* and group.* label */
-	uint64_t per_stratum;  /* rows per stratum (0: 25) */
-	uint64_t samples;      /* BL_AUDIT_SIMPLE: samples drawn (0: 200) */
-	uint64_t seed;
-	int images;            /* 1: images of plain-tar shards in the HTML */
-	const char *title;     /* HTML title (NULL: the index path) */
-} bl_audit_options;
-
-/*
- * Draw a review sheet from ix and append it as TSV to tsv and/or as an
- * HTML page to html (either may be NULL, not both).  BL_OK; BL_FAILED
- * with a message in err (a node with no label of the index, an empty
- * index, an SQLite error, the buffer cap); BL_EUSAGE; BL_ENOMEM.  The
- * buffers are unchanged on failure.  Memory grows with the rows drawn,
- * not with the index.
- */
-int bl_audit_draw(bl_index *ix, const bl_audit_options *opt, bl_buf *tsv,
-		  bl_buf *html, char *err, size_t errlen);
-/* "stratified", "tagged", "simple" (or "unknown"). */
-const char *bl_audit_design_name(int design);
-
-/* A filled sheet, read back. */
-typedef struct bl_audit bl_audit;
-
-/*
- * What the judgements of one node say.  Counts are of the sheet's rows;
- * sizes are the strata in the index when the sheet was drawn.  NAN where
- * the sheet cannot say (no untagged rows: only precision).
- */
-typedef struct bl_audit_est {
-	const char *node;                    /* owned by the audit */
-	int design;                          /* BL_AUDIT_*, -1 unknown */
-	double size_tagged, size_untagged;   /* N1, N0 */
-	uint64_t drawn_tagged, drawn_untagged;
-	uint64_t judged_tagged, judged_untagged;
-	uint64_t yes_tagged, yes_untagged;   /* judged: the label applies */
-	double precision, precision_lo, precision_hi; /* PPV, Wilson 95% */
-	double npv, npv_lo, npv_hi;          /* 1 - false omission rate */
-	double sensitivity, se_lo, se_hi;    /* recall: N1 PPV / true count */
-	double specificity, sp_lo, sp_hi;
-	double observed;                     /* N1 / (N1 + N0) */
-	double prevalence, prev_lo, prev_hi; /* (N1 PPV + N0 FOR) / N */
-	int status;                          /* BL_FIX_* of the prevalence */
-} bl_audit_est;
-
-/* What became of a corrected number. */
-enum {
-	BL_FIX_OK = 0,        /* corrected */
-	BL_FIX_CLIPPED,       /* Rogan-Gladen fell outside [0, 1]: clipped */
-	BL_FIX_UNDEFINED,     /* Se + Sp <= 1: no correction exists */
-	BL_FIX_TOO_SMALL,     /* a stratum has < BL_AUDIT_MIN_JUDGED judged
-			       * rows, or > 2.5% of the draws have
-			       * Se + Sp <= 1: the interval is unbounded */
-	BL_FIX_NONE           /* not audited (no such node, or no rows of
-			       * one of its strata) */
-};
-/* "corrected", "clipped to [0, 1]", ... (static text). */
-const char *bl_audit_status_name(int status);
-
-typedef struct bl_audit_fix {
-	double est, lo, hi;   /* NAN when not known */
-	int status;           /* BL_FIX_* */
-} bl_audit_fix;
-
-/* 1 when path starts like an audit sheet (its comment line, or a header
- * starting "audit_row"), else 0. */
-int bl_audit_sniff(const char *path);
-/*
- * Read a filled sheet.  Rows that cannot be used (a judgement that is
- * neither y nor n nor empty, a stratum size that disagrees with an
- * earlier row of the same stratum, missing columns) are left out and
- * listed by bl_audit_problem with file and line; the rest is read.
- * Returns the audit, or NULL with a message in err when the file cannot
- * be read or is not a sheet (no header).  Free with bl_audit_free.
- */
-bl_audit *bl_audit_read(const char *path, char *err, size_t errlen);
-void bl_audit_free(bl_audit *a);
-/* Nodes in the order first seen; their estimates (borrowed). */
-size_t bl_audit_nnodes(const bl_audit *a);
-const bl_audit_est *bl_audit_node(const bl_audit *a, size_t i);
-/* Node index by name, or -1. */
-int bl_audit_find(const bl_audit *a, const char *node);
-/* Rows read, rows judged, and the index's sample count the comment line
- * records (NAN when absent).  Pointers may be NULL. */
-void bl_audit_totals(const bl_audit *a, uint64_t *rows, uint64_t *judged,
-		     double *index_samples);
-size_t bl_audit_nproblems(const bl_audit *a);
-const char *bl_audit_problem(const bl_audit *a, size_t i);
-/* The sheet's first comment line, or NULL; the path it was read from. */
-const char *bl_audit_comment(const bl_audit *a);
-const char *bl_audit_path(const bl_audit *a);
-
-/* Rogan-Gladen (p + Sp - 1) / (Se + Sp - 1), unclipped; NAN when
- * Se + Sp <= 1. */
-double bl_audit_rogan_gladen(double p, double se, double sp);
-/*
- * Correct an observed rate, events / n (effective counts), for node's
- * measured Se and Sp: est = Rogan-Gladen clipped to [0, 1]; lo, hi the
- * 2.5% and 97.5% percentiles over BL_AUDIT_DRAWS draws of (Se, Sp) from
- * the audit and of the rate from Beta(events + 1/2, n - events + 1/2).
- * stream seeds the rate's draws (give each cell its own, e.g. a hash of
- * its name): the result is a pure function of the inputs.
- * bl_audit_correct_pair does two rates (e.g. a cell and the rest of its
- * gender) on the same (Se, Sp) draws, and their ratio r1 / r2.  Any out
- * pointer may be NULL.  BL_OK (statuses say what could be done),
- * BL_EUSAGE (no audit, node out of range), BL_ENOMEM.
- */
-int bl_audit_correct(const bl_audit *a, int node, double events, double n,
-		     uint64_t stream, bl_audit_fix *rate);
-int bl_audit_correct_pair(const bl_audit *a, int node, double e1, double n1,
-			  double e2, double n2, uint64_t stream,
-			  bl_audit_fix *r1, bl_audit_fix *r2, bl_audit_fix *ratio);
-
-/* ------------------------------------------------------------------ */
-/* Statistics and reports (lib/stats.c, lib/report.c)                  */
-/* ------------------------------------------------------------------ */
-
-/*
- * Interval helpers, usable on their own.  z is the normal quantile (1.96
- * for 95%; z <= 0 means 1.96).  n may be fractional: with weighted data
- * pass Kish's effective sample size, not the sum of weights.
- */
-/* Wilson score interval of a proportion p observed over n trials.  n <= 0
- * gives [0, 1]; p is clamped to [0, 1].  lo and hi may be NULL. */
-void bl_stats_wilson(double p, double n, double z, double *lo, double *hi);
-/*
- * Odds ratio of a 2x2 table and its Woolf (log) interval:
- *              event   no event
- *   exposed      a        b
- *   rest         c        d
- * OR = (a d) / (b c), CI = exp(ln OR +- z sqrt(1/a + 1/b + 1/c + 1/d)).
- * When any cell is zero, 0.5 is added to every cell first (Haldane),
- * for the estimate and the interval alike.  Negative cells count as 0.
- * Returns OR (NAN when a row or a column is empty); lo and hi may be NULL.
- */
-double bl_stats_odds_ratio(double a, double b, double c, double d, double z,
-			   double *lo, double *hi);
-/* Kish's effective sample size (sum w)^2 / sum w^2; 0 when sum_w2 <= 0. */
-double bl_stats_kish(double sum_w, double sum_w2);
-
-/*
- * bl_stats: a weighted accumulator over label sets, in constant memory
- * (independent of the number of rows).  Feed it one row per sample: a
- * label set plus a weight (1.0 for the raw index; manifest weights for
- * "after").  It keeps, weighted and unweighted:
- *
- *  - per label, and per family roll-up ("group.asian" covers
- *    "group.asian.east", see bl_label_in_family): samples having it;
- *  - Sum w, Sum w^2 (Kish effective n), rows;
- *  - the co-occurrence of every node (label or roll-up) with every label,
- *    for conditional rates ("--by", "--given");
- *  - the skew table's cells: for every node below the group family
- *    (default "group") alone and crossed with every label of the gender
- *    family (default "gender"): samples, samples with any label of the
- *    outcome family (default "sexual") and of the second outcome family
- *    (default "attire"), with their Sum w^2.
- *
- * Label ids are positions in the names array given to bl_stats_new; for
- * an index they are labels.id, the bit positions of samples.bits.
- * Not thread-safe; use one per thread and bl_stats_merge.
- */
-typedef struct bl_stats bl_stats;
-
-/* A new accumulator over n labels (names are copied; n <= BL_MAX_LABELS).
- * NULL when out of memory or n is out of range. */
-bl_stats *bl_stats_new(int n, const char *const *names);
-/* One over the labels of an open index (ids = labels.id). */
-bl_stats *bl_stats_new_index(const bl_index *ix);
-void bl_stats_free(bl_stats *st);
-/*
- * Choose the families of the skew table (NULL keeps the default:
- * "group", "gender", "sexual", "attire").  Only before the first row.
- * BL_OK, BL_EUSAGE after rows were added, BL_ENOMEM.
- */
-int bl_stats_set_skew(bl_stats *st, const char *group, const char *gender,
-		      const char *outcome, const char *outcome2);
-/* Count only rows having every label of all_of (NULL or empty: every
- * row); rows without are counted in bl_stats_totals.skipped only.  Only
- * before the first row.  BL_OK or BL_EUSAGE. */
-int bl_stats_set_filter(bl_stats *st, const bl_labelset *all_of);
-/*
- * Feed one row.  weight must be finite and >= 0 (0 counts the row in
- * rows but adds nothing weighted).  Ids >= n are ignored.
- * BL_OK, BL_EUSAGE (NULL, bad weight).
- */
-int bl_stats_add(bl_stats *st, const bl_labelset *labels, double weight);
-/* n (>= 1) rows of the same labels at once, whose weights sum to w and
- * whose squared weights sum to w2: n calls of bl_stats_add but for
- * rounding.  BL_OK, BL_EUSAGE. */
-int bl_stats_add_n(bl_stats *st, const bl_labelset *labels, uint64_t n,
-		   double w, double w2);
-/* The same from a little-endian bitset (samples.bits): bit i of byte i/8
- * is label i.  bits may be NULL with len 0 (no labels). */
-int bl_stats_add_bits(bl_stats *st, const void *bits, size_t len,
-		      double weight);
-/* dst += src; both over the same names and settings.  BL_OK / BL_EUSAGE. */
-int bl_stats_merge(bl_stats *dst, const bl_stats *src);
-
-typedef struct bl_stats_totals {
-	uint64_t rows;    /* rows counted */
-	uint64_t skipped; /* rows left out by the filter */
-	double w, w2;     /* Sum w, Sum w^2 over counted rows */
-	double ess;       /* Kish effective sample size */
-} bl_stats_totals;
-void bl_stats_totals_get(const bl_stats *st, bl_stats_totals *out);
-
-/* Labels and nodes.  Nodes are the labels plus every roll-up family
- * (each proper dotted prefix of a label, "group", "group.asian"), sorted
- * by name; node ids are 0..bl_stats_nnodes-1. */
-int bl_stats_nlabels(const bl_stats *st);
-const char *bl_stats_label_name(const bl_stats *st, int id);
-int bl_stats_nnodes(const bl_stats *st);
-const char *bl_stats_node_name(const bl_stats *st, int node);
-/* Node id of a name, or -1. */
-int bl_stats_node_find(const bl_stats *st, const char *name);
-/* 1 when the node is a roll-up: some label lies strictly below it. */
-int bl_stats_node_is_family(const bl_stats *st, int node);
-
-/* A count with its share of the whole. */
-typedef struct bl_stats_count {
-	uint64_t rows;   /* samples (unweighted) */
-	double w, w2;    /* Sum w and Sum w^2 over those samples */
-	double share;    /* w / total w (0 when the total is 0) */
-	double lo, hi;   /* 95% Wilson interval of share, n = total ESS */
-} bl_stats_count;
-/* Samples having label id / any label of node.  BL_OK or BL_EUSAGE. */
-int bl_stats_label(const bl_stats *st, int id, bl_stats_count *out);
-int bl_stats_node(const bl_stats *st, int node, bl_stats_count *out);
-/*
- * Conditional rate: among samples having node `given`, those that also
- * have label id; share = w(given and id) / w(given), its Wilson interval
- * at the ESS of the given samples (out->w2 is NAN: not kept for pairs).
- * BL_OK or BL_EUSAGE.
- */
-int bl_stats_cond(const bl_stats *st, int given, int id, bl_stats_count *out);
-
-/* One cell of the skew table. */
-typedef struct bl_stats_skew {
-	const char *group;   /* node name, "group.asian.east" (borrowed) */
-	const char *gender;  /* label name, "gender.female", or NULL: all */
-	uint64_t rows;       /* samples in the cell, unweighted */
-	double n, ess;       /* Sum w in the cell, Kish effective n */
-	double events;       /* Sum w of cell samples with an outcome label */
-	double rate, rate_lo, rate_hi; /* events / n, 95% Wilson at ess */
-	double base_rate;    /* outcome rate among all samples of the gender
-			      * (all samples when gender is NULL) */
-	double lift;         /* rate / base_rate (NAN when base_rate is 0) */
-	double lift_lo, lift_hi; /* 95% delta-method interval of log lift,
-			      * allowing for the cell being part of the base:
-			      * Var = (1-p)/e - (1+q-2p)/E, p,e cell rate and
-			      * events, q,E base rate and events (effective) */
-	double odds_ratio, or_lo, or_hi; /* odds of the outcome in the cell
-			      * vs the odds in the rest of the gender (of all
-			      * samples), Woolf 95%; computed on effective
-			      * counts (each row of the 2x2 table scaled by
-			      * its ESS / Sum w: 1 when unweighted).  NAN, with
-			      * or_note saying why, when a cell of the 2x2
-			      * table is empty (the sample odds ratio is then
-			      * 0 or infinite; no +0.5 correction, which can
-			      * turn a cell without events into an odds ratio
-			      * above 1) */
-	double events2, rate2, rate2_lo, rate2_hi, lift2; /* the second
-			      * outcome family (attire), likewise */
-	int small;           /* rows < min_rows or events (unweighted
-			      * rows with the outcome) < min_events */
-	/* Added after the fields above (they keep their meaning): */
-	double rest_rate;    /* outcome rate among the OTHER samples of the
-			      * gender (the cell excluded; all other samples
-			      * when gender is NULL); NAN when there are none */
-	double rate_ratio, rr_lo, rr_hi; /* rate / rest_rate ("n times as
-			      * often as the other captions of that gender"),
-			      * 95% delta-method interval on the log,
-			      * Var = (1-p1)/e1 + (1-p2)/e2 on effective
-			      * events; with no event on a side, the ratio of
-			      * the Wilson bounds (NAN: unbounded) */
-	const char *or_note; /* NULL, or why odds_ratio is NAN: "0 events",
-			      * "every sample has an event", "0 events in
-			      * the rest", "every other sample has an event",
-			      * "no other samples" (static text) */
-	double base_n, base_ess; /* Sum w and Kish effective n of the gender
-			      * (all samples when gender is NULL) */
-	double rest_n, rest_ess; /* the same of the rest (base minus cell) */
-} bl_stats_skew;
-
-/*
- * Compute the skew table: every node below the group family (the family
- * itself excluded), alone and crossed with each label of the gender
- * family, that has at least one row.  Sorted by lift to nine decimals,
- * descending (NAN last), ties by group then gender (NULL first), so
- * output is deterministic and does not hang on rounding.  min_rows <= 0 means 30, min_events <= 0 means 5.
- * *rows points into st, valid until the next call on st.  BL_OK,
- * BL_ENOMEM, BL_EUSAGE.
- */
-int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
-			const bl_stats_skew **rows, size_t *nrows);
-
-/*
- * Reports of an index: totals (shards, samples, errors by kind, blocked =
- * samples labelled safety.minor_sexual), label and family counts with
- * shares and 95% Wilson intervals, the skew table, optional conditional
- * tables, and per-shard counts.  One pass over samples (in primary key
- * order), so memory grows with shards x labels, never with samples.
- * Samples count with their samples.weight (ballast_weight): when any is
- * not 1, shares and rates are weighted and every format says so at the
- * top (a note).  Labels under "caption." (captions the filters could not
- * read) are summed up at the top of every format.  With opt->audit, the
- * shares of audited nodes and (when the audit judged "sexual") the skew
- * table's rates, rate ratios and lifts are also given corrected for the
- * tagger's measured errors (bl_audit_correct), beside the raw ones.
- * Strings from data are escaped for each sink: text with
- * bl_report_text_escape, CSV with bl_report_csv_escape, HTML with
- * bl_report_html_escape, JSON by cJSON.
- *
- * Formats:
- *   BL_REPORT_TEXT  aligned tables for a terminal.
- *   BL_REPORT_CSV   one tidy table, header
- *       table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,
- *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,rate_ratio,
- *       rr_lo,rr_hi,note
- *     table is one of note, total, error, label, family, skew,
- *     skew_attire, unread, given, by, shard, and with an audit
- *     audit_precision, audit_npv, audit_sensitivity, audit_specificity,
- *     label_corrected, family_corrected, skew_corrected (note: the
- *     correction's status; skew rows: why the odds ratio is empty); for
- *     given and by rows the gender column holds the condition (the given
- *     labels joined by '&', the --by node); n is the sum of weights;
- *     fields that do not apply are empty.
- *   BL_REPORT_JSON  one object, keys in this order (stable; new keys may
- *     be added, none removed or renamed within schema 1):
- *       "report": "ballast", "schema": 1,
- *       "index": path, "samples": N, "shards": N, "shards_complete": N,
- *       "samples_with_errors": N, "weighted": bool, "weight_sum": W,
- *       "notes": [text], "errors": {kind: N},
- *       "blocked": N,
- *       "labels": {label: N}, "families": {family: N},
- *       "shares": {name: {"count", "share", "lo", "hi"}}  (labels and
- *         families, Wilson 95%),
- *       "skew": [{"group", "gender" (null: all), "n", "events", "rate",
- *         "rate_lo", "rate_hi", "base_rate", "lift", "lift_lo",
- *         "lift_hi", "odds_ratio", "or_lo", "or_hi", "attire_events",
- *         "attire_rate", "attire_lo", "attire_hi", "attire_lift",
- *         "small", "rest_rate", "rate_ratio", "rr_lo", "rr_hi",
- *         "or_note" (null, or why odds_ratio is null), and with an audit
- *         "corrected": {"rate", "rest_rate", "base_rate", "rate_ratio",
- *         "lift": {"value", "lo", "hi", "status"}}}] sorted by lift,
- *       "unread" (when the index has caption.* labels): {"count",
- *         "share", "labels": {label: {"count", "share", "lo", "hi"}}},
- *       "audit" (with an audit): {"sheet", "rows", "judged", "outcome",
- *         "skew_corrected", "nodes": {node: {"tagged", "untagged",
- *         "judged_tagged", "judged_untagged", "precision", "npv",
- *         "sensitivity", "specificity"}}, "shares": {node: {"value",
- *         "lo", "hi", "status"}}},
- *       "given" (with a filter): {"labels": [...], "samples": N,
- *         "rates": {label: {"count", "share", "lo", "hi"}}},
- *       "by" (with a family): {"family": F, "rows": {node: {"samples": N,
- *         "rates": {label: {"count", "share", "lo", "hi"}}}}},
- *       "per_shard": [{"id", "path", "complete", "samples", "errors",
- *         "blocked", "labels": {label: N}}]   (labels with N > 0).
- *     Numbers are printed with at most 6 significant digits; NAN and
- *     infinities as null.
- *   BL_REPORT_HTML  one self-contained page (no scripts, no external
- *     assets): headline numbers, SVG bar charts of label shares with
- *     Wilson whiskers, the skew table as a lift chart (log scale,
- *     reference line at 1, interval whiskers) and as numbers.
- */
-enum { BL_REPORT_TEXT = 0, BL_REPORT_CSV, BL_REPORT_JSON, BL_REPORT_HTML };
-
-typedef struct bl_report_options {
-	int format;          /* BL_REPORT_* */
-	const char *by;      /* family for the "by" table, or NULL */
-	const char *given;   /* comma-separated labels for the "given"
-			      * table, or NULL */
-	double min_rows;     /* skew cells under this many samples are
-			      * flagged small (0: 30) */
-	double min_events;   /* ... or under this many events (0: 5) */
-	const char *title;   /* page title for HTML (NULL: the index path) */
-	/* Added later (zero keeps the old behaviour): */
-	const bl_audit *audit; /* a filled audit sheet: rates corrected for
-			      * the tagger's measured errors are shown
-			      * beside the raw ones (NULL: none) */
-} bl_report_options;
-
-/* Parse "text", "csv", "json", "html"; -1 when unknown. */
-int bl_report_format_parse(const char *name);
-/*
- * Compute the report of ix and append it to out.  BL_OK, BL_FAILED (an
- * unknown --by family or --given label, an SQLite error, the buffer cap)
- * with a message in err, BL_ENOMEM.  out is unchanged on failure.
- */
-int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out,
-		  char *err, size_t errlen);
-/* The same, written to f (the caller's stream; not closed). */
-int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f,
-		    char *err, size_t errlen);
-/* The same, written to path atomically: path.tmp, fsync, rename.  On
- * failure path is untouched and path.tmp removed. */
-int bl_report_save(bl_index *ix, const bl_report_options *opt,
-		   const char *path, char *err, size_t errlen);
-/* Append s to out with HTML escaping of & < > " ' (for any string that
- * comes from data); control bytes but TAB, LF and CR are written as the
- * text \xNN.  Returns
- * as bl_buf_add. */
-int bl_report_html_escape(bl_buf *out, const char *s);
-/* Append s to out for a terminal or a text file: every control byte (C0,
- * DEL), C1 control (U+0080-U+009F) and byte that is not valid UTF-8 is
- * written as \xNN, so no escape sequence in data reaches the terminal
- * raw.  Returns as bl_buf_add. */
-int bl_report_text_escape(bl_buf *out, const char *s);
-/* Append s to out as one CSV field: quoted (with "" for ") when it holds
- * , " CR or LF; a field starting with = + - @ TAB or CR (a formula to a
- * spreadsheet) gets a leading apostrophe and quotes.  NULL: empty. */
-int bl_report_csv_escape(bl_buf *out, const char *s);
 
 /*
  * Before and after a rebalance: the report of manifest m (see
@@ -2301,6 +2174,111 @@ int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 			    size_t errlen);
 
 /* ------------------------------------------------------------------ */
+/* The shard writer (lib/writer.c)                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Writes WebDataset tar shards with libarchive, reproducibly (fixed
+ * mtime, owner and mode, so the same members give the same bytes) and
+ * atomically (PATH.tmp, fsync, rename on close).  Compression follows the
+ * name: .tar, .tar.gz/.tgz, .tar.zst, .tar.xz.
+ */
+typedef struct bl_writer bl_writer;
+
+bl_writer *bl_writer_new(void);
+/* Start writing path (through path.tmp).  BL_OK / BL_FAILED with errmsg. */
+int bl_writer_open(bl_writer *w, const char *path);
+/* Add member "KEY.EXT" with the given bytes.  BL_OK / BL_FAILED. */
+int bl_writer_add(bl_writer *w, const char *key, const char *ext,
+		  const void *data, size_t len);
+/* Finish the archive, fsync, and rename path.tmp to path.  BL_OK /
+ * BL_FAILED (the temporary file is removed and path is untouched). */
+int bl_writer_close(bl_writer *w);
+const char *bl_writer_errmsg(const bl_writer *w);
+/* Free; a shard still open is abandoned and its temporary file removed. */
+void bl_writer_free(bl_writer *w);
+
+/* ------------------------------------------------------------------ */
+/* Synthetic samples (lib/synth.c)                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Generates img2dataset-style samples (caption, JSON, JPEG) from a small
+ * caption grammar, with a planted, documented skew: for each skew entry,
+ * captions naming people of GROUP (and GENDER) carry sexualised wording
+ * FACTOR times as often as captions naming people of that gender overall.
+ * The rate for the other groups is lowered to keep the gender's overall
+ * rate at its base rate, so the expected lift of the planted cell over
+ * its gender is exactly FACTOR.  Every sample depends only on (seed,
+ * shard, index), so shards can be generated in any order or in parallel.
+ */
+enum {
+	BL_SYN_NONE = 0,
+	/* groups */
+	BL_SYN_EAST_ASIAN = 1, BL_SYN_SOUTHEAST_ASIAN, BL_SYN_SOUTH_ASIAN,
+	BL_SYN_BLACK, BL_SYN_WHITE, BL_SYN_LATINO, BL_SYN_MIDDLE_EASTERN,
+	BL_SYN_NGROUPS,
+	/* genders */
+	BL_SYN_FEMALE = 1, BL_SYN_MALE = 2,
+	/* sexual wording */
+	BL_SYN_SUGGESTIVE = 1, BL_SYN_EXPLICIT = 2
+};
+
+#define BL_SYN_MAX_SKEWS 8
+
+typedef struct bl_synth_config {
+	uint64_t seed;
+	int image_size;          /* side of the JPEG in pixels (default 64) */
+	int jpeg_quality;        /* default 85 */
+	double noise;            /* 0..1, image detail; more = bigger JPEGs */
+	double sexual_female;    /* base rate of sexual wording, women: 0.08 */
+	double sexual_male;      /* base rate, men: 0.03 */
+	int nskews;
+	struct {
+		int group;       /* BL_SYN_EAST_ASIAN ... */
+		int gender;      /* BL_SYN_FEMALE / MALE / NONE (both) */
+		double factor;
+	} skews[BL_SYN_MAX_SKEWS];
+} bl_synth_config;
+
+/* Ground truth of one generated sample. */
+typedef struct bl_synth_truth {
+	int person;  /* 1 when the caption describes a person */
+	int gender;  /* BL_SYN_FEMALE / MALE / NONE */
+	int group;   /* BL_SYN_* group or NONE */
+	int sexual;  /* BL_SYN_SUGGESTIVE / EXPLICIT / NONE */
+	int minor;   /* 1 for a child (never combined with sexual wording) */
+	int swimwear;
+} bl_synth_truth;
+
+typedef struct bl_synth_sample {
+	const char *key;     /* "SSSSSIIII" as img2dataset names them */
+	const char *caption;
+	const char *json;
+	size_t json_len;
+	const unsigned char *jpeg;
+	size_t jpeg_len;
+	bl_synth_truth truth;
+} bl_synth_sample;
+
+typedef struct bl_synth bl_synth;
+
+/* Validate cfg (zero fields take defaults) and make a generator; NULL with
+ * a message in err when the skew cannot be planted (the factors times
+ * their groups' shares must stay below 1). */
+bl_synth *bl_synth_new(const bl_synth_config *cfg, char *err, size_t errlen);
+/* Generate sample (shard, index) into *out (borrowed until the next call).
+ * BL_OK / BL_FAILED (JPEG encoder failure, message in errmsg). */
+int bl_synth_make(bl_synth *s, uint64_t shard, uint64_t index,
+		  bl_synth_sample *out);
+const char *bl_synth_errmsg(const bl_synth *s);
+/* Names: "east_asian" ... / "female", "male" / "suggestive", "explicit";
+ * parse returns -1 for an unknown name. */
+const char *bl_synth_group_name(int group);
+int bl_synth_group_parse(const char *name);
+void bl_synth_free(bl_synth *s);
+
+/* ------------------------------------------------------------------ */
 /* Consumers (lib/sampler.c, lib/loader.c, lib/export.c)               */
 /* ------------------------------------------------------------------ */
 
@@ -2364,9 +2342,6 @@ typedef struct bl_sampler bl_sampler;
  * limit of the manifest reader applies; at most 2^32 - 2 entries.
  */
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen);
-/* The path bl_sampler_open would read for a shard path as written in the
- * manifest at dir (the rule above), into out.  BL_OK, BL_ENOMEM. */
-int bl_sampler_resolve_shard(const char *dir, const char *path, bl_buf *out);
 void bl_sampler_free(bl_sampler *s);
 size_t bl_sampler_nentries(const bl_sampler *s);
 /* Entry i (borrowed from s), or NULL out of range. */

@@ -21,6 +21,7 @@
  * directory or the new one, never a mix, and a killed run leaves only the
  * temporary directory, under a name no reader looks for.
  */
+#include "file_int.h"
 #include "error_int.h"
 #include "ballast.h"
 

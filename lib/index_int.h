@@ -300,4 +300,12 @@ int bl_index_part_map_labels(bl_index *ix, const char *part_path, int map[BL_MAX
  * is planned here too.  In the caller's transaction.  BL_OK/BL_FAILED. */
 int bl_index_part_copy(bl_index *ix, const int *map, int n);
 
+/* ---- the label table ------------------------------------------ */
+
+/* Number of labels and their names (by id), as stored in the index. */
+int bl_index_nlabels(const bl_index *ix);
+const char *bl_index_label(const bl_index *ix, int id);
+/* Label id by name, or -1. */
+int bl_index_label_id(const bl_index *ix, const char *name);
+
 #endif

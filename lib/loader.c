@@ -39,6 +39,7 @@
  * the output order is the push order whatever the thread count and
  * timing.  A failure is recorded in its slot and never stops the pool.
  */
+#include "shard_int.h"
 #include "error_int.h"
 #include "alloc_int.h"
 #include "ballast.h"

@@ -32,6 +32,7 @@
  * or offset from a file is never trusted to fit).
  */
 #define _XOPEN_SOURCE 700
+#include "rebalance_int.h"
 #include "error_int.h"
 #include "index_int.h"
 #include "manifest_int.h"

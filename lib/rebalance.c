@@ -24,6 +24,7 @@
  * Assumes label ids of the index are stable (they are: schema 1) and that
  * the index does not change between plan and map.
  */
+#include "rebalance_int.h"
 #include "error_int.h"
 #include "alloc_int.h"
 #include "index_int.h"

@@ -13,6 +13,8 @@
  * report_manifest.c for text, CSV and JSON, report_html.c for HTML) are
  * pure functions of what is gathered here; this file calls none of them.
  */
+#include "rebalance_int.h"
+#include "stats_int.h"
 #include "error_int.h"
 #include "report_int.h"
 #include "index_int.h"

@@ -40,6 +40,7 @@
  * global positions r, r+W, ..., and a saved position resumes the same
  * stream.
  */
+#include "sampler_int.h"
 #include "error_int.h"
 #include "alloc_int.h"
 #include "ballast.h"

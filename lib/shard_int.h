@@ -88,4 +88,17 @@ int bl_stream_inflate(const void *data, size_t len, bl_buf *out, size_t cap,
  */
 int bl_reader_guarded(bl_reader *r, int (*fn)(void *arg), void *arg);
 
+/* ---- lib/shard.c: reading by offsets -------------------------- */
+
+/*
+ * Whether the uncompressed regular files opened next are mapped into
+ * memory (map 1, the default: reading a shard through, skipping an image
+ * is a pointer move) or read with read() from the offsets asked (map 0:
+ * for samples scattered over many shards, bl_reader_seek, where mapping
+ * and unmapping a shard per sample costs more in page tables than the
+ * copy).  BALLAST_NO_MMAP=1 turns mapping off for every reader.  From the
+ * next bl_reader_open on.  BL_OK; BL_EUSAGE when r is NULL.
+ */
+int bl_reader_set_mapping(bl_reader *r, int map);
+
 #endif

@@ -13,6 +13,8 @@
  * is exact for equal weights and the usual design-effect approximation
  * otherwise.  Nothing here reads files or prints.
  */
+#include "index_int.h"
+#include "stats_int.h"
 #include "ballast.h"
 
 #include <math.h>

@@ -17,6 +17,7 @@
  * the order of the lines does not matter.  Each shard is read once, as a
  * stream.
  */
+#include "sampler_int.h"
 #include "error_int.h"
 #include "ballast.h"
 #include "export_int.h"
