@@ -30,10 +30,12 @@ int bl_alloc_grow(void *arrp, size_t *alloc, size_t n, size_t size)
 		na = 16;
 	if (na < n)
 		na = n;
-	/* twice the room may not fit where n items do: then n exactly */
-	if (bl_alloc_mult(na, size, &bytes) != BL_OK) {
+	/* twice the room may not fit where n items do: then n exactly.  No
+	 * object may be larger than PTRDIFF_MAX bytes (pointer differences
+	 * inside it would overflow; malloc refuses it too). */
+	if (bl_alloc_mult(na, size, &bytes) != BL_OK || bytes > PTRDIFF_MAX) {
 		na = n;
-		if (bl_alloc_mult(na, size, &bytes) != BL_OK)
+		if (bl_alloc_mult(na, size, &bytes) != BL_OK || bytes > PTRDIFF_MAX)
 			return BL_ENOMEM;
 	}
 	/* the caller's pointer is read and written as bytes: it may be of

@@ -14,8 +14,9 @@
  * *alloc items.  When n > *alloc the array is reallocated to the larger
  * of n and twice *alloc (at least 16 items) and *alloc updated; new items
  * are not initialised.  BL_OK, or BL_ENOMEM when out of memory or when
- * the room in bytes would not fit a size_t (the array and *alloc are
- * unchanged then, never wrapped).  size 0 is BL_EUSAGE.
+ * the room in bytes would not fit a size_t or exceed PTRDIFF_MAX (the
+ * array and *alloc are unchanged then, never wrapped).  size 0 is
+ * BL_EUSAGE.
  */
 int bl_alloc_grow(void *arrp, size_t *alloc, size_t n, size_t size);
 #define BL_ALLOC_GROW(arr, n, alloc) \

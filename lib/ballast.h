@@ -54,14 +54,14 @@
  *    the message is written there, truncated to errlen and always
  *    NUL-terminated; err may be NULL.  Constructors that fail only for
  *    want of memory or on a NULL or bad argument return NULL and take none.
- *    Exceptions, kept for compatibility (the Python wrapper binds them):
+ *    Exceptions, kept so that the public interface (and the Python
+ *    wrapper, which binds the sampler's) does not change:
  *    bl_manifest_summary takes err/errlen although bl_manifest has an
  *    errmsg; bl_sampler and bl_audit have no errmsg, so bl_sampler_*_state
  *    and bl_sampler_state_restore take err/errlen; bl_file_out_commit and
- *    bl_file_dir_commit take err/errlen on caller-owned structs; calls on
- *    files and directories with no room for a message say why in errno
- *    (their comments say so); bl_stream_error returns its message through
- *    an out parameter; the loader reports an item's error in its result.
+ *    bl_file_dir_commit take err/errlen on caller-owned structs;
+ *    bl_sha256_file says why in errno; the loader reports an item's error
+ *    in its result (bl_loaded's errmsg).
  *  - Returned pointers are borrowed from the handle until the next call on
  *    the same handle unless a comment says otherwise.
  *  - The library never prints, never exits and never aborts on bad input.

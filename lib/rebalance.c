@@ -169,6 +169,9 @@ static void family_mask(const bl_rebalance *rb, const char *f, bl_labelset *m)
 }
 
 /* The child-safety rule on a cell's labels (bl_label_blocked). */
+_Static_assert(BL_SAFETY_MINOR == 1 << 0 && BL_SAFETY_SEXUAL == 1 << 1 &&
+		       BL_SAFETY_BLOCKED == 1 << 2,
+	       "rb->safety[b] holds the labels on side 1 << b");
 static int cell_blocked(const bl_rebalance *rb, const bl_labelset *ls)
 {
 	int sides = 0;

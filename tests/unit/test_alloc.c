@@ -49,14 +49,19 @@ BL_TEST(alloc_grow_overflow_is_an_error)
 		CHECK_EQ_INT(a, n);
 		CHECK(v[0] == 1.5);
 	}
-	/* twice a huge room would overflow but n alone is still refused
-	 * (no allocator gives SIZE_MAX / 2 bytes) without wrapping */
+	/* bytes that fit a size_t but exceed PTRDIFF_MAX are refused before
+	 * any allocation is asked for */
 	{
 		char *c = NULL;
 		size_t ac = 0;
 		CHECK(BL_ALLOC_GROW(c, SIZE_MAX, ac) == BL_ENOMEM);
+		CHECK(BL_ALLOC_GROW(c, (size_t)PTRDIFF_MAX + 1, ac) == BL_ENOMEM);
 		CHECK(c == NULL);
 		CHECK_EQ_INT(ac, 0);
+		/* and a small array still grows past where doubling would not fit */
+		CHECK(BL_ALLOC_GROW(c, 100, ac) == BL_OK);
+		CHECK(ac >= 100);
+		free(c);
 	}
 	CHECK(bl_alloc_grow(&v, &a, 8, 0) == BL_EUSAGE);
 	CHECK(bl_alloc_grow(NULL, &a, 8, 8) == BL_EUSAGE);
