@@ -7,14 +7,15 @@
 
 # Floors, per family, on held-back web alt-text: the point estimates the
 # shipped filters reach (round 2: sexual 0.886/0.838, group 0.873/0.827,
-# gender 0.795/0.870, age 0.810/0.773), less about one caption of slack.
+# gender 0.795/0.870, age 0.810/0.773; round 3 raised group R to 0.840
+# and gender P to 0.808), less about one caption of slack.
 # They guard against a rule change that trades held-back accuracy away.
 # They are NOT the target: issue 11 asks P >= 0.90 and R >= 0.85 per
 # family, not met yet; "make eval" prints how far off each family is.
 # Raise a floor when the rules improve; never lower one to pass.
 targets='sexual 0.86 0.81
-group 0.85 0.80
-gender 0.77 0.85
+group 0.85 0.82
+gender 0.80 0.85
 age 0.77 0.72'
 
 # ---- a tiny labelled file with known counts --------------------------
