@@ -764,7 +764,9 @@ int bl_tagger_tag(bl_tagger *t, const bl_tag_input *in, bl_labelset *out)
 		else
 			bl_labelset_set(out, i);
 	}
-	if (intersects(out, &rs->minor_mask) && intersects(out, &rs->sexual_mask))
+	/* the child-safety rule (label.c), over the sides' masks */
+	if (bl_label_blocked((intersects(out, &rs->minor_mask) ? BL_SAFETY_MINOR : 0) |
+			     (intersects(out, &rs->sexual_mask) ? BL_SAFETY_SEXUAL : 0)))
 		bl_labelset_set(out, rs->minor_sexual);
 	return t->kind == BL_ERR_NONE ? BL_OK : BL_WARN;
 }
