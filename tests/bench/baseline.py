@@ -3,7 +3,8 @@
 tarfile over each shard, json for the metadata, re for the caption patterns.
 
 It reads the same rule files (filters/*.rules): every label's match and
-unless patterns (with {DEFINE} expansion), caseless, and counts labels.
+unless patterns (with {DEFINE} and {GLOBAL} expansion), caseless, and
+counts labels; except lines and the normalised view are left out.
 JSON and image predicates are evaluated only for the simple numeric/string
 comparisons; that is less work than ballast does, so the comparison
 flatters the baseline.
@@ -19,10 +20,11 @@ import tarfile
 
 def load_rules(d):
     labels = []  # (name, [match re], [unless re], [when (field, op, value)])
+    globals_ = {}  # 'global NAME pattern': seen by the files loaded after it
     for fn in sorted(os.listdir(d)):
         if not fn.endswith(".rules"):
             continue
-        defines = {}
+        defines = dict(globals_)
         cur = None
         for line in open(os.path.join(d, fn), encoding="utf-8"):
             line = line.strip()
@@ -34,9 +36,11 @@ def load_rules(d):
             def expand(p):
                 return re.sub(r"(?<!\\)\{([A-Z][A-Z0-9_]*)\}",
                               lambda m: "(?:" + defines[m.group(1)] + ")", p)
-            if kw == "define":
+            if kw in ("define", "global"):
                 name, _, pat = rest.partition(" ")
                 defines[name] = expand(pat.strip())
+                if kw == "global":
+                    globals_[name] = defines[name]
             elif kw == "label":
                 cur = (rest, [], [], [])
                 labels.append(cur)
