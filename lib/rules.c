@@ -1413,33 +1413,96 @@ static int dictionary_add(bl_normaliser *nz, int flags, const bl_trigger *tr)
 	return BL_OK;
 }
 
+/* 1 when q starts a quantifier that a letter follows: the run before it
+ * goes on after it ("colou?r"), so it is a piece of a word. */
+static int quantified_inside(const char *q)
+{
+	if (*q == '{') {
+		while (*q && *q != '}')
+			q++;
+		if (*q)
+			q++;
+	} else if (*q == '?' || *q == '*' || *q == '+') {
+		q++;
+		if (*q == '?' || *q == '+') /* lazy or possessive */
+			q++;
+	} else
+		return 0;
+	return (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z');
+}
+
 /* The words spelt out in pattern pat (runs of ASCII letters, escapes
  * skipped) into the normaliser's dictionaries: the extractor's clauses
- * miss words of alternatives it did not keep. */
+ * miss words of alternatives it did not keep.  Only whole words: a run
+ * joined to a class or a group ("wom[ae]n", "fetish(?:es|ist)?"), a run
+ * inside a group that is joined to what comes before it (the "es" and
+ * "ist" there), and a run whose last letter is quantified while letters
+ * follow ("colou?r") are pieces of words, and a masked token must never
+ * be read as one ("1st" is not "ist"); "girls?" gives girls and girl. */
 static int dictionary_add_text(bl_normaliser *nz, int flags, const char *pat)
 {
 	const char *p = pat;
+	unsigned long long joined = 0; /* bit d: the group at depth d+1 is joined */
+	int depth = 0, last = 0;       /* last: 1 a letter run, 2 a class or group;
+					 * a group joined to a letter run holds suffixes */
 
 	while (*p) {
 		size_t n = 0;
-		int rc;
+		int rc, in_joined = depth > 0 && depth <= 64 && (joined >> (depth - 1) & 1);
 		if (*p == '\\') {
 			p += p[1] ? 2 : 1;
+			last = 0;
+			continue;
+		}
+		if (*p == '[') { /* a class spells no word: skip it */
+			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']')
+				p += (*p == '\\' && p[1]) ? 2 : 1;
+			if (*p)
+				p++;
+			last = 2;
+			continue;
+		}
+		if (*p == '(') {
+			if (depth < 64) {
+				if (last == 1 || in_joined)
+					joined |= 1ULL << depth;
+				else
+					joined &= ~(1ULL << depth);
+			}
+			depth++;
+			p++;
+			last = 0;
+			continue;
+		}
+		if (*p == ')') {
+			if (depth > 0)
+				depth--;
+			p++;
+			last = 2;
 			continue;
 		}
 		while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z'))
 			n++;
 		if (n == 0) {
 			p++;
+			last = 0;
 			continue;
 		}
-		/* a word cut by a class or a group ("wom[ae]n") is no word */
-		if (!(p[n] == '[' || p[n] == '(' || (p > pat && (p[-1] == ']' || p[-1] == ')')))) {
+		if (!(last == 2 || in_joined || p[n] == '[' || p[n] == '(' || quantified_inside(p + n))) {
 			rc = bl_normalise_add_word(nz, p, n, flags);
+			/* "girls?": girls, and girl */
+			if (rc == BL_OK && (p[n] == '?' || p[n] == '*') && n > 1)
+				rc = bl_normalise_add_word(nz, p, n - 1, flags);
 			if (rc != BL_OK)
 				return rc;
 		}
 		p += n;
+		last = 1;
 	}
 	return BL_OK;
 }

@@ -930,3 +930,39 @@ BL_TEST(rules_view_is_tagged_and_total)
 	CHECK(bl_tagger_view(NULL, &vlen) == NULL);
 	bl_ruleset_free(rs);
 }
+
+/* The view's dictionaries hold whole words of the patterns only: the
+ * alternatives of a suffix group ("fetish(?:es|ist)?") are not words, so
+ * a masked-looking token is never read as one ("1st" stays 1st). */
+static const char *view_of(bl_tagger *t, const char *caption)
+{
+	static char out[256];
+	bl_tag_input in;
+	bl_labelset ls;
+	size_t vlen;
+	const char *v;
+	memset(&in, 0, sizeof in);
+	in.caption = caption;
+	in.caption_len = strlen(caption);
+	if (bl_tagger_tag(t, &in, &ls) < 0 || !(v = bl_tagger_view(t, &vlen)) || vlen >= sizeof out)
+		return "(error)";
+	memcpy(out, v, vlen);
+	out[vlen] = '\0';
+	return out;
+}
+
+BL_TEST(rules_view_dictionary_has_whole_words_only)
+{
+	bl_ruleset *rs = rules("label sexual.x\n  match \\bfetish(?:es|ist)?\\b\n"
+			       "  match \\bcolou?r\\b\n");
+	bl_tagger *t;
+	REQUIRE(rs);
+	t = bl_tagger_new(rs);
+	REQUIRE(t);
+	CHECK_EQ_STR(view_of(t, "my 1st f3tish"), "my 1st fetish");
+	CHECK_EQ_STR(tag(rs, "my 1st f3tish"), "sexual.x");
+	CHECK_EQ_STR(view_of(t, "a 1st colou?r"), "a 1st colou?r");
+	CHECK_EQ_STR(tag(rs, "the 1st"), "");
+	bl_tagger_free(t);
+	bl_ruleset_free(rs);
+}
