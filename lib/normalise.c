@@ -38,6 +38,7 @@
  * words its patterns need), so the view splits and unmasks exactly the
  * words some rule looks for.
  */
+#include "alloc_int.h"
 #include "rules_int.h"
 
 #include <pthread.h>
@@ -190,14 +191,8 @@ int bl_normalise_add_word(bl_normaliser *nz, const char *w, size_t len, int flag
 		nz->v[*sl - 1].flags |= flags;
 		return BL_OK;
 	}
-	if (nz->n == nz->a) {
-		size_t na = nz->a ? nz->a * 2 : 256;
-		nzword *v = realloc(nz->v, na * sizeof *v);
-		if (!v)
-			return BL_ENOMEM;
-		nz->v = v;
-		nz->a = na;
-	}
+	if (BL_ALLOC_GROW(nz->v, nz->n + 1, nz->a) != BL_OK)
+		return BL_ENOMEM;
 	copy = malloc(len + 1);
 	if (!copy)
 		return BL_ENOMEM;

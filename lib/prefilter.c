@@ -20,6 +20,7 @@
  * sign) - so a caption holding either must bypass the gates; rules.c
  * registers both as the literals of clause 0 for that.
  */
+#include "alloc_int.h"
 #include "rules_int.h"
 
 #include <stdlib.h>
@@ -119,14 +120,8 @@ void bl_trigger_release(bl_trigger *tr)
 /* Move clause *c (taken over, left empty) into tr.  BL_OK / BL_ENOMEM. */
 static int trigger_take(bl_trigger *tr, bl_strlist *c)
 {
-	if (tr->n == tr->a) {
-		size_t na = tr->a ? tr->a * 2 : 4;
-		bl_strlist *v = realloc(tr->cl, na * sizeof *v);
-		if (!v)
-			return BL_ENOMEM;
-		tr->cl = v;
-		tr->a = na;
-	}
+	if (BL_ALLOC_GROW(tr->cl, tr->n + 1, tr->a) != BL_OK)
+		return BL_ENOMEM;
 	tr->cl[tr->n++] = *c;
 	bl_strlist_init(c);
 	return BL_OK;
@@ -618,14 +613,8 @@ static memo_ent *memo_find(const pfmemo *m, const char *s, size_t n, uint64_t h)
 static void memo_put(pfmemo *m, const char *s, size_t n, uint64_t h, const ares *res)
 {
 	memo_ent *e;
-	if (m->n == m->a) {
-		size_t na = m->a ? 2 * m->a : 16;
-		memo_ent *v = realloc(m->v, na * sizeof *v);
-		if (!v)
-			return;
-		m->v = v;
-		m->a = na;
-	}
+	if (BL_ALLOC_GROW(m->v, m->n + 1, m->a) != BL_OK)
+		return;
 	e = &m->v[m->n];
 	e->text = malloc(n);
 	if (!e->text)
@@ -1290,14 +1279,8 @@ int bl_prefilter_add(bl_prefilter *pf, const char *lit, size_t len, int id)
 
 	if (!pf || !lit || len == 0 || id < 0 || pf->built)
 		return BL_EUSAGE;
-	if (pf->nlits == pf->alits) {
-		size_t na = pf->alits ? pf->alits * 2 : 64;
-		plit *v = realloc(pf->lits, na * sizeof *v);
-		if (!v)
-			return BL_ENOMEM;
-		pf->lits = v;
-		pf->alits = na;
-	}
+	if (BL_ALLOC_GROW(pf->lits, pf->nlits + 1, pf->alits) != BL_OK)
+		return BL_ENOMEM;
 	l = &pf->lits[pf->nlits];
 	/* the scan sees a boundary wherever the text passes between word
 	 * and non-word bytes, so the literal must hold one there too */
@@ -1339,14 +1322,8 @@ static int outl_add(outl *o, uint32_t id)
 	for (size_t i = 0; i < o->n; i++)
 		if (o->v[i] == id)
 			return BL_OK;
-	if (o->n == o->a) {
-		size_t na = o->a ? o->a * 2 : 2;
-		uint32_t *v = realloc(o->v, na * sizeof *v);
-		if (!v)
-			return BL_ENOMEM;
-		o->v = v;
-		o->a = na;
-	}
+	if (BL_ALLOC_GROW(o->v, o->n + 1, o->a) != BL_OK)
+		return BL_ENOMEM;
 	o->v[o->n++] = id;
 	return BL_OK;
 }
