@@ -16,6 +16,15 @@ targets='sexual 0.86 0.81
 group 0.85 0.82
 gender 0.80 0.85
 age 0.77 0.72'
+# The same on heldout2.tsv (round 4's fresh held-back split, real
+# img2dataset rows only; round 4: sexual 1.00/0.50 of 4, group 0.80/0.50
+# of 8, gender 0.808/0.769 of 104, age 0.846/0.647 of 17), one caption of
+# slack each; with supports this small a floor is a tripwire, not a
+# measurement.
+targets2='sexual 0.66 0.50
+group 0.66 0.37
+gender 0.79 0.75
+age 0.78 0.58'
 
 # ---- a tiny labelled file with known counts --------------------------
 cat > t.rules <<'R'
@@ -113,19 +122,24 @@ run "$B" eval --by nothing t.tsv
 expect_rc 2 "eval --by takes only 'source'"
 
 # ---- held-back web alt-text: no falling back below the floors --------
+# floors NAME LABELLED FLOORS: every family of FLOORS at or above its floor
+floors() {
+	run "$B" eval "$2"
+	expect_rc 0 "eval on $1 exits 0"
+	cp out.txt web.txt
+	echo "$3" | while read -r fam pmin rmin; do
+		line=$(awk -v f="$fam" '$1 == "family" && $2 == f && $NF == "*" {
+			printf "P %s [%s, %s] R %s [%s, %s] support %s", $3, $9, $10, $4, $11, $12, $5 }' web.txt)
+		if awk -v f="$fam" -v pm="$pmin" -v rm="$rmin" '$1 == "family" && $2 == f && $NF == "*" {
+			found = 1; if ($3 != "-" && $4 != "-" && $3 + 0 >= pm + 0 && $4 + 0 >= rm + 0) pass = 1 }
+			END { exit !(found && pass) }' web.txt; then
+			ok "$1 $fam at or above its floor P>=$pmin R>=$rmin ($line)"
+		else
+			bad "$1 $fam at or above its floor P>=$pmin R>=$rmin" "$line"
+		fi
+	done
+}
 held=$TOP/tests/eval/labels/heldout.tsv
 awk -F'\t' 'NR == 1 || $1 ~ /^img2dataset/ || ($1 == "hard" && $2 ~ /^w/)' "$held" > web.tsv
-run "$B" eval web.tsv
-expect_rc 0 "eval on held-back web alt-text exits 0"
-cp out.txt web.txt
-echo "$targets" | while read -r fam pmin rmin; do
-	line=$(awk -v f="$fam" '$1 == "family" && $2 == f && $NF == "*" {
-		printf "P %s [%s, %s] R %s [%s, %s] support %s", $3, $9, $10, $4, $11, $12, $5 }' web.txt)
-	if awk -v f="$fam" -v pm="$pmin" -v rm="$rmin" '$1 == "family" && $2 == f && $NF == "*" {
-		found = 1; if ($3 != "-" && $4 != "-" && $3 + 0 >= pm + 0 && $4 + 0 >= rm + 0) pass = 1 }
-		END { exit !(found && pass) }' web.txt; then
-		ok "held-back web alt-text $fam at or above its floor P>=$pmin R>=$rmin ($line)"
-	else
-		bad "held-back web alt-text $fam at or above its floor P>=$pmin R>=$rmin" "$line"
-	fi
-done
+floors "held-back web alt-text (heldout)" web.tsv "$targets"
+floors "held-back web alt-text (heldout2)" "$TOP/tests/eval/labels/heldout2.tsv" "$targets2"

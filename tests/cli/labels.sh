@@ -3,8 +3,8 @@
 # Cohen's kappa on a tiny pair of annotations worked out by hand; every
 # labelled file well formed, no row combining age.minor with a sexual
 # label; with the shared data, each split is exactly its seeded draw, the
-# partition holds (tune and tune2 even rows and disjoint, heldout odd, no
-# dev row), the second annotation is exactly its seeded sample, and every
+# partition holds (tune, tune2 and tune3 even rows, heldout and heldout2
+# odd, no row in two splits, no dev row), the second annotation is exactly its seeded sample, and every
 # row where it still differs from heldout is adjudicated.
 . "$TOP/tests/cli/lib.sh"
 
@@ -52,7 +52,7 @@ run "$py" "$ev/agree.py" first.tsv second.tsv
 expect_rc 1 "agree.py refuses a row the first file lacks"
 
 # ---- every labelled file ---------------------------------------------
-for f in tune.tsv tune2.tsv heldout.tsv heldout.second.tsv; do
+for f in tune.tsv tune2.tsv tune3.tsv heldout.tsv heldout2.tsv heldout.second.tsv; do
 	run "$py" - "$labels/$f" <<'PY'
 import sys
 bad = []
@@ -84,7 +84,7 @@ if [ -z "$data" ] || [ -z "$(shared labels/dev.tsv)" ]; then
 	exit 0
 fi
 data=${data%/captions}
-for s in tune tune2 heldout; do
+for s in tune tune2 tune3 heldout heldout2; do
 	run "$py" "$ev/draw.py" --data "$data" "$s" --check "$labels/$s.tsv"
 	expect_rc 0 "$s.tsv is exactly the $s draw"
 done
@@ -95,19 +95,23 @@ sys.path.insert(0, sys.argv[1])
 import draw
 data = sys.argv[2]
 dev = draw.dev_rows(data)
-rows = {s: [(src, r) for src, r, _, _ in draw.draw(data, s)[0]] for s in ("tune", "tune2", "heldout")}
+splits = (("tune", 0), ("tune2", 0), ("tune3", 0), ("heldout", 1), ("heldout2", 1))
+rows = {s: [(src, r) for src, r, _, _ in draw.draw(data, s)[0]] for s, _ in splits}
 bad = []
-for s, want in (("tune", 0), ("tune2", 0), ("heldout", 1)):
+for s, want in splits:
     bad += ["%s: %s row %d has the wrong parity" % (s, src, r) for src, r in rows[s] if r % 2 != want]
     bad += ["%s: %s row %d is in dev" % (s, src, r) for src, r in rows[s] if (src, r) in dev]
-bad += ["tune2 repeats tune's %s row %d" % k for k in set(rows["tune"]) & set(rows["tune2"])]
+names = [s for s, _ in splits]
+for i, a in enumerate(names):
+    for b in names[i + 1:]:
+        bad += ["%s repeats %s's %s row %d" % ((b, a) + k) for k in set(rows[a]) & set(rows[b])]
 for s in rows:
     if len(rows[s]) != len(set(rows[s])):
         bad.append("%s draws a row twice" % s)
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 PY
-expect_rc 0 "partition: tune and tune2 even and disjoint, heldout odd, no dev row"
+expect_rc 0 "partition: tune, tune2, tune3 even, heldout, heldout2 odd, all disjoint, no dev row"
 
 run "$py" "$ev/draw.py" --data "$data" heldout --second "$labels/heldout.tsv"
 if [ "$rc" -eq 0 ] && [ "$(cut -f1-3 "$labels/heldout.second.tsv" | tail -n +2)" = "$out" ]; then

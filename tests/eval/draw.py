@@ -6,7 +6,7 @@ heldout.tsv hold, drawn reproducibly from ../shared/data/captions.
   python3 tests/eval/draw.py [--data DIR] SPLIT --check TSV check a split
   python3 tests/eval/draw.py SPLIT --second TSV              second-annotator sample
 
-SPLIT is "tune", "tune2" or "heldout".  The listing is one line per drawn row:
+SPLIT is "tune", "tune2", "tune3", "heldout" or "heldout2".  The listing is one line per drawn row:
 source, row, stratum, caption (tabs and line breaks replaced by spaces,
 otherwise the text exactly as in the source file).  --check verifies that
 the real-source rows of a labelled TSV are exactly the draw, with the same
@@ -14,8 +14,8 @@ captions, and that the hard cases (source "hard") sit apart; it exits 1 and
 says what differs otherwise.
 
 How rows are drawn (the README beside the labelled files says why):
-- Partition: tune and tune2 rows are EVEN 0-based rows of the caption
-  files, heldout rows ODD ones.  Rows in the shared dev set (labels/dev.tsv)
+- Partition: tune, tune2 and tune3 rows are EVEN 0-based rows of the
+  caption files, heldout and heldout2 rows ODD ones.  Rows in the shared dev set (labels/dev.tsv)
   are never drawn, and a split never takes a row of the splits listed for it
   in AFTER (tune2 is drawn after tune, from the even rows tune left).
 - Order: every candidate row gets the key sha256("SEED:split:stratum:source:
@@ -86,10 +86,34 @@ QUOTAS = {
         (I2D, "kw-person", 90),
         (CC3M, "random", 100),
     ],
+    # Round 4 (issue 11): a larger labelled draw of web alt-text alone, to
+    # give the rare families support.  tune3 takes every even img2dataset
+    # row the keyword lists still flag (the sexual and ethnic lists flag
+    # none left) plus the new "extra" list, and a random part; heldout2 is
+    # its odd twin, a fresh held-back split that no rule was written
+    # against (heldout had been looked at, in aggregate, for three rounds).
+    "tune3": [
+        (I2D, "random", 200),
+        (I2D, "kw-sexual", None),
+        (I2D, "kw-ethnic", None),
+        (I2D, "kw-colour", None),
+        (I2D, "kw-child", None),
+        (I2D, "kw-person", None),
+        (I2D, "kw-extra", None),
+    ],
+    "heldout2": [
+        (I2D, "random", 200),
+        (I2D, "kw-sexual", None),
+        (I2D, "kw-ethnic", None),
+        (I2D, "kw-colour", 150),
+        (I2D, "kw-child", None),
+        (I2D, "kw-person", None),
+        (I2D, "kw-extra", None),
+    ],
 }
-PARITY = {"tune": 0, "tune2": 0, "heldout": 1}
+PARITY = {"tune": 0, "tune2": 0, "tune3": 0, "heldout": 1, "heldout2": 1}
 # Splits whose rows a split must not take (drawn first, with their own keys).
-AFTER = {"tune2": ["tune"]}
+AFTER = {"tune2": ["tune"], "tune3": ["tune", "tune2"], "heldout2": ["heldout"]}
 
 # The naive keyword list used ONLY to enrich the draw (never to label).
 # Written from scratch for the draw, not taken from filters/.
@@ -118,6 +142,28 @@ KEYWORDS = {
               r"wife|husband|mother|mom|mum|father|dad|bride|groom|she|her|"
               r"he|his|him|mr|mrs|ms|miss|queen|king|princess|prince|couple|"
               r"people|person|portrait|singer|player|dancer|student",
+    # Added for tune3/heldout2 (round 4): more person nouns, kin and
+    # wedding words, slang, nationalities and peoples the lists above miss,
+    # looks and clothing words.  Still only selects rows.
+    "extra": r"ladies'?|lady's|womens|mens|bride|bridal|groom|girlfriend|"
+             r"boyfriend|grandma|grandmother|grandfather|grandpa|granny|aunt|"
+             r"uncle|niece|nephew|sister|sisters|brother|brothers|widow|nun|"
+             r"monk|priest|cowboy|cowgirl|businessman|businesswoman|fireman|"
+             r"policeman|sportsman|chairman|spokesman|gal|lad|lass|bloke|"
+             r"dude|hottie|blonde|brunette|redhead|beauty|beautiful|pretty|"
+             r"handsome|gorgeous|hot|glamour|glamorous|pose|posing|selfie|"
+             r"wedding|family|parent|parents|mommy|daddy|maternity|pregnant|"
+             r"nigerian|ghanaian|kenyan|ethiopian|somali|jamaican|haitian|"
+             r"hawaiian|samoan|maori|inuit|peruvian|argentinian|argentine|"
+             r"chilean|venezuelan|dominican|puerto rican|saudi|syrian|"
+             r"lebanese|iraqi|israeli|jewish|muslim|hindu|sikh|portuguese|"
+             r"norwegian|danish|finnish|czech|hungarian|romanian|serbian|"
+             r"croatian|bulgarian|austrian|swiss|belgian|sri lankan|tibetan|"
+             r"hmong|laotian|navajo|cherokee|afghan|kurdish|moroccan|"
+             r"algerian|tunisian|sudanese|senegalese|zulu|wife|actress|nurse|"
+             r"doctor|teacher|chef|soldier|warrior|athlete|bodybuilder|"
+             r"fitness|yoga|tattoo|tattooed|face|hair|hairstyle|makeup|dress|"
+             r"swimsuit|swimwear|underwear|bra|lingerie|skirt|heels",
 }
 KW = {k: re.compile(r"\b(?:" + v + r")\b", re.I) for k, v in KEYWORDS.items()}
 

@@ -10,8 +10,9 @@
 #   tune     tests/eval/labels/tune.tsv     tuned on: not an accuracy figure
 #   tune2    tests/eval/labels/tune2.tsv    tuned on (round 2): not an accuracy figure
 #   dev      ../shared/data/labels/dev.tsv  tuned on: not an accuracy figure
-# The headline comes first: held-back web alt-text (heldout rows from
-# img2dataset plus the web-style hard cases, rows hard:w*), per family.
+# The headline comes first: held-back web alt-text (heldout and heldout2
+# rows from img2dataset plus heldout's web-style hard cases, rows hard:w*),
+# per family, together and per split.
 # dev lives outside the project ($BALLAST_SHARED_DATA/labels or
 # ../shared/data/labels); without it that part is skipped with a message.
 set -u
@@ -73,37 +74,63 @@ report() {
 }
 
 heldout=$labels/heldout.tsv
+heldout2=$labels/heldout2.tsv
 tune=$labels/tune.tsv
 tune2=$labels/tune2.tsv
-for f in "$heldout" "$tune" "$tune2"; do
+tune3=$labels/tune3.tsv
+for f in "$heldout" "$heldout2" "$tune" "$tune2" "$tune3"; do
 	[ -f "$f" ] || { echo "eval: $f is missing"; exit 1; }
 done
 
-# the headline: held-back web alt-text
-awk -F'\t' 'NR == 1 || $1 ~ /^img2dataset/ || ($1 == "hard" && $2 ~ /^w/)' "$heldout" > "$tmp/web.tsv"
+# target TAG: one line per family saying whether TAG meets the target the
+# project set itself (issue 11): P >= 0.90 and R >= 0.85, on the way to
+# 0.95 / 0.90.  tests/cli/eval.sh guards the figures reached so far
+# against falling back; this says how far off the target they still are.
+target() {
+	awk '$1 == "family" && $NF == "*" && $2 ~ /^(sexual|group|gender|age)$/ {
+		met = ($3 != "-" && $4 != "-" && $3 + 0 >= 0.90 && $4 + 0 >= 0.85)
+		printf "  target P >= 0.90, R >= 0.85: %-7s %s\n", $2, met ? "met" : sprintf("NOT MET (P %s, R %s)", $3, $4)
+	}' "$tmp/$1.filters"
+}
+
+# the headline: held-back web alt-text, the two held-back splits together
+# (heldout's img2dataset rows and web-style hard cases, heldout2's
+# img2dataset rows), then each on its own
+awk -F'\t' 'NR == 1 || $1 ~ /^img2dataset/ || ($1 == "hard" && $2 ~ /^w/)' "$heldout" > "$tmp/web1.tsv"
+awk -F'\t' 'NR == 1 || $1 ~ /^img2dataset/' "$heldout2" > "$tmp/web2.tsv"
+{ cat "$tmp/web1.tsv"; tail -n +2 "$tmp/web2.tsv"; } > "$tmp/web.tsv"
 evaluate "$tmp/web.tsv" web
-echo "HEADLINE - held-back web alt-text, never tuned on"
-echo "  (heldout.tsv: img2dataset rows + web-style hard cases; $(($(grep -c '' "$tmp/web.tsv") - 1)) captions)"
+evaluate "$tmp/web1.tsv" web1
+evaluate "$tmp/web2.tsv" web2
+n() { echo $(($(grep -c '' "$1") - 1)); }
+echo "HEADLINE - held-back web alt-text, never tuned on ($(n "$tmp/web.tsv") captions)"
 echo "  P, R: precision, recall [Wilson 95% interval]; '-': nothing predicted / expected"
 table web '*'
-# the target the project set itself (issue 11): P >= 0.90 and R >= 0.85
-# per family here, on the way to 0.95 / 0.90.  tests/cli/eval.sh guards
-# the figures reached so far against falling back; this says how far off
-# the target they still are.
-awk '$1 == "family" && $NF == "*" && $2 ~ /^(sexual|group|gender|age)$/ {
-	met = ($3 != "-" && $4 != "-" && $3 + 0 >= 0.90 && $4 + 0 >= 0.85)
-	printf "  target P >= 0.90, R >= 0.85: %-7s %s\n", $2, met ? "met" : sprintf("NOT MET (P %s, R %s)", $3, $4)
-}' "$tmp/web.filters"
+target web
+echo "  heldout2.tsv: img2dataset rows only, drawn in round 4 and never looked at while"
+echo "  writing rules ($(n "$tmp/web2.tsv") captions)"
+table web2 '*'
+target web2
+echo "  heldout.tsv: img2dataset rows + web-style hard cases; its aggregate figures"
+echo "  were read after each of rounds 1-3 ($(n "$tmp/web1.tsv") captions)"
+table web1 '*'
+target web1
 echo
 
+evaluate "$heldout2" heldout2
+report heldout2 "heldout2: NEVER tuned on (round 4's fresh held-back split)"
+
 evaluate "$heldout" heldout
-report heldout "heldout: NEVER tuned on (the accuracy figures)"
+report heldout "heldout: NEVER tuned on (the accuracy figures of rounds 1-3)"
 
 evaluate "$tune" tune
 report tune "tune: TUNED ON (the rules were developed on it) - not an accuracy figure"
 
 evaluate "$tune2" tune2
 report tune2 "tune2: TUNED ON (round 2 of the rules was developed on it) - not an accuracy figure"
+
+evaluate "$tune3" tune3
+report tune3 "tune3: TUNED ON (round 4 of the rules was developed on it) - not an accuracy figure"
 
 dev=$data/labels/dev.tsv
 if [ -f "$dev" ]; then
@@ -114,9 +141,9 @@ else
 	echo
 fi
 
-echo "per label on heldout (shipped filters; labels with support):"
+echo "per label on held-back web alt-text (shipped filters; labels with support):"
 awk '$1 == "label" && $NF == "*" && $5 > 0 {
 	printf "  %-26s support %4s  P %-5s [%s, %s]  R %-5s [%s, %s]\n", $2, $5, $3, $9, $10, $4, $11, $12
-}' "$tmp/heldout.filters"
-grep '^# not scored' "$tmp/heldout.filters" | sed 's/^# /  /'
+}' "$tmp/web.filters"
+grep '^# not scored' "$tmp/web.filters" | sed 's/^# /  /'
 exit 0
