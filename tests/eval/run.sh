@@ -6,9 +6,11 @@
 #   sh tests/eval/run.sh /abs/path/to/ballast
 #
 # Splits (tests/eval/labels/README.md says how each was drawn):
+#   heldout2 tests/eval/labels/heldout2.tsv NEVER tuned on (round 4, real web alt-text)
 #   heldout  tests/eval/labels/heldout.tsv  NEVER tuned on: the accuracy
 #   tune     tests/eval/labels/tune.tsv     tuned on: not an accuracy figure
 #   tune2    tests/eval/labels/tune2.tsv    tuned on (round 2): not an accuracy figure
+#   tune3    tests/eval/labels/tune3.tsv    tuned on (round 4): not an accuracy figure
 #   dev      ../shared/data/labels/dev.tsv  tuned on: not an accuracy figure
 # The headline comes first: held-back web alt-text (heldout and heldout2
 # rows from img2dataset plus heldout's web-style hard cases, rows hard:w*),
