@@ -52,7 +52,7 @@ run "$py" "$ev/agree.py" first.tsv second.tsv
 expect_rc 1 "agree.py refuses a row the first file lacks"
 
 # ---- every labelled file ---------------------------------------------
-for f in tune.tsv tune2.tsv tune3.tsv heldout.tsv heldout2.tsv heldout.second.tsv; do
+for f in tune.tsv tune2.tsv tune3.tsv heldout.tsv heldout2.tsv heldout.second.tsv heldout2.second.tsv; do
 	run "$py" - "$labels/$f" <<'PY'
 import sys
 bad = []
@@ -113,12 +113,14 @@ sys.exit(1 if bad else 0)
 PY
 expect_rc 0 "partition: tune, tune2, tune3 even, heldout, heldout2 odd, all disjoint, no dev row"
 
-run "$py" "$ev/draw.py" --data "$data" heldout --second "$labels/heldout.tsv"
-if [ "$rc" -eq 0 ] && [ "$(cut -f1-3 "$labels/heldout.second.tsv" | tail -n +2)" = "$out" ]; then
-	ok "heldout.second.tsv holds exactly the seeded second-annotation sample, in order"
-else
-	bad "heldout.second.tsv holds exactly the seeded second-annotation sample" "exit $rc"
-fi
+for s in heldout heldout2; do
+	run "$py" "$ev/draw.py" --data "$data" $s --second "$labels/$s.tsv"
+	if [ "$rc" -eq 0 ] && [ "$(cut -f1-3 "$labels/$s.second.tsv" | tail -n +2)" = "$out" ]; then
+		ok "$s.second.tsv holds exactly the seeded second-annotation sample, in order"
+	else
+		bad "$s.second.tsv holds exactly the seeded second-annotation sample" "exit $rc"
+	fi
+done
 
 # every row where the two annotations still differ is adjudicated as "no
 # change", and every adjudicated change is in heldout.tsv
