@@ -4,8 +4,9 @@
 # labelled file well formed, no row combining age.minor with a sexual
 # label; with the shared data, each split is exactly its seeded draw, the
 # partition holds (tune, tune2 and tune3 even rows, heldout and heldout2
-# odd, no row in two splits, no dev row), the second annotation is exactly its seeded sample, and every
-# row where it still differs from heldout is adjudicated.
+# odd, no row in two splits, no dev row), each second annotation is
+# exactly its seeded sample, and every row where heldout's still differs
+# from heldout is adjudicated.
 . "$TOP/tests/cli/lib.sh"
 
 ev=$TOP/tests/eval

@@ -6,8 +6,8 @@ heldout.tsv hold, drawn reproducibly from ../shared/data/captions.
   python3 tests/eval/draw.py [--data DIR] SPLIT --check TSV check a split
   python3 tests/eval/draw.py SPLIT --second TSV              second-annotator sample
 
-SPLIT is "tune", "tune2", "tune3", "heldout" or "heldout2".  The listing is one line per drawn row:
-source, row, stratum, caption (tabs and line breaks replaced by spaces,
+SPLIT is "tune", "tune2", "tune3", "heldout" or "heldout2".  The listing
+is one line per drawn row: source, row, stratum, caption (tabs and line breaks replaced by spaces,
 otherwise the text exactly as in the source file).  --check verifies that
 the real-source rows of a labelled TSV are exactly the draw, with the same
 captions, and that the hard cases (source "hard") sit apart; it exits 1 and
@@ -15,9 +15,10 @@ says what differs otherwise.
 
 How rows are drawn (the README beside the labelled files says why):
 - Partition: tune, tune2 and tune3 rows are EVEN 0-based rows of the
-  caption files, heldout and heldout2 rows ODD ones.  Rows in the shared dev set (labels/dev.tsv)
-  are never drawn, and a split never takes a row of the splits listed for it
-  in AFTER (tune2 is drawn after tune, from the even rows tune left).
+  caption files, heldout and heldout2 rows ODD ones.  Rows in the shared
+  dev set (labels/dev.tsv) are never drawn, and a split never takes a row
+  of the splits listed for it in AFTER (tune2 is drawn after tune, from
+  the even rows tune left; tune3 after both; heldout2 after heldout).
 - Order: every candidate row gets the key sha256("SEED:split:stratum:source:
   row"); a stratum takes the lowest keys.  No interpreter's random module is
   involved, so any Python 3 gives the same draw.
