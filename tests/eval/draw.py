@@ -7,8 +7,9 @@ heldout.tsv hold, drawn reproducibly from ../shared/data/captions.
   python3 tests/eval/draw.py SPLIT --second TSV              second-annotator sample
 
 SPLIT is "tune", "tune2", "tune3", "heldout" or "heldout2".  The listing
-is one line per drawn row: source, row, stratum, caption (tabs and line breaks replaced by spaces,
-otherwise the text exactly as in the source file).  --check verifies that
+is one line per drawn row: source, row, stratum, caption (tabs and line
+breaks replaced by spaces, otherwise the text exactly as in the source
+file).  --check verifies that
 the real-source rows of a labelled TSV are exactly the draw, with the same
 captions, and that the hard cases (source "hard") sit apart; it exits 1 and
 says what differs otherwise.
