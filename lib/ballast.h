@@ -83,7 +83,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -1496,9 +1495,6 @@ int bl_report_format_parse(const char *name);
  */
 int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out,
 		  char *err, size_t errlen);
-/* The same, written to f (the caller's stream; not closed). */
-int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f,
-		    char *err, size_t errlen);
 /* The same, written to path atomically: path.tmp, fsync, rename.  On
  * failure path is untouched and path.tmp removed. */
 int bl_report_save(bl_index *ix, const bl_report_options *opt,
@@ -2162,11 +2158,6 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 			   const bl_report_options *opt, bl_buf *out, char *err,
 			   size_t errlen);
-/* The same, written to f (the caller's stream; not closed); BL_WARN
- * after writing it. */
-int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
-			     const bl_report_options *opt, FILE *f, char *err,
-			     size_t errlen);
 /* The same, written to path atomically (as bl_report_save); BL_WARN
  * after writing it. */
 int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,

@@ -828,22 +828,6 @@ out:
 	return rc;
 }
 
-int bl_report_write(bl_index *ix, const bl_report_options *opt, FILE *f, char *err,
-		    size_t errlen)
-{
-	bl_buf b;
-	int rc;
-
-	if (!f)
-		return BL_EUSAGE;
-	bl_buf_init(&b, 0);
-	rc = bl_report_buf(ix, opt, &b, err, errlen);
-	if (rc == BL_OK)
-		rc = bl_report_write_stream(&b, f, err, errlen);
-	bl_buf_release(&b);
-	return rc;
-}
-
 int bl_report_save(bl_index *ix, const bl_report_options *opt, const char *path,
 		   char *err, size_t errlen)
 {

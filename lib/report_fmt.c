@@ -331,15 +331,3 @@ cJSON *bl_report_jskew(const bl_stats_skew *s)
 
 /* ---- output ------------------------------------------------------------- */
 
-/* Write a rendered report to the caller's stream. */
-int bl_report_write_stream(const bl_buf *b, FILE *f, char *err, size_t errlen)
-{
-	int rc = BL_OK;
-
-	if (b->len && fwrite(b->buf, 1, b->len, f) != b->len) {
-		if (err && errlen)
-			bl_error_set(err, errlen, "write error: %s", strerror(errno));
-		rc = BL_FAILED;
-	}
-	return rc;
-}

@@ -71,6 +71,5 @@ cJSON *bl_report_jskew(const bl_stats_skew *s);
 
 /* Write a rendered report to the caller's stream: BL_OK, or BL_FAILED
  * with "write error: ..." in err. */
-int bl_report_write_stream(const bl_buf *b, FILE *f, char *err, size_t errlen);
 
 #endif

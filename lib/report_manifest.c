@@ -593,29 +593,6 @@ out:
 	return rc;
 }
 
-int bl_report_manifest_write(bl_index *ix, bl_manifest *m, const char *name,
-			     const bl_report_options *opt, FILE *f, char *err,
-			     size_t errlen)
-{
-	bl_buf b;
-	int rc;
-
-	if (!f)
-		return BL_EUSAGE;
-	bl_buf_init(&b, 0);
-	rc = bl_report_manifest_buf(ix, m, name, opt, &b, err, errlen);
-	if (rc == BL_OK || rc == BL_WARN) {
-		char werr[1024];
-		int w = bl_report_write_stream(&b, f, werr, sizeof werr);
-		if (w != BL_OK) {
-			bl_error_set(err, errlen, "%s", werr);
-			rc = w;
-		}
-	}
-	bl_buf_release(&b);
-	return rc;
-}
-
 int bl_report_manifest_save(bl_index *ix, bl_manifest *m, const char *name,
 			    const bl_report_options *opt, const char *path, char *err,
 			    size_t errlen)

@@ -93,13 +93,8 @@ static int write_out(const char *path, const bl_buf *b)
 {
 	char err[512];
 
-	if (!path || !strcmp(path, "-")) {
-		if (b->len && fwrite(b->buf, 1, b->len, stdout) != b->len) {
-			tool_err("write error: %s", strerror(errno));
-			return -1;
-		}
-		return 0;
-	}
+	if (!path || !strcmp(path, "-"))
+		return tool_write_stdout(b);
 	if (bl_file_write_atomic(path, b->buf, b->len, err, sizeof err) != BL_OK) {
 		tool_err("%s", err);
 		return -1;

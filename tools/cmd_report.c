@@ -166,9 +166,11 @@ int cmd_report(int argc, char **argv)
 	bl_manifest *m = NULL;
 	const char *index = NULL, *output = NULL, *manifest = NULL, *audit_path = NULL;
 	bl_audit *audit = NULL;
+	bl_buf text;
 	char err[1024], name[64], why[1024];
 	int rc = EXIT_FATAL, r, allow_partial = 0, partial = 0;
 
+	bl_buf_init(&text, 0);
 	memset(&opt, 0, sizeof opt);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -277,12 +279,17 @@ int cmd_report(int argc, char **argv)
 	}
 	if (m && output)
 		r = bl_report_manifest_save(ix, m, manifest, &opt, output, err, sizeof err);
-	else if (m)
-		r = bl_report_manifest_write(ix, m, manifest, &opt, stdout, err, sizeof err);
 	else if (output)
 		r = bl_report_save(ix, &opt, output, err, sizeof err);
-	else
-		r = bl_report_write(ix, &opt, stdout, err, sizeof err);
+	else {
+		/* standard output: the library renders, the tool prints */
+		r = m ? bl_report_manifest_buf(ix, m, manifest, &opt, &text, err, sizeof err)
+		      : bl_report_buf(ix, &opt, &text, err, sizeof err);
+		if ((r == BL_OK || r == BL_WARN) && tool_write_stdout(&text) != 0) {
+			rc = EXIT_FATAL;
+			goto out;
+		}
+	}
 	if (r == BL_WARN) {
 		/* --manifest: the report is out, with its problems at the top */
 		tool_err("%s (listed at the top of the report)", err);
@@ -299,6 +306,7 @@ int cmd_report(int argc, char **argv)
 	}
 	rc = tool_finish(partial ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD);
 out:
+	bl_buf_release(&text);
 	bl_manifest_free(m);
 	bl_index_close(ix);
 	bl_audit_free(audit);

@@ -166,6 +166,15 @@ void tool_item_error(void *quiet, const char *msg)
 		tool_err("%s", msg);
 }
 
+int tool_write_stdout(const bl_buf *b)
+{
+	if (b->len && fwrite(b->buf, 1, b->len, stdout) != b->len) {
+		tool_err("write error on standard output: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int tool_finish(int rc)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {

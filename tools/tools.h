@@ -52,6 +52,9 @@ int tool_usage_error(const char *usage, const char *fmt, ...)
 uint64_t tool_failed_items(const uint64_t errors[BL_ERR__COUNT]);
 /* An item-error callback for the library: prints msg unless *(int *)quiet. */
 void tool_item_error(void *quiet, const char *msg);
+/* Write b to standard output (the library renders, the tool prints);
+ * 0, or -1 after saying why on stderr. */
+int tool_write_stdout(const bl_buf *b);
 /* Flush and close stdout; returns rc, or EXIT_FATAL when that fails. */
 int tool_finish(int rc);
 /* 1 when stderr is a terminal (progress is shown only then). */
