@@ -8,12 +8,13 @@
 # Floors, per family, on held-back web alt-text: the point estimates the
 # shipped filters reach (round 3: sexual 0.886/0.838, group 0.875/0.840,
 # gender 0.810/0.862, age 0.800/0.727; round 4 moved group to
-# 0.878/0.867), less about one caption of slack.
+# 0.878/0.867, round 5 sexual to 0.889/0.865), less about one caption of
+# slack.
 # They guard against a rule change that trades held-back accuracy away.
 # They are NOT the target: issue 11 asks P >= 0.90 and R >= 0.85 per
 # family, not met yet; "make eval" prints how far off each family is.
 # Raise a floor when the rules improve; never lower one to pass.
-targets='sexual 0.86 0.81
+targets='sexual 0.86 0.83
 group 0.85 0.85
 gender 0.80 0.85
 age 0.77 0.72'
