@@ -198,6 +198,12 @@ struct bl_audit {
 	bl_strlist comment;   /* the sheet's "# " lines */
 	int design;
 	double index_samples; /* from the comment line, or NAN */
+	char rules[24];       /* the rules digest (prefix) the comment line
+			       * records, or "" */
+	int other_index;      /* bound to another index than the audited
+			       * one (bl_audit_bind): no finite-population
+			       * factor */
+	char *warning;        /* why the corrections do not hold, or NULL */
 };
 
 void bl_audit_free(bl_audit *a)
@@ -211,6 +217,7 @@ void bl_audit_free(bl_audit *a)
 	}
 	free(a->nodes);
 	free(a->path);
+	free(a->warning);
 	bl_strlist_release(&a->problems);
 	bl_strlist_release(&a->comment);
 	free(a);
@@ -353,12 +360,23 @@ int bl_audit_sniff(const char *path)
 	return found;
 }
 
-/* Read "samples N" from the sheet's comment line. */
+/* Read "samples N" and "rules DIGEST" from the sheet's comment line. */
 static void comment_facts(bl_audit *a, const char *c)
 {
 	const char *p = strstr(c, "| samples ");
+	size_t n;
+
 	if (p)
 		a->index_samples = strtod(p + 10, NULL);
+	p = strstr(c, "| rules ");
+	if (p) {
+		p += 8;
+		n = strspn(p, "0123456789abcdef");
+		if (n >= sizeof a->rules)
+			n = sizeof a->rules - 1;
+		memcpy(a->rules, p, n);
+		a->rules[n] = '\0';
+	}
 }
 
 static int estimate_node(bl_audit *a, size_t i);
@@ -634,8 +652,12 @@ static int estimate_node(bl_audit *a, size_t i)
 	}
 	bl_rng_seed2(&rng, SEED_DRAWS, bl_hash_bytes(nd->name, strlen(nd->name)));
 	for (size_t b = 0; b < BL_AUDIT_DRAWS; b++) {
-		double ppv = prop_draw(&rng, (double)t->yes, (double)t->judged, N1);
-		double fo = prop_draw(&rng, (double)u->yes, (double)u->judged, N0);
+		/* the audited index's strata are finite populations; for
+		 * another index they are samples of how the tagger errs */
+		double ppv = prop_draw(&rng, (double)t->yes, (double)t->judged,
+				       a->other_index ? 0 : N1);
+		double fo = prop_draw(&rng, (double)u->yes, (double)u->judged,
+				      a->other_index ? 0 : N0);
 		se_sp(N1, N0, ppv, fo, &nd->se[b], &nd->sp[b]);
 		pv[b] = nd->se[b];
 		pv[BL_AUDIT_DRAWS + b] = nd->sp[b];
@@ -705,6 +727,57 @@ const char *bl_audit_comment(const bl_audit *a)
 const char *bl_audit_path(const bl_audit *a)
 {
 	return a ? a->path : NULL;
+}
+
+int bl_audit_bind(bl_audit *a, bl_index *ix, char *err, size_t errlen)
+{
+	bl_index_status st;
+	char *rules;
+	int other, rc;
+	char dummy[1];
+
+	if (!err || !errlen) {
+		err = dummy;
+		errlen = sizeof dummy;
+	}
+	if (!a || !ix)
+		return BL_EUSAGE;
+	rc = bl_index_get_status(ix, &st);
+	if (rc != BL_OK) {
+		bl_error_set(err, errlen, "%s", bl_index_errmsg(ix));
+		return rc;
+	}
+	other = isfinite(a->index_samples) && a->index_samples != (double)st.samples;
+	if (other != a->other_index) {
+		a->other_index = other;
+		for (size_t i = 0; i < a->nnodes; i++) {
+			rc = estimate_node(a, i);
+			if (rc != BL_OK)
+				return rc;
+		}
+	}
+	free(a->warning);
+	a->warning = NULL;
+	rules = bl_index_meta_get(ix, NULL, "rules_digest");
+	if (a->rules[0] && rules && strncmp(rules, a->rules, strlen(a->rules)) != 0) {
+		char msg[400];
+		snprintf(msg, sizeof msg,
+			 "the audit judged the tags of other rules (%s) than this index's "
+			 "(%.16s): its precision, Se and Sp describe another tagger, so rates "
+			 "corrected with it do not hold; draw and judge a new sheet "
+			 "(ballast audit)",
+			 a->rules, rules);
+		a->warning = strdup(msg);
+		bl_error_set(err, errlen, "%s", msg);
+		rc = a->warning ? BL_WARN : BL_ENOMEM;
+	}
+	free(rules);
+	return rc;
+}
+
+const char *bl_audit_warning(const bl_audit *a)
+{
+	return a ? a->warning : NULL;
 }
 
 /* ---- corrections ------------------------------------------------------------ */

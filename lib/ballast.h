@@ -1199,6 +1199,23 @@ const char *bl_audit_problem(const bl_audit *a, size_t i);
 /* The sheet's first comment line, or NULL; the path it was read from. */
 const char *bl_audit_comment(const bl_audit *a);
 const char *bl_audit_path(const bl_audit *a);
+/*
+ * Bind a read sheet to the index whose rates it is to correct (call it
+ * before bl_report_* with the audit).  When ix is not the index the sheet
+ * was drawn from (its sample count differs from the comment line's), the
+ * strata the sheet judged are no longer a finite population of this
+ * index but a sample of how the tagger errs: Se and Sp lose the
+ * finite-population factor, so an audit that judged every sample of a
+ * small index does not claim to know the tagger's errors elsewhere
+ * exactly.  When the sheet judged the tags of other rules than ix was
+ * scanned with (the comment line's digest), its estimates describe
+ * another tagger: BL_WARN, with the reason in err and in
+ * bl_audit_warning (the report puts it at its top).  BL_OK; BL_FAILED
+ * (SQLite); BL_EUSAGE; BL_ENOMEM.
+ */
+int bl_audit_bind(bl_audit *a, bl_index *ix, char *err, size_t errlen);
+/* The reason the last bl_audit_bind gave for BL_WARN, or NULL. */
+const char *bl_audit_warning(const bl_audit *a);
 
 /* Rogan-Gladen (p + Sp - 1) / (Se + Sp - 1), unclipped; NAN when
  * Se + Sp <= 1. */
@@ -1423,7 +1440,7 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  *       table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,
  *       lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,rate_ratio,
  *       rr_lo,rr_hi,note
- *     table is one of note, total, error, label, family, skew,
+ *     table is one of warning, note, total, error, label, family, skew,
  *     skew_attire, unread, given, by, shard, and with an audit
  *     audit_precision, audit_npv, audit_sensitivity, audit_specificity,
  *     label_corrected, family_corrected, skew_corrected (note: the
@@ -1436,6 +1453,8 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  *       "report": "ballast", "schema": 1,
  *       "index": path, "samples": N, "shards": N, "shards_complete": N,
  *       "samples_with_errors": N, "weighted": bool, "weight_sum": W,
+ *       "warnings": [text] (what makes numbers of the report wrong: an
+ *         audit that judged other rules, bl_audit_bind),
  *       "notes": [text], "errors": {kind: N},
  *       "blocked": N,
  *       "labels": {label: N}, "families": {family: N},

@@ -192,6 +192,13 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 		rc = bl_report_text_escape(out, r->path);
 	if (rc == BL_OK)
 		rc = bl_buf_adds(out, "\n\n");
+	for (size_t k = 0; k < r->warnings.n && rc == BL_OK; k++) {
+		rc = bl_buf_adds(out, "WARNING: ");
+		if (rc == BL_OK)
+			rc = bl_report_text_escape(out, r->warnings.items[k]);
+		if (rc == BL_OK)
+			rc = bl_buf_addch(out, '\n');
+	}
 	for (size_t k = 0; k < r->notes.n && rc == BL_OK; k++) {
 		rc = bl_buf_adds(out, "NOTE: ");
 		if (rc == BL_OK)
@@ -201,7 +208,7 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 	}
 	if (rc == BL_OK)
 		rc = text_unread(r, out);
-	if (rc == BL_OK && (r->notes.n || r->unread_node >= 0))
+	if (rc == BL_OK && (r->warnings.n || r->notes.n || r->unread_node >= 0))
 		rc = bl_buf_addch(out, '\n');
 	snprintf(a, sizeof a, "%zu (%llu complete)", r->nshards,
 		 (unsigned long long)r->shards_complete);
@@ -454,6 +461,11 @@ static int render_csv(const struct bl_report *r, bl_buf *out)
 	rc = bl_buf_adds(out, "table,shard,name,gender,rows,n,count,share,lo,hi,base,lift,"
 			      "lift_lo,lift_hi,odds_ratio,or_lo,or_hi,small,rest,rate_ratio,"
 			      "rr_lo,rr_hi,note\n");
+	for (size_t i = 0; i < r->warnings.n && rc == BL_OK; i++) {
+		struct csv_nums c = csv_blank();
+		c.note = r->warnings.items[i];
+		rc = csv_row(out, "warning", NULL, NULL, NULL, &c, -1);
+	}
 	for (size_t i = 0; i < r->notes.n && rc == BL_OK; i++) {
 		struct csv_nums c = csv_blank();
 		c.note = r->notes.items[i];
@@ -646,6 +658,9 @@ static cJSON *json_report(const struct bl_report *r)
 	bl_report_jnum(root, "samples_with_errors", (double)r->samples_with_errors);
 	cJSON_AddBoolToObject(root, "weighted", r->weighted);
 	bl_report_jnum(root, "weight_sum", r->weight_sum);
+	a = cJSON_AddArrayToObject(root, "warnings");
+	for (size_t i = 0; a && i < r->warnings.n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(r->warnings.items[i]));
 	a = cJSON_AddArrayToObject(root, "notes");
 	for (size_t i = 0; a && i < r->notes.n; i++)
 		cJSON_AddItemToArray(a, cJSON_CreateString(r->notes.items[i]));

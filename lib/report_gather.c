@@ -84,6 +84,7 @@ void bl_report_release(struct bl_report *r)
 	free(r->fix);
 	free(r->nfix);
 	bl_strlist_release(&r->notes);
+	bl_strlist_release(&r->warnings);
 }
 
 /* A failure of the index, in err. */
@@ -268,6 +269,8 @@ static int apply_audit(struct bl_report *r)
 	uint64_t rows, judged;
 	double drawn_from;
 
+	if (bl_audit_warning(a) && bl_strlist_add(&r->warnings, bl_audit_warning(a)) != BL_OK)
+		return BL_ENOMEM;
 	bl_stats_totals_get(r->all, &tot);
 	r->nfix = calloc((size_t)nn + 1, sizeof *r->nfix);
 	r->fix = calloc(r->nskew + 1, sizeof *r->fix);

@@ -741,6 +741,11 @@ int bl_report_html(const struct bl_report *r, bl_buf *o)
 		     "samples are not all counted.</p>",
 		     (unsigned long long)(r->nshards - r->shards_complete), r->nshards);
 
+	for (size_t i = 0; i < r->warnings.n; i++) {
+		put(o, &rc, "<p class=\"warnnote\"><strong>WARNING:</strong> ");
+		esc(o, &rc, r->warnings.items[i]);
+		put(o, &rc, "</p>");
+	}
 	for (size_t i = 0; i < r->notes.n; i++) {
 		put(o, &rc, "<p class=\"warnnote\">");
 		esc(o, &rc, r->notes.items[i]);

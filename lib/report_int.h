@@ -55,6 +55,8 @@ struct bl_report {
 	struct bl_report_fix *fix;  /* per skew row, when audit_outcome >= 0 */
 	bl_audit_fix *nfix;         /* per node of all (status NONE: not audited) */
 	bl_strlist notes;           /* what the reader must know (audit, weights) */
+	bl_strlist warnings;        /* what makes numbers of it wrong (an audit
+				     * of other rules: bl_audit_warning) */
 };
 
 /* The outcome family of the skew table, as the audit names it. */

@@ -66,6 +66,11 @@ const char usage_report[] =
 	"                    95% intervals that include the audit's uncertainty;\n"
 	"                    clipped, undefined and too-small cases are marked).\n"
 	"                    Cell membership (group, gender) is not corrected.\n"
+	"                    A sheet drawn from an index scanned with other rules\n"
+	"                    judged another tagger: the report says so at its top\n"
+	"                    and the exit status is 1.  A sheet drawn from another\n"
+	"                    index (other sample count) is used as a sample of how\n"
+	"                    the tagger errs, with a note.\n"
 	"  --manifest OUTDIR before and after a rebalance: the index (INDEX.db;\n"
 	"                    default: the index manifest.json records, if any)\n"
 	"                    against the manifest OUTDIR written from it, each\n"
@@ -168,7 +173,7 @@ int cmd_report(int argc, char **argv)
 	bl_audit *audit = NULL;
 	bl_buf text;
 	char err[1024], name[64], why[1024];
-	int rc = EXIT_FATAL, r, allow_partial = 0, partial = 0;
+	int rc = EXIT_FATAL, r, allow_partial = 0, warned = 0; /* a WARNING that exits 1 */
 
 	bl_buf_init(&text, 0);
 	memset(&opt, 0, sizeof opt);
@@ -275,7 +280,17 @@ int cmd_report(int argc, char **argv)
 	if (bl_index_partial_reason(ix, why, sizeof why) == 1) {
 		tool_err("WARNING: %s%s", why, allow_partial ? "" : " (exit 1; --allow-partial "
 					   "accepts it)");
-		partial = !allow_partial;
+		warned = !allow_partial;
+	}
+	if (audit) {
+		r = bl_audit_bind(audit, ix, err, sizeof err);
+		if (r == BL_WARN) {
+			tool_err("WARNING: %s (exit 1)", err);
+			warned = 1;
+		} else if (r != BL_OK) {
+			err_clean("--audit: ", err);
+			goto out;
+		}
 	}
 	if (m && output)
 		r = bl_report_manifest_save(ix, m, manifest, &opt, output, err, sizeof err);
@@ -304,7 +319,7 @@ int cmd_report(int argc, char **argv)
 			     : EXIT_FATAL;
 		goto out;
 	}
-	rc = tool_finish(partial ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD);
+	rc = tool_finish(warned ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD);
 out:
 	bl_buf_release(&text);
 	bl_manifest_free(m);

@@ -247,6 +247,61 @@ import json,sys
 e=json.load(open(\"out.txt\"))[\"labels\"][\"sexual\"]
 sys.exit(0 if e[\"status\"]==\"undefined (Se + Sp <= 1)\" and e[\"corrected_share\"][\"value\"] is not None else 1)"'
 
+# ---- the audit bound to the index it corrects ---------------------------------------
+# A sheet drawn from an index scanned with other rules judged another
+# tagger: the report puts a WARNING at its top (text, JSON, CSV) and
+# exits 1; with the same rules, none.
+{ cat t.rules; printf 'label stereotype.exoticising\n  match \\bexotic\\b\n'; } > t2.rules
+run "$B" scan 'p*.tar' -o ix2.db -r t2.rules -q
+run "$B" report ix2.db --audit filled.tsv
+expect_rc 1 audit-other-rules-exit-1
+expect_err 'WARNING: the audit judged the tags of other rules .* \(exit 1\)' audit-other-rules-stderr
+check audit-other-rules-warning-on-top sh -c 'sed -n 3p out.txt | grep -q "^WARNING: the audit judged the tags of other rules"'
+run "$B" report ix2.db --audit filled.tsv --format json -o w.json
+expect_rc 1 audit-other-rules-json-exit-1
+check audit-other-rules-json-warnings python3 -c '
+import json, sys
+r = json.load(open("w.json"))
+sys.exit(0 if len(r["warnings"]) == 1 and "other rules" in r["warnings"][0] else 1)'
+run "$B" report ix2.db --audit filled.tsv --format csv -o w.csv
+check audit-other-rules-csv-warning grep -q '^warning,.*other rules' w.csv
+run "$B" report ix.db --audit filled.tsv --format json -o nw.json
+expect_rc 0 audit-same-rules-exit-0
+check audit-same-rules-no-warning python3 -c '
+import json, sys
+sys.exit(0 if json.load(open("nw.json"))["warnings"] == [] else 1)'
+# A census (every sample judged) knows its own index exactly, but for
+# another index it is a sample of how the tagger errs: there Se and Sp
+# get an interval and the note says so.
+python3 - <<'EOF2'
+import io, tarfile
+for name, lo in (("c1.tar", 0), ("c2.tar", 400)):
+    with tarfile.open(name, "w", format=tarfile.USTAR_FORMAT) as t:
+        for i in range(lo, lo + 300 + (name == "c2.tar") * 50):
+            cap = "a sultry woman posing" if i % 5 == 0 else "a smouldering woman" if i % 7 == 0 else "a woman reading"
+            data = cap.encode()
+            ti = tarfile.TarInfo("c%05d.txt" % i)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+EOF2
+"$B" scan c1.tar -o c1.db -r t.rules -q >/dev/null 2>&1
+"$B" scan c2.tar -o c2.db -r t.rules -q >/dev/null 2>&1
+"$B" audit c1.db --label sexual --design simple --samples 300 -o census.tsv 2>/dev/null
+awk -F'\t' 'BEGIN{OFS="\t"} /^#/ || $1=="audit_row" {print; next} {$4 = ($3 ~ /sultry|smouldering/) ? "y" : "n"; print}' census.tsv > censusf.tsv
+run "$B" report c1.db --audit censusf.tsv --format json -o c1.json
+expect_rc 0 audit-census-same-index
+run "$B" report c2.db --audit censusf.tsv --format json -o c2.json
+expect_rc 0 audit-census-other-index
+check audit-census-exact-on-its-index-interval-elsewhere python3 -c '
+import json, sys
+a = json.load(open("c1.json"))["audit"]["nodes"]["sexual"]["sensitivity"]
+b = json.load(open("c2.json"))["audit"]["nodes"]["sexual"]["sensitivity"]
+ok = a["lo"] == a["hi"] == a["value"] and b["lo"] < b["value"] - 0.03 and b["hi"] > b["value"] + 0.03
+sys.exit(0 if ok else 1)'
+check audit-census-other-index-noted python3 -c '
+import json, sys
+sys.exit(0 if any("drawn from an index of 300" in n for n in json.load(open("c2.json"))["notes"]) else 1)'
+
 # ---- the other designs --------------------------------------------------------------
 run "$B" audit ix.db --label sexual,group.p --design tagged --per-stratum 20 --seed 2 -o tag.tsv
 expect_rc 0 audit-design-tagged

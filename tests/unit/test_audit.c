@@ -2,7 +2,9 @@
  * test_audit.c - lib/audit.c: the estimators on sheets written by hand
  * (numbers worked out below), Rogan-Gladen and its statuses, the seeded
  * intervals (deterministic, covering, exact for a census), and drawing a
- * sheet from a small index (strata sizes, per-stratum counts, seeds).
+ * sheet from a small index (strata sizes, per-stratum counts, seeds), and
+ * binding a sheet to the index it corrects (exact on its own index, an
+ * interval on another; a warning when the rules differ).
  */
 #include "test.h"
 
@@ -333,4 +335,88 @@ BL_TEST(audit_draw)
 	bl_buf_release(&b);
 	bl_buf_release(&h);
 	bl_index_close(ix);
+}
+
+/* A census of 1000 samples (every sample judged) whose comment line
+ * names the rules it judged; the index of draw_index has 1000 samples. */
+static const char *census_sheet(const char *rules)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/census.tsv", bl_test_tmpdir());
+	f = fopen(path, "w");
+	if (!f)
+		return NULL;
+	fprintf(f, "# ballast audit sheet 1 | index x.db | samples 1000 | rules %s | seed 1 | "
+		   "design stratified | by hand\n%s\n", rules, BL_AUDIT_HEADER);
+	/* tagged 300, all judged, 240 yes; untagged 700, all judged, 70 yes */
+	for (int i = 0; i < 300; i++)
+		fprintf(f, "%d\tsexual\tcap\t%s\t\ts.tar\t%d\tk%d\ttagged\t300\t300\tstratified\n",
+			i + 1, i < 240 ? "y" : "n", i, i);
+	for (int i = 0; i < 700; i++)
+		fprintf(f, "%d\tsexual\tcap\t%s\t\ts.tar\t%d\tk%d\tuntagged\t700\t700\tstratified\n",
+			301 + i, i < 70 ? "y" : "n", 300 + i, 300 + i);
+	fclose(f);
+	return path;
+}
+
+/* Set the rules digest an index records, through a connection of its own. */
+static int set_rules_digest(const char *name, const char *digest)
+{
+	char path[512], sql[256];
+	sqlite3 *db;
+	int ok;
+
+	snprintf(path, sizeof path, "%s/%s.db", bl_test_tmpdir(), name);
+	snprintf(sql, sizeof sql,
+		 "INSERT OR REPLACE INTO meta(key, value) VALUES ('rules_digest', '%s')", digest);
+	if (sqlite3_open(path, &db) != SQLITE_OK) {
+		sqlite3_close(db);
+		return 0;
+	}
+	ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+	sqlite3_close(db);
+	return ok;
+}
+
+BL_TEST(audit_bind)
+{
+	bl_index *ix = draw_index("bind", 1000), *other = draw_index("bind2", 500);
+	bl_audit *a;
+	const bl_audit_est *e;
+	char err[400];
+
+	REQUIRE(ix && other);
+	a = bl_audit_read(census_sheet("abcdef0123456789"), err, sizeof err);
+	REQUIRE(a);
+	/* Se = 240 / 310; its own index: known exactly */
+	REQUIRE(bl_audit_bind(a, ix, err, sizeof err) == BL_OK);
+	e = bl_audit_node(a, 0);
+	CHECK_NEAR(e->sensitivity, 240.0 / 310, 1e-12);
+	CHECK(e->se_lo == e->se_hi);
+	CHECK(!bl_audit_warning(a));
+	/* another index: a sample of how the tagger errs, with an interval
+	 * about as wide as Jeffreys' on 240 of 310 */
+	REQUIRE(bl_audit_bind(a, other, err, sizeof err) == BL_OK);
+	e = bl_audit_node(a, 0);
+	CHECK_NEAR(e->sensitivity, 240.0 / 310, 1e-12);
+	CHECK(e->se_lo < e->sensitivity - 0.03 && e->se_hi > e->sensitivity + 0.03);
+	/* and back: exact again */
+	REQUIRE(bl_audit_bind(a, ix, err, sizeof err) == BL_OK);
+	CHECK(bl_audit_node(a, 0)->se_lo == bl_audit_node(a, 0)->se_hi);
+	/* the index was scanned with other rules: BL_WARN, said */
+	REQUIRE(set_rules_digest("bind", "0123456789abcdef0123"));
+	CHECK(bl_audit_bind(a, ix, err, sizeof err) == BL_WARN);
+	CHECK_CONTAINS(err, "other rules (abcdef0123456789)");
+	CHECK_CONTAINS(bl_audit_warning(a), "(0123456789abcdef)");
+	/* the same rules (the sheet records a prefix of the digest): fine */
+	REQUIRE(set_rules_digest("bind", "abcdef0123456789ffff"));
+	CHECK(bl_audit_bind(a, ix, err, sizeof err) == BL_OK);
+	CHECK(!bl_audit_warning(a));
+	CHECK(bl_audit_bind(NULL, ix, err, sizeof err) == BL_EUSAGE);
+	CHECK(bl_audit_bind(a, NULL, NULL, 0) == BL_EUSAGE);
+	bl_audit_free(a);
+	bl_index_close(ix);
+	bl_index_close(other);
 }
