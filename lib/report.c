@@ -180,6 +180,21 @@ static int text_audit(const struct bl_report *r, bl_buf *out)
 	return bl_report_tb_print(&t, out, "  ");
 }
 
+/* Each item of l on a line of its own after prefix. */
+static int text_lines(bl_buf *out, const char *prefix, const bl_strlist *l)
+{
+	int rc = BL_OK;
+
+	for (size_t k = 0; k < l->n && rc == BL_OK; k++) {
+		rc = bl_buf_adds(out, prefix);
+		if (rc == BL_OK)
+			rc = bl_report_text_escape(out, l->items[k]);
+		if (rc == BL_OK)
+			rc = bl_buf_addch(out, '\n');
+	}
+	return rc;
+}
+
 static int render_text(const struct bl_report *r, bl_buf *out)
 {
 	struct bl_report_table t = {.ncol = 2};
@@ -192,20 +207,10 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 		rc = bl_report_text_escape(out, r->path);
 	if (rc == BL_OK)
 		rc = bl_buf_adds(out, "\n\n");
-	for (size_t k = 0; k < r->warnings.n && rc == BL_OK; k++) {
-		rc = bl_buf_adds(out, "WARNING: ");
-		if (rc == BL_OK)
-			rc = bl_report_text_escape(out, r->warnings.items[k]);
-		if (rc == BL_OK)
-			rc = bl_buf_addch(out, '\n');
-	}
-	for (size_t k = 0; k < r->notes.n && rc == BL_OK; k++) {
-		rc = bl_buf_adds(out, "NOTE: ");
-		if (rc == BL_OK)
-			rc = bl_report_text_escape(out, r->notes.items[k]);
-		if (rc == BL_OK)
-			rc = bl_buf_addch(out, '\n');
-	}
+	if (rc == BL_OK)
+		rc = text_lines(out, "WARNING: ", &r->warnings);
+	if (rc == BL_OK)
+		rc = text_lines(out, "NOTE: ", &r->notes);
 	if (rc == BL_OK)
 		rc = text_unread(r, out);
 	if (rc == BL_OK && (r->warnings.n || r->notes.n || r->unread_node >= 0))
