@@ -263,6 +263,8 @@ check audit-other-rules-json-warnings python3 -c '
 import json, sys
 r = json.load(open("w.json"))
 sys.exit(0 if len(r["warnings"]) == 1 and "other rules" in r["warnings"][0] else 1)'
+run "$B" report ix2.db --audit filled.tsv --format html -o w.html
+check audit-other-rules-html-headline-says-so sh -c 'grep -q "<strong>WARNING:</strong> the audit judged the tags of other rules" w.html && grep -q "What the data says is not known here" w.html && ! grep -q "The data says" w.html'
 run "$B" report ix2.db --audit filled.tsv --format csv -o w.csv
 check audit-other-rules-csv-warning grep -q '^warning,.*other rules' w.csv
 run "$B" report ix.db --audit filled.tsv --format json -o nw.json
