@@ -1,8 +1,10 @@
 # tests/cli/eval.sh - "ballast eval" on labelled sets: the counts and the
 # Wilson 95% intervals on a tiny hand-made file whose answers are worked
 # out below, the per-source breakdown, labels the file does not score,
-# and that the accuracy reached on the held-back web alt-text of
-# tests/eval/labels/heldout.tsv (never tuned on) does not fall back.
+# that the accuracy reached on the held-back web alt-text of
+# tests/eval/labels/heldout.tsv and heldout2.tsv (never tuned on) does not
+# fall back, and that report --audit's corrections hold on real errors
+# (tests/eval/crosscheck.py).
 . "$TOP/tests/cli/lib.sh"
 
 # Floors, per family, on held-back web alt-text: the point estimates the
