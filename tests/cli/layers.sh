@@ -5,6 +5,8 @@
 #     when A's object has an undefined symbol that B's object defines
 #     (nm, on the objects the binary under test was linked from);
 #   the include graph of lib/ ('#include "..."') has no cycle;
+#   no object of lib/ refers to stdout, stderr, printf, exit or abort (the
+#     library never prints or ends the process; tools/ do);
 #   every SQL statement is in lib/index.c, and no other file of lib/
 #     calls SQLite or includes sqlite3.h (index_int.h gives the others
 #     cursors and queries, so a schema change is an edit of index.c).
@@ -90,6 +92,20 @@ else
 		bad "the call graph of lib/ is read from the objects" "$(head -c 400 calls.txt)"
 	cycles calls.txt > calls.out && ok "the call graph between lib/*.c has no cycle" ||
 		bad "the call graph between lib/*.c has no cycle" "$(cat calls.out)"
+	# the library never prints, exits or aborts: no object of lib/ refers
+	# to the standard streams or to a function that writes to them or
+	# ends the process (fwrite to a file it opened is fine).  The filter
+	# is tried on a made-up reference first, so a broken one cannot pass.
+	speaks() { awk '$1 == "U" && $3 ~ /^(printf|vprintf|puts|putchar|perror|fprintf|vfprintf|fputs|fputc|putc|stdout|stderr|exit|_exit|_Exit|abort|__printf_chk|__fprintf_chk|__vfprintf_chk|__vprintf_chk)$/ { print $2 ": " $3 }' "$1"; }
+	echo "U scan stderr" > fake.txt
+	[ -n "$(speaks fake.txt)" ] && ok "the filter for printing finds a made-up reference to stderr" ||
+		bad "the filter for printing finds a made-up reference to stderr"
+	for o in "$objdir"/*.o; do
+		nm -u "$o" | awk -v m="$(basename "$o" .o)" '{ print "U", m, $NF }'
+	done > undef.txt
+	speaks undef.txt > speaks.txt
+	[ -s undef.txt ] && [ ! -s speaks.txt ] && ok "lib/ never prints, exits or aborts (no stdout, stderr, printf, exit, abort)" ||
+		bad "lib/ never prints, exits or aborts (no stdout, stderr, printf, exit, abort)" "$(head -c 400 speaks.txt)"
 fi
 
 for f in "$lib"/*.c "$lib"/*.h; do
