@@ -16,7 +16,6 @@
 #include "report_fmt_int.h"
 
 #include <cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -328,6 +327,3 @@ cJSON *bl_report_jskew(const bl_stats_skew *s)
 		cJSON_AddNullToObject(c, "or_note");
 	return c;
 }
-
-/* ---- output ------------------------------------------------------------- */
-

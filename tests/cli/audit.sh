@@ -275,17 +275,11 @@ sys.exit(0 if json.load(open("nw.json"))["warnings"] == [] else 1)'
 # A census (every sample judged) knows its own index exactly, but for
 # another index it is a sample of how the tagger errs: there Se and Sp
 # get an interval and the note says so.
-python3 - <<'EOF2'
-import io, tarfile
-for name, lo in (("c1.tar", 0), ("c2.tar", 400)):
-    with tarfile.open(name, "w", format=tarfile.USTAR_FORMAT) as t:
-        for i in range(lo, lo + 300 + (name == "c2.tar") * 50):
-            cap = "a sultry woman posing" if i % 5 == 0 else "a smouldering woman" if i % 7 == 0 else "a woman reading"
-            data = cap.encode()
-            ti = tarfile.TarInfo("c%05d.txt" % i)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-EOF2
+# census captions: sultry (tagged and true), smouldering (missed), reading
+census() { awk -v lo="$1" -v n="$2" 'BEGIN { for (i = lo; i < lo + n; i++)
+	print (i % 5 == 0) ? "\"a sultry woman posing\"" : (i % 7 == 0) ? "\"a smouldering woman\"" : "\"a woman reading\"" }'; }
+census 0 300 | python3 "$TOP/tests/cli/mktar.py" c1.tar
+census 400 350 | python3 "$TOP/tests/cli/mktar.py" c2.tar
 "$B" scan c1.tar -o c1.db -r t.rules -q >/dev/null 2>&1
 "$B" scan c2.tar -o c2.db -r t.rules -q >/dev/null 2>&1
 "$B" audit c1.db --label sexual --design simple --samples 300 -o census.tsv 2>/dev/null
@@ -319,16 +313,11 @@ expect_rc 2 audit-unknown-label-is-usage
 expect_err "no.such.label" audit-unknown-label-named
 
 # ---- hostile captions: escaped for the TSV, the HTML and the terminal ------------------
-python3 - <<'EOF'
-import io, json, tarfile
-caps = ["=HYPERLINK(\"http://x\")\tand a tab", "<script>alert(1)</script> a sultry woman",
-        "line one\nline two sultry", "esc \x1b[31m red sultry"]
-with tarfile.open("h.tar", "w", format=tarfile.USTAR_FORMAT) as t:
-    for i, c in enumerate(caps):
-        data = c.encode()
-        ti = tarfile.TarInfo("h%02d.txt" % i)
-        ti.size = len(data)
-        t.addfile(ti, io.BytesIO(data))
+python3 "$TOP/tests/cli/mktar.py" h.tar h <<'EOF'
+"=HYPERLINK(\"http://x\")\tand a tab"
+"<script>alert(1)</script> a sultry woman"
+"line one\nline two sultry"
+"esc \u001b[31m red sultry"
 EOF
 "$B" scan h.tar -o h.db -r t.rules -q >/dev/null 2>&1
 run "$B" audit h.db --label sexual --per-stratum 10 -o h.tsv --html h.html

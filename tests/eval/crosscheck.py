@@ -27,15 +27,17 @@ truth.  The observed interval only carries sampling error, so it says
 nothing of the tagger's.  Both splits are held back: nothing here reads
 a caption, and the rules are not tuned on what it prints.
 """
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, os.path.join(HERE, "..", "cli"))
+import mktar  # noqa: E402  (tests/cli/mktar.py: keys 000000, 000001, ...)
+
 LABELS = os.path.join(HERE, "labels")
 FAMILIES = ["sexual", "gender", "group", "age"]
 
@@ -58,16 +60,6 @@ def has(labels, family):
     return any(x == want or x.startswith(want + ".") for x in labels)
 
 
-def shard(path, rows):
-    """One plain tar of key.txt members, keys 000000, 000001, ..."""
-    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as t:
-        for i, (cap, _) in enumerate(rows):
-            data = cap.encode("utf-8")
-            ti = tarfile.TarInfo("%06d.txt" % i)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
-
-
 def run(cmd, ok=(0,)):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if p.returncode not in ok:
@@ -88,8 +80,8 @@ def main():
         a_db, d_db = os.path.join(tmp, "audit.db"), os.path.join(tmp, "data.db")
         sheet, filled = os.path.join(tmp, "sheet.tsv"), os.path.join(tmp, "filled.tsv")
         rep = os.path.join(tmp, "report.json")
-        shard(a_tar, audit_rows)
-        shard(d_tar, data_rows)
+        mktar.write(a_tar, [cap for cap, _ in audit_rows])
+        mktar.write(d_tar, [cap for cap, _ in data_rows])
         run([ballast, "scan", a_tar, "-o", a_db, "-q"])
         run([ballast, "scan", d_tar, "-o", d_db, "-q"])
         run([ballast, "audit", a_db, "--design", "simple", "--samples", str(len(audit_rows)),
