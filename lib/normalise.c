@@ -26,14 +26,17 @@
  *     zero-width characters and combining marks dropped;
  *  2. structure: HTML tags and URLs become a space, '_' a space, a
  *     lower-case letter followed by an upper-case one gets a space between
- *     (AsianGirl), a token mixing letters with 0 1 3 4 5 7 @ $ * becomes the
- *     one word of the unmasking dictionary it can spell (s3xy sexy, n*de
- *     nude), a word spelt out in lone letters ("N U D E", "N.S.F.W.")
- *     becomes that word when a dictionary holds it, a lower-case hashtag is split into words of the splitting
- *     dictionary when they cover it exactly (#asiangirl "asian girl"), and
- *     when most words of the caption are ALL-CAPS every all-caps word is
- *     title-cased (NUDE WOMAN -> Nude Woman), so that case-sensitive
- *     patterns read it as they read title case.
+ *     (AsianGirl), a token mixing letters with 0 1 3 4 5 7 @ $ * (and a
+ *     '!' between letters) becomes the one word of the unmasking
+ *     dictionary it can spell (s3xy sexy, n*de nude, b!kini bikini), a
+ *     word spelt out in lone letters ("N U D E", "N.S.F.W.") becomes that
+ *     word when a dictionary holds it, a lower-case hashtag is split into
+ *     words of the splitting dictionary when they cover it exactly
+ *     (#asiangirl "asian girl"), and when most words of the caption are
+ *     ALL-CAPS every all-caps word is title-cased (NUDE WOMAN -> Nude
+ *     Woman; the short words a title writes in lower case in lower case:
+ *     "PORTRAIT OF A PIPER" -> Portrait of a Piper), so that
+ *     case-sensitive patterns read it as they read title case.
  * The dictionaries come from the rule set (lib/rules.c adds the literal
  * words its patterns need), so the view splits and unmasks exactly the
  * words some rule looks for.
@@ -54,13 +57,13 @@ enum {
 	C_HASH = 16,  /* # */
 	C_LEET = 32,  /* * @ $ */
 	C_US = 64,    /* _ */
-	C_PUNCT = 128 /* : . (URLs) */
+	C_PUNCT = 128 /* : . (URLs) ! (b!kini) */
 };
 
 static const unsigned char ctab[256] = {
 	  8,   8,   8,   8,   8,   8,   8,   8,   8,   0,   0,   8,   8,   0,   8,   8,
 	  8,   8,   8,   8,   8,   8,   8,   8,   8,   8,   8,   8,   8,   8,   8,   8,
-	  0,   0,   0,  16,  32,   0,   8,   0,   0,   0,  32,   0,   0,   0, 128,   0,
+	  0, 128,   0,  16,  32,   0,   8,   0,   0,   0,  32,   0,   0,   0, 128,   0,
 	  4,   4,   4,   4,   4,   4,   4,   4,   4,   4, 128,   0,   8,   0,   0,   0,
 	 32,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,
 	  2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   0,   8,   0,   0,  64,
@@ -309,6 +312,15 @@ static size_t spelt_at(const char *s, size_t len, size_t i)
 	return n;
 }
 
+/* Whether s[i] is a '!' inside a word, a masked i ("b!kini"), not the
+ * end of a sentence ("Wow!"). */
+static int bang_at(const char *s, size_t len, size_t i)
+{
+	return s[i] == '!' && i > 0 && i + 1 < len &&
+	       IS_LETTER(ctab[(unsigned char)s[i - 1]]) &&
+	       IS_LETTER(ctab[(unsigned char)s[i + 1]]);
+}
+
 /*
  * Whether s[0..len) reads the same as its view: pure ASCII with nothing
  * that pass 1 or 2 would change.  Runs of lower-case letters and plain
@@ -352,6 +364,8 @@ static int plain(const char *s, size_t len)
 			    spelt_at(s, len, i - 1) >= 3)
 				return 0;
 			if (p[i] == ':' && i + 2 < len && p[i + 1] == '/' && p[i + 2] == '/')
+				return 0;
+			if (bang_at(s, len, i))
 				return 0;
 			if (p[i] == '.' && i >= 3 && lower(p[i - 1]) == 'w' &&
 			    lower(p[i - 2]) == 'w' && lower(p[i - 3]) == 'w')
@@ -712,12 +726,48 @@ static int caps_mode(const char *s, size_t len)
 	return caps >= 2 && 2 * caps >= words2;
 }
 
+static uint64_t pack(const char *w, size_t n);
+static int key_kind_of(uint64_t k);
+static void keys_ready(void);
+
+/* Whether o holds a letter already (the word to come is not the first). */
+static int has_letter(const bl_buf *o)
+{
+	for (size_t i = 0; i < o->len; i++)
+		if (IS_LETTER(ctab[(unsigned char)o->buf[i]]))
+			return 1;
+	return 0;
+}
+
+/* Whether the ALL-CAPS word t[0..n) is one that title case leaves in
+ * lower case ("OF", "THE", "AT", and "A"), when a word came before it. */
+static int caps_minor(const bl_buf *o, const char *t, size_t n)
+{
+	char w[8];
+
+	if (n > sizeof w || !has_letter(o))
+		return 0;
+	if (n == 1)
+		return t[0] == 'A';
+	for (size_t i = 0; i < n; i++)
+		w[i] = (char)lower((unsigned char)t[i]);
+	return (key_kind_of(pack(w, n)) & 4) != 0;
+}
+
 /* Append t[0..n), title-casing it when caps says so and it is an
- * all-caps word, with a space before each upper-case letter that
- * follows a lower-case one. */
+ * all-caps word (the short words of a title in lower case: "PORTRAIT OF
+ * A PIPER AT DUNDEE" reads "Portrait of a Piper at Dundee", as a title
+ * is written), with a space before each upper-case letter that follows a
+ * lower-case one. */
 static int put_word(bl_buf *o, const char *t, size_t n, int caps)
 {
 	int allcaps = 0, rc = BL_OK;
+
+	if (caps && caps_minor(o, t, n)) {
+		for (size_t k = 0; k < n && rc == BL_OK; k++)
+			rc = bl_buf_addch(o, (char)lower((unsigned char)t[k]));
+		return rc;
+	}
 
 	if (caps) {
 		size_t up = 0, lo = 0;
@@ -758,6 +808,7 @@ static const char *leet_options(int c)
 	case '@': return "a";
 	case '$': return "s";
 	case '*': return "aeiou";
+	case '!': return "i";
 	default: return NULL;
 	}
 }
@@ -945,6 +996,8 @@ static int restructure(const bl_normaliser *nz, const char *s, size_t len,
 	int caps = caps_mode(s, len), rc = BL_OK;
 	size_t i = 0;
 
+	if (caps)
+		keys_ready(); /* caps_minor's list */
 	bl_buf_reset(o);
 	while (i < len && rc == BL_OK) {
 		unsigned k = ctab[(unsigned char)s[i]];
@@ -969,7 +1022,8 @@ static int restructure(const bl_normaliser *nz, const char *s, size_t len,
 		} else if (IS_ALNUM(k) || (k & C_LEET)) {
 			size_t j = i;
 			while (j < len && (IS_ALNUM(ctab[(unsigned char)s[j]]) ||
-					   (ctab[(unsigned char)s[j]] & C_LEET)))
+					   (ctab[(unsigned char)s[j]] & C_LEET) ||
+					   bang_at(s, len, j)))
 				j++;
 			rc = put_token(nz, o, s + i, j - i, i > 0 && s[i - 1] == '#', caps);
 			i = j;
@@ -1117,6 +1171,12 @@ static void keys_build(void)
 		keys_put(foreign_words[i], 2);
 	for (size_t i = 0; i < LIST_N(minor_words); i++)
 		keys_put(minor_words[i], 4);
+}
+
+/* The lists, built once per process. */
+static void keys_ready(void)
+{
+	pthread_once(&keys_once, keys_build);
 }
 
 /* The kind bits of a packed word (0: in no list). */

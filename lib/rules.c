@@ -1582,8 +1582,11 @@ nomem:
 /* Compile a label's programs and build their gates. */
 static int label_compile(bl_ruleset *rs, bl_rlabel *l, clauses *cs)
 {
-	/* masked spellings are read as words of the sexual vocabulary */
-	int mflags = BL_NZ_SPLIT | (bl_label_in_family(l->name, BL_LABEL_SEXUAL) ? BL_NZ_UNMASK : 0);
+	/* masked spellings are read as words of the sexual vocabulary and of
+	 * revealing clothing ("l!ngerie", "b1kini") */
+	int masked = bl_label_in_family(l->name, BL_LABEL_SEXUAL) ||
+		     bl_label_in_family(l->name, "attire");
+	int mflags = BL_NZ_SPLIT | (masked ? BL_NZ_UNMASK : 0);
 	int rc = programs_compile(rs, l, cs, &l->match_pats, l->nmatch,
 				  "match patterns", 0, mflags, l->match_pre, &l->match,
 				  &l->mgate, &rs->gated_match);
