@@ -965,6 +965,19 @@ int bl_index_get_status(bl_index *ix, bl_index_status *st);
  * (msg: the error), BL_EUSAGE.
  */
 int bl_index_partial_reason(bl_index *ix, char *msg, size_t len);
+/*
+ * What makes the numbers of a whole index wrong, for the commands that
+ * read it as a set (scan when it leaves one, report, rebalance): complete
+ * shards scanned with different rule sets (shards.rules_digest differs:
+ * a label does not mean the same in all of them; rule sets are named by
+ * the first 12 hex digits of their digest, with the shards that carry
+ * each) and complete shards whose reading ended in damage (shards.fatal:
+ * a truncated or unreadable archive; named, with the reason).  Appends
+ * one sentence a problem to out (for a WARNING at the top of an output)
+ * and returns how many (0: none); BL_FAILED (errmsg), BL_ENOMEM,
+ * BL_EUSAGE.  An incomplete index is bl_index_partial_reason's.
+ */
+int bl_index_warnings(bl_index *ix, bl_strlist *out);
 
 /*
  * Merge the index at part_path (a partial index written by one array task)
@@ -1453,8 +1466,10 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  *       "report": "ballast", "schema": 1,
  *       "index": path, "samples": N, "shards": N, "shards_complete": N,
  *       "samples_with_errors": N, "weighted": bool, "weight_sum": W,
- *       "warnings": [text] (what makes numbers of the report wrong: an
- *         audit that judged other rules, bl_audit_bind),
+ *       "warnings": [text] (what makes numbers of the report wrong:
+ *         shards of different rules or not read whole,
+ *         bl_index_warnings; an audit that judged other rules,
+ *         bl_audit_bind),
  *       "notes": [text], "errors": {kind: N},
  *       "blocked": N,
  *       "labels": {label: N}, "families": {family: N},
@@ -1665,6 +1680,13 @@ enum {
 	BL_CHECK_GAP,       /* a line does not reduce the distance it was
 			     * asked to reduce: `accept gap` */
 	BL_CHECK_DROP,      /* a drop name no sample carries (a warning) */
+	BL_CHECK_TARGET,    /* a target line's share missed by more than
+			     * max(0.005, a quarter of the share), as when
+			     * `realise upsample max N` clips the weights
+			     * that meet it: `accept target D` */
+	BL_CHECK_INDEX,     /* the index is not one set: shards scanned with
+			     * other rules, shards not read whole
+			     * (bl_index_warnings); no accept line */
 	BL_NCHECKS
 };
 
@@ -1673,7 +1695,7 @@ typedef struct bl_policy_accept {
 	int check;           /* BL_CHECK_* */
 	const char *family;  /* shift: the family it covers, NULL: all */
 	double limit;        /* cells: N; ess: F; weight: W; share: S;
-			      * shift: D; gap: unused */
+			      * shift, target: D; gap: unused */
 	int line;
 } bl_policy_accept;
 
@@ -1686,7 +1708,8 @@ double bl_policy_clip_weight(const bl_policy *p, int *line);
 /* `floor ess F`: weights are pulled towards uniform until Kish's ESS is
  * at least F of the samples written (0: no floor). */
 double bl_policy_floor_ess(const bl_policy *p, int *line);
-/* "cells", "ess", "weight", "share", "shift", "gap", "drop". */
+/* "cells", "ess", "weight", "share", "shift", "gap", "drop", "target",
+ * "index". */
 const char *bl_check_name(int check);
 /* The text as parsed, its name, and the SHA-256 hex of the text. */
 const char *bl_policy_text(const bl_policy *p);
@@ -2128,14 +2151,19 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
  * Formats:
  *   BL_REPORT_TEXT  aligned tables, before -> after.
  *   BL_REPORT_CSV   header table,name,gender,before,before_lo,before_hi,
- *     after,after_lo,after_hi; table is plan_check (first: a check of the
+ *     after,after_lo,after_hi; table is warning (first: name is the
+ *     text), plan_check (next: a check of the
  *     plan that did not pass; gender = its status, before = value, after
  *     = limit), cost, label, family, skew_lift, skew_rate or check (check:
  *     before = manifest, after = recomputed, after_hi = 1 when they
  *     agree).
  *   BL_REPORT_JSON  one object, keys in this order (stable, schema 1):
  *       "report": "ballast-manifest", "schema": 1,
- *       "ok": false when the plan failed a check or a check disagrees,
+ *       "ok": false when the plan failed a check, a check disagrees or
+ *         there is a warning,
+ *       "warnings": [text] (what makes before against after wrong: the
+ *         index's bl_index_warnings, an index scanned with other rules
+ *         than the manifest's; also first in text, CSV and HTML),
  *       "problems": [{"source": "plan", "check", "status" (failed,
  *         accepted, warning), "line", "subject" (when there is one),
  *         "value", "limit", "message"} and {"source": "summary", "check",
@@ -2159,15 +2187,15 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
  *         lift}, where W is the sum of weights (the sample count before),
  *       "agree": true when every check agrees,
  *       "checks": [{"name", "manifest", "recomputed", "agree"}],
- *       "notes": [text]  (rebalance warnings, labels or rules that differ
- *         between manifest and index).
+ *       "notes": [text]  (labels of the manifest the index lacks).
  *     Numbers have at most 6 significant digits; NAN is null.
  *   BL_REPORT_HTML  one self-contained page: cost cards, the policy, the
  *     lift chart with a before (hollow) and an after (filled) dot per
  *     cell with 95% whiskers, paired share bars, the numbers, the checks.
  *
  * Returns BL_OK; BL_WARN when the report is complete in out but the plan
- * failed a check or the summary disagrees (err says which); BL_FAILED
+ * failed a check, the summary disagrees or there is a warning (err says
+ * which); BL_FAILED
  * with a message in err when a line of the manifest is damaged (file and
  * line named), when manifest.json lacks its summary, policy or inputs (or
  * the summary is damaged), or when a shard or label of the manifest is

@@ -700,6 +700,185 @@ int bl_index_partial_reason(bl_index *ix, char *msg, size_t len)
 	return 1;
 }
 
+/* ---- what makes a whole index's numbers wrong --------------------------- */
+
+/* Shards named in a warning, at most; the rest are counted. */
+#define WARN_NAMES 4
+
+/* Append ", PATH" (the first without the comma) to b, escaping nothing:
+ * the renderings escape for their output. */
+static int warn_name(bl_buf *b, int first, const char *path)
+{
+	return bl_buf_addf(b, "%s%s", first ? "" : ", ", path ? path : "?");
+}
+
+/*
+ * Complete shards scanned with more than one rule set: one sentence
+ * naming each rule set (digest), how many shards carry it and the first
+ * of them.  0 when they agree.
+ */
+static int warn_rules(bl_index *ix, bl_strlist *out)
+{
+	sqlite3_stmt *st = NULL;
+	bl_buf b;
+	char *last = bl_index_meta_get(ix, NULL, "rules_digest");
+	char cur[65] = "";
+	int rc = BL_OK, sets = 0, step = SQLITE_DONE;
+	int64_t in_set = 0, named = 0;
+
+	bl_buf_init(&b, 0);
+	/* the rule sets in the order their first shard was given */
+	if (sqlite3_prepare_v2(ix->db,
+			       "SELECT s.rules_digest, s.path, g.n, (SELECT count(DISTINCT rules_digest)"
+			       " FROM shards WHERE complete = 1 AND rules_digest <> '')"
+			       " FROM shards s JOIN (SELECT rules_digest AS d, count(*) AS n,"
+			       " min(id) AS first FROM shards WHERE complete = 1 AND rules_digest <> ''"
+			       " GROUP BY rules_digest) g ON g.d = s.rules_digest"
+			       " WHERE s.complete = 1 ORDER BY g.first, s.id",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto sql;
+	while (rc == BL_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(st, 0);
+		const char *path = (const char *)sqlite3_column_text(st, 1);
+		int64_t n = sqlite3_column_int64(st, 2), nsets = sqlite3_column_int64(st, 3);
+		if (nsets < 2 || !d)
+			break; /* one rule set: nothing to say */
+		if (strcmp(d, cur) != 0) {
+			if (sets && in_set > named)
+				rc = bl_buf_addf(&b, " and %lld more", (long long)(in_set - named));
+			if (rc == BL_OK && !sets)
+				rc = bl_buf_addf(&b, "the index holds shards scanned with %lld "
+						 "different rule sets, so a label does not mean the "
+						 "same in all of them:", (long long)nsets);
+			if (rc == BL_OK)
+				rc = bl_buf_addf(&b, "%s %lld shard%s with rules %.12s%s (",
+						 sets ? ");" : "", (long long)n, n == 1 ? "" : "s", d,
+						 last && !strcmp(last, d) ? ", the last scan's" : "");
+			snprintf(cur, sizeof cur, "%s", d);
+			sets++;
+			named = 0;
+			in_set = n;
+		}
+		if (rc == BL_OK && named < WARN_NAMES)
+			rc = warn_name(&b, !named++, path);
+	}
+	if (rc != BL_OK)
+		goto nomem;
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		goto sql;
+	if (sets) {
+		if (in_set > named)
+			rc = bl_buf_addf(&b, " and %lld more", (long long)(in_set - named));
+		if (rc == BL_OK)
+			rc = bl_buf_adds(&b, "); scan every shard again with one rule set "
+					     "(ballast scan -r RULES rescans the shards of other rules)");
+		if (rc == BL_OK)
+			rc = bl_strlist_add(out, b.buf);
+		if (rc != BL_OK)
+			goto nomem;
+	}
+	rc = sets ? 1 : 0;
+	goto out;
+nomem:
+	rc = ix_nomem(ix);
+	goto out;
+sql:
+	ix_err(ix, "reading the shards' rules");
+	rc = BL_FAILED;
+out:
+	sqlite3_finalize(st);
+	bl_buf_release(&b);
+	free(last);
+	return rc;
+}
+
+/* The reason of a shard's "fatal" text without the shard's own name in
+ * front ("shard 'PATH': " or "shard 'PATH' "), which the warning gives. */
+static const char *fatal_reason(const char *fatal, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (strncmp(fatal, "shard '", 7) == 0 && strncmp(fatal + 7, path, n) == 0 &&
+	    fatal[7 + n] == '\'') {
+		fatal += 8 + n;
+		fatal += *fatal == ':';
+		fatal += *fatal == ' ';
+	}
+	return fatal;
+}
+
+/* Complete shards whose reading ended in damage (shards.fatal): one
+ * sentence naming them.  0 when there is none. */
+static int warn_fatal(bl_index *ix, bl_strlist *out)
+{
+	sqlite3_stmt *st = NULL;
+	bl_buf b;
+	int rc = BL_OK, step = SQLITE_DONE;
+	int64_t n = 0, all = 0;
+
+	bl_buf_init(&b, 0);
+	if (sqlite3_prepare_v2(ix->db,
+			       "SELECT path, fatal, count(*) OVER (),"
+			       " (SELECT count(*) FROM shards WHERE complete = 1)"
+			       " FROM shards WHERE complete = 1 AND fatal IS NOT NULL ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto sql;
+	while (rc == BL_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(st, 0);
+		const char *fatal = (const char *)sqlite3_column_text(st, 1);
+		if (!n) {
+			all = sqlite3_column_int64(st, 2);
+			rc = bl_buf_addf(&b, "%lld of the %lld shards of the index %s not read whole "
+					 "(a truncated or unreadable archive: what lay past the damage "
+					 "is counted nowhere): ", (long long)all,
+					 (long long)sqlite3_column_int64(st, 3),
+					 all == 1 ? "was" : "were");
+		}
+		if (rc == BL_OK && n < WARN_NAMES)
+			rc = bl_buf_addf(&b, "%s%s (%s)", n ? "; " : "", path ? path : "?",
+					 path && fatal ? fatal_reason(fatal, path) : "");
+		n++;
+	}
+	if (rc != BL_OK)
+		goto nomem;
+	if (step != SQLITE_DONE)
+		goto sql;
+	if (n > WARN_NAMES)
+		rc = bl_buf_addf(&b, "; and %lld more (shards.fatal)", (long long)(n - WARN_NAMES));
+	if (rc == BL_OK && n)
+		rc = bl_buf_addf(&b, "; scan %s again once %s whole", n == 1 ? "it" : "them",
+				 n == 1 ? "it is" : "they are");
+	if (rc == BL_OK && n)
+		rc = bl_strlist_add(out, b.buf);
+	if (rc != BL_OK)
+		goto nomem;
+	rc = n ? 1 : 0;
+	goto out;
+nomem:
+	rc = ix_nomem(ix);
+	goto out;
+sql:
+	ix_err(ix, "reading the shards");
+	rc = BL_FAILED;
+out:
+	sqlite3_finalize(st);
+	bl_buf_release(&b);
+	return rc;
+}
+
+int bl_index_warnings(bl_index *ix, bl_strlist *out)
+{
+	int a, b;
+
+	if (!ix || !out)
+		return BL_EUSAGE;
+	if ((a = warn_rules(ix, out)) < 0)
+		return a;
+	if ((b = warn_fatal(ix, out)) < 0)
+		return b;
+	return a + b;
+}
+
 /* ---- writing ---------------------------------------------------------- */
 
 /* Append a label (its row, and the table in memory) under the next id:

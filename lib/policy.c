@@ -580,6 +580,7 @@ static int number_at(struct line_ctx *c, int i, double lo, double hi, int intege
 /*
  *   accept ess >= F         accept max weight W     accept sample share S
  *   accept shift [FAMILY] D accept cells >= N       accept gap
+ *   accept target D
  */
 static int parse_accept(struct line_ctx *c)
 {
@@ -620,6 +621,13 @@ static int parse_accept(struct line_ctx *c)
 		if (nw == 4 && !(a.family = name_word(c, &c->w[2], "family")))
 			return BL_FAILED;
 		rc = number_at(c, nw - 1, 0, 1, 0, "a share", &a.limit);
+	} else if (nw >= 2 && wordeq(&c->w[1], "target")) {
+		a.check = BL_CHECK_TARGET;
+		if (nw != 3)
+			return perr(c, c->w[1].col, "expected 'accept target D' (D: how far, as a "
+				    "share of the set, a target line's share may end from the "
+				    "declared one)");
+		rc = number_at(c, 2, 0, 1, 0, "a share", &a.limit);
 	} else if (nw >= 2 && wordeq(&c->w[1], "gap")) {
 		a.check = BL_CHECK_GAP;
 		if (nw != 2)
@@ -627,8 +635,8 @@ static int parse_accept(struct line_ctx *c)
 	} else {
 		return perr(c, nw >= 2 ? c->w[1].col : c->len,
 			    "expected 'accept ess >= F', 'accept max weight W', 'accept sample "
-			    "share S', 'accept shift [FAMILY] D', 'accept cells >= N' or "
-			    "'accept gap'");
+			    "share S', 'accept shift [FAMILY] D', 'accept cells >= N', "
+			    "'accept target D' or 'accept gap'");
 	}
 	if (rc != BL_OK)
 		return rc;
@@ -943,7 +951,7 @@ double bl_policy_floor_ess(const bl_policy *p, int *line)
 const char *bl_check_name(int check)
 {
 	static const char *const names[BL_NCHECKS] = {
-		"cells", "ess", "weight", "share", "shift", "gap", "drop",
+		"cells", "ess", "weight", "share", "shift", "gap", "drop", "target", "index",
 	};
 	return check >= 0 && check < BL_NCHECKS ? names[check] : "unknown";
 }

@@ -281,6 +281,74 @@ static void check_gaps(struct ck *k)
 	}
 }
 
+/*
+ * A target line's declared shares against what the manifest holds.  The
+ * raking meets them to 1e-12; what moves them after is `realise upsample
+ * max N` clipping the weights that met them, the draws of upsample and
+ * downsample, and `clip weight` / `floor ess`, which trade distance for a
+ * sounder set by the policy's own say (a miss is then accepted, with that
+ * line).  The tolerance is the shift check's: max(0.5 pp, a quarter of the
+ * declared share), or an `accept target D` line's D.  One check a line:
+ * its worst label.
+ */
+static void check_targets(struct ck *k)
+{
+	const bl_rb_summary *s = k->s;
+	int al, cl = 0, fl = 0, trade;
+
+	bl_policy_clip_weight(k->p, &cl);
+	bl_policy_floor_ess(k->p, &fl);
+	trade = cl ? cl : fl;
+	for (size_t i = 0; i < s->nrules; i++) {
+		const bl_rb_rule_result *r = &s->rules[i];
+		const bl_rb_label_row *worst = NULL;
+		double wratio = -1, wd = 0, wlim = 0, wdef = 0;
+		int st;
+		char a[32], b[32], why[256] = "";
+		if (r->kind != BL_RULE_TARGET)
+			continue;
+		for (size_t j = 0; j < r->nlabels; j++) {
+			const bl_rb_label_row *x = &r->labels[j];
+			double d, def, lim;
+			if (!isfinite(x->target) || !isfinite(x->after))
+				continue; /* a free rest */
+			d = fabs(x->after - x->target);
+			def = fmax(DEF_SHIFT_ABS, DEF_SHIFT_REL * x->target);
+			lim = limit_of(k->p, BL_CHECK_TARGET, def, &al);
+			if (d / lim > wratio) {
+				wratio = d / lim;
+				worst = x;
+				wd = d;
+				wlim = lim;
+				wdef = def;
+			}
+		}
+		if (!worst)
+			continue;
+		limit_of(k->p, BL_CHECK_TARGET, wdef, &al);
+		st = judge(wd, wlim, wdef, 1);
+		if (st == BL_CHECK_FAILED && trade) {
+			st = BL_CHECK_ACCEPTED;
+			al = trade;
+		}
+		if (st != BL_CHECK_OK && s->realise == BL_REALISE_UPSAMPLE && s->clipped_cells > 0)
+			snprintf(why, sizeof why, ": 'realise upsample max %g' clipped the weights of "
+				 "%llu cells that meet it (raise N)", s->max_repeat,
+				 (unsigned long long)s->clipped_cells);
+		else if (st == BL_CHECK_ACCEPTED && al == trade)
+			snprintf(why, sizeof why, " (accepted: the '%s' line trades distance from the "
+				 "target for a sounder set)", cl ? "clip weight" : "floor ess");
+		if (st == BL_CHECK_ACCEPTED && al != trade)
+			snprintf(why + strlen(why), sizeof why - strlen(why), " (accepted)");
+		add(k, BL_CHECK_TARGET, st, r->line, worst->label, wd, wlim, wdef,
+		    st == BL_CHECK_ACCEPTED ? al : 0,
+		    "line %d (%s): %s %s %s of the set against the %s declared (off by %.3g pp; "
+		    "tolerance %.3g pp)%s", r->line, r->text, st == BL_CHECK_OK ? "closest to its "
+		    "limit:" : "the target is not met:", worst->label, pct(a, sizeof a, worst->after),
+		    pct(b, sizeof b, worst->target), 100 * wd, 100 * wlim, why);
+	}
+}
+
 /* The price of the weights: ESS, largest weight, one sample's share. */
 static void check_cost(struct ck *k)
 {
@@ -411,6 +479,20 @@ static void check_shifts(struct ck *k)
 	}
 }
 
+int bl_rb_check_index(bl_rb_summary *s, const bl_strlist *problems)
+{
+	struct ck k = {s, NULL, 0, 0};
+
+	if (!s || !problems)
+		return BL_EUSAGE;
+	k.alloc = s->nchecks;
+	for (size_t i = 0; i < problems->n; i++)
+		add(&k, BL_CHECK_INDEX, BL_CHECK_FAILED, 0, NULL, NAN, NAN, NAN, 0,
+		    "the index: %s", problems->items[i]);
+	s->ok = bl_rb_summary_count(s, BL_CHECK_FAILED) == 0;
+	return k.nomem ? BL_ENOMEM : BL_OK;
+}
+
 int bl_rb_check_plan(bl_rb_summary *s, const bl_policy *p)
 {
 	struct ck k = {s, p, 0, 0};
@@ -421,6 +503,7 @@ int bl_rb_check_plan(bl_rb_summary *s, const bl_policy *p)
 	check_drops(&k);
 	check_cells(&k);
 	check_gaps(&k);
+	check_targets(&k);
 	check_cost(&k);
 	check_shifts(&k);
 	s->ok = bl_rb_summary_count(s, BL_CHECK_FAILED) == 0;

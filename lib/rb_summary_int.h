@@ -24,5 +24,12 @@ int bl_rb_summary_from_cjson(bl_rb_summary *s, const cJSON *o, char *err,
  * case when it passes) and set s->ok.  BL_OK, BL_ENOMEM, BL_EUSAGE.
  */
 int bl_rb_check_plan(bl_rb_summary *s, const bl_policy *p);
+/*
+ * Append a failed "index" check (BL_CHECK_INDEX) per sentence of problems
+ * (bl_index_warnings of the index the plan read) and set s->ok.  Called
+ * before bl_rb_check_plan, so that they come first.  BL_OK, BL_ENOMEM,
+ * BL_EUSAGE.
+ */
+int bl_rb_check_index(bl_rb_summary *s, const bl_strlist *problems);
 
 #endif

@@ -95,6 +95,7 @@ struct bl_rebalance {
 	bl_rb_summary sum;   /* after bl_rebalance_finish */
 	char *summary;       /* sum as JSON */
 	uint64_t clipped_samples; /* `clip weight`: samples it lowered */
+	bl_strlist index_problems; /* bl_index_warnings of the planned index */
 	double floor_mix;    /* `floor ess`: uniform weight mixed in */
 	/* last lookup, for runs of equal label sets */
 	bl_labelset last_key;
@@ -297,6 +298,7 @@ bl_rebalance *bl_rebalance_new(const bl_policy *p)
 	rb->p = p;
 	bl_policy_seed(p, &rb->seed);
 	bl_buf_init(&rb->errmsg, 4096);
+	bl_strlist_init(&rb->index_problems);
 	rb->realise = bl_policy_realise(p);
 	rb->max_repeat = bl_policy_max_repeat(p) > 0 ? bl_policy_max_repeat(p) : DEFAULT_MAX_REPEAT;
 	return rb;
@@ -326,6 +328,7 @@ static void rb_clear_plan(bl_rebalance *rb)
 	rb->summary = NULL;
 	bl_rb_summary_release(&rb->sum);
 	rb->last = NULL;
+	bl_strlist_release(&rb->index_problems);
 	rb->planned = rb->finished = 0;
 }
 
@@ -840,6 +843,14 @@ int bl_rebalance_plan(bl_rebalance *rb, bl_index *ix)
 	}
 	if ((rc = prepare_rules(rb)) != BL_OK || (rc = check_accepts(rb)) != BL_OK)
 		goto out;
+	/* an index of mixed rules or of shards not read whole is planned all
+	 * the same (the manifest may still be wanted) and fails the plan's
+	 * "index" check */
+	if ((src = bl_index_warnings(ix, &rb->index_problems)) < 0) {
+		rc = bl_error_buf(&rb->errmsg, src == BL_ENOMEM ? BL_ENOMEM : BL_FATAL, "%s",
+				  bl_index_errmsg(ix));
+		goto out;
+	}
 	rc = BL_ENOMEM;
 	if (!(rb->before = bl_stats_new_index(ix)) || !(rb->after = bl_stats_new_index(ix)) ||
 	    lsmap_reserve(&rb->fmap, rb->fc, sizeof *rb->fc) != BL_OK) {
@@ -1490,7 +1501,8 @@ static void fill_summary(struct fill *fl)
 	fill_kept(fl, s->shares[0], s->nshares[0], &s->shares[2], &s->nshares[2]);
 	fill_skew(fl, rb->before, &s->skew[0], &s->nskew[0]);
 	fill_skew(fl, rb->after, &s->skew[1], &s->nskew[1]);
-	if (!fl->nomem && bl_rb_check_plan(s, rb->p) != BL_OK)
+	if (!fl->nomem && (bl_rb_check_index(s, &rb->index_problems) != BL_OK ||
+			   bl_rb_check_plan(s, rb->p) != BL_OK))
 		fl->nomem = 1;
 }
 

@@ -391,6 +391,13 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 		bl_stats_set_filter(r->given, &ls);
 	}
 	rc = read_shards(r, ix, err, errlen);
+	/* an index of mixed rules or of shards not read whole: its numbers
+	 * are not what they seem, said at the top of every format */
+	if (rc == BL_OK) {
+		int w = bl_index_warnings(ix, &r->warnings);
+		if (w < 0)
+			rc = index_fail(ix, w, err, errlen);
+	}
 	if (rc == BL_OK)
 		rc = read_samples(r, ix, err, errlen);
 	if (rc == BL_OK &&
@@ -475,6 +482,7 @@ void bl_report_mf_release(struct bl_report_mf *mf)
 	free(mf->realise);
 	free(mf->seed);
 	bl_rb_summary_release(&mf->sum);
+	bl_strlist_release(&mf->warnings);
 	bl_strlist_release(&mf->notes);
 }
 
@@ -516,7 +524,7 @@ const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
 
 int bl_report_mf_ok(const struct bl_report_mf *mf)
 {
-	return mf->agree && mf->sum.ok;
+	return mf->agree && mf->sum.ok && mf->warnings.n == 0;
 }
 
 /* Largest gap between the summary's after-side (shares and lifts, as
@@ -727,11 +735,21 @@ int bl_report_mf_gather(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m, c
 		    bl_report_notef(&mf->notes, "label '%s' of the manifest is not in the index", v->valuestring) !=
 			    BL_OK)
 			goto out;
+	/* before is the index as it is now, after the labels the lines
+	 * carry from when the manifest was made: with other rules between
+	 * them, the change is the tagger's as much as the plan's */
+	for (size_t i = 0; i < mf->before.warnings.n; i++)
+		if (bl_strlist_add(&mf->warnings, mf->before.warnings.items[i]) != BL_OK)
+			goto out;
 	s = bl_manifest_get(m, "rules_digest");
 	digest = bl_index_meta_get(ix, NULL, "rules_digest");
 	if (s && digest && strcmp(s, digest) != 0 &&
-	    bl_report_notef(&mf->notes, "the index was scanned with other rules (%.12s) than the manifest's "
-			"(%.12s): before and after may not label alike", digest, s) != BL_OK)
+	    bl_report_notef(&mf->warnings, "the index was scanned with other rules (%.12s) than "
+			    "the manifest was made from (%.12s): 'before' counts the labels of "
+			    "the rules the index has now and 'after' those the manifest's lines "
+			    "carry, so before -> after is not what the plan did; rebalance the "
+			    "index again, or report on the manifest with an index of its rules",
+			    digest, s) != BL_OK)
 		goto out;
 
 	rc = mf_read_lines(mf, m, ix, labels, nl, paths, shard_lines, err, errlen);

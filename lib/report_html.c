@@ -844,8 +844,15 @@ static int problems(const struct bl_report_mf *mf, bl_buf *o)
 	size_t shown = bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING);
 	int rc = BL_OK;
 
-	if (!shown && mf->agree)
-		return BL_OK;
+	for (size_t i = 0; i < mf->warnings.n && rc == BL_OK; i++) {
+		rc = bl_buf_adds(o, "<p class=\"warnnote\"><strong>WARNING:</strong> ");
+		if (rc == BL_OK)
+			rc = bl_report_html_escape(o, mf->warnings.items[i]);
+		if (rc == BL_OK)
+			rc = bl_buf_adds(o, "</p>\n");
+	}
+	if (rc != BL_OK || (!shown && mf->agree))
+		return rc;
 	rc = bl_buf_addf(o, "<div class=\"finding\"><b>%s</b><ul>",
 			 failed ? "The plan failed its checks: this manifest does not do what "
 				  "its policy asked without side effects." :

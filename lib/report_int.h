@@ -91,7 +91,11 @@ struct bl_report_mf {
 	struct bl_report_check checks[BL_REPORT_MAX_CHECKS];
 	size_t nchecks;
 	int agree;                   /* every check agrees */
-	bl_strlist notes;            /* warnings: other rules, other index, ... */
+	bl_strlist warnings;         /* what makes before against after wrong:
+				      * the index's own (bl_index_warnings),
+				      * an index rescanned with other rules
+				      * than the manifest's; each fails it */
+	bl_strlist notes;            /* labels the index lacks, ... */
 };
 
 /* ---- gathering (lib/report_gather.c) ---- */
@@ -121,8 +125,9 @@ void bl_report_mf_release(struct bl_report_mf *mf);
 /* The after row of the same cell as a before row, or NULL. */
 const bl_stats_skew *bl_report_mf_after(const struct bl_report_mf *mf,
 					const bl_stats_skew *before);
-/* 1 when the manifest's plan passed its checks and its summary agrees
- * with its lines and the index. */
+/* 1 when the manifest's plan passed its checks, its summary agrees with
+ * its lines and the index, and nothing makes before and after disagree
+ * (no warning). */
 int bl_report_mf_ok(const struct bl_report_mf *mf);
 
 /* ---- HTML (lib/report_html.c) ---- */

@@ -142,7 +142,14 @@ static int mtext_problems(const struct bl_report_mf *mf, bl_buf *out)
 	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
 	int rc = BL_OK;
 
-	if (failed)
+	for (size_t i = 0; i < mf->warnings.n && rc == BL_OK; i++) {
+		rc = bl_buf_adds(out, "WARNING: ");
+		if (rc == BL_OK)
+			rc = bl_report_text_escape(out, mf->warnings.items[i]);
+		if (rc == BL_OK)
+			rc = bl_buf_addch(out, '\n');
+	}
+	if (failed && rc == BL_OK)
 		rc = bl_buf_addf(out, "PLAN FAILED %zu check%s when it was made: the manifest does "
 				      "not do what its policy asked without side effects\n", failed,
 				 failed == 1 ? "" : "s");
@@ -307,8 +314,13 @@ static int render_mcsv(const struct bl_report_mf *mf, bl_buf *out)
 		{"max_share_error", NAN, mf->sum.max_abs_share_error},
 	};
 
-	/* the plan's problems first: name is the check, gender its status,
-	 * before the value, after the limit */
+	/* warnings first (name: the sentence), then the plan's problems:
+	 * name is the check, gender its status, before the value, after the
+	 * limit */
+	for (size_t i = 0; i < mf->warnings.n && rc == BL_OK; i++) {
+		double v[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
+		rc = mcsv_row(out, "warning", mf->warnings.items[i], NULL, v);
+	}
 	for (size_t i = 0; i < mf->sum.nchecks && rc == BL_OK; i++) {
 		const bl_rb_check *k = &mf->sum.checks[i];
 		double v[6] = {k->value, NAN, NAN, k->limit, NAN, NAN};
@@ -410,6 +422,9 @@ static int render_mjson(const struct bl_report_mf *mf, bl_buf *out)
 	cJSON_AddStringToObject(root, "report", "ballast-manifest");
 	bl_report_jnum(root, "schema", 1);
 	cJSON_AddBoolToObject(root, "ok", bl_report_mf_ok(mf));
+	a = cJSON_AddArrayToObject(root, "warnings");
+	for (size_t i = 0; a && i < mf->warnings.n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(mf->warnings.items[i]));
 	a = cJSON_AddArrayToObject(root, "problems");
 	for (size_t i = 0; a && i < mf->sum.nchecks; i++) {
 		const bl_rb_check *k = &mf->sum.checks[i];
@@ -549,6 +564,7 @@ int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 	}
 	memset(&mf, 0, sizeof mf);
 	bl_strlist_init(&mf.before.given_labels);
+	bl_strlist_init(&mf.warnings);
 	bl_strlist_init(&mf.notes);
 	if (!ix || !m || !out) {
 		bl_error_set(err, errlen, "no index, no manifest or no output buffer");
@@ -578,7 +594,9 @@ int bl_report_manifest_buf(bl_index *ix, bl_manifest *m, const char *name,
 							    : "report larger than the output cap");
 	} else if (!bl_report_mf_ok(&mf)) {
 		size_t failed = bl_rb_summary_count(&mf.sum, BL_CHECK_FAILED);
-		bl_error_set(err, errlen, "manifest '%s': %s%s%s", mf.name,
+		bl_error_set(err, errlen, "manifest '%s': %s%s%s%s%s", mf.name,
+			 mf.warnings.n ? "WARNING: before and after are not comparable" : "",
+			 mf.warnings.n && (failed || !mf.agree) ? "; " : "",
 			 failed ? "its plan failed checks" : "",
 			 failed && !mf.agree ? "; " : "",
 			 mf.agree ? "" : "its summary disagrees with its lines or the index");

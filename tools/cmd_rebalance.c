@@ -48,14 +48,21 @@ const char usage_rebalance[] =
 	"to estimate (under 30 samples), Kish's ESS under 30% of the samples\n"
 	"written, a weight over 10 times the mean, one sample over 1% of the\n"
 	"weight, a label no line names moving by more than max(0.5 pp, a quarter\n"
-	"of its share), a line that does not reduce its own gap.  Problems are\n"
+	"of its share), a line that does not reduce its own gap, a target share\n"
+	"missed by more than max(0.5 pp, a quarter of the share) (as when\n"
+	"'realise upsample max N' clips the weights that meet it), an index that\n"
+	"is not one set (shards scanned with different rules, shards not read\n"
+	"whole: the 'index' check, which no line accepts).  Problems are\n"
 	"printed first; a failed check exits 1 unless the policy accepts it\n"
 	"('accept ess >= 0.2', 'accept max weight 20', 'accept sample share 0.05',\n"
-	"'accept shift sexual 0.05', 'accept cells >= 10', 'accept gap').\n"
+	"'accept shift sexual 0.05', 'accept cells >= 10', 'accept gap',\n"
+	"'accept target 0.05'); the manifest is written all the same and\n"
+	"records the checks.\n"
 	"'clip weight W' and 'floor ess F' lines trade distance from the target\n"
 	"for a sounder set; the summary reports both.\n"
 	"\n"
-	"Exit status: 0 done, 1 the plan failed a check, the policy cannot be met\n"
+	"Exit status: 0 done, 1 the plan failed a check (the index check\n"
+	"included), the policy cannot be met\n"
 	"on this index (an unknown label, an impossible target) or the index is\n"
 	"incomplete (see --allow-partial), 2 usage or a bad policy, 3 fatal (the\n"
 	"index cannot be read, the output cannot be written).\n";
@@ -154,8 +161,11 @@ static void print_rule(const bl_rb_rule_result *r)
 static void print_problems(const bl_rb_summary *s)
 {
 	static const int order[] = {BL_CHECK_FAILED, BL_CHECK_ACCEPTED, BL_CHECK_WARNING};
-	size_t failed = bl_rb_summary_count(s, BL_CHECK_FAILED);
+	size_t failed = bl_rb_summary_count(s, BL_CHECK_FAILED), acceptable = 0;
 
+	for (size_t i = 0; i < s->nchecks; i++)
+		acceptable += s->checks[i].status == BL_CHECK_FAILED &&
+			      s->checks[i].check != BL_CHECK_INDEX;
 	if (!bl_rb_summary_count(s, BL_CHECK_WARNING))
 		return;
 	if (failed)
@@ -174,7 +184,7 @@ static void print_problems(const bl_rb_summary *s)
 				printf(" [policy line %d]", c->accept_line);
 			printf("\n");
 		}
-	if (failed)
+	if (acceptable)
 		printf("  to take such a risk knowingly, add the matching 'accept' line to the "
 		       "policy (manifests/FORMAT.md, \"Checks\")\n");
 	printf("\n");

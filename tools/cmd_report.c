@@ -104,7 +104,9 @@ const char usage_report[] =
 	"skew_corrected (note: the correction's status).  Text fields starting\n"
 	"with = + - @ TAB or CR get a leading apostrophe (no formulas).\n"
 	"With --manifest, JSON keys are report (\"ballast-manifest\"), schema,\n"
-	"ok, problems [{source, check, status, ...}] (the plan's checks that did\n"
+	"ok, warnings [text] (what makes before against after wrong: the index's\n"
+	"warnings, an index rescanned with other rules), problems [{source,\n"
+	"check, status, ...}] (the plan's checks that did\n"
 	"not pass and the disagreements, also first in text, CSV and HTML),\n"
 	"manifest, index, policy {path, sha256, seed, realise, text}, cost\n"
 	"{samples, written, ess_before, ess_after, ess_ratio, dropped,\n"
@@ -113,26 +115,39 @@ const char usage_report[] =
 	"before and after {samples, weight, ess, labels, families, shares, skew}\n"
 	"(after: sums of weights), agree, checks [{name, manifest, recomputed,\n"
 	"agree}], notes; CSV columns are table,name,gender,before,before_lo,\n"
-	"before_hi,after,after_lo,after_hi (see lib/ballast.h).\n"
+	"before_hi,after,after_lo,after_hi, warnings first (table warning, name\n"
+	"the text; see lib/ballast.h).\n"
 	"\n"
-	"Exit status: 0 written, 1 written, but from an incomplete index, or\n"
-	"(--manifest) the plan failed its checks or manifest.json's summary\n"
-	"disagrees with the lines or the index (all listed at the top of the\n"
+	"An index whose shards were scanned with different rules, or that holds\n"
+	"shards not read whole (a truncated or unreadable archive), is reported\n"
+	"with a WARNING at the top naming them (JSON \"warnings\", CSV table\n"
+	"warning) and exit 1.\n"
+	"\n"
+	"Exit status: 0 written, 1 written, but from an incomplete index, an\n"
+	"index of mixed rules or of shards not read whole, or (--manifest) the\n"
+	"plan failed its checks, manifest.json's summary disagrees with the\n"
+	"lines or the index, or the index was rescanned with other rules than\n"
+	"the manifest was made from (all listed at the top of the\n"
 	"report), 2 usage (unknown format, family or label),\n"
 	"3 fatal (unreadable index or audit sheet, missing or damaged manifest, a\n"
 	"manifest of another index, write error).\n";
 
 /* A library message on stderr, with any control byte from a path or a
  * shard name shown as \xNN instead of reaching the terminal. */
-static void err_clean(const char *prefix, const char *msg)
+static void err_clean_sfx(const char *prefix, const char *msg, const char *suffix)
 {
 	bl_buf b;
 	bl_buf_init(&b, 0);
 	if (bl_report_text_escape(&b, msg) == BL_OK)
-		tool_err("%s%s", prefix, b.buf);
+		tool_err("%s%s%s", prefix, b.buf, suffix);
 	else
-		tool_err("%s%s", prefix, "(message lost: out of memory)");
+		tool_err("%s%s%s", prefix, "(message lost: out of memory)", suffix);
 	bl_buf_release(&b);
+}
+
+static void err_clean(const char *prefix, const char *msg)
+{
+	err_clean_sfx(prefix, msg, "");
 }
 
 static int parse_num(const char *s, double *out)
@@ -172,10 +187,12 @@ int cmd_report(int argc, char **argv)
 	const char *index = NULL, *output = NULL, *manifest = NULL, *audit_path = NULL;
 	bl_audit *audit = NULL;
 	bl_buf text;
+	bl_strlist warnings;
 	char err[1024], name[64], why[1024];
 	int rc = EXIT_FATAL, r, allow_partial = 0, warned = 0; /* a WARNING that exits 1 */
 
 	bl_buf_init(&text, 0);
+	bl_strlist_init(&warnings);
 	memset(&opt, 0, sizeof opt);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -282,6 +299,15 @@ int cmd_report(int argc, char **argv)
 					   "accepts it)");
 		warned = !allow_partial;
 	}
+	/* mixed rules, shards not read whole: the report says so at its top
+	 * (bl_report_buf puts the same sentences there) and exits 1 */
+	if ((r = bl_index_warnings(ix, &warnings)) < 0) {
+		err_clean("", bl_index_errmsg(ix));
+		goto out;
+	}
+	for (size_t i = 0; i < warnings.n; i++)
+		err_clean_sfx("WARNING: ", warnings.items[i], " (exit 1)");
+	warned |= warnings.n > 0;
 	if (audit) {
 		r = bl_audit_bind(audit, ix, err, sizeof err);
 		if (r == BL_WARN) {
@@ -322,6 +348,7 @@ int cmd_report(int argc, char **argv)
 	rc = tool_finish(warned ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD);
 out:
 	bl_buf_release(&text);
+	bl_strlist_release(&warnings);
 	bl_manifest_free(m);
 	bl_index_close(ix);
 	bl_audit_free(audit);

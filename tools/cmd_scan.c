@@ -40,8 +40,14 @@ const char usage_scan[] =
 	"                shard list: one array task of a cluster job; combine the\n"
 	"                parts with 'ballast merge' (tools/slurm/scan-array.sbatch)\n"
 	"\n"
+	"The index left must be one set: when its shards were scanned with\n"
+	"different rules (some rescanned with other rule files) or some were not\n"
+	"read whole, a WARNING naming them comes first (--json: \"warnings\") and\n"
+	"the exit status is 1; report and rebalance say the same.\n"
+	"\n"
 	"Exit status: 0 all good (samples without a caption are counted, not\n"
-	"failures), 1 some items failed, 2 usage, 3 fatal.\n";
+	"failures), 1 some items failed or the index is not one set, 2 usage,\n"
+	"3 fatal.\n";
 
 struct ctx {
 	int quiet;
@@ -82,7 +88,8 @@ static int cmp_name(const void *a, const void *b, void *rs)
 	return strcmp(bl_ruleset_label(rs, *(const int *)a), bl_ruleset_label(rs, *(const int *)b));
 }
 
-static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, int json)
+static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, const bl_strlist *warn,
+			 int json)
 {
 	int n = bl_ruleset_nlabels(rs), order[BL_MAX_LABELS];
 	uint64_t nerr = 0;
@@ -93,6 +100,9 @@ static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, int json
 	if (json) {
 		cJSON *o = cJSON_CreateObject(), *l, *e;
 		char *text;
+		l = cJSON_AddArrayToObject(o, "warnings");
+		for (size_t i = 0; l && i < warn->n; i++)
+			cJSON_AddItemToArray(l, cJSON_CreateString(warn->items[i]));
 		cJSON_AddNumberToObject(o, "shards", (double)t->shards);
 		cJSON_AddNumberToObject(o, "shards_skipped", (double)t->shards_skipped);
 		cJSON_AddNumberToObject(o, "shards_failed", (double)t->shards_failed);
@@ -115,6 +125,10 @@ static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, int json
 		cJSON_Delete(o);
 		return;
 	}
+	for (size_t i = 0; i < warn->n; i++)
+		printf("WARNING: %s\n", tool_esc(warn->items[i]));
+	if (warn->n)
+		fputs("\n", stdout);
 	printf("shards   %llu scanned, %llu skipped (complete in the index), %llu damaged\n",
 	       (unsigned long long)t->shards, (unsigned long long)t->shards_skipped,
 	       (unsigned long long)t->shards_failed);
@@ -158,7 +172,7 @@ int cmd_scan(int argc, char **argv)
 		{"json", no_argument, NULL, 'J'},
 		{NULL, 0, NULL, 0},
 	};
-	bl_strlist rules, shards;
+	bl_strlist rules, shards, warn;
 	bl_scan_options so;
 	bl_scan_totals *tot = NULL;
 	bl_ruleset *rs = NULL;
@@ -173,6 +187,7 @@ int cmd_scan(int argc, char **argv)
 	so.threads = 1;
 	bl_strlist_init(&rules);
 	bl_strlist_init(&shards);
+	bl_strlist_init(&warn);
 	bl_buf_init(&args, 1 << 16);
 	while ((c = getopt_long(argc, argv, "o:r:j:q", opts, NULL)) != -1) {
 		switch (c) {
@@ -291,14 +306,22 @@ int cmd_scan(int argc, char **argv)
 		tot->shards = 0;
 		tot->shards_skipped = skipped;
 	}
+	/* an index left of mixed rules (some shards rescanned with other
+	 * rules) or with shards not read whole: said first, exit 1 */
+	if (ix && bl_index_warnings(ix, &warn) < 0) {
+		tool_err("%s", bl_index_errmsg(ix));
+		goto out;
+	}
+	for (size_t i = 0; i < warn.n; i++)
+		tool_err("WARNING: %s (exit 1)", warn.items[i]);
 	if (ix && bl_index_close(ix) != BL_OK) {
 		ix = NULL;
 		tool_err("cannot close the index '%s'", out);
 		goto out;
 	}
 	ix = NULL;
-	print_counts(rs, tot, json);
-	rc = failed || c == BL_FAILED ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD;
+	print_counts(rs, tot, &warn, json);
+	rc = failed || warn.n || c == BL_FAILED ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD;
 	goto out;
 nomem:
 	tool_err("out of memory");
@@ -308,6 +331,7 @@ out:
 	bl_ruleset_free(rs);
 	bl_strlist_release(&rules);
 	bl_strlist_release(&shards);
+	bl_strlist_release(&warn);
 	bl_buf_release(&args);
 	return tool_finish(rc);
 }

@@ -17,7 +17,9 @@ printf 'drop sexual.explicit\nrealise weights\nseed 2\naccept cells >= 1\n' > p.
 kinds="gen gz"
 [ -n "$(ls zst)" ] && kinds="$kinds zst" || skip "train over .tar.zst" "no zstd program"
 for k in $kinds; do
-	"$B" scan "$k/*" -o "$k.db" -q >/dev/null 2>&1
+	# the shards only: gen/mkshards.json is no archive, and an index with a
+	# shard not read whole fails rebalance's index check
+	"$B" scan "$k/*.tar*" -o "$k.db" -q >/dev/null 2>&1
 	run "$B" rebalance "$k.db" -p p.policy -o "m-$k" -q
 	expect_rc 0 "rebalance over the $k shards"
 done
