@@ -2080,6 +2080,8 @@ typedef struct bl_verify_options {
 
 typedef struct bl_verify_totals {
 	uint64_t shards, shards_bad, digests, entries, entries_bad;
+	uint64_t manifest_bad; /* bl_verify_manifest: problems of the lines
+				* against manifest.json (see bl_sampler_open) */
 } bl_verify_totals;
 
 /* How much of manifest.json's record of a shard is checked. */
@@ -2109,13 +2111,17 @@ int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
 		     char *err, size_t errlen);
 
 /*
- * Verify a manifest against its shards: bl_verify_shards (FULL, or QUICK
- * with no_digest), then each entry's key stands at its recorded ordinal
- * and offset, whatever the order of the manifest's lines.  Every mismatch
- * goes to on_error (names the shard, sample and offsets).  BL_OK when all
- * match; BL_FAILED when some do not (err says how many); BL_FATAL when the
- * manifest cannot be loaded (err says why, e.g. a damaged line);
- * BL_EUSAGE.
+ * Verify a manifest: its lines against manifest.json's record of them
+ * (what bl_sampler_open refuses: a file with fewer or more entries than
+ * it says were written, a sample listed twice, weights that do not have
+ * the form "realise" says; each a problem, counted in manifest_bad, the
+ * manifest still checked), bl_verify_shards (FULL, or QUICK with
+ * no_digest), then each entry's key stands at its recorded ordinal and
+ * offset, whatever the order of the manifest's lines.  Every problem and
+ * mismatch goes to on_error (names the file, or the shard, sample and
+ * offsets).  BL_OK when all match; BL_FAILED when some do not (err says
+ * how many); BL_FATAL when the manifest cannot be loaded (err says why,
+ * e.g. a damaged line); BL_EUSAGE.
  */
 int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 		       bl_verify_totals *totals, char *err, size_t errlen);
@@ -2378,6 +2384,18 @@ typedef struct bl_sampler bl_sampler;
  * Returns the handle, or NULL with a message in err ("manifest 'm':
  * 'm/shards/00001.jsonl' line 7: not a manifest entry ...").  Every
  * limit of the manifest reader applies; at most 2^32 - 2 entries.
+ *
+ * The lines must be the ones manifest.json records, or the manifest is
+ * refused ("manifest 'm' is refused: 'm/shards/00001.jsonl' holds 100
+ * entries, manifest.json records 198 written for it ..."): each shards/
+ * file holds as many entries as its input's "written" (a file cut at a
+ * line boundary or emptied reads as a valid, smaller manifest
+ * otherwise), the entries in all summary.written and their weights sum
+ * to summary.weight_sum (to 1e-6), every weight is an integer under
+ * realise "upsample" and 1 under "downsample" (an edited "realise" would
+ * round fractional weights), and no (shard, key) is listed twice, in a
+ * bare .jsonl too (a duplicated line would be drawn, and written, twice).
+ * A field manifest.json does not record is not checked.
  */
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen);
 void bl_sampler_free(bl_sampler *s);

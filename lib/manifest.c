@@ -29,7 +29,11 @@
  * Reading (bl_manifest_open/next) is for consumers and tests: it checks
  * manifest.json's required fields and walks the JSON lines in order,
  * checking every number against the reader's limits (a weight, ordinal
- * or offset from a file is never trusted to fit).
+ * or offset from a file is never trusted to fit).  It counts what it read
+ * (entries per file, their weights' sum and form), and bl_manifest_check
+ * holds that against manifest.json's record: a file cut at a line
+ * boundary, emptied or edited reads as a valid manifest line by line, and
+ * only the record tells it from the one that was written.
  */
 #define _XOPEN_SOURCE 700
 #include "rebalance_int.h"
@@ -715,6 +719,13 @@ struct bl_manifest {
 	bl_manifest_entry e;
 	bl_members members;
 	bl_buf labels, errmsg, field, ext;
+	/* what the lines held, for bl_manifest_check */
+	uint64_t *nlines;   /* entries read from each list file */
+	uint64_t nread;     /* from all of them */
+	double wsum;        /* their weights' sum */
+	uint64_t nonint, notone; /* weights not an integer; other than 1 */
+	bl_buf first_nonint, first_notone; /* "'file' line N (weight w)" */
+	int ended;          /* bl_manifest_next returned BL_END */
 };
 
 #define CHUNK 65536
@@ -840,6 +851,9 @@ void bl_manifest_free(bl_manifest *m)
 	bl_buf_release(&m->errmsg);
 	bl_buf_release(&m->field);
 	bl_buf_release(&m->ext);
+	bl_buf_release(&m->first_nonint);
+	bl_buf_release(&m->first_notone);
+	free(m->nlines);
 	free(m);
 }
 
@@ -868,6 +882,8 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 	bl_buf_init(&m->errmsg, 4096);
 	bl_buf_init(&m->field, 0);
 	bl_buf_init(&m->ext, 64);
+	bl_buf_init(&m->first_nonint, 0);
+	bl_buf_init(&m->first_notone, 0);
 	bl_buf_init(&m->line, BL_MANIFEST_MAX_LINE);
 	if (!(m->chunk = malloc(CHUNK))) {
 		bl_error_set(err, errlen, "out of memory");
@@ -884,7 +900,7 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 				goto out;
 			}
 			ok = 1;
-			goto out;
+			goto counts;
 		}
 	}
 	bl_buf_addf(&path, "%s/manifest.json", dir);
@@ -932,6 +948,11 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 		}
 	}
 	ok = 1;
+counts:
+	if (!(m->nlines = calloc(m->lists.n + 1, sizeof *m->nlines))) {
+		bl_error_set(err, errlen, "out of memory");
+		ok = 0;
+	}
 out:
 	if (f)
 		fclose(f);
@@ -1013,8 +1034,10 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 	*out = NULL;
 	for (;;) {
 		if (!m->f) {
-			if (m->cur >= m->lists.n)
+			if (m->cur >= m->lists.n) {
+				m->ended = 1;
 				return BL_END;
+			}
 			if (!(m->f = fopen(m->lists.items[m->cur], "rb")))
 				return bl_error_buf(&m->errmsg, BL_FATAL, "cannot open '%s': %s",
 					     m->lists.items[m->cur], strerror(errno));
@@ -1077,8 +1100,140 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 	m->e.offset = offset;
 	m->e.weight = w->valuedouble;
 	m->e.labels = m->labels.buf;
+	m->nlines[m->cur]++;
+	m->nread++;
+	m->wsum += m->e.weight;
+	if (m->e.weight != floor(m->e.weight) && !m->nonint++)
+		bl_buf_addf(&m->first_nonint, "'%s' line %llu (weight %.10g)", file, line, m->e.weight);
+	if (m->e.weight != 1 && !m->notone++)
+		bl_buf_addf(&m->first_notone, "'%s' line %llu (weight %.10g)", file, line, m->e.weight);
 	*out = &m->e;
 	return BL_OK;
+}
+
+const char *bl_manifest_where(const bl_manifest *m, uint64_t *line)
+{
+	if (!m || m->cur >= m->lists.n)
+		return NULL;
+	if (line)
+		*line = m->lineno;
+	return m->lists.items[m->cur];
+}
+
+/* A recorded count: an integer JSON number in [0, 2^53), else -1. */
+static double recorded_count(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
+	int64_t n;
+
+	return v && get_count(v, &n) ? (double)n : -1;
+}
+
+static void check_problem(bl_manifest *m, int *nprob, char *err, size_t errlen,
+			  void (*on_problem)(void *arg, const char *msg), void *arg,
+			  const char *fmt, ...) __attribute__((format(__printf__, 7, 8)));
+
+static void check_problem(bl_manifest *m, int *nprob, char *err, size_t errlen,
+			  void (*on_problem)(void *arg, const char *msg), void *arg,
+			  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	bl_error_vbuf(&m->errmsg, BL_FAILED, fmt, ap);
+	va_end(ap);
+	if (!(*nprob)++)
+		bl_error_set(err, errlen, "%s", m->errmsg.buf);
+	if (on_problem)
+		on_problem(arg, m->errmsg.buf);
+}
+
+int bl_manifest_check(bl_manifest *m, void (*on_problem)(void *arg, const char *msg),
+		      void *arg, char *err, size_t errlen)
+{
+	const cJSON *in, *e, *sum;
+	const char *mode;
+	char dummy[1], *smode;
+	double rec;
+	size_t i = 0;
+	int nprob = 0;
+
+	if (!err || !errlen) {
+		err = dummy;
+		errlen = sizeof dummy;
+	}
+	if (!m || !m->ended)
+		return BL_EUSAGE;
+	if (m->bare)
+		return BL_OK;
+	/* each list file against its input's "written" */
+	in = cJSON_GetObjectItemCaseSensitive(m->root, "inputs");
+	cJSON_ArrayForEach(e, in) {
+		if (i >= m->lists.n)
+			break;
+		if ((rec = recorded_count(e, "written")) >= 0 && (double)m->nlines[i] != rec)
+			check_problem(m, &nprob, err, errlen, on_problem, arg,
+				      "'%s' holds %llu entries, manifest.json records %.0f written "
+				      "for it (the file was cut short, emptied or edited; rerun "
+				      "ballast rebalance)", m->lists.items[i],
+				      (unsigned long long)m->nlines[i], rec);
+		i++;
+	}
+	/* the summary's totals: the count when the files had nothing to say,
+	 * the weights when the count holds */
+	sum = cJSON_GetObjectItemCaseSensitive(m->root, "summary");
+	if (!nprob && (rec = recorded_count(sum, "written")) >= 0 && (double)m->nread != rec) {
+		check_problem(m, &nprob, err, errlen, on_problem, arg,
+			      "'%s/manifest.json': summary.written is %.0f, the shard files hold "
+			      "%llu entries (a file or the summary was edited)", m->dir, rec,
+			      (unsigned long long)m->nread);
+	}
+	if (!nprob && cJSON_IsObject(sum)) {
+		const cJSON *ws = cJSON_GetObjectItemCaseSensitive(sum, "weight_sum");
+		/* weights are written with 10 significant digits: their sum
+		 * agrees with the exact one to far better than 1e-6 */
+		if (cJSON_IsNumber(ws) &&
+		    !(fabs(m->wsum - ws->valuedouble) <= 1e-6 * fabs(ws->valuedouble) + 1e-9))
+			check_problem(m, &nprob, err, errlen, on_problem, arg,
+				      "'%s/manifest.json': summary.weight_sum is %.10g, the entries' "
+				      "weights sum to %.10g (a weight was edited)", m->dir,
+				      ws->valuedouble, m->wsum);
+	}
+	/* "realise" against the summary's record of it, and the weights'
+	 * form against it */
+	mode = bl_manifest_scalar(m, "summary.realise");
+	if (mode && !(mode = strdup(mode))) {
+		bl_error_set(err, errlen, "out of memory");
+		return BL_ENOMEM;
+	}
+	smode = (char *)mode;
+	mode = bl_manifest_scalar(m, "realise");
+	if (mode && smode && strcmp(mode, smode))
+		check_problem(m, &nprob, err, errlen, on_problem, arg,
+			      "'%s/manifest.json' says realise \"%s\", its summary \"%s\" (the "
+			      "header was edited)", m->dir, mode, smode);
+	free(smode);
+	if (mode && !strcmp(mode, "upsample") && m->nonint)
+		check_problem(m, &nprob, err, errlen, on_problem, arg,
+			      "'%s/manifest.json' says realise \"upsample\" (integer copy counts), "
+			      "but %llu entries have a fractional weight, the first %s: they would "
+			      "be rounded", m->dir, (unsigned long long)m->nonint,
+			      m->first_nonint.buf);
+	else if (mode && !strcmp(mode, "downsample") && m->notone)
+		check_problem(m, &nprob, err, errlen, on_problem, arg,
+			      "'%s/manifest.json' says realise \"downsample\" (every weight 1), "
+			      "but %llu entries weigh otherwise, the first %s", m->dir,
+			      (unsigned long long)m->notone, m->first_notone.buf);
+	else if (mode && strcmp(mode, "upsample") && strcmp(mode, "downsample") &&
+		 strcmp(mode, "weights"))
+		check_problem(m, &nprob, err, errlen, on_problem, arg,
+			      "'%s/manifest.json': realise \"%s\" is not weights, upsample or "
+			      "downsample", m->dir, mode);
+	if (nprob > 1)
+		bl_error_set(err + strlen(err), errlen - strlen(err), " (and %d more problems)",
+			     nprob - 1);
+	bl_buf_reset(&m->errmsg);
+	return nprob ? BL_FAILED : BL_OK;
 }
 
 /* The JSON value of a top-level field, or of "a.b" one level down. */

@@ -1,6 +1,6 @@
 /*
  * manifest_int.h - what lib/manifest.c shares with the other modules of
- * the library that read manifests (lib/sampler.c) and with its fuzz
+ * the library that read manifests (lib/sampler.c, lib/verify.c) and with its fuzz
  * target; not part of the public interface.
  */
 #ifndef BL_MANIFEST_INT_H
@@ -22,5 +22,26 @@ size_t bl_manifest_unescape(char *s, size_t len);
  * NULL when absent, an object, an array or null.  Borrowed until the
  * next call on m. */
 const char *bl_manifest_scalar(const bl_manifest *m, const char *field);
+
+/* The list file of the entry bl_manifest_next returned last, and its
+ * line in *line (may be NULL); NULL past the end. */
+const char *bl_manifest_where(const bl_manifest *m, uint64_t *line);
+
+/*
+ * After bl_manifest_next has returned BL_END: the entries read against
+ * what manifest.json records of them.  Each list file's entries against
+ * its input's "written" (a file cut short at a line boundary, emptied or
+ * given extra lines); when those agree, the entries in all against
+ * summary.written and their weights' sum against summary.weight_sum (to
+ * 1e-6 of it: an edited weight); and their form against "realise"
+ * (upsample: integer copy counts, downsample: every weight 1, nothing
+ * else known).  A field not recorded is not checked; a bare .jsonl
+ * records nothing.  Each problem goes to on_problem (may be NULL), its
+ * message naming the file (and the line, for a weight).  Returns BL_OK;
+ * BL_FAILED with the first problem in err (and how many more);
+ * BL_EUSAGE before the end.
+ */
+int bl_manifest_check(bl_manifest *m, void (*on_problem)(void *arg, const char *msg),
+		      void *arg, char *err, size_t errlen);
 
 #endif

@@ -6,10 +6,13 @@
  * (bl_manifest_open/next: manifest.json checked, then shards/NNNNN.jsonl,
  * one JSON object a kept sample, in shard order; manifests/FORMAT.md), a
  * bare .jsonl of entries (hand-made subsets, benchmarks) alike; the handle
- * stays open for the scalars of manifest.json (bl_sampler_meta).  Entries
- * live in one array; keys, shard paths and label names are interned, so
- * memory is about 80 bytes an entry plus its key (and 56 more when the
- * manifest records where its members are).
+ * stays open for the scalars of manifest.json (bl_sampler_meta).  A
+ * manifest whose lines do not match manifest.json (bl_manifest_check), or
+ * that lists a (shard, key) twice, is refused: every consumer opens one
+ * through here.  Entries live in one array; keys, shard paths and label
+ * names are interned, so memory is about 80 bytes an entry plus its key
+ * (and 56 more when the manifest records where its members are; 4 more
+ * a key while loading, to find a sample listed twice).
  *
  * Draws.  An epoch is N = round(sum w) positions.  Systematic sampling
  * (one uniform offset, points u, u+1, ..., u+N-1 laid over the cumulative
@@ -75,6 +78,22 @@ struct node {
 	uint32_t j; /* copy */
 };
 
+/* Open addressing over (shard, key) pairs, stored + 1 (0 is empty). */
+struct pairset {
+	uint64_t *slot;
+	size_t n, cap;
+};
+
+/* How a load reports a manifest's problems (bl_manifest_check's and
+ * duplicated lines): to on_problem, counted, or (on_problem NULL) the
+ * first kept for the error of bl_sampler_open. */
+struct problems {
+	void (*on_problem)(void *arg, const char *msg);
+	void *arg;
+	uint64_t n;
+	char first[1024];
+};
+
 struct bl_sampler {
 	bl_manifest *m;  /* kept open for bl_sampler_meta */
 	bl_entry *e;
@@ -85,6 +104,11 @@ struct bl_sampler {
 	int *lab;     /* label ids of all entries, entry by entry */
 	size_t nlab, alab;
 	double wsum;
+	/* loading: the shard of each key's first entry (KEY_SHARDS: entries
+	 * of several shards have it, and their pairs are in multi) */
+	uint32_t *kshard;
+	size_t akshard;
+	struct pairset multi;
 	double *lweight; /* per label id */
 	int repeats;
 	char digest[65];
@@ -139,6 +163,88 @@ static long intern_add(struct intern *t, const char *s)
 		return -1;
 	t->slot[i] = t->s.n;
 	return (long)(t->s.n - 1);
+}
+
+#define KEY_SHARDS UINT32_MAX
+
+/* Add pair v to t: 1 when new, 0 when it was there, -1 out of memory. */
+static int pairset_add(struct pairset *t, uint64_t v)
+{
+	size_t i;
+
+	v++; /* shard and key ids are below 2^32 - 1: never wraps to 0 */
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 64;
+		uint64_t *ns = calloc(ncap, sizeof *ns);
+		if (!ns)
+			return -1;
+		for (size_t k = 0; k < t->cap; k++) {
+			if (!t->slot[k])
+				continue;
+			i = bl_hash_bytes(&t->slot[k], sizeof t->slot[k]) & (ncap - 1);
+			while (ns[i])
+				i = (i + 1) & (ncap - 1);
+			ns[i] = t->slot[k];
+		}
+		free(t->slot);
+		t->slot = ns;
+		t->cap = ncap;
+	}
+	i = bl_hash_bytes(&v, sizeof v) & (t->cap - 1);
+	while (t->slot[i]) {
+		if (t->slot[i] == v)
+			return 0;
+		i = (i + 1) & (t->cap - 1);
+	}
+	t->slot[i] = v;
+	t->n++;
+	return 1;
+}
+
+static void problem(struct problems *p, const char *fmt, ...)
+	__attribute__((format(__printf__, 2, 3)));
+
+static void problem(struct problems *p, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	bl_error_vset(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (!p->n++)
+		memcpy(p->first, msg, sizeof msg);
+	if (p->on_problem)
+		p->on_problem(p->arg, msg);
+}
+
+/*
+ * Whether entry (si, ki) was listed before: every key remembers the shard
+ * of its first entry, so only keys that several shards share (rare: a
+ * shard's keys are unique, and most sets number them across shards) need
+ * a set of pairs.  1 listed before, 0 not, -1 out of memory.
+ */
+static int seen_before(bl_sampler *s, uint32_t si, uint32_t ki, int fresh)
+{
+	uint32_t first;
+	int r;
+
+	if (fresh) {
+		if (BL_ALLOC_GROW(s->kshard, (size_t)ki + 1, s->akshard) != BL_OK)
+			return -1;
+		s->kshard[ki] = si;
+		return 0;
+	}
+	first = s->kshard[ki];
+	if (first == si)
+		return 1;
+	if (first != KEY_SHARDS) {
+		if (pairset_add(&s->multi, (uint64_t)first << 32 | ki) < 0)
+			return -1;
+		s->kshard[ki] = KEY_SHARDS;
+	}
+	r = pairset_add(&s->multi, (uint64_t)si << 32 | ki);
+	return r < 0 ? -1 : !r;
 }
 
 static int is_dir(const char *p)
@@ -210,10 +316,12 @@ static int add_members(bl_sampler *s, const bl_members *mb)
 /* Add one kept entry.  BL_OK, BL_END (weight 0: not kept), BL_FAILED /
  * BL_ENOMEM with a message. */
 static int add_entry(bl_sampler *s, const bl_manifest_entry *me, const char *base,
-		     bl_buf *tmp, char *msg, size_t msglen)
+		     bl_buf *tmp, struct problems *pr, char *msg, size_t msglen)
 {
 	bl_entry *e;
 	long si, ki;
+	size_t nkeys = s->keys.s.n;
+	int dup;
 
 	if (me->weight == 0)
 		return BL_END;
@@ -225,8 +333,18 @@ static int add_entry(bl_sampler *s, const bl_manifest_entry *me, const char *bas
 		goto nomem;
 	if (resolve_shard(me->shard, base, tmp) != BL_OK ||
 	    (si = intern_add(&s->shards, tmp->buf)) < 0 ||
-	    (ki = intern_add(&s->keys, me->key)) < 0)
+	    (ki = intern_add(&s->keys, me->key)) < 0 ||
+	    (dup = seen_before(s, (uint32_t)si, (uint32_t)ki, s->keys.s.n > nkeys)) < 0)
 		goto nomem;
+	if (dup) {
+		/* another line for the same sample: written as KEY_d1 and
+		 * drawn as often again */
+		uint64_t line = 0;
+		const char *file = bl_manifest_where(s->m, &line);
+		problem(pr, "'%s' line %llu: shard '%s' key '%s' is listed twice (a "
+			"duplicated line)", file ? file : "?", (unsigned long long)line,
+			me->shard, me->key);
+	}
 	if ((me->members || s->mem) &&
 	    add_members(s, me->members ? me->members : &(bl_members){{-2, 0}, {-2, 0}, {-2, 0}, NULL}) != BL_OK)
 		goto nomem;
@@ -259,10 +377,18 @@ nomem:
 	return BL_ENOMEM;
 }
 
+/* A problem bl_manifest_check found, counted with the others. */
+static void check_problem(void *arg, const char *msg)
+{
+	problem(arg, "%s", msg);
+}
+
 /* A manifest directory or a bare .jsonl, through the reader of
- * lib/manifest.c; relative shard paths are taken from base. */
-static int load_manifest(bl_sampler *s, const char *dir, const char *base, char *err,
-			 size_t errlen)
+ * lib/manifest.c; relative shard paths are taken from base.  Problems of
+ * the lines against manifest.json go to pr; without pr->on_problem the
+ * first fails the load. */
+static int load_manifest(bl_sampler *s, const char *dir, const char *base,
+			 struct problems *pr, char *err, size_t errlen)
 {
 	const bl_manifest_entry *e;
 	bl_buf tmp;
@@ -273,7 +399,7 @@ static int load_manifest(bl_sampler *s, const char *dir, const char *base, char 
 	if (!(s->m = bl_manifest_open(dir, err, errlen)))
 		goto out;
 	while ((r = bl_manifest_next(s->m, &e)) == BL_OK) {
-		r = add_entry(s, e, base, &tmp, msg, sizeof msg);
+		r = add_entry(s, e, base, &tmp, pr, msg, sizeof msg);
 		if (r != BL_OK && r != BL_END) {
 			bl_error_set(err, errlen, "manifest '%s' key '%s': %s", dir, e->key, msg);
 			goto out;
@@ -283,8 +409,27 @@ static int load_manifest(bl_sampler *s, const char *dir, const char *base, char 
 		bl_error_set(err, errlen, "manifest '%s': %s", dir, bl_manifest_errmsg(s->m));
 		goto out;
 	}
+	/* the lines against what manifest.json records of them */
+	if (bl_manifest_check(s->m, check_problem, pr, msg, sizeof msg) == BL_ENOMEM) {
+		bl_error_set(err, errlen, "out of memory");
+		goto out;
+	}
+	if (pr->n && !pr->on_problem) {
+		if (pr->n > 1)
+			bl_error_set(err, errlen, "manifest '%s' is refused: %s; and %llu more "
+				     "problem%s (ballast verify lists them)", dir, pr->first,
+				     (unsigned long long)(pr->n - 1), pr->n == 2 ? "" : "s");
+		else
+			bl_error_set(err, errlen, "manifest '%s' is refused: %s", dir, pr->first);
+		goto out;
+	}
 	rc = BL_OK;
 out:
+	free(s->kshard);
+	s->kshard = NULL;
+	s->akshard = 0;
+	free(s->multi.slot);
+	memset(&s->multi, 0, sizeof s->multi);
 	bl_buf_release(&tmp);
 	return rc;
 }
@@ -342,8 +487,22 @@ static int finish_load(bl_sampler *s)
 
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 {
+	return bl_sampler_open_checked(dir, NULL, NULL, NULL, err, errlen);
+}
+
+bl_sampler *bl_sampler_open_checked(const char *dir,
+				    void (*on_problem)(void *arg, const char *msg), void *arg,
+				    uint64_t *nproblems, char *err, size_t errlen)
+{
 	bl_sampler *s = calloc(1, sizeof *s), *ret = NULL;
 	char *base = NULL;
+	struct problems pr;
+
+	memset(&pr, 0, sizeof pr);
+	pr.on_problem = on_problem;
+	pr.arg = arg;
+	if (nproblems)
+		*nproblems = 0;
 
 	if (!s || !dir) {
 		bl_error_set(err, errlen, s ? "no manifest given" : "out of memory");
@@ -365,11 +524,13 @@ bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 		slash = strrchr(base, '/');
 		if (slash)
 			*slash = '\0';
-		if (load_manifest(s, dir, slash ? base : ".", err, errlen) != BL_OK)
+		if (load_manifest(s, dir, slash ? base : ".", &pr, err, errlen) != BL_OK)
 			goto out;
-	} else if (load_manifest(s, dir, dir, err, errlen) != BL_OK) {
+	} else if (load_manifest(s, dir, dir, &pr, err, errlen) != BL_OK) {
 		goto out;
 	}
+	if (nproblems)
+		*nproblems = pr.n;
 	if (s->n == 0) {
 		bl_error_set(err, errlen, "manifest '%s': no entries with a weight above 0", dir);
 		goto out;
@@ -398,6 +559,8 @@ void bl_sampler_free(bl_sampler *s)
 	free(s->cnt);
 	free(s->u);
 	free(s->heap);
+	free(s->kshard);
+	free(s->multi.slot);
 	intern_release(&s->keys);
 	intern_release(&s->shards);
 	intern_release(&s->labels);

@@ -7,8 +7,12 @@
  * size, modification time and SHA-256 the manifest recorded, so that a
  * shard replaced after rebalancing is refused instead of being read under
  * the old labels.  write, export and train call it before reading; verify
- * calls it too.  The entries (bl_verify_manifest): every entry's key
- * stands at its recorded ordinal and offset.
+ * calls it too.  The entries (bl_verify_manifest): the lines are those
+ * manifest.json records (bl_sampler_open_checked: as many in each file as
+ * it says were written, no sample listed twice, weights of the form its
+ * "realise" says; the consumers' bl_sampler_open refuses what this
+ * reports), and every entry's key stands at its recorded ordinal and
+ * offset.
  *
  * Paths and order are those of every consumer: the manifest is loaded by
  * bl_sampler_open (relative shard paths resolved as it resolves them, so
@@ -226,11 +230,18 @@ static int check_entry(void *ctx, size_t idx, const bl_entry *e, const bl_sample
 	return BL_FAILED;
 }
 
+/* A problem of the manifest's own lines (bl_sampler_open_checked). */
+static void line_problem(void *ctx, const char *msg)
+{
+	problem(ctx, "%s", msg);
+}
+
 int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 		       bl_verify_totals *totals, char *err, size_t errlen)
 {
 	struct vctx v;
 	bl_sampler *s = NULL;
+	uint64_t nlines_bad = 0;
 	char dummy[1];
 	int rc;
 
@@ -244,9 +255,10 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 	memset(&v, 0, sizeof v);
 	v.o = opts;
 	v.t = totals;
-	s = bl_sampler_open(dir, err, errlen);
+	s = bl_sampler_open_checked(dir, line_problem, &v, &nlines_bad, err, errlen);
 	if (!s)
 		return BL_FATAL;
+	totals->manifest_bad = nlines_bad;
 	rc = bl_verify_shards(dir, s, opts && opts->no_digest ? BL_CHECK_QUICK : BL_CHECK_FULL,
 			      opts, totals, err, errlen);
 	if (rc != BL_OK && rc != BL_FAILED)
@@ -254,8 +266,16 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 	rc = bl_export_walk(s, 0, NULL, check_entry, &v, err, errlen);
 	if (rc != BL_OK)
 		goto out;
-	rc = totals->shards_bad || totals->entries_bad ? BL_FAILED : BL_OK;
-	if (rc == BL_FAILED)
+	rc = totals->shards_bad || totals->entries_bad || totals->manifest_bad ? BL_FAILED
+									       : BL_OK;
+	if (rc == BL_FAILED && totals->manifest_bad)
+		bl_error_set(err, errlen, "the manifest's lines do not match manifest.json (%"
+			     PRIu64 " problem%s), and %" PRIu64 " of %" PRIu64 " shards and %"
+			     PRIu64 " of %" PRIu64 " entries do not match their shards",
+			     totals->manifest_bad, totals->manifest_bad == 1 ? "" : "s",
+			     totals->shards_bad, totals->shards,
+			     totals->entries_bad, totals->entries);
+	else if (rc == BL_FAILED)
 		bl_error_set(err, errlen, "%" PRIu64 " of %" PRIu64 " shards and %" PRIu64 " of %"
 			 PRIu64 " entries do not match", totals->shards_bad, totals->shards,
 			 totals->entries_bad, totals->entries);

@@ -12,20 +12,27 @@ const char usage_verify[] =
 	"usage: ballast verify OUTDIR [--no-digest] [-q]\n"
 	"\n"
 	"Check a manifest (a 'ballast rebalance' OUTDIR, or a .jsonl of entries)\n"
-	"against the shards it points into: every shard it reads is a regular\n"
+	"before training on it.  Its lines are the ones manifest.json records:\n"
+	"each shards/ file holds as many entries as it says were written, the\n"
+	"weights sum as recorded and have the form 'realise' says (integer copy\n"
+	"counts for upsample, 1 for downsample), and no sample is listed twice.\n"
+	"They match the shards they point into: every shard read is a regular\n"
 	"file with the size and SHA-256 recorded when the manifest was written,\n"
 	"and every entry's key stands at its ordinal and byte offset, whatever the\n"
 	"order of the lines.  Shard paths are resolved as train, write and export\n"
 	"resolve them (as written when that exists, else relative to the manifest\n"
 	"directory, else to its parent), so verify agrees with them from any\n"
-	"directory.  write, export and train make the shard check themselves.\n"
+	"directory.  write, export and train make the shard check themselves,\n"
+	"and refuse a manifest whose lines do not match manifest.json (they name\n"
+	"the first problem; verify lists them all).\n"
 	"\n"
 	"  --no-digest   trust a shard whose size and mtime match the record; the\n"
 	"                SHA-256 is computed only when the mtime changed\n"
 	"  -q            do not print each mismatch\n"
 	"\n"
-	"Exit status: 0 all match, 1 some shards or entries do not, 2 usage,\n"
-	"3 the manifest cannot be read (a damaged line is named).\n";
+	"Exit status: 0 all match, 1 the lines do not match manifest.json or some\n"
+	"shards or entries do not match, 2 usage, 3 the manifest cannot be read\n"
+	"(a damaged line is named).\n";
 
 int cmd_verify(int argc, char **argv)
 {
@@ -55,6 +62,8 @@ int cmd_verify(int argc, char **argv)
 		tool_err("%s", err);
 		return tool_finish(EXIT_FATAL);
 	}
+	printf("manifest %llu problem%s (its lines against manifest.json)\n",
+	       (unsigned long long)t.manifest_bad, t.manifest_bad == 1 ? "" : "s");
 	printf("shards   %llu (%llu do not match; %llu SHA-256 checked)\n",
 	       (unsigned long long)t.shards, (unsigned long long)t.shards_bad,
 	       (unsigned long long)t.digests);

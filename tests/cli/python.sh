@@ -132,6 +132,11 @@ run "$B" train man --mode full --steps 25 --batch 8 --size 32 --resume py-state.
 grep '"keys"' out.txt | $py -c 'import json,sys; [print(k) for l in sys.stdin for k in json.loads(l)["keys"]]' > tr.keys
 tail -n 200 train.keys | cmp -s - tr.keys && ok "ballast train --resume continues the python dataset's state" ||
 	bad "train resumes a python state" "$(head -c 300 err.txt)"
+# a manifest whose lines do not match manifest.json is refused here too
+cp -r man cut && head -n 10 man/shards/00001.jsonl > cut/shards/00001.jsonl
+run $py -c 'import ballast; ballast.Manifest("cut")'
+[ "$rc" -ne 0 ] && grep -q "BallastError: manifest 'cut' is refused: 'cut/shards/00001.jsonl' holds 10 entries" err.txt &&
+	ok "a cut manifest is refused by the python package" || bad "python: cut manifest" "$(tail -3 err.txt)"
 
 # --- WeightedRandomSampler over the MapDataset -----------------------------------
 cat > wrs.py <<'EOF'

@@ -41,7 +41,8 @@ expect_rc 3 "a \\u0000 in a key is refused (it would cut the key short)"
 run "$B" train long.jsonl --mode full --steps 1 --size 16
 [ "$rc" -eq 3 ] && grep -q "line 2: longer than" err.txt && ok "an over-long line is refused by number" || bad "over-long line" "$(head -c 200 err.txt)"
 # 2000 weight-1e6 entries: 2e9 draws an epoch, nothing allocated per draw
-for k in $(seq 1 2000); do echo "$line1"; done | sed 's/"weight":[^,]*/"weight":1000000/' > heavy-epoch.jsonl
+cat man/shards/*.jsonl | sed 's/"weight":[^,]*/"weight":1000000/' > heavy-epoch.jsonl
+[ "$(wc -l < heavy-epoch.jsonl)" -eq 2000 ] || bad "heavy-epoch.jsonl holds 2000 entries"
 run "$B" train heavy-epoch.jsonl --mode full --steps 2 --batch 2 --size 16 --json
 [ "$rc" -eq 0 ] && grep -q '"epoch_size": 2000000000' out.txt && ok "an epoch of 2e9 draws costs no memory per draw" || bad "2e9-draw epoch" "exit $rc $(head -c 300 err.txt)"
 run "$B" train heavy-epoch.jsonl --mode full --epochs 9223372036854775807 --size 16

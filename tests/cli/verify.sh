@@ -104,3 +104,53 @@ for m in dash fifo; do
 	run timeout 20 "$B" export $m.jsonl --to hf -o hf-$m
 	expect_rc 3 "export: a $m shard is refused"
 done
+
+# --- the lines against manifest.json: a cut, emptied or edited manifest ---------
+# reads as a valid, smaller (or heavier) one unless its record is checked:
+# verify lists the problems (exit 1), every consumer refuses (exit 3), the
+# first problem on the first line of stderr, naming the file
+run "$B" verify man
+expect_out "^manifest +0 problems" "a fresh manifest's lines match manifest.json"
+refused() { # NAME DIR PATTERN: verify fails, write, export and train refuse
+	run "$B" verify "$2"
+	expect_rc 1 "verify: $1 is a mismatch"
+	expect_out "^manifest +[1-9][0-9]* problems?" "verify: $1 is counted"
+	expect_err "$3" "verify: $1 is named"
+	for c in "write $2 -o w-$2" "export $2 --to kohya -o k-$2" "train $2 --mode lora --steps 1 --size 16 --no-check-shards"; do
+		run "$B" $c
+		[ "$rc" -eq 3 ] && head -n 1 err.txt | grep -qE "^ballast [a-z]+: manifest '$2' is refused: .*$3" &&
+			ok "${c%% *}: $1 is refused, named first" || bad "${c%% *}: $1 refused" "exit $rc $(head -c 300 err.txt)"
+	done
+	[ ! -e "w-$2" ] && [ ! -e "k-$2" ] && ok "nothing written from $1" || bad "nothing written from $1"
+}
+cp -r man cut && head -n 100 man/shards/00001.jsonl > cut/shards/00001.jsonl
+refused "a file cut at a line boundary" cut "'cut/shards/00001.jsonl' holds 100 entries, manifest.json records [0-9]+ written"
+cp -r man emptied && : > emptied/shards/00002.jsonl
+refused "an emptied file" emptied "'emptied/shards/00002.jsonl' holds 0 entries"
+cp -r man twice && sed -n 5p man/shards/00000.jsonl >> twice/shards/00000.jsonl
+refused "a duplicated line" twice "'twice/shards/00000.jsonl' line [0-9]+: shard 'gen/00000.tar' key '[0-9]+' is listed twice"
+run "$B" verify twice
+expect_out "^manifest +2 problems" "verify: and its file's count is off too"
+expect_err "'twice/shards/00000.jsonl' holds [0-9]+ entries" "both named"
+# weights: man's are fractional (deskew); realise edited to upsample would
+# have write round them
+cp -r man upsampled && sed -i 's/"realise":\([[:space:]]*\)"weights"/"realise":\1"upsample"/' upsampled/manifest.json
+refused "realise edited over fractional weights" upsampled "says realise \"upsample\" \(integer copy counts\), but [0-9]+ entries have a fractional weight, the first 'upsampled/shards/00000.jsonl' line 1"
+python3 - man/manifest.json header/manifest.json <<'PY'
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+m["realise"] = "downsample"
+os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
+json.dump(m, open(sys.argv[2], "w"))
+PY
+cp -r man/shards header/
+refused "realise edited in the header only" header "says realise \"downsample\", its summary \"weights\""
+cp -r man heavier && sed -i '3s/"weight":[0-9.e+-]*/"weight":7/' heavier/shards/00001.jsonl
+refused "an edited weight" heavier "'heavier/manifest.json': summary.weight_sum is [0-9.]+, the entries' weights sum to"
+# a bare .jsonl records nothing, but a line twice is still twice
+{ cat man/shards/00000.jsonl; sed -n 7p man/shards/00000.jsonl; } > twice.jsonl
+run "$B" verify twice.jsonl
+expect_rc 1 "verify: a bare .jsonl with a line twice is a mismatch"
+run "$B" write twice.jsonl -o w-twice-jsonl
+expect_rc 3 "write: and refuses it"
+expect_err "twice.jsonl' line 201: shard 'gen/00000.tar' key '[0-9]+' is listed twice" "naming the line"

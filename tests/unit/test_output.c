@@ -233,7 +233,24 @@ BL_TEST(export_never_writes_an_emptied_member)
 	bl_sampler_free(s);
 }
 
-BL_TEST(export_entries_listed_twice_are_not_merged)
+/* Append file src to dst. */
+static int append_file(const char *dst, const char *src)
+{
+	char buf[4096];
+	size_t n;
+	FILE *in = fopen(src, "rb"), *out = fopen(dst, "ab");
+	int ok = in && out;
+
+	while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		ok = fwrite(buf, 1, n, out) == n;
+	if (in)
+		fclose(in);
+	if (out && fclose(out) != 0)
+		ok = 0;
+	return ok ? BL_OK : BL_FAILED;
+}
+
+BL_TEST(export_keys_of_two_shards_are_not_merged)
 {
 	bl_sampler *s;
 	bl_export_options eo;
@@ -246,9 +263,13 @@ BL_TEST(export_entries_listed_twice_are_not_merged)
 	int rc;
 
 	setup();
+	/* two shards with the same 5 keys, reverse order, weight 2: 5 x 2 x 2
+	 * samples */
 	REQUIRE(make_shard(tpath("twice.tar"), 5, NULL) == BL_OK);
-	/* reverse order, every line twice, weight 2: 5 x 2 x 2 samples */
-	REQUIRE(make_manifest(tpath("twice.jsonl"), tpath("twice.tar"), 2, 2) == BL_OK);
+	REQUIRE(make_shard(tpath("twice2.tar"), 5, NULL) == BL_OK);
+	REQUIRE(make_manifest(tpath("twice.jsonl"), tpath("twice.tar"), 2, 1) == BL_OK);
+	REQUIRE(make_manifest(tpath("twice2.jsonl"), tpath("twice2.tar"), 2, 1) == BL_OK);
+	REQUIRE(append_file(tpath("twice.jsonl"), tpath("twice2.jsonl")) == BL_OK);
 	s = bl_sampler_open(tpath("twice.jsonl"), err, sizeof err);
 	REQUIRE(s && r);
 	memset(&eo, 0, sizeof eo);
@@ -271,6 +292,21 @@ BL_TEST(export_entries_listed_twice_are_not_merged)
 	CHECK_EQ_INT(t.renamed, 5);
 	bl_reader_free(r);
 	bl_sampler_free(s);
+}
+
+BL_TEST(sampler_refuses_a_sample_listed_twice)
+{
+	char err[512];
+
+	setup();
+	REQUIRE(make_shard(tpath("dup.tar"), 5, NULL) == BL_OK);
+	/* every line twice: the same (shard, key) would be drawn and written
+	 * twice as often as its weight says */
+	REQUIRE(make_manifest(tpath("dup.jsonl"), tpath("dup.tar"), 1, 2) == BL_OK);
+	CHECK(bl_sampler_open(tpath("dup.jsonl"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "dup.jsonl' line 2: shard '") != NULL);
+	CHECK(strstr(err, "is listed twice") != NULL);
+	CHECK(strstr(err, "and 4 more problems") != NULL);
 }
 
 BL_TEST(verify_shards_refuses_changed_and_unreadable_shards)
