@@ -2441,6 +2441,9 @@ int bl_sampler_start(bl_sampler *s, uint64_t seed, uint32_t rank,
  */
 int bl_sampler_split(bl_sampler *s, uint32_t worker, uint32_t nworkers,
 		     uint32_t block);
+/* The seed of the draws: bl_sampler_start's, or a restored state's
+ * (0 for a NULL s). */
+uint64_t bl_sampler_seed(const bl_sampler *s);
 /* Go to position pos of this rank's stream (the next draw is at pos, or
  * at this worker's first position after it).  BL_OK, BL_EUSAGE. */
 int bl_sampler_seek(bl_sampler *s, uint64_t pos);
@@ -2465,6 +2468,12 @@ int bl_sampler_next(bl_sampler *s, size_t *entry, uint64_t *epoch);
  * steps.  BL_OK, BL_FAILED with a message in err (s unchanged).
  * save_state / load_state do the same through a file (written
  * atomically, path.tmp, fsync, rename).
+ *
+ * The state's seed replaces bl_sampler_start's: a resumed run goes on
+ * with the seed it was saved with.  A caller that was given a seed of its
+ * own (ballast train --seed, the Python package's seed=) compares it with
+ * bl_sampler_seed after the restore and refuses one that differs, as the
+ * restore refuses another rank or world.
  */
 size_t bl_sampler_state_text(const bl_sampler *s, uint64_t steps, char *out,
 			     size_t outlen);

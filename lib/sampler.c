@@ -618,6 +618,11 @@ const char *bl_sampler_digest(const bl_sampler *s)
 	return s ? s->digest : NULL;
 }
 
+uint64_t bl_sampler_seed(const bl_sampler *s)
+{
+	return s ? s->seed : 0;
+}
+
 uint64_t bl_sampler_epoch_size(const bl_sampler *s)
 {
 	return s ? s->N : 0;

@@ -55,14 +55,16 @@ const char usage_train[] =
 	"                    cannot be read or decoded is skipped and counted, so a\n"
 	"                    batch may come out smaller\n"
 	"  --seed S          seed of the draws, 0 to 2^64-1 (default: the\n"
-	"                    manifest's, else 0)\n"
+	"                    manifest's, else 0; with --resume, the state's)\n"
 	"  --rank R --world W  this process is rank R of W: it takes positions\n"
 	"                    R, R+W, ... of the global sequence (the ranks together\n"
 	"                    consume exactly the --world 1 sequence)\n"
 	"  --save-state FILE write the sampler state at the end (atomic)\n"
 	"  --resume STATE    continue from a saved state: the next batch is the one\n"
 	"                    an uninterrupted run would have drawn (the summary\n"
-	"                    covers this run only)\n"
+	"                    covers this run only).  The draws go on with the\n"
+	"                    state's seed: a --seed that is not it is refused\n"
+	"                    (exit 3), like another --rank or --world\n"
 	"  --size PX         output side (default 512): a JPEG is decoded at the\n"
 	"                    smallest DCT scale keeping the shorter side >= PX, a PNG\n"
 	"                    in full (alpha on white), the central square resampled\n"
@@ -302,7 +304,8 @@ static int cmp_label(const void *a, const void *b)
 /*
  * The manifest, its seed and the state to resume from.  The seed is
  * --seed, else the manifest's (exactly: a seed that does not parse is an
- * error, never a quiet 0), else 0.  EXIT_ALL_GOOD or EXIT_FATAL (said).
+ * error, never a quiet 0), else 0; resumed, the state's (a --seed that
+ * is not it is refused).  EXIT_ALL_GOOD or EXIT_FATAL (said).
  */
 static int open_manifest(struct run *r)
 {
@@ -331,6 +334,15 @@ static int open_manifest(struct run *r)
 		tool_err("%s", err);
 		return EXIT_FATAL;
 	}
+	/* a resumed run goes on with the state's seed: one given with it
+	 * must be that one, and the seed printed is the one drawn from */
+	if (o->resume && o->have_seed && bl_sampler_seed(r->s) != o->seed) {
+		tool_err("state '%s': saved with seed %" PRIu64 ", this run has --seed %" PRIu64
+			 " (the draws go on with the state's seed: drop --seed, or start "
+			 "without --resume)", o->resume, bl_sampler_seed(r->s), o->seed);
+		return EXIT_FATAL;
+	}
+	r->seed = bl_sampler_seed(r->s);
 	nl = bl_sampler_nlabels(r->s);
 	r->lcount = calloc((size_t)nl + 1, sizeof *r->lcount);
 	r->order = calloc((size_t)nl + 1, sizeof *r->order);

@@ -132,6 +132,24 @@ run "$B" train man --mode full --steps 25 --batch 8 --size 32 --resume py-state.
 grep '"keys"' out.txt | $py -c 'import json,sys; [print(k) for l in sys.stdin for k in json.loads(l)["keys"]]' > tr.keys
 tail -n 200 train.keys | cmp -s - tr.keys && ok "ballast train --resume continues the python dataset's state" ||
 	bad "train resumes a python state" "$(head -c 300 err.txt)"
+# the state's seed is the one drawn from: a seed= that is not it is refused
+# (the manifest's seed is 1, the state's 5)
+cat > resume_seed.py <<'EOF'
+import ballast
+state = open("py-state.json").read()
+ds = ballast.WeightedDataset("man", decode=False, batch_size=8, draws=8, resume=state)
+assert ds.seed == 5, ds.seed
+assert ballast.WeightedDataset("man", decode=False, seed=5, resume=state).seed == 5
+try:
+    ballast.WeightedDataset("man", decode=False, seed=999, resume=state)
+except ballast.BallastError as e:
+    assert "saved with seed 5, this dataset has seed=999" in str(e), e
+else:
+    raise AssertionError("seed=999 with a seed-5 state was accepted")
+print("ok")
+EOF
+run $py resume_seed.py
+[ "$rc" -eq 0 ] && ok "resume=: the state's seed, and another seed= refused" || bad "python resume seed" "$(tail -3 err.txt)"
 # a manifest whose lines do not match manifest.json is refused here too
 cp -r man cut && head -n 10 man/shards/00001.jsonl > cut/shards/00001.jsonl
 run $py -c 'import ballast; ballast.Manifest("cut")'

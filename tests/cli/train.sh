@@ -84,6 +84,20 @@ keys p1.json > p1.keys; keys p2.json > p2.keys
 cat p1.keys p2.keys > resumed.keys
 cmp -s resumed.keys a.keys && ok "resume: saved after 15 steps + 25 more = 40 uninterrupted" || bad "resume equals uninterrupted"
 grep '"keys"' p2.json | head -1 | grep -q '"step": 16' && ok "resume continues the step count" || bad "resume step count"
+# the state's seed (5) is the one drawn from, and the one printed (the
+# manifest's is 1); a --seed that is not it is refused, as another rank is
+head -n 1 p2.json | grep -q '"seed": 5,' && ok "resume prints the state's seed, not the manifest's" ||
+	bad "resume prints the state's seed" "$(head -n 1 p2.json | head -c 300)"
+run "$B" train man --mode full --steps 25 --batch 8 --size 32 --resume st.json --seed 999 --json
+expect_rc 3 "resume with another --seed is refused"
+expect_err "state 'st.json': saved with seed 5, this run has --seed 999" "and says which seeds differ"
+[ -z "$out" ] && ok "nothing is drawn under the ignored seed" || bad "nothing drawn with a refused --seed" "$(head -c 200 out.txt)"
+run "$B" train man --mode full --steps 25 --batch 8 --size 32 --resume st.json --seed 5 --json
+keys out.txt > p3.keys
+[ "$rc" -eq 0 ] && cmp -s p2.keys p3.keys && head -n 1 out.txt | grep -q '"seed": 5,' &&
+	ok "resume with the state's own --seed is the same run" || bad "resume with the same --seed" "exit $rc $(head -c 300 err.txt)"
+run "$B" train man --mode full --steps 1 --batch 8 --size 32 --resume st.json --seed 5
+expect_out "^manifest .* seed 5, rank 0 of 1, from position 120" "the text header says so too"
 run "$B" train up --mode full --steps 1 --resume st.json
 expect_rc 3 "a state from another manifest is refused"
 expect_err "another manifest" "and says why"

@@ -246,7 +246,8 @@ class WeightedDataset(_TorchIterable):
     torch.utils.data.IterableDataset, loaded by libballast.
 
     manifest     a `ballast rebalance` OUTDIR (or a .jsonl of entries)
-    seed         seed of the draws (default: the manifest's, else 0)
+    seed         seed of the draws (default: the manifest's, else 0; with
+                 resume, the state's: a seed that is not it is refused)
     rank, world  this process is rank `rank` of `world` (distributed
                  training): it draws positions rank, rank+world, ... of the
                  one global sequence, disjoint from the other ranks'
@@ -271,7 +272,7 @@ class WeightedDataset(_TorchIterable):
     draws        or: how many draws of this rank (overrides epochs)
     start        this rank's position to start at (see state_after)
     resume       a state (text or path) from state_after or `ballast train
-                 --save-state`: start where it stopped
+                 --save-state`: start where it stopped, with its seed
     threads      decoding threads per process (default 2)
     keys         True: each sample (batch) also carries its WebDataset key
                  (list of keys), as a fifth element
@@ -288,6 +289,7 @@ class WeightedDataset(_TorchIterable):
         self.path = os.fspath(manifest)
         m = Manifest(self.path)
         self.seed = seed if seed is not None else (m.seed or 0)
+        self._seed_given = seed is not None
         self.rank, self.world = int(rank), int(world)
         if not 0 <= self.rank < self.world:
             raise ValueError("rank must be in [0, world)")
@@ -322,8 +324,14 @@ class WeightedDataset(_TorchIterable):
         err = ctypes.create_string_buffer(1024)
         if C.sampler_state_restore(m._s, text, len(text), None, err, len(err)) != 0:
             raise BallastError("resume: " + _fs(err.value))
-        seed = json.loads(text)["seed"]
-        self.seed = int(seed)
+        # the draws go on with the state's seed: a seed given with it must
+        # be that one (as `ballast train --resume --seed` refuses another)
+        seed = C.sampler_seed(m._s)
+        if self._seed_given and seed != int(self.seed):
+            raise BallastError("resume: saved with seed %d, this dataset has seed=%d (the draws "
+                               "go on with the state's seed: drop seed=, or do not resume)"
+                               % (seed, self.seed))
+        self.seed = seed
         return C.sampler_position(m._s)
 
     def __getstate__(self):

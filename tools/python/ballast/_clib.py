@@ -137,6 +137,7 @@ sampler_start = _fn("bl_sampler_start", c_int, c_void_p, c_uint64, c_uint32, c_u
 sampler_split = _fn("bl_sampler_split", c_int, c_void_p, c_uint32, c_uint32, c_uint32)
 sampler_seek = _fn("bl_sampler_seek", c_int, c_void_p, c_uint64)
 sampler_position = _fn("bl_sampler_position", c_uint64, c_void_p)
+sampler_seed = _fn("bl_sampler_seed", c_uint64, c_void_p)
 sampler_next = _fn("bl_sampler_next", c_int, c_void_p, POINTER(c_size_t), POINTER(c_uint64))
 sampler_state_text = _fn("bl_sampler_state_text", c_size_t, c_void_p, c_uint64, c_char_p, c_size_t)
 sampler_state_restore = _fn("bl_sampler_state_restore", c_int, c_void_p, c_char_p, c_size_t,
