@@ -1681,7 +1681,9 @@ enum {
 			     * asked to reduce: `accept gap` */
 	BL_CHECK_DROP,      /* a drop name no sample carries (a warning) */
 	BL_CHECK_TARGET,    /* a target line's share missed by more than
-			     * max(0.005, a quarter of the share), as when
+			     * the draws move it (3 standard errors over the
+			     * written samples, within [0.005, a quarter of
+			     * the share]), as when
 			     * `realise upsample max N` clips the weights
 			     * that meet it: `accept target D` */
 	BL_CHECK_INDEX,     /* the index is not one set: shards scanned with
