@@ -520,6 +520,12 @@ int bl_reader_seek(bl_reader *r, int64_t offset);
 int64_t bl_reader_bytes_read(const bl_reader *r);
 /* 1 if the open shard is an uncompressed regular file that supports seeks. */
 int bl_reader_seekable(const bl_reader *r);
+/*
+ * The compression of the open shard, as detected from its bytes: "none",
+ * "gzip", "bzip2", "xz", "zstd", or the name libarchive gives a filter
+ * only it decodes ("lz4", "lzip" ...).  Static; NULL when no shard is open.
+ */
+const char *bl_reader_compression(const bl_reader *r);
 /* Close the shard. BL_OK. */
 int bl_reader_close(bl_reader *r);
 void bl_reader_free(bl_reader *r);
@@ -2609,11 +2615,16 @@ typedef enum bl_export_skip {
 				* rounding realises the weights; not a failure) */
 	BL_SKIP_TOO_HEAVY,     /* write, kohya: the weight asks for more than
 				* BL_EXPORT_MAX_COPIES copies or repeats */
+	BL_SKIP_DUP_KEY,       /* webdataset: the entry's shard holds members
+				* the reader rejected as duplicates (a key seen
+				* before, a second member of one extension or
+				* caption): a reader of (url, key) weights would
+				* weight them too, so the shard is left out */
 	BL_SKIP__COUNT
 } bl_export_skip;
 /* "missing", "key_changed", "unsafe_key", "incomplete", "bad_json",
  * "name_too_long", "no_image", "no_caption", "rounded_to_zero",
- * "too_heavy"; "unknown" otherwise.  Static, never NULL. */
+ * "too_heavy", "duplicate_key"; "unknown" otherwise.  Static, never NULL. */
 #define BL_EXPORT_MAX_COPIES 1000000 /* copies (write) or repeats (kohya) of one sample */
 const char *bl_export_skip_name(int reason);
 

@@ -62,6 +62,7 @@ static const char *const skip_names[BL_SKIP__COUNT] = {
 	[BL_SKIP_NO_CAPTION] = "no_caption",
 	[BL_SKIP_ROUNDED_AWAY] = "rounded_to_zero",
 	[BL_SKIP_TOO_HEAVY] = "too_heavy",
+	[BL_SKIP_DUP_KEY] = "duplicate_key",
 };
 
 const char *bl_export_skip_name(int reason)
@@ -699,7 +700,8 @@ static int kohya_toml(struct xctx *c, const bl_export_options *opt)
 	int rc = BL_FAILED;
 
 	bl_buf_init(&t, 0);
-	qsort(c->rep, c->nrep, sizeof *c->rep, cmp_rep);
+	if (c->nrep) /* nothing exported: c->rep is NULL, which qsort may not take */
+		qsort(c->rep, c->nrep, sizeof *c->rep, cmp_rep);
 	bl_buf_addf(&t,
 		    "# kohya-ss sd-scripts dataset config, written by ballast export\n"
 		    "# train_network.py --dataset_config THIS_FILE ...\n"
@@ -736,35 +738,155 @@ out:
 	return rc;
 }
 
-/* webdataset: shards.txt (absolute paths), weights.jsonl and shards.json,
- * nothing copied. */
-static int export_webdataset(const bl_sampler *s, const bl_file_dir *d,
-			     bl_export_totals *tot, char *err, size_t errlen)
+/* A path quoted for the shell (webdataset runs pipe: URLs with sh). */
+static int add_sh_quoted(bl_buf *b, const char *s)
 {
+	bl_buf_addch(b, '\'');
+	for (; *s; s++)
+		if (*s == '\'')
+			bl_buf_adds(b, "'\\''");
+		else
+			bl_buf_addch(b, *s);
+	return bl_buf_addch(b, '\'');
+}
+
+/*
+ * What a webdataset reader makes of one shard, read through once (no
+ * member bytes loaded): *url is the URL to give it, and the return says
+ * whether its samples can be weighted by (url, key).
+ *   Python's tarfile (webdataset's reader) decodes gzip, bzip2 and xz
+ *   itself, not zstd: a zstd shard's URL is a pipe through `zstd -dc`
+ *   (webdataset's pipe: URLs), lz4 and lzip alike; another compression
+ *   only libarchive knows leaves the shard out (BL_SKIP_MISSING).
+ *   A member the reader rejected as a duplicate (a key seen before in the
+ *   shard, a second member of one extension or caption) is never tagged,
+ *   but a reader of the shard sees it, under a key whose (url, key)
+ *   weight belongs to another sample: the shard is left out
+ *   (BL_SKIP_DUP_KEY), with the first such member named.
+ * Returns BL_OK, BL_FAILED (*reason and why say why the shard is left
+ * out), BL_ENOMEM.
+ */
+static int wds_shard(bl_reader *r, const char *path, const char *abs, bl_buf *url,
+		     int *reason, bl_buf *why)
+{
+	static const struct {
+		const char *name, *cmd;
+	} pipes[] = {{"zstd", "zstd -dc -- "}, {"lz4", "lz4 -dc -- "}, {"lzip", "lzip -dc -- "}};
+	const char *comp, *msg;
+	const bl_sample *smp;
+	uint64_t dups = 0;
+	int rr;
+
+	bl_buf_reset(url);
+	bl_buf_reset(why);
+	if (bl_reader_open(r, path) != BL_OK) /* the check of shards says why */
+		return bl_buf_adds(url, abs) == BL_OK ? BL_OK : BL_ENOMEM;
+	comp = bl_reader_compression(r);
+	if (!strcmp(comp, "none") || !strcmp(comp, "gzip") || !strcmp(comp, "bzip2") ||
+	    !strcmp(comp, "xz")) {
+		rr = bl_buf_adds(url, abs);
+	} else {
+		size_t k;
+		for (k = 0; k < sizeof pipes / sizeof pipes[0] && strcmp(comp, pipes[k].name); k++)
+			;
+		if (k == sizeof pipes / sizeof pipes[0]) {
+			*reason = BL_SKIP_MISSING;
+			bl_buf_addf(why, "shard '%s' is compressed with %s, which webdataset's "
+				    "reader (Python's tarfile) cannot read and ballast knows no "
+				    "command for: decompress it, or `ballast write` new shards",
+				    path, comp);
+			bl_reader_close(r);
+			return BL_FAILED;
+		}
+		bl_buf_addf(url, "pipe:%s", pipes[k].cmd);
+		rr = add_sh_quoted(url, abs);
+	}
+	if (rr != BL_OK) {
+		bl_reader_close(r);
+		return BL_ENOMEM;
+	}
+	while ((rr = bl_reader_next(r, &smp)) != BL_END && rr != BL_FATAL) {
+		const char *first = NULL;
+		if (rr == BL_FAILED && bl_reader_errkind(r) == BL_ERR_DUP_KEY)
+			first = bl_reader_errmsg(r);
+		else if (rr == BL_WARN && (smp->problems & BL_PROBLEM(BL_ERR_DUP_KEY)))
+			for (size_t i = 0; i < bl_reader_nproblems(r) && !first; i++) {
+				bl_errkind kind;
+				if (bl_reader_problem(r, i, &kind, NULL, &msg) == BL_OK &&
+				    kind == BL_ERR_DUP_KEY)
+					first = msg;
+			}
+		else if (rr < 0 && rr != BL_WARN && rr != BL_FAILED)
+			break;
+		if (first && !dups++)
+			bl_buf_adds(why, first);
+	}
+	bl_reader_close(r);
+	if (dups) {
+		*reason = BL_SKIP_DUP_KEY;
+		bl_buf_addf(why, "%s; the shard holds %" PRIu64 " member%s or sample%s rejected "
+			    "as duplicates, which a webdataset reader would read and weight "
+			    "by the (url, key) of another sample: the shard is left out "
+			    "(`ballast write` makes shards without them)",
+			    dups > 1 ? " and more" : "", dups, dups > 1 ? "s" : "",
+			    dups > 1 ? "s" : "");
+		return BL_FAILED;
+	}
+	return BL_OK;
+}
+
+/* webdataset: shards.txt (absolute paths, or pipe: URLs), weights.jsonl
+ * and shards.json, nothing copied; shards a reader of them would weight
+ * wrongly (see wds_shard) left out, their entries item errors. */
+static int export_webdataset(struct bl_export_ctx *x, const bl_file_dir *d)
+{
+	const bl_sampler *s = x->s;
+	bl_export_totals *tot = x->tot;
+	char *err = x->err;
+	size_t errlen = x->errlen;
 	size_t ns = bl_sampler_nshards(s), n = bl_sampler_nentries(s);
 	char **url = calloc(ns ? ns : 1, sizeof *url);
-	double *w = calloc(ns ? ns : 1, sizeof *w), W = bl_sampler_weight(s);
+	double *w = calloc(ns ? ns : 1, sizeof *w), W = 0;
 	uint64_t *cnt = calloc(ns ? ns : 1, sizeof *cnt);
-	bl_buf txt, wl, js, path;
-	int rc = BL_ENOMEM;
+	int *out = calloc(ns ? ns : 1, sizeof *out); /* reason + 1 a shard is left out */
+	char **note = calloc(ns ? ns : 1, sizeof *note); /* and why */
+	bl_reader *r = bl_reader_new();
+	bl_buf txt, wl, js, path, u, why;
+	int rc = BL_ENOMEM, first;
 
 	bl_buf_init(&txt, 0);
 	bl_buf_init(&wl, 0);
 	bl_buf_init(&js, 0);
 	bl_buf_init(&path, 0);
-	if (!url || !w || !cnt)
+	bl_buf_init(&u, 0);
+	bl_buf_init(&why, 0);
+	if (!url || !w || !cnt || !out || !note || !r)
 		goto out;
+	bl_reader_set_load(r, 0);
 	for (size_t i = 0; i < ns; i++) {
 		char abs[PATH_MAX];
 		const char *p = bl_sampler_shard(s, i);
-		url[i] = strdup(realpath(p, abs) ? abs : p);
-		if (!url[i])
+		int reason = 0, sr = wds_shard(r, p, realpath(p, abs) ? abs : p, &u, &reason, &why);
+		if (sr == BL_ENOMEM)
+			goto out;
+		if (sr != BL_OK) {
+			out[i] = reason + 1;
+			if (!(note[i] = strdup(why.buf)))
+				goto out;
+			continue;
+		}
+		if (!(url[i] = strdup(u.buf)))
 			goto out;
 		bl_buf_addf(&txt, "%s\n", url[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const bl_entry *e = bl_sampler_entry(s, i);
+		if (out[e->shard_index]) {
+			cnt[e->shard_index]++;
+			continue;
+		}
 		w[e->shard_index] += e->weight;
+		W += e->weight;
 		cnt[e->shard_index]++;
 		bl_buf_adds(&wl, "{\"url\":");
 		add_json_str(&wl, url[e->shard_index]);
@@ -774,15 +896,29 @@ static int export_webdataset(const bl_sampler *s, const bl_file_dir *d,
 		add_json_float(&wl, e->weight);
 		if (bl_buf_adds(&wl, "}\n") != BL_OK)
 			goto out;
-		tot->entries++;
+		tot->samples++;
+	}
+	tot->entries = n;
+	/* the shards left out: one message each, every entry of theirs counted */
+	for (size_t i = 0; i < ns; i++) {
+		if (!out[i] || !cnt[i])
+			continue;
+		bl_export_item_error(x, out[i] - 1, "%s; %" PRIu64 " entr%s not written",
+				     note[i], cnt[i], cnt[i] == 1 ? "y" : "ies");
+		tot->skipped[out[i] - 1] += cnt[i] - 1;
+		tot->failed += cnt[i] - 1;
 	}
 	/* per shard, for information: mixing shards by these weights does
 	 * not weight the samples inside them (weights.jsonl does) */
 	bl_buf_addf(&js, "{\"format\": \"ballast-webdataset\", \"version\": 2, "
 		    "\"manifest_sha256\": \"%s\", \"total_weight\": %.9g, \"shards\": [",
 		    bl_sampler_digest(s), W);
+	first = 1;
 	for (size_t i = 0; i < ns; i++) {
-		bl_buf_addf(&js, "%s\n  {\"url\": ", i ? "," : "");
+		if (out[i])
+			continue;
+		bl_buf_addf(&js, "%s\n  {\"url\": ", first ? "" : ",");
+		first = 0;
 		add_json_str(&js, url[i]);
 		bl_buf_addf(&js, ", \"samples\": %" PRIu64 ", \"weight\": %.9g, \"share\": %.9g}",
 			    cnt[i], w[i], W > 0 ? w[i] / W : 0);
@@ -799,20 +935,28 @@ static int export_webdataset(const bl_sampler *s, const bl_file_dir *d,
 			goto out;
 		tot->files++;
 	}
-	tot->samples = n;
 	rc = BL_OK;
 out:
 	if (rc == BL_ENOMEM)
 		bl_error_set(err, errlen, "out of memory");
-	for (size_t i = 0; url && i < ns; i++)
-		free(url[i]);
+	for (size_t i = 0; i < ns; i++) {
+		if (url)
+			free(url[i]);
+		if (note)
+			free(note[i]);
+	}
 	free(url);
+	free(note);
 	free(w);
 	free(cnt);
+	free(out);
+	bl_reader_free(r);
 	bl_buf_release(&txt);
 	bl_buf_release(&wl);
 	bl_buf_release(&js);
 	bl_buf_release(&path);
+	bl_buf_release(&u);
+	bl_buf_release(&why);
 	return rc;
 }
 
@@ -860,7 +1004,7 @@ int bl_export_to(const bl_sampler *s, int kind, const char *outdir,
 	if (rc != BL_OK)
 		goto out;
 	if (kind == BL_EXPORT_WEBDATASET) {
-		rc = export_webdataset(s, &d, &tot, err, errlen);
+		rc = export_webdataset(&c.x, &d);
 	} else {
 		bl_export_copy_limits(opt, &lim);
 		rc = bl_export_walk(s, BL_LOAD_ALL, &lim, extract_one, &c, err, errlen);

@@ -1705,3 +1705,16 @@ int bl_reader_seekable(const bl_reader *r)
 {
 	return r && r->seekable;
 }
+
+const char *bl_reader_compression(const bl_reader *r)
+{
+	int fmt;
+	if (!r || !r->a || r->state == ST_CLOSED)
+		return NULL;
+	fmt = r->stream ? bl_stream_format(r->stream) : BL_Z_NONE;
+	if (fmt != BL_Z_NONE)
+		return bl_stream_format_name(fmt);
+	/* a filter only libarchive decodes (lz4, lzip ...): filter 0 is
+	 * the outermost, the last one reads the file */
+	return archive_filter_count(r->a) > 1 ? archive_filter_name(r->a, 0) : "none";
+}

@@ -136,6 +136,70 @@ EOF
 	fi
 fi
 
+# --- what ballast accepts, through both recipes: PNG images, samples
+# without json, a .tar.zst shard (Python's tarfile cannot read zstd: the
+# export gives it a pipe: URL) ------------------------------------------------------
+"$B" mkshards gz --shards 1 --per-shard 30 --seed 5 --image-size 16 --compress zst >/dev/null
+$py - mixed.tar <<'EOF'
+import io, json, struct, sys, tarfile, zlib
+def png(v):  # a valid 2x2 grey PNG
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    raw = b"".join(b"\0" + bytes([v, v]) for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
+    for i in range(20):
+        files = [("png", png(i)), ("txt", b"a png of a woman")]
+        if i % 2:
+            files.append(("json", json.dumps({"key": "m%03d" % i}).encode()))
+        for ext, data in files:
+            ti = tarfile.TarInfo("m%03d.%s" % (i, ext))
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+EOF
+"$B" scan mixed.tar gz/00000.tar.zst -o mx.db -q >/dev/null
+printf 'cap 1000 per group\nrealise upsample\n' > all.policy
+run "$B" rebalance mx.db -p all.policy -o mx -q
+expect_rc 0 "rebalance png, json-less and zstd samples"
+run "$B" export mx --to webdataset -o x-mx
+expect_rc 0 "export png, json-less and zstd samples for webdataset"
+grep -q "^pipe:zstd -dc -- '.*/gz/00000.tar.zst'\$" x-mx/shards.txt && ok "a zstd shard's url is a pipe through zstd -dc" || bad "a zstd shard's url is a pipe" "$(cat x-mx/shards.txt)"
+grep -q '"url":"pipe:zstd' x-mx/weights.jsonl && ok "weights.jsonl names the zstd shard by the same url" || bad "weights.jsonl names the zstd shard by its pipe: url"
+run "$B" write mx -o w-mx
+expect_rc 0 "write png and json-less samples"
+if [ -z "$wpy" ]; then
+	skip "both recipes on png, json-less and zstd samples" "webdataset is not importable"
+else
+	cat > mixed.py <<'EOF'
+import itertools, sys
+recipe, outdir = sys.argv[1], sys.argv[2]
+src = open(recipe).read()
+src = src.replace('d = "OUTDIR"', "d = %r" % outdir).replace('d = "PATH"', "d = %r" % outdir)
+g = {}
+exec(compile(src, recipe, "exec"), g)          # the help's Python, as printed
+png = jpg = nojson = 0
+for img, txt, js in itertools.islice(g["ds"], 600):
+    assert img.size in ((2, 2), (16, 16)), img.size
+    assert isinstance(txt, str) and txt and isinstance(js, dict)
+    png += img.size == (2, 2)
+    jpg += img.size == (16, 16)
+    nojson += not js
+print(recipe, "png", png, "jpg (zstd shard)", jpg, "without json", nojson)
+assert png > 100 and nojson > 50 and jpg > 200
+EOF
+	if PYTHONPATH="$wpp" $wpy mixed.py export_recipe.py "$PWD/x-mx"; then
+		ok "export --help's recipe reads png images, samples without json and a zstd shard"
+	else
+		bad "export --help's recipe reads png images, samples without json and a zstd shard"
+	fi
+	if PYTHONPATH="$wpp" $wpy mixed.py write_recipe.py "$PWD/w-mx"; then
+		ok "write --help's recipe reads png images and samples without json"
+	else
+		bad "write --help's recipe reads png images and samples without json"
+	fi
+fi
+
 # --- kohya: sd-scripts' own validator of dataset configs --------------------------
 run "$B" export eq --to kohya -o ko --repeat-scale auto
 expect_rc 0 "kohya export"

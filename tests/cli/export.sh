@@ -117,3 +117,47 @@ run "$B" export man --to hf -o k0
 expect_rc 3 "an existing PATH without --force is refused"
 run "$B" export man --to kohya -o kx --repeat-scale -2
 expect_rc 2 "--repeat-scale must be positive"
+
+# --- webdataset: a shard with members rejected as duplicates is left out ----------
+# 40 samples, then a member reusing the first key with a caption scan never
+# tagged: a reader of (url, key) weights would draw it with the first
+# sample's weight
+"$B" mkshards dk --shards 1 --per-shard 40 --seed 1 --image-size 16 >/dev/null
+$py - dk/00000.tar dup.tar <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1]) as src, tarfile.open(sys.argv[2], "w", format=tarfile.USTAR_FORMAT) as out:
+    for m in src.getmembers():
+        out.addfile(m, src.extractfile(m))
+    ti = tarfile.TarInfo("000000000.txt")
+    data = b"NOT IN THE MANIFEST"
+    ti.size = len(data)
+    out.addfile(ti, io.BytesIO(data))
+EOF
+cp dk/00000.tar clean.tar
+"$B" scan dup.tar clean.tar -o dk.db -q >/dev/null 2>&1
+printf 'cap 1000 per group\nrealise weights\n' > all.policy
+"$B" rebalance dk.db -p all.policy -o dkm -q >/dev/null
+run "$B" export dkm --to webdataset -o dkx
+expect_rc 1 "webdataset: a shard with a duplicate key fails the export (exit 1)"
+expect_err "shard 'dup.tar' member '000000000.txt' at offset [0-9]+: key '000000000' already seen" "webdataset: the rejected member named with shard, member and offset"
+expect_out "^skipped +40 duplicate_key" "webdataset: the shard's 40 entries skipped as duplicate_key"
+if grep -q dup.tar dkx/shards.txt dkx/weights.jsonl dkx/shards.json; then bad "webdataset: the shard with a duplicate key is in no list"; else ok "webdataset: the shard with a duplicate key is in no list"; fi
+[ "$(wc -l < dkx/weights.jsonl)" -eq 40 ] && grep -q clean.tar dkx/shards.txt && ok "webdataset: the clean shard's 40 entries exported" || bad "webdataset: the clean shard exported"
+$py -c 'import json; o = json.load(open("dkx/ballast.json")); assert o["skipped"]["duplicate_key"] == 40 and o["failed"] == 40' && ok "ballast.json counts duplicate_key" || bad "ballast.json counts duplicate_key"
+
+# --- kohya with nothing to export: an empty dataset.toml, no stray files ----------
+$py - txtonly.tar <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
+    for i in range(3):
+        ti = tarfile.TarInfo("%03d.txt" % i)
+        data = b"a caption and no image"
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+EOF
+"$B" scan txtonly.tar -o to.db -q >/dev/null
+"$B" rebalance to.db -p all.policy -o tom -q >/dev/null
+run "$B" export tom --to kohya -o kto
+expect_rc 1 "kohya: no sample with an image fails the run (exit 1), without a crash"
+expect_out "^skipped +3 no_image" "kohya: the samples without an image counted"
+[ -f kto/dataset.toml ] && [ -z "$(ls -d kto.tmp-* 2>/dev/null)" ] && ok "kohya: dataset.toml written, no temporary directory left" || bad "kohya with nothing to export"
