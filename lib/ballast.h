@@ -346,7 +346,8 @@ int bl_strlist_add(bl_strlist *l, const char *s);
  * out, in order:
  *   "-"                    standard input (kept as "-")
  *   "@list.txt"            one spec per line; blank lines and '#' comments
- *                          skipped; "@-" reads the list from stdin
+ *                          skipped; "@-" reads the list from stdin; a list
+ *                          without a spec is an error
  *   "a/{00000..00099}.tar" brace ranges, zero padding kept from the width of
  *                          the first bound; several ranges multiply
  *   "a/{x,y}.tar"          brace alternatives

@@ -1380,6 +1380,17 @@ static void release_map(bl_reader *r)
 /* The end of the archive as libarchive saw it. */
 static int at_eof(bl_reader *r, const bl_sample **out)
 {
+	if (!r->data_end && !r->base && pos_now(r) < 1024) {
+		char d[300];
+		/* libarchive takes an empty input for an empty archive; GNU
+		 * tar does not ("does not look like a tar archive"), and an
+		 * empty shard is a shard lost (a copy that failed, a disk that
+		 * filled): even an archive of no members has its end blocks */
+		set_err(r, BL_ERR_TRUNCATED, NULL, 0, "no tar archive: %lld bytes of tar data, less than "
+			"the end-of-archive blocks of an empty archive%s", (long long)pos_now(r),
+			stream_detail(r, d, sizeof d));
+		return damaged(r);
+	}
 	if (r->data_end && pos_now(r) < r->data_end + 1024) {
 		char d[300];
 		/* libarchive accepts a stream that stops at a member boundary;

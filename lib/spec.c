@@ -218,7 +218,7 @@ static int expand_list(struct expand *x, const char *listpath)
 	size_t cap = 0;
 	ssize_t n;
 	int rc = BL_FAILED;
-	unsigned long lineno = 0;
+	unsigned long lineno = 0, specs = 0;
 
 	if (x->depth >= BL_SPEC_MAX_DEPTH) {
 		snprintf(x->err, x->errlen, "list files nested too deep at '@%s'",
@@ -244,6 +244,7 @@ static int expand_list(struct expand *x, const char *listpath)
 			*--e = '\0';
 		if (!*s || *s == '#')
 			continue;
+		specs++;
 		if (expand_spec(x, s) != BL_OK) {
 			size_t l = strlen(x->err);
 			snprintf(x->err + l, x->errlen - l, " (list '%s' line %lu)",
@@ -254,6 +255,13 @@ static int expand_list(struct expand *x, const char *listpath)
 	if (ferror(f)) {
 		snprintf(x->err, x->errlen, "cannot read list '%s': %s", listpath,
 			 strerror(errno));
+		goto out;
+	}
+	/* as a command line without a shard: a list emptied by a job
+	 * that failed must not pass for a set of no samples */
+	if (!specs) {
+		snprintf(x->err, x->errlen, "list '%s' names no shard (it is empty or "
+			 "holds only comments)", listpath);
 		goto out;
 	}
 	rc = BL_OK;

@@ -55,6 +55,29 @@ expect_rc 1 "a truncated shard exits 1"
 expect_err "shard 'cut.tar'.* at offset [0-9]+" "the error names shard and offset"
 n=$(wc -l < out.txt)
 [ "$n" -gt 0 ] && [ "$n" -lt 50 ] && ok "samples before the cut are listed ($n)" || bad "samples before the cut are listed" "$n"
+# an empty file is no tar archive (GNU tar: "does not look like a tar
+# archive"), compressed or not; an empty list names no shard
+: > zero.tar
+: > zero.tar.gz
+for z in zero.tar zero.tar.gz; do
+	run "$B" ls --summary $z
+	expect_rc 1 "$z (0 bytes) exits 1"
+	expect_err "shard '$z' at offset 0: no tar archive: 0 bytes" "$z: the error says there is no archive"
+	expect_out "^  truncated +1$" "$z: counted as truncated"
+done
+gzip -c < /dev/null > empty-data.tar.gz
+run "$B" ls empty-data.tar.gz
+expect_rc 1 "a gzip stream of no bytes exits 1"
+head -c 1024 /dev/zero > end-blocks.tar
+run "$B" ls --summary end-blocks.tar
+expect_rc 0 "an archive of only its end blocks is an empty archive (exit 0)"
+: > empty.lst
+printf '# nothing\n\n' > comments.lst
+for l in empty.lst comments.lst; do
+	run "$B" ls @$l
+	expect_rc 2 "@$l: a list without a shard is a usage error"
+	expect_err "list '$l' names no shard" "@$l: and says so"
+done
 run "$B" ls --summary gen/00000.tar nonexistent.tar gen/00001.tar
 expect_rc 1 "a missing shard does not stop the others"
 expect_out "^samples +100$" "both good shards counted"

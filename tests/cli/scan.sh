@@ -149,3 +149,15 @@ PY
 else
 	skip "JPEG corpus scan" "../shared/data or sqlite3 is absent"
 fi
+
+# an empty shard is a shard lost, not one of no samples; an empty list is
+# a command line without a shard
+: > zero.tar
+run "$B" scan zero.tar -o zero.db
+expect_rc 1 "scan of a 0-byte shard exits 1"
+expect_err "shard 'zero.tar' at offset 0: no tar archive: 0 bytes" "and names the shard"
+expect_out "^errors +1 \(truncated 1\)" "counted as truncated"
+: > empty.lst
+run "$B" scan @empty.lst -o empty.db
+expect_rc 2 "scan of an empty @list is a usage error, as scan without a shard"
+expect_err "list 'empty.lst' names no shard" "and says so"

@@ -354,6 +354,25 @@ BL_TEST(shard_open_errors)
 	f = fopen(empty, "w");
 	REQUIRE(f);
 	fclose(f);
+	/* an empty file is no archive (GNU tar: "does not look like a tar
+	 * archive"), nor is less than the end blocks of an empty one; 1024
+	 * zero bytes are an empty archive */
+	CHECK_EQ_INT(read_all(r, empty, &log, &msg), 0);
+	CHECK_EQ_STR(log.buf, "FATAL(truncated)");
+	CHECK_CONTAINS(msg.buf, "empty.tar");
+	CHECK_CONTAINS(msg.buf, "no tar archive: 0 bytes");
+	f = fopen(empty, "w");
+	REQUIRE(f);
+	for (int i = 0; i < 512; i++)
+		fputc(0, f);
+	fclose(f);
+	CHECK_EQ_INT(read_all(r, empty, &log, &msg), 0);
+	CHECK_EQ_STR(log.buf, "FATAL(truncated)");
+	f = fopen(empty, "w");
+	REQUIRE(f);
+	for (int i = 0; i < 1024; i++)
+		fputc(0, f);
+	fclose(f);
 	CHECK_EQ_INT(read_all(r, empty, &log, &msg), 0);
 	CHECK_EQ_STR(log.buf, "");
 	/* misuse */
