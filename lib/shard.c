@@ -42,6 +42,16 @@
  * by sample with nothing loaded, from where the reader stands or again
  * from its start.  Loaders, exports and the audit sheet read tar only
  * through here.
+ *
+ * Names.  A member's name is its bytes as the archive holds them, whatever
+ * the process locale, as Python's tarfile and webdataset read them (keys
+ * must agree with theirs).  libarchive converts a pax header's UTF-8 path
+ * to the locale's charset: to Latin-1 in a Latin-1 locale, to NFC in a
+ * UTF-8 one ("cafe\u0301" became "caf\u00e9"); in the C locale the
+ * conversion fails for any name that is not ASCII, and libarchive keeps
+ * the name as held, with a warning.  So headers are read with the calling
+ * thread in the C locale (uselocale: the process locale is left alone),
+ * and that warning is no damage.
  */
 #include "error_int.h"
 #include "shard_int.h"
@@ -51,6 +61,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -1102,6 +1113,37 @@ static int load_member(bl_reader *r, struct slot *sl, bl_member *m)
  * ends), and the stretch skipped is recorded in skip_from/skip_to for the
  * caller to report.  A warning on a header is kept in hdr_warn.
  */
+static locale_t c_locale;
+static pthread_once_t c_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_init(void)
+{
+	c_locale = newlocale(LC_CTYPE_MASK, "C", (locale_t)0);
+}
+
+/* libarchive's warning when a pax name (or user, group, link name) is
+ * not ASCII, read in the C locale: the name is kept as the archive holds
+ * it. */
+static int charset_warning(const char *msg)
+{
+	return msg && strstr(msg, "can't be converted from UTF-8");
+}
+
+/* The next header, read in the C locale (see "Names" above). */
+static int next_header(bl_reader *r, struct archive_entry **e)
+{
+	locale_t old = (locale_t)0;
+	int rc;
+
+	pthread_once(&c_once, c_locale_init);
+	if (c_locale)
+		old = uselocale(c_locale);
+	rc = archive_read_next_header(r->a, e);
+	if (c_locale)
+		uselocale(old);
+	return rc;
+}
+
 static int read_header(bl_reader *r, struct archive_entry **e)
 {
 	int64_t before;
@@ -1117,7 +1159,7 @@ static int read_header(bl_reader *r, struct archive_entry **e)
 	r->skip_from = -1;
 	for (;;) {
 		before = pos_now(r);
-		rc = archive_read_next_header(r->a, e);
+		rc = next_header(r, e);
 		if (rc != ARCHIVE_RETRY)
 			break;
 		if (pos_now(r) <= before) {
@@ -1132,7 +1174,9 @@ static int read_header(bl_reader *r, struct archive_entry **e)
 	if (r->skip_from >= 0)
 		r->skip_to = rc == ARCHIVE_OK || rc == ARCHIVE_WARN ? pos_header(r) : pos_now(r);
 	if (rc == ARCHIVE_WARN) {
-		bl_buf_adds(&r->hdr_warn, archive_msg(r->a));
+		/* a name kept as the archive holds it is no damage */
+		if (!charset_warning(archive_msg(r->a)))
+			bl_buf_adds(&r->hdr_warn, archive_msg(r->a));
 		rc = ARCHIVE_OK;
 	}
 	return rc;

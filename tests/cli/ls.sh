@@ -112,3 +112,30 @@ if [ -n "$cc12m" ]; then
 else
 	skip "real shards" "../shared/data is absent"
 fi
+
+# pax tars with UTF-8 names, as GNU tar --format=pax, Python's tarfile and
+# webdataset's TarWriter write them: read whole, whatever LC_ALL says, and
+# keyed as Python reads them (NFD kept, not normalised)
+mkdir -p paxsrc && printf 'a caf\303\251 photo' > "paxsrc/caf$(printf '\303\251').txt" && echo '{}' > "paxsrc/caf$(printf '\303\251').json"
+(cd paxsrc && tar --format=pax -cf ../gnupax.tar ./*)
+python3 - pypax.tar <<'PY'
+import io, sys, tarfile, unicodedata
+with tarfile.open(sys.argv[1], "w") as t:   # PAX_FORMAT, Python's default
+    for name in ("na\u00efve/\u00e9t\u00e9", unicodedata.normalize("NFD", "caf\u00e9")):
+        for ext in ("txt", "json"):
+            i = tarfile.TarInfo(name + "." + ext); i.size = 2; t.addfile(i, io.BytesIO(b"{}"))
+PY
+for loc in C C.UTF-8; do
+	run env LC_ALL=$loc "$B" ls gnupax.tar pypax.tar
+	expect_rc 0 "pax UTF-8 names (LC_ALL=$loc): no error"
+	keys=$(cut -f3 out.txt | tr '\n' ' ')
+	want=$(python3 -c 'import tarfile, sys
+ks = []
+for p in sys.argv[1:]:
+    for m in tarfile.open(p):
+        k = m.name.rsplit("/", 1)[-1].split(".")[0]
+        k = (m.name.rsplit("/", 1)[0] + "/" + k) if "/" in m.name else k
+        if k not in ks: ks.append(k)
+sys.stdout.write(" ".join(ks) + " ")' gnupax.tar pypax.tar)
+	[ "$keys" = "$want" ] && ok "pax UTF-8 names (LC_ALL=$loc): keys as Python's tarfile reads them" || bad "pax keys (LC_ALL=$loc)" "got '$keys' want '$want'"
+done
