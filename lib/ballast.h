@@ -121,7 +121,9 @@ typedef enum bl_errkind {
 	BL_ERR_OPEN,        /* shard cannot be opened / is not an archive */
 	BL_ERR_TRUNCATED,   /* archive damaged or cut short */
 	BL_ERR_NOT_REGULAR, /* member is a directory, link, device ... */
-	BL_ERR_DUP_KEY,     /* key seen before in the same shard, not adjacent */
+	BL_ERR_DUP_KEY,     /* key seen before in the same shard, not adjacent;
+			     * a second member of one extension in a sample,
+			     * or a second caption (txt, txt.gz) or json */
 	BL_ERR_NO_CAPTION,  /* sample has no txt member */
 	BL_ERR_TOO_BIG,     /* member over the size limit (bytes not loaded) */
 	BL_ERR_BAD_UTF8,    /* caption is not valid UTF-8 */
@@ -414,8 +416,9 @@ typedef struct bl_sample {
 	int64_t offset;         /* byte offset of the first member's header */
 	size_t nmembers;
 	const bl_member *members;
-	const bl_member *caption; /* the txt member (without one, the txt.gz
-				   * member, its data decompressed), or NULL */
+	const bl_member *caption; /* the txt or txt.gz member (its data
+				   * decompressed), or NULL; a sample has one
+				   * (a second is BL_ERR_DUP_KEY, skipped) */
 	const bl_member *json;    /* the json (or json.gz) member, or NULL */
 	const bl_member *image;   /* first jpg/jpeg/png/webp member, or NULL */
 	bl_problems problems;     /* BL_PROBLEM(BL_ERR_NO_CAPTION) etc. */

@@ -868,8 +868,8 @@ static void sample_reset(bl_reader *r)
 	bl_buf_reset(&r->key);
 }
 
-/* The member of a text kind: the plain one ("txt") before its compressed
- * form ("txt.gz"). */
+/* The member of a text kind, plain ("txt") or compressed ("txt.gz"):
+ * place_member keeps one of the two. */
 static const bl_member *find_text(const bl_reader *r, const char *plain, const char *gz)
 {
 	const bl_member *alt = NULL;
@@ -1287,6 +1287,18 @@ static int note_skip(bl_reader *r, struct archive_entry *e)
 	return ITEM_FAILED;
 }
 
+/* "txt" and "txt.gz" (or "json" and "json.gz"), in either order: two
+ * captions (or two json members) of one sample, which a reader would
+ * pick between differently. */
+static int same_text(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > lb)
+		return same_text(b, a);
+	return (!strcmp(a, "txt") || !strcmp(a, "json")) && lb == la + 3 &&
+	       !strncmp(a, b, la) && !strcmp(b + la, ".gz");
+}
+
 /* Place the member whose header is e: the sample under assembly goes on,
  * ends (e is kept for the next one), or the member is rejected. */
 static int place_member(bl_reader *r, struct archive_entry *e)
@@ -1383,6 +1395,13 @@ static int place_member(bl_reader *r, struct archive_entry *e)
 			add_problem(r, BL_ERR_DUP_KEY, path, offset,
 				    "another '.%s' member in sample '%s' (the first one kept)",
 				    sl->ext.buf, r->key.buf);
+			return skip_data(r, path, offset) == BL_OK ? NEXT_MEMBER : SHARD_OVER;
+		}
+		if (same_text(r->members[i].ext, sl->ext.buf)) {
+			add_problem(r, BL_ERR_DUP_KEY, path, offset,
+				    "a second %s member in sample '%s': '.%s' beside '.%s' (the "
+				    "first one kept)", sl->ext.buf[0] == 't' ? "caption" : "json",
+				    r->key.buf, sl->ext.buf, r->members[i].ext);
 			return skip_data(r, path, offset) == BL_OK ? NEXT_MEMBER : SHARD_OVER;
 		}
 	}

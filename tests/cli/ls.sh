@@ -139,3 +139,23 @@ for p in sys.argv[1:]:
 sys.stdout.write(" ".join(ks) + " ")' gnupax.tar pypax.tar)
 	[ "$keys" = "$want" ] && ok "pax UTF-8 names (LC_ALL=$loc): keys as Python's tarfile reads them" || bad "pax keys (LC_ALL=$loc)" "got '$keys' want '$want'"
 done
+
+# a caption twice (.txt and .txt.gz), a json twice (.json.gz and .json):
+# the second is a duplicate_key item error naming shard, member and
+# offset; the first is kept, whichever form it has
+python3 - twotext.tar <<'PY'
+import gzip, io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
+    def add(n, d):
+        i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
+    add("a.txt", b"plain caption"); add("a.txt.gz", gzip.compress(b"hidden caption"))
+    add("b.json.gz", gzip.compress(b"{}")); add("b.json", b"{}"); add("b.txt", b"x")
+    add("c.txt.gz", gzip.compress(b"first")); add("c.txt", b"second")
+PY
+run "$B" ls twotext.tar
+expect_rc 1 "a sample with .txt and .txt.gz exits 1"
+expect_err "shard 'twotext.tar' member 'a.txt.gz' at offset 1024: a second caption member in sample 'a'" "the .txt.gz beside a .txt named with shard, member and offset"
+expect_err "member 'b.json' at offset [0-9]+: a second json member in sample 'b'" "the .json beside a .json.gz named"
+expect_err "member 'c.txt' at offset [0-9]+: a second caption member in sample 'c'" "the .txt after a .txt.gz named"
+expect_out "^twotext.tar	0	a	0	txt:13$" "sample a keeps its first caption only"
+expect_out "^twotext.tar	2	c	[0-9]+	txt.gz:[0-9]+$" "sample c keeps its first caption (.txt.gz) only"

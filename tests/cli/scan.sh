@@ -161,3 +161,20 @@ expect_out "^errors +1 \(truncated 1\)" "counted as truncated"
 run "$B" scan @empty.lst -o empty.db
 expect_rc 2 "scan of an empty @list is a usage error, as scan without a shard"
 expect_err "list 'empty.lst' names no shard" "and says so"
+
+# two captions in one sample (.txt and .txt.gz): an item error, and the
+# sample tagged from the first one only
+python3 - twocap.tar <<'PY'
+import gzip, io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
+    def add(n, d):
+        i = tarfile.TarInfo(n); i.size = len(d); t.addfile(i, io.BytesIO(d))
+    add("a.txt", b"a photo of a street"); add("a.txt.gz", gzip.compress(b"a photo of a woman"))
+PY
+run "$B" scan twocap.tar -o twocap.db
+expect_rc 1 "scan: a second caption member exits 1"
+expect_out "^errors +1 \(duplicate_key 1\)" "scan: counted as duplicate_key"
+expect_err "member 'a.txt.gz' at offset 1024: a second caption member" "scan: named with member and offset"
+if command -v sqlite3 >/dev/null; then
+	[ "$(sqlite3 twocap.db "select caption from samples")" = "a photo of a street" ] && ok "scan: the first caption is the one stored and tagged" || bad "scan: the first caption kept"
+fi

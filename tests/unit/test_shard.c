@@ -1306,9 +1306,14 @@ BL_TEST(shard_gzip_members)
 	CHECK(s->problems & BL_PROBLEM(BL_ERR_TOO_BIG));
 	CHECK(s->caption && !s->caption->data);
 	CHECK_CONTAINS(bl_reader_errmsg(r), "1000-byte limit");
-	/* a plain caption wins over its compressed twin */
-	REQUIRE(bl_reader_next(r, &s) == BL_OK);
+	/* a caption and its compressed twin: the first is kept, the second
+	 * is a duplicate member named with its offset */
+	REQUIRE(bl_reader_next(r, &s) == BL_WARN);
 	CHECK_EQ_STR((const char *)s->caption->data, "plain");
+	CHECK_EQ_INT(s->nmembers, 1);
+	CHECK_EQ_INT(bl_reader_errkind(r), BL_ERR_DUP_KEY);
+	CHECK_CONTAINS(bl_reader_errmsg(r), "member 'c.txt.gz' at offset");
+	CHECK_CONTAINS(bl_reader_errmsg(r), "a second caption member");
 	CHECK_EQ_INT(bl_reader_next(r, &s), BL_END);
 	free(gz);
 	free(bomb);
