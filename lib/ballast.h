@@ -361,6 +361,17 @@ int bl_strlist_add(bl_strlist *l, const char *s);
  */
 int bl_spec_expand(const char *spec, bl_strlist *out, size_t max_items,
 		   char *err, size_t errlen);
+/*
+ * The same shard under several names: for each of paths[0..n-1],
+ * first[i] is the index of the first path naming the same file (the same
+ * device and inode: another path, a symlink, a hard link; "-" given
+ * again), or i when it is the first.  Paths that are not regular files
+ * (or cannot be stat'ed, FIFOs and devices aside from "-") are their
+ * own first.  `ballast scan` and `ballast ls` read such a shard once,
+ * under its first name, and report the others (BL_ERR_DUP_SHARD).
+ * Returns BL_OK, BL_ENOMEM, BL_EUSAGE (NULL with n > 0).
+ */
+int bl_spec_same_files(const char *const *paths, size_t n, size_t *first);
 
 /* ------------------------------------------------------------------ */
 /* The shard reader (lib/shard.c)                                      */

@@ -786,51 +786,21 @@ static void count_chunk(struct scan *sc, const struct bl_index_shard *ch,
 
 /* ---- the plan ---------------------------------------------------------- */
 
-struct ident {
-	int64_t dev, ino;
-	size_t i;
-};
-
-static int cmp_ident(const void *a, const void *b)
-{
-	const struct ident *x = a, *y = b;
-	if (x->dev != y->dev)
-		return x->dev < y->dev ? -1 : 1;
-	if (x->ino != y->ino)
-		return x->ino < y->ino ? -1 : 1;
-	return x->i < y->i ? -1 : x->i > y->i;
-}
-
 /* The same file twice in the list (another path, a symlink, "-" twice):
- * the later ones point at the first. */
-static int find_duplicates(struct scan *sc)
+ * the later ones point at the first (bl_spec_same_files). */
+static int find_duplicates(struct scan *sc, const bl_strlist *shards, size_t lo)
 {
-	struct ident *ids = calloc(sc->nwork ? sc->nwork : 1, sizeof *ids);
-	size_t n = 0;
-	const char *first_stdin = NULL;
+	size_t *first = malloc((sc->nwork ? sc->nwork : 1) * sizeof *first);
 
-	if (!ids)
+	if (!first || bl_spec_same_files((const char *const *)shards->items + lo, sc->nwork,
+					 first) != BL_OK) {
+		free(first);
 		return BL_ENOMEM;
-	for (size_t i = 0; i < sc->nwork; i++) {
-		struct work *wk = &sc->work[i];
-		if (!strcmp(wk->path, "-")) {
-			if (first_stdin)
-				wk->same_as = first_stdin;
-			else
-				first_stdin = wk->path;
-		} else if (wk->dev >= 0) {
-			ids[n].dev = wk->dev;
-			ids[n].ino = wk->ino;
-			ids[n++].i = i;
-		}
 	}
-	qsort(ids, n, sizeof *ids, cmp_ident);
-	for (size_t k = 1; k < n; k++)
-		if (ids[k].dev == ids[k - 1].dev && ids[k].ino == ids[k - 1].ino) {
-			struct work *first = &sc->work[ids[k - 1].i];
-			sc->work[ids[k].i].same_as = first->same_as ? first->same_as : first->path;
-		}
-	free(ids);
+	for (size_t i = 0; i < sc->nwork; i++)
+		if (first[i] != i)
+			sc->work[i].same_as = sc->work[first[i]].path;
+	free(first);
 	return BL_OK;
 }
 
@@ -933,7 +903,7 @@ static int plan(struct scan *sc, const bl_strlist *shards, bl_index *ix,
 			}
 		}
 	}
-	if (find_duplicates(sc) != BL_OK) {
+	if (find_duplicates(sc, shards, lo) != BL_OK) {
 		bl_error_set(err, errlen, "out of memory");
 		return BL_ENOMEM;
 	}

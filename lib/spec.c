@@ -14,9 +14,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <glob.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define BL_SPEC_DEFAULT_MAX 10000000
 #define BL_SPEC_MAX_DEPTH 4
@@ -310,4 +312,51 @@ int bl_spec_expand(const char *spec, bl_strlist *out, size_t max_items,
 			free(out->items[--out->n]);
 	}
 	return rc;
+}
+
+/* ---- the same file under two names ---------------------------------------- */
+
+struct file_id {
+	uint64_t dev, ino;
+	size_t i;
+};
+
+static int cmp_file_id(const void *a, const void *b)
+{
+	const struct file_id *x = a, *y = b;
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+int bl_spec_same_files(const char *const *paths, size_t n, size_t *first)
+{
+	struct file_id *ids;
+	size_t m = 0, first_stdin = SIZE_MAX;
+
+	if ((!paths || !first) && n)
+		return BL_EUSAGE;
+	ids = malloc((n ? n : 1) * sizeof *ids);
+	if (!ids)
+		return BL_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		first[i] = i;
+		if (!strcmp(paths[i], "-")) {
+			if (first_stdin == SIZE_MAX)
+				first_stdin = i;
+			else
+				first[i] = first_stdin;
+		} else if (stat(paths[i], &st) == 0 && S_ISREG(st.st_mode)) {
+			ids[m++] = (struct file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, i};
+		}
+	}
+	qsort(ids, m, sizeof *ids, cmp_file_id);
+	for (size_t k = 1; k < m; k++)
+		if (ids[k].dev == ids[k - 1].dev && ids[k].ino == ids[k - 1].ino)
+			first[ids[k].i] = first[ids[k - 1].i];
+	free(ids);
+	return BL_OK;
 }

@@ -19,7 +19,9 @@ const char usage_ls[] =
 	"List the samples of WebDataset shards: shard, ordinal, key, byte offset\n"
 	"and each member as ext:size.  SHARD may be a path (.tar .tar.gz .tgz\n"
 	".tar.zst .tar.xz), '-' for stdin, a glob, a brace range such as\n"
-	"'shards/{00000..00099}.tar', or @FILE with one spec per line.\n"
+	"'shards/{00000..00099}.tar', or @FILE with one spec per line.  The same\n"
+	"file under two names (a symlink, '-' twice) is read once, under its\n"
+	"first name; the others are duplicate_shard errors, as in `ballast scan`.\n"
 	"\n"
 	"  --summary   print counts instead: shards, samples, samples without a\n"
 	"              caption, members by extension, errors by kind\n"
@@ -138,6 +140,7 @@ int cmd_ls(int argc, char **argv)
 	};
 	int summary = 0, json = 0, all = 0, quiet = 0, c, rc = EXIT_FATAL;
 	bl_strlist shards;
+	size_t *first = NULL;
 	bl_reader *r = NULL;
 	struct summary sum;
 	struct shown shown;
@@ -162,7 +165,9 @@ int cmd_ls(int argc, char **argv)
 		goto out;
 	}
 	r = bl_reader_new();
-	if (!r || bl_reader_set_load(r, all ? BL_LOAD_ALL : BL_LOAD_TEXT) != BL_OK) {
+	first = malloc((shards.n ? shards.n : 1) * sizeof *first);
+	if (!r || !first || bl_reader_set_load(r, all ? BL_LOAD_ALL : BL_LOAD_TEXT) != BL_OK ||
+	    bl_spec_same_files((const char *const *)shards.items, shards.n, first) != BL_OK) {
 		tool_err("out of memory");
 		goto out;
 	}
@@ -170,6 +175,15 @@ int cmd_ls(int argc, char **argv)
 		const bl_sample *s;
 		int res;
 
+		if (first[i] != i) { /* read once, under its first name, as scan does */
+			sum.errors[BL_ERR_DUP_SHARD]++;
+			if (!quiet && !strcmp(shards.items[i], "-"))
+				tool_err("shard '-': standard input is given more than once (read once)");
+			else if (!quiet)
+				tool_err("shard '%s' is the same file as '%s' (device and inode): read "
+					 "once, counted once", shards.items[i], shards.items[first[i]]);
+			continue;
+		}
 		sum.shards++;
 		if (bl_reader_open(r, shards.items[i]) != BL_OK) {
 			sum.shards_failed++;
@@ -237,6 +251,7 @@ int cmd_ls(int argc, char **argv)
 	rc = tool_failed_items(sum.errors) ? EXIT_ITEMS_FAILED : EXIT_ALL_GOOD;
 out:
 	bl_reader_free(r);
+	free(first);
 	bl_strlist_release(&shards);
 	bl_buf_release(&line);
 	return tool_finish(rc);

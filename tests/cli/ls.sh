@@ -159,3 +159,15 @@ expect_err "member 'b.json' at offset [0-9]+: a second json member in sample 'b'
 expect_err "member 'c.txt' at offset [0-9]+: a second caption member in sample 'c'" "the .txt after a .txt.gz named"
 expect_out "^twotext.tar	0	a	0	txt:13$" "sample a keeps its first caption only"
 expect_out "^twotext.tar	2	c	[0-9]+	txt.gz:[0-9]+$" "sample c keeps its first caption (.txt.gz) only"
+
+# the same shard twice (the same path, another path, a symlink) is read
+# once, as scan reads it, and each extra name is a duplicate_shard error
+ln -sf gen/00000.tar link.tar
+run "$B" ls --summary gen/00000.tar gen/00000.tar ./gen/00000.tar link.tar gen/00001.tar
+expect_rc 1 "ls: a shard given twice exits 1"
+expect_out "^shards +2$" "ls: the same file under four names is one shard"
+expect_out "^samples +100$" "ls: its samples counted once"
+expect_out "^  duplicate_shard +3$" "ls: three duplicate_shard errors"
+expect_err "shard 'link.tar' is the same file as 'gen/00000.tar'" "ls: the extra name and the first named"
+run "$B" ls gen/00000.tar link.tar
+[ "$(wc -l < out.txt)" -eq 50 ] && ok "ls: samples of a shard given twice listed once" || bad "ls: samples listed once" "$(wc -l < out.txt) lines"
