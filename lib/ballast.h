@@ -2099,6 +2099,12 @@ typedef struct bl_verify_options {
 	int no_digest;  /* bl_verify_manifest: BL_CHECK_QUICK instead of FULL */
 	void (*on_error)(void *arg, const char *msg);
 	void *arg;
+	/* bl_verify_manifest: called once (with arg) when the manifest's
+	 * plan failed its checks, with the sentence of
+	 * bl_sampler_plan_failed, once the manifest is loaded (after the
+	 * problems of its lines, before the shards are checked); NULL: not
+	 * told.  It does not change the return value */
+	void (*on_plan_failed)(void *arg, const char *msg);
 } bl_verify_options;
 
 typedef struct bl_verify_totals {
@@ -2140,7 +2146,8 @@ int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
  * the form "realise" says; each a problem, counted in manifest_bad, the
  * manifest still checked), bl_verify_shards (FULL, or QUICK with
  * no_digest), then each entry's key stands at its recorded ordinal and
- * offset, whatever the order of the manifest's lines.  Every problem and
+ * offset, whatever the order of the manifest's lines.  A plan that failed
+ * its checks goes to on_plan_failed first (it is no mismatch).  Every problem and
  * mismatch goes to on_error (names the file, or the shard, sample and
  * offsets).  BL_OK when all match; BL_FAILED when some do not (err says
  * how many); BL_FATAL when the manifest cannot be loaded (err says why,
@@ -2443,6 +2450,21 @@ const char *bl_sampler_digest(const bl_sampler *s);
  * NULL (absent, not a scalar, or a bare .jsonl).  The seed comes back
  * exactly (see bl_seed_parse). */
 const char *bl_sampler_meta(const bl_sampler *s, const char *field);
+/*
+ * The plan's verdict, as manifest.json records it: NULL when its
+ * summary's "ok" is true or absent (a bare .jsonl records no verdict,
+ * nor does a manifest without a summary), else one sentence naming the
+ * checks that failed when `ballast rebalance` made the plan, the first
+ * two with their messages: "its plan failed 2 checks when it was made:
+ * index: the index: 1 of the 3 shards ...; target gender: ...; and 1
+ * more: ess".  bl_sampler_open loads such a manifest (it can be
+ * inspected); a consumer that trains on it or writes it out refuses it
+ * unless told to take it (ballast write, export and train exit 3 without
+ * --allow-failed-plan; the Python package raises without
+ * allow_failed_plan=True).  Borrowed from s until bl_sampler_free; NULL
+ * for a NULL s.
+ */
+const char *bl_sampler_plan_failed(const bl_sampler *s);
 /* Draws per epoch, N = round(sum of weights) (at least 1). */
 uint64_t bl_sampler_epoch_size(const bl_sampler *s);
 

@@ -1310,6 +1310,78 @@ int bl_manifest_summary(const bl_manifest *m, bl_rb_summary *out, char *err, siz
 	return bl_rb_summary_from_cjson(out, v, err, errlen);
 }
 
+/* One failed check as "name subject: message", the message cut at
+ * PLAN_MSG_MAX bytes (on a character boundary). */
+#define PLAN_MSG_MAX 400
+
+static int add_failed_check(bl_buf *out, const cJSON *c)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "check");
+	const cJSON *subj = cJSON_GetObjectItemCaseSensitive(c, "subject");
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(c, "message");
+	size_t n;
+	int rc = bl_buf_adds(out, cJSON_IsString(name) ? name->valuestring : "(unnamed)");
+
+	if (rc == BL_OK && cJSON_IsString(subj) && *subj->valuestring)
+		rc = bl_buf_addf(out, " %s", subj->valuestring);
+	if (rc != BL_OK || !cJSON_IsString(msg) || !*msg->valuestring)
+		return rc;
+	n = strlen(msg->valuestring);
+	if (n <= PLAN_MSG_MAX)
+		return bl_buf_addf(out, ": %s", msg->valuestring);
+	n = PLAN_MSG_MAX;
+	while (n && ((unsigned char)msg->valuestring[n] & 0xC0) == 0x80)
+		n--;
+	return bl_buf_addf(out, ": %.*s...", (int)n, msg->valuestring);
+}
+
+int bl_manifest_plan_failed(const bl_manifest *m, bl_buf *out)
+{
+	const cJSON *sum, *ok, *checks, *c;
+	size_t nfailed = 0, k = 0;
+	int rc = BL_OK;
+
+	bl_buf_reset(out);
+	if (!m || m->bare || !(sum = cJSON_GetObjectItemCaseSensitive(m->root, "summary")) ||
+	    !(ok = cJSON_GetObjectItemCaseSensitive(sum, "ok")) || cJSON_IsTrue(ok))
+		return BL_OK;
+	checks = cJSON_GetObjectItemCaseSensitive(sum, "checks");
+	if (!cJSON_IsArray(checks))
+		checks = NULL;
+	cJSON_ArrayForEach(c, checks) {
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
+		if (cJSON_IsString(st) && !strcmp(st->valuestring, "failed"))
+			nfailed++;
+	}
+	if (!nfailed)
+		return bl_buf_adds(out, cJSON_IsFalse(ok)
+				   ? "its plan failed when it was made (manifest.json records "
+				     "summary \"ok\": false, and names no failed check)"
+				   : "its plan's verdict is unreadable (manifest.json's summary "
+				     "\"ok\" is neither true nor false)");
+	rc = bl_buf_addf(out, "its plan failed %zu check%s when it was made: ", nfailed,
+			 nfailed == 1 ? "" : "s");
+	/* the first two in full, the names of the rest */
+	cJSON_ArrayForEach(c, checks) {
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "check");
+		if (rc != BL_OK || !cJSON_IsString(st) || strcmp(st->valuestring, "failed"))
+			continue;
+		if (k < 2)
+			rc = k ? bl_buf_adds(out, "; ") : BL_OK;
+		else if (k == 2)
+			rc = bl_buf_addf(out, "; and %zu more: ", nfailed - 2);
+		else
+			rc = bl_buf_adds(out, ", ");
+		if (rc == BL_OK && k < 2)
+			rc = add_failed_check(out, c);
+		else if (rc == BL_OK)
+			rc = bl_buf_adds(out, cJSON_IsString(name) ? name->valuestring : "(unnamed)");
+		k++;
+	}
+	return rc;
+}
+
 const char *bl_manifest_errmsg(const bl_manifest *m)
 {
 	return m && m->errmsg.len ? m->errmsg.buf : "no error";

@@ -44,4 +44,14 @@ const char *bl_manifest_where(const bl_manifest *m, uint64_t *line);
 int bl_manifest_check(bl_manifest *m, void (*on_problem)(void *arg, const char *msg),
 		      void *arg, char *err, size_t errlen);
 
+/*
+ * The plan's verdict as manifest.json records it (summary.ok and the
+ * checks with status "failed"): out is emptied when summary.ok is true
+ * or absent (a bare .jsonl records none), else it gets one sentence,
+ * "its plan failed N checks when it was made: " and the first two failed
+ * checks in full ("target gender: gender.male ends at ..."; a message
+ * cut at 400 bytes), then the names of the others.  BL_OK, BL_ENOMEM.
+ */
+int bl_manifest_plan_failed(const bl_manifest *m, bl_buf *out);
+
 #endif

@@ -111,6 +111,7 @@ struct bl_sampler {
 	struct pairset multi;
 	double *lweight; /* per label id */
 	int repeats;
+	char *plan_failed; /* bl_sampler_plan_failed, or NULL */
 	char digest[65];
 	/* draws */
 	uint64_t seed, pos, N;
@@ -485,6 +486,25 @@ static int finish_load(bl_sampler *s)
 	return s->cnt && s->u && s->heap ? BL_OK : BL_ENOMEM;
 }
 
+/* manifest.json's verdict on the plan, kept for bl_sampler_plan_failed. */
+static int plan_verdict(bl_sampler *s)
+{
+	bl_buf b;
+	int rc;
+
+	bl_buf_init(&b, 0);
+	rc = bl_manifest_plan_failed(s->m, &b);
+	if (rc == BL_OK && b.len && !(s->plan_failed = bl_buf_detach(&b, NULL)))
+		rc = BL_ENOMEM;
+	bl_buf_release(&b);
+	return rc;
+}
+
+const char *bl_sampler_plan_failed(const bl_sampler *s)
+{
+	return s ? s->plan_failed : NULL;
+}
+
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen)
 {
 	return bl_sampler_open_checked(dir, NULL, NULL, NULL, err, errlen);
@@ -535,7 +555,7 @@ bl_sampler *bl_sampler_open_checked(const char *dir,
 		bl_error_set(err, errlen, "manifest '%s': no entries with a weight above 0", dir);
 		goto out;
 	}
-	if (finish_load(s) != BL_OK) {
+	if (finish_load(s) != BL_OK || plan_verdict(s) != BL_OK) {
 		bl_error_set(err, errlen, "out of memory");
 		goto out;
 	}
@@ -552,6 +572,7 @@ void bl_sampler_free(bl_sampler *s)
 	if (!s)
 		return;
 	bl_manifest_free(s->m);
+	free(s->plan_failed);
 	free(s->e);
 	free(s->mem);
 	free(s->lab);

@@ -259,6 +259,8 @@ int bl_verify_manifest(const char *dir, const bl_verify_options *opts,
 	if (!s)
 		return BL_FATAL;
 	totals->manifest_bad = nlines_bad;
+	if (opts && opts->on_plan_failed && bl_sampler_plan_failed(s))
+		opts->on_plan_failed(opts->arg, bl_sampler_plan_failed(s));
 	rc = bl_verify_shards(dir, s, opts && opts->no_digest ? BL_CHECK_QUICK : BL_CHECK_FULL,
 			      opts, totals, err, errlen);
 	if (rc != BL_OK && rc != BL_FAILED)

@@ -17,7 +17,7 @@ const char usage_export[] =
 	"usage: ballast export MANIFEST --to webdataset|kohya|hf -o PATH\n"
 	"                      [--seed S] [--repeat-scale X|auto] [--resolution PX]\n"
 	"                      [--force] [--check-shards auto|full|quick|none]\n"
-	"                      [--no-check-shards] [-q]\n"
+	"                      [--no-check-shards] [--allow-failed-plan] [-q]\n"
 	"\n"
 	"PATH is built as PATH.tmp-XXXXXX and renamed when complete; it always\n"
 	"holds PATH/ballast.json: what was written and what was skipped, by\n"
@@ -100,6 +100,13 @@ const char usage_export[] =
 	"                   A shard that changed since the manifest is refused\n"
 	"  --no-check-shards  the same as --check-shards none ('-', FIFOs and\n"
 	"                   devices are refused whatever the level)\n"
+	"  --allow-failed-plan  export a manifest whose plan failed its checks\n"
+	"                   (rebalance said PLAN FAILED and exited 1; manifest.json\n"
+	"                   records \"ok\": false), with a WARNING naming them at the\n"
+	"                   top of the output and on stderr.  Without it such a\n"
+	"                   manifest is refused (exit 3): fix the policy or its\n"
+	"                   input and rebalance again, or accept a risk taken\n"
+	"                   knowingly with the policy's `accept` line\n"
 	"  -q               do not print item errors\n"
 	"\n"
 	"File names are the keys with '/' turned into '_' (a leading '.' too, so\n"
@@ -109,7 +116,8 @@ const char usage_export[] =
 	"extracted; samples without one are item errors.  Captions with bytes that\n"
 	"are not UTF-8 get U+FFFD for them (counted).\n"
 	"Exit status: 0 all good, 1 some entries were not written (rounded_to_zero\n"
-	"is not a failure), 2 usage, 3 fatal.\n";
+	"is not a failure), 2 usage, 3 fatal (nothing written; e.g. the plan\n"
+	"failed without --allow-failed-plan).\n";
 
 int cmd_export(int argc, char **argv)
 {
@@ -121,13 +129,14 @@ int cmd_export(int argc, char **argv)
 		{"force", no_argument, NULL, 'F'},
 		{"check-shards", required_argument, NULL, 'C'},
 		{"no-check-shards", no_argument, NULL, 'N'},
+		{"allow-failed-plan", no_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	bl_export_options eo;
 	bl_export_totals tot;
 	bl_sampler *s = NULL;
 	const char *out = NULL, *to = NULL;
-	int quiet = 0, kind, c, rc = EXIT_FATAL, level = -1;
+	int quiet = 0, allow_failed = 0, kind, c, rc = EXIT_FATAL, level = -1;
 	char err[1024], *end;
 
 	memset(&eo, 0, sizeof eo);
@@ -138,6 +147,7 @@ int cmd_export(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'F': eo.force = 1; break;
 		case 'N': level = BL_CHECK_NONE; break;
+		case 'A': allow_failed = 1; break;
 		case 'C':
 			if ((level = tool_check_level(optarg)) < 0) {
 				rc = tool_usage_error(usage_export, "--check-shards wants full, quick or none");
@@ -192,6 +202,8 @@ int cmd_export(int argc, char **argv)
 		tool_err("%s", err);
 		goto out;
 	}
+	if (tool_check_plan(argv[optind], s, allow_failed, stdout) != BL_OK)
+		goto out;
 	if (level < 0)
 		level = kind == BL_EXPORT_WEBDATASET ? TOOL_CHECK_AUTO : BL_CHECK_FULL;
 	if (tool_check_shards(argv[optind], s, level, quiet) != BL_OK)

@@ -27,7 +27,8 @@ const char usage_train[] =
 	"usage: ballast train MANIFEST --mode lora|full [--lora-rank R] [--steps N]\n"
 	"                     [--epochs E] [--batch B] [--seed S] [--rank R --world W]\n"
 	"                     [--resume STATE] [--save-state FILE] [--size PX] [-j N]\n"
-	"                     [--dump DIR] [--dump-batches N] [--json] [-q]\n"
+	"                     [--dump DIR] [--dump-batches N] [--json]\n"
+	"                     [--allow-failed-plan] [-q]\n"
 	"\n"
 	"The reference consumer of a manifest (a `ballast rebalance` OUTDIR).  It\n"
 	"draws samples by the manifest's weights, reads them from the original\n"
@@ -78,6 +79,14 @@ const char usage_train[] =
 	"                    and a summary last (samples, failed, labels {label:\n"
 	"                    count consumed}, unlabelled (samples without labels),\n"
 	"                    target and realised shares, tvd)\n"
+	"  --allow-failed-plan  train on a manifest whose plan failed its checks\n"
+	"                    (rebalance said PLAN FAILED and exited 1; manifest.json\n"
+	"                    records \"ok\": false), with a WARNING naming them at\n"
+	"                    the top of the output and on stderr (--json: the\n"
+	"                    header's \"plan_failed\").  Without it such a manifest\n"
+	"                    is refused (exit 3): fix the policy or its input and\n"
+	"                    rebalance again, or accept a risk taken knowingly with\n"
+	"                    the policy's `accept` line\n"
 	"  -q                no per-step lines, and skipped samples counted rather\n"
 	"                    than listed (their totals by kind still end the run)\n"
 	"  --check-shards L  before reading, check each shard against the manifest's\n"
@@ -94,7 +103,8 @@ const char usage_train[] =
 	"variation distance between the two label distributions (each label\n"
 	"occurrence one unit, samples without labels as '(none)').\n"
 	"\n"
-	"Exit status: 0 all good, 1 some samples were skipped, 2 usage, 3 fatal.\n";
+	"Exit status: 0 all good, 1 some samples were skipped, 2 usage, 3 fatal\n"
+	"(e.g. the plan failed without --allow-failed-plan).\n";
 
 /* ---- the declared model: SD-1.5 UNet attention projections ---------- */
 
@@ -153,6 +163,7 @@ struct topts {
 	const char *manifest, *mode, *resume, *save, *dump;
 	uint64_t lrank, steps, epochs, batch, seed, rank, world, size, threads, dumpn;
 	int have_seed, have_steps, json, quiet;
+	int allow_failed; /* --allow-failed-plan */
 	int check; /* shards against the manifest: BL_CHECK_* or TOOL_CHECK_AUTO */
 };
 
@@ -181,6 +192,7 @@ static int parse_args(int argc, char **argv, struct topts *o)
 		{"json", no_argument, NULL, 'J'},
 		{"check-shards", required_argument, NULL, 'C'},
 		{"no-check-shards", no_argument, NULL, 'N'},
+		{"allow-failed-plan", no_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -214,6 +226,7 @@ static int parse_args(int argc, char **argv, struct topts *o)
 		case 'D': if (!parse_u64(optarg, &o->dumpn)) bad = "--dump-batches wants a non-negative integer"; break;
 		case 'C': if ((o->check = tool_check_level(optarg)) < 0) bad = "--check-shards wants auto, full, quick or none"; break;
 		case 'N': o->check = BL_CHECK_NONE; break;
+		case 'A': o->allow_failed = 1; break;
 		default:
 			return tool_usage_error(usage_train, NULL);
 		}
@@ -319,6 +332,8 @@ static int open_manifest(struct run *r)
 		tool_err("%s", err);
 		return EXIT_FATAL;
 	}
+	if (tool_check_plan(o->manifest, r->s, o->allow_failed, o->json ? NULL : stdout) != BL_OK)
+		return EXIT_FATAL;
 	if (tool_check_shards(o->manifest, r->s, o->check, o->quiet) != BL_OK)
 		return EXIT_FATAL;
 	r->seed = o->seed;
@@ -401,10 +416,16 @@ static void print_header(const struct run *r, const struct params *par)
 		       "\"step\": \"placeholder: per-channel pixel mean/std, nothing is trained\", "
 		       "\"entries\": %zu, \"epoch_size\": %" PRIu64 ", \"seed\": %" PRIu64
 		       ", \"rank\": %" PRIu64 ", \"world\": %" PRIu64 ", \"start_position\": %" PRIu64
-		       ", \"draws\": %" PRIu64 "}\n",
+		       ", \"draws\": %" PRIu64,
 		       o->mode, lora ? o->lrank : 0, par->modules, par->base, par->trainable,
 		       bl_sampler_nentries(r->s), bl_sampler_epoch_size(r->s), r->seed, o->rank,
 		       o->world, r->start_pos, r->total);
+		/* taken with --allow-failed-plan: the verdict goes with the run */
+		if (bl_sampler_plan_failed(r->s)) {
+			printf(", \"plan_failed\": ");
+			json_str(stdout, bl_sampler_plan_failed(r->s));
+		}
+		printf("}\n");
 		return;
 	}
 	printf("model    SD-1.5 UNet attention projections (to_q, to_k, to_v, to_out.0):\n"

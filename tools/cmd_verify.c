@@ -26,6 +26,12 @@ const char usage_verify[] =
 	"and refuse a manifest whose lines do not match manifest.json (they name\n"
 	"the first problem; verify lists them all).\n"
 	"\n"
+	"A manifest whose plan failed its checks (`ballast rebalance` said PLAN\n"
+	"FAILED and exited 1; manifest.json records \"ok\": false) gets a WARNING\n"
+	"naming them at the top of the output and on stderr; write, export and\n"
+	"train refuse it without --allow-failed-plan.  verify checks bytes: the\n"
+	"WARNING does not change its exit status.\n"
+	"\n"
 	"  --no-digest   trust a shard whose size and mtime match the record; the\n"
 	"                SHA-256 is computed only when the mtime changed\n"
 	"  -q            do not print each mismatch\n"
@@ -33,6 +39,30 @@ const char usage_verify[] =
 	"Exit status: 0 all match, 1 the lines do not match manifest.json or some\n"
 	"shards or entries do not match, 2 usage, 3 the manifest cannot be read\n"
 	"(a damaged line is named).\n";
+
+/* The plan's verdict: said at once on stderr, kept for the top of stdout. */
+struct vtool {
+	const char *manifest;
+	int quiet;
+	bl_buf plan;
+};
+
+static void on_error(void *arg, const char *msg)
+{
+	struct vtool *v = arg;
+	tool_item_error(&v->quiet, msg);
+}
+
+static void on_plan_failed(void *arg, const char *msg)
+{
+	struct vtool *v = arg;
+
+	tool_err("WARNING: manifest '%s': %s (write, export and train refuse it without "
+		 "--allow-failed-plan)", v->manifest, msg);
+	bl_buf_reset(&v->plan);
+	if (bl_buf_adds(&v->plan, msg) != BL_OK)
+		bl_buf_reset(&v->plan);
+}
 
 int cmd_verify(int argc, char **argv)
 {
@@ -42,26 +72,38 @@ int cmd_verify(int argc, char **argv)
 	};
 	bl_verify_options vo;
 	bl_verify_totals t;
-	int quiet = 0, c, rc;
+	struct vtool v;
+	int c, rc;
 	char err[1024];
 
 	memset(&vo, 0, sizeof vo);
+	memset(&v, 0, sizeof v);
+	bl_buf_init(&v.plan, 0);
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': vo.no_digest = 1; break;
-		case 'q': quiet = 1; break;
+		case 'q': v.quiet = 1; break;
 		default: return tool_usage_error(usage_verify, NULL);
 		}
 	}
 	if (optind + 1 != argc)
 		return tool_usage_error(usage_verify, "want exactly one manifest directory");
-	vo.on_error = tool_item_error;
-	vo.arg = &quiet;
+	vo.on_error = on_error;
+	vo.on_plan_failed = on_plan_failed;
+	v.manifest = argv[optind];
+	vo.arg = &v;
 	rc = bl_verify_manifest(argv[optind], &vo, &t, err, sizeof err);
 	if (rc == BL_FATAL || rc == BL_EUSAGE) {
 		tool_err("%s", err);
+		bl_buf_release(&v.plan);
 		return tool_finish(EXIT_FATAL);
 	}
+	if (v.plan.len) {
+		printf("WARNING: manifest '%s': ", tool_esc(argv[optind]));
+		printf("%s (write, export and train refuse it without --allow-failed-plan)\n",
+		       tool_esc(v.plan.buf));
+	}
+	bl_buf_release(&v.plan);
 	printf("manifest %llu problem%s (its lines against manifest.json)\n",
 	       (unsigned long long)t.manifest_bad, t.manifest_bad == 1 ? "" : "s");
 	printf("shards   %llu (%llu do not match; %llu SHA-256 checked)\n",

@@ -13,7 +13,7 @@
 const char usage_write[] =
 	"usage: ballast write MANIFEST -o OUTDIR [--per-shard N] [--seed S]\n"
 	"                     [--rating-tags] [--force] [--check-shards auto|full|quick|none]\n"
-	"                     [--no-check-shards] [-q]\n"
+	"                     [--no-check-shards] [--allow-failed-plan] [-q]\n"
 	"\n"
 	"Write the samples a manifest keeps as new WebDataset shards\n"
 	"OUTDIR/00000.tar, 00001.tar ..., with OUTDIR/shards.txt (their names,\n"
@@ -81,13 +81,21 @@ const char usage_write[] =
 	"                  changed since the manifest was written is refused\n"
 	"  --no-check-shards  the same as --check-shards none.  '-', FIFOs and\n"
 	"                  devices are refused whatever the level\n"
+	"  --allow-failed-plan  write a manifest whose plan failed its checks\n"
+	"                  (rebalance said PLAN FAILED and exited 1; manifest.json\n"
+	"                  records \"ok\": false), with a WARNING naming them at the\n"
+	"                  top of the output and on stderr.  Without it such a\n"
+	"                  manifest is refused (exit 3): fix the policy or its\n"
+	"                  input and rebalance again, or accept a risk taken\n"
+	"                  knowingly with the policy's `accept` line\n"
 	"  -q              do not print item errors\n"
 	"\n"
 	"Keys that would leave OUTDIR (absolute, '..', backslashes, control\n"
 	"characters) are item errors and are not written.  The same manifest and\n"
 	"seed give byte-identical shards.\n"
 	"Exit status: 0 all good, 1 some entries were not written, 2 usage,\n"
-	"3 fatal (nothing written; e.g. a shard changed since the manifest).\n";
+	"3 fatal (nothing written; e.g. a shard changed since the manifest, or\n"
+	"its plan failed without --allow-failed-plan).\n";
 
 int cmd_write(int argc, char **argv)
 {
@@ -98,13 +106,14 @@ int cmd_write(int argc, char **argv)
 		{"seed", required_argument, NULL, 's'},
 		{"check-shards", required_argument, NULL, 'C'},
 		{"no-check-shards", no_argument, NULL, 'N'},
+		{"allow-failed-plan", no_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	bl_export_options eo;
 	bl_export_totals tot;
 	bl_sampler *s = NULL;
 	const char *out = NULL;
-	int quiet = 0, c, rc = EXIT_FATAL, level = BL_CHECK_FULL;
+	int quiet = 0, allow_failed = 0, c, rc = EXIT_FATAL, level = BL_CHECK_FULL;
 	char err[1024];
 
 	memset(&eo, 0, sizeof eo);
@@ -115,6 +124,7 @@ int cmd_write(int argc, char **argv)
 		case 'R': eo.rating_tags = 1; break;
 		case 'F': eo.force = 1; break;
 		case 'N': level = BL_CHECK_NONE; break;
+		case 'A': allow_failed = 1; break;
 		case 'C':
 			if ((level = tool_check_level(optarg)) < 0) {
 				rc = tool_usage_error(usage_write, "--check-shards wants full, quick or none");
@@ -149,6 +159,8 @@ int cmd_write(int argc, char **argv)
 		tool_err("%s", err);
 		goto out;
 	}
+	if (tool_check_plan(argv[optind], s, allow_failed, stdout) != BL_OK)
+		goto out;
 	if (tool_check_shards(argv[optind], s, level, quiet) != BL_OK)
 		goto out;
 	eo.on_error = tool_item_error;

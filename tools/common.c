@@ -327,6 +327,27 @@ int tool_check_shards(const char *manifest, const bl_sampler *s, int level, int 
 	return BL_FAILED;
 }
 
+int tool_check_plan(const char *manifest, const bl_sampler *s, int allow, FILE *top)
+{
+	const char *why = bl_sampler_plan_failed(s);
+
+	if (!why)
+		return BL_OK;
+	if (!allow) {
+		tool_err("manifest '%s' is refused: %s (fix the policy or its input and "
+			 "rebalance again; or, for a risk taken knowingly, add the policy's "
+			 "`accept` line for the check, which makes the plan ok; or pass "
+			 "--allow-failed-plan to use it anyway)", manifest, why);
+		return BL_FAILED;
+	}
+	tool_err("WARNING: manifest '%s': %s (used anyway: --allow-failed-plan)", manifest, why);
+	if (top) {
+		fprintf(top, "WARNING: manifest '%s': ", tool_esc(manifest));
+		fprintf(top, "%s (used anyway: --allow-failed-plan)\n", tool_esc(why));
+	}
+	return BL_OK;
+}
+
 void tool_print_skipped(const bl_export_totals *t)
 {
 	for (int k = 0; k < BL_SKIP__COUNT; k++)

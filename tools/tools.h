@@ -8,6 +8,7 @@
 #define BL_TOOLS_H
 
 #include "ballast.h"
+#include <stdio.h>
 
 /* Exit codes, as documented in the README. */
 enum {
@@ -102,6 +103,14 @@ int tool_check_level(const char *name);
  * BL_OK, or BL_FAILED after printing each problem (unless quiet) and why
  * the run refuses. */
 int tool_check_shards(const char *manifest, const bl_sampler *s, int level, int quiet);
+/*
+ * A manifest whose plan failed its checks (bl_sampler_plan_failed), for
+ * write, export and train: without allow, the refusal and what to do on
+ * stderr, BL_FAILED; with allow (--allow-failed-plan), a WARNING line on
+ * stderr and, when top is not NULL, at the top of top; BL_OK.  A plan
+ * that did not fail: nothing, BL_OK.
+ */
+int tool_check_plan(const char *manifest, const bl_sampler *s, int allow, FILE *top);
 /* write/export: one "skipped N REASON" line per reason, and the renames. */
 void tool_print_skipped(const bl_export_totals *t);
 

@@ -9,7 +9,11 @@
 #   - report --manifest after the index was rescanned with other rules:
 #     "before" and "after" come from two taggers, a WARNING at the top;
 #   - `realise upsample max N` clipping the weights that meet a target:
-#     the plan's "target" check fails (exit 1) where it used to pass.
+#     the plan's "target" check fails (exit 1) where it used to pass;
+#   - the manifest of a failed plan: write, export, train and the Python
+#     package refuse it (exit 3) naming the checks, unless
+#     --allow-failed-plan (allow_failed_plan=True), which takes it with a
+#     WARNING at the top; verify puts a WARNING at its top.
 . "$TOP/tests/cli/lib.sh"
 P="$TOP/manifests/policies"
 top3() { sed -n "${2:-1},${3:-3}p" "$1"; }
@@ -141,3 +145,113 @@ then ok loud-weights-target-met-exactly; else bad loud-weights-target-met-exactl
 printf 'accept target 2\n' > bad.policy
 run "$B" rebalance one.db -p bad.policy
 expect_rc 2 loud-accept-target-out-of-range-is-usage
+
+# ---- consumers of a plan that failed its checks ------------------------------
+# rebalance still writes the manifest of a failed plan (for inspection);
+# write, export, train and the Python package refuse it (exit 3, naming
+# the checks and what to do) unless --allow-failed-plan, which takes it
+# with a WARNING at the top; verify says so and keeps its exit status; an
+# ok plan and a bare .jsonl (no verdict) are taken as they are.
+"$B" rebalance one.db -p "$P/drop-explicit.policy" -o m-ok -q >/dev/null 2>&1
+"$B" rebalance one.db -p up2.policy -o m-up2 -q >/dev/null 2>&1
+refused="its plan failed 1 check when it was made: index: the index: 2 of the 4 shards of the index were not read whole"
+for c in "write m-cut -o w-cut" "export m-cut --to webdataset -o x-cut" "export m-cut --to kohya -o k-cut" \
+	 "train m-cut --mode lora --steps 2 --size 16"; do
+	name=$(echo "$c" | cut -d' ' -f1,3,4 | sed 's/ m-cut//; s/ --to / /; s/ -o.*//; s/ --mode//' | tr ' ' -)
+	run "$B" $c -q
+	expect_rc 3 "failed-plan-$name-refused-exit-3"
+	expect_err "^ballast [a-z]+: manifest 'm-cut' is refused: $refused" "failed-plan-$name-names-the-check"
+	expect_err "rebalance again.*the policy's .accept. line.*pass --allow-failed-plan to use it anyway\)$" "failed-plan-$name-says-what-to-do"
+	check "failed-plan-$name-nothing-written" sh -c '[ ! -e w-cut ] && [ ! -e x-cut ] && [ ! -e k-cut ]'
+	run "$B" $c --allow-failed-plan -q
+	expect_rc 0 "failed-plan-$name-allowed-exit-0"
+	check "failed-plan-$name-allowed-warning-on-top" sh -c "head -1 out.txt | grep -q \"^WARNING: manifest 'm-cut': $refused.*(used anyway: --allow-failed-plan)\$\""
+	expect_err "^ballast [a-z]+: WARNING: manifest 'm-cut': its plan failed 1 check" "failed-plan-$name-allowed-warning-stderr"
+	rm -rf w-cut x-cut k-cut
+done
+run "$B" write m-up2 -o w-up2 -q
+expect_rc 3 failed-plan-target-refused-exit-3
+expect_err "manifest 'm-up2' is refused: its plan failed 1 check when it was made: target gender.male: line 1 \(target gender gender.male=0.6\)" failed-plan-target-named
+run "$B" train m-cut --mode lora --steps 2 --size 16 --json --allow-failed-plan -q
+expect_rc 0 failed-plan-train-json-allowed-exit-0
+if python3 -c 'import json; h=json.loads(open("out.txt").readline()); assert h["plan_failed"].startswith("its plan failed 1 check when it was made: index: "), h' 2>py.err
+then ok failed-plan-train-json-header-says-so; else bad failed-plan-train-json-header-says-so "$(cat py.err)"; fi
+expect_err "WARNING: manifest 'm-cut': its plan failed" failed-plan-train-json-warning-stderr
+run "$B" verify m-cut
+expect_rc 0 failed-plan-verify-exit-status-kept
+check failed-plan-verify-warning-on-top sh -c "head -1 out.txt | grep -q \"^WARNING: manifest 'm-cut': $refused.*(write, export and train refuse it without --allow-failed-plan)\$\""
+expect_err "^ballast verify: WARNING: manifest 'm-cut': its plan failed 1 check" failed-plan-verify-warning-stderr
+# the first two failed checks in full, the names of the others
+cp -r m-ok m-three
+python3 - m-three/manifest.json <<'PY'
+import json, sys
+p = sys.argv[1]; d = json.load(open(p)); s = d["summary"]
+s["ok"] = False
+for c in s["checks"]:
+    if c["check"] in ("ess", "weight", "share"):
+        c["status"] = "failed"
+json.dump(d, open(p, "w"))
+PY
+run "$B" export m-three --to webdataset -o x-three
+expect_rc 3 failed-plan-three-refused
+expect_err "its plan failed 3 checks when it was made: ess: the manifest's weights are worth .*; weight: the largest weight is .*; and 1 more: share \(fix the policy" failed-plan-three-first-two-in-full
+sed -i 's/"ok": *false/"ok": true/' m-three/manifest.json
+run "$B" export m-three --to webdataset -o x-three -q
+expect_rc 0 failed-plan-ok-true-is-the-verdict
+# an ok plan and a bare .jsonl: as before, no word
+for c in "write m-ok -o w-ok" "export m-ok --to kohya -o k-ok" "train m-ok --mode lora --steps 2 --size 16" \
+	 "write m-cut/shards/00000.jsonl -o w-bare" "verify m-ok"; do
+	run "$B" $c -q
+	expect_rc 0 "failed-plan-not-$(echo "$c" | cut -d' ' -f1-2 | tr ' /' '--')-exit-0"
+	check "failed-plan-not-$(echo "$c" | cut -d' ' -f1-2 | tr ' /' '--')-no-warning" sh -c '! grep -q "WARNING\|plan failed" out.txt err.txt'
+done
+# the Python package (its Manifest needs no torch): refused, allowed, ok
+pyenv() {
+	BALLAST_LIB="$(dirname "$B")/libballast.so" PYTHONPATH="$TOP/tools/python" "$@"
+}
+case "${BALLAST_BUILD_SAN:-}" in
+*address*) pyasan="$(cc -print-file-name=libasan.so)" ;;
+*) pyasan= ;;
+esac
+if [ -e "$(dirname "$B")/libballast.so" ]; then
+	cat > plan.py <<'PY'
+import sys, warnings, ballast
+try:
+    ballast.Manifest("m-cut")
+    sys.exit("a failed plan was read")
+except ballast.BallastError as e:
+    msg = str(e)
+    assert msg.startswith("manifest 'm-cut' is refused: its plan failed 1 check when it was made: index: "), msg
+    assert msg.endswith("or pass allow_failed_plan=True to use it anyway)"), msg
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    m = ballast.Manifest("m-cut", allow_failed_plan=True)
+    assert len(m) > 0 and m.plan_failed.startswith("its plan failed 1 check"), m.plan_failed
+    assert len(w) == 1 and "WARNING: manifest 'm-cut': its plan failed 1 check" in str(w[0].message), [str(x.message) for x in w]
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    assert ballast.Manifest("m-ok").plan_failed is None
+    assert ballast.Manifest("m-cut/shards/00000.jsonl").plan_failed is None
+if ballast.torch is not None:
+    for cls in (ballast.WeightedDataset, ballast.MapDataset):
+        try:
+            cls("m-cut", size=16)
+            sys.exit("%s read a failed plan" % cls.__name__)
+        except ballast.BallastError as e:
+            assert "is refused: its plan failed 1 check" in str(e), e
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            cls("m-cut", size=16, allow_failed_plan=True)
+            assert len(w) == 1, [str(x.message) for x in w]
+    ds = ballast.WeightedDataset("m-cut", size=16, decode=False, draws=5, allow_failed_plan=True)
+    assert len(list(ds)) == 5
+    print("torch")
+PY
+	if pyenv env ${pyasan:+LD_PRELOAD=$pyasan ASAN_OPTIONS=detect_leaks=0} python3 plan.py > py.out 2> py.err; then
+		ok "failed-plan-python-refused-allowed-ok$(grep -q torch py.out && echo ' (and the torch datasets)')"
+	else
+		bad failed-plan-python-refused-allowed-ok "$(tail -3 py.err)"
+	fi
+else
+	skip failed-plan-python "no $(dirname "$B")/libballast.so"
+fi

@@ -3,7 +3,12 @@
 
 "$B" mkshards gen --shards 3 --per-shard 200 --seed 8 --image-size 16 --skew east_asian:female=3 > /dev/null
 "$B" scan 'gen/*.tar' -q -o ix.db > /dev/null
-"$B" rebalance ix.db -p "$TOP/manifests/policies/deskew-sexualisation.policy" -o man > /dev/null
+# 600 samples are too few for the deskew policy's cells and shift checks:
+# accepted here (a plan that failed them is refused by the consumers,
+# and these checks are about shards and lines, not the plan; loud.sh
+# holds the failed plan's)
+{ cat "$TOP/manifests/policies/deskew-sexualisation.policy"; printf 'accept cells >= 1\naccept shift 0.05\n'; } > deskew-small.policy
+"$B" rebalance ix.db -p deskew-small.policy -o man > /dev/null
 run "$B" verify man
 expect_rc 0 "a fresh manifest verifies"
 expect_out "^shards +3 \(0 do not match; 3 SHA-256 checked\)" "every shard's size and digest checked"

@@ -84,15 +84,35 @@ class Manifest:
     entry, manifest order: for WeightedRandomSampler), m.target (each
     label's share of the weight), m.epoch_size (draws an epoch), m.seed,
     m.meta(field) (a scalar of manifest.json), m.read(i, "image"|
-    "caption"|"json") (a member's bytes, from a plain tar)."""
+    "caption"|"json") (a member's bytes, from a plain tar).
 
-    def __init__(self, path):
+    A manifest whose plan failed its checks (`ballast rebalance` said PLAN
+    FAILED and exited 1; manifest.json records "ok": false) is refused with
+    BallastError naming them, as `ballast write`, `export` and `train`
+    refuse it: fix the policy or its input and rebalance again, or accept
+    a risk taken knowingly with the policy's `accept` line.
+    allow_failed_plan=True reads it anyway, with a warning (warnings.warn)
+    naming the failed checks; m.plan_failed holds that sentence (None for
+    a plan that passed, and for a bare .jsonl, which records no verdict)."""
+
+    def __init__(self, path, allow_failed_plan=False, _warned=False):
         self.path = os.fspath(path)
         err = ctypes.create_string_buffer(1024)
         self._s = C.sampler_open(_bytes(self.path), err, len(err))
         if not self._s:
             raise BallastError(_fs(err.value))
         s = self._s
+        self.plan_failed = _fs(C.sampler_plan_failed(s))
+        if self.plan_failed is not None and not allow_failed_plan:
+            self.close()
+            raise BallastError("manifest '%s' is refused: %s (fix the policy or its input and "
+                               "rebalance again; or, for a risk taken knowingly, add the policy's "
+                               "`accept` line for the check, which makes the plan ok; or pass "
+                               "allow_failed_plan=True to use it anyway)"
+                               % (self.path, self.plan_failed))
+        if self.plan_failed is not None and not _warned:
+            warnings.warn("ballast: WARNING: manifest '%s': %s (used anyway: allow_failed_plan=True)"
+                          % (self.path, self.plan_failed), stacklevel=3)
         self.labels = [_fs(C.sampler_label(s, i)) for i in range(C.sampler_nlabels(s))]
         self._n = C.sampler_nentries(s)
         self.epoch_size = C.sampler_epoch_size(s)
@@ -276,6 +296,9 @@ class WeightedDataset(_TorchIterable):
     threads      decoding threads per process (default 2)
     keys         True: each sample (batch) also carries its WebDataset key
                  (list of keys), as a fifth element
+    allow_failed_plan  True: draw from a manifest whose plan failed its
+                 checks, with a warning (see Manifest); by default it is
+                 refused with BallastError
 
     labels are tuples of names; weight is the entry's manifest weight (the
     draws already follow it: do not also scale the loss by it).  Counters
@@ -284,10 +307,11 @@ class WeightedDataset(_TorchIterable):
 
     def __init__(self, manifest, *, seed=None, rank=0, world=1, size=512, decode=True,
                  batch_size=None, block=None, epochs=1, draws=None, start=0, resume=None,
-                 threads=2, keys=False):
+                 threads=2, keys=False, allow_failed_plan=False):
         _need_torch()
         self.path = os.fspath(manifest)
-        m = Manifest(self.path)
+        self.allow_failed_plan = bool(allow_failed_plan)
+        m = Manifest(self.path, self.allow_failed_plan)
         self.seed = seed if seed is not None else (m.seed or 0)
         self._seed_given = seed is not None
         self.rank, self.world = int(rank), int(world)
@@ -334,6 +358,10 @@ class WeightedDataset(_TorchIterable):
         self.seed = seed
         return C.sampler_position(m._s)
 
+    def _open(self):
+        # again, in a worker or for state_after: warned once, at __init__
+        return Manifest(self.path, self.allow_failed_plan, _warned=True)
+
     def __getstate__(self):
         d = dict(self.__dict__)
         d["_m"] = None
@@ -355,7 +383,7 @@ class WeightedDataset(_TorchIterable):
         batch_size) as JSON text: pass it back as resume= (or to `ballast
         train --resume`) to continue exactly there."""
         if self._m is None:
-            self._m = Manifest(self.path)
+            self._m = self._open()
         s = self._m._s
         C.sampler_start(s, self.seed, self.rank, self.world)
         C.sampler_seek(s, self.position_after(batches))
@@ -366,7 +394,7 @@ class WeightedDataset(_TorchIterable):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, nworkers = (info.id, info.num_workers) if info else (0, 1)
-        m = Manifest(self.path)
+        m = self._open()
         s = m._s
         C.sampler_start(s, self.seed, self.rank, self.world)
         C.sampler_split(s, worker, nworkers, self.block)
@@ -459,13 +487,16 @@ class MapDataset(_TorchDataset):
 
     (ds.weights: the manifest weights in entry order) and batch with
     DataLoader(ds, sampler=..., batch_size=B, collate_fn=ballast.collate).
-    An entry that cannot be read raises BallastError."""
+    An entry that cannot be read raises BallastError.  A manifest whose
+    plan failed its checks is refused unless allow_failed_plan=True (see
+    Manifest)."""
 
-    def __init__(self, manifest, *, size=512, decode=True):
+    def __init__(self, manifest, *, size=512, decode=True, allow_failed_plan=False):
         _need_torch()
         self.path = os.fspath(manifest)
         self.size, self.decode = int(size), bool(decode)
-        self._m = Manifest(self.path)
+        self.allow_failed_plan = bool(allow_failed_plan)
+        self._m = Manifest(self.path, self.allow_failed_plan)
         self.weights = self._m.weights
         self.labels = self._m.labels
         self._ld = None
@@ -481,7 +512,7 @@ class MapDataset(_TorchDataset):
 
     def __setstate__(self, d):
         self.__dict__.update(d)
-        self._m = Manifest(self.path)
+        self._m = Manifest(self.path, self.allow_failed_plan, _warned=True)
 
     def __getitem__(self, i):
         if self._ld is None or self._pid != os.getpid():
