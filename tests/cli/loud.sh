@@ -213,6 +213,8 @@ case "${BALLAST_BUILD_SAN:-}" in
 *address*) pyasan="$(cc -print-file-name=libasan.so)" ;;
 *) pyasan= ;;
 esac
+# a python with torch checks the datasets too
+pyt=$(find_python 'import torch')
 if [ -e "$(dirname "$B")/libballast.so" ]; then
 	cat > plan.py <<'PY'
 import sys, warnings, ballast
@@ -247,7 +249,7 @@ if ballast.torch is not None:
     assert len(list(ds)) == 5
     print("torch")
 PY
-	if pyenv env ${pyasan:+LD_PRELOAD=$pyasan ASAN_OPTIONS=detect_leaks=0} python3 plan.py > py.out 2> py.err; then
+	if pyenv env ${pyasan:+LD_PRELOAD=$pyasan ASAN_OPTIONS=detect_leaks=0} ${pyt:-python3} plan.py > py.out 2> py.err; then
 		ok "failed-plan-python-refused-allowed-ok$(grep -q torch py.out && echo ' (and the torch datasets)')"
 	else
 		bad failed-plan-python-refused-allowed-ok "$(tail -3 py.err)"
