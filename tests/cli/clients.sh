@@ -136,9 +136,11 @@ EOF
 	fi
 fi
 
-# --- what ballast accepts, through both recipes: PNG images, samples
-# without json, a .tar.zst shard (Python's tarfile cannot read zstd: the
-# export gives it a pipe: URL) ------------------------------------------------------
+# --- what ballast accepts, through both recipes: PNG images (some with a
+# camera's upper-case extensions, .PNG and .TXT: ballast reads them lower
+# case, and so does webdataset's tarfile_to_samples), samples without
+# json, a .tar.zst shard (Python's tarfile cannot read zstd: the export
+# gives it a pipe: URL) -----------------------------------------------------------
 "$B" mkshards gz --shards 1 --per-shard 30 --seed 5 --image-size 16 --compress zst >/dev/null
 $py - mixed.tar <<'EOF'
 import io, json, struct, sys, tarfile, zlib
@@ -150,7 +152,9 @@ def png(v):  # a valid 2x2 grey PNG
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as t:
     for i in range(20):
-        files = [("png", png(i)), ("txt", b"a png of a woman")]
+        # a camera's upper-case extensions on every fourth sample
+        files = [("PNG" if i % 4 == 0 else "png", png(i)),
+                 ("TXT" if i % 4 == 0 else "txt", b"a png of a woman")]
         if i % 2:
             files.append(("json", json.dumps({"key": "m%03d" % i}).encode()))
         for ext, data in files:
@@ -179,14 +183,19 @@ src = src.replace('d = "OUTDIR"', "d = %r" % outdir).replace('d = "PATH"', "d = 
 g = {}
 exec(compile(src, recipe, "exec"), g)          # the help's Python, as printed
 png = jpg = nojson = 0
+grey = set()  # the png samples drawn, by their grey value (= their number)
 for img, txt, js in itertools.islice(g["ds"], 600):
     assert img.size in ((2, 2), (16, 16)), img.size
     assert isinstance(txt, str) and txt and isinstance(js, dict)
     png += img.size == (2, 2)
     jpg += img.size == (16, 16)
     nojson += not js
-print(recipe, "png", png, "jpg (zstd shard)", jpg, "without json", nojson)
+    if img.size == (2, 2):
+        grey.add(img.convert("L").getpixel((0, 0)))
+print(recipe, "png", png, "jpg (zstd shard)", jpg, "without json", nojson, "png samples", len(grey))
 assert png > 100 and nojson > 50 and jpg > 200
+# all 20 png samples are drawn, the 5 with .PNG and .TXT too
+assert grey == set(range(20)), sorted(set(range(20)) - grey)
 EOF
 	if PYTHONPATH="$wpp" $wpy mixed.py export_recipe.py "$PWD/x-mx"; then
 		ok "export --help's recipe reads png images, samples without json and a zstd shard"
