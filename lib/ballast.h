@@ -1486,6 +1486,7 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  *     be added, none removed or renamed within schema 1):
  *       "report": "ballast", "schema": 1,
  *       "index": path, "samples": N, "shards": N, "shards_complete": N,
+ *       "shards_damaged": N (complete, but not read whole),
  *       "samples_with_errors": N, "weighted": bool, "weight_sum": W,
  *       "warnings": [text] (what makes numbers of the report wrong:
  *         shards of different rules or not read whole,

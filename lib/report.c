@@ -215,8 +215,13 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 		rc = text_unread(r, out);
 	if (rc == BL_OK && (r->warnings.n || r->notes.n || r->unread_node >= 0))
 		rc = bl_buf_addch(out, '\n');
-	snprintf(a, sizeof a, "%zu (%llu complete)", r->nshards,
-		 (unsigned long long)r->shards_complete);
+	if (r->shards_damaged)
+		snprintf(a, sizeof a, "%zu (%llu complete, %llu of them not read whole)",
+			 r->nshards, (unsigned long long)r->shards_complete,
+			 (unsigned long long)r->shards_damaged);
+	else
+		snprintf(a, sizeof a, "%zu (%llu complete)", r->nshards,
+			 (unsigned long long)r->shards_complete);
 	bl_report_tb_row(&t, "shards", a, (char *)NULL);
 	snprintf(a, sizeof a, "%llu", (unsigned long long)r->samples);
 	bl_report_tb_row(&t, "samples", a, (char *)NULL);
@@ -660,6 +665,7 @@ static cJSON *json_report(const struct bl_report *r)
 	bl_report_jnum(root, "samples", (double)r->samples);
 	bl_report_jnum(root, "shards", (double)r->nshards);
 	bl_report_jnum(root, "shards_complete", (double)r->shards_complete);
+	bl_report_jnum(root, "shards_damaged", (double)r->shards_damaged);
 	bl_report_jnum(root, "samples_with_errors", (double)r->samples_with_errors);
 	cJSON_AddBoolToObject(root, "weighted", r->weighted);
 	bl_report_jnum(root, "weight_sum", r->weight_sum);

@@ -140,6 +140,11 @@ static int read_shards(struct bl_report *r, bl_index *ix, char *err, size_t errl
 			goto nomem;
 		r->shards_complete += (uint64_t)sh->complete;
 	}
+	{
+		bl_index_status st;
+		if (bl_index_get_status(ix, &st) == BL_OK)
+			r->shards_damaged = st.shards_damaged;
+	}
 	/* errors by kind, and by shard */
 	if ((rc = bl_index_error_totals(ix, BL_IX_BY_KIND, &tot, &ntot)) != BL_OK) {
 		rc = index_fail(ix, rc, err, errlen);

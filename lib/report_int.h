@@ -40,6 +40,7 @@ struct bl_report {
 	struct bl_report_shard *shards;
 	size_t nshards;
 	uint64_t shards_complete;
+	uint64_t shards_damaged;    /* complete, but not read whole */
 	uint64_t samples, samples_with_errors, blocked, orphans;
 	struct bl_report_errkind *errors;
 	size_t nerrors;

@@ -103,8 +103,9 @@ run "$B" report cut.db
 expect_rc 1 loud-report-cut-exit-1
 check loud-report-cut-warning-on-top sh -c 'sed -n 3p out.txt | grep -q "^WARNING: 2 of the 4 shards of the index were not read whole"'
 expect_out 't/00002.tar \(member .* Truncated tar archive\); t/00003.tar \(Unrecognized archive format\)' loud-report-cut-names-them
+expect_out '^  shards +4 \(4 complete, 2 of them not read whole\)' loud-report-cut-totals-agree
 run "$B" report cut.db --format json
-if python3 -c 'import json; d=json.load(open("out.txt")); assert "not read whole" in d["warnings"][0], d["warnings"]' 2>py.err
+if python3 -c 'import json; d=json.load(open("out.txt")); assert "not read whole" in d["warnings"][0] and d["shards_damaged"] == 2, (d["warnings"], d.get("shards_damaged"))' 2>py.err
 then ok loud-report-cut-json-warnings; else bad loud-report-cut-json-warnings "$(cat py.err)"; fi
 run "$B" rebalance cut.db -p "$P/drop-explicit.policy" -o m-cut -q
 expect_rc 1 loud-rebalance-cut-exit-1
