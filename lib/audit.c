@@ -49,6 +49,7 @@
 #include "error_int.h"
 #include "alloc_int.h"
 #include "index_int.h"
+#include "report_fmt_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1145,33 +1146,13 @@ static int shuffle(struct draw *d)
 	return BL_OK;
 }
 
-/* A TSV field: no tab, newline or control byte (escaped as \t \n \r
- * \xNN, a backslash as \\), and a leading = + - @ neutralised with an
- * apostrophe, since sheets are opened in spreadsheets. */
+/* A TSV field (bl_report_tsv_escape): no tab, newline, control byte or
+ * byte that is not UTF-8 (\t \n \r \xNN, a backslash as \\), and a
+ * leading = + - @ neutralised with an apostrophe, since sheets are opened
+ * in spreadsheets. */
 static int tsv_field(bl_buf *o, const char *s)
 {
-	int rc = BL_OK;
-
-	if (!s)
-		return BL_OK;
-	if (strchr("=+-@", s[0]) && s[0])
-		rc = bl_buf_addch(o, '\'');
-	for (; *s && rc == BL_OK; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '\t')
-			rc = bl_buf_adds(o, "\\t");
-		else if (c == '\n')
-			rc = bl_buf_adds(o, "\\n");
-		else if (c == '\r')
-			rc = bl_buf_adds(o, "\\r");
-		else if (c == '\\')
-			rc = bl_buf_adds(o, "\\\\");
-		else if (c < 0x20 || c == 0x7f)
-			rc = bl_buf_addf(o, "\\x%02x", c);
-		else
-			rc = bl_buf_addch(o, (char)c);
-	}
-	return rc;
+	return bl_report_tsv_escape(o, s);
 }
 
 static void base64(bl_buf *o, int *rc, const unsigned char *p, size_t n)

@@ -191,6 +191,27 @@ char *bl_buf_detach(bl_buf *b, size_t *len);
  * *bad_at (may be NULL) gets the offset of the first invalid byte. */
 int bl_utf8_valid(const char *s, size_t len, size_t *bad_at);
 
+/*
+ * JSON holds text and ballast's strings are bytes.  Append s[0..len) to
+ * out with every byte that is not part of valid UTF-8 written as the
+ * escape \udcXX (XX its value, 80..ff: the lone low surrogates of
+ * Python's "surrogateescape", which valid UTF-8 never holds, so the
+ * escape is unambiguous; the manifests' escape, bl_manifest_json_str),
+ * valid UTF-8 kept, and:
+ *   flags 0             '"', '\\' and control characters escaped too:
+ *                       the body of a JSON string literal;
+ *   flags BL_JSON_TEXT  s is JSON text already (cJSON's output, which
+ *                       copies a string's bytes as they are, valid or
+ *                       not): only the invalid bytes are escaped.  They
+ *                       can only be inside its strings and keys, so the
+ *                       result is the same JSON, valid UTF-8.
+ * Every JSON file and line the library and the tools write goes through
+ * one or the other.  Returns as bl_buf_add; BL_EUSAGE when out is NULL,
+ * or s is NULL and len is not 0.
+ */
+enum { BL_JSON_TEXT = 1 };
+int bl_utf8_json_escape(bl_buf *out, const char *s, size_t len, unsigned flags);
+
 /* 64-bit FNV-1a of p[0..n), for hash tables: the same on every platform
  * and run, not for security. */
 uint64_t bl_hash_bytes(const void *p, size_t n);
@@ -1119,7 +1140,8 @@ int bl_scan_index_totals(bl_index *ix, const bl_ruleset *rs, bl_scan_totals *t,
  * The sheet (TSV, UTF-8): a comment line "# ballast audit sheet 1 |
  * index PATH | samples N | rules DIGEST | seed S | design D | ...", then
  * the header BL_AUDIT_HEADER and one row per judgement.  Text fields
- * have tabs, newlines and control bytes escaped (\t \n \r \xNN, \\)
+ * have tabs, newlines, control bytes and bytes that are not UTF-8
+ * escaped (\t \n \r \xNN, \\: a field unescapes to the index's bytes)
  * and a leading = + - @ neutralised with an apostrophe (sheets are
  * opened in spreadsheets).  judgement: y/yes/1/true, n/no/0/false, or
  * empty/?/skip (not judged: rows not judged are left out, as if not
@@ -1466,7 +1488,8 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  * tagger's measured errors (bl_audit_correct), beside the raw ones.
  * Strings from data are escaped for each sink: text with
  * bl_report_text_escape, CSV with bl_report_csv_escape, HTML with
- * bl_report_html_escape, JSON by cJSON.
+ * bl_report_html_escape, JSON by cJSON with every byte that is not
+ * UTF-8 as \udcXX (bl_utf8_json_escape): the JSON is valid UTF-8.
  *
  * Formats:
  *   BL_REPORT_TEXT  aligned tables for a terminal.
@@ -1556,18 +1579,21 @@ int bl_report_buf(bl_index *ix, const bl_report_options *opt, bl_buf *out,
 int bl_report_save(bl_index *ix, const bl_report_options *opt,
 		   const char *path, char *err, size_t errlen);
 /* Append s to out with HTML escaping of & < > " ' (for any string that
- * comes from data); control bytes but TAB, LF and CR are written as the
- * text \xNN.  Returns
- * as bl_buf_add. */
+ * comes from data); control bytes but TAB, LF and CR, C1 controls and
+ * bytes that are not valid UTF-8 are written as the text \xNN (as
+ * bl_report_text_escape), so the page stays UTF-8.  Returns as
+ * bl_buf_add. */
 int bl_report_html_escape(bl_buf *out, const char *s);
 /* Append s to out for a terminal or a text file: every control byte (C0,
  * DEL), C1 control (U+0080-U+009F) and byte that is not valid UTF-8 is
  * written as \xNN, so no escape sequence in data reaches the terminal
  * raw.  Returns as bl_buf_add. */
 int bl_report_text_escape(bl_buf *out, const char *s);
-/* Append s to out as one CSV field: quoted (with "" for ") when it holds
- * , " CR or LF; a field starting with = + - @ TAB or CR (a formula to a
- * spreadsheet) gets a leading apostrophe and quotes.  NULL: empty. */
+/* Append s to out as one CSV field: escaped as bl_report_text_escape
+ * does (so no control byte, CR and LF included, and no byte that is not
+ * UTF-8 is left raw), then quoted (with "" for ") when it holds , or ";
+ * a field starting with = + - @ (a formula to a spreadsheet) gets a
+ * leading apostrophe and quotes.  NULL: empty. */
 int bl_report_csv_escape(bl_buf *out, const char *s);
 
 /* ------------------------------------------------------------------ */

@@ -390,12 +390,12 @@ uint64_t bl_export_seed(const bl_sampler *s, const bl_export_options *opt)
 	return m ? strtoull(m, NULL, 10) : 0;
 }
 
-/* A JSON string (escaped by cJSON) appended to b. */
+/* A JSON string (escaped by cJSON, a byte that is not UTF-8 as \udcXX) appended to b. */
 static int add_json_str(bl_buf *b, const char *s)
 {
 	cJSON *j = cJSON_CreateString(s);
 	char *t = j ? cJSON_PrintUnformatted(j) : NULL;
-	int rc = t ? bl_buf_adds(b, t) : BL_ENOMEM;
+	int rc = t ? bl_utf8_json_escape(b, t, strlen(t), BL_JSON_TEXT) : BL_ENOMEM;
 	free(t);
 	cJSON_Delete(j);
 	return rc;

@@ -70,42 +70,13 @@ struct in_shard {
 
 int bl_manifest_json_str(bl_buf *b, const char *s, size_t len)
 {
-	size_t i = 0, good = 0;
 	int rc;
 
 	if (!b || (!s && len))
 		return BL_EUSAGE;
 	rc = bl_buf_addch(b, '"');
-	bl_utf8_valid(s, len, &good);
-	while (rc == BL_OK && i < len) {
-		unsigned char c = (unsigned char)s[i];
-		if (i >= good && c >= 0x80) {
-			size_t more;
-			/* a byte outside valid UTF-8: the surrogate escape */
-			rc = bl_buf_addf(b, "\\udc%02x", c);
-			i++;
-			/* find the next invalid byte after this one */
-			if (bl_utf8_valid(s + i, len - i, &more))
-				good = len;
-			else
-				good = i + more;
-			continue;
-		}
-		if (c == '"' || c == '\\') {
-			rc = bl_buf_addch(b, '\\') == BL_OK ? bl_buf_addch(b, (char)c) : BL_ENOMEM;
-			i++;
-		} else if (c < 0x20) {
-			rc = bl_buf_addf(b, "\\u%04x", c);
-			i++;
-		} else {
-			/* a run of bytes that need no escape, in one append */
-			size_t j = i + 1, end = good < len ? good : len;
-			while (j < end && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
-				j++;
-			rc = bl_buf_add(b, s + i, j - i);
-			i = j;
-		}
-	}
+	if (rc == BL_OK)
+		rc = bl_utf8_json_escape(b, s, len, 0);
 	if (rc == BL_OK)
 		rc = bl_buf_addch(b, '"');
 	return rc;

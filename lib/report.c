@@ -794,7 +794,8 @@ static int render_json(const struct bl_report *r, bl_buf *out)
 	text = cJSON_Print(root);
 	if (!text)
 		goto out;
-	rc = bl_buf_adds(out, text);
+	/* paths, warnings and names are bytes: valid UTF-8 all the same */
+	rc = bl_utf8_json_escape(out, text, strlen(text), BL_JSON_TEXT);
 	if (rc == BL_OK)
 		rc = bl_buf_addch(out, '\n');
 out:

@@ -25,43 +25,48 @@
 
 /* ---- escaping for each sink --------------------------------------------- */
 
-int bl_report_html_escape(bl_buf *out, const char *s)
+enum { ESC_TSV = 1, ESC_WS = 2 };
+
+static int escape_text(bl_buf *out, const char *s, unsigned flags);
+
+int bl_report_html_escape(bl_buf *out, const char *str)
 {
-	int rc = BL_OK;
-	const char *run = s;
+	bl_buf e;
+	const char *s, *run;
+	int rc;
 
 	if (!out)
 		return BL_EUSAGE;
-	for (; s && *s && rc == BL_OK; s++) {
+	/* control bytes (but TAB, LF, CR) and bytes that are not UTF-8 as in
+	 * the text report: shown, not passed on, and the page stays UTF-8 */
+	bl_buf_init(&e, 0);
+	rc = escape_text(&e, str, ESC_WS);
+	for (s = run = e.buf; *s && rc == BL_OK; s++) {
 		const char *rep = NULL;
-		char ctl[8];
 		switch (*s) {
 		case '&': rep = "&amp;"; break;
 		case '<': rep = "&lt;"; break;
 		case '>': rep = "&gt;"; break;
 		case '"': rep = "&quot;"; break;
 		case '\'': rep = "&#39;"; break;
-		default:
-			/* a control byte is shown, not passed on */
-			if (((unsigned char)*s < 0x20 && !strchr("\t\n\r", *s)) || *s == 0x7f) {
-				snprintf(ctl, sizeof ctl, "\\x%02x", (unsigned char)*s);
-				rep = ctl;
-			}
-			break;
+		default: continue;
 		}
-		if (!rep)
-			continue;
 		rc = bl_buf_add(out, run, (size_t)(s - run));
 		if (rc == BL_OK)
 			rc = bl_buf_adds(out, rep);
 		run = s + 1;
 	}
-	if (rc == BL_OK && s)
+	if (rc == BL_OK)
 		rc = bl_buf_add(out, run, (size_t)(s - run));
+	bl_buf_release(&e);
 	return rc;
 }
 
-int bl_report_text_escape(bl_buf *out, const char *s)
+/* The text escape: every control byte, C1 control and byte that is not
+ * UTF-8 as \xNN.  ESC_TSV: TAB, LF and CR as \t \n \r and a backslash
+ * as \\ instead, so that a field can be unescaped exactly; ESC_WS: TAB,
+ * LF and CR kept (HTML shows them as white space). */
+static int escape_text(bl_buf *out, const char *s, unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)s, *run = p;
 	int rc = BL_OK;
@@ -70,7 +75,19 @@ int bl_report_text_escape(bl_buf *out, const char *s)
 		return BL_EUSAGE;
 	while (p && *p && rc == BL_OK) {
 		size_t n = 0, bad = 0;
-		if (*p >= 0x20 && *p < 0x7f) {
+		const char *name = NULL;
+		if (flags & ESC_TSV)
+			name = *p == '\t' ? "\\t" : *p == '\n' ? "\\n" : *p == '\r' ? "\\r"
+			     : *p == '\\' ? "\\\\" : NULL;
+		if (name) {
+			rc = bl_buf_add(out, run, (size_t)(p - run));
+			if (rc == BL_OK)
+				rc = bl_buf_adds(out, name);
+			run = ++p;
+			continue;
+		}
+		if ((*p >= 0x20 && *p < 0x7f) ||
+		    ((flags & ESC_WS) && (*p == '\t' || *p == '\n' || *p == '\r'))) {
 			p++;
 			continue;
 		}
@@ -96,13 +113,41 @@ int bl_report_text_escape(bl_buf *out, const char *s)
 	return rc;
 }
 
-int bl_report_csv_escape(bl_buf *out, const char *s)
+int bl_report_text_escape(bl_buf *out, const char *s)
 {
-	int rc, formula = s && *s && strchr("=+-@\t\r", *s);
+	return escape_text(out, s, 0);
+}
+
+int bl_report_tsv_escape(bl_buf *out, const char *s)
+{
+	int rc = BL_OK;
+
 	if (!out)
 		return BL_EUSAGE;
-	if (!s || (!formula && !strpbrk(s, ",\"\n\r")))
-		return bl_buf_adds(out, s ? s : "");
+	if (s && *s && strchr("=+-@", *s))
+		rc = bl_buf_addch(out, '\'');
+	return rc == BL_OK ? escape_text(out, s, ESC_TSV) : rc;
+}
+
+int bl_report_csv_escape(bl_buf *out, const char *str)
+{
+	bl_buf e;
+	const char *s;
+	int rc, formula;
+
+	if (!out)
+		return BL_EUSAGE;
+	/* control bytes and bytes that are not UTF-8 as in the text report:
+	 * none reaches a terminal or a spreadsheet raw */
+	bl_buf_init(&e, 0);
+	rc = escape_text(&e, str, 0);
+	s = e.buf;
+	formula = *s && strchr("=+-@", *s);
+	if (rc != BL_OK || (!formula && !strpbrk(s, ",\""))) {
+		if (rc == BL_OK)
+			rc = bl_buf_add(out, e.buf, e.len);
+		goto out;
+	}
 	rc = bl_buf_addch(out, '"');
 	if (rc == BL_OK && formula)
 		rc = bl_buf_addch(out, '\'');
@@ -110,6 +155,8 @@ int bl_report_csv_escape(bl_buf *out, const char *s)
 		rc = *s == '"' ? bl_buf_adds(out, "\"\"") : bl_buf_addch(out, *s);
 	if (rc == BL_OK)
 		rc = bl_buf_addch(out, '"');
+out:
+	bl_buf_release(&e);
 	return rc;
 }
 

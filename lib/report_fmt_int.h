@@ -14,6 +14,16 @@
 #include <cJSON.h>
 #include <stdio.h>
 
+/* ---- strings ---- */
+
+/* Append s to out as one TSV field (the audit sheet): TAB, LF, CR and a
+ * backslash as \t \n \r \\, every other control byte, C1 control and
+ * byte that is not valid UTF-8 as \xNN (as bl_report_text_escape), so a
+ * field can be unescaped exactly; a leading = + - @ (a formula to a
+ * spreadsheet) gets an apostrophe.  NULL: nothing.  Returns as
+ * bl_buf_add. */
+int bl_report_tsv_escape(bl_buf *out, const char *s);
+
 /* ---- numbers: into the caller's buffer b of n bytes ---- */
 
 /* "%.6g", or "" for NAN / infinities (CSV). */

@@ -539,7 +539,8 @@ static int render_mjson(const struct bl_report_mf *mf, bl_buf *out)
 	text = cJSON_Print(root);
 	if (!text)
 		goto out;
-	rc = bl_buf_adds(out, text);
+	/* paths and names are bytes: valid UTF-8 all the same */
+	rc = bl_utf8_json_escape(out, text, strlen(text), BL_JSON_TEXT);
 	if (rc == BL_OK)
 		rc = bl_buf_addch(out, '\n');
 out:

@@ -1,6 +1,6 @@
 /*
  * util.c - small helpers shared by every module: error-kind names, UTF-8
- * validation, the hash of the hash tables, and the seeded PRNG that every
+ * validation and the JSON escape of bytes that are not UTF-8, the hash of the hash tables, and the seeded PRNG that every
  * random choice goes through.
  *
  * The PRNG is xoshiro256** seeded by splitmix64 (Blackman & Vigna).  It is
@@ -92,6 +92,47 @@ bad:
 	if (bad_at)
 		*bad_at = i;
 	return 0;
+}
+
+int bl_utf8_json_escape(bl_buf *b, const char *s, size_t len, unsigned flags)
+{
+	size_t i = 0, good = 0;
+	int rc = BL_OK, text = (flags & BL_JSON_TEXT) != 0;
+
+	if (!b || (!s && len))
+		return BL_EUSAGE;
+	bl_utf8_valid(s, len, &good);
+	while (rc == BL_OK && i < len) {
+		unsigned char c = (unsigned char)s[i];
+		if (i >= good && c >= 0x80) {
+			size_t more;
+			/* a byte outside valid UTF-8: the surrogate escape */
+			rc = bl_buf_addf(b, "\\udc%02x", c);
+			i++;
+			/* find the next invalid byte after this one */
+			if (bl_utf8_valid(s + i, len - i, &more))
+				good = len;
+			else
+				good = i + more;
+			continue;
+		}
+		if (!text && (c == '"' || c == '\\')) {
+			rc = bl_buf_addch(b, '\\') == BL_OK ? bl_buf_addch(b, (char)c) : BL_ENOMEM;
+			i++;
+		} else if (!text && c < 0x20) {
+			rc = bl_buf_addf(b, "\\u%04x", c);
+			i++;
+		} else {
+			/* a run of bytes that need no escape, in one append */
+			size_t j = i + 1, end = good < len ? good : len;
+			while (j < end && (text || ((unsigned char)s[j] >= 0x20 && s[j] != '"' &&
+						    s[j] != '\\')))
+				j++;
+			rc = bl_buf_add(b, s + i, j - i);
+			i = j;
+		}
+	}
+	return rc;
 }
 
 static uint64_t splitmix64(uint64_t *x)

@@ -317,9 +317,10 @@ int cmd_audit_eval(int argc, char **argv)
 		}
 		text = cJSON_Print(root);
 		cJSON_Delete(root);
-		if (!text)
+		if (tool_put_json(text) != BL_OK) {
+			free(text);
 			goto nomem;
-		printf("%s\n", text);
+		}
 		free(text);
 	} else {
 		const char *c = bl_audit_comment(a);

@@ -701,9 +701,10 @@ int cmd_eval(int argc, char **argv)
 		}
 		txt = cJSON_Print(o);
 		cJSON_Delete(o);
-		if (!txt)
+		if (tool_put_json(txt) != BL_OK) {
+			cJSON_free(txt);
 			goto nomem;
-		printf("%s\n", txt);
+		}
 		cJSON_free(txt);
 	} else {
 		printf("# %lu captions from %s; rules %.16s\n", ts.v[0].ncaptions, path,

@@ -17,15 +17,19 @@ const char usage_ls[] =
 	"usage: ballast ls [--summary] [--json] [--all] [-q] SHARD...\n"
 	"\n"
 	"List the samples of WebDataset shards: shard, ordinal, key, byte offset\n"
-	"and each member as ext:size.  SHARD may be a path (.tar .tar.gz .tgz\n"
-	".tar.zst .tar.xz), '-' for stdin, a glob, a brace range such as\n"
-	"'shards/{00000..00099}.tar', or @FILE with one spec per line.  The same\n"
-	"file under two names (a symlink, '-' twice) is read once, under its\n"
-	"first name; the others are duplicate_shard errors, as in `ballast scan`.\n"
+	"and each member as ext:size, tab-separated; in names, tab, newline,\n"
+	"backslash, control characters and bytes that are not UTF-8 are escaped\n"
+	"(\\t \\n \\\\ \\xHH \\uHHHH, as in messages).  SHARD may be a path\n"
+	"(.tar .tar.gz .tgz .tar.zst .tar.xz), '-' for stdin, a glob, a brace\n"
+	"range such as 'shards/{00000..00099}.tar', or @FILE with one spec per\n"
+	"line.  The same file under two names (a symlink, '-' twice) is read\n"
+	"once, under its first name; the others are duplicate_shard errors, as\n"
+	"in `ballast scan`.\n"
 	"\n"
 	"  --summary   print counts instead: shards, samples, samples without a\n"
 	"              caption, members by extension, errors by kind\n"
-	"  --json      print the summary as one JSON object\n"
+	"  --json      print the summary as one JSON object (valid UTF-8: a byte\n"
+	"              of a name that is not UTF-8 is written \\udcXX)\n"
 	"  --all       read every member's bytes (verifies image data too)\n"
 	"  -q          do not print item errors on stderr\n"
 	"\n"
@@ -89,8 +93,7 @@ static void print_summary(struct summary *s, int json)
 				cJSON_AddNumberToObject(e, bl_errkind_name((bl_errkind)k),
 							(double)s->errors[k]);
 		text = cJSON_PrintUnformatted(o);
-		if (text)
-			printf("%s\n", text);
+		tool_put_json(text);
 		free(text);
 		cJSON_Delete(o);
 		return;
@@ -102,7 +105,7 @@ static void print_summary(struct summary *s, int json)
 	printf("samples without caption  %llu\n", (unsigned long long)s->no_caption);
 	printf("members                  %llu", (unsigned long long)s->members);
 	for (int i = 0; i < s->next; i++)
-		printf("%s%s %llu", i ? ", " : " (", s->ext[i].name,
+		printf("%s%s %llu", i ? ", " : " (", tool_esc(s->ext[i].name),
 		       (unsigned long long)s->ext[i].n);
 	printf("%s\n", s->next ? ")" : "");
 	printf("errors                   %llu\n", (unsigned long long)nerr);
@@ -230,14 +233,19 @@ int cmd_ls(int argc, char **argv)
 			}
 			if (summary)
 				continue;
+			/* names are bytes: escaped as TSV (a key cannot split a
+			 * line or drive the terminal) */
 			bl_buf_reset(&line);
-			bl_buf_addf(&line, "%s\t%llu\t%s\t%lld\t", s->shard,
-				    (unsigned long long)s->ordinal, s->key,
-				    (long long)s->offset);
-			for (size_t m = 0; m < s->nmembers; m++)
-				bl_buf_addf(&line, "%s%s:%lld", m ? "," : "",
-					    s->members[m].ext,
-					    (long long)s->members[m].size);
+			tool_escape(&line, s->shard, strlen(s->shard), TOOL_ESC_TSV);
+			bl_buf_addf(&line, "\t%llu\t", (unsigned long long)s->ordinal);
+			tool_escape(&line, s->key, strlen(s->key), TOOL_ESC_TSV);
+			bl_buf_addf(&line, "\t%lld\t", (long long)s->offset);
+			for (size_t m = 0; m < s->nmembers; m++) {
+				bl_buf_adds(&line, m ? "," : "");
+				tool_escape(&line, s->members[m].ext, strlen(s->members[m].ext),
+					    TOOL_ESC_TSV);
+				bl_buf_addf(&line, ":%lld", (long long)s->members[m].size);
+			}
 			puts(line.buf);
 		}
 		if (shown.hidden && !quiet)

@@ -22,12 +22,15 @@ const char usage_probe[] =
 	"and for JPEG the chroma subsampling, coding and sample precision.\n"
 	"One line per file, tab-separated:\n"
 	"  PATH FORMAT WxH COMPONENTS SUBSAMP CODING PRECISION ok|error: REASON\n"
+	"(tab, newline, backslash, control characters and bytes that are not\n"
+	"UTF-8 in PATH escaped as \\t \\n \\\\ \\xHH \\uHHHH).\n"
 	"CODING is baseline, extended, progressive, lossless or hierarchical\n"
 	"(+arith when arithmetic coded), '-' for other formats.\n"
 	"\n"
 	"  --check         also decode each JPEG (at 1/8 scale) to find damage\n"
 	"                  the header does not show\n"
-	"  --json          one JSON object per line instead\n"
+	"  --json          one JSON object per line instead (valid UTF-8: a byte\n"
+	"                  of PATH that is not UTF-8 is written \\udcXX)\n"
 	"  --max-pixels N  refuse images over N pixels (default 67108864)\n"
 	"\n"
 	"Files over 64 MiB are refused unread.\n"
@@ -117,16 +120,22 @@ static const char *coding_name(const bl_image_info *in)
 static void print_text(const char *path, const bl_image_info *in,
 		       const char *err)
 {
-	printf("%s\t%s\t%dx%d\t%d\t%s\t%s\t%d\t", path,
+	bl_buf esc;
+
+	/* a file name is bytes: escaped as TSV, as ls does */
+	bl_buf_init(&esc, 0);
+	tool_escape(&esc, path, strlen(path), TOOL_ESC_TSV);
+	printf("%s\t%s\t%dx%d\t%d\t%s\t%s\t%d\t", esc.buf,
 	       bl_image_format_name(in->format), in->width, in->height,
 	       in->components,
 	       in->format == BL_IMG_JPEG ? bl_image_subsamp_name(in->subsamp)
 					 : "-",
 	       coding_name(in), in->precision);
 	if (err)
-		printf("error: %s\n", err);
+		printf("error: %s\n", tool_esc(err));
 	else
 		fputs("ok\n", stdout);
+	bl_buf_release(&esc);
 }
 
 /* BL_OK or BL_ENOMEM. */
@@ -163,10 +172,7 @@ static int print_json(const char *path, const bl_image_info *in,
 		cJSON_AddBoolToObject(o, "refused", in->refused);
 	}
 	s = cJSON_PrintUnformatted(o);
-	if (!s)
-		goto out;
-	puts(s);
-	rc = BL_OK;
+	rc = tool_put_json(s);
 out:
 	cJSON_free(s);
 	cJSON_Delete(o);

@@ -119,8 +119,7 @@ static void print_counts(const bl_ruleset *rs, const bl_scan_totals *t, const bl
 				cJSON_AddNumberToObject(e, bl_errkind_name((bl_errkind)k),
 							(double)t->errors[k]);
 		text = cJSON_PrintUnformatted(o);
-		if (text)
-			printf("%s\n", text);
+		tool_put_json(text);
 		free(text);
 		cJSON_Delete(o);
 		return;

@@ -98,6 +98,23 @@ const char *tool_esc(const char *s)
 	return b->buf;
 }
 
+int tool_put_json(const char *text)
+{
+	bl_buf b;
+	int rc;
+
+	if (!text)
+		return BL_ENOMEM;
+	bl_buf_init(&b, 0);
+	rc = bl_utf8_json_escape(&b, text, strlen(text), BL_JSON_TEXT);
+	if (rc == BL_OK)
+		rc = bl_buf_addch(&b, '\n');
+	if (rc == BL_OK)
+		fwrite(b.buf, 1, b.len, stdout);
+	bl_buf_release(&b);
+	return rc;
+}
+
 /* A message to stderr with every byte a terminal could act on escaped. */
 static void put_escaped(const char *fmt, va_list ap) __attribute__((format(__printf__, 1, 0)));
 static void put_escaped(const char *fmt, va_list ap)

@@ -90,6 +90,12 @@ int tool_escape(bl_buf *out, const char *s, size_t len, unsigned flags);
  * printf may hold up to 8 of them.  Never NULL. */
 const char *tool_esc(const char *s);
 
+/* JSON text (cJSON's output) and a newline on stdout, with every byte
+ * that is not UTF-8 as \udcXX (bl_utf8_json_escape): keys, paths and
+ * extensions are bytes, the output is valid UTF-8.  BL_OK, or BL_ENOMEM
+ * (text NULL, as cJSON gives when it ran out) and nothing printed. */
+int tool_put_json(const char *text);
+
 /* An on_progress callback for the library: "ballast CMD: PHASE N of M"
  * on one stderr line, only when stderr is a terminal. */
 void tool_progress(void *arg, const char *phase, uint64_t done, uint64_t total);

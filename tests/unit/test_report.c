@@ -5,6 +5,7 @@
  * direct SQL counts.
  */
 #include "test.h"
+#include "report_fmt_int.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -964,6 +965,23 @@ BL_TEST(report_escapes_each_sink)
 	bl_buf_reset(&b);
 	bl_report_html_escape(&b, "<a href='x'>\x1b");
 	CHECK_EQ_STR(b.buf, "&lt;a href=&#39;x&#39;&gt;\\x1b");
+	/* bytes that are not UTF-8 and C1 controls as in text, white space
+	 * kept in HTML; CSV escapes as text, then quotes */
+	bl_buf_reset(&b);
+	bl_report_html_escape(&b, "a\tb\n\xff\xc2\x85&\xc3\xa9");
+	CHECK_EQ_STR(b.buf, "a\tb\n\\xff\\xc2\\x85&amp;\xc3\xa9");
+	bl_buf_reset(&b);
+	bl_report_csv_escape(&b, "s\xff\x1b,\"q\"\n");
+	bl_report_csv_escape(&b, "\tx");
+	bl_report_csv_escape(&b, NULL);
+	CHECK_EQ_STR(b.buf, "\"s\\xff\\x1b,\"\"q\"\"\\x0a\"\\x09x");
+	/* the audit sheet's TSV field: exact to unescape, formula-safe */
+	bl_buf_reset(&b);
+	bl_report_tsv_escape(&b, "-a\tb\\c\n\r\x1b\xff\xc3\xa9");
+	CHECK_EQ_STR(b.buf, "'-a\\tb\\\\c\\n\\r\\x1b\\xff\xc3\xa9");
+	bl_buf_reset(&b);
+	CHECK_EQ_INT(bl_report_tsv_escape(&b, NULL), BL_OK);
+	CHECK_EQ_STR(b.buf, "");
 	bl_buf_release(&b);
 	/* every format of a report of that shard */
 	memset(&o, 0, sizeof o);
@@ -971,11 +989,12 @@ BL_TEST(report_escapes_each_sink)
 		o.format = f;
 		text = report_opt(ix, &o);
 		REQUIRE(text);
-		/* no raw ESC but in CSV, where the field is data and is kept
-		 * byte for byte (JSON escapes it as \u001b) */
-		CHECK(f == BL_REPORT_CSV || !strchr(text, 0x1b));
+		/* no raw ESC in any format (JSON escapes it as \u001b, the
+		 * others as \x1b) */
+		CHECK(!strchr(text, 0x1b));
 		if (f == BL_REPORT_CSV) {
-			CHECK_CONTAINS(text, "\nshard,\"'=HYPERLINK(\"\"http://x\"\")");
+			CHECK_CONTAINS(text, "\nshard,\"'=HYPERLINK(\"\"http://x\"\")"
+					     "\\x1b[31m\\x09red\\x0a.tar\",");
 			CHECK(!strstr(text, "\nshard,=HYPERLINK"));
 		}
 		if (f == BL_REPORT_TEXT)

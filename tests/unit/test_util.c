@@ -1,6 +1,7 @@
 /* Unit tests for buf.c, util.c (UTF-8, PRNG) and sha256.c. */
 #include "test.h"
 
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -51,6 +52,39 @@ BL_TEST(utf8_validation)
 	CHECK(!bl_utf8_valid("x\xe6\x97", 3, &at));        /* cut short */
 	CHECK_EQ_INT(at, 1);
 	CHECK(!bl_utf8_valid("\xf4\x90\x80\x80", 4, &at)); /* > U+10FFFF */
+}
+
+/* The JSON escape of bytes: a string's body, and cJSON's text made
+ * valid UTF-8 (keys too) without changing what it says. */
+BL_TEST(utf8_json_escape_string_and_text)
+{
+	static const char body[] = "a\"\\\x1b\n\xc3\xa9\xff\xc3\xe6\x97\x85";
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+	bl_buf b;
+
+	REQUIRE(o);
+	bl_buf_init(&b, 0);
+	CHECK_EQ_INT(bl_utf8_json_escape(&b, body, sizeof body - 1, 0), BL_OK);
+	CHECK_EQ_STR(b.buf, "a\\\"\\\\\\u001b\\u000a\xc3\xa9\\udcff\\udcc3\xe6\x97\x85");
+	/* the same bytes through cJSON, in a value and in a key */
+	cJSON_AddStringToObject(o, "k\xfe", "v\xff\x1b\"");
+	text = cJSON_PrintUnformatted(o);
+	REQUIRE(text);
+	CHECK(!bl_utf8_valid(text, strlen(text), NULL));
+	bl_buf_reset(&b);
+	CHECK_EQ_INT(bl_utf8_json_escape(&b, text, strlen(text), BL_JSON_TEXT), BL_OK);
+	CHECK_EQ_STR(b.buf, "{\"k\\udcfe\":\"v\\udcff\\u001b\\\"\"}");
+	CHECK(bl_utf8_valid(b.buf, b.len, NULL));
+	/* valid text is unchanged, byte for byte */
+	bl_buf_reset(&b);
+	CHECK_EQ_INT(bl_utf8_json_escape(&b, "{\"\xc3\xa9\":1}", 9, BL_JSON_TEXT), BL_OK);
+	CHECK_EQ_STR(b.buf, "{\"\xc3\xa9\":1}");
+	CHECK_EQ_INT(bl_utf8_json_escape(NULL, "x", 1, 0), BL_EUSAGE);
+	CHECK_EQ_INT(bl_utf8_json_escape(&b, NULL, 1, 0), BL_EUSAGE);
+	free(text);
+	cJSON_Delete(o);
+	bl_buf_release(&b);
 }
 
 /* FNV-1a's published 64-bit vectors */
