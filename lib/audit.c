@@ -177,6 +177,7 @@ static void percentiles(double *v, size_t n, double *lo, double *hi)
 
 struct stratum {
 	double size;        /* N_h as recorded (NAN: not yet seen) */
+	double said;        /* stratum_drawn as recorded */
 	uint64_t drawn, judged, yes;
 };
 
@@ -201,6 +202,7 @@ struct bl_audit {
 	double index_samples; /* from the comment line, or NAN */
 	char rules[24];       /* the rules digest (prefix) the comment line
 			       * records, or "" */
+	int has_comment;      /* the sheet's "# ballast audit sheet" line */
 	int other_index;      /* bound to another index than the audited
 			       * one (bl_audit_bind): no finite-population
 			       * factor */
@@ -244,6 +246,73 @@ static struct node *node_get(bl_audit *a, const char *name)
 	v->design = -1;
 	a->nnodes++;
 	return v;
+}
+
+/*
+ * The rows a sheet has had so far, by identity (a hash of the audit_row,
+ * or of shard, ordinal and label), for the rows a spreadsheet pasted
+ * twice.  Open addressing; hash 0 marks an empty slot.
+ */
+struct seen {
+	uint64_t *h;
+	unsigned long *line;
+	size_t n, cap;
+};
+
+static void seen_release(struct seen *t)
+{
+	free(t->h);
+	free(t->line);
+	memset(t, 0, sizeof *t);
+}
+
+/* The line that had hash h first, 0 when none (h is then recorded as
+ * line's); BL_ENOMEM as (unsigned long)-1. */
+static unsigned long seen_add(struct seen *t, uint64_t h, unsigned long line)
+{
+	size_t i;
+
+	h += !h;
+	if (2 * (t->n + 1) > t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 256;
+		uint64_t *nh = calloc(cap, sizeof *nh);
+		unsigned long *nl = calloc(cap, sizeof *nl);
+		if (!nh || !nl) {
+			free(nh);
+			free(nl);
+			return (unsigned long)-1;
+		}
+		for (size_t k = 0; k < t->cap; k++) {
+			if (!t->h[k])
+				continue;
+			for (i = t->h[k] & (cap - 1); nh[i]; i = (i + 1) & (cap - 1))
+				;
+			nh[i] = t->h[k];
+			nl[i] = t->line[k];
+		}
+		free(t->h);
+		free(t->line);
+		t->h = nh;
+		t->line = nl;
+		t->cap = cap;
+	}
+	for (i = h & (t->cap - 1); t->h[i]; i = (i + 1) & (t->cap - 1))
+		if (t->h[i] == h)
+			return t->line[i];
+	t->h[i] = h;
+	t->line[i] = line;
+	t->n++;
+	return 0;
+}
+
+/* A hash of n strings (each with its NUL, so "a","bc" is not "ab","c"). */
+static uint64_t hash_fields(const char *const *f, int n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL;
+
+	for (int i = 0; i < n; i++)
+		h = (h ^ bl_hash_bytes(f[i], strlen(f[i]) + 1)) * 0x100000001b3ULL;
+	return h;
 }
 
 /* Split a TSV line (modified in place) into at most max fields; a field
@@ -397,7 +466,8 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 	FILE *f = NULL;
 	char *line = NULL, *fld[64];
 	size_t cap = 0;
-	int col[C_N], have_header = 0;
+	int col[C_N], have_header = 0, col_shard = -1, col_ord = -1;
+	struct seen by_row = {0}, by_sample = {0};
 	unsigned long lineno = 0;
 	ssize_t got;
 	char dummy[1];
@@ -443,6 +513,8 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 				c[strlen(c) - 1] = '\0';
 			if (bl_strlist_add(&a->comment, c) != BL_OK)
 				goto nomem;
+			if (strncmp(c, "# ballast audit sheet", 21) == 0)
+				a->has_comment = 1;
 			comment_facts(a, c);
 			continue;
 		}
@@ -465,6 +537,12 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 					 "%s:%lu: not an audit sheet (the header must start with "
 					 "'audit_row'; draw one with ballast audit)", path, lineno);
 				goto fail;
+			}
+			for (int i = 0; i < n; i++) {
+				if (strcmp(fld[i], "shard") == 0)
+					col_shard = i;
+				if (strcmp(fld[i], "ordinal") == 0)
+					col_ord = i;
 			}
 			for (int k = 0; k < C_N; k++)
 				if (col[k] < 0) {
@@ -513,11 +591,44 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 				goto nomem;
 			continue;
 		}
+		/* a row twice (a spreadsheet's paste, a copied line) would
+		 * count one judgement twice: the first stands */
+		{
+			const char *id[3];
+			unsigned long first;
+			trim(fld[0]);
+			id[0] = fld[0];
+			id[1] = fld[col[C_LABEL]];
+			first = id[0][0] ? seen_add(&by_row, hash_fields(id, 1), lineno) : 0;
+			if (first == (unsigned long)-1)
+				goto nomem;
+			if (first) {
+				if (problem(a, lineno, "audit_row %s repeats line %lu (a row pasted "
+					    "twice?); row not counted", id[0], first) != BL_OK)
+					goto nomem;
+				continue;
+			}
+			if (col_shard >= 0 && col_ord >= 0 && n > col_shard && n > col_ord &&
+			    fld[col_shard][0] && fld[col_ord][0]) {
+				id[0] = fld[col_shard];
+				id[2] = fld[col_ord];
+				first = seen_add(&by_sample, hash_fields(id, 3), lineno);
+				if (first == (unsigned long)-1)
+					goto nomem;
+				if (first) {
+					if (problem(a, lineno, "shard '%s' ordinal %s with label '%s' "
+						    "repeats line %lu (a row pasted twice?); row not "
+						    "counted", id[0], id[2], id[1], first) != BL_OK)
+						goto nomem;
+					continue;
+				}
+			}
+		}
 		nd = node_get(a, fld[col[C_LABEL]]);
 		if (!nd)
 			goto nomem;
 		st = &nd->s[h];
-		if (!isnan(st->size) && (st->size != size || (double)st->drawn > drawn)) {
+		if (!isnan(st->size) && (st->size != size || st->said != drawn)) {
 			if (problem(a, lineno, "stratum_size or stratum_drawn of '%s' differs from "
 				    "an earlier row: two sheets pasted together? row not counted",
 				    nd->name) != BL_OK)
@@ -525,6 +636,14 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 			continue;
 		}
 		st->size = size;
+		st->said = drawn;
+		if ((double)st->drawn + 1 > drawn) {
+			if (problem(a, lineno, "more rows of '%s' in the %s stratum than its "
+				    "stratum_drawn (%.0f); row not counted", nd->name,
+				    h ? "tagged" : "untagged", drawn) != BL_OK)
+				goto nomem;
+			continue;
+		}
 		{
 			int d = -1;
 			for (int k = 0; k < 3; k++)
@@ -536,10 +655,6 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 			}
 		}
 		st->drawn++;
-		if ((double)st->drawn > drawn &&
-		    problem(a, lineno, "more rows of '%s' in this stratum than stratum_drawn "
-			    "says were drawn", nd->name) != BL_OK)
-			goto nomem;
 		j = judgement(fld[col[C_JUDGE]]);
 		if (j == -2) {
 			if (problem(a, lineno, "judgement '%s' is not y or n (nor empty); row not "
@@ -563,6 +678,8 @@ bl_audit *bl_audit_read(const char *path, char *err, size_t errlen)
 	}
 	fclose(f);
 	free(line);
+	seen_release(&by_row);
+	seen_release(&by_sample);
 	/* by name, whatever order the rows came in */
 	qsort(a->nodes, a->nnodes, sizeof *a->nodes, cmp_node);
 	for (size_t i = 0; i < a->nnodes; i++)
@@ -578,6 +695,8 @@ fail:
 	if (f)
 		fclose(f);
 	free(line);
+	seen_release(&by_row);
+	seen_release(&by_sample);
 	bl_audit_free(a);
 	return NULL;
 }
@@ -768,6 +887,21 @@ int bl_audit_bind(bl_audit *a, bl_index *ix, char *err, size_t errlen)
 			 "corrected with it do not hold; draw and judge a new sheet "
 			 "(ballast audit)",
 			 a->rules, rules);
+		a->warning = strdup(msg);
+		bl_error_set(err, errlen, "%s", msg);
+		rc = a->warning ? BL_WARN : BL_ENOMEM;
+	} else if (!a->rules[0] && rules) {
+		/* a sheet that does not say which tagger it judged cannot
+		 * be held against this one's */
+		char msg[400];
+		snprintf(msg, sizeof msg,
+			 "the audit sheet does not record the rules whose tags it judged (%s): "
+			 "it cannot be checked against this index's (%.16s), so rates corrected "
+			 "with it may describe another tagger; use the sheet as ballast audit "
+			 "wrote it, or draw and judge a new one",
+			 a->has_comment ? "its first line has no rules digest"
+					: "its first line, '# ballast audit sheet ...', is missing",
+			 rules);
 		a->warning = strdup(msg);
 		bl_error_set(err, errlen, "%s", msg);
 		rc = a->warning ? BL_WARN : BL_ENOMEM;

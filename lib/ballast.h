@@ -1003,8 +1003,11 @@ int bl_index_get_status(bl_index *ix, bl_index_status *st);
 /*
  * Whether the index is incomplete, for commands that must not take a part
  * for the whole (report, rebalance): 1 with a sentence in msg saying what
- * is missing and how to finish it, 0 when complete (msg ""), BL_FAILED
- * (msg: the error), BL_EUSAGE.
+ * is missing and how to finish it (a part of an array job: how many of
+ * the shards the scan planned it holds), 0 when complete (msg ""),
+ * BL_FAILED (msg: the error), BL_EUSAGE.  A report puts it first among
+ * its warnings, at the top of every format; not bl_index_warnings',
+ * since a part is what a scan with --task is asked to leave.
  */
 int bl_index_partial_reason(bl_index *ix, char *msg, size_t len);
 /*
@@ -1233,9 +1236,14 @@ typedef struct bl_audit_fix {
 int bl_audit_sniff(const char *path);
 /*
  * Read a filled sheet.  Rows that cannot be used (a judgement that is
- * neither y nor n nor empty, a stratum size that disagrees with an
- * earlier row of the same stratum, missing columns) are left out and
+ * neither y nor n nor empty, a stratum size or stratum_drawn that
+ * disagrees with an earlier row of the same stratum, more rows of a
+ * stratum than its stratum_drawn, missing columns, a row twice: the
+ * audit_row of an earlier row, or its shard, ordinal and label, where
+ * the first stands and the repeat names its line) are left out and
  * listed by bl_audit_problem with file and line; the rest is read.
+ * A caller that uses the estimates says so at the top of its output
+ * (eval, report --audit: a WARNING and exit 1).
  * Returns the audit, or NULL with a message in err when the file cannot
  * be read or is not a sheet (no header).  Free with bl_audit_free.
  */
@@ -1266,7 +1274,10 @@ const char *bl_audit_path(const bl_audit *a);
  * exactly.  When the sheet judged the tags of other rules than ix was
  * scanned with (the comment line's digest), its estimates describe
  * another tagger: BL_WARN, with the reason in err and in
- * bl_audit_warning (the report puts it at its top).  BL_OK; BL_FAILED
+ * bl_audit_warning (the report puts it at its top).  A sheet that does
+ * not say which rules it judged (its "# ballast audit sheet" line
+ * deleted, or without a digest) cannot be checked against ix's: BL_WARN
+ * alike.  BL_OK; BL_FAILED
  * (SQLite); BL_EUSAGE; BL_ENOMEM.
  */
 int bl_audit_bind(bl_audit *a, bl_index *ix, char *err, size_t errlen);
@@ -1512,9 +1523,10 @@ int bl_stats_skew_table(bl_stats *st, double min_rows, double min_events,
  *       "shards_damaged": N (complete, but not read whole),
  *       "samples_with_errors": N, "weighted": bool, "weight_sum": W,
  *       "warnings": [text] (what makes numbers of the report wrong:
- *         shards of different rules or not read whole,
- *         bl_index_warnings; an audit that judged other rules,
- *         bl_audit_bind),
+ *         an incomplete index, bl_index_partial_reason, first; shards
+ *         of different rules or not read whole, bl_index_warnings; an
+ *         audit that judged other rules or does not say which,
+ *         bl_audit_bind; rows of the sheet left out, bl_audit_problem),
  *       "notes": [text], "errors": {kind: N},
  *       "blocked": N,
  *       "labels": {label: N}, "families": {family: N},

@@ -682,10 +682,23 @@ int bl_index_partial_reason(bl_index *ix, char *msg, size_t len)
 					 "scan again to finish them;",
 					 (unsigned long long)(s.shards - s.shards_complete),
 					 (unsigned long long)s.shards);
-	if (s.tasks > 1 && s.task >= 0 && used < len)
+	if (s.tasks > 1 && s.task >= 0 && used < len) {
+		/* the shards of the other tasks are in no row of this part:
+		 * say how many the scan planned */
+		char *v = bl_index_meta_get(ix, NULL, "plan_shards");
+		long long planned = v ? atoll(v) : 0;
+		free(v);
 		used += (size_t)snprintf(msg + used, len - used,
-					 " it is the part of array task %d of %d: merge the %d "
-					 "parts with 'ballast merge';", s.task, s.tasks, s.tasks);
+					 " it is the part of array task %d of %d", s.task, s.tasks);
+		if (planned > (long long)s.shards && used < len)
+			used += (size_t)snprintf(msg + used, len - used,
+						 " (its %llu shards of the %lld the scan planned)",
+						 (unsigned long long)s.shards, planned);
+		if (used < len)
+			used += (size_t)snprintf(msg + used, len - used,
+						 ": merge the %d parts with 'ballast merge';",
+						 s.tasks);
+	}
 	if (s.tasks > 1 && s.task < 0 && s.tasks_merged < s.tasks && used < len) {
 		char missing[256];
 		char *v = bl_index_meta_get(ix, NULL, "tasks_merged");

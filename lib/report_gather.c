@@ -312,9 +312,17 @@ static int apply_audit(struct bl_report *r)
 				     "samples; this one has %llu: the correction assumes the "
 				     "tagger errs here as it did there", drawn_from,
 				     (unsigned long long)r->samples);
+	/* rows of the sheet left out (a row twice, a judgement that is
+	 * not y or n, another sheet's row): the corrections rest on fewer
+	 * judgements than the sheet holds */
 	if (rc == BL_OK && bl_audit_nproblems(a))
-		rc = bl_report_notef(&r->notes, "%zu rows of the audit sheet could not be used "
-				     "(ballast eval lists them)", bl_audit_nproblems(a));
+		rc = bl_report_notef(&r->warnings, "%zu row%s of the audit sheet could not be "
+				     "used and %s left out of the corrections (first: %s%s); "
+				     "ballast eval lists them", bl_audit_nproblems(a),
+				     bl_audit_nproblems(a) == 1 ? "" : "s",
+				     bl_audit_nproblems(a) == 1 ? "is" : "are",
+				     bl_audit_problem(a, 0),
+				     bl_audit_nproblems(a) > 1 ? "; ..." : "");
 	for (size_t i = 0; r->audit_outcome >= 0 && i < r->nskew && rc == BL_OK; i++) {
 		const bl_stats_skew *s = &r->skew[i];
 		struct bl_report_fix *f = &r->fix[i];
@@ -396,8 +404,20 @@ int bl_report_gather(struct bl_report *r, bl_index *ix, const bl_report_options 
 		bl_stats_set_filter(r->given, &ls);
 	}
 	rc = read_shards(r, ix, err, errlen);
-	/* an index of mixed rules or of shards not read whole: its numbers
-	 * are not what they seem, said at the top of every format */
+	/* an incomplete index, an index of mixed rules or of shards not
+	 * read whole: its numbers are not what they seem, said at the top of
+	 * every format (whether that fails the run is the caller's:
+	 * report --allow-partial) */
+	if (rc == BL_OK) {
+		char why[1024];
+		int p = bl_index_partial_reason(ix, why, sizeof why);
+		if (p < 0)
+			rc = index_fail(ix, p, err, errlen);
+		else if (p == 1 && bl_strlist_add(&r->warnings, why) != BL_OK)
+			rc = BL_ENOMEM;
+		else
+			r->partial = p == 1;
+	}
 	if (rc == BL_OK) {
 		int w = bl_index_warnings(ix, &r->warnings);
 		if (w < 0)
@@ -742,8 +762,11 @@ int bl_report_mf_gather(struct bl_report_mf *mf, bl_index *ix, bl_manifest *m, c
 			goto out;
 	/* before is the index as it is now, after the labels the lines
 	 * carry from when the manifest was made: with other rules between
-	 * them, the change is the tagger's as much as the plan's */
-	for (size_t i = 0; i < mf->before.warnings.n; i++)
+	 * them, the change is the tagger's as much as the plan's.  An
+	 * incomplete index is the caller's to judge (report --allow-partial):
+	 * a manifest made from it with rebalance --allow-partial compares
+	 * like with like */
+	for (size_t i = (size_t)mf->before.partial; i < mf->before.warnings.n; i++)
 		if (bl_strlist_add(&mf->warnings, mf->before.warnings.items[i]) != BL_OK)
 			goto out;
 	s = bl_manifest_get(m, "rules_digest");

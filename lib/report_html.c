@@ -545,9 +545,9 @@ static void headline(const struct bl_report *r, bl_buf *o, int *rc)
 	     d, e, f, top->gender ? "captions of that gender" : "captions",
 	     (unsigned long long)top->rows);
 	if (r->opt->audit && bl_audit_warning(r->opt->audit)) {
-		put(o, rc, "<br><b>What the data says is not known here:</b> the audit judged "
-			   "another tagger's labels (the warning at the top), so its corrections "
-			   "do not hold for this set.");
+		put(o, rc, "<br><b>What the data says is not known here:</b> the audit cannot "
+			   "be held against this set's tagger (the warning at the top), so its "
+			   "corrections do not hold for this set.");
 	} else if (r->opt->audit && r->audit_outcome >= 0) {
 		const struct bl_report_fix *x = &r->fix[at];
 		uint64_t judged;

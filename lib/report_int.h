@@ -56,8 +56,12 @@ struct bl_report {
 	struct bl_report_fix *fix;  /* per skew row, when audit_outcome >= 0 */
 	bl_audit_fix *nfix;         /* per node of all (status NONE: not audited) */
 	bl_strlist notes;           /* what the reader must know (audit, weights) */
-	bl_strlist warnings;        /* what makes numbers of it wrong (an audit
-				     * of other rules: bl_audit_warning) */
+	bl_strlist warnings;        /* what makes numbers of it wrong: the
+				     * index incomplete (first, when partial),
+				     * bl_index_warnings, an audit that cannot
+				     * be bound or left rows out */
+	int partial;                /* warnings.items[0] says the index is
+				     * incomplete (bl_index_partial_reason) */
 };
 
 /* The outcome family of the skew table, as the audit names it. */

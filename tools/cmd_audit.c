@@ -70,9 +70,17 @@ const char usage_audit[] =
 	"Beta per stratum, finite-population corrected).  'too small' means a\n"
 	"stratum has fewer than 10 judged rows or the interval is unbounded;\n"
 	"'undefined' means Se + Sp <= 1.  --json prints one object.\n"
+	"Rows that cannot be used are left out, each named on stderr with its\n"
+	"line, and a WARNING at the top of the output counts them (JSON\n"
+	"\"warnings\"): a judgement that is not y or n, a stratum_size or\n"
+	"stratum_drawn unlike an earlier row's, more rows of a stratum than its\n"
+	"stratum_drawn, a row twice (the audit_row of an earlier row, or its\n"
+	"shard, ordinal and label: the first stands).  Keep the sheet's first\n"
+	"line: 'report --audit' checks the rules it records against the index's\n"
+	"(without it: a WARNING and exit 1).\n"
 	"\n"
 	"Exit status: 0 written (or scored), 1 scored but some rows could not\n"
-	"be used (each named on stderr with its line), 2 usage, 3 fatal.\n";
+	"be used, 2 usage, 3 fatal.\n";
 
 static int parse_u64(const char *s, uint64_t *out)
 {
@@ -259,7 +267,7 @@ int cmd_audit_eval(int argc, char **argv)
 	int json = 0, rc = EXIT_FATAL;
 	bl_audit *a = NULL;
 	bl_buf nm;
-	char err[1024];
+	char err[1024], warning[1024] = "";
 	uint64_t rows, judged;
 
 	bl_buf_init(&nm, 0);
@@ -285,6 +293,15 @@ int cmd_audit_eval(int argc, char **argv)
 	for (size_t i = 0; i < bl_audit_nproblems(a); i++)
 		tool_err("%s", clean(&nm, bl_audit_problem(a, i)));
 	bl_audit_totals(a, &rows, &judged, NULL);
+	/* rows left out are said at the top of the output, as a report's
+	 * warnings are (the list is on standard error) */
+	if (bl_audit_nproblems(a)) {
+		size_t n = bl_audit_nproblems(a);
+		snprintf(warning, sizeof warning,
+			 "%zu row%s of the sheet could not be used and %s not counted (first: "
+			 "%.600s%s)", n, n == 1 ? "" : "s", n == 1 ? "is" : "are",
+			 bl_audit_problem(a, 0), n > 1 ? "; the rest on standard error" : "");
+	}
 	if (json) {
 		cJSON *root = cJSON_CreateObject(), *nodes;
 		char *text;
@@ -294,6 +311,11 @@ int cmd_audit_eval(int argc, char **argv)
 		jnum(root, "rows", (double)rows);
 		jnum(root, "judged", (double)judged);
 		jnum(root, "problems", (double)bl_audit_nproblems(a));
+		{
+			cJSON *w = cJSON_AddArrayToObject(root, "warnings");
+			if (w && warning[0])
+				cJSON_AddItemToArray(w, cJSON_CreateString(warning));
+		}
 		nodes = cJSON_AddObjectToObject(root, "labels");
 		for (size_t i = 0; nodes && i < bl_audit_nnodes(a); i++) {
 			const bl_audit_est *e = bl_audit_node(a, i);
@@ -324,6 +346,8 @@ int cmd_audit_eval(int argc, char **argv)
 		free(text);
 	} else {
 		const char *c = bl_audit_comment(a);
+		if (warning[0])
+			printf("WARNING: %s\n", clean(&nm, warning));
 		printf("# audit sheet %s: %llu rows, %llu judged\n", clean(&nm, path),
 		       (unsigned long long)rows, (unsigned long long)judged);
 		if (c)

@@ -56,8 +56,9 @@ const char usage_report[] =
 	"  --min-events N    ... or with fewer events (5)\n"
 	"  --title TEXT      title of the HTML page (default: the index path)\n"
 	"  --allow-partial   an incomplete index (a scan that did not finish, a\n"
-	"                    merge missing parts) is reported with a warning and\n"
-	"                    exit 0 instead of exit 1\n"
+	"                    part of an array job, a merge missing parts) is\n"
+	"                    reported with its WARNING at the top and exit 0\n"
+	"                    instead of exit 1\n"
 	"  --audit SHEET     a review sheet filled in by a person (ballast audit):\n"
 	"                    beside the raw numbers, the shares of the audited labels\n"
 	"                    and, when the sheet judged 'sexual', the skew table's\n"
@@ -68,7 +69,11 @@ const char usage_report[] =
 	"                    Cell membership (group, gender) is not corrected.\n"
 	"                    A sheet drawn from an index scanned with other rules\n"
 	"                    judged another tagger: the report says so at its top\n"
-	"                    and the exit status is 1.  A sheet drawn from another\n"
+	"                    and the exit status is 1; so does a sheet that does\n"
+	"                    not record its rules (its first line deleted), and\n"
+	"                    one with rows that could not be used (a row twice, a\n"
+	"                    judgement not y or n: ballast eval names them), which\n"
+	"                    are left out.  A sheet drawn from another\n"
 	"                    index (other sample count) is used as a sample of how\n"
 	"                    the tagger errs, with a note.\n"
 	"  --manifest OUTDIR before and after a rebalance: the index (INDEX.db;\n"
@@ -121,10 +126,11 @@ const char usage_report[] =
 	"before_hi,after,after_lo,after_hi, warnings first (table warning, name\n"
 	"the text; see lib/ballast.h).\n"
 	"\n"
-	"An index whose shards were scanned with different rules, or that holds\n"
-	"shards not read whole (a truncated or unreadable archive), is reported\n"
-	"with a WARNING at the top naming them (JSON \"warnings\", CSV table\n"
-	"warning) and exit 1.\n"
+	"An incomplete index (see --allow-partial), an index whose shards were\n"
+	"scanned with different rules, or one that holds shards not read whole\n"
+	"(a truncated or unreadable archive), is reported with a WARNING at the\n"
+	"top naming them (JSON \"warnings\", CSV table warning) and exit 1\n"
+	"(an incomplete index with --allow-partial: the WARNING, exit 0).\n"
 	"\n"
 	"Exit status: 0 written, 1 written, but from an incomplete index, an\n"
 	"index of mixed rules or of shards not read whole, or (--manifest) the\n"
@@ -297,6 +303,8 @@ int cmd_report(int argc, char **argv)
 		err_clean("", err);
 		goto out;
 	}
+	/* the report says it at its top too (bl_report_buf); --manifest
+	 * leaves it to this line */
 	if (bl_index_partial_reason(ix, why, sizeof why) == 1) {
 		tool_err("WARNING: %s%s", why, allow_partial ? "" : " (exit 1; --allow-partial "
 					   "accepts it)");
@@ -319,6 +327,14 @@ int cmd_report(int argc, char **argv)
 		} else if (r != BL_OK) {
 			err_clean("--audit: ", err);
 			goto out;
+		}
+		/* rows left out of the sheet (a row twice, a judgement that is
+		 * not y or n): the report says so at its top */
+		if (bl_audit_nproblems(audit)) {
+			tool_err("WARNING: %zu row%s of the audit sheet could not be used "
+				 "(exit 1; ballast eval %s lists them)", bl_audit_nproblems(audit),
+				 bl_audit_nproblems(audit) == 1 ? "" : "s", audit_path);
+			warned = 1;
 		}
 	}
 	if (m && output)

@@ -226,6 +226,93 @@ run "$B" report ix.db --audit notasheet.tsv
 expect_rc 3 audit-report-not-a-sheet-is-fatal
 expect_err 'not an audit sheet' audit-report-not-a-sheet-message
 
+# A row twice counts one judgement twice: the repeat (the same audit_row,
+# or the same shard, ordinal and label under another audit_row) is left
+# out and named with both lines; eval and report --audit say so at the
+# top of the output and exit 1.  Rows past a stratum's stratum_drawn are
+# named as such, not as "two sheets pasted together".
+python3 - filled.tsv <<'EOF2'
+import sys
+L = open(sys.argv[1]).read().split("\n")
+hdr, rows = L[:2], [l.split("\t") for l in L[2:] if l]
+t = [i for i, r in enumerate(rows) if r[8] == "tagged"]
+def write(name, rs):
+    open(name, "w").write("\n".join(hdr + ["\t".join(r) for r in rs]) + "\n")
+# the reviewer's sheet: a tagged row overwritten by a copy of another
+d = [list(r) for r in rows]
+d[t[1]][3] = "n" if d[t[1]][3] == "y" else "y"
+d[t[0]] = list(d[t[1]])
+write("dup.tsv", d)
+# the same without the overwritten row: what dup.tsv must score
+write("dupref.tsv", [r for i, r in enumerate(d) if i != t[0]])
+# a row pasted again at the end under a new audit_row
+e = [list(r) for r in rows] + [list(rows[t[2]])]
+e[-1][0] = str(len(rows) + 1)
+write("dup2.tsv", e)
+# two rows more than stratum_drawn in the tagged stratum (other samples)
+f = [list(r) for r in rows]
+for k in (1, 2):
+    x = list(rows[t[3]]); x[0] = str(len(rows) + k); x[6] = str(900000 + k); f.append(x)
+write("extra.tsv", f)
+EOF2
+dupline=$(awk -F'\t' 'NR>2 && $9=="tagged" {n++; if (n==1) print NR}' filled.tsv)
+twinline=$(awk -F'\t' 'NR>2 && $9=="tagged" {n++; if (n==2) print NR}' filled.tsv)
+run "$B" eval dup.tsv --json
+expect_rc 1 audit-dup-eval-exit-1
+n1=$(( dupline > twinline ? twinline : dupline )); n2=$(( dupline > twinline ? dupline : twinline ))
+expect_err "dup.tsv:$n2: audit_row [0-9]+ repeats line $n1 \(a row pasted twice\?\); row not counted" audit-dup-eval-names-both-lines
+cp out.txt dup.json
+"$B" eval dupref.tsv --json > dupref.json 2>/dev/null
+check audit-dup-eval-counts-the-row-once python3 -c '
+import json, sys
+a, b = json.load(open("dup.json")), json.load(open("dupref.json"))
+sys.exit(0 if a["labels"] == b["labels"] and b["judged"] == a["judged"] and len(a["warnings"]) == 1
+         and "repeats line" in a["warnings"][0] and b["warnings"] == [] else 1)'
+run "$B" eval dup.tsv
+check audit-dup-eval-warning-on-top sh -c 'head -1 out.txt | grep -q "^WARNING: 1 row of the sheet could not be used"'
+run "$B" eval dup2.tsv
+expect_rc 1 audit-dup-same-sample-exit-1
+expect_err 'dup2.tsv:[0-9]+: shard .* ordinal [0-9]+ with label .sexual. repeats line [0-9]+' audit-dup-same-sample-named
+run "$B" eval extra.tsv
+expect_rc 1 audit-extra-rows-exit-1
+check audit-extra-rows-named-as-extra sh -c '[ $(grep -c "more rows of .sexual. in the tagged stratum than its stratum_drawn (600); row not counted" err.txt) -eq 2 ] && ! grep -q "pasted together" err.txt'
+run "$B" report ix.db --audit dup.tsv
+expect_rc 1 audit-dup-report-exit-1
+check audit-dup-report-warning-on-top sh -c 'sed -n 3p out.txt | grep -q "^WARNING: 1 row of the audit sheet could not be used and is left out of the corrections (first: dup.tsv:[0-9]*: audit_row"'
+expect_err 'WARNING: 1 row of the audit sheet could not be used \(exit 1' audit-dup-report-stderr
+run "$B" report ix.db --audit dup.tsv --format json -o dupr.json
+expect_rc 1 audit-dup-report-json-exit-1
+check audit-dup-report-json-warnings python3 -c '
+import json, sys
+w = json.load(open("dupr.json"))["warnings"]
+sys.exit(0 if len(w) == 1 and "repeats line" in w[0] else 1)'
+run "$B" report ix.db --audit broken.tsv --format csv -o br.csv
+expect_rc 1 audit-bad-rows-report-exit-1
+check audit-bad-rows-report-csv-warning grep -q '^warning,.*3 rows of the audit sheet could not be used' br.csv
+
+# A sheet whose first line (the rules digest) was deleted cannot be held
+# against the index's rules: a WARNING at the top and exit 1, as for a
+# sheet of other rules - with the index's own rules too, since nothing
+# says so.
+grep -v '^# ballast audit sheet' filled.tsv > nohead.tsv
+run "$B" report ix.db --audit nohead.tsv
+expect_rc 1 audit-no-rules-line-exit-1
+check audit-no-rules-line-warning-on-top sh -c 'sed -n 3p out.txt | grep -q "^WARNING: the audit sheet does not record the rules whose tags it judged"'
+expect_err 'WARNING: the audit sheet does not record the rules .* \(exit 1\)' audit-no-rules-line-stderr
+run "$B" report ix.db --audit nohead.tsv --format json -o nh.json
+check audit-no-rules-line-json-warnings python3 -c '
+import json, sys
+w = json.load(open("nh.json"))["warnings"]
+sys.exit(0 if len(w) == 1 and "does not record the rules" in w[0] else 1)'
+run "$B" report ix.db --audit nohead.tsv --format html -o nh.html
+check audit-no-rules-line-html sh -c 'grep -q "<strong>WARNING:</strong> the audit sheet does not record the rules" nh.html && grep -q "What the data says is not known here" nh.html'
+sed 's/| rules [0-9a-f]* |/| rules - |/' filled.tsv > nodigest.tsv
+run "$B" report ix.db --audit nodigest.tsv
+expect_rc 1 audit-no-digest-exit-1
+expect_out '^WARNING: the audit sheet does not record the rules whose tags it judged \(its first line has no rules digest\)' audit-no-digest-warning
+run "$B" eval nohead.tsv
+expect_rc 0 audit-no-rules-line-eval-scores-it
+
 # too small, and labels the audit did not judge
 "$B" audit ix.db --label sexual --per-stratum 4 --seed 1 -o tiny.tsv 2>/dev/null
 fill tiny.tsv tinyf.tsv

@@ -6,6 +6,8 @@
 #   - an index holding shards not read whole (a truncated tar, a file that
 #     is no archive): report and rebalance name them at the top, exit 1,
 #     and still write their outputs;
+#   - an incomplete index (a part of an array job, a scan stopped): report
+#     puts its WARNING at the top of every format, not only on stderr;
 #   - report --manifest after the index was rescanned with other rules:
 #     "before" and "after" come from two taggers, a WARNING at the top;
 #   - `realise upsample max N` clipping the weights that meet a target:
@@ -70,6 +72,47 @@ run "$B" report --manifest m-mixed
 expect_rc 1 loud-report-manifest-of-mixed-plan-exit-1
 run "$B" rebalance one.db -p "$P/deskew-sexualisation.policy" -q
 expect_rc 0 loud-rebalance-one-rule-set-exit-0
+
+# ---- an incomplete index: the report says so at its top -------------------
+# A part of an array job, and a scan stopped after two of four shards
+# (what Ctrl-C leaves: shards planned, not committed): the WARNING goes
+# to the top of every format (JSON "warnings"), not only to stderr;
+# --allow-partial keeps it there and exits 0.  rebalance still writes
+# nothing without --allow-partial.
+"$B" scan 'g/*.tar' -q --task 0 --tasks 2 -o part.db >/dev/null 2>&1
+cp one.db stopped.db
+sqlite3 stopped.db "update shards set complete = 0 where id > 2"
+run "$B" report part.db
+expect_rc 1 loud-report-part-exit-1
+check loud-report-part-warning-on-top sh -c 'sed -n 3p out.txt | grep -q "^WARNING: index .part.db. is incomplete: it is the part of array task 0 of 2 (its 2 shards of the 4 the scan planned)"'
+expect_err 'WARNING: index .part.db. is incomplete' loud-report-part-stderr
+run "$B" report part.db --format json -o part.json
+expect_rc 1 loud-report-part-json-exit-1
+if python3 -c '
+import json; d=json.load(open("part.json"))
+assert len(d["warnings"]) == 1 and "incomplete" in d["warnings"][0] and "4 the scan planned" in d["warnings"][0], d["warnings"]' 2>py.err
+then ok loud-report-part-json-warnings; else bad loud-report-part-json-warnings "$(cat py.err)"; fi
+run "$B" report part.db --format csv -o part.csv
+check loud-report-part-csv-warning-row sh -c 'sed -n 2p part.csv | grep -q "^warning,.*is incomplete"'
+run "$B" report part.db --format html -o part.html
+check loud-report-part-html-warning grep -q "<strong>WARNING:</strong> index &#39;part.db&#39; is incomplete" part.html
+run "$B" report part.db --allow-partial --format json -o parta.json
+expect_rc 0 loud-report-part-allowed-exit-0
+if python3 -c '
+import json; d=json.load(open("parta.json")); assert "incomplete" in d["warnings"][0], d["warnings"]' 2>py.err
+then ok loud-report-part-allowed-still-warns; else bad loud-report-part-allowed-still-warns "$(cat py.err)"; fi
+run "$B" report stopped.db --format json -o stopped.json
+expect_rc 1 loud-report-stopped-exit-1
+if python3 -c '
+import json; d=json.load(open("stopped.json"))
+assert d["shards"] == 4 and d["shards_complete"] == 2, (d["shards"], d["shards_complete"])
+assert len(d["warnings"]) == 1 and "2 of its 4 shards were never committed" in d["warnings"][0], d["warnings"]' 2>py.err
+then ok loud-report-stopped-json-warnings-and-counts; else bad loud-report-stopped-json-warnings-and-counts "$(cat py.err)"; fi
+run "$B" report stopped.db
+check loud-report-stopped-warning-on-top sh -c 'sed -n 3p out.txt | grep -q "^WARNING: index .stopped.db. is incomplete: 2 of its 4 shards"'
+run "$B" rebalance part.db -p "$P/deskew-sexualisation.policy" -o m-part -q
+expect_rc 1 loud-rebalance-part-exit-1
+check loud-rebalance-part-writes-nothing test ! -e m-part
 
 # ---- report --manifest after the index was rescanned with other rules ------
 cp one.db later.db
