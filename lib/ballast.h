@@ -2158,7 +2158,10 @@ enum {
 	BL_CHECK_QUICK,    /* size, and the mtime; the SHA-256 only when the
 			    * mtime differs from the record (or none was
 			    * recorded): a copy or a touch keeps the bytes */
-	BL_CHECK_NONE      /* nothing recorded; still a regular file */
+	BL_CHECK_NONE,     /* nothing recorded; still a regular file */
+	BL_CHECK_AUTO      /* FULL up to 1 GiB of shards in all, QUICK above
+			    * (what ballast train and export --to webdataset
+			    * do by default, and the Python package) */
 };
 
 /*
@@ -2166,8 +2169,12 @@ enum {
  * a regular file ("-", FIFOs, devices and directories are refused at any
  * level: a reader would block on them), and matches what manifest.json
  * recorded for it at level (its "inputs": size, mtime_ns, sha256; a field
- * not recorded is not checked; a bare .jsonl records nothing).  manifest
- * is the path s was opened from.  Each mismatch goes to opts->on_error
+ * not recorded is not checked; a bare .jsonl records nothing).  In a
+ * manifest directory each shard must have exactly one input record (a
+ * shard with none, or with two, is a mismatch at every level: what
+ * bl_sampler_open refuses, seen again should manifest.json change under
+ * s).  BL_CHECK_AUTO is FULL or QUICK by the shards' total size.
+ * manifest is the path s was opened from.  Each mismatch goes to opts->on_error
  * (opts may be NULL), naming the shard and what differs.  totals (may be
  * NULL) gets shards, shards_bad and digests.  Returns BL_OK when all may
  * be read; BL_FAILED when some may not (err says how many); BL_FATAL when
@@ -2467,6 +2474,16 @@ typedef struct bl_sampler bl_sampler;
  * A field manifest.json does not record is not checked.
  */
 bl_sampler *bl_sampler_open(const char *dir, char *err, size_t errlen);
+/* (bl_sampler_open, continued.)  The record itself must hold together:
+ * every line of inputs[i].list names inputs[i].path as its shard (the
+ * record a shard is checked against by bl_verify_shards: a line naming
+ * a shard with none, or another's, would be read unchecked), every input
+ * records a path and no two the same one, and the summary's "ok" agrees
+ * with its "checks" (a summary without either, or a check whose status
+ * is not ok, warning, accepted or failed, was edited or predates the
+ * checks).  Each is refused as the rest ("manifest 'm' is refused:
+ * 'm/manifest.json': summary "ok" is true, but 1 of its checks has
+ * status "failed" ..."); no option takes it. */
 void bl_sampler_free(bl_sampler *s);
 size_t bl_sampler_nentries(const bl_sampler *s);
 /* Entry i (borrowed from s), or NULL out of range. */
@@ -2490,9 +2507,11 @@ const char *bl_sampler_digest(const bl_sampler *s);
  * exactly (see bl_seed_parse). */
 const char *bl_sampler_meta(const bl_sampler *s, const char *field);
 /*
- * The plan's verdict, as manifest.json records it: NULL when its
- * summary's "ok" is true or absent (a bare .jsonl records no verdict,
- * nor does a manifest without a summary), else one sentence naming the
+ * The plan's verdict, as manifest.json records it: the plan failed when
+ * any check of its summary has status "failed", whatever "ok" says (an
+ * "ok" that disagrees is damage bl_sampler_open refuses), or when "ok"
+ * is false.  NULL when it did not (and for a bare .jsonl, which records
+ * no verdict), else one sentence naming the
  * checks that failed when `ballast rebalance` made the plan, the first
  * two with their messages: "its plan failed 2 checks when it was made:
  * index: the index: 1 of the 3 shards ...; target gender: ...; and 1

@@ -696,7 +696,17 @@ struct bl_manifest {
 	double wsum;        /* their weights' sum */
 	uint64_t nonint, notone; /* weights not an integer; other than 1 */
 	bl_buf first_nonint, first_notone; /* "'file' line N (weight w)" */
+	struct list_input *in; /* per list file: its input record (not bare) */
 	int ended;          /* bl_manifest_next returned BL_END */
+};
+
+/* What a list file's lines must name: the shard path of its input
+ * record, and the lines that name another. */
+struct list_input {
+	const char *path;    /* inputs[i].path (borrowed from root), NULL: none */
+	uint64_t nforeign;   /* lines naming another shard */
+	uint64_t first_line; /* the first of them */
+	char *first_shard;   /* and the shard it names */
 };
 
 #define CHUNK 65536
@@ -812,6 +822,8 @@ void bl_manifest_free(bl_manifest *m)
 		return;
 	if (m->f)
 		fclose(m->f);
+	for (size_t i = 0; m->in && i < m->lists.n; i++)
+		free(m->in[i].first_shard);
 	cJSON_Delete(m->root);
 	cJSON_Delete(m->row);
 	bl_strlist_release(&m->lists);
@@ -825,6 +837,7 @@ void bl_manifest_free(bl_manifest *m)
 	bl_buf_release(&m->first_nonint);
 	bl_buf_release(&m->first_notone);
 	free(m->nlines);
+	free(m->in);
 	free(m);
 }
 
@@ -917,6 +930,16 @@ bl_manifest *bl_manifest_open(const char *dir, char *err, size_t errlen)
 			bl_error_set(err, errlen, "out of memory");
 			goto out;
 		}
+	}
+	/* the shard each list file's lines must name */
+	if (!(m->in = calloc(m->lists.n + 1, sizeof *m->in))) {
+		bl_error_set(err, errlen, "out of memory");
+		goto out;
+	}
+	n = 0;
+	cJSON_ArrayForEach(e, in) {
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path");
+		m->in[n++].path = cJSON_IsString(p) && p->valuestring[0] ? p->valuestring : NULL;
 	}
 	ok = 1;
 counts:
@@ -1071,6 +1094,12 @@ int bl_manifest_next(bl_manifest *m, const bl_manifest_entry **out)
 	m->e.offset = offset;
 	m->e.weight = w->valuedouble;
 	m->e.labels = m->labels.buf;
+	if (m->in && (!m->in[m->cur].path || strcmp(m->in[m->cur].path, m->e.shard)) &&
+	    !m->in[m->cur].nforeign++) {
+		m->in[m->cur].first_line = line;
+		if (!(m->in[m->cur].first_shard = strdup(m->e.shard)))
+			return bl_error_buf(&m->errmsg, BL_FATAL, "out of memory");
+	}
 	m->nlines[m->cur]++;
 	m->nread++;
 	m->wsum += m->e.weight;
@@ -1117,6 +1146,111 @@ static void check_problem(bl_manifest *m, int *nprob, char *err, size_t errlen,
 		bl_error_set(err, errlen, "%s", m->errmsg.buf);
 	if (on_problem)
 		on_problem(arg, m->errmsg.buf);
+}
+
+static int cmp_input_path(const void *a, const void *b)
+{
+	const struct list_input *x = *(const struct list_input *const *)a;
+	const struct list_input *y = *(const struct list_input *const *)b;
+	int c = strcmp(x->path, y->path);
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Each shard one input record, and each list file's lines naming its
+ * input's shard: the record of a shard is what write, export and train
+ * check it against (lib/verify.c), so a line naming a shard that has none,
+ * or another's, would be read unchecked. */
+static int check_inputs(bl_manifest *m, int *nprob, char *err, size_t errlen,
+			void (*on_problem)(void *arg, const char *msg), void *arg)
+{
+	const struct list_input **by = calloc(m->lists.n + 1, sizeof *by);
+	size_t n = 0;
+
+	if (!by)
+		return BL_ENOMEM;
+	for (size_t i = 0; i < m->lists.n; i++) {
+		const struct list_input *in = &m->in[i];
+		if (in->path)
+			by[n++] = in;
+		else
+			check_problem(m, nprob, err, errlen, on_problem, arg,
+				      "'%s/manifest.json': input %zu (list '%s') records no shard "
+				      "path (the record was edited; rerun ballast rebalance)",
+				      m->dir, i, m->lists.items[i]);
+		if (!in->nforeign)
+			continue;
+		check_problem(m, nprob, err, errlen, on_problem, arg,
+			      "'%s' line %llu names shard '%s', but its input in manifest.json "
+			      "records %s%s%s (%llu line%s of the file name another shard: the "
+			      "record or the file was edited, and the shard would be read "
+			      "without its record's check; rerun ballast rebalance)",
+			      m->lists.items[i], (unsigned long long)in->first_line,
+			      in->first_shard, in->path ? "'" : "", in->path ? in->path : "none",
+			      in->path ? "'" : "", (unsigned long long)in->nforeign,
+			      in->nforeign == 1 ? "" : "s");
+	}
+	qsort(by, n, sizeof *by, cmp_input_path);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(by[i]->path, by[i - 1]->path) &&
+		    (i < 2 || strcmp(by[i]->path, by[i - 2]->path)))
+			check_problem(m, nprob, err, errlen, on_problem, arg,
+				      "'%s/manifest.json': shard '%s' has more than one input "
+				      "record (lists '%s' and '%s'; a shard has one: the record "
+				      "was edited; rerun ballast rebalance)", m->dir, by[i]->path,
+				      m->lists.items[by[i - 1] - m->in],
+				      m->lists.items[by[i] - m->in]);
+	free(by);
+	return BL_OK;
+}
+
+/* The plan's verdict against its checks: rebalance writes "ok" as "no
+ * check failed" beside every check, so a summary without them, or whose
+ * "ok" disagrees with them, was edited (bl_manifest_plan_failed goes by
+ * the checks). */
+static void check_verdict(bl_manifest *m, int *nprob, char *err, size_t errlen,
+			  void (*on_problem)(void *arg, const char *msg), void *arg)
+{
+	const cJSON *sum = cJSON_GetObjectItemCaseSensitive(m->root, "summary");
+	const cJSON *ok = cJSON_IsObject(sum) ? cJSON_GetObjectItemCaseSensitive(sum, "ok") : NULL;
+	const cJSON *checks = cJSON_IsObject(sum) ? cJSON_GetObjectItemCaseSensitive(sum, "checks")
+						  : NULL;
+	const cJSON *c;
+	size_t nfailed = 0, i = 0;
+
+	if (!cJSON_IsBool(ok) || !cJSON_IsArray(checks)) {
+		check_problem(m, nprob, err, errlen, on_problem, arg,
+			      "'%s/manifest.json': its summary records no verdict on the plan "
+			      "(%s; ballast rebalance writes \"ok\" and every check: the summary "
+			      "was edited, or predates the checks; rerun ballast rebalance)",
+			      m->dir, !cJSON_IsObject(sum) ? "the summary is not an object"
+			      : !ok ? "no \"ok\"" : !cJSON_IsBool(ok) ? "\"ok\" is not true or false"
+			      : "no \"checks\" list");
+		return;
+	}
+	cJSON_ArrayForEach(c, checks) {
+		const cJSON *st = cJSON_IsObject(c) ? cJSON_GetObjectItemCaseSensitive(c, "status")
+						    : NULL;
+		const char *v = cJSON_IsString(st) ? st->valuestring : NULL;
+		if (!v || (strcmp(v, "ok") && strcmp(v, "warning") && strcmp(v, "accepted") &&
+			   strcmp(v, "failed")))
+			check_problem(m, nprob, err, errlen, on_problem, arg,
+				      "'%s/manifest.json': summary check %zu has no status ok, "
+				      "warning, accepted or failed (the summary was edited; rerun "
+				      "ballast rebalance)", m->dir, i + 1);
+		else if (!strcmp(v, "failed"))
+			nfailed++;
+		i++;
+	}
+	if (cJSON_IsTrue(ok) && nfailed)
+		check_problem(m, nprob, err, errlen, on_problem, arg,
+			      "'%s/manifest.json': summary \"ok\" is true, but %zu of its checks "
+			      "ha%s status \"failed\" (the verdict was edited; the plan failed)",
+			      m->dir, nfailed, nfailed == 1 ? "s" : "ve");
+	else if (cJSON_IsFalse(ok) && !nfailed)
+		check_problem(m, nprob, err, errlen, on_problem, arg,
+			      "'%s/manifest.json': summary \"ok\" is false, but none of its checks "
+			      "has status \"failed\" (the summary was edited; rerun ballast "
+			      "rebalance)", m->dir);
 }
 
 int bl_manifest_check(bl_manifest *m, void (*on_problem)(void *arg, const char *msg),
@@ -1200,6 +1334,11 @@ int bl_manifest_check(bl_manifest *m, void (*on_problem)(void *arg, const char *
 		check_problem(m, &nprob, err, errlen, on_problem, arg,
 			      "'%s/manifest.json': realise \"%s\" is not weights, upsample or "
 			      "downsample", m->dir, mode);
+	if (check_inputs(m, &nprob, err, errlen, on_problem, arg) != BL_OK) {
+		bl_error_set(err, errlen, "out of memory");
+		return BL_ENOMEM;
+	}
+	check_verdict(m, &nprob, err, errlen, on_problem, arg);
 	if (nprob > 1)
 		bl_error_set(err + strlen(err), errlen - strlen(err), " (and %d more problems)",
 			     nprob - 1);
@@ -1313,9 +1452,11 @@ int bl_manifest_plan_failed(const bl_manifest *m, bl_buf *out)
 	int rc = BL_OK;
 
 	bl_buf_reset(out);
-	if (!m || m->bare || !(sum = cJSON_GetObjectItemCaseSensitive(m->root, "summary")) ||
-	    !(ok = cJSON_GetObjectItemCaseSensitive(sum, "ok")) || cJSON_IsTrue(ok))
+	if (!m || m->bare || !cJSON_IsObject(sum = cJSON_GetObjectItemCaseSensitive(m->root, "summary")))
 		return BL_OK;
+	/* the checks decide, whatever "ok" says (bl_manifest_check calls a
+	 * disagreement damage) */
+	ok = cJSON_GetObjectItemCaseSensitive(sum, "ok");
 	checks = cJSON_GetObjectItemCaseSensitive(sum, "checks");
 	if (!cJSON_IsArray(checks))
 		checks = NULL;
@@ -1325,11 +1466,10 @@ int bl_manifest_plan_failed(const bl_manifest *m, bl_buf *out)
 			nfailed++;
 	}
 	if (!nfailed)
-		return bl_buf_adds(out, cJSON_IsFalse(ok)
-				   ? "its plan failed when it was made (manifest.json records "
-				     "summary \"ok\": false, and names no failed check)"
-				   : "its plan's verdict is unreadable (manifest.json's summary "
-				     "\"ok\" is neither true nor false)");
+		return cJSON_IsFalse(ok)
+		       ? bl_buf_adds(out, "its plan failed when it was made (manifest.json records "
+				     "summary \"ok\": false, and names no failed check)")
+		       : BL_OK;
 	rc = bl_buf_addf(out, "its plan failed %zu check%s when it was made: ", nfailed,
 			 nfailed == 1 ? "" : "s");
 	/* the first two in full, the names of the rest */

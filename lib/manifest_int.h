@@ -33,10 +33,13 @@ const char *bl_manifest_where(const bl_manifest *m, uint64_t *line);
  * its input's "written" (a file cut short at a line boundary, emptied or
  * given extra lines); when those agree, the entries in all against
  * summary.written and their weights' sum against summary.weight_sum (to
- * 1e-6 of it: an edited weight); and their form against "realise"
+ * 1e-6 of it: an edited weight); their form against "realise"
  * (upsample: integer copy counts, downsample: every weight 1, nothing
- * else known).  A field not recorded is not checked; a bare .jsonl
- * records nothing.  Each problem goes to on_problem (may be NULL), its
+ * else known); each list file's lines against its input's "path" (every
+ * line names it; every input has one, no two the same); and the
+ * summary's "ok" against its "checks" (both present, each status one of
+ * ok, warning, accepted, failed, "ok" true exactly when none failed).  A
+ * count not recorded is not checked; a bare .jsonl records nothing.  Each problem goes to on_problem (may be NULL), its
  * message naming the file (and the line, for a weight).  Returns BL_OK;
  * BL_FAILED with the first problem in err (and how many more);
  * BL_EUSAGE before the end.
@@ -45,9 +48,10 @@ int bl_manifest_check(bl_manifest *m, void (*on_problem)(void *arg, const char *
 		      void *arg, char *err, size_t errlen);
 
 /*
- * The plan's verdict as manifest.json records it (summary.ok and the
- * checks with status "failed"): out is emptied when summary.ok is true
- * or absent (a bare .jsonl records none), else it gets one sentence,
+ * The plan's verdict as manifest.json records it (the checks with status
+ * "failed", whatever summary.ok says; summary.ok false with none): out
+ * is emptied when the plan did not fail (a bare .jsonl records no
+ * verdict), else it gets one sentence,
  * "its plan failed N checks when it was made: " and the first two failed
  * checks in full ("target gender: gender.male ends at ..."; a message
  * cut at 400 bytes), then the names of the others.  BL_OK, BL_ENOMEM.

@@ -122,6 +122,18 @@ static int check_one(struct vctx *v, const char *path, const struct record *rec,
 	return 1;
 }
 
+/* BL_CHECK_AUTO: the digest where it is cheap, up to 1 GiB of shards. */
+static int auto_level(const bl_sampler *s)
+{
+	double total = 0;
+	struct stat st;
+
+	for (size_t i = 0; i < bl_sampler_nshards(s); i++)
+		if (stat(bl_sampler_shard(s, i), &st) == 0)
+			total += (double)st.st_size;
+	return total <= (double)(1 << 30) ? BL_CHECK_FULL : BL_CHECK_QUICK;
+}
+
 int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
 		     const bl_verify_options *opts, bl_verify_totals *totals, char *err,
 		     size_t errlen)
@@ -141,8 +153,10 @@ int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
 		err = dummy;
 		errlen = sizeof dummy;
 	}
-	if (!manifest || !s || level < BL_CHECK_FULL || level > BL_CHECK_NONE)
+	if (!manifest || !s || level < BL_CHECK_FULL || level > BL_CHECK_AUTO)
 		return BL_EUSAGE;
+	if (level == BL_CHECK_AUTO)
+		level = auto_level(s);
 	memset(&t, 0, sizeof t);
 	memset(&v, 0, sizeof v);
 	v.o = opts;
@@ -182,13 +196,26 @@ int bl_verify_shards(const char *manifest, const bl_sampler *s, int level,
 		nrec++;
 	}
 	qsort(recs, nrec, sizeof *recs, cmp_path);
-	/* every shard the manifest reads */
+	/* every shard the manifest reads, against its one record (a manifest
+	 * whose lines name a shard with none, or with two, was edited:
+	 * bl_sampler_open refuses it, and so does this) */
 	for (size_t i = 0; i < ns; i++) {
 		struct record key = {bl_sampler_shard(s, i), 0, 0, NULL};
 		const struct record *rec = bsearch(&key, recs, nrec, sizeof *recs, cmp_path);
 		t.shards++;
-		if (!check_one(&v, key.path, rec, level))
+		if (in && !rec) {
+			problem(&v, "shard '%s' has no input record in manifest.json (its size "
+				"and digest were never recorded: the manifest was edited; refused)",
+				key.path);
 			t.shards_bad++;
+		} else if (rec && ((rec > recs && !cmp_path(rec - 1, rec)) ||
+				   (rec + 1 < recs + nrec && !cmp_path(rec + 1, rec)))) {
+			problem(&v, "shard '%s' has more than one input record in manifest.json "
+				"(the manifest was edited; refused)", key.path);
+			t.shards_bad++;
+		} else if (!check_one(&v, key.path, rec, level)) {
+			t.shards_bad++;
+		}
 	}
 	rc = t.shards_bad ? BL_FAILED : BL_OK;
 	if (rc == BL_FAILED)

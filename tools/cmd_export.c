@@ -101,12 +101,14 @@ const char usage_export[] =
 	"  --no-check-shards  the same as --check-shards none ('-', FIFOs and\n"
 	"                   devices are refused whatever the level)\n"
 	"  --allow-failed-plan  export a manifest whose plan failed its checks\n"
-	"                   (rebalance said PLAN FAILED and exited 1; manifest.json\n"
-	"                   records \"ok\": false), with a WARNING naming them at the\n"
-	"                   top of the output and on stderr.  Without it such a\n"
-	"                   manifest is refused (exit 3): fix the policy or its\n"
-	"                   input and rebalance again, or accept a risk taken\n"
-	"                   knowingly with the policy's `accept` line\n"
+	"                   (rebalance said PLAN FAILED and exited 1; a check in\n"
+	"                   manifest.json has status \"failed\"), with a WARNING\n"
+	"                   naming them at the top of the output and on stderr.\n"
+	"                   Without it such a manifest is refused (exit 3): fix\n"
+	"                   the policy or its input and rebalance again, or accept\n"
+	"                   a risk taken knowingly with the policy's `accept` line.\n"
+	"                   A summary whose \"ok\" disagrees with its checks was\n"
+	"                   edited: it is refused whatever this says\n"
 	"  -q               do not print item errors\n"
 	"\n"
 	"File names are the keys with '/' turned into '_' (a leading '.' too, so\n"
@@ -205,7 +207,7 @@ int cmd_export(int argc, char **argv)
 	if (tool_check_plan(argv[optind], s, allow_failed, stdout) != BL_OK)
 		goto out;
 	if (level < 0)
-		level = kind == BL_EXPORT_WEBDATASET ? TOOL_CHECK_AUTO : BL_CHECK_FULL;
+		level = kind == BL_EXPORT_WEBDATASET ? BL_CHECK_AUTO : BL_CHECK_FULL;
 	if (tool_check_shards(argv[optind], s, level, quiet) != BL_OK)
 		goto out;
 	eo.on_error = tool_item_error;

@@ -80,13 +80,15 @@ const char usage_train[] =
 	"                    count consumed}, unlabelled (samples without labels),\n"
 	"                    target and realised shares, tvd)\n"
 	"  --allow-failed-plan  train on a manifest whose plan failed its checks\n"
-	"                    (rebalance said PLAN FAILED and exited 1; manifest.json\n"
-	"                    records \"ok\": false), with a WARNING naming them at\n"
-	"                    the top of the output and on stderr (--json: the\n"
-	"                    header's \"plan_failed\").  Without it such a manifest\n"
-	"                    is refused (exit 3): fix the policy or its input and\n"
-	"                    rebalance again, or accept a risk taken knowingly with\n"
-	"                    the policy's `accept` line\n"
+	"                    (rebalance said PLAN FAILED and exited 1; a check in\n"
+	"                    manifest.json has status \"failed\"), with a WARNING\n"
+	"                    naming them at the top of the output and on stderr\n"
+	"                    (--json: the header's \"plan_failed\").  Without it\n"
+	"                    such a manifest is refused (exit 3): fix the policy or\n"
+	"                    its input and rebalance again, or accept a risk taken\n"
+	"                    knowingly with the policy's `accept` line.  A summary\n"
+	"                    whose \"ok\" disagrees with its checks was edited: it\n"
+	"                    is refused whatever this says\n"
 	"  -q                no per-step lines, and skipped samples counted rather\n"
 	"                    than listed (their totals by kind still end the run)\n"
 	"  --check-shards L  before reading, check each shard against the manifest's\n"
@@ -164,7 +166,7 @@ struct topts {
 	uint64_t lrank, steps, epochs, batch, seed, rank, world, size, threads, dumpn;
 	int have_seed, have_steps, json, quiet;
 	int allow_failed; /* --allow-failed-plan */
-	int check; /* shards against the manifest: BL_CHECK_* or TOOL_CHECK_AUTO */
+	int check; /* shards against the manifest: BL_CHECK_* */
 };
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -204,7 +206,7 @@ static int parse_args(int argc, char **argv, struct topts *o)
 	o->size = 512;
 	o->threads = 2;
 	o->dumpn = 2;
-	o->check = TOOL_CHECK_AUTO;
+	o->check = BL_CHECK_AUTO;
 	while ((c = getopt_long(argc, argv, "j:q", opts, NULL)) != -1) {
 		const char *bad = NULL;
 		switch (c) {

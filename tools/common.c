@@ -304,7 +304,7 @@ int tool_check_level(const char *name)
 	if (!name)
 		return -1;
 	if (!strcmp(name, "auto"))
-		return TOOL_CHECK_AUTO;
+		return BL_CHECK_AUTO;
 	if (!strcmp(name, "full"))
 		return BL_CHECK_FULL;
 	if (!strcmp(name, "quick"))
@@ -324,15 +324,6 @@ int tool_check_shards(const char *manifest, const bl_sampler *s, int level, int 
 	memset(&vo, 0, sizeof vo);
 	vo.on_error = tool_item_error;
 	vo.arg = &quiet;
-	if (level == TOOL_CHECK_AUTO) {
-		/* the digest where it is cheap: up to 1 GiB of shards */
-		double total = 0;
-		struct stat st;
-		for (size_t i = 0; i < bl_sampler_nshards(s); i++)
-			if (stat(bl_sampler_shard(s, i), &st) == 0)
-				total += (double)st.st_size;
-		level = total <= (double)(1 << 30) ? BL_CHECK_FULL : BL_CHECK_QUICK;
-	}
 	rc = bl_verify_shards(manifest, s, level, &vo, &t, err, sizeof err);
 	if (rc == BL_OK)
 		return BL_OK;

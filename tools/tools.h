@@ -101,11 +101,9 @@ int tool_put_json(const char *text);
 void tool_progress(void *arg, const char *phase, uint64_t done, uint64_t total);
 /* A decimal uint64 (no sign, no junk, no overflow).  BL_OK / BL_FAILED. */
 int tool_parse_u64(const char *s, uint64_t *out);
-/* "full", "quick", "none" -> BL_CHECK_*, "auto" -> TOOL_CHECK_AUTO (full
- * up to 1 GiB of shards, quick above), or -1. */
-enum { TOOL_CHECK_AUTO = 100 };
+/* "full", "quick", "none", "auto" -> BL_CHECK_*, or -1. */
 int tool_check_level(const char *name);
-/* bl_verify_shards with messages (level: BL_CHECK_* or TOOL_CHECK_AUTO):
+/* bl_verify_shards with messages (level: BL_CHECK_*):
  * BL_OK, or BL_FAILED after printing each problem (unless quiet) and why
  * the run refuses. */
 int tool_check_shards(const char *manifest, const bl_sampler *s, int level, int quiet);

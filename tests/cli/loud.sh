@@ -239,9 +239,42 @@ PY
 run "$B" export m-three --to webdataset -o x-three
 expect_rc 3 failed-plan-three-refused
 expect_err "its plan failed 3 checks when it was made: ess: the manifest's weights are worth .*; weight: the largest weight is .*; and 1 more: share \(fix the policy" failed-plan-three-first-two-in-full
+# the verdict is the checks': "ok" edited to true over them, or deleted,
+# is damage that no --allow-failed-plan takes (it took the edited "ok"
+# as the verdict and read the plan as passed)
 sed -i 's/"ok": *false/"ok": true/' m-three/manifest.json
-run "$B" export m-three --to webdataset -o x-three -q
-expect_rc 0 failed-plan-ok-true-is-the-verdict
+run "$B" export m-three --to webdataset -o x-three -q --allow-failed-plan
+expect_rc 3 failed-plan-ok-edited-to-true-refused
+expect_err "^ballast export: manifest 'm-three' is refused: 'm-three/manifest.json': summary \"ok\" is true, but 3 of its checks have status \"failed\" \(the verdict was edited; the plan failed\)" failed-plan-ok-edited-to-true-named
+edit_summary() { # DIR PYTHON-STATEMENT on the summary s
+	rm -rf "$1" && cp -r m-cut "$1" && python3 - "$1/manifest.json" "$2" <<'PY'
+import json, sys
+p = sys.argv[1]; d = json.load(open(p)); s = d["summary"]
+exec(sys.argv[2])
+json.dump(d, open(p, "w"))
+PY
+}
+edit_summary m-true 's["ok"] = True'
+edit_summary m-nook 'del s["ok"]'
+edit_summary m-nochecks 'del s["ok"]; del s["checks"]'
+edit_summary m-okfalse 's["ok"] = False; [c.update(status="ok") for c in s["checks"] if c["status"] == "failed"]'
+for d in m-true m-nook m-nochecks m-okfalse; do
+	case $d in
+	m-true) why='summary "ok" is true, but 1 of its checks has status "failed"' ;;
+	m-nook) why='its summary records no verdict on the plan \(no "ok"' ;;
+	m-nochecks) why='its summary records no verdict on the plan \(no "ok"' ;;
+	m-okfalse) why='summary "ok" is false, but none of its checks has status "failed"' ;;
+	esac
+	for c in "write $d -o w-$d" "export $d --to kohya -o k-$d" "train $d --mode lora --steps 2 --size 16"; do
+		run "$B" $c -q --allow-failed-plan
+		[ "$rc" -eq 3 ] && head -n 1 err.txt | grep -qE "^ballast [a-z]+: manifest '$d' is refused: '$d/manifest.json': $why" &&
+			ok "failed-plan-$d-${c%% *}-refused-named" || bad "failed-plan-$d-${c%% *}-refused-named" "exit $rc $(head -c 300 err.txt)"
+	done
+	check "failed-plan-$d-nothing-written" sh -c "[ ! -e w-$d ] && [ ! -e k-$d ]"
+	run "$B" verify $d
+	expect_rc 1 "failed-plan-$d-verify-mismatch"
+	expect_err "'$d/manifest.json': $why" "failed-plan-$d-verify-names-it"
+done
 # an ok plan and a bare .jsonl: as before, no word
 for c in "write m-ok -o w-ok" "export m-ok --to kohya -o k-ok" "train m-ok --mode lora --steps 2 --size 16" \
 	 "write m-cut/shards/00000.jsonl -o w-bare" "verify m-ok"; do
@@ -274,6 +307,12 @@ with warnings.catch_warnings(record=True) as w:
     m = ballast.Manifest("m-cut", allow_failed_plan=True)
     assert len(m) > 0 and m.plan_failed.startswith("its plan failed 1 check"), m.plan_failed
     assert len(w) == 1 and "WARNING: manifest 'm-cut': its plan failed 1 check" in str(w[0].message), [str(x.message) for x in w]
+for d, why in (("m-true", "summary \"ok\" is true, but 1 of its checks"), ("m-nook", "records no verdict")):
+    try:
+        ballast.Manifest(d, allow_failed_plan=True)
+        sys.exit("an edited verdict was read: " + d)
+    except ballast.BallastError as e:
+        assert "manifest '%s' is refused: '%s/manifest.json': " % (d, d) in str(e) and why in str(e), e
 with warnings.catch_warnings():
     warnings.simplefilter("error")
     assert ballast.Manifest("m-ok").plan_failed is None

@@ -159,3 +159,34 @@ expect_rc 1 "verify: a bare .jsonl with a line twice is a mismatch"
 run "$B" write twice.jsonl -o w-twice-jsonl
 expect_rc 3 "write: and refuses it"
 expect_err "twice.jsonl' line 201: shard 'gen/00000.tar' key '[0-9]+' is listed twice" "naming the line"
+
+# --- every shard the lines name has one input record --------------------------
+# the record is what the shard is checked against: a line naming a shard
+# with none (or another's) was read unchecked (an input's path edited to
+# another's: verify exit 0, train read the changed shard)
+python3 - man/manifest.json rec-moved/manifest.json <<'PY'
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+m["inputs"][0]["path"] = m["inputs"][1]["path"]
+os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
+json.dump(m, open(sys.argv[2], "w"))
+PY
+cp -r man/shards rec-moved/
+refused "an input's path edited to another's" rec-moved "'rec-moved/shards/00000.jsonl' line 1 names shard 'gen/00000.tar', but its input in manifest.json records 'gen/00001.tar' \(200 lines"
+run "$B" verify rec-moved
+expect_err "'rec-moved/manifest.json': shard 'gen/00001.tar' has more than one input record" "verify: the shard recorded twice is named"
+expect_err "shard 'gen/00000.tar' has no input record in manifest.json" "verify: the shard with no record is not checked as a match"
+expect_out "^shards +3 \(2 do not match" "verify: both shards counted as mismatches"
+# and with that shard changed, train refuses the edited manifest as the
+# unedited one (it read the changed shard with exit 0)
+cp gen/00000.tar saved0.tar
+cp other/00000.tar gen/00000.tar
+run "$B" train rec-moved --mode lora --steps 1 --size 16 -q
+expect_rc 3 "train: an edited record over a changed shard is refused"
+run "$B" train man --mode lora --steps 1 --size 16 -q
+expect_rc 3 "train: the changed shard under the unedited manifest too"
+# a line naming another shard than its file's input (the lines edited)
+cp -r man line-moved && sed -i '2s#"shard":"gen/00001.tar"#"shard":"gen/00002.tar"#' line-moved/shards/00001.jsonl
+refused "a line naming another shard" line-moved "'line-moved/shards/00001.jsonl' line 2 names shard 'gen/00002.tar', but its input in manifest.json records 'gen/00001.tar' \(1 line"
+
+cp saved0.tar gen/00000.tar

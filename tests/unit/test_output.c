@@ -327,7 +327,8 @@ BL_TEST(verify_shards_refuses_changed_and_unreadable_shards)
 	REQUIRE(f);
 	fprintf(f, "{\"format\": \"ballast-manifest\", \"format_version\": 1, \"tool\": \"t\", "
 		"\"policy\": {}, \"seed\": 1, \"realise\": \"weights\", \"cells\": [], "
-		"\"summary\": {}, \"labels\": [], \"inputs\": [{\"shard\": 0, \"path\": \"%s\", "
+		"\"summary\": {\"ok\": true, \"checks\": []}, \"labels\": [], \"inputs\": "
+		"[{\"shard\": 0, \"path\": \"%s\", "
 		"\"size\": 12, \"list\": \"shards/00000.jsonl\"}]}\n", tpath("v.tar"));
 	fclose(f);
 	s = bl_sampler_open(tpath("vman"), err, sizeof err);
@@ -347,4 +348,122 @@ BL_TEST(verify_shards_refuses_changed_and_unreadable_shards)
 	CHECK_EQ_INT(bl_verify_shards(tpath("dash.jsonl"), s, BL_CHECK_NONE, NULL, &t, err,
 				      sizeof err), BL_FAILED);
 	bl_sampler_free(s);
+}
+
+/* manifest.json of tpath(dir) with inputs and summary as given (each @
+ * of inputs names the shard v.tar), over the shard v.tar's lines. */
+static void write_record(const char *dir, const char *inputs, const char *summary)
+{
+	char path[1300], in[4096];
+	size_t n = 0;
+	FILE *f;
+
+	for (const char *p = inputs; *p && n + 1100 < sizeof in; p++)
+		n += (size_t)snprintf(in + n, sizeof in - n, *p == '@' ? "%s" : "%.1s",
+				      *p == '@' ? tpath("v.tar") : p);
+	snprintf(path, sizeof path, "%s/manifest.json", tpath(dir));
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f, "{\"format\": \"ballast-manifest\", \"format_version\": 1, \"tool\": \"t\", "
+		"\"policy\": {}, \"seed\": 1, \"realise\": \"weights\", \"cells\": [], "
+		"\"summary\": %s, \"labels\": [], \"inputs\": %s}\n", summary, in);
+	fclose(f);
+}
+
+BL_TEST(sampler_refuses_an_edited_verdict)
+{
+	static const char one[] = "[{\"shard\": 0, \"path\": \"@\", \"list\": \"shards/00000.jsonl\"}]";
+	static const char failed[] = "{\"check\": \"cells\", \"status\": \"failed\", \"message\": \"few\"}";
+	char err[1024], sum[512];
+	bl_sampler *s;
+
+	setup();
+	REQUIRE(make_shard(tpath("v.tar"), 3, NULL) == BL_OK);
+	mkdir(tpath("rec"), 0777);
+	mkdir(tpath("rec/shards"), 0777);
+	REQUIRE(make_manifest(tpath("rec/shards/00000.jsonl"), tpath("v.tar"), 1, 1) == BL_OK);
+	/* a plan that passed, and one that failed, as rebalance writes them */
+	write_record("rec", one, "{\"ok\": true, \"checks\": [{\"check\": \"ess\", \"status\": \"ok\"}]}");
+	s = bl_sampler_open(tpath("rec"), err, sizeof err);
+	REQUIRE(s);
+	CHECK(bl_sampler_plan_failed(s) == NULL);
+	bl_sampler_free(s);
+	snprintf(sum, sizeof sum, "{\"ok\": false, \"checks\": [%s]}", failed);
+	write_record("rec", one, sum);
+	s = bl_sampler_open(tpath("rec"), err, sizeof err);
+	REQUIRE(s);
+	CHECK(bl_sampler_plan_failed(s) && strstr(bl_sampler_plan_failed(s), "cells: few"));
+	bl_sampler_free(s);
+	/* "ok" set to true, or deleted, over a failed check: the verdict is
+	 * the checks', and the disagreement is damage (no override) */
+	snprintf(sum, sizeof sum, "{\"ok\": true, \"checks\": [%s]}", failed);
+	write_record("rec", one, sum);
+	CHECK(bl_sampler_open(tpath("rec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "summary \"ok\" is true, but 1 of its checks has status \"failed\""));
+	snprintf(sum, sizeof sum, "{\"checks\": [%s]}", failed);
+	write_record("rec", one, sum);
+	CHECK(bl_sampler_open(tpath("rec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "records no verdict on the plan (no \"ok\""));
+	/* no verdict at all, a false one over passed checks, a status that is
+	 * none of the four */
+	write_record("rec", one, "{}");
+	CHECK(bl_sampler_open(tpath("rec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "records no verdict"));
+	write_record("rec", one, "{\"ok\": true}");
+	CHECK(bl_sampler_open(tpath("rec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "no \"checks\" list"));
+	write_record("rec", one, "{\"ok\": false, \"checks\": [{\"status\": \"ok\"}]}");
+	CHECK(bl_sampler_open(tpath("rec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "none of its checks has status \"failed\""));
+	write_record("rec", one, "{\"ok\": true, \"checks\": [{\"status\": \"fine\"}]}");
+	CHECK(bl_sampler_open(tpath("rec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "summary check 1 has no status"));
+	/* a bare .jsonl records no verdict and is read as ever */
+	s = bl_sampler_open(tpath("rec/shards/00000.jsonl"), err, sizeof err);
+	CHECK(s && !bl_sampler_plan_failed(s));
+	bl_sampler_free(s);
+}
+
+BL_TEST(sampler_refuses_lines_without_their_input_record)
+{
+	static const char ok[] = "{\"ok\": true, \"checks\": []}";
+	char err[1024];
+	bl_sampler *s;
+	bl_verify_totals t;
+
+	setup();
+	REQUIRE(make_shard(tpath("v.tar"), 3, NULL) == BL_OK);
+	mkdir(tpath("inrec"), 0777);
+	mkdir(tpath("inrec/shards"), 0777);
+	REQUIRE(make_manifest(tpath("inrec/shards/00000.jsonl"), tpath("v.tar"), 1, 1) == BL_OK);
+	spit(tpath("inrec/shards/00001.jsonl"), "");
+	write_record("inrec", "[{\"shard\": 0, \"path\": \"@\", \"list\": \"shards/00000.jsonl\"}, "
+		     "{\"shard\": 1, \"path\": \"w.tar\", \"list\": \"shards/00001.jsonl\"}]", ok);
+	s = bl_sampler_open(tpath("inrec"), err, sizeof err);
+	REQUIRE(s);
+	CHECK_EQ_INT(bl_verify_shards(tpath("inrec"), s, BL_CHECK_AUTO, NULL, &t, err, sizeof err),
+		     BL_OK);
+	CHECK_EQ_INT(t.digests, 0); /* nothing recorded to check */
+	/* the record edited under an open sampler: its shard has none */
+	write_record("inrec", "[{\"shard\": 0, \"path\": \"w.tar\", \"list\": \"shards/00000.jsonl\"}, "
+		     "{\"shard\": 1, \"path\": \"w2.tar\", \"list\": \"shards/00001.jsonl\"}]", ok);
+	CHECK_EQ_INT(bl_verify_shards(tpath("inrec"), s, BL_CHECK_NONE, NULL, &t, err, sizeof err),
+		     BL_FAILED);
+	CHECK_EQ_INT(t.shards_bad, 1);
+	bl_sampler_free(s);
+	/* so the lines name a shard that is not their input's */
+	CHECK(bl_sampler_open(tpath("inrec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "00000.jsonl' line 1 names shard '") &&
+	      strstr(err, "but its input in manifest.json records 'w.tar' (3 lines"));
+	/* two records for one shard */
+	write_record("inrec", "[{\"shard\": 0, \"path\": \"@\", \"list\": \"shards/00000.jsonl\"}, "
+		     "{\"shard\": 1, \"path\": \"@\", \"list\": \"shards/00001.jsonl\"}]", ok);
+	CHECK(bl_sampler_open(tpath("inrec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "has more than one input record"));
+	/* an input without a path */
+	write_record("inrec", "[{\"shard\": 0, \"list\": \"shards/00000.jsonl\"}, "
+		     "{\"shard\": 1, \"path\": \"w.tar\", \"list\": \"shards/00001.jsonl\"}]", ok);
+	CHECK(bl_sampler_open(tpath("inrec"), err, sizeof err) == NULL);
+	CHECK(strstr(err, "input 0 (list '") && strstr(err, "records no shard path"));
 }

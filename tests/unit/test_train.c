@@ -90,13 +90,17 @@ static int make_fixture(void)
 				       : "gz/manifest.json"), "w");
 		if (!mf)
 			return 0;
-		/* the fields bl_manifest_open requires */
+		/* the fields bl_manifest_open requires, each input's shard (the
+		 * one its lines name) and a plan that passed (no failed check) */
 		fprintf(mf, "{\"format\": \"ballast-manifest\", \"format_version\": 1, "
 			"\"tool\": \"test\", \"policy\": {}, \"seed\": 11, \"realise\": \"%s\", "
-			"\"inputs\": [%s{\"shard\": 1, \"list\": \"shards/00001.jsonl\"}], "
-			"\"cells\": [], \"summary\": {}, \"labels\": []}\n",
+			"\"inputs\": [%s{\"shard\": 1, \"path\": \"%s\", "
+			"\"list\": \"shards/00001.jsonl\"}], \"cells\": [], "
+			"\"summary\": {\"ok\": true, \"checks\": []}, \"labels\": []}\n",
 			m == 1 ? "weights" : "upsample",
-			m == 2 ? "" : "{\"shard\": 0, \"list\": \"shards/00000.jsonl\"}, ");
+			m == 2 ? "" : "{\"shard\": 0, \"path\": \"00000.tar\", "
+				      "\"list\": \"shards/00000.jsonl\"}, ",
+			m == 2 ? "gz.tar.gz" : "00001.tar");
 		fclose(mf);
 		for (int sh = 0; sh < NSHARDS && ok; sh++) {
 			char jl[1300], shard[64], labs[128];
