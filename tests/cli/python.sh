@@ -204,3 +204,63 @@ else
 fi
 run $py loop.py
 [ "$rc" -eq 0 ] && [ -s ckpt.pt ] && ok "the README's loop runs over a manifest and checkpoints" || bad "the README's loop runs" "$(tail -5 err.txt)"
+
+# --- the shards against the manifest, as `ballast train` checks them ---------------
+# a shard replaced after rebalance (the same keys and sizes, other
+# captions): drawn under the manifest's labels with no word, before
+"$B" mkshards small2 --shards 1 --per-shard 160 --seed 5 --image-size 48 >/dev/null
+cp small/00000.tar small-saved.tar
+cp small2/00000.tar small/00000.tar
+cat > shards.py <<'PY'
+import os, sys, warnings, torch, ballast
+want = "manifest 'out': refusing to read the shards: 1 of 1 shards do not match the manifest: shard "
+for make in (lambda **kw: ballast.Manifest("out", **kw),
+             lambda **kw: ballast.WeightedDataset("out", size=16, decode=False, draws=20, **kw),
+             lambda **kw: ballast.MapDataset("out", size=16, decode=False, **kw)):
+    for level in ({}, {"check_shards": "auto"}, {"check_shards": "quick"}, {"check_shards": "full"}):
+        try:
+            make(**level)
+            sys.exit("a changed shard was read with %r" % level)
+        except ballast.BallastError as e:
+            assert want in str(e) and "small/00000.tar" in str(e) and "check_shards='none'" in str(e), e
+# none: read as it is (what --no-check-shards does)
+ds = ballast.WeightedDataset("out", size=16, decode=False, draws=20, check_shards="none")
+assert sum(1 for _ in ds) == 20
+# a shard that cannot be read at all: every draw fails, and the iteration
+# raises instead of ending empty (it warned each draw and yielded nothing)
+with open("small/00000.tar", "wb") as f:
+    f.write(bytes(4096))
+for bs in (None, 4):
+    ds = ballast.WeightedDataset("out", size=16, decode=False, draws=20, batch_size=bs, check_shards="none")
+    got = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            for x in ds:
+                got.append(x)
+            sys.exit("an iteration where every read failed ended quietly (batch_size=%r)" % bs)
+        except ballast.BallastError as e:
+            assert "every one of the 20 samples drawn failed to load (the first: " in str(e), e
+    assert got == [], "yielded %d before raising" % len(got)
+    assert ds.failed == 20, ds.failed
+try:
+    ballast.Manifest("out")
+    sys.exit("a shard of zeros was read")
+except ballast.BallastError as e:
+    assert "small/00000.tar': 4096 bytes on disk" in str(e), e
+print("checked")
+PY
+run $py shards.py
+[ "$rc" -eq 0 ] && [ "$out" = checked ] &&
+	ok "a changed shard is refused by Manifest, WeightedDataset and MapDataset (check_shards), and an iteration of failed reads raises" ||
+	bad "the package checks the shards" "$(tail -5 err.txt)"
+cp -p small-saved.tar small/00000.tar
+cat > back.py <<'PY'
+import torch, ballast
+ds = ballast.WeightedDataset("out", size=16, decode=False, draws=24, batch_size=4)
+dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+assert sum(len(b[1]) for b in dl) == 24
+print("ok")
+PY
+run $py back.py
+[ "$rc" -eq 0 ] && ok "the shard back: drawn again, with workers" || bad "the shard back" "$(tail -3 err.txt)"

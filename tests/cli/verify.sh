@@ -189,4 +189,51 @@ expect_rc 3 "train: the changed shard under the unedited manifest too"
 cp -r man line-moved && sed -i '2s#"shard":"gen/00001.tar"#"shard":"gen/00002.tar"#' line-moved/shards/00001.jsonl
 refused "a line naming another shard" line-moved "'line-moved/shards/00001.jsonl' line 2 names shard 'gen/00002.tar', but its input in manifest.json records 'gen/00001.tar' \(1 line"
 
+# the Python package's Manifest (no torch needed) checks the shards as
+# train does: the changed shard, and a missing one, raise BallastError
+if [ -e "$(dirname "$B")/libballast.so" ]; then
+	case "${BALLAST_BUILD_SAN:-}" in
+	*address*) pyasan="$(cc -print-file-name=libasan.so)" ;;
+	*) pyasan= ;;
+	esac
+	cat > shards.py <<'PY'
+import os, shutil, sys, ballast
+def refused(want, **kw):
+    try:
+        ballast.Manifest("man", **kw)
+    except ballast.BallastError as e:
+        assert "manifest 'man': refusing to read the shards: 1 of 3 shards do not match the manifest: " in str(e) and want in str(e), e
+        return
+    sys.exit("read a manifest whose shard changed: %r" % kw)
+refused("shard 'gen/00000.tar': SHA-256")
+refused("shard 'gen/00000.tar': SHA-256", check_shards="full")
+m = ballast.Manifest("man", check_shards="none")      # the size is the same
+assert len(m) == 600
+try:
+    ballast.Manifest("man", check_shards="some")
+    sys.exit("a bad check_shards was taken")
+except ValueError:
+    pass
+try:
+    ballast.Manifest("rec-moved", check_shards="none")
+    sys.exit("an edited record was read")
+except ballast.BallastError as e:
+    assert "names shard 'gen/00000.tar', but its input" in str(e), e
+os.rename("gen/00000.tar", "gone.tar")
+refused("shard 'gen/00000.tar': No such file", check_shards="none")
+os.rename("gone.tar", "gen/00000.tar")
+shutil.copy2("saved0.tar", "gen/00000.tar")
+assert len(ballast.Manifest("man")) == 600
+print("checked")
+PY
+	if BALLAST_LIB="$(dirname "$B")/libballast.so" PYTHONPATH="$TOP/tools/python" \
+	   env ${pyasan:+LD_PRELOAD=$pyasan ASAN_OPTIONS=detect_leaks=0} python3 shards.py > py.out 2> py.err &&
+	   grep -q checked py.out; then
+		ok "python: Manifest refuses a changed or missing shard (check_shards), reads it back"
+	else
+		bad "python: Manifest checks the shards" "$(tail -3 py.err)"
+	fi
+else
+	skip "python: Manifest checks the shards" "no $(dirname "$B")/libballast.so"
+fi
 cp saved0.tar gen/00000.tar

@@ -93,10 +93,24 @@ class Manifest:
     a risk taken knowingly with the policy's `accept` line.
     allow_failed_plan=True reads it anyway, with a warning (warnings.warn)
     naming the failed checks; m.plan_failed holds that sentence (None for
-    a plan that passed, and for a bare .jsonl, which records no verdict)."""
+    a plan that passed, and for a bare .jsonl, which records no verdict).
+    A manifest whose lines or record were edited (its verdict against its
+    checks among them) is refused whatever allow_failed_plan says.
 
-    def __init__(self, path, allow_failed_plan=False, _warned=False):
+    The shards are checked against manifest.json's record of them before
+    anything is read, as `ballast train --check-shards` does:
+    check_shards="auto" (the default: size and SHA-256 up to 1 GiB of
+    shards, size and mtime above, the SHA-256 when the mtime changed),
+    "full", "quick" or "none" (nothing recorded is compared; a shard must
+    still be a regular file).  A shard that changed since the manifest was
+    written, or is missing, raises BallastError naming it: its samples
+    would be read under the old labels, at the old offsets."""
+
+    def __init__(self, path, allow_failed_plan=False, check_shards="auto", _warned=False):
         self.path = os.fspath(path)
+        if check_shards not in C.CHECK_LEVELS:
+            raise ValueError("check_shards must be one of auto, full, quick, none, not %r"
+                             % (check_shards,))
         err = ctypes.create_string_buffer(1024)
         self._s = C.sampler_open(_bytes(self.path), err, len(err))
         if not self._s:
@@ -113,6 +127,11 @@ class Manifest:
         if self.plan_failed is not None and not _warned:
             warnings.warn("ballast: WARNING: manifest '%s': %s (used anyway: allow_failed_plan=True)"
                           % (self.path, self.plan_failed), stacklevel=3)
+        try:
+            self._check_shards(check_shards)
+        except BallastError:
+            self.close()
+            raise
         self.labels = [_fs(C.sampler_label(s, i)) for i in range(C.sampler_nlabels(s))]
         self._n = C.sampler_nentries(s)
         self.epoch_size = C.sampler_epoch_size(s)
@@ -122,6 +141,26 @@ class Manifest:
         text = C.sampler_meta(s, b"seed")
         self.seed = seed.value if text is not None and C.seed_parse(text, ctypes.byref(seed)) == 0 else None
         self._weights = None
+
+    def _check_shards(self, level):
+        """bl_verify_shards at level: BallastError naming what differs."""
+        problems = []
+        on_error = C.VerifyCallback(lambda arg, msg: problems.append(_fs(msg)))
+        o = C.VerifyOptions()
+        o.on_error = on_error
+        t = C.VerifyTotals()
+        err = ctypes.create_string_buffer(1024)
+        rc = C.verify_shards(_bytes(self.path), self._s, C.CHECK_LEVELS[level], ctypes.byref(o),
+                             ctypes.byref(t), err, len(err))
+        if rc == C.BL_OK:
+            return
+        if rc != C.BL_FAILED:
+            raise BallastError("manifest '%s': %s" % (self.path, _fs(err.value)))
+        more = len(problems) - 3
+        raise BallastError("manifest '%s': refusing to read the shards: %s: %s%s (rerun ballast "
+                           "scan and rebalance, or pass check_shards='none' to read them as "
+                           "they are)" % (self.path, _fs(err.value), "; ".join(problems[:3]),
+                                          "; and %d more" % more if more > 0 else ""))
 
     def close(self):
         if getattr(self, "_s", None):
@@ -299,6 +338,14 @@ class WeightedDataset(_TorchIterable):
     allow_failed_plan  True: draw from a manifest whose plan failed its
                  checks, with a warning (see Manifest); by default it is
                  refused with BallastError
+    check_shards "auto" (default), "full", "quick" or "none": how the
+                 shards are checked against the manifest's record of them
+                 when the dataset is made (see Manifest); a shard that
+                 changed or is missing raises BallastError
+
+    A sample that cannot be read is skipped with a warning; when every
+    sample an iteration drew failed (nothing to yield), it raises
+    BallastError instead of ending empty.
 
     labels are tuples of names; weight is the entry's manifest weight (the
     draws already follow it: do not also scale the loss by it).  Counters
@@ -307,11 +354,11 @@ class WeightedDataset(_TorchIterable):
 
     def __init__(self, manifest, *, seed=None, rank=0, world=1, size=512, decode=True,
                  batch_size=None, block=None, epochs=1, draws=None, start=0, resume=None,
-                 threads=2, keys=False, allow_failed_plan=False):
+                 threads=2, keys=False, allow_failed_plan=False, check_shards="auto"):
         _need_torch()
         self.path = os.fspath(manifest)
         self.allow_failed_plan = bool(allow_failed_plan)
-        m = Manifest(self.path, self.allow_failed_plan)
+        m = Manifest(self.path, self.allow_failed_plan, check_shards)
         self.seed = seed if seed is not None else (m.seed or 0)
         self._seed_given = seed is not None
         self.rank, self.world = int(rank), int(world)
@@ -359,8 +406,9 @@ class WeightedDataset(_TorchIterable):
         return C.sampler_position(m._s)
 
     def _open(self):
-        # again, in a worker or for state_after: warned once, at __init__
-        return Manifest(self.path, self.allow_failed_plan, _warned=True)
+        # again, in a worker or for state_after: warned and the shards
+        # checked once, at __init__ (still regular files: "none")
+        return Manifest(self.path, self.allow_failed_plan, "none", _warned=True)
 
     def __getstate__(self):
         d = dict(self.__dict__)
@@ -403,6 +451,8 @@ class WeightedDataset(_TorchIterable):
         entry, pos = C.c_size_t(), []
         done = False
         batch, batch_blk = [], None
+        drawn = good = held = 0  # this iteration's draws, samples read, empty batches held
+        first_error = None
         try:
             while True:
                 while not done and ld.room() > 0:
@@ -422,12 +472,15 @@ class WeightedDataset(_TorchIterable):
                 tag, image, caption, error = got
                 p = pos.pop(0)
                 self.drawn += 1
+                drawn += 1
                 e = C.sampler_entry(s, tag).contents
                 if error is not None:
                     self.failed += 1
+                    first_error = first_error or error
                     warnings.warn("ballast: skipped %s" % error)
                     item = None
                 else:
+                    good += 1
                     labels = tuple(self.labels[e.labels[k]] for k in range(e.nlabels))
                     item = (image, caption, labels, e.weight)
                     if self.keys:
@@ -438,12 +491,26 @@ class WeightedDataset(_TorchIterable):
                     continue
                 blk = p // self.batch_size
                 if batch_blk is not None and blk != batch_blk:
-                    yield self._collate(batch)
+                    # empty batches before the first sample read are held:
+                    # an iteration where every read fails raises, below
+                    if batch or good:
+                        for _ in range(held):
+                            yield self._collate([])
+                        held = 0
+                        yield self._collate(batch)
+                    else:
+                        held += 1
                     batch = []
                 batch_blk = blk
                 if item is not None:
                     batch.append(item)
+            if drawn and not good:
+                raise BallastError("manifest '%s': every one of the %d samples drawn failed to "
+                                   "load (the first: %s): nothing to train on" % (
+                                       self.path, drawn, first_error))
             if self.batch_size is not None and batch_blk is not None:
+                for _ in range(held):
+                    yield self._collate([])
                 yield self._collate(batch)
         finally:
             ld.close()
@@ -488,15 +555,17 @@ class MapDataset(_TorchDataset):
     (ds.weights: the manifest weights in entry order) and batch with
     DataLoader(ds, sampler=..., batch_size=B, collate_fn=ballast.collate).
     An entry that cannot be read raises BallastError.  A manifest whose
-    plan failed its checks is refused unless allow_failed_plan=True (see
-    Manifest)."""
+    plan failed its checks is refused unless allow_failed_plan=True, and
+    its shards are checked against the manifest's record as check_shards
+    says (see Manifest)."""
 
-    def __init__(self, manifest, *, size=512, decode=True, allow_failed_plan=False):
+    def __init__(self, manifest, *, size=512, decode=True, allow_failed_plan=False,
+                 check_shards="auto"):
         _need_torch()
         self.path = os.fspath(manifest)
         self.size, self.decode = int(size), bool(decode)
         self.allow_failed_plan = bool(allow_failed_plan)
-        self._m = Manifest(self.path, self.allow_failed_plan)
+        self._m = Manifest(self.path, self.allow_failed_plan, check_shards)
         self.weights = self._m.weights
         self.labels = self._m.labels
         self._ld = None
@@ -512,7 +581,7 @@ class MapDataset(_TorchDataset):
 
     def __setstate__(self, d):
         self.__dict__.update(d)
-        self._m = Manifest(self.path, self.allow_failed_plan, _warned=True)
+        self._m = Manifest(self.path, self.allow_failed_plan, "none", _warned=True)
 
     def __getitem__(self, i):
         if self._ld is None or self._pid != os.getpid():

@@ -1,7 +1,8 @@
 """ctypes bindings of the parts of libballast the Python package uses.
 
 The structures mirror lib/ballast.h (bl_span, bl_members, bl_entry,
-bl_limits, bl_image_limits, bl_loader_options, bl_loaded); keep them in
+bl_limits, bl_image_limits, bl_loader_options, bl_loaded,
+bl_verify_options, bl_verify_totals, the BL_CHECK_* levels); keep them in
 step with it.  The library is found, in order, at $BALLAST_LIB, in the
 build directory of the source tree this package sits in
 (tools/python/ballast -> build/libballast.so), then by the system's
@@ -79,6 +80,24 @@ class Loaded(ctypes.Structure):
     ]
 
 
+# bl_verify_options' callbacks: (arg, message)
+VerifyCallback = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
+
+
+class VerifyOptions(ctypes.Structure):
+    _fields_ = [("no_digest", c_int), ("on_error", VerifyCallback), ("arg", c_void_p),
+                ("on_plan_failed", VerifyCallback)]
+
+
+class VerifyTotals(ctypes.Structure):
+    _fields_ = [("shards", c_uint64), ("shards_bad", c_uint64), ("digests", c_uint64),
+                ("entries", c_uint64), ("entries_bad", c_uint64), ("manifest_bad", c_uint64)]
+
+
+# bl_verify_shards' levels (BL_CHECK_FULL ... BL_CHECK_AUTO)
+CHECK_LEVELS = {"full": 0, "quick": 1, "none": 2, "auto": 3}
+
+
 def _candidates():
     env = os.environ.get("BALLAST_LIB")
     if env:
@@ -144,6 +163,9 @@ sampler_state_text = _fn("bl_sampler_state_text", c_size_t, c_void_p, c_uint64, 
 sampler_state_restore = _fn("bl_sampler_state_restore", c_int, c_void_p, c_char_p, c_size_t,
                             POINTER(c_uint64), c_char_p, c_size_t)
 seed_parse = _fn("bl_seed_parse", c_int, c_char_p, POINTER(c_uint64))
+
+verify_shards = _fn("bl_verify_shards", c_int, c_char_p, c_void_p, c_int, POINTER(VerifyOptions),
+                    POINTER(VerifyTotals), c_char_p, c_size_t)
 
 loader_new = _fn("bl_loader_new", c_void_p, POINTER(LoaderOptions))
 loader_room = _fn("bl_loader_room", c_size_t, c_void_p)
