@@ -110,7 +110,7 @@ if python3 - "$TOP/manifests/examples/tiny" "$TOP/manifests/manifest.schema.json
 import json, sys, glob
 d, schema = sys.argv[1], json.load(open(sys.argv[2]))
 m = json.load(open(d + "/manifest.json"))
-types = {"string": str, "integer": int, "number": (int, float), "array": list, "object": dict, "null": type(None)}
+types = {"string": str, "integer": int, "number": (int, float), "array": list, "object": dict, "null": type(None), "boolean": bool}
 def check(obj, sch, where):
     for k in sch.get("required", []):
         assert k in obj, "%s: missing %s" % (where, k)
