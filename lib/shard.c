@@ -1673,7 +1673,7 @@ static int read_on(bl_reader *r, int64_t at)
 		}
 		if (pos_header(r) > at)
 			return no_member_at(r, at, "not a sample's first header");
-		r->load = 0; /* bl_reader_seek puts it back, even after a fault */
+		r->load = 0; /* bl_reader_seek restores it, even after a fault */
 		rc = next_sample(&na);
 		if (rc == BL_FATAL)
 			return rc;
