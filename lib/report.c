@@ -180,21 +180,6 @@ static int text_audit(const struct bl_report *r, bl_buf *out)
 	return bl_report_tb_print(&t, out, "  ");
 }
 
-/* Each item of l on a line of its own after prefix. */
-static int text_lines(bl_buf *out, const char *prefix, const bl_strlist *l)
-{
-	int rc = BL_OK;
-
-	for (size_t k = 0; k < l->n && rc == BL_OK; k++) {
-		rc = bl_buf_adds(out, prefix);
-		if (rc == BL_OK)
-			rc = bl_report_text_escape(out, l->items[k]);
-		if (rc == BL_OK)
-			rc = bl_buf_addch(out, '\n');
-	}
-	return rc;
-}
-
 static int render_text(const struct bl_report *r, bl_buf *out)
 {
 	struct bl_report_table t = {.ncol = 2};
@@ -208,9 +193,9 @@ static int render_text(const struct bl_report *r, bl_buf *out)
 	if (rc == BL_OK)
 		rc = bl_buf_adds(out, "\n\n");
 	if (rc == BL_OK)
-		rc = text_lines(out, "WARNING: ", &r->warnings);
+		rc = bl_report_text_lines(out, "WARNING: ", &r->warnings);
 	if (rc == BL_OK)
-		rc = text_lines(out, "NOTE: ", &r->notes);
+		rc = bl_report_text_lines(out, "NOTE: ", &r->notes);
 	if (rc == BL_OK)
 		rc = text_unread(r, out);
 	if (rc == BL_OK && (r->warnings.n || r->notes.n || r->unread_node >= 0))

@@ -129,6 +129,36 @@ int bl_report_tsv_escape(bl_buf *out, const char *s)
 	return rc == BL_OK ? escape_text(out, s, ESC_TSV) : rc;
 }
 
+int bl_report_text_lines(bl_buf *out, const char *prefix, const bl_strlist *l)
+{
+	int rc = BL_OK;
+
+	for (size_t k = 0; k < l->n && rc == BL_OK; k++) {
+		rc = bl_buf_adds(out, prefix);
+		if (rc == BL_OK)
+			rc = bl_report_text_escape(out, l->items[k]);
+		if (rc == BL_OK)
+			rc = bl_buf_addch(out, '\n');
+	}
+	return rc;
+}
+
+int bl_report_html_lines(bl_buf *out, const char *prefix, const bl_strlist *l)
+{
+	int rc = BL_OK;
+
+	for (size_t k = 0; k < l->n && rc == BL_OK; k++) {
+		rc = bl_buf_adds(out, "<p class=\"warnnote\">");
+		if (rc == BL_OK && *prefix)
+			rc = bl_buf_addf(out, "<strong>%s</strong> ", prefix);
+		if (rc == BL_OK)
+			rc = bl_report_html_escape(out, l->items[k]);
+		if (rc == BL_OK)
+			rc = bl_buf_adds(out, "</p>\n");
+	}
+	return rc;
+}
+
 int bl_report_csv_escape(bl_buf *out, const char *str)
 {
 	bl_buf e;

@@ -24,6 +24,14 @@
  * bl_buf_add. */
 int bl_report_tsv_escape(bl_buf *out, const char *s);
 
+/* The lines of l, each as PREFIX, the line escaped, a newline (text:
+ * "WARNING: ", "NOTE: "), or each as <p class="warnnote">, <strong>PREFIX
+ * </strong> when prefix is not empty, the line escaped, </p> (HTML): the
+ * warnings at the top of every report, of an index or of a manifest.
+ * Returns as bl_buf_add. */
+int bl_report_text_lines(bl_buf *out, const char *prefix, const bl_strlist *l);
+int bl_report_html_lines(bl_buf *out, const char *prefix, const bl_strlist *l);
+
 /* ---- numbers: into the caller's buffer b of n bytes ---- */
 
 /* "%.6g", or "" for NAN / infinities (CSV). */

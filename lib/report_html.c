@@ -745,16 +745,10 @@ int bl_report_html(const struct bl_report *r, bl_buf *o)
 		     "samples are not all counted.</p>",
 		     (unsigned long long)(r->nshards - r->shards_complete), r->nshards);
 
-	for (size_t i = 0; i < r->warnings.n; i++) {
-		put(o, &rc, "<p class=\"warnnote\"><strong>WARNING:</strong> ");
-		esc(o, &rc, r->warnings.items[i]);
-		put(o, &rc, "</p>");
-	}
-	for (size_t i = 0; i < r->notes.n; i++) {
-		put(o, &rc, "<p class=\"warnnote\">");
-		esc(o, &rc, r->notes.items[i]);
-		put(o, &rc, "</p>");
-	}
+	if (rc == BL_OK)
+		rc = bl_report_html_lines(o, "WARNING:", &r->warnings);
+	if (rc == BL_OK)
+		rc = bl_report_html_lines(o, "", &r->notes);
 	unread(r, o, &rc);
 	put(o, &rc, "<h2>Sexualised wording by group and gender</h2>");
 	headline(r, o, &rc);
@@ -842,15 +836,8 @@ static int problems(const struct bl_report_mf *mf, bl_buf *o)
 {
 	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
 	size_t shown = bl_rb_summary_count(&mf->sum, BL_CHECK_WARNING);
-	int rc = BL_OK;
+	int rc = bl_report_html_lines(o, "WARNING:", &mf->warnings);
 
-	for (size_t i = 0; i < mf->warnings.n && rc == BL_OK; i++) {
-		rc = bl_buf_adds(o, "<p class=\"warnnote\"><strong>WARNING:</strong> ");
-		if (rc == BL_OK)
-			rc = bl_report_html_escape(o, mf->warnings.items[i]);
-		if (rc == BL_OK)
-			rc = bl_buf_adds(o, "</p>\n");
-	}
 	if (rc != BL_OK || (!shown && mf->agree))
 		return rc;
 	rc = bl_buf_addf(o, "<div class=\"finding\"><b>%s</b><ul>",

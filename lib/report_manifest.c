@@ -140,15 +140,8 @@ static int mtext_problems(const struct bl_report_mf *mf, bl_buf *out)
 {
 	static const int order[] = {BL_CHECK_FAILED, BL_CHECK_ACCEPTED, BL_CHECK_WARNING};
 	size_t failed = bl_rb_summary_count(&mf->sum, BL_CHECK_FAILED);
-	int rc = BL_OK;
+	int rc = bl_report_text_lines(out, "WARNING: ", &mf->warnings);
 
-	for (size_t i = 0; i < mf->warnings.n && rc == BL_OK; i++) {
-		rc = bl_buf_adds(out, "WARNING: ");
-		if (rc == BL_OK)
-			rc = bl_report_text_escape(out, mf->warnings.items[i]);
-		if (rc == BL_OK)
-			rc = bl_buf_addch(out, '\n');
-	}
 	if (failed && rc == BL_OK)
 		rc = bl_buf_addf(out, "PLAN FAILED %zu check%s when it was made: the manifest does "
 				      "not do what its policy asked without side effects\n", failed,
